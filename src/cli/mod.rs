@@ -1,0 +1,202 @@
+//! Command-line front end: argument types, one function per subcommand, and
+//! the mapping from errors to exit codes.
+
+mod progress;
+mod terminal;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use recsweep::report;
+use recsweep::runner::{self, Experiment, RunError, RunOptions, Shard};
+use recsweep::spec::{load_spec, Override, SpecError};
+use recsweep::store::{write_atomic, ResultsDir, StoreError};
+
+#[derive(Parser)]
+#[command(
+    name = "recsweep",
+    version,
+    about = "Offline evaluation of recommender models: sweep knobs, rank fully, report accuracy and bias"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train and evaluate every trial of a spec, store the results, write the report
+    Run(RunArgs),
+    /// Check a spec without training: errors, dataset statistics, the expanded trials
+    Validate(SpecArgs),
+    /// Rebuild the markdown report from a results folder
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct SpecArgs {
+    /// The experiment spec (YAML)
+    spec: PathBuf,
+    /// Override a spec key before validation, e.g. --set dataset.path=data/u.data (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<Override>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Root of the results folders; this experiment's go to RESULTS/<name>
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Worker threads (default: one per core); results do not depend on it
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Redo trials that are already finished
+    #[arg(long)]
+    fresh: bool,
+    /// Run only every N-th trial starting at I (0-based), for job arrays
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Log one line per trial instead of a progress bar
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// A results folder (results/<name>)
+    results: PathBuf,
+    /// Where to write the report (default: the spec's report.path)
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate(args) => validate(args),
+        Command::Report(args) => rebuild_report(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            print_error(&error);
+            if is_input_error(&error) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let spec = load_spec(&args.spec.spec, &args.spec.overrides)?;
+    let log = progress::Log::new(args.quiet);
+    log.line(&format!("loading {} data", spec.dataset.source.as_str()));
+    let experiment = Experiment::prepare(spec)?;
+    log.line(&format!(
+        "{} users, {} items, {} interactions; {} trials",
+        experiment.dataset.users,
+        experiment.dataset.items,
+        experiment.dataset.interactions,
+        experiment.expansion.trials.len()
+    ));
+    let results = runner::results_dir(&args.results, &experiment.spec);
+    let options = RunOptions {
+        jobs: args.jobs,
+        fresh: args.fresh,
+        shard: args.shard,
+    };
+    let bar = progress::TrialProgress::new(args.quiet);
+    let summary = runner::run(&experiment, &results, &options, &|p| bar.update(p))?;
+    bar.finish();
+    log.line(&format!(
+        "{} trials run, {} already done; results in {}",
+        summary.ran,
+        summary.skipped,
+        results.root().display()
+    ));
+    let path = experiment.spec.report.path.clone().unwrap_or_default();
+    write_report(&results, &path)?;
+    println!("report: {}", path.display());
+    if summary.failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for (id, error) in &summary.failed {
+            eprintln!("error: trial {id} failed: {error}");
+        }
+        eprintln!(
+            "{} trial(s) failed; the report lists them. Rerun to retry them.",
+            summary.failed.len()
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn write_report(results: &ResultsDir, path: &Path) -> Result<()> {
+    let built = report::build(results)?;
+    let text = report::render_markdown(&built);
+    write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing report {}", path.display()))?;
+    Ok(())
+}
+
+fn validate(args: SpecArgs) -> Result<ExitCode> {
+    let spec = load_spec(&args.spec, &args.overrides)?;
+    println!("{}: valid", args.spec.display());
+    let experiment = Experiment::prepare(spec)?;
+    terminal::print_validation(&experiment);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
+    let results = ResultsDir::new(&args.results);
+    if !args.results.is_dir() {
+        bail!(StoreError::NotResults { path: args.results });
+    }
+    let record = results.read_experiment()?;
+    let path = args
+        .output
+        .or(record.spec.report.path)
+        .unwrap_or_else(|| PathBuf::from(format!("reports/{}.md", record.spec.name)));
+    write_report(&results, &path)?;
+    println!("report: {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_error(error: &anyhow::Error) {
+    if let Some(SpecError::Invalid { .. }) = error.downcast_ref::<SpecError>() {
+        let text = error.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        for line in &lines[..lines.len() - 1] {
+            eprintln!("error: {line}");
+        }
+        eprintln!("{}", lines[lines.len() - 1]);
+        return;
+    }
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+/// Bad input (spec, data, flags, results folder) exits 2; anything else 1.
+fn is_input_error(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.is::<SpecError>()
+            || e.downcast_ref::<RunError>()
+                .is_some_and(|r| matches!(r, RunError::Data(_) | RunError::Split(_)))
+            || e.downcast_ref::<StoreError>().is_some_and(|s| {
+                matches!(
+                    s,
+                    StoreError::NotResults { .. } | StoreError::Corrupt { .. }
+                )
+            })
+    })
+}

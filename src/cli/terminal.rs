@@ -1,0 +1,86 @@
+//! Terminal tables for `validate`.
+
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+use recsweep::report::{describe_knobs, describe_value};
+use recsweep::runner::Experiment;
+
+pub fn print_validation(experiment: &Experiment) {
+    let d = &experiment.dataset;
+    let s = &experiment.split.stats;
+    let mut t = Builder::default();
+    t.push_record(["dataset", "value"]);
+    for (k, v) in [
+        ("source", d.source.clone()),
+        ("users", d.users.to_string()),
+        ("items", d.items.to_string()),
+        ("interactions", d.interactions.to_string()),
+        ("density", format!("{:.4}%", 100.0 * d.density)),
+        ("item popularity Gini", format!("{:.3}", d.popularity_gini)),
+        ("duplicates removed", d.duplicates.to_string()),
+        ("below min_rating", d.below_min_rating.to_string()),
+        ("removed by filters", d.filtered.to_string()),
+        ("split", s.method.clone()),
+        (
+            "train / validation / test",
+            format!(
+                "{} / {} / {}",
+                s.train_interactions,
+                s.validation_interactions
+                    .map_or("—".into(), |v| v.to_string()),
+                s.test_interactions
+            ),
+        ),
+        ("evaluated users", s.test_users.to_string()),
+        (
+            "users without a test item",
+            s.users_without_test.to_string(),
+        ),
+    ] {
+        t.push_record([k.to_string(), v]);
+    }
+    print_table(t);
+
+    if !experiment.expansion.knobs.is_empty() {
+        let mut t = Builder::default();
+        t.push_record(["model", "knob", "applied", "skipped", "note"]);
+        let list = |v: &[serde_yaml::Value]| {
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                v.iter().map(describe_value).collect::<Vec<_>>().join(", ")
+            }
+        };
+        for k in &experiment.expansion.knobs {
+            t.push_record([
+                k.model.clone(),
+                k.knob.clone(),
+                list(&k.applied),
+                list(&k.skipped),
+                k.note.clone(),
+            ]);
+        }
+        print_table(t);
+    }
+
+    let mut t = Builder::default();
+    t.push_record(["#", "trial", "model", "configuration", "seed"]);
+    for (i, trial) in experiment.expansion.trials.iter().enumerate() {
+        t.push_record([
+            (i + 1).to_string(),
+            trial.id.clone(),
+            trial.model_name.clone(),
+            describe_knobs(&trial.knobs),
+            trial.seed_index.to_string(),
+        ]);
+    }
+    print_table(t);
+    println!("{} trials", experiment.expansion.trials.len());
+}
+
+fn print_table(builder: Builder) {
+    let mut table = builder.build();
+    table.with(Style::sharp());
+    println!("{table}");
+}

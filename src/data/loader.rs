@@ -1,0 +1,287 @@
+//! Reading interaction files with polars: MovieLens layouts (detected from the
+//! first line), generic CSV/TSV with a column mapping, and Parquet.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::prepare::{Ids, RawLog};
+use super::DataError;
+use crate::spec::{ColumnRef, ColumnsSpec, DataSource, DatasetSpec};
+
+/// Which MovieLens release a file is, from its first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MovieLensLayout {
+    /// ML-100K `u.data`: tab-separated, no header.
+    UData,
+    /// ML-1M/10M `ratings.dat`: `::`-separated, no header.
+    Dat,
+    /// ML-20M/25M/latest `ratings.csv`: comma-separated with a header.
+    Csv,
+}
+
+pub(crate) fn read(spec: &DatasetSpec) -> Result<RawLog, DataError> {
+    let path = spec.path.clone().unwrap_or_default();
+    let format = |message: String| DataError::Format {
+        path: path.clone(),
+        message,
+    };
+    match spec.source {
+        DataSource::Movielens => read_movielens(&path),
+        DataSource::Csv | DataSource::Tsv => {
+            let separator = spec.separator.unwrap_or(if spec.source == DataSource::Csv {
+                ','
+            } else {
+                '\t'
+            });
+            let separator = u8::try_from(separator).map_err(|_| {
+                format(format!(
+                    "separator `{separator}` is not a single-byte character"
+                ))
+            })?;
+            let header = spec.header.unwrap_or(true);
+            let frame = read_csv(&path, separator, header)?;
+            let columns = spec
+                .columns
+                .as_ref()
+                .ok_or_else(|| format("columns are required".into()))?;
+            from_frame(&frame, columns, &path)
+        }
+        DataSource::Parquet => {
+            let file = open(&path)?;
+            let frame = ParquetReader::new(file)
+                .finish()
+                .map_err(|e| format(format!("not a readable Parquet file: {e}")))?;
+            let columns = spec
+                .columns
+                .as_ref()
+                .ok_or_else(|| format("columns are required".into()))?;
+            from_frame(&frame, columns, &path)
+        }
+        DataSource::Synthetic => unreachable!("synthetic data is generated, not read"),
+    }
+}
+
+fn open(path: &Path) -> Result<File, DataError> {
+    File::open(path).map_err(|source| DataError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_movielens(path: &Path) -> Result<RawLog, DataError> {
+    let mut first = String::new();
+    BufReader::new(open(path)?)
+        .read_line(&mut first)
+        .map_err(|source| DataError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let layout = detect(&first).ok_or_else(|| DataError::Format {
+        path: path.to_path_buf(),
+        message: format!(
+            "not a MovieLens ratings file: expected u.data (user<TAB>item<TAB>rating<TAB>timestamp), ratings.dat (user::item::rating::timestamp) or ratings.csv (userId,movieId,rating,timestamp); first line is `{}`",
+            first.trim_end()
+        ),
+    })?;
+    let index = |i| Some(ColumnRef::Index(i));
+    let name = |n: &str| Some(ColumnRef::Name(n.to_string()));
+    let (frame, columns) = match layout {
+        MovieLensLayout::UData => (
+            read_csv(path, b'\t', false)?,
+            [index(0), index(1), index(2), index(3)],
+        ),
+        // polars separators are one byte: splitting `a::b` on ':' yields an
+        // empty field between every pair of values, so values sit at 0, 2, 4, 6.
+        MovieLensLayout::Dat => (
+            read_csv(path, b':', false)?,
+            [index(0), index(2), index(4), index(6)],
+        ),
+        MovieLensLayout::Csv => (
+            read_csv(path, b',', true)?,
+            [
+                name("userId"),
+                name("movieId"),
+                name("rating"),
+                name("timestamp"),
+            ],
+        ),
+    };
+    let [user, item, rating, timestamp] = columns;
+    let columns = ColumnsSpec {
+        user: user.expect("set above"),
+        item: item.expect("set above"),
+        rating,
+        timestamp,
+    };
+    from_frame(&frame, &columns, path)
+}
+
+fn detect(first_line: &str) -> Option<MovieLensLayout> {
+    let line = first_line.trim_end();
+    if line.split("::").count() == 4 {
+        Some(MovieLensLayout::Dat)
+    } else if line.starts_with("userId,movieId,rating") {
+        Some(MovieLensLayout::Csv)
+    } else if line.split('\t').count() == 4 {
+        Some(MovieLensLayout::UData)
+    } else {
+        None
+    }
+}
+
+fn read_csv(path: &Path, separator: u8, header: bool) -> Result<DataFrame, DataError> {
+    open(path)?;
+    CsvReadOptions::default()
+        .with_has_header(header)
+        .with_infer_schema_length(Some(10_000))
+        .with_parse_options(CsvParseOptions::default().with_separator(separator))
+        .try_into_reader_with_file_path(Some(PathBuf::from(path)))
+        .and_then(|reader| reader.finish())
+        .map_err(|e| DataError::Format {
+            path: path.to_path_buf(),
+            message: format!("cannot parse as {}: {e}", describe(separator, header)),
+        })
+}
+
+fn describe(separator: u8, header: bool) -> String {
+    let sep = match separator {
+        b'\t' => "tab".to_string(),
+        b',' => "comma".to_string(),
+        other => format!("`{}`", other as char),
+    };
+    format!(
+        "{sep}-separated values {} header",
+        if header { "with a" } else { "without a" }
+    )
+}
+
+fn from_frame(frame: &DataFrame, columns: &ColumnsSpec, path: &Path) -> Result<RawLog, DataError> {
+    let err = |message: String| DataError::Format {
+        path: path.to_path_buf(),
+        message,
+    };
+    let get = |col: &ColumnRef| -> Result<&Column, DataError> {
+        let found = match col {
+            ColumnRef::Name(name) => frame.column(name).ok(),
+            ColumnRef::Index(i) => frame.columns().get(*i),
+        };
+        found.ok_or_else(|| {
+            let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
+            err(format!(
+                "{col} not found; the file has {} columns: {} (name columns by header, or by 0-based position when header: false)",
+                names.len(),
+                names.join(", ")
+            ))
+        })
+    };
+    let users = ids(get(&columns.user)?, &columns.user, &err)?;
+    let items = ids(get(&columns.item)?, &columns.item, &err)?;
+    let ratings = match &columns.rating {
+        Some(c) => Some(numbers(get(c)?, c, &DataType::Float64, &err)?),
+        None => None,
+    };
+    let timestamps = match &columns.timestamp {
+        Some(c) => Some(
+            numbers(get(c)?, c, &DataType::Int64, &err)?
+                .into_iter()
+                .map(|t| t as i64)
+                .collect(),
+        ),
+        None => None,
+    };
+    Ok(RawLog {
+        users,
+        items,
+        ratings,
+        timestamps,
+    })
+}
+
+fn first_null(column: &Column) -> Option<usize> {
+    let mask = column.is_null();
+    let row = mask.iter().position(|v| v == Some(true));
+    row
+}
+
+fn null_error(
+    column: &Column,
+    name: &ColumnRef,
+    err: &dyn Fn(String) -> DataError,
+) -> Result<(), DataError> {
+    match first_null(column) {
+        Some(row) => Err(err(format!(
+            "{name} is empty or unparsable in data row {} (counting from 1, header excluded)",
+            row + 1
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn ids(
+    column: &Column,
+    name: &ColumnRef,
+    err: &dyn Fn(String) -> DataError,
+) -> Result<Ids, DataError> {
+    null_error(column, name, err)?;
+    let polars_err = |e: PolarsError| err(format!("{name}: {e}"));
+    if column.dtype().is_integer() {
+        let cast = column.cast(&DataType::Int64).map_err(polars_err)?;
+        let values = cast.i64().map_err(polars_err)?;
+        Ok(Ids::Int(values.into_no_null_iter().collect()))
+    } else {
+        let cast = column.cast(&DataType::String).map_err(polars_err)?;
+        let values = cast.str().map_err(polars_err)?;
+        Ok(Ids::Str(
+            values
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect(),
+        ))
+    }
+}
+
+fn numbers(
+    column: &Column,
+    name: &ColumnRef,
+    dtype: &DataType,
+    err: &dyn Fn(String) -> DataError,
+) -> Result<Vec<f64>, DataError> {
+    if !column.dtype().is_primitive_numeric() {
+        return Err(err(format!(
+            "{name} must be numeric but holds {} values",
+            column.dtype()
+        )));
+    }
+    null_error(column, name, err)?;
+    let cast = column
+        .cast(dtype)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(|e| err(format!("{name}: {e}")))?;
+    let values = cast.f64().map_err(|e| err(format!("{name}: {e}")))?;
+    Ok(values.into_no_null_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn movielens_layouts_are_detected_from_the_first_line() {
+        assert_eq!(
+            detect("196\t242\t3\t881250949\n"),
+            Some(MovieLensLayout::UData)
+        );
+        assert_eq!(
+            detect("1::1193::5::978300760\n"),
+            Some(MovieLensLayout::Dat)
+        );
+        assert_eq!(
+            detect("userId,movieId,rating,timestamp\n"),
+            Some(MovieLensLayout::Csv)
+        );
+        assert_eq!(detect("a,b\n"), None);
+    }
+}

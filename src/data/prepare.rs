@@ -1,0 +1,260 @@
+//! From a raw log (original ids, every row) to clean [`Interactions`]:
+//! positive threshold, duplicate removal, k-core filtering, dense ids.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{DataError, DatasetStats, Interactions};
+use crate::spec::DatasetSpec;
+
+/// Original ids of one column: integer ids stay integers so that 20M-row logs
+/// are not turned into 20M strings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ids {
+    Int(Vec<i64>),
+    Str(Vec<String>),
+}
+
+impl Ids {
+    fn len(&self) -> usize {
+        match self {
+            Ids::Int(v) => v.len(),
+            Ids::Str(v) => v.len(),
+        }
+    }
+
+    /// Dense codes in sorted-id order for the rows in `keep`, and the label of
+    /// each code.
+    fn encode(&self, keep: &[usize]) -> (Vec<u32>, Vec<String>) {
+        match self {
+            Ids::Int(v) => {
+                let mut unique: Vec<i64> = keep.iter().map(|&r| v[r]).collect();
+                unique.sort_unstable();
+                unique.dedup();
+                let codes = keep
+                    .iter()
+                    .map(|&r| unique.binary_search(&v[r]).expect("id collected above") as u32)
+                    .collect();
+                (codes, unique.iter().map(i64::to_string).collect())
+            }
+            Ids::Str(v) => {
+                let mut unique: Vec<&str> = keep.iter().map(|&r| v[r].as_str()).collect();
+                unique.sort_unstable();
+                unique.dedup();
+                let lookup: HashMap<&str, u32> = unique
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (*s, i as u32))
+                    .collect();
+                let codes = keep.iter().map(|&r| lookup[v[r].as_str()]).collect();
+                (codes, unique.iter().map(|s| s.to_string()).collect())
+            }
+        }
+    }
+}
+
+/// A log as read: original ids, optional ratings and timestamps, every row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawLog {
+    pub users: Ids,
+    pub items: Ids,
+    pub ratings: Option<Vec<f64>>,
+    pub timestamps: Option<Vec<i64>>,
+}
+
+pub(crate) fn prepare(
+    raw: RawLog,
+    spec: &DatasetSpec,
+    source_name: &str,
+) -> Result<(Interactions, DatasetStats), DataError> {
+    let content = |message: String| DataError::Content {
+        source_name: source_name.to_string(),
+        message,
+    };
+    let rows_read = raw.users.len();
+    let mut keep: Vec<usize> = (0..rows_read).collect();
+    if let Some(positive) = &spec.positive {
+        let ratings = raw.ratings.as_ref().ok_or_else(|| {
+            content("positive.min_rating needs ratings, but the data has no rating column; add columns.rating or remove positive".into())
+        })?;
+        keep.retain(|&r| ratings[r] >= positive.min_rating);
+    }
+    let below_min_rating = rows_read - keep.len();
+
+    let (mut users, user_labels) = raw.users.encode(&keep);
+    let (mut items, item_labels) = raw.items.encode(&keep);
+
+    // Implicit feedback: a repeated (user, item) is one positive; the first
+    // occurrence (earliest in input order) is kept.
+    let mut seen = HashSet::with_capacity(keep.len());
+    let mut unique = Vec::with_capacity(keep.len());
+    for k in 0..keep.len() {
+        if seen.insert((u64::from(users[k]) << 32) | u64::from(items[k])) {
+            unique.push(k);
+        }
+    }
+    let duplicates = keep.len() - unique.len();
+    let pick = |v: &[u32], rows: &[usize]| rows.iter().map(|&k| v[k]).collect::<Vec<u32>>();
+    users = pick(&users, &unique);
+    items = pick(&items, &unique);
+    let mut rows: Vec<usize> = unique.iter().map(|&k| keep[k]).collect();
+
+    // Filtering one side can push the other below its minimum: repeat until stable.
+    let before_filter = rows.len();
+    let (min_u, min_i) = (
+        spec.filter.min_user_interactions,
+        spec.filter.min_item_interactions,
+    );
+    loop {
+        let mut user_count = vec![0usize; user_labels.len()];
+        let mut item_count = vec![0usize; item_labels.len()];
+        for (&u, &i) in users.iter().zip(&items) {
+            user_count[u as usize] += 1;
+            item_count[i as usize] += 1;
+        }
+        let ok: Vec<bool> = users
+            .iter()
+            .zip(&items)
+            .map(|(&u, &i)| user_count[u as usize] >= min_u && item_count[i as usize] >= min_i)
+            .collect();
+        if ok.iter().all(|&b| b) {
+            break;
+        }
+        let retain = |v: &mut Vec<u32>| {
+            let mut flags = ok.iter();
+            v.retain(|_| *flags.next().expect("one flag per row"));
+        };
+        retain(&mut users);
+        retain(&mut items);
+        let mut flags = ok.iter();
+        rows.retain(|_| *flags.next().expect("one flag per row"));
+    }
+    let filtered = before_filter - rows.len();
+    if rows.is_empty() {
+        return Err(content(format!(
+            "no interactions left after cleaning ({rows_read} read, {below_min_rating} below min_rating, {duplicates} duplicates, {filtered} filtered); lower positive.min_rating or the filter minimums"
+        )));
+    }
+
+    // Ids that survived keep their sorted order, renumbered densely.
+    let (users, user_labels) = redensify(&users, user_labels);
+    let (items, item_labels) = redensify(&items, item_labels);
+    let interactions = Interactions {
+        users,
+        items,
+        timestamps: raw
+            .timestamps
+            .as_ref()
+            .map(|t| rows.iter().map(|&r| t[r]).collect()),
+        ratings: raw
+            .ratings
+            .as_ref()
+            .map(|t| rows.iter().map(|&r| t[r] as f32).collect()),
+        user_labels,
+        item_labels,
+    };
+    let mut popularity = vec![0u32; interactions.n_items()];
+    for &i in &interactions.items {
+        popularity[i as usize] += 1;
+    }
+    let stats = DatasetStats {
+        source: source_name.to_string(),
+        rows_read,
+        below_min_rating,
+        duplicates,
+        filtered,
+        users: interactions.n_users(),
+        items: interactions.n_items(),
+        interactions: interactions.len(),
+        density: interactions.len() as f64
+            / (interactions.n_users() as f64 * interactions.n_items() as f64),
+        popularity_gini: crate::eval::gini(&popularity),
+        has_timestamps: interactions.timestamps.is_some(),
+        fingerprint: interactions.fingerprint(),
+    };
+    Ok((interactions, stats))
+}
+
+fn redensify(codes: &[u32], labels: Vec<String>) -> (Vec<u32>, Vec<String>) {
+    let mut new_code = vec![u32::MAX; labels.len()];
+    for &c in codes {
+        new_code[c as usize] = 0;
+    }
+    let mut kept = Vec::new();
+    for (old, label) in labels.into_iter().enumerate() {
+        if new_code[old] == 0 {
+            new_code[old] = kept.len() as u32;
+            kept.push(label);
+        }
+    }
+    (codes.iter().map(|&c| new_code[c as usize]).collect(), kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{FilterSpec, PositiveSpec};
+
+    fn raw() -> RawLog {
+        RawLog {
+            users: Ids::Str(
+                vec!["b", "a", "b", "c", "a", "b", "a"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+            ),
+            items: Ids::Int(vec![10, 10, 20, 10, 20, 10, 30]),
+            ratings: Some(vec![5.0, 4.0, 2.0, 5.0, 5.0, 4.0, 5.0]),
+            timestamps: Some(vec![1, 2, 3, 4, 5, 6, 7]),
+        }
+    }
+
+    #[test]
+    fn threshold_dedup_and_sorted_dense_ids() {
+        let spec = DatasetSpec {
+            positive: Some(PositiveSpec { min_rating: 4.0 }),
+            ..DatasetSpec::default()
+        };
+        let (data, stats) = prepare(raw(), &spec, "t").unwrap();
+        assert_eq!(stats.below_min_rating, 1);
+        assert_eq!(stats.duplicates, 1); // (b,10) twice: the first (t=1) stays
+        assert_eq!(data.user_labels, ["a", "b", "c"]);
+        assert_eq!(data.item_labels, ["10", "20", "30"]);
+        assert_eq!(data.users, [1, 0, 2, 0, 0]);
+        assert_eq!(data.items, [0, 0, 0, 1, 2]);
+        assert_eq!(data.timestamps.as_deref(), Some(&[1, 2, 4, 5, 7][..]));
+    }
+
+    #[test]
+    fn k_core_filter_repeats_until_stable() {
+        // With min 2 per user and per item: c (1 row) goes, then item 10 still
+        // has a and b; item 20 has a only after b's rating-2 row... no threshold
+        // here, so b keeps (b,20). Item 30 (1 row) goes, leaving a with 10, 20.
+        let spec = DatasetSpec {
+            filter: FilterSpec {
+                min_user_interactions: 2,
+                min_item_interactions: 2,
+            },
+            ..DatasetSpec::default()
+        };
+        let (data, stats) = prepare(raw(), &spec, "t").unwrap();
+        assert_eq!(data.user_labels, ["a", "b"]);
+        assert_eq!(data.item_labels, ["10", "20"]);
+        assert_eq!(data.len(), 4);
+        assert_eq!(stats.filtered, 2);
+    }
+
+    #[test]
+    fn nothing_left_is_an_error_that_says_why() {
+        let spec = DatasetSpec {
+            positive: Some(PositiveSpec { min_rating: 9.0 }),
+            ..DatasetSpec::default()
+        };
+        let err = prepare(raw(), &spec, "ratings.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ratings.csv") && err.contains("7 below min_rating"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! Metric definitions (docs/metrics.md states them; they match trec_eval and
+//! ranx for binary relevance). Pure functions over one user's ranked list.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    Recall,
+    Ndcg,
+    HitRate,
+    Mrr,
+    Map,
+    Precision,
+    Coverage,
+    Arp,
+    Aplt,
+    Gini,
+    Novelty,
+}
+
+/// Whether larger values are better; bias metrics say which way means less
+/// popularity bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Higher,
+    Lower,
+}
+
+impl MetricKind {
+    pub const ALL: [MetricKind; 11] = [
+        MetricKind::Recall,
+        MetricKind::Ndcg,
+        MetricKind::HitRate,
+        MetricKind::Mrr,
+        MetricKind::Map,
+        MetricKind::Precision,
+        MetricKind::Coverage,
+        MetricKind::Arp,
+        MetricKind::Aplt,
+        MetricKind::Gini,
+        MetricKind::Novelty,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Recall => "recall",
+            MetricKind::Ndcg => "ndcg",
+            MetricKind::HitRate => "hit_rate",
+            MetricKind::Mrr => "mrr",
+            MetricKind::Map => "map",
+            MetricKind::Precision => "precision",
+            MetricKind::Coverage => "coverage",
+            MetricKind::Arp => "arp",
+            MetricKind::Aplt => "aplt",
+            MetricKind::Gini => "gini",
+            MetricKind::Novelty => "novelty",
+        }
+    }
+
+    /// Coverage and Gini describe the whole set of lists, not one user.
+    pub fn is_per_user(self) -> bool {
+        !matches!(self, MetricKind::Coverage | MetricKind::Gini)
+    }
+
+    pub fn is_accuracy(self) -> bool {
+        matches!(
+            self,
+            MetricKind::Recall
+                | MetricKind::Ndcg
+                | MetricKind::HitRate
+                | MetricKind::Mrr
+                | MetricKind::Map
+                | MetricKind::Precision
+        )
+    }
+
+    pub fn direction(self) -> Direction {
+        match self {
+            MetricKind::Arp | MetricKind::Gini => Direction::Lower,
+            _ => Direction::Higher,
+        }
+    }
+}
+
+impl FromStr for MetricKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MetricKind::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = MetricKind::ALL.iter().map(|m| m.as_str()).collect();
+                format!("unknown metric `{s}` (allowed: {})", names.join(", "))
+            })
+    }
+}
+
+/// A metric at a cutoff, written `ndcg@10`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MetricId {
+    pub kind: MetricKind,
+    pub k: usize,
+}
+
+impl fmt::Display for MetricId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.kind.as_str(), self.k)
+    }
+}
+
+impl FromStr for MetricId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, k) = s
+            .split_once('@')
+            .ok_or_else(|| format!("`{s}` is not METRIC@K, e.g. ndcg@10"))?;
+        let kind = name.parse()?;
+        let k = k
+            .parse::<usize>()
+            .ok()
+            .filter(|k| *k > 0)
+            .ok_or_else(|| format!("`{k}` in `{s}` is not a cutoff ≥ 1"))?;
+        Ok(Self { kind, k })
+    }
+}
+
+impl TryFrom<String> for MetricId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<MetricId> for String {
+    fn from(m: MetricId) -> String {
+        m.to_string()
+    }
+}
+
+/// What is computed: every metric at every cutoff.
+#[derive(Debug, Clone)]
+pub struct MetricSet {
+    pub cutoffs: Vec<usize>,
+    pub metrics: Vec<MetricKind>,
+}
+
+impl MetricSet {
+    /// Per-user columns, cutoff-major, in the spec's order.
+    pub fn per_user_columns(&self) -> Vec<MetricId> {
+        self.columns(true)
+    }
+
+    pub fn global_columns(&self) -> Vec<MetricId> {
+        self.columns(false)
+    }
+
+    fn columns(&self, per_user: bool) -> Vec<MetricId> {
+        self.cutoffs
+            .iter()
+            .flat_map(|&k| {
+                self.metrics
+                    .iter()
+                    .filter(move |m| m.is_per_user() == per_user)
+                    .map(move |&kind| MetricId { kind, k })
+            })
+            .collect()
+    }
+
+    pub fn max_cutoff(&self) -> usize {
+        self.cutoffs.iter().copied().max().unwrap_or(0)
+    }
+}
+
+/// Train-set facts about items that the beyond-accuracy metrics need.
+#[derive(Debug, Clone)]
+pub struct ItemStats {
+    /// n_i: train interactions of each item.
+    pub popularity: Vec<u32>,
+    /// Long-tail membership (see [`long_tail`]).
+    pub tail: Vec<bool>,
+    /// |U|: users in the train matrix, the novelty denominator.
+    pub users: usize,
+}
+
+impl ItemStats {
+    pub fn new(popularity: Vec<u32>, head_share: f64, users: usize) -> Self {
+        let tail = long_tail(&popularity, head_share);
+        Self {
+            popularity,
+            tail,
+            users,
+        }
+    }
+}
+
+/// Long-tail items: sort by train popularity (ties by id); the head is the
+/// shortest prefix whose interactions reach `head_share` of all; the rest is
+/// tail (Elliot's `pop_ratio` rule, default 0.8).
+pub fn long_tail(popularity: &[u32], head_share: f64) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..popularity.len()).collect();
+    order.sort_by(|&a, &b| popularity[b].cmp(&popularity[a]).then(a.cmp(&b)));
+    let total: u64 = popularity.iter().map(|&n| u64::from(n)).sum();
+    let target = head_share * total as f64;
+    let mut tail = vec![true; popularity.len()];
+    let mut cumulative = 0u64;
+    for i in order {
+        if total == 0 || cumulative as f64 >= target {
+            break;
+        }
+        tail[i] = false;
+        cumulative += u64::from(popularity[i]);
+    }
+    tail
+}
+
+/// Appends one user's value of every per-user column to `out`.
+///
+/// `list` is the user's ranked top list (best first, at least as long as the
+/// largest cutoff unless the catalogue is smaller); `truth` is the sorted set of
+/// held-out items, non-empty.
+pub fn user_metrics(
+    list: &[u32],
+    truth: &[u32],
+    set: &MetricSet,
+    items: &ItemStats,
+    out: &mut Vec<f64>,
+) {
+    let relevant: Vec<bool> = list
+        .iter()
+        .map(|i| truth.binary_search(i).is_ok())
+        .collect();
+    for &k in &set.cutoffs {
+        let top = &list[..k.min(list.len())];
+        let rel = &relevant[..top.len()];
+        for &metric in &set.metrics {
+            if metric.is_per_user() {
+                out.push(user_metric(metric, k, top, rel, truth.len(), items));
+            }
+        }
+    }
+}
+
+fn user_metric(
+    metric: MetricKind,
+    k: usize,
+    top: &[u32],
+    rel: &[bool],
+    n_relevant: usize,
+    items: &ItemStats,
+) -> f64 {
+    let hits = rel.iter().filter(|&&r| r).count() as f64;
+    let mean_over_list = |f: &dyn Fn(usize) -> f64| {
+        if top.is_empty() {
+            0.0
+        } else {
+            top.iter().map(|&i| f(i as usize)).sum::<f64>() / top.len() as f64
+        }
+    };
+    match metric {
+        MetricKind::Precision => hits / k as f64,
+        MetricKind::Recall => hits / n_relevant as f64,
+        MetricKind::HitRate => f64::from(u8::from(hits > 0.0)),
+        MetricKind::Mrr => rel
+            .iter()
+            .position(|&r| r)
+            .map_or(0.0, |p| 1.0 / (p + 1) as f64),
+        MetricKind::Ndcg => {
+            let dcg: f64 = rel
+                .iter()
+                .enumerate()
+                .filter(|(_, &r)| r)
+                .map(|(p, _)| discount(p + 1))
+                .sum();
+            let ideal: f64 = (1..=k.min(n_relevant)).map(discount).sum();
+            dcg / ideal
+        }
+        MetricKind::Map => {
+            let mut found = 0.0;
+            let mut sum = 0.0;
+            for (p, &r) in rel.iter().enumerate() {
+                if r {
+                    found += 1.0;
+                    sum += found / (p + 1) as f64;
+                }
+            }
+            sum / n_relevant as f64
+        }
+        MetricKind::Arp => mean_over_list(&|i| f64::from(items.popularity[i])),
+        MetricKind::Aplt => mean_over_list(&|i| f64::from(u8::from(items.tail[i]))),
+        MetricKind::Novelty => {
+            let users = items.users.max(1) as f64;
+            // Items unseen in train count as seen once: −log2(0) is infinite.
+            mean_over_list(&|i| -(f64::from(items.popularity[i].max(1)) / users).log2())
+        }
+        MetricKind::Coverage | MetricKind::Gini => {
+            unreachable!("global metrics have no per-user value")
+        }
+    }
+}
+
+fn discount(rank: usize) -> f64 {
+    1.0 / ((rank + 1) as f64).log2()
+}
+
+/// catalog coverage: share of the catalogue that appears in at least one list.
+pub fn coverage(exposure: &[u32]) -> f64 {
+    if exposure.is_empty() {
+        return 0.0;
+    }
+    exposure.iter().filter(|&&c| c > 0).count() as f64 / exposure.len() as f64
+}
+
+/// Gini index of exposure counts over the whole catalogue (never-recommended
+/// items count as 0): 0 = equal exposure, towards 1 = concentrated.
+pub fn gini(exposure: &[u32]) -> f64 {
+    let n = exposure.len();
+    let total: f64 = exposure.iter().map(|&c| f64::from(c)).sum();
+    if n == 0 || total == 0.0 {
+        return 0.0;
+    }
+    let mut sorted = exposure.to_vec();
+    sorted.sort_unstable();
+    let weighted: f64 = sorted
+        .iter()
+        .enumerate()
+        .map(|(j, &c)| (2.0 * (j + 1) as f64 - n as f64 - 1.0) * f64::from(c))
+        .sum();
+    weighted / (n as f64 * total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(metrics: &[MetricKind], cutoffs: &[usize]) -> MetricSet {
+        MetricSet {
+            cutoffs: cutoffs.to_vec(),
+            metrics: metrics.to_vec(),
+        }
+    }
+
+    fn stats() -> ItemStats {
+        // Popularity 8,4,2,1,1,0 over 6 items, 10 users.
+        ItemStats::new(vec![8, 4, 2, 1, 1, 0], 0.8, 10)
+    }
+
+    fn one(metric: MetricKind, k: usize, list: &[u32], truth: &[u32]) -> f64 {
+        let mut out = Vec::new();
+        user_metrics(list, truth, &set(&[metric], &[k]), &stats(), &mut out);
+        out[0]
+    }
+
+    #[test]
+    fn accuracy_metrics_match_hand_computed_values() {
+        // List 3,0,5,1 ; relevant {0,1,4}: hits at ranks 2 and 4.
+        let list = [3, 0, 5, 1];
+        let truth = [0, 1, 4];
+        assert_eq!(one(MetricKind::Precision, 4, &list, &truth), 0.5);
+        assert_eq!(one(MetricKind::Recall, 4, &list, &truth), 2.0 / 3.0);
+        assert_eq!(one(MetricKind::HitRate, 1, &list, &truth), 0.0);
+        assert_eq!(one(MetricKind::HitRate, 2, &list, &truth), 1.0);
+        assert_eq!(one(MetricKind::Mrr, 4, &list, &truth), 0.5);
+        // dcg = 1/log2(3) + 1/log2(5); idcg = 1 + 1/log2(3) + 1/log2(4).
+        let dcg = 1.0 / 3f64.log2() + 1.0 / 5f64.log2();
+        let idcg = 1.0 + 1.0 / 3f64.log2() + 0.5;
+        assert!((one(MetricKind::Ndcg, 4, &list, &truth) - dcg / idcg).abs() < 1e-12);
+        // AP = (1/2 + 2/4) / 3.
+        assert!((one(MetricKind::Map, 4, &list, &truth) - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cutoff_beyond_the_list_keeps_k_in_precision_and_ideal_dcg() {
+        let list = [2, 5];
+        let truth = [2];
+        assert_eq!(one(MetricKind::Precision, 10, &list, &truth), 0.1);
+        assert_eq!(one(MetricKind::Ndcg, 10, &list, &truth), 1.0);
+        assert_eq!(one(MetricKind::Recall, 10, &list, &truth), 1.0);
+    }
+
+    #[test]
+    fn ideal_dcg_is_capped_by_the_number_of_relevant_items() {
+        // 3 relevant, K = 2, both top slots relevant: perfect ndcg@2.
+        assert_eq!(one(MetricKind::Ndcg, 2, &[0, 1, 2], &[0, 1, 2]), 1.0);
+        assert_eq!(
+            one(MetricKind::Recall, 2, &[0, 1, 2], &[0, 1, 2]),
+            2.0 / 3.0
+        );
+    }
+
+    #[test]
+    fn popularity_metrics_use_train_counts_and_the_tail_rule() {
+        // Total 16; head must reach 12.8: items 0 (8), 1 (12), 2 (14) → head {0,1,2}.
+        assert_eq!(stats().tail, vec![false, false, false, true, true, true]);
+        let list = [0, 3, 5];
+        assert_eq!(one(MetricKind::Arp, 3, &list, &[1]), 3.0);
+        assert_eq!(one(MetricKind::Aplt, 3, &list, &[1]), 2.0 / 3.0);
+        // −log2(8/10), −log2(1/10), −log2(1/10) (item 5 unseen counts once).
+        let expected = (-(0.8f64).log2() - 2.0 * (0.1f64).log2()) / 3.0;
+        assert!((one(MetricKind::Novelty, 3, &list, &[1]) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn coverage_and_gini_of_exposure_counts() {
+        assert_eq!(coverage(&[3, 0, 1, 0]), 0.5);
+        assert_eq!(gini(&[5, 5, 5, 5]), 0.0);
+        // One item gets everything among 4: G = (n−1)/n = 0.75.
+        assert_eq!(gini(&[0, 0, 0, 7]), 0.75);
+        // Sorted 1,2,3: Σ(2j−n−1)c = −2·1 + 0 + 2·3 = 4; /(3·6) = 2/9.
+        assert!((gini(&[3, 1, 2]) - 2.0 / 9.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn columns_are_cutoff_major_and_split_by_scope() {
+        let s = set(&[MetricKind::Ndcg, MetricKind::Coverage], &[5, 10]);
+        let names: Vec<String> = s.per_user_columns().iter().map(|m| m.to_string()).collect();
+        assert_eq!(names, ["ndcg@5", "ndcg@10"]);
+        assert_eq!(s.global_columns()[1].to_string(), "coverage@10");
+        assert!("ndcg@0".parse::<MetricId>().is_err());
+        assert!("bogus@3".parse::<MetricId>().is_err());
+    }
+}

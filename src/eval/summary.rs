@@ -1,0 +1,90 @@
+//! Summaries over users: the mean of each per-user metric with a 95%
+//! confidence interval, and the catalogue-level metrics.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use super::metrics::{coverage, gini, MetricId, MetricKind, MetricSet};
+use super::{PerUser, TopLists};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    pub mean: f64,
+    /// Half-width of the 95% t-interval of the mean over users; absent for
+    /// catalogue-level metrics and fewer than two users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Evaluated users: those with at least one held-out item.
+    pub users: usize,
+    pub metrics: BTreeMap<MetricId, MetricSummary>,
+}
+
+impl Summary {
+    pub fn new(per_user: &PerUser, lists: &TopLists, set: &MetricSet, n_items: usize) -> Self {
+        let mut metrics = BTreeMap::new();
+        for (column, values) in per_user.columns.iter().zip(&per_user.values) {
+            let (mean, ci95) = mean_ci95(values);
+            metrics.insert(*column, MetricSummary { mean, ci95 });
+        }
+        for column in set.global_columns() {
+            let mut exposure = vec![0u32; n_items];
+            for list in &lists.items {
+                for &i in &list[..column.k.min(list.len())] {
+                    exposure[i as usize] += 1;
+                }
+            }
+            let mean = match column.kind {
+                MetricKind::Coverage => coverage(&exposure),
+                MetricKind::Gini => gini(&exposure),
+                _ => unreachable!("only catalogue-level metrics are global"),
+            };
+            metrics.insert(column, MetricSummary { mean, ci95: None });
+        }
+        Self {
+            users: per_user.users.len(),
+            metrics,
+        }
+    }
+
+    pub fn get(&self, metric: MetricId) -> Option<MetricSummary> {
+        self.metrics.get(&metric).copied()
+    }
+}
+
+/// Mean and 95% t-interval half-width (None below two values).
+pub fn mean_ci95(values: &[f64]) -> (f64, Option<f64>) {
+    let n = values.len();
+    if n == 0 {
+        return (0.0, None);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (mean, None);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64)
+        .expect("degrees of freedom ≥ 1")
+        .inverse_cdf(0.975);
+    (mean, Some(t * (var / n as f64).sqrt()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t_interval_matches_the_textbook_value() {
+        // 1..=5: mean 3, s = √2.5, t(0.975, 4) = 2.776445105.
+        let (mean, ci) = mean_ci95(&[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(mean, 3.0);
+        let expected = 2.776_445_105 * (2.5f64 / 5.0).sqrt();
+        assert!((ci.unwrap() - expected).abs() < 1e-8, "{ci:?}");
+        assert_eq!(mean_ci95(&[4.0]), (4.0, None));
+    }
+}

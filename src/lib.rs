@@ -1,0 +1,17 @@
+//! recsweep: offline evaluation of recommender models.
+//!
+//! A YAML spec names a dataset, a split, models and a sweep of knobs; the
+//! runner trains and evaluates every trial with full-ranking metrics and
+//! stores per-user results from which reports are built. Each module is one
+//! arrow of the data flow in docs/architecture.md.
+
+pub mod data;
+pub mod eval;
+pub mod models;
+pub mod report;
+pub mod runner;
+pub mod selection;
+pub mod spec;
+pub mod split;
+pub mod store;
+pub mod sweep;

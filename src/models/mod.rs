@@ -1,0 +1,226 @@
+//! Models behind two small traits: a validated configuration fits on a split
+//! ([`ModelConfig`]) and yields a scorer ([`Scorer`]) that the evaluator
+//! streams users through in blocks.
+
+mod ease;
+mod itemknn;
+mod most_pop;
+mod popularity;
+mod random;
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+
+use crate::data::CsrMatrix;
+
+pub use popularity::{Penalized, Popularity};
+pub(crate) use random::mix;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    MostPop,
+    Random,
+    Itemknn,
+    Ease,
+}
+
+/// A problem with one param, `key` relative to the model's params.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamIssue {
+    pub key: String,
+    pub message: String,
+}
+
+/// What a model learns from.
+pub struct FitInput<'a> {
+    /// Train interactions, user × item.
+    pub train: &'a CsrMatrix,
+    /// n_i: train interactions per item.
+    pub item_popularity: &'a [u32],
+    pub seed: u64,
+}
+
+/// Serving cost of a fitted model.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServingCost {
+    /// Learned numbers held for scoring.
+    pub parameters: u64,
+    /// Analytic multiply-adds to score one (average) user against the whole
+    /// catalogue.
+    pub madds_per_user: u64,
+}
+
+/// A fitted model.
+pub trait Scorer: Send + Sync {
+    /// Writes the scores of `users` for every item, row-major, into `out`
+    /// (`users.len() × n_items`). Higher is better. Must not depend on which
+    /// other users share the block, so results are block-size independent.
+    fn score_block(&self, users: &[u32], out: &mut [f32]);
+
+    fn cost(&self) -> ServingCost;
+}
+
+/// A model's validated params, ready to fit.
+pub trait ModelConfig: Send + Sync + fmt::Debug {
+    /// The params with every default filled, as stored in results.
+    fn params(&self) -> Mapping;
+
+    /// Whether the training seed changes the result (seeds repeat only these).
+    fn is_stochastic(&self) -> bool {
+        false
+    }
+
+    fn popularity(&self) -> &Popularity;
+
+    fn fit(&self, input: &FitInput) -> Result<Box<dyn Scorer>, ModelError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{model}: {message}")]
+    Numerical {
+        model: &'static str,
+        message: String,
+    },
+}
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 4] = [
+        ModelKind::MostPop,
+        ModelKind::Random,
+        ModelKind::Itemknn,
+        ModelKind::Ease,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::MostPop => "most_pop",
+            ModelKind::Random => "random",
+            ModelKind::Itemknn => "itemknn",
+            ModelKind::Ease => "ease",
+        }
+    }
+
+    /// Parses and range-checks params; the returned config holds every default.
+    pub fn configure(self, params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<ParamIssue>> {
+        match self {
+            ModelKind::MostPop => configure::<most_pop::MostPopParams>(params),
+            ModelKind::Random => configure::<random::RandomParams>(params),
+            ModelKind::Itemknn => configure::<itemknn::ItemKnnParams>(params),
+            ModelKind::Ease => configure::<ease::EaseParams>(params),
+        }
+    }
+
+    /// Every param this model has: the knobs a sweep can set on it.
+    pub fn param_keys(self) -> Vec<String> {
+        self.configure(&Mapping::new())
+            .expect("defaults are valid")
+            .params()
+            .keys()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Popularity methods this model implements (design §4's table).
+    pub fn supports_popularity(self, method: &str) -> bool {
+        matches!(method, "none" | "penalty")
+    }
+}
+
+/// Params of one model: serde for the shape, `check` for the ranges.
+trait Params: ModelConfig + DeserializeOwned + Serialize + Default + 'static {
+    const KIND: ModelKind;
+
+    /// Range problems, as (key, message).
+    fn check(&self) -> Vec<(String, String)>;
+}
+
+fn configure<P: Params>(params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<ParamIssue>> {
+    let value = Value::Mapping(params.clone());
+    let parsed: P = serde_path_to_error::deserialize(value).map_err(|e| {
+        let (key, message) = crate::spec::describe_serde_error("", &e);
+        vec![ParamIssue { key, message }]
+    })?;
+    let mut issues: Vec<ParamIssue> = parsed
+        .check()
+        .into_iter()
+        .map(|(key, message)| ParamIssue { key, message })
+        .collect();
+    let popularity = parsed.popularity();
+    if !P::KIND.supports_popularity(popularity.method()) {
+        issues.push(ParamIssue {
+            key: "popularity.method".into(),
+            message: format!(
+                "{} does not implement popularity method `{}`",
+                P::KIND.as_str(),
+                popularity.method()
+            ),
+        });
+    } else if let Err((field, message)) = popularity.check() {
+        issues.push(ParamIssue {
+            key: format!("popularity.{field}"),
+            message,
+        });
+    }
+    if issues.is_empty() {
+        Ok(Box::new(parsed))
+    } else {
+        Err(issues)
+    }
+}
+
+fn to_mapping<P: Serialize>(params: &P) -> Mapping {
+    match serde_yaml::to_value(params) {
+        Ok(Value::Mapping(m)) => m,
+        _ => unreachable!("params structs serialize to mappings"),
+    }
+}
+
+/// A check that a finite number satisfies `ok`, with `rule` as the message.
+fn require(key: &str, value: f64, ok: bool, rule: &str) -> Option<(String, String)> {
+    (!value.is_finite() || !ok).then(|| {
+        (
+            key.to_string(),
+            format!("{value} is out of range; {key} {rule}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_list_their_keys() {
+        for kind in ModelKind::ALL {
+            assert!(
+                kind.param_keys().contains(&"popularity".to_string()),
+                "{kind:?}"
+            );
+        }
+        assert!(ModelKind::Ease.param_keys().contains(&"l2".to_string()));
+    }
+
+    #[test]
+    fn bad_params_name_the_key() {
+        let params: Mapping = serde_yaml::from_str("{l2: -1.0}").unwrap();
+        let issues = ModelKind::Ease.configure(&params).unwrap_err();
+        assert_eq!(issues[0].key, "l2");
+        let params: Mapping = serde_yaml::from_str("{neighbours: 5}").unwrap();
+        let issues = ModelKind::Itemknn.configure(&params).unwrap_err();
+        assert_eq!(issues[0].key, "neighbours");
+        assert!(
+            issues[0].message.contains("did you mean `neighbors`"),
+            "{}",
+            issues[0].message
+        );
+        let params: Mapping =
+            serde_yaml::from_str("{popularity: {method: logq, alpha: 1.0}}").unwrap();
+        let issues = ModelKind::MostPop.configure(&params).unwrap_err();
+        assert_eq!(issues[0].key, "popularity.method");
+    }
+}

@@ -1,0 +1,59 @@
+//! MostPop: every user gets the catalogue ordered by train popularity. The
+//! floor any personalised model must clear, and the most biased one.
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::Mapping;
+
+use super::{
+    FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MostPopParams {
+    #[serde(default)]
+    pub popularity: Popularity,
+}
+
+impl Params for MostPopParams {
+    const KIND: ModelKind = ModelKind::MostPop;
+
+    fn check(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+impl ModelConfig for MostPopParams {
+    fn params(&self) -> Mapping {
+        super::to_mapping(self)
+    }
+
+    fn popularity(&self) -> &Popularity {
+        &self.popularity
+    }
+
+    fn fit(&self, input: &FitInput) -> Result<Box<dyn Scorer>, ModelError> {
+        Ok(Box::new(MostPop {
+            scores: input.item_popularity.iter().map(|&n| n as f32).collect(),
+        }))
+    }
+}
+
+struct MostPop {
+    scores: Vec<f32>,
+}
+
+impl Scorer for MostPop {
+    fn score_block(&self, _users: &[u32], out: &mut [f32]) {
+        for row in out.chunks_exact_mut(self.scores.len()) {
+            row.copy_from_slice(&self.scores);
+        }
+    }
+
+    fn cost(&self) -> ServingCost {
+        ServingCost {
+            parameters: self.scores.len() as u64,
+            madds_per_user: 0,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Random: a uniform score per (user, item), from a counter-based hash rather
+//! than a stream, so a user's scores do not depend on block size or threads.
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::Mapping;
+
+use super::{
+    FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomParams {
+    #[serde(default)]
+    pub popularity: Popularity,
+}
+
+impl Params for RandomParams {
+    const KIND: ModelKind = ModelKind::Random;
+
+    fn check(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+impl ModelConfig for RandomParams {
+    fn params(&self) -> Mapping {
+        super::to_mapping(self)
+    }
+
+    fn is_stochastic(&self) -> bool {
+        true
+    }
+
+    fn popularity(&self) -> &Popularity {
+        &self.popularity
+    }
+
+    fn fit(&self, input: &FitInput) -> Result<Box<dyn Scorer>, ModelError> {
+        Ok(Box::new(Random {
+            seed: input.seed,
+            n_items: input.item_popularity.len(),
+        }))
+    }
+}
+
+struct Random {
+    seed: u64,
+    n_items: usize,
+}
+
+/// SplitMix64's finaliser: a bijective mix with good avalanche.
+pub(crate) fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Scorer for Random {
+    fn score_block(&self, users: &[u32], out: &mut [f32]) {
+        for (row, &u) in out.chunks_exact_mut(self.n_items).zip(users) {
+            let base = mix(self.seed ^ mix(u64::from(u)));
+            for (i, s) in row.iter_mut().enumerate() {
+                *s = (mix(base ^ i as u64) >> 40) as f32 / (1u64 << 24) as f32;
+            }
+        }
+    }
+
+    fn cost(&self) -> ServingCost {
+        ServingCost {
+            parameters: 0,
+            madds_per_user: self.n_items as u64,
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Markdown rendering of a [`Report`]: tables via tabled, no timestamps, so
+//! the same results give the same bytes.
+
+use std::fmt::Write;
+
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+use super::{describe_value, Report};
+use crate::eval::{Direction, MetricId, MetricKind, MetricSummary};
+use crate::selection::Part;
+use crate::store::Outcome;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let record = &report.record;
+    let spec = &record.spec;
+    let metric = report.selection_metric;
+    let part = match report.selected_on {
+        Part::Validation => "validation",
+        Part::Test => "test",
+    };
+    let _ = writeln!(out, "# recsweep report: {}\n", spec.name);
+    let _ = writeln!(
+        out,
+        "Each model's configuration is selected on **{part} {metric}** (mean over seeds) and reported on **test**. \
+         Protocol: full ranking, every item the user has not interacted with is a candidate. \
+         ± is the half-width of a 95% t-interval over users."
+    );
+    if report.selected_on == Part::Test {
+        let _ = writeln!(
+            out,
+            "\n> **No validation split** (`split.validation: false`): selection used the test split, so the selected scores are optimistic."
+        );
+    }
+    if report.missing > 0 {
+        let _ = writeln!(
+            out,
+            "\n> **Incomplete**: {} of {} trials have no stored result yet (interrupted or sharded run); rerun `recsweep run` to finish them.",
+            report.missing,
+            record.expansion.trials.len()
+        );
+    }
+
+    section(&mut out, "Dataset and split");
+    let d = &record.dataset;
+    let s = &record.split;
+    let mut t = table(&["", "value"]);
+    for (k, v) in [
+        (
+            "source",
+            match spec.dataset.source.as_str() {
+                name if name == d.source => name.to_string(),
+                name => format!("{name} ({})", d.source),
+            },
+        ),
+        ("rows read", d.rows_read.to_string()),
+        ("below min_rating", d.below_min_rating.to_string()),
+        ("duplicate (user, item) rows", d.duplicates.to_string()),
+        ("removed by filters", d.filtered.to_string()),
+        ("users", d.users.to_string()),
+        ("items", d.items.to_string()),
+        ("interactions", d.interactions.to_string()),
+        ("density", format!("{:.4}%", 100.0 * d.density)),
+        ("item popularity Gini", format!("{:.3}", d.popularity_gini)),
+        ("fingerprint", format!("`{}`", d.fingerprint)),
+    ] {
+        t.push_record([k.to_string(), v]);
+    }
+    push_table(&mut out, t);
+    let mut t = table(&["split", "value"]);
+    let optional = |v: Option<usize>| v.map_or("—".to_string(), |v| v.to_string());
+    for (k, v) in [
+        ("method", s.method.clone()),
+        ("ordered by", s.ordered_by.clone()),
+        ("train interactions", s.train_interactions.to_string()),
+        (
+            "validation interactions",
+            optional(s.validation_interactions),
+        ),
+        ("test interactions", s.test_interactions.to_string()),
+        ("evaluated users (test)", s.test_users.to_string()),
+        ("evaluated users (validation)", optional(s.validation_users)),
+        (
+            "users without a test item (not evaluated)",
+            s.users_without_test.to_string(),
+        ),
+        ("cold users dropped", s.cold_users_dropped.to_string()),
+    ] {
+        t.push_record([k.to_string(), v]);
+    }
+    push_table(&mut out, t);
+
+    section(&mut out, "Leaderboard");
+    let _ = writeln!(
+        out,
+        "One row per model: its selected configuration, sorted by test {metric}. \
+         Bias metrics: higher coverage, aplt and novelty and lower arp and gini mean less popularity bias.\n"
+    );
+    for &k in &spec.evaluation.cutoffs {
+        let _ = writeln!(out, "### Test metrics at K = {k}\n");
+        let metrics: Vec<MetricId> = spec
+            .evaluation
+            .metrics
+            .iter()
+            .map(|&kind| MetricId { kind, k })
+            .collect();
+        let mut header = vec![
+            "model".to_string(),
+            "configuration".to_string(),
+            format!("{part} {metric}"),
+        ];
+        header.extend(metrics.iter().map(|m| heading(*m)));
+        header.push("seeds (sd)".to_string());
+        let mut t = Builder::default();
+        t.push_record(header);
+        for row in &report.leaderboard {
+            let mut cells = vec![
+                row.model.clone(),
+                row.knobs.clone(),
+                value(metric.kind, row.selection_value),
+            ];
+            cells.extend(
+                metrics
+                    .iter()
+                    .map(|m| row.test.get(m).map_or("—".into(), |s| summary(m.kind, s))),
+            );
+            cells.push(match row.seed_sd {
+                Some(sd) => format!("{} ({})", row.seeds, value(metric.kind, sd)),
+                None => row.seeds.to_string(),
+            });
+            t.push_record(cells);
+        }
+        push_table(&mut out, t);
+    }
+
+    section(&mut out, "Serving cost");
+    let _ = writeln!(
+        out,
+        "Of each selected configuration. Multiply-adds are analytic, to score one average user against the whole catalogue; times are wall-clock on the machine that ran the sweep (trials share its cores).\n"
+    );
+    let mut t = table(&[
+        "model",
+        "parameters",
+        "multiply-adds / user",
+        "fit (s)",
+        "scoring (µs / user)",
+    ]);
+    for row in &report.leaderboard {
+        t.push_record([
+            row.model.clone(),
+            row.cost.parameters.to_string(),
+            row.cost.madds_per_user.to_string(),
+            format!("{:.2}", row.fit_seconds),
+            format!("{:.1}", row.score_micros_per_user),
+        ]);
+    }
+    push_table(&mut out, t);
+
+    section(&mut out, "Knobs");
+    let _ = writeln!(
+        out,
+        "Which swept values reached which model. A knob a model does not have is skipped for it, without duplicate trials.\n"
+    );
+    if record.expansion.knobs.is_empty() {
+        let _ = writeln!(
+            out,
+            "No knobs were swept: every model ran with its params.\n"
+        );
+    } else {
+        let mut t = table(&["model", "knob", "applied", "skipped", "note"]);
+        let list = |values: &[serde_yaml::Value]| {
+            if values.is_empty() {
+                "—".to_string()
+            } else {
+                values
+                    .iter()
+                    .map(describe_value)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        for k in &record.expansion.knobs {
+            t.push_record([
+                k.model.clone(),
+                k.knob.clone(),
+                list(&k.applied),
+                list(&k.skipped),
+                k.note.clone(),
+            ]);
+        }
+        push_table(&mut out, t);
+    }
+
+    section(&mut out, "All trials");
+    let k = metric.k;
+    let extra = [MetricKind::Recall, MetricKind::Coverage, MetricKind::Arp]
+        .into_iter()
+        .filter(|kind| spec.evaluation.metrics.contains(kind) && *kind != metric.kind)
+        .map(|kind| MetricId { kind, k })
+        .collect::<Vec<_>>();
+    let mut header = vec![
+        "trial".to_string(),
+        "model".to_string(),
+        "configuration".to_string(),
+        "seed".to_string(),
+        format!("validation {metric}"),
+        format!("test {metric}"),
+    ];
+    header.extend(extra.iter().map(|m| format!("test {}", heading(*m))));
+    header.push("fit (s)".to_string());
+    let mut t = Builder::default();
+    t.push_record(header);
+    let mut failures = Vec::new();
+    for row in &report.trials {
+        let mut cells = vec![
+            format!("`{}`", row.id),
+            row.model.clone(),
+            row.knobs.clone(),
+            row.seed_index.to_string(),
+        ];
+        match &row.outcome {
+            Outcome::Ok {
+                validation,
+                test,
+                fit_seconds,
+                ..
+            } => {
+                let get = |s: Option<&crate::eval::Summary>, m: MetricId| {
+                    s.and_then(|s| s.get(m))
+                        .map_or("—".to_string(), |v| value(m.kind, v.mean))
+                };
+                cells.push(get(validation.as_ref(), metric));
+                cells.push(get(Some(test), metric));
+                cells.extend(extra.iter().map(|m| get(Some(test), *m)));
+                cells.push(format!("{fit_seconds:.2}"));
+            }
+            Outcome::Failed { error } => {
+                failures.push((row.id.clone(), error.clone()));
+                cells.push("failed".to_string());
+                cells.extend(std::iter::repeat_n("—".to_string(), extra.len() + 2));
+            }
+        }
+        t.push_record(cells);
+    }
+    push_table(&mut out, t);
+    if !failures.is_empty() {
+        section(&mut out, "Failed trials");
+        for (id, error) in failures {
+            let _ = writeln!(out, "- `{id}`: {error}");
+        }
+        out.push('\n');
+    }
+
+    section(&mut out, "Resolved spec");
+    let _ = writeln!(
+        out,
+        "Every default filled in; `recsweep run` on this spec reproduces these results.\n"
+    );
+    let yaml = serde_yaml::to_string(spec).expect("specs serialize");
+    let _ = writeln!(out, "```yaml\n{}```", yaml);
+    out
+}
+
+fn section(out: &mut String, title: &str) {
+    let _ = writeln!(out, "\n## {title}\n");
+}
+
+fn table(header: &[&str]) -> Builder {
+    let mut b = Builder::default();
+    b.push_record(header.iter().map(|h| h.to_string()));
+    b
+}
+
+fn push_table(out: &mut String, builder: Builder) {
+    let mut table = builder.build();
+    table.with(Style::markdown());
+    let _ = writeln!(out, "{table}\n");
+}
+
+fn heading(m: MetricId) -> String {
+    match m.kind.direction() {
+        Direction::Higher => m.to_string(),
+        Direction::Lower => format!("{m} ↓"),
+    }
+}
+
+fn value(kind: MetricKind, v: f64) -> String {
+    if !v.is_finite() {
+        return "—".to_string();
+    }
+    match kind {
+        MetricKind::Arp => format!("{v:.1}"),
+        MetricKind::Novelty => format!("{v:.3}"),
+        _ => format!("{v:.4}"),
+    }
+}
+
+fn summary(kind: MetricKind, s: &MetricSummary) -> String {
+    match s.ci95 {
+        Some(ci) => format!("{} ± {}", value(kind, s.mean), value(kind, ci)),
+        None => value(kind, s.mean),
+    }
+}

@@ -1,0 +1,272 @@
+//! The report: built from a results folder alone (so `recsweep report`
+//! rebuilds it byte for byte), as a plain model that renderers turn into
+//! formats. Markdown is the one format today.
+
+mod markdown;
+
+use std::collections::BTreeMap;
+
+use serde_yaml::{Mapping, Value};
+
+use crate::eval::{mean_ci95, MetricId, MetricSummary};
+use crate::models::ServingCost;
+use crate::selection::{self, Configuration, Part};
+use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError, TrialRecord};
+
+pub use markdown::render as render_markdown;
+
+/// A selected configuration of one model.
+#[derive(Debug, Clone)]
+pub struct LeaderRow {
+    pub model: String,
+    pub kind: String,
+    pub knobs: String,
+    pub seeds: usize,
+    /// Selection metric on the selection split, mean over seeds.
+    pub selection_value: f64,
+    /// Test metrics: per-user values averaged over seeds first, then mean and
+    /// 95% CI over users; catalogue metrics are means over seeds.
+    pub test: BTreeMap<MetricId, MetricSummary>,
+    /// Standard deviation over seeds of the test selection metric.
+    pub seed_sd: Option<f64>,
+    pub fit_seconds: f64,
+    pub score_micros_per_user: f64,
+    pub cost: ServingCost,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrialRow {
+    pub id: String,
+    pub model: String,
+    pub knobs: String,
+    pub seed_index: usize,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub record: ExperimentRecord,
+    pub selection_metric: MetricId,
+    pub selected_on: Part,
+    pub leaderboard: Vec<LeaderRow>,
+    pub trials: Vec<TrialRow>,
+    /// Trials of the expansion with no stored record yet (an unfinished or
+    /// sharded run).
+    pub missing: usize,
+}
+
+pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
+    let record = results.read_experiment()?;
+    let mut records: Vec<TrialRecord> = Vec::new();
+    let mut missing = 0;
+    for trial in &record.expansion.trials {
+        match results.read_trial(&trial.id) {
+            Ok(r) if r.context == record.context && r.trial == *trial => records.push(r),
+            Ok(_) | Err(StoreError::Read { .. }) => missing += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    let metric = record.spec.selection.metric;
+    let selected_on = if record.spec.split.validation {
+        Part::Validation
+    } else {
+        Part::Test
+    };
+    let configs = selection::configurations(&record.expansion, &records);
+    let mut leaderboard = Vec::new();
+    for index in selection::select(&configs, metric, selected_on) {
+        leaderboard.push(leader_row(
+            results,
+            &record,
+            &configs[index],
+            metric,
+            selected_on,
+        )?);
+    }
+    leaderboard.sort_by(|a, b| {
+        let value = |r: &LeaderRow| r.test.get(&metric).map_or(f64::NEG_INFINITY, |m| m.mean);
+        value(b)
+            .total_cmp(&value(a))
+            .then_with(|| a.model.cmp(&b.model))
+    });
+    let trials = records
+        .iter()
+        .map(|r| TrialRow {
+            id: r.trial.id.clone(),
+            model: r.trial.model_name.clone(),
+            knobs: describe_knobs(&r.trial.knobs),
+            seed_index: r.trial.seed_index,
+            outcome: r.outcome.clone(),
+        })
+        .collect();
+    Ok(Report {
+        record,
+        selection_metric: metric,
+        selected_on,
+        leaderboard,
+        trials,
+        missing,
+    })
+}
+
+fn leader_row(
+    results: &ResultsDir,
+    record: &ExperimentRecord,
+    config: &Configuration,
+    metric: MetricId,
+    part: Part,
+) -> Result<LeaderRow, StoreError> {
+    // Average each user's values over seeds, then summarise over users: the
+    // interval then reflects user variation of the seed-averaged model.
+    let mut averaged: Option<crate::eval::PerUser> = None;
+    for trial in &config.trials {
+        let per_user = results.read_per_user(&trial.trial.id)?;
+        averaged = Some(match averaged {
+            None => per_user,
+            Some(mut sum) => {
+                for (acc, add) in sum.values.iter_mut().zip(&per_user.values) {
+                    for (a, b) in acc.iter_mut().zip(add) {
+                        *a += b;
+                    }
+                }
+                sum
+            }
+        });
+    }
+    let seeds = config.trials.len();
+    let mut test = BTreeMap::new();
+    if let Some(sum) = &averaged {
+        for (column, values) in sum.columns.iter().zip(&sum.values) {
+            let mean_values: Vec<f64> = values.iter().map(|v| v / seeds as f64).collect();
+            let (mean, ci95) = mean_ci95(&mean_values);
+            test.insert(*column, MetricSummary { mean, ci95 });
+        }
+    }
+    for column in record
+        .spec
+        .evaluation
+        .metrics
+        .iter()
+        .filter(|m| !m.is_per_user())
+    {
+        for &k in &record.spec.evaluation.cutoffs {
+            let id = MetricId { kind: *column, k };
+            if let Some(mean) = config.mean(Part::Test, id) {
+                test.insert(id, MetricSummary { mean, ci95: None });
+            }
+        }
+    }
+    let ok = |f: fn(&Outcome) -> Option<f64>| config.mean_of(f).unwrap_or(0.0);
+    let first_cost = config.trials.iter().find_map(|r| match &r.outcome {
+        Outcome::Ok { cost, .. } => Some(*cost),
+        Outcome::Failed { .. } => None,
+    });
+    Ok(LeaderRow {
+        model: config.model_name.clone(),
+        kind: record.spec.models[config.model_index]
+            .model
+            .as_str()
+            .to_string(),
+        knobs: describe_knobs(&config.knobs),
+        seeds,
+        selection_value: config.mean(part, metric).unwrap_or(f64::NAN),
+        test,
+        seed_sd: config.seed_sd(Part::Test, metric),
+        fit_seconds: ok(|o| match o {
+            Outcome::Ok { fit_seconds, .. } => Some(*fit_seconds),
+            Outcome::Failed { .. } => None,
+        }),
+        score_micros_per_user: ok(|o| match o {
+            Outcome::Ok {
+                score_micros_per_user,
+                ..
+            } => Some(*score_micros_per_user),
+            Outcome::Failed { .. } => None,
+        }),
+        cost: first_cost.unwrap_or_default(),
+    })
+}
+
+/// `l2=100, popularity=penalty(gamma=0.5)`; `defaults` when nothing is swept.
+pub fn describe_knobs(knobs: &Mapping) -> String {
+    if knobs.is_empty() {
+        return "defaults".to_string();
+    }
+    knobs
+        .iter()
+        .map(|(k, v)| format!("{}={}", k.as_str().unwrap_or("?"), describe_value(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn describe_value(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => format_number(f),
+            _ => n.to_string(),
+        },
+        Value::String(s) => s.clone(),
+        Value::Sequence(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(describe_value)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Mapping(m) => {
+            let method = m.get("method").map(describe_value);
+            let rest: Vec<String> = m
+                .iter()
+                .filter(|(k, _)| k.as_str() != Some("method"))
+                .map(|(k, v)| format!("{}={}", k.as_str().unwrap_or("?"), describe_value(v)))
+                .collect();
+            match method {
+                Some(name) if rest.is_empty() => name,
+                Some(name) => format!("{name}({})", rest.join(", ")),
+                None => format!("{{{}}}", rest.join(", ")),
+            }
+        }
+        Value::Tagged(t) => describe_value(&t.value),
+    }
+}
+
+/// Four significant digits, without trailing zeros.
+pub fn format_number(f: f64) -> String {
+    if f == 0.0 || !f.is_finite() {
+        return f.to_string();
+    }
+    let magnitude = f.abs().log10().floor() as i32;
+    if !(-4..6).contains(&magnitude) {
+        return format!("{f:.3e}");
+    }
+    let decimals = (3 - magnitude).max(0) as usize;
+    let text = format!("{f:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knobs_read_naturally() {
+        let knobs: Mapping = serde_yaml::from_str(
+            "{l2: 0.0001, popularity: {method: penalty, gamma: 0.5}, dim: 64}",
+        )
+        .unwrap();
+        assert_eq!(
+            describe_knobs(&knobs),
+            "l2=0.0001, popularity=penalty(gamma=0.5), dim=64"
+        );
+        assert_eq!(describe_knobs(&Mapping::new()), "defaults");
+        assert_eq!(format_number(123.456), "123.5");
+        assert_eq!(format_number(1e-7), "1.000e-7");
+    }
+}

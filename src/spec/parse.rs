@@ -1,0 +1,595 @@
+//! From YAML text to a validated [`Spec`], collecting every problem.
+//!
+//! Each top-level section is deserialized on its own, so a type error in
+//! `dataset` does not hide an unknown key in `models`; range and cross-field
+//! checks then run on every section that parsed.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+use serde_yaml::{Mapping, Value};
+
+use super::error::{describe_serde_error, humanize, join_path, SpecError, SpecIssue};
+use super::location::{Position, PositionIndex};
+use super::*;
+use crate::eval::MetricKind;
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "seed",
+    "dataset",
+    "split",
+    "evaluation",
+    "models",
+    "sweep",
+    "selection",
+    "report",
+];
+
+/// A `--set key.path=value` override applied to the YAML before validation,
+/// e.g. `--set dataset.path=../shared/datasets/ml-100k/u.data`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub path: String,
+    pub value: Value,
+}
+
+impl FromStr for Override {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (path, raw) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` is not KEY=VALUE (e.g. dataset.path=data/u.data)"))?;
+        if path.is_empty() || path.split('.').any(str::is_empty) {
+            return Err(format!("`{path}` is not a key path (e.g. split.method)"));
+        }
+        let value = serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        Ok(Self {
+            path: path.to_string(),
+            value,
+        })
+    }
+}
+
+/// Reads and validates the spec at `path`.
+pub fn load_spec(path: &Path, overrides: &[Override]) -> Result<Spec, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_spec(&text, path, overrides)
+}
+
+/// Validates spec `text`; `file` names it in messages.
+pub fn parse_spec(text: &str, file: &Path, overrides: &[Override]) -> Result<Spec, SpecError> {
+    let index = PositionIndex::build(text);
+    let mut c = Collector {
+        index: &index,
+        issues: Vec::new(),
+    };
+    let spec = c.parse(text, overrides);
+    match spec {
+        Some(spec) if c.issues.is_empty() => Ok(spec),
+        _ => Err(SpecError::Invalid {
+            file: file.to_path_buf(),
+            issues: c.issues,
+        }),
+    }
+}
+
+struct Collector<'a> {
+    index: &'a PositionIndex,
+    issues: Vec<SpecIssue>,
+}
+
+impl Collector<'_> {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let path = path.into();
+        let position = self.index.find(&path);
+        self.issues.push(SpecIssue {
+            path,
+            message: message.into(),
+            position,
+        });
+    }
+
+    fn parse(&mut self, text: &str, overrides: &[Override]) -> Option<Spec> {
+        let mut root: Value = match serde_yaml::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let position = e.location().map(|l| Position {
+                    line: l.line(),
+                    column: l.column(),
+                });
+                self.issues.push(SpecIssue {
+                    path: String::new(),
+                    message: format!("not valid YAML: {e}"),
+                    position,
+                });
+                return None;
+            }
+        };
+        for o in overrides {
+            if let Err(message) = apply_override(&mut root, o) {
+                self.push("", format!("--set {}: {message}", o.path));
+            }
+        }
+        let Value::Mapping(map) = root else {
+            self.push(
+                "",
+                "a spec is a mapping with keys name, dataset, models (and optional split, evaluation, sweep, selection, report)",
+            );
+            return None;
+        };
+        for key in map.keys() {
+            let name = key.as_str().unwrap_or("?");
+            if !TOP_KEYS.contains(&name) {
+                let (message, _) = humanize(&format!(
+                    "unknown field `{name}`, expected one of {}",
+                    TOP_KEYS
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                self.push(name, message);
+            }
+        }
+
+        let name: Option<String> = self.required(&map, "name");
+        let seed: Option<u64> = self.optional(&map, "seed", || 42);
+        let dataset: Option<DatasetSpec> = self.required(&map, "dataset");
+        let split: Option<SplitSpec> = self.optional(&map, "split", SplitSpec::default);
+        let evaluation: Option<EvaluationSpec> =
+            self.optional(&map, "evaluation", EvaluationSpec::default);
+        let models = self.models(&map);
+        let sweep: Option<SweepSpec> = self.optional(&map, "sweep", SweepSpec::default);
+        let selection: Option<SelectionSpec> =
+            self.optional(&map, "selection", SelectionSpec::default);
+        let report: Option<ReportSpec> = self.optional(&map, "report", ReportSpec::default);
+
+        if let Some(name) = &name {
+            self.check_name(name);
+        }
+        let dataset = dataset.map(|d| self.check_dataset(d));
+        let split = split.map(|s| self.check_split(s));
+        if let Some(e) = &evaluation {
+            self.check_evaluation(e);
+        }
+        if let (Some(s), Some(e)) = (&selection, &evaluation) {
+            self.check_selection(s, e);
+        }
+        if let Some(s) = &sweep {
+            self.check_sweep(s);
+        }
+
+        let mut spec = Spec {
+            name: name?,
+            seed: seed?,
+            dataset: dataset?,
+            split: split?,
+            evaluation: evaluation?,
+            models: models?,
+            sweep: sweep?,
+            selection: selection?,
+            report: report?,
+        };
+        if spec.report.path.is_none() {
+            spec.report.path = Some(PathBuf::from(format!("reports/{}.md", spec.name)));
+        }
+        if !self.issues.is_empty() {
+            return None;
+        }
+        if let Err(issues) = crate::sweep::expand(&spec) {
+            for issue in issues {
+                self.push(issue.path, issue.message);
+            }
+            return None;
+        }
+        Some(spec)
+    }
+
+    /// Deserializes one value, reporting a failure at its exact key path.
+    fn deserialize<T: DeserializeOwned>(&mut self, value: &Value, path: &str) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let (full, message) = describe_serde_error(path, &e);
+                self.push(full, message);
+                None
+            }
+        }
+    }
+
+    fn required<T: DeserializeOwned>(&mut self, map: &Mapping, key: &str) -> Option<T> {
+        match map.get(key) {
+            Some(v) => self.deserialize(v, key),
+            None => {
+                self.push("", format!("missing required key `{key}`"));
+                None
+            }
+        }
+    }
+
+    fn optional<T: DeserializeOwned>(
+        &mut self,
+        map: &Mapping,
+        key: &str,
+        default: impl FnOnce() -> T,
+    ) -> Option<T> {
+        match map.get(key) {
+            Some(Value::Null) | None => Some(default()),
+            Some(v) => self.deserialize(v, key),
+        }
+    }
+
+    /// Each model entry, and each entry's params, is its own unit, so one bad
+    /// entry does not hide problems in the next.
+    fn models(&mut self, map: &Mapping) -> Option<Vec<ModelEntry>> {
+        let Some(value) = map.get("models") else {
+            self.push(
+                "",
+                "missing required key `models` (a list such as `- model: most_pop`)",
+            );
+            return None;
+        };
+        let Value::Sequence(items) = value else {
+            self.push("models", "expected a list of models (`- model: ease`)");
+            return None;
+        };
+        if items.is_empty() {
+            self.push("models", "the list is empty: name at least one model");
+            return None;
+        }
+        let mut entries = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("models[{i}]");
+            let Some(mut entry) = self.deserialize::<ModelEntry>(item, &path) else {
+                ok = false;
+                continue;
+            };
+            match entry.model.configure(&entry.params) {
+                Ok(config) => entry.params = config.params(),
+                Err(problems) => {
+                    ok = false;
+                    for p in problems {
+                        self.push(join_path(&format!("{path}.params"), &p.key), p.message);
+                    }
+                }
+            }
+            for (key, values) in &entry.sweep {
+                let key = key.as_str().unwrap_or("?");
+                self.check_values(&format!("{path}.sweep.{key}"), values);
+            }
+            entries.push(entry);
+        }
+        let mut seen = std::collections::BTreeMap::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let name = entry
+                .name
+                .clone()
+                .unwrap_or_else(|| entry.model.as_str().to_string());
+            if let Some(first) = seen.insert(name.clone(), i) {
+                ok = false;
+                self.push(
+                    format!("models[{i}]"),
+                    format!("model name `{name}` is already used by models[{first}]; give each entry a distinct `name`"),
+                );
+            }
+        }
+        ok.then_some(entries)
+    }
+
+    fn check_values(&mut self, path: &str, values: &Value) {
+        match values {
+            Value::Sequence(v) if !v.is_empty() => {}
+            Value::Sequence(_) => self.push(path, "empty list: give at least one value"),
+            _ => self.push(path, "expected a list of values to sweep, e.g. [0.0, 0.1]"),
+        }
+    }
+
+    fn check_name(&mut self, name: &str) {
+        let valid = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+        if name.is_empty() || !name.chars().all(valid) || name.starts_with('.') {
+            self.push(
+                "name",
+                format!(
+                    "`{name}` cannot name a results folder: use letters, digits, '.', '_' and '-'"
+                ),
+            );
+        }
+    }
+
+    fn check_dataset(&mut self, mut d: DatasetSpec) -> DatasetSpec {
+        let synthetic = d.source == DataSource::Synthetic;
+        let set = |present: bool, key: &'static str| present.then_some(key);
+        let synthetic_keys = [
+            set(d.users.is_some(), "users"),
+            set(d.items.is_some(), "items"),
+            set(d.interactions.is_some(), "interactions"),
+            set(d.popularity_exponent.is_some(), "popularity_exponent"),
+            set(d.latent_dim.is_some(), "latent_dim"),
+            set(d.affinity.is_some(), "affinity"),
+            set(d.seed.is_some(), "seed"),
+        ];
+        let file_keys = [
+            set(d.path.is_some(), "path"),
+            set(d.header.is_some(), "header"),
+            set(d.separator.is_some(), "separator"),
+            set(d.columns.is_some(), "columns"),
+            set(d.positive.is_some(), "positive"),
+        ];
+        let source = d.source.as_str();
+        let (foreign, hint): (Vec<&str>, &str) = if synthetic {
+            (
+                file_keys.iter().flatten().copied().collect(),
+                "file sources",
+            )
+        } else {
+            (
+                synthetic_keys.iter().flatten().copied().collect(),
+                "source: synthetic",
+            )
+        };
+        for key in foreign {
+            self.push(
+                format!("dataset.{key}"),
+                format!("`{key}` does not apply to source `{source}` (it is for {hint})"),
+            );
+        }
+        if !synthetic && d.path.is_none() {
+            self.push(
+                "dataset",
+                format!("missing required key `path` for source `{source}`"),
+            );
+        }
+        match d.source {
+            DataSource::Movielens | DataSource::Parquet => {
+                for (present, key) in [
+                    (d.header.is_some(), "header"),
+                    (d.separator.is_some(), "separator"),
+                ] {
+                    if present {
+                        self.push(
+                            format!("dataset.{key}"),
+                            format!("`{key}` does not apply to source `{source}` (its layout is detected)"),
+                        );
+                    }
+                }
+                if d.source == DataSource::Movielens && d.columns.is_some() {
+                    self.push(
+                        "dataset.columns",
+                        "MovieLens columns are known; use source: csv or tsv for other layouts",
+                    );
+                }
+            }
+            DataSource::Csv | DataSource::Tsv => {}
+            DataSource::Synthetic => {}
+        }
+        if matches!(
+            d.source,
+            DataSource::Csv | DataSource::Tsv | DataSource::Parquet
+        ) && d.columns.is_none()
+        {
+            self.push(
+                "dataset",
+                "missing required key `columns`, e.g. {user: userId, item: movieId, rating: rating, timestamp: timestamp}",
+            );
+        }
+        if let Some(p) = &d.positive {
+            if !p.min_rating.is_finite() {
+                self.push("dataset.positive.min_rating", "must be a finite number");
+            }
+        }
+        if synthetic {
+            let s = d.synthetic();
+            if s.users < 2 {
+                self.push("dataset.users", "must be at least 2");
+            }
+            if s.items < 2 {
+                self.push("dataset.items", "must be at least 2");
+            }
+            if s.interactions < s.users || s.interactions > s.users.saturating_mul(s.items) / 2 {
+                self.push(
+                    "dataset.interactions",
+                    format!(
+                        "must lie between users ({}) and half of users × items ({}), so every user has one and sampling stays sparse",
+                        s.users,
+                        s.users.saturating_mul(s.items) / 2
+                    ),
+                );
+            }
+            if !(s.popularity_exponent.is_finite() && s.popularity_exponent >= 0.0) {
+                self.push(
+                    "dataset.popularity_exponent",
+                    "must be ≥ 0 (0 = uniform popularity)",
+                );
+            }
+            if s.latent_dim == 0 {
+                self.push("dataset.latent_dim", "must be at least 1");
+            }
+            if !(s.affinity.is_finite() && s.affinity >= 0.0) {
+                self.push("dataset.affinity", "must be ≥ 0 (0 = popularity alone)");
+            }
+            d.fill_synthetic_defaults();
+        }
+        d
+    }
+
+    fn check_split(&mut self, mut s: SplitSpec) -> SplitSpec {
+        match (s.method, s.test_fraction) {
+            (SplitMethod::LeaveOneOut, Some(_)) => self.push(
+                "split.test_fraction",
+                "does not apply to leave_one_out (it holds out exactly one interaction per user)",
+            ),
+            (SplitMethod::LeaveOneOut, None) => {}
+            (_, Some(f)) if !(f > 0.0 && f < 1.0) => self.push(
+                "split.test_fraction",
+                format!("{f} is out of range; must be in (0, 1)"),
+            ),
+            (_, Some(_)) => {}
+            (_, None) => s.test_fraction = Some(0.2),
+        }
+        s
+    }
+
+    fn check_evaluation(&mut self, e: &EvaluationSpec) {
+        if e.cutoffs.is_empty() {
+            self.push(
+                "evaluation.cutoffs",
+                "empty list: give at least one K, e.g. [10, 20]",
+            );
+        }
+        for (i, k) in e.cutoffs.iter().enumerate() {
+            if *k == 0 {
+                self.push(
+                    format!("evaluation.cutoffs[{i}]"),
+                    "cutoff 0 is out of range; K must be ≥ 1",
+                );
+            } else if e.cutoffs[..i].contains(k) {
+                self.push(
+                    format!("evaluation.cutoffs[{i}]"),
+                    format!("cutoff {k} is listed twice"),
+                );
+            }
+        }
+        if e.metrics.is_empty() {
+            self.push(
+                "evaluation.metrics",
+                "empty list: give at least one metric, e.g. [ndcg, recall]",
+            );
+        }
+        for (i, m) in e.metrics.iter().enumerate() {
+            if e.metrics[..i].contains(m) {
+                self.push(
+                    format!("evaluation.metrics[{i}]"),
+                    format!("`{}` is listed twice", m.as_str()),
+                );
+            }
+        }
+        if !(e.head_share > 0.0 && e.head_share <= 1.0) {
+            self.push(
+                "evaluation.head_share",
+                format!("{} is out of range; must be in (0, 1]", e.head_share),
+            );
+        }
+        if e.block_users == 0 {
+            self.push("evaluation.block_users", "must be at least 1");
+        }
+    }
+
+    fn check_selection(&mut self, s: &SelectionSpec, e: &EvaluationSpec) {
+        let m = s.metric;
+        if !m.kind.is_per_user() {
+            let per_user: Vec<&str> = MetricKind::ALL
+                .iter()
+                .filter(|k| k.is_accuracy())
+                .map(|k| k.as_str())
+                .collect();
+            self.push(
+                "selection.metric",
+                format!(
+                    "`{}` is not a per-user accuracy metric; use one of {}",
+                    m.kind.as_str(),
+                    per_user.join(", ")
+                ),
+            );
+        }
+        if !e.cutoffs.contains(&m.k) {
+            self.push(
+                "selection.metric",
+                format!(
+                    "cutoff {} is not among evaluation.cutoffs {:?}; add it there",
+                    m.k, e.cutoffs
+                ),
+            );
+        }
+        if !e.metrics.contains(&m.kind) {
+            self.push(
+                "selection.metric",
+                format!(
+                    "`{}` is not among evaluation.metrics; add it there",
+                    m.kind.as_str()
+                ),
+            );
+        }
+    }
+
+    fn check_sweep(&mut self, s: &SweepSpec) {
+        if s.seeds == 0 {
+            self.push("sweep.seeds", "must be at least 1");
+        }
+        for (key, values) in &s.grid {
+            let key = key.as_str().unwrap_or("?");
+            self.check_values(&format!("sweep.grid.{key}"), values);
+        }
+        let Some(random) = &s.random else { return };
+        if !s.grid.is_empty() {
+            self.push("sweep.random", "use either `grid` or `random`, not both");
+        }
+        if random.samples == 0 {
+            self.push("sweep.random.samples", "must be at least 1");
+        }
+        for (key, value) in &random.space {
+            let key = key.as_str().unwrap_or("?");
+            let path = format!("sweep.random.space.{key}");
+            if let Some(d) = self.deserialize::<Distribution>(value, &path) {
+                if let Err(message) = crate::sweep::check_distribution(&d) {
+                    self.push(path, message);
+                }
+            }
+        }
+    }
+}
+
+/// Sets `o.path` in `root`, creating mappings on the way; `[i]` indexes lists.
+fn apply_override(root: &mut Value, o: &Override) -> Result<(), String> {
+    let mut node = root;
+    for part in o.path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, rest)) => {
+                let i = rest
+                    .strip_suffix(']')
+                    .and_then(|r| r.parse::<usize>().ok())
+                    .ok_or_else(|| format!("`{part}` is not KEY or KEY[INDEX]"))?;
+                (k, Some(i))
+            }
+            None => (part, None),
+        };
+        if !node.is_mapping() {
+            *node = Value::Mapping(Mapping::new());
+        }
+        let map = node.as_mapping_mut().expect("made a mapping above");
+        node = map
+            .entry(Value::String(key.to_string()))
+            .or_insert(Value::Null);
+        if let Some(i) = index {
+            let len = node.as_sequence().map_or(0, Vec::len);
+            node = node
+                .as_sequence_mut()
+                .and_then(|s| s.get_mut(i))
+                .ok_or_else(|| format!("`{key}` has {len} elements; index {i} is out of range"))?;
+        }
+    }
+    *node = o.value.clone();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_sets_nested_and_indexed_keys() {
+        let mut root: Value = serde_yaml::from_str("a: {b: 1}\nl: [{x: 1}, {x: 2}]").unwrap();
+        apply_override(&mut root, &"a.b=hello".parse().unwrap()).unwrap();
+        apply_override(&mut root, &"l[1].x=5".parse().unwrap()).unwrap();
+        assert_eq!(root["a"]["b"], Value::String("hello".into()));
+        assert_eq!(root["l"][1]["x"], Value::Number(5.into()));
+        assert!(apply_override(&mut root, &"l[7].x=5".parse().unwrap()).is_err());
+        assert!("novalue".parse::<Override>().is_err());
+    }
+}

@@ -1,0 +1,300 @@
+//! The results folder (design §8). Every file is written to a temporary name
+//! and renamed into place, so a crash never leaves a half-written file under
+//! its final name; `trial.json` is written last and marks a trial done.
+//!
+//! ```text
+//! results/<experiment>/
+//!   experiment.yaml               resolved spec, dataset and split facts, trial list
+//!   trials/<id>/trial.json        params, status, timings, cost, summaries
+//!   trials/<id>/per_user.parquet  test metrics per user
+//!   trials/<id>/topk.parquet      test top lists (user, rank, item, score)
+//! ```
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::DatasetStats;
+use crate::eval::{MetricId, PerUser, Summary, TopLists};
+use crate::models::ServingCost;
+use crate::spec::Spec;
+use crate::split::SplitStats;
+use crate::sweep::{Expansion, Trial};
+
+/// Bumped when stored results change meaning; older trials are then redone.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExperimentRecord {
+    pub format: u32,
+    pub recsweep_version: String,
+    /// Hash of everything besides the trial itself that its numbers depend
+    /// on: data fingerprint, split, evaluation, base seed, format.
+    pub context: String,
+    pub spec: Spec,
+    pub dataset: DatasetStats,
+    pub split: SplitStats,
+    pub expansion: Expansion,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Ok {
+        fit_seconds: f64,
+        /// Test scoring wall time per user, in microseconds.
+        score_micros_per_user: f64,
+        cost: ServingCost,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        validation: Option<Summary>,
+        test: Summary,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrialRecord {
+    pub format: u32,
+    pub context: String,
+    pub trial: Trial,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a readable recsweep file ({message}); delete it, or rerun with --fresh", path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{} holds no recsweep results (no experiment.yaml); run `recsweep run SPEC` first, or check the path", path.display())]
+    NotResults { path: PathBuf },
+}
+
+/// One experiment's results folder.
+#[derive(Debug, Clone)]
+pub struct ResultsDir {
+    root: PathBuf,
+}
+
+impl ResultsDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn experiment_path(&self) -> PathBuf {
+        self.root.join("experiment.yaml")
+    }
+
+    fn trial_dir(&self, id: &str) -> PathBuf {
+        self.root.join("trials").join(id)
+    }
+
+    pub fn write_experiment(&self, record: &ExperimentRecord) -> Result<(), StoreError> {
+        let text = serde_yaml::to_string(record).expect("records serialize");
+        write_atomic(&self.experiment_path(), text.as_bytes())
+    }
+
+    pub fn read_experiment(&self) -> Result<ExperimentRecord, StoreError> {
+        let path = self.experiment_path();
+        if !path.exists() {
+            return Err(StoreError::NotResults {
+                path: self.root.clone(),
+            });
+        }
+        let text = fs::read_to_string(&path).map_err(|source| StoreError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        serde_yaml::from_str(&text).map_err(|e| StoreError::Corrupt {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// The stored record of `trial` if it finished successfully under the
+    /// same context; anything else (missing, failed, stale, unreadable) means
+    /// the trial must run again.
+    pub fn finished(&self, trial: &Trial, context: &str) -> Option<TrialRecord> {
+        let record = self.read_trial(&trial.id).ok()?;
+        let done = record.format == FORMAT
+            && record.context == context
+            && record.trial == *trial
+            && matches!(record.outcome, Outcome::Ok { .. });
+        done.then_some(record)
+    }
+
+    pub fn read_trial(&self, id: &str) -> Result<TrialRecord, StoreError> {
+        let path = self.trial_dir(id).join("trial.json");
+        let text = fs::read_to_string(&path).map_err(|source| StoreError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Writes a trial's tables, then its record (last, so that a record on
+    /// disk implies its tables are complete).
+    pub fn write_trial(
+        &self,
+        record: &TrialRecord,
+        tables: Option<(&PerUser, &TopLists)>,
+        user_labels: &[String],
+        item_labels: &[String],
+    ) -> Result<(), StoreError> {
+        let dir = self.trial_dir(&record.trial.id);
+        fs::create_dir_all(&dir).map_err(|source| StoreError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        if let Some((per_user, lists)) = tables {
+            write_parquet(
+                &dir.join("per_user.parquet"),
+                per_user_frame(per_user, user_labels),
+            )?;
+            write_parquet(
+                &dir.join("topk.parquet"),
+                lists_frame(lists, user_labels, item_labels),
+            )?;
+        }
+        let json = serde_json::to_string_pretty(record).expect("records serialize");
+        write_atomic(&dir.join("trial.json"), json.as_bytes())
+    }
+
+    /// The stored per-user test metrics of a trial.
+    pub fn read_per_user(&self, id: &str) -> Result<PerUser, StoreError> {
+        let path = self.trial_dir(id).join("per_user.parquet");
+        let corrupt = |message: String| StoreError::Corrupt {
+            path: path.clone(),
+            message,
+        };
+        let file = File::open(&path).map_err(|source| StoreError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let frame = ParquetReader::new(file)
+            .finish()
+            .map_err(|e| corrupt(e.to_string()))?;
+        let users = frame
+            .column("user_index")
+            .and_then(|c| c.u32().map(|v| v.into_no_null_iter().collect()))
+            .map_err(|e| corrupt(e.to_string()))?;
+        let mut columns = Vec::new();
+        let mut values = Vec::new();
+        for column in frame.columns() {
+            let Ok(metric) = column.name().parse::<MetricId>() else {
+                continue;
+            };
+            let v = column.f64().map_err(|e| corrupt(e.to_string()))?;
+            columns.push(metric);
+            values.push(v.into_no_null_iter().collect());
+        }
+        Ok(PerUser {
+            users,
+            columns,
+            values,
+        })
+    }
+}
+
+fn per_user_frame(per_user: &PerUser, user_labels: &[String]) -> DataFrame {
+    let mut columns = vec![
+        Column::new(
+            "user".into(),
+            per_user
+                .users
+                .iter()
+                .map(|&u| user_labels[u as usize].as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("user_index".into(), per_user.users.clone()),
+    ];
+    for (metric, values) in per_user.columns.iter().zip(&per_user.values) {
+        columns.push(Column::new(metric.to_string().into(), values.clone()));
+    }
+    DataFrame::new(per_user.users.len(), columns).expect("columns have one value per user")
+}
+
+fn lists_frame(lists: &TopLists, user_labels: &[String], item_labels: &[String]) -> DataFrame {
+    let (mut users, mut ranks, mut items, mut scores) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((u, list), list_scores) in lists.users.iter().zip(&lists.items).zip(&lists.scores) {
+        for (rank, (i, s)) in list.iter().zip(list_scores).enumerate() {
+            users.push(user_labels[*u as usize].as_str());
+            ranks.push(rank as u32 + 1);
+            items.push(item_labels[*i as usize].as_str());
+            scores.push(*s);
+        }
+    }
+    let height = users.len();
+    DataFrame::new(
+        height,
+        vec![
+            Column::new("user".into(), users),
+            Column::new("rank".into(), ranks),
+            Column::new("item".into(), items),
+            Column::new("score".into(), scores),
+        ],
+    )
+    .expect("columns have one value per row")
+}
+
+fn write_parquet(path: &Path, mut frame: DataFrame) -> Result<(), StoreError> {
+    let tmp = temporary(path);
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        ParquetWriter::new(&mut file)
+            .finish(&mut frame)
+            .map_err(std::io::Error::other)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|source| StoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `bytes` to a temporary sibling, syncs it, and renames it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let err = |source| StoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(err)?;
+    }
+    let tmp = temporary(path);
+    let mut file = File::create(&tmp).map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    fs::rename(&tmp, path).map_err(err)
+}
+
+fn temporary(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}

@@ -1,0 +1,343 @@
+//! Sweep expansion: the spec's grid or random search, crossed with seeds,
+//! becomes a list of trials before anything runs (so `validate` can show it).
+//!
+//! A knob applies to a model that has a param of that name; elsewhere it is
+//! skipped, not an error. Popularity values whose method a model does not
+//! implement are skipped for that model. Identical resolved configurations
+//! collapse into one trial.
+
+use std::collections::BTreeSet;
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+use sha2::{Digest, Sha256};
+
+use crate::data::hex_prefix;
+use crate::models::{ModelKind, Popularity};
+use crate::spec::{Distribution, Spec, SpecIssue};
+
+/// One (model, params, seed) to train and evaluate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Trial {
+    /// Stable hash of model, name, params and seed: the results folder name.
+    pub id: String,
+    /// The same hash without the seed: groups a configuration's seeds.
+    pub config_id: String,
+    pub model_index: usize,
+    pub model_name: String,
+    pub model: ModelKind,
+    /// Every param, defaults filled.
+    pub params: Mapping,
+    /// The swept keys and this trial's values, in sweep order.
+    pub knobs: Mapping,
+    pub seed_index: usize,
+    pub seed: u64,
+}
+
+/// Which knob values reached which model, for `validate` and the report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KnobUsage {
+    pub model: String,
+    pub knob: String,
+    pub applied: Vec<Value>,
+    /// Values not applied, with why (`not a param of ...`).
+    pub skipped: Vec<Value>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Expansion {
+    pub trials: Vec<Trial>,
+    pub knobs: Vec<KnobUsage>,
+}
+
+/// An axis of the sweep for one model: where it was written and its values.
+struct Axis {
+    key: String,
+    path: String,
+    values: Vec<Value>,
+}
+
+pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
+    let mut trials = Vec::new();
+    let mut knobs = Vec::new();
+    let mut issues = Vec::new();
+    for (index, entry) in spec.models.iter().enumerate() {
+        let name = spec.model_name(index);
+        let keys = entry.model.param_keys();
+        let configs = match &spec.sweep.random {
+            Some(random) => {
+                let space: Vec<(String, Distribution)> = random
+                    .space
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            k.as_str()?.to_string(),
+                            serde_yaml::from_value(v.clone()).ok()?,
+                        ))
+                    })
+                    .collect();
+                for (key, _) in &space {
+                    let applies = keys.contains(key);
+                    knobs.push(KnobUsage {
+                        model: name.clone(),
+                        knob: key.clone(),
+                        applied: Vec::new(),
+                        skipped: Vec::new(),
+                        note: if applies {
+                            format!("sampled ({} samples)", random.samples)
+                        } else {
+                            format!("not a param of {}", entry.model.as_str())
+                        },
+                    });
+                }
+                random_configs(spec, index, random.samples, &space, &keys)
+            }
+            None => {
+                let axes = grid_axes(spec, index);
+                let mut applied_axes = Vec::new();
+                for axis in axes {
+                    let usage = usage_of(&name, entry.model, &keys, &axis);
+                    let applied = usage.applied.clone();
+                    knobs.push(usage);
+                    if !applied.is_empty() {
+                        applied_axes.push(Axis {
+                            values: applied,
+                            ..axis
+                        });
+                    }
+                }
+                grid_configs(&applied_axes)
+            }
+        };
+        let runs = spec.sweep.seeds;
+        let mut seen = BTreeSet::new();
+        for (overrides, paths) in configs {
+            let mut params = entry.params.clone();
+            for (k, v) in &overrides {
+                params.insert(k.clone(), v.clone());
+            }
+            let config = match entry.model.configure(&params) {
+                Ok(c) => c,
+                Err(problems) => {
+                    for p in problems {
+                        let head = p.key.split(['.', '[']).next().unwrap_or("");
+                        let path = paths.iter().find(|(k, _)| k == head).map_or_else(
+                            || format!("models[{index}].params"),
+                            |(_, path)| path.clone(),
+                        );
+                        let issue = SpecIssue::new(
+                            path,
+                            format!("for model `{name}`: {}: {}", p.key, p.message),
+                        );
+                        if !issues.contains(&issue) {
+                            issues.push(issue);
+                        }
+                    }
+                    continue;
+                }
+            };
+            let resolved = config.params();
+            let config_id = stable_hash(&(&name, entry.model, &resolved));
+            if !seen.insert(config_id.clone()) {
+                continue;
+            }
+            let seeds = if config.is_stochastic() { runs } else { 1 };
+            for seed_index in 0..seeds {
+                let seed = derive_seed(spec.seed, seed_index as u64);
+                trials.push(Trial {
+                    id: stable_hash(&(&name, entry.model, &resolved, seed)),
+                    config_id: config_id.clone(),
+                    model_index: index,
+                    model_name: name.clone(),
+                    model: entry.model,
+                    params: resolved.clone(),
+                    knobs: overrides.clone(),
+                    seed_index,
+                    seed,
+                });
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(Expansion { trials, knobs })
+    } else {
+        Err(issues)
+    }
+}
+
+/// The model's axes: the top-level grid, with the model's own `sweep` values
+/// replacing (or adding) keys.
+fn grid_axes(spec: &Spec, index: usize) -> Vec<Axis> {
+    let mut axes: Vec<Axis> = Vec::new();
+    let global = spec
+        .sweep
+        .grid
+        .iter()
+        .map(|(k, v)| (k, v, "sweep.grid".to_string()));
+    let own = spec.models[index]
+        .sweep
+        .iter()
+        .map(|(k, v)| (k, v, format!("models[{index}].sweep")));
+    for (key, values, base) in global.chain(own) {
+        let key = key.as_str().unwrap_or("?").to_string();
+        let axis = Axis {
+            path: format!("{base}.{key}"),
+            values: values.as_sequence().cloned().unwrap_or_default(),
+            key,
+        };
+        match axes.iter_mut().find(|a| a.key == axis.key) {
+            Some(existing) => *existing = axis,
+            None => axes.push(axis),
+        }
+    }
+    axes
+}
+
+fn usage_of(name: &str, kind: ModelKind, keys: &[String], axis: &Axis) -> KnobUsage {
+    let mut usage = KnobUsage {
+        model: name.to_string(),
+        knob: axis.key.clone(),
+        applied: Vec::new(),
+        skipped: Vec::new(),
+        note: String::new(),
+    };
+    if !keys.contains(&axis.key) {
+        usage.skipped = axis.values.clone();
+        usage.note = format!("not a param of {}", kind.as_str());
+        return usage;
+    }
+    for value in &axis.values {
+        let supported = axis.key != "popularity"
+            || serde_yaml::from_value::<Popularity>(value.clone())
+                .map_or(true, |p| kind.supports_popularity(p.method()));
+        if supported {
+            usage.applied.push(value.clone());
+        } else {
+            usage.skipped.push(value.clone());
+        }
+    }
+    if !usage.skipped.is_empty() {
+        usage.note = format!(
+            "{} implements popularity methods none and penalty only",
+            kind.as_str()
+        );
+    }
+    usage
+}
+
+type Config = (Mapping, Vec<(String, String)>);
+
+/// The cartesian product of the axes, each combination with the spec path
+/// of every value it took (to place errors).
+fn grid_configs(axes: &[Axis]) -> Vec<Config> {
+    let mut configs: Vec<Config> = vec![(Mapping::new(), Vec::new())];
+    for axis in axes {
+        let mut next = Vec::with_capacity(configs.len() * axis.values.len());
+        for (params, paths) in &configs {
+            for (j, value) in axis.values.iter().enumerate() {
+                let mut p = params.clone();
+                p.insert(Value::String(axis.key.clone()), value.clone());
+                let mut paths = paths.clone();
+                paths.push((axis.key.clone(), format!("{}[{j}]", axis.path)));
+                next.push((p, paths));
+            }
+        }
+        configs = next;
+    }
+    configs
+}
+
+/// `samples` draws from the space. Every key is drawn even where it does not
+/// apply, so the stream (and a model's samples) does not depend on which
+/// other knobs a model has.
+fn random_configs(
+    spec: &Spec,
+    index: usize,
+    samples: usize,
+    space: &[(String, Distribution)],
+    keys: &[String],
+) -> Vec<Config> {
+    let mut rng = Pcg64Mcg::seed_from_u64(derive_seed(spec.seed, 1_000_003 + index as u64));
+    let kind = spec.models[index].model;
+    (0..samples)
+        .map(|_| {
+            let mut params = Mapping::new();
+            let mut paths = Vec::new();
+            for (key, dist) in space {
+                let value = draw(dist, &mut rng);
+                let applies = keys.contains(key)
+                    && (key != "popularity"
+                        || serde_yaml::from_value::<Popularity>(value.clone())
+                            .map_or(true, |p| kind.supports_popularity(p.method())));
+                if applies {
+                    params.insert(Value::String(key.clone()), value);
+                    paths.push((key.clone(), format!("sweep.random.space.{key}")));
+                }
+            }
+            (params, paths)
+        })
+        .collect()
+}
+
+fn draw(d: &Distribution, rng: &mut Pcg64Mcg) -> Value {
+    let u: f64 = rng.random();
+    if let Some([lo, hi]) = d.uniform {
+        Value::from(lo + u * (hi - lo))
+    } else if let Some([lo, hi]) = d.log_uniform {
+        Value::from((lo.ln() + u * (hi.ln() - lo.ln())).exp())
+    } else if let Some([lo, hi]) = d.int_uniform {
+        let span = (hi - lo + 1) as f64;
+        Value::from(lo + ((u * span) as i64).min(hi - lo))
+    } else {
+        let choices = d.choice.as_deref().unwrap_or_default();
+        choices[((u * choices.len() as f64) as usize).min(choices.len() - 1)].clone()
+    }
+}
+
+/// Checks that exactly one well-formed distribution is given.
+pub fn check_distribution(d: &Distribution) -> Result<(), String> {
+    let given = [
+        d.uniform.is_some(),
+        d.log_uniform.is_some(),
+        d.int_uniform.is_some(),
+        d.choice.is_some(),
+    ];
+    if given.iter().filter(|&&g| g).count() != 1 {
+        return Err("give exactly one of uniform: [lo, hi], log_uniform: [lo, hi], int_uniform: [lo, hi], choice: [values]".into());
+    }
+    if let Some([lo, hi]) = d.uniform {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(format!("uniform: [{lo}, {hi}] needs lo < hi"));
+        }
+    }
+    if let Some([lo, hi]) = d.log_uniform {
+        if !(lo > 0.0 && hi.is_finite() && lo < hi) {
+            return Err(format!("log_uniform: [{lo}, {hi}] needs 0 < lo < hi"));
+        }
+    }
+    if let Some([lo, hi]) = d.int_uniform {
+        if lo > hi {
+            return Err(format!("int_uniform: [{lo}, {hi}] needs lo ≤ hi"));
+        }
+    }
+    if d.choice.as_ref().is_some_and(Vec::is_empty) {
+        return Err("choice: [] is empty".into());
+    }
+    Ok(())
+}
+
+/// The training seed of repetition `index`: the same for every model, so
+/// models are compared under common random numbers.
+pub fn derive_seed(base: u64, index: u64) -> u64 {
+    crate::models::mix(base ^ crate::models::mix(index))
+}
+
+/// Short hex SHA-256 of a value's canonical JSON (object keys sorted).
+pub fn stable_hash<T: Serialize>(value: &T) -> String {
+    let json = serde_json::to_value(value).expect("trial data serializes to JSON");
+    let text = serde_json::to_string(&json).expect("JSON values print");
+    hex_prefix(&Sha256::digest(text.as_bytes()), 12)
+}

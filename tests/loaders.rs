@@ -1,0 +1,118 @@
+//! Every loader on small fixtures shipped under tests/fixtures (made-up
+//! logs in each layout; no MovieLens data), and their error messages.
+
+use recsweep::data::{load, DatasetStats, Interactions};
+use recsweep::spec::DatasetSpec;
+
+fn load_yaml(yaml: &str) -> Result<(Interactions, DatasetStats), String> {
+    let spec: DatasetSpec = serde_yaml::from_str(yaml).unwrap();
+    load(&spec).map_err(|e| e.to_string())
+}
+
+#[test]
+fn movielens_u_data_with_threshold() {
+    let (data, stats) =
+        load_yaml("{source: movielens, path: tests/fixtures/u.data, positive: {min_rating: 4}}")
+            .unwrap();
+    assert_eq!(stats.rows_read, 7);
+    assert_eq!(stats.below_min_rating, 2);
+    assert_eq!(data.len(), 5);
+    assert_eq!(data.user_labels, ["1", "2", "3"]);
+    assert_eq!(data.item_labels, ["10", "30"]);
+    assert_eq!(
+        data.timestamps.as_deref(),
+        Some(&[100, 102, 103, 105, 106][..])
+    );
+}
+
+#[test]
+fn movielens_dat_and_csv_layouts_are_detected() {
+    let (dat, _) = load_yaml("{source: movielens, path: tests/fixtures/ratings.dat}").unwrap();
+    assert_eq!(dat.len(), 5);
+    assert_eq!(dat.ratings.as_ref().unwrap()[2], 4.5);
+    assert_eq!(dat.item_labels, ["10", "20", "30"]);
+    let (csv, _) = load_yaml(
+        "{source: movielens, path: tests/fixtures/ratings.csv, positive: {min_rating: 4.0}}",
+    )
+    .unwrap();
+    assert_eq!(csv.len(), 3);
+    assert_eq!(csv.timestamps.as_deref(), Some(&[100, 102, 103][..]));
+}
+
+#[test]
+fn generic_csv_with_string_ids_and_header() {
+    let (data, stats) = load_yaml(
+        "{source: csv, path: tests/fixtures/clicks.csv, columns: {user: visitor, item: product, timestamp: clicked_at}}",
+    )
+    .unwrap();
+    assert_eq!(data.user_labels, ["alice", "bob", "carol"]);
+    assert_eq!(data.item_labels, ["sku-10", "sku-9"]);
+    assert_eq!(data.users, [0, 1, 0, 2, 1]);
+    assert!(data.ratings.is_none());
+    assert_eq!(stats.interactions, 5);
+}
+
+#[test]
+fn headerless_file_with_custom_separator_and_positions() {
+    let (data, _) = load_yaml(
+        "{source: csv, path: tests/fixtures/semicolon_no_header.txt, header: false, separator: ';', columns: {user: 0, item: 1}}",
+    )
+    .unwrap();
+    assert_eq!(data.user_labels, ["u7", "u8"]);
+    assert_eq!(data.len(), 3);
+}
+
+#[test]
+fn parquet_with_mixed_id_types() {
+    let (data, _) = load_yaml(
+        "{source: parquet, path: tests/fixtures/events.parquet, columns: {user: uid, item: iid, rating: score, timestamp: ts}, positive: {min_rating: 2.0}}",
+    )
+    .unwrap();
+    assert_eq!(data.user_labels, ["5", "6", "7"]);
+    assert_eq!(data.item_labels, ["x", "y", "z"]);
+    assert_eq!(data.timestamps.as_deref(), Some(&[1, 2, 4][..]));
+}
+
+#[test]
+fn filters_apply_to_loaded_data() {
+    let (data, stats) = load_yaml(
+        "{source: movielens, path: tests/fixtures/u.data, filter: {min_user_interactions: 3}}",
+    )
+    .unwrap();
+    assert_eq!(data.user_labels, ["1"]);
+    assert_eq!(stats.filtered, 4);
+}
+
+#[test]
+fn bad_files_get_errors_that_name_file_and_fix() {
+    let err = load_yaml("{source: movielens, path: tests/fixtures/nope.data}").unwrap_err();
+    assert!(
+        err.contains("cannot open tests/fixtures/nope.data"),
+        "{err}"
+    );
+    let err = load_yaml("{source: movielens, path: tests/fixtures/clicks.csv}").unwrap_err();
+    assert!(
+        err.contains("tests/fixtures/clicks.csv: not a MovieLens ratings file"),
+        "{err}"
+    );
+    let err = load_yaml(
+        "{source: csv, path: tests/fixtures/clicks.csv, columns: {user: user, item: product}}",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("column `user` not found") && err.contains("visitor, product, clicked_at"),
+        "{err}"
+    );
+    let err = load_yaml("{source: csv, path: tests/fixtures/bad_rating.csv, columns: {user: user, item: item, rating: rating}}").unwrap_err();
+    assert!(
+        err.contains("bad_rating.csv") && err.contains("column `rating` must be numeric"),
+        "{err}"
+    );
+    let err = load_yaml("{source: csv, path: tests/fixtures/clicks.csv, columns: {user: visitor, item: product}, positive: {min_rating: 1}}").unwrap_err();
+    assert!(err.contains("needs ratings"), "{err}");
+    let err = load_yaml(
+        "{source: parquet, path: tests/fixtures/clicks.csv, columns: {user: a, item: b}}",
+    )
+    .unwrap_err();
+    assert!(err.contains("not a readable Parquet file"), "{err}");
+}

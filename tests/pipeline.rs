@@ -1,0 +1,214 @@
+//! End to end: the quickstart runs from the binary, a second run trains
+//! nothing and rebuilds the same report; results do not depend on the
+//! thread count or the scoring block size; protocol invariants hold.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use recsweep::eval::{evaluate, ItemStats, MetricSet, Target};
+use recsweep::models::{FitInput, ModelKind};
+use recsweep::report;
+use recsweep::runner::{self, Experiment, RunOptions};
+use recsweep::spec::{parse_spec, Spec};
+use recsweep::store::{Outcome, ResultsDir};
+
+const SMALL: &str = "name: small\nseed: 5\n\
+dataset: {source: synthetic, users: 300, items: 120, interactions: 6000, seed: 3}\n\
+evaluation: {cutoffs: [5, 10]}\n\
+models:\n  - model: most_pop\n  - model: random\n  - model: itemknn\n    params: {neighbors: 30}\n  - model: ease\n    params: {l2: 50.0}\n\
+sweep:\n  grid:\n    popularity: [{method: none}, {method: penalty, gamma: 0.05}]\n  seeds: 2\n";
+
+fn small_spec() -> Spec {
+    parse_spec(SMALL, Path::new("small.yaml"), &[]).unwrap()
+}
+
+#[test]
+fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/quickstart.yaml");
+    let run = || {
+        Command::cargo_bin("recsweep")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(["run", spec.to_str().unwrap(), "--quiet"])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let report_path = dir.path().join("reports/quickstart.md");
+    let report_text = std::fs::read_to_string(&report_path).unwrap();
+    assert!(report_text.contains("## Leaderboard") && report_text.contains("| ease "));
+
+    let second = run();
+    assert!(second.status.success());
+    let log = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        log.contains("0 trials run"),
+        "second run trained something:\n{log}"
+    );
+    assert_eq!(std::fs::read_to_string(&report_path).unwrap(), report_text);
+
+    let rebuilt = Command::cargo_bin("recsweep")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["report", "results/quickstart", "-o", "again.md"])
+        .output()
+        .unwrap();
+    assert!(rebuilt.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("again.md")).unwrap(),
+        report_text
+    );
+}
+
+#[test]
+fn an_interrupted_sweep_redoes_only_unfinished_trials() {
+    let experiment = Experiment::prepare(small_spec()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let results = ResultsDir::new(dir.path().join("small"));
+    let total = experiment.expansion.trials.len();
+    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    // Simulate a crash: one trial lost its record, another left a torn file.
+    let trials = dir.path().join("small/trials");
+    let ids = &experiment.expansion.trials;
+    std::fs::remove_file(trials.join(&ids[0].id).join("trial.json")).unwrap();
+    std::fs::write(
+        trials.join(&ids[1].id).join("trial.json"),
+        "{\"format\": 1, \"cont",
+    )
+    .unwrap();
+    let again = runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    assert_eq!((again.ran, again.skipped), (2, total - 2));
+    let fresh = RunOptions {
+        fresh: true,
+        ..RunOptions::default()
+    };
+    assert_eq!(
+        runner::run(&experiment, &results, &fresh, &|_| {})
+            .unwrap()
+            .ran,
+        total
+    );
+}
+
+#[test]
+fn shards_partition_the_trials() {
+    let experiment = Experiment::prepare(small_spec()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let results = ResultsDir::new(dir.path().join("small"));
+    let mut ran = 0;
+    for index in 0..3 {
+        let options = RunOptions {
+            shard: Some(runner::Shard { index, count: 3 }),
+            ..RunOptions::default()
+        };
+        ran += runner::run(&experiment, &results, &options, &|_| {})
+            .unwrap()
+            .ran;
+    }
+    assert_eq!(ran, experiment.expansion.trials.len());
+    assert_eq!(report::build(&results).unwrap().missing, 0);
+}
+
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let experiment = Experiment::prepare(small_spec()).unwrap();
+    let outcome = |jobs: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let results = ResultsDir::new(dir.path().join("small"));
+        let options = RunOptions {
+            jobs: Some(jobs),
+            ..RunOptions::default()
+        };
+        runner::run(&experiment, &results, &options, &|_| {}).unwrap();
+        experiment
+            .expansion
+            .trials
+            .iter()
+            .map(|t| {
+                let record = results.read_trial(&t.id).unwrap();
+                let Outcome::Ok {
+                    validation, test, ..
+                } = record.outcome
+                else {
+                    panic!("trial failed")
+                };
+                (validation, test, results.read_per_user(&t.id).unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcome(1), outcome(2));
+}
+
+#[test]
+fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
+    let experiment = Experiment::prepare(small_spec()).unwrap();
+    let split = &experiment.split;
+    let popularity = split.train.column_counts();
+    let items = ItemStats::new(popularity.clone(), 0.8, split.n_users());
+    let set = MetricSet {
+        cutoffs: vec![5, 10],
+        metrics: recsweep::eval::MetricKind::ALL.to_vec(),
+    };
+    for kind in [ModelKind::Ease, ModelKind::Itemknn, ModelKind::Random] {
+        let config = kind.configure(&serde_yaml::Mapping::new()).unwrap();
+        let scorer = config
+            .fit(&FitInput {
+                train: &split.train,
+                item_popularity: &popularity,
+                seed: 9,
+            })
+            .unwrap();
+        let target = || Target {
+            truth: &split.test,
+            exclude: vec![&split.train, split.validation.as_ref().unwrap()],
+        };
+        let one = evaluate(scorer.as_ref(), &target(), &set, &items, 1);
+        let many = evaluate(scorer.as_ref(), &target(), &set, &items, 97);
+        assert_eq!(one.per_user, many.per_user, "{kind:?}");
+        assert_eq!(one.lists, many.lists, "{kind:?}");
+        for (u, list) in one.lists.users.iter().zip(&one.lists.items) {
+            for i in list {
+                assert!(
+                    !split.train.contains(*u as usize, *i),
+                    "{kind:?} ranked train item {i} for user {u}"
+                );
+            }
+            assert_eq!(list.len(), 10);
+        }
+    }
+}
+
+#[test]
+fn summary_is_the_mean_of_per_user_values() {
+    let experiment = Experiment::prepare(small_spec()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let results = ResultsDir::new(dir.path().join("small"));
+    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    for trial in &experiment.expansion.trials {
+        let Outcome::Ok { test, .. } = results.read_trial(&trial.id).unwrap().outcome else {
+            panic!()
+        };
+        let per_user = results.read_per_user(&trial.id).unwrap();
+        assert_eq!(per_user.users.len(), test.users);
+        for (column, values) in per_user.columns.iter().zip(&per_user.values) {
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            assert!(
+                (test.get(*column).unwrap().mean - mean).abs() < 1e-12,
+                "{column}"
+            );
+            assert!(values.iter().all(|v| v.is_finite()));
+            if column.kind.is_accuracy() {
+                assert!(
+                    values.iter().all(|v| (0.0..=1.0).contains(v)),
+                    "{column} out of [0, 1]"
+                );
+            }
+        }
+    }
+}

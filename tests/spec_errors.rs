@@ -1,0 +1,137 @@
+//! Spec validation: every mistake is reported at once, with file, line,
+//! column, key path and a fix; bad specs exit 2 and never panic.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use recsweep::spec::{parse_spec, SpecError};
+
+fn errors(text: &str) -> String {
+    match parse_spec(text, Path::new("spec.yaml"), &[]) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e @ SpecError::Invalid { .. }) => e.to_string(),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+#[test]
+fn misspelt_key_wrong_type_and_out_of_range_values_are_all_reported() {
+    let text = std::fs::read_to_string("tests/specs/three_mistakes.yaml").unwrap();
+    let golden = "\
+spec.yaml:3:3: dataset.sorce: unknown key `sorce`; did you mean `source`? (allowed: source, path, header, separator, columns, positive, filter, users, items, interactions, popularity_exponent, latent_dim, affinity, seed)
+spec.yaml:8:7: models[0].params.l2: wrong type: found string \"lots\", expected f64
+spec.yaml:14:17: evaluation.cutoffs[1]: cutoff 0 is out of range; K must be ≥ 1
+3 errors in spec.yaml";
+    assert_eq!(errors(&text), golden);
+}
+
+#[test]
+fn sweep_values_are_checked_against_every_model_they_reach() {
+    let text = "name: x\ndataset: {source: synthetic, users: 50, items: 40, interactions: 500}\nmodels:\n  - model: ease\nsweep:\n  grid:\n    popularity: [{method: penalty, gamma: -1.0}]\n    l2: [0.0]\n";
+    let e = errors(text);
+    assert!(e.contains("spec.yaml:7:18: sweep.grid.popularity[0]: for model `ease`: popularity.gamma: -1 is out of range"), "{e}");
+    assert!(e.contains("spec.yaml:8:10: sweep.grid.l2[0]: for model `ease`: l2: 0 is out of range; l2 must be > 0"), "{e}");
+}
+
+#[test]
+fn range_and_cross_field_rules() {
+    let base = "name: x\ndataset: {source: synthetic, users: 50, items: 40, interactions: 500}\nmodels: [{model: most_pop}]\n";
+    for (extra, expected) in [
+        (
+            "split: {method: leave_one_out, test_fraction: 0.2}",
+            "split.test_fraction: does not apply to leave_one_out",
+        ),
+        (
+            "split: {method: temporal, test_fraction: 1.5}",
+            "split.test_fraction: 1.5 is out of range",
+        ),
+        (
+            "selection: {metric: coverage@10}",
+            "selection.metric: `coverage` is not a per-user accuracy metric",
+        ),
+        (
+            "selection: {metric: ndcg@5}",
+            "cutoff 5 is not among evaluation.cutoffs",
+        ),
+        ("sweep: {seeds: 0}", "sweep.seeds: must be at least 1"),
+        ("sweep: {grid: {l2: []}}", "sweep.grid.l2: empty list"),
+        (
+            "sweep: {random: {samples: 3, space: {l2: {log_uniform: [0.0, 1.0]}}}}",
+            "needs 0 < lo < hi",
+        ),
+        (
+            "evaluation: {metrics: [ndcg, ndcg]}",
+            "evaluation.metrics[1]: `ndcg` is listed twice",
+        ),
+        ("evaluation: {protocol: sampeld}", "unknown value `sampeld`"),
+        ("bogus: 1", "bogus: unknown key `bogus`"),
+    ] {
+        let e = errors(&format!("{base}{extra}\n"));
+        assert!(
+            e.contains(expected),
+            "for `{extra}` expected `{expected}` in:\n{e}"
+        );
+    }
+    let e = errors("name: x\ndataset: {source: csv, users: 5}\nmodels: [{model: most_pop}, {model: most_pop}]\n");
+    assert!(
+        e.contains("dataset.users: `users` does not apply to source `csv`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("missing required key `path` for source `csv`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("model name `most_pop` is already used by models[0]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn not_yaml_and_not_a_mapping() {
+    assert!(errors("name: [unclosed\n").contains("not valid YAML"));
+    assert!(errors("- just\n- a list\n").contains("a spec is a mapping"));
+    assert!(errors("name: x\n").contains("missing required key `dataset`"));
+}
+
+#[test]
+fn validate_exits_2_with_every_error_and_no_panic() {
+    let out = Command::cargo_bin("recsweep")
+        .unwrap()
+        .args(["validate", "tests/specs/three_mistakes.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr
+            .matches("error: tests/specs/three_mistakes.yaml:")
+            .count(),
+        3,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn missing_spec_file_and_bad_flags_exit_2() {
+    let mut cmd = Command::cargo_bin("recsweep").unwrap();
+    let out = cmd
+        .args(["validate", "no/such/spec.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read spec no/such/spec.yaml"));
+    let out = Command::cargo_bin("recsweep")
+        .unwrap()
+        .args(["run", "experiments/quickstart.yaml", "--shard", "3/2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::cargo_bin("recsweep")
+        .unwrap()
+        .args(["validate", "experiments/quickstart.yaml", "--set", "nokey"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
