@@ -8,10 +8,13 @@
 pub mod data;
 pub mod eval;
 pub mod models;
+pub mod per_user_file;
 pub mod report;
 pub mod runner;
+pub mod seed;
 pub mod selection;
 pub mod spec;
 pub mod split;
+pub mod stats;
 pub mod store;
 pub mod sweep;

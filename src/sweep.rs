@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::hex_prefix;
 use crate::models::{ModelKind, Popularity};
+use crate::seed::mix;
 use crate::spec::{Distribution, Spec, SpecIssue};
 
 /// One (model, params, seed) to train and evaluate.
@@ -332,7 +333,7 @@ pub fn check_distribution(d: &Distribution) -> Result<(), String> {
 /// The training seed of repetition `index`: the same for every model, so
 /// models are compared under common random numbers.
 pub fn derive_seed(base: u64, index: u64) -> u64 {
-    crate::models::mix(base ^ crate::models::mix(index))
+    mix(base ^ mix(index))
 }
 
 /// Short hex SHA-256 of a value's canonical JSON (object keys sorted).

@@ -212,3 +212,38 @@ fn summary_is_the_mean_of_per_user_values() {
         }
     }
 }
+
+#[test]
+fn report_marks_significance_against_the_baseline_and_knob_sensitivity() {
+    let experiment = Experiment::prepare(small_spec()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let results = ResultsDir::new(dir.path().join("small"));
+    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let built = report::build(&results).unwrap();
+    // 4 models: 6 pairs, all against each other.
+    assert_eq!(built.pairs.len(), 6);
+    for p in &built.pairs {
+        assert!(p.p_adjusted >= p.p_raw && p.p_adjusted <= 1.0);
+    }
+    let random_vs_ease = built
+        .pairs
+        .iter()
+        .find(|p| (p.a == "ease" && p.b == "random") || (p.a == "random" && p.b == "ease"))
+        .unwrap();
+    assert!(
+        random_vs_ease.significant(0.05),
+        "ease must beat random: {random_vs_ease:?}"
+    );
+    // Each model swept popularity (2 values): one sensitivity entry each.
+    assert_eq!(built.sensitivity.len(), 4);
+    let text = report::render_markdown(&built);
+    assert!(
+        text.contains("Δ ndcg@5 vs most_pop") || text.contains("Δ ndcg@10 vs most_pop"),
+        "{text}"
+    );
+    assert!(text.contains("## Significance") && text.contains("## Knob sensitivity"));
+    assert!(
+        text.contains("▲"),
+        "ease should be marked significantly better than most_pop"
+    );
+}

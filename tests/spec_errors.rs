@@ -65,6 +65,15 @@ fn range_and_cross_field_rules() {
         ),
         ("evaluation: {protocol: sampeld}", "unknown value `sampeld`"),
         ("bogus: 1", "bogus: unknown key `bogus`"),
+        (
+            "compare: {baseline: mostpop}",
+            "compare.baseline: `mostpop` is not a model of this spec; did you mean `most_pop`?",
+        ),
+        (
+            "compare: {alpha: 1.5}",
+            "compare.alpha: 1.5 is out of range",
+        ),
+        ("compare: {test: ttest}", "unknown value `ttest`"),
     ] {
         let e = errors(&format!("{base}{extra}\n"));
         assert!(

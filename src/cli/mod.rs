@@ -1,6 +1,7 @@
 //! Command-line front end: argument types, one function per subcommand, and
 //! the mapping from errors to exit codes.
 
+mod bench;
 mod progress;
 mod terminal;
 
@@ -10,9 +11,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use recsweep::per_user_file::{self, PerUserFileError};
 use recsweep::report;
 use recsweep::runner::{self, Experiment, RunError, RunOptions, Shard};
 use recsweep::spec::{load_spec, Override, SpecError};
+use recsweep::stats::{self, CompareOptions, TestKind};
 use recsweep::store::{write_atomic, ResultsDir, StoreError};
 
 #[derive(Parser)]
@@ -34,7 +37,49 @@ enum Command {
     Validate(SpecArgs),
     /// Rebuild the markdown report from a results folder
     Report(ReportArgs),
+    /// Paired significance tests between two per-user metric files (A − B)
+    Compare(CompareArgs),
+    /// Time hot paths on synthetic inputs (figures for docs/benchmarks.md)
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Per-user metrics of A: a TSV from `evaluate --per-user`, a per_user.parquet, or a trial folder
+    a: PathBuf,
+    /// Per-user metrics of B, same forms
+    b: PathBuf,
+    /// The metric column to compare
+    #[arg(long, default_value = "ndcg@10")]
+    metric: String,
+    /// The test that decides the verdict (all are reported)
+    #[arg(long, default_value = "paired_t")]
+    test: TestKind,
+    /// Significance level of the verdict
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f64,
+    /// Sign flips of the permutation test
+    #[arg(long, default_value_t = 10_000)]
+    permutations: usize,
+    /// Resamples of the bootstrap interval
+    #[arg(long, default_value_t = 10_000)]
+    resamples: usize,
+    /// Seed of the permutation test and the bootstrap
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Compare only the users present in both files
+    #[arg(long)]
+    intersect: bool,
+    /// Print one JSON object (docs/statistics.md) instead of tables
+    #[arg(long)]
+    json: bool,
+}
+
+/// Bad input found by the CLI itself (flags, file contents): exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct InputError(String);
 
 #[derive(Args)]
 struct SpecArgs {
@@ -81,6 +126,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Validate(args) => validate(args),
         Command::Report(args) => rebuild_report(args),
+        Command::Compare(args) => compare(args),
+        Command::Bench(b) => bench::run(b).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,
@@ -170,6 +217,54 @@ fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn compare(args: CompareArgs) -> Result<ExitCode> {
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        bail!(InputError(format!(
+            "--alpha {} is out of range; must be in (0, 1)",
+            args.alpha
+        )));
+    }
+    if args.permutations == 0 || args.resamples == 0 {
+        bail!(InputError(
+            "--permutations and --resamples must be at least 1".into()
+        ));
+    }
+    let a = per_user_file::read(&args.a)?;
+    let b = per_user_file::read(&args.b)?;
+    let column = |t: &per_user_file::PerUserTable, path: &Path| -> Result<Vec<f64>> {
+        match t.column(&args.metric) {
+            Some(v) => Ok(v.to_vec()),
+            None => bail!(InputError(format!(
+                "{}: no column `{}`; it has {}",
+                path.display(),
+                args.metric,
+                t.columns.join(", ")
+            ))),
+        }
+    };
+    let (va, vb) = (column(&a, &args.a)?, column(&b, &args.b)?);
+    let (ia, ib) = per_user_file::align(&a, &b, args.intersect).map_err(InputError)?;
+    let xa: Vec<f64> = ia.iter().map(|&i| va[i]).collect();
+    let xb: Vec<f64> = ib.iter().map(|&i| vb[i]).collect();
+    let options = CompareOptions {
+        permutations: args.permutations,
+        resamples: args.resamples,
+        confidence: 0.95,
+        seed: args.seed,
+    };
+    let result =
+        stats::compare(&args.metric, &xa, &xb, &options).map_err(|e| InputError(e.to_string()))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).expect("comparisons serialize")
+        );
+    } else {
+        terminal::print_comparison(&result, args.test, args.alpha);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_error(error: &anyhow::Error) {
     if let Some(SpecError::Invalid { .. }) = error.downcast_ref::<SpecError>() {
         let text = error.to_string();
@@ -190,6 +285,8 @@ fn print_error(error: &anyhow::Error) {
 fn is_input_error(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
         e.is::<SpecError>()
+            || e.is::<InputError>()
+            || e.is::<PerUserFileError>()
             || e.downcast_ref::<RunError>()
                 .is_some_and(|r| matches!(r, RunError::Data(_) | RunError::Split(_)))
             || e.downcast_ref::<StoreError>().is_some_and(|s| {

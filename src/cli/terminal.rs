@@ -5,6 +5,7 @@ use tabled::settings::Style;
 
 use recsweep::report::{describe_knobs, describe_value};
 use recsweep::runner::Experiment;
+use recsweep::stats::{Comparison, TestKind};
 
 pub fn print_validation(experiment: &Experiment) {
     let d = &experiment.dataset;
@@ -83,4 +84,71 @@ fn print_table(builder: Builder) {
     let mut table = builder.build();
     table.with(Style::sharp());
     println!("{table}");
+}
+
+pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) {
+    println!("{} over {} users; differences are A − B", c.metric, c.n);
+    let mut t = Builder::default();
+    t.push_record(["", "value"]);
+    let pct = |v: Option<f64>| v.map_or("—".to_string(), |r| format!("{:+.2}%", 100.0 * r));
+    for (k, v) in [
+        ("mean A", format!("{:.6}", c.mean_a)),
+        ("mean B", format!("{:.6}", c.mean_b)),
+        ("mean difference", format!("{:+.6}", c.mean_diff)),
+        (
+            "bootstrap 95% CI",
+            format!(
+                "[{:+.6}, {:+.6}]",
+                c.tests.bootstrap.ci_low, c.tests.bootstrap.ci_high
+            ),
+        ),
+        ("relative difference", pct(c.effect.relative_diff)),
+        (
+            "Cohen's d_z",
+            c.effect
+                .cohens_dz
+                .map_or("—".to_string(), |d| format!("{d:+.4}")),
+        ),
+    ] {
+        t.push_record([k.to_string(), v]);
+    }
+    print_table(t);
+    let mut t = Builder::default();
+    t.push_record(["test", "statistic", "p-value"]);
+    t.push_record([
+        "paired_t".to_string(),
+        format!("{:.6}", c.tests.paired_t.statistic),
+        format!("{:.6e}", c.tests.paired_t.p_value),
+    ]);
+    t.push_record([
+        "wilcoxon".to_string(),
+        format!("{}", c.tests.wilcoxon.statistic),
+        format!("{:.6e}", c.tests.wilcoxon.p_value),
+    ]);
+    t.push_record([
+        format!(
+            "permutation ({} sign flips)",
+            c.tests.permutation.permutations
+        ),
+        "—".to_string(),
+        format!("{:.6e}", c.tests.permutation.p_value),
+    ]);
+    print_table(t);
+    let p = match decide {
+        TestKind::PairedT => c.tests.paired_t.p_value,
+        TestKind::Wilcoxon => c.tests.wilcoxon.p_value,
+        TestKind::Permutation => c.tests.permutation.p_value,
+    };
+    if p < alpha {
+        let better = if c.mean_diff > 0.0 { "higher" } else { "lower" };
+        println!(
+            "A is significantly {better} than B ({} p = {p:.3e} < {alpha})",
+            decide.as_str()
+        );
+    } else {
+        println!(
+            "no significant difference ({} p = {p:.3e} ≥ {alpha})",
+            decide.as_str()
+        );
+    }
 }

@@ -17,7 +17,6 @@ use serde_yaml::{Mapping, Value};
 use crate::data::CsrMatrix;
 
 pub use popularity::{Penalized, Popularity};
-pub(crate) use random::mix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_yaml::Mapping;
 
+use crate::seed::mix;
+
 use super::{
     FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
 };
@@ -47,14 +49,6 @@ impl ModelConfig for RandomParams {
 struct Random {
     seed: u64,
     n_items: usize,
-}
-
-/// SplitMix64's finaliser: a bijective mix with good avalanche.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl Scorer for Random {

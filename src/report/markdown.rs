@@ -112,6 +112,10 @@ pub fn render(report: &Report) -> String {
         ];
         header.extend(metrics.iter().map(|m| heading(*m)));
         header.push("seeds (sd)".to_string());
+        let baseline = spec.compare.baseline.as_deref().filter(|_| k == metric.k);
+        if let Some(b) = baseline {
+            header.push(format!("Δ {metric} vs {b}"));
+        }
         let mut t = Builder::default();
         t.push_record(header);
         for row in &report.leaderboard {
@@ -129,10 +133,15 @@ pub fn render(report: &Report) -> String {
                 Some(sd) => format!("{} ({})", row.seeds, value(metric.kind, sd)),
                 None => row.seeds.to_string(),
             });
+            if let Some(b) = baseline {
+                cells.push(versus(report, &row.model, b));
+            }
             t.push_record(cells);
         }
         push_table(&mut out, t);
     }
+
+    significance_sections(&mut out, report);
 
     section(&mut out, "Serving cost");
     let _ = writeln!(
@@ -301,4 +310,181 @@ fn summary(kind: MetricKind, s: &MetricSummary) -> String {
         Some(ci) => format!("{} ± {}", value(kind, s.mean), value(kind, ci)),
         None => value(kind, s.mean),
     }
+}
+
+/// `+0.0312 ▲ p=0.001`: the row minus the baseline, marked when the corrected
+/// p-value is below alpha.
+fn versus(report: &Report, model: &str, baseline: &str) -> String {
+    if model == baseline {
+        return "baseline".to_string();
+    }
+    let alpha = report.record.spec.compare.alpha;
+    let kind = report.selection_metric.kind;
+    report
+        .pairs
+        .iter()
+        .find_map(|c| {
+            let sign = if c.a == model && c.b == baseline {
+                1.0
+            } else if c.a == baseline && c.b == model {
+                -1.0
+            } else {
+                return None;
+            };
+            let diff = sign * c.diff();
+            let marker = match (c.significant(alpha), diff > 0.0) {
+                (false, _) => "·",
+                (true, true) => "▲",
+                (true, false) => "▼",
+            };
+            Some(format!(
+                "{} {marker} p={}",
+                signed(kind, diff),
+                p_value(c.p_adjusted)
+            ))
+        })
+        .unwrap_or_else(|| "—".to_string())
+}
+
+fn signed(kind: MetricKind, v: f64) -> String {
+    let text = value(kind, v.abs());
+    if v < 0.0 {
+        format!("−{text}")
+    } else {
+        format!("+{text}")
+    }
+}
+
+fn p_value(p: f64) -> String {
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+fn optional(v: Option<f64>, digits: usize) -> String {
+    v.map_or("—".to_string(), |x| format!("{x:+.digits$}"))
+}
+
+fn significance_sections(out: &mut String, report: &Report) {
+    let spec = &report.record.spec;
+    let c = &spec.compare;
+    let metric = report.selection_metric;
+    let family = report.pairs.len()
+        + report
+            .sensitivity
+            .iter()
+            .filter(|s| s.best_vs_second.is_some())
+            .count();
+    section(out, "Significance");
+    let _ = writeln!(
+        out,
+        "Paired `{}` tests over the test users on **{metric}**, each configuration's per-user values averaged over its seeds first; \
+         p-values corrected with **{}** over the report's family of {family} comparisons (these pairs and the knob comparisons below); \
+         significant when the corrected p < {}. Δ = A − B; d_z is Cohen's effect size of paired differences. \
+         With thousands of users small differences become significant: read Δ and d_z, not only p. \
+         Seed-to-seed spread is in the leaderboard's `seeds (sd)` column.\n",
+        c.test.as_str(),
+        c.correction.as_str(),
+        c.alpha
+    );
+    if report.pairs.is_empty() {
+        let _ = writeln!(
+            out,
+            "Fewer than two models have results: nothing to compare.\n"
+        );
+    } else {
+        let mut t = table(&[
+            "A",
+            "B",
+            "mean A",
+            "mean B",
+            "Δ",
+            "relative",
+            "d_z",
+            "p",
+            "p corrected",
+            "significant",
+        ]);
+        for p in &report.pairs {
+            t.push_record([
+                p.a.clone(),
+                p.b.clone(),
+                value(metric.kind, p.mean_a),
+                value(metric.kind, p.mean_b),
+                signed(metric.kind, p.diff()),
+                p.relative_diff
+                    .map_or("—".to_string(), |r| format!("{:+.1}%", 100.0 * r)),
+                optional(p.cohens_dz, 3),
+                p_value(p.p_raw),
+                p_value(p.p_adjusted),
+                if p.significant(c.alpha) { "yes" } else { "no" }.to_string(),
+            ]);
+        }
+        push_table(out, t);
+    }
+
+    section(out, "Knob sensitivity");
+    let part = match report.selected_on {
+        Part::Validation => "validation",
+        Part::Test => "test",
+    };
+    let _ = writeln!(
+        out,
+        "For each swept knob of each model: the best configuration at each value (by {part} {metric}), its {part} and test {metric}; \
+         then the best value against the runner-up on test, with the same test and correction as above.\n"
+    );
+    if report.sensitivity.is_empty() {
+        let _ = writeln!(out, "No model had a knob with two or more values.\n");
+        return;
+    }
+    let mut t = table(&[
+        "model",
+        "knob",
+        "value",
+        &format!("{part} {metric}"),
+        &format!("test {metric}"),
+        "best vs runner-up (test)",
+    ]);
+    for s in &report.sensitivity {
+        let best = s
+            .values
+            .iter()
+            .map(|v| v.0.as_str())
+            .find(|v| s.best_vs_second.as_ref().is_some_and(|c| c.a == *v));
+        for (i, (v, selection_value, test_value)) in s.values.iter().enumerate() {
+            let verdict = match (&s.best_vs_second, Some(v.as_str()) == best) {
+                (Some(cmp), true) => format!(
+                    "best; vs {}: {} p={} {}",
+                    cmp.b,
+                    signed(metric.kind, cmp.diff()),
+                    p_value(cmp.p_adjusted),
+                    if cmp.significant(c.alpha) {
+                        "significant"
+                    } else {
+                        "not significant"
+                    }
+                ),
+                _ => String::new(),
+            };
+            t.push_record([
+                if i == 0 {
+                    s.model.clone()
+                } else {
+                    String::new()
+                },
+                if i == 0 {
+                    s.knob.clone()
+                } else {
+                    String::new()
+                },
+                v.clone(),
+                value(metric.kind, *selection_value),
+                value(metric.kind, *test_value),
+                verdict,
+            ]);
+        }
+    }
+    push_table(out, t);
 }

@@ -3,17 +3,19 @@
 //! formats. Markdown is the one format today.
 
 mod markdown;
+mod significance;
 
 use std::collections::BTreeMap;
 
 use serde_yaml::{Mapping, Value};
 
-use crate::eval::{mean_ci95, MetricId, MetricSummary};
+use crate::eval::{mean_ci95, MetricId, MetricSummary, PerUser};
 use crate::models::ServingCost;
 use crate::selection::{self, Configuration, Part};
 use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError, TrialRecord};
 
 pub use markdown::render as render_markdown;
+pub use significance::{Comparison, Sensitivity};
 
 /// A selected configuration of one model.
 #[derive(Debug, Clone)]
@@ -49,6 +51,9 @@ pub struct Report {
     pub selection_metric: MetricId,
     pub selected_on: Part,
     pub leaderboard: Vec<LeaderRow>,
+    /// Every pair of selected configurations on the selection metric (test).
+    pub pairs: Vec<Comparison>,
+    pub sensitivity: Vec<Sensitivity>,
     pub trials: Vec<TrialRow>,
     /// Trials of the expansion with no stored record yet (an unfinished or
     /// sharded run).
@@ -74,14 +79,19 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     };
     let configs = selection::configurations(&record.expansion, &records);
     let mut leaderboard = Vec::new();
+    let mut selected_values = BTreeMap::new();
     for index in selection::select(&configs, metric, selected_on) {
+        let per_user = seed_averaged(results, &configs[index])?;
+        if let Some(column) = per_user.as_ref().and_then(|p| p.column(metric)) {
+            selected_values.insert(configs[index].model_name.clone(), column.to_vec());
+        }
         leaderboard.push(leader_row(
-            results,
             &record,
             &configs[index],
             metric,
             selected_on,
-        )?);
+            per_user.as_ref(),
+        ));
     }
     leaderboard.sort_by(|a, b| {
         let value = |r: &LeaderRow| r.test.get(&metric).map_or(f64::NEG_INFINITY, |m| m.mean);
@@ -89,6 +99,19 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             .total_cmp(&value(a))
             .then_with(|| a.model.cmp(&b.model))
     });
+    let compare = &record.spec.compare;
+    let names: Vec<String> = leaderboard.iter().map(|r| r.model.clone()).collect();
+    let mut pairs = significance::pairwise(&names, &selected_values, compare, record.spec.seed);
+    let per_user = |c: &Configuration| seed_averaged(results, c).ok().flatten();
+    let mut sensitivity = significance::sensitivity(
+        &configs,
+        metric,
+        selected_on,
+        &per_user,
+        compare,
+        record.spec.seed,
+    );
+    significance::correct(&mut pairs, &mut sensitivity, compare);
     let trials = records
         .iter()
         .map(|r| TrialRow {
@@ -104,41 +127,57 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         selection_metric: metric,
         selected_on,
         leaderboard,
+        pairs,
+        sensitivity,
         trials,
         missing,
     })
 }
 
-fn leader_row(
+/// Each user's values averaged over a configuration's seeds (seeds share the
+/// split, so users line up). None when no seed succeeded.
+fn seed_averaged(
     results: &ResultsDir,
+    config: &Configuration,
+) -> Result<Option<PerUser>, StoreError> {
+    let mut sum: Option<PerUser> = None;
+    for trial in &config.trials {
+        let per_user = results.read_per_user(&trial.trial.id)?;
+        sum = Some(match sum {
+            None => per_user,
+            Some(mut acc) => {
+                for (a, b) in acc.values.iter_mut().zip(&per_user.values) {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x += y;
+                    }
+                }
+                acc
+            }
+        });
+    }
+    let seeds = config.trials.len() as f64;
+    Ok(sum.map(|mut acc| {
+        for column in &mut acc.values {
+            for v in column.iter_mut() {
+                *v /= seeds;
+            }
+        }
+        acc
+    }))
+}
+
+fn leader_row(
     record: &ExperimentRecord,
     config: &Configuration,
     metric: MetricId,
     part: Part,
-) -> Result<LeaderRow, StoreError> {
-    // Average each user's values over seeds, then summarise over users: the
-    // interval then reflects user variation of the seed-averaged model.
-    let mut averaged: Option<crate::eval::PerUser> = None;
-    for trial in &config.trials {
-        let per_user = results.read_per_user(&trial.trial.id)?;
-        averaged = Some(match averaged {
-            None => per_user,
-            Some(mut sum) => {
-                for (acc, add) in sum.values.iter_mut().zip(&per_user.values) {
-                    for (a, b) in acc.iter_mut().zip(add) {
-                        *a += b;
-                    }
-                }
-                sum
-            }
-        });
-    }
+    averaged: Option<&PerUser>,
+) -> LeaderRow {
     let seeds = config.trials.len();
     let mut test = BTreeMap::new();
-    if let Some(sum) = &averaged {
-        for (column, values) in sum.columns.iter().zip(&sum.values) {
-            let mean_values: Vec<f64> = values.iter().map(|v| v / seeds as f64).collect();
-            let (mean, ci95) = mean_ci95(&mean_values);
+    if let Some(averaged) = averaged {
+        for (column, values) in averaged.columns.iter().zip(&averaged.values) {
+            let (mean, ci95) = mean_ci95(values);
             test.insert(*column, MetricSummary { mean, ci95 });
         }
     }
@@ -161,7 +200,7 @@ fn leader_row(
         Outcome::Ok { cost, .. } => Some(*cost),
         Outcome::Failed { .. } => None,
     });
-    Ok(LeaderRow {
+    LeaderRow {
         model: config.model_name.clone(),
         kind: record.spec.models[config.model_index]
             .model
@@ -184,7 +223,7 @@ fn leader_row(
             Outcome::Failed { .. } => None,
         }),
         cost: first_cost.unwrap_or_default(),
-    })
+    }
 }
 
 /// `l2=100, popularity=penalty(gamma=0.5)`; `defaults` when nothing is swept.

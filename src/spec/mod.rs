@@ -16,8 +16,9 @@ use serde_yaml::Mapping;
 
 use crate::eval::{MetricId, MetricKind};
 use crate::models::ModelKind;
+use crate::stats::{Correction, TestKind};
 
-pub use error::{describe_serde_error, SpecError, SpecIssue};
+pub use error::{describe_serde_error, did_you_mean, SpecError, SpecIssue};
 pub use location::{Position, PositionIndex};
 pub use parse::{load_spec, parse_spec, Override};
 
@@ -33,6 +34,7 @@ pub struct Spec {
     pub models: Vec<ModelEntry>,
     pub sweep: SweepSpec,
     pub selection: SelectionSpec,
+    pub compare: CompareSpec,
     pub report: ReportSpec,
 }
 
@@ -428,6 +430,47 @@ impl Default for SelectionSpec {
     fn default() -> Self {
         Self {
             metric: Self::default_metric(),
+        }
+    }
+}
+
+/// Significance testing in reports: which model is the baseline, which test
+/// decides, how the family of comparisons is corrected.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CompareSpec {
+    /// A model name; every selected configuration is compared with it.
+    /// Defaults to `most_pop` when the spec has a model of that name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    #[serde(default)]
+    pub test: TestKind,
+    #[serde(default)]
+    pub correction: Correction,
+    #[serde(default = "CompareSpec::default_alpha")]
+    pub alpha: f64,
+    /// Sign flips of the permutation test.
+    #[serde(default = "CompareSpec::default_permutations")]
+    pub permutations: usize,
+}
+
+impl CompareSpec {
+    fn default_alpha() -> f64 {
+        0.05
+    }
+    fn default_permutations() -> usize {
+        10_000
+    }
+}
+
+impl Default for CompareSpec {
+    fn default() -> Self {
+        Self {
+            baseline: None,
+            test: TestKind::PairedT,
+            correction: Correction::Holm,
+            alpha: Self::default_alpha(),
+            permutations: Self::default_permutations(),
         }
     }
 }

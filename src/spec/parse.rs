@@ -24,6 +24,7 @@ const TOP_KEYS: &[&str] = &[
     "models",
     "sweep",
     "selection",
+    "compare",
     "report",
 ];
 
@@ -148,6 +149,7 @@ impl Collector<'_> {
         let sweep: Option<SweepSpec> = self.optional(&map, "sweep", SweepSpec::default);
         let selection: Option<SelectionSpec> =
             self.optional(&map, "selection", SelectionSpec::default);
+        let compare: Option<CompareSpec> = self.optional(&map, "compare", CompareSpec::default);
         let report: Option<ReportSpec> = self.optional(&map, "report", ReportSpec::default);
 
         if let Some(name) = &name {
@@ -174,8 +176,10 @@ impl Collector<'_> {
             models: models?,
             sweep: sweep?,
             selection: selection?,
+            compare: compare?,
             report: report?,
         };
+        self.check_compare(&mut spec);
         if spec.report.path.is_none() {
             spec.report.path = Some(PathBuf::from(format!("reports/{}.md", spec.name)));
         }
@@ -515,6 +519,41 @@ impl Collector<'_> {
                     m.kind.as_str()
                 ),
             );
+        }
+    }
+
+    fn check_compare(&mut self, spec: &mut Spec) {
+        let names: Vec<String> = (0..spec.models.len()).map(|i| spec.model_name(i)).collect();
+        let c = &mut spec.compare;
+        match &c.baseline {
+            Some(b) if !names.contains(b) => {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let hint = super::did_you_mean(b, &refs)
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                self.push(
+                    "compare.baseline",
+                    format!(
+                        "`{b}` is not a model of this spec; {hint}(models: {})",
+                        names.join(", ")
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => {
+                if names.iter().any(|n| n == "most_pop") {
+                    c.baseline = Some("most_pop".into());
+                }
+            }
+        }
+        if !(c.alpha > 0.0 && c.alpha < 1.0) {
+            self.push(
+                "compare.alpha",
+                format!("{} is out of range; must be in (0, 1)", c.alpha),
+            );
+        }
+        if c.permutations == 0 {
+            self.push("compare.permutations", "must be at least 1");
         }
     }
 

@@ -1,0 +1,106 @@
+//! Paired significance tests over users, effect sizes and multiplicity
+//! corrections: pure functions over slices, seeded where random, with
+//! reference values from scipy and statsmodels in tests/fixtures/stats.
+//!
+//! statrs supplies the special functions (regularised incomplete beta, erfc);
+//! the tests themselves are written here because no Rust crate implements
+//! scipy's exact semantics (Wilcoxon's automatic method choice, zero handling,
+//! tie correction) or a fast seeded sign-flip test.
+
+mod compare;
+mod correction;
+mod resampling;
+mod tests_paired;
+
+use serde::{Deserialize, Serialize};
+
+pub use compare::{
+    compare, CompareOptions, Comparison, Effect, Interval, PermutationOutcome, Tests,
+};
+pub use correction::{adjust, Correction};
+pub use resampling::{bootstrap_ci, permutation};
+pub use tests_paired::{paired_t, wilcoxon};
+
+/// A test statistic and its two-sided p-value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    pub statistic: f64,
+    pub p_value: f64,
+}
+
+/// Which test decides significance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TestKind {
+    #[default]
+    PairedT,
+    Wilcoxon,
+    Permutation,
+}
+
+impl TestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestKind::PairedT => "paired_t",
+            TestKind::Wilcoxon => "wilcoxon",
+            TestKind::Permutation => "permutation",
+        }
+    }
+}
+
+impl std::str::FromStr for TestKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "paired_t" => Ok(TestKind::PairedT),
+            "wilcoxon" => Ok(TestKind::Wilcoxon),
+            "permutation" => Ok(TestKind::Permutation),
+            _ => Err(format!(
+                "unknown test `{s}` (allowed: paired_t, wilcoxon, permutation)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StatsError {
+    #[error("a paired test needs at least 2 users, got {n}")]
+    TooFew { n: usize },
+    #[error("the samples differ in length ({a} and {b})")]
+    Length { a: usize, b: usize },
+    #[error("value {index} is not a finite number ({value})")]
+    NotFinite { index: usize, value: f64 },
+}
+
+/// The paired differences a − b, checked.
+pub fn differences(a: &[f64], b: &[f64]) -> Result<Vec<f64>, StatsError> {
+    if a.len() != b.len() {
+        return Err(StatsError::Length {
+            a: a.len(),
+            b: b.len(),
+        });
+    }
+    for (index, &value) in a.iter().chain(b).enumerate() {
+        if !value.is_finite() {
+            return Err(StatsError::NotFinite {
+                index: index % a.len().max(1),
+                value,
+            });
+        }
+    }
+    if a.len() < 2 {
+        return Err(StatsError::TooFew { n: a.len() });
+    }
+    Ok(a.iter().zip(b).map(|(x, y)| x - y).collect())
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// Sample variance (n − 1 denominator), two-pass as numpy computes it.
+fn variance(values: &[f64]) -> f64 {
+    let m = mean(values);
+    values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64
+}

@@ -1,0 +1,120 @@
+//! `recsweep compare`: the JSON shape, the paired differences, and clear
+//! exit-2 errors for mismatched or broken files.
+
+use assert_cmd::Command;
+use recsweep::stats::{paired_t, wilcoxon};
+
+fn compare(args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("recsweep")
+        .unwrap()
+        .arg("compare")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+const A: &str = "tests/fixtures/per_user/a.tsv";
+const B: &str = "tests/fixtures/per_user/b.tsv";
+
+#[test]
+fn json_has_the_documented_shape_and_values() {
+    let out = compare(&[A, B, "--json", "--metric", "ndcg@10"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = [0.5, 0.0, 1.0, 0.63, 0.0];
+    let b = [0.3, 0.0, 0.5, 0.0, 0.1];
+    let d: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+    assert_eq!(v["metric"], "ndcg@10");
+    assert_eq!(v["n"], 5);
+    assert!((v["mean_diff"].as_f64().unwrap() - d.iter().sum::<f64>() / 5.0).abs() < 1e-15);
+    let t = paired_t(&d).unwrap();
+    assert_eq!(
+        v["tests"]["paired_t"]["p_value"].as_f64().unwrap(),
+        t.p_value
+    );
+    assert_eq!(
+        v["tests"]["wilcoxon"]["statistic"].as_f64().unwrap(),
+        wilcoxon(&d).unwrap().statistic
+    );
+    assert_eq!(v["tests"]["permutation"]["permutations"], 10_000);
+    let (lo, hi) = (
+        v["tests"]["bootstrap"]["ci_low"].as_f64().unwrap(),
+        v["tests"]["bootstrap"]["ci_high"].as_f64().unwrap(),
+    );
+    assert!(lo <= hi);
+    assert!(v["effect"]["relative_diff"].is_f64() && v["effect"]["cohens_dz"].is_f64());
+}
+
+#[test]
+fn swapping_a_and_b_keeps_two_sided_p_and_flips_the_difference() {
+    let parse =
+        |o: std::process::Output| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap();
+    let ab = parse(compare(&[A, B, "--json"]));
+    let ba = parse(compare(&[B, A, "--json"]));
+    assert_eq!(
+        ab["tests"]["paired_t"]["p_value"],
+        ba["tests"]["paired_t"]["p_value"]
+    );
+    assert_eq!(
+        ab["tests"]["wilcoxon"]["p_value"],
+        ba["tests"]["wilcoxon"]["p_value"]
+    );
+    assert_eq!(
+        ab["mean_diff"].as_f64().unwrap(),
+        -ba["mean_diff"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn mismatched_users_fail_with_counts_and_examples_unless_intersect() {
+    let out = compare(&[A, "tests/fixtures/per_user/other_users.tsv"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "A has 5, B has 3; 3 only in A (e.g. `u3`, `u4`, `u5`), 1 only in B (e.g. `u9`)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("--intersect"), "{err}");
+    let out = compare(&[
+        A,
+        "tests/fixtures/per_user/other_users.tsv",
+        "--intersect",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["n"], 2);
+}
+
+#[test]
+fn broken_inputs_name_the_file_and_user_or_line() {
+    for (file, expected) in [
+        (
+            "tests/fixtures/per_user/infinite.tsv",
+            "ndcg@10 of user `u2` is inf",
+        ),
+        (
+            "tests/fixtures/per_user/ragged.tsv",
+            "ragged.tsv:2: 3 fields, expected 2",
+        ),
+        (
+            "tests/fixtures/per_user/missing.tsv",
+            "cannot read tests/fixtures/per_user/missing.tsv",
+        ),
+    ] {
+        let out = compare(&[file, B]);
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{file}: {err}");
+    }
+    let out = compare(&[A, B, "--metric", "mrr@10"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("no column `mrr@10`; it has ndcg@10, recall@10"));
+}
