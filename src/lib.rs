@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod external;
 pub mod models;
 pub mod per_user_file;
 pub mod report;

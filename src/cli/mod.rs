@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use recsweep::eval::{MetricKind, MetricSet};
+use recsweep::external;
 use recsweep::per_user_file::{self, PerUserFileError};
 use recsweep::report;
 use recsweep::runner::{self, Experiment, RunError, RunOptions, Shard};
@@ -37,11 +39,41 @@ enum Command {
     Validate(SpecArgs),
     /// Rebuild the markdown report from a results folder
     Report(ReportArgs),
+    /// Score recommendations from any system against held-out interactions
+    Evaluate(EvaluateArgs),
     /// Paired significance tests between two per-user metric files (A − B)
     Compare(CompareArgs),
     /// Time hot paths on synthetic inputs (figures for docs/benchmarks.md)
     #[command(subcommand)]
     Bench(bench::Bench),
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// Recommendations: TREC run (user Q0 item rank score tag), or CSV/TSV/Parquet with user, item and score or rank
+    #[arg(long)]
+    recs: PathBuf,
+    /// Held-out interactions: TREC qrels (user 0 item relevance), or CSV/TSV/Parquet with user, item [, relevance]
+    #[arg(long)]
+    truth: PathBuf,
+    /// Train interactions (same formats): enables coverage, gini, arp, aplt and novelty
+    #[arg(long)]
+    train: Option<PathBuf>,
+    /// Cutoffs
+    #[arg(long, value_delimiter = ',', default_value = "10,20,50")]
+    k: Vec<usize>,
+    /// Metrics (default: every accuracy metric, plus the bias metrics with --train)
+    #[arg(long, value_delimiter = ',')]
+    metrics: Vec<MetricKind>,
+    /// Share of train interactions held by head items (the long-tail rule of aplt)
+    #[arg(long, default_value_t = 0.8)]
+    head_share: f64,
+    /// Write per-user values as TSV (header `user` then one column per metric@K)
+    #[arg(long, value_name = "FILE")]
+    per_user: Option<PathBuf>,
+    /// Print {"users": N, "metrics": {...}} instead of a table
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -126,6 +158,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Validate(args) => validate(args),
         Command::Report(args) => rebuild_report(args),
+        Command::Evaluate(args) => evaluate(args),
         Command::Compare(args) => compare(args),
         Command::Bench(b) => bench::run(b).map(|()| ExitCode::SUCCESS),
     };
@@ -217,6 +250,79 @@ fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
+    if args.k.is_empty() || args.k.contains(&0) {
+        bail!(InputError("--k takes cutoffs ≥ 1, e.g. --k 10,20".into()));
+    }
+    if !(args.head_share > 0.0 && args.head_share <= 1.0) {
+        bail!(InputError(format!(
+            "--head-share {} is out of range; must be in (0, 1]",
+            args.head_share
+        )));
+    }
+    let metrics = if args.metrics.is_empty() {
+        MetricKind::ALL
+            .into_iter()
+            .filter(|m| args.train.is_some() || m.is_accuracy())
+            .collect()
+    } else {
+        args.metrics.clone()
+    };
+    let mut cutoffs = args.k.clone();
+    cutoffs.dedup();
+    let set = MetricSet { cutoffs, metrics };
+    let run = external::read_run(&args.recs)?;
+    let truth = external::read_judgements(&args.truth)?;
+    let train = args
+        .train
+        .as_deref()
+        .map(external::read_judgements)
+        .transpose()?;
+    let outcome = external::evaluate(&run, &truth, train.as_deref(), &set, args.head_share)
+        .map_err(|e| InputError(e.to_string()))?;
+    let notes = &outcome.notes;
+    if notes.duplicates > 0 {
+        eprintln!(
+            "warning: {} repeated (user, item) rows in {}; the first of each was kept",
+            notes.duplicates,
+            args.recs.display()
+        );
+    }
+    if notes.run_users_ignored > 0 {
+        eprintln!(
+            "warning: {} users of {} have no relevant item in {}; ignored",
+            notes.run_users_ignored,
+            args.recs.display(),
+            args.truth.display()
+        );
+    }
+    if notes.users_without_recommendations > 0 {
+        eprintln!(
+            "warning: {} users of {} have no recommendations; they count with zeros",
+            notes.users_without_recommendations,
+            args.truth.display()
+        );
+    }
+    if let Some(path) = &args.per_user {
+        per_user_file::write_tsv(path, &outcome.per_user)?;
+    }
+    let users = outcome.per_user.users.len();
+    if args.json {
+        let metrics: serde_json::Map<String, serde_json::Value> = outcome
+            .summary
+            .iter()
+            .map(|(m, s)| (m.to_string(), serde_json::Value::from(s.mean)))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "users": users, "metrics": metrics })
+        );
+    } else {
+        terminal::print_evaluation(users, &outcome.summary);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn compare(args: CompareArgs) -> Result<ExitCode> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         bail!(InputError(format!(
@@ -287,6 +393,7 @@ fn is_input_error(error: &anyhow::Error) -> bool {
         e.is::<SpecError>()
             || e.is::<InputError>()
             || e.is::<PerUserFileError>()
+            || e.is::<external::FormatError>()
             || e.downcast_ref::<RunError>()
                 .is_some_and(|r| matches!(r, RunError::Data(_) | RunError::Split(_)))
             || e.downcast_ref::<StoreError>().is_some_and(|s| {

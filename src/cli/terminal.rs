@@ -3,6 +3,7 @@
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
+use recsweep::eval::{MetricId, MetricSummary};
 use recsweep::report::{describe_knobs, describe_value};
 use recsweep::runner::Experiment;
 use recsweep::stats::{Comparison, TestKind};
@@ -151,4 +152,18 @@ pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) {
             decide.as_str()
         );
     }
+}
+
+pub fn print_evaluation(users: usize, summary: &[(MetricId, MetricSummary)]) {
+    println!("{users} users evaluated");
+    let mut t = Builder::default();
+    t.push_record(["metric", "mean", "95% CI ±"]);
+    for (m, s) in summary {
+        t.push_record([
+            m.to_string(),
+            format!("{:.6}", s.mean),
+            s.ci95.map_or("—".to_string(), |c| format!("{c:.6}")),
+        ]);
+    }
+    print_table(t);
 }

@@ -1,0 +1,205 @@
+//! `recsweep evaluate` against trec_eval (pytrec_eval 0.5.11) and ranx,
+//! per user, at K = 1, 5, 10, 20, 100 (tests/fixtures/trec/make_reference.py).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use assert_cmd::Command;
+use recsweep::eval::{MetricKind, MetricSet};
+use recsweep::external::{evaluate, read_judgements, read_run};
+
+type Reference = BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>>;
+
+fn reference() -> Reference {
+    serde_json::from_str(&std::fs::read_to_string("tests/fixtures/trec/reference.json").unwrap())
+        .unwrap()
+}
+
+/// Checks every per-user value of every metric the reference has.
+fn check(run_file: &str, source: &str, kinds: &[MetricKind]) {
+    let run = read_run(Path::new(run_file)).unwrap();
+    let qrels = read_judgements(Path::new("tests/fixtures/trec/qrels.txt")).unwrap();
+    let set = MetricSet {
+        cutoffs: vec![1, 5, 10, 20, 100],
+        metrics: kinds.to_vec(),
+    };
+    let out = evaluate(&run, &qrels, None, &set, 0.8).unwrap();
+    let expected = &reference()[source];
+    let mut checked = 0;
+    for (column, values) in out.per_user.columns.iter().zip(&out.per_user.values) {
+        let Some(reference) = expected.get(column) else {
+            continue;
+        };
+        for (user, value) in out.per_user.users.iter().zip(values) {
+            let want = reference[user];
+            assert!(
+                (value - want).abs() <= 1e-9,
+                "{source} {column} user {user}: {value} vs {want}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked,
+        40 * expected.len(),
+        "{source}: every reference value compared"
+    );
+}
+
+#[test]
+fn matches_trec_eval_with_tied_scores() {
+    use MetricKind::*;
+    check(
+        "tests/fixtures/trec/run.txt",
+        "trec_eval_ties",
+        &[Precision, Recall, Ndcg, Map, Mrr],
+    );
+}
+
+#[test]
+fn matches_trec_eval_with_distinct_scores() {
+    use MetricKind::*;
+    check(
+        "tests/fixtures/trec/run_distinct.txt",
+        "trec_eval_distinct",
+        &[Precision, Recall, Ndcg, Map, Mrr],
+    );
+}
+
+#[test]
+fn matches_ranx_with_distinct_scores() {
+    use MetricKind::*;
+    check(
+        "tests/fixtures/trec/run_distinct.txt",
+        "ranx_distinct",
+        &[Precision, Recall, Ndcg, Map, Mrr, HitRate],
+    );
+}
+
+fn recsweep(args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("recsweep")
+        .unwrap()
+        .arg("evaluate")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bad_run_files_name_the_file_and_line_and_exit_2() {
+    for (file, expected) in [
+        ("short_line.txt", "short_line.txt:2: 5 columns, expected 6"),
+        (
+            "bad_score.txt",
+            "bad_score.txt:2: score `high` is not a finite number",
+        ),
+        ("empty.txt", "empty.txt: the file is empty"),
+        (
+            "missing.txt",
+            "cannot read tests/fixtures/bad_runs/missing.txt",
+        ),
+    ] {
+        let path = format!("tests/fixtures/bad_runs/{file}");
+        let out = recsweep(&["--recs", &path, "--truth", "tests/fixtures/trec/qrels.txt"]);
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{file}: {err}");
+    }
+}
+
+#[test]
+fn duplicates_missing_users_and_json_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let per_user = dir.path().join("per_user.tsv");
+    let out = recsweep(&[
+        "--recs",
+        "tests/fixtures/bad_runs/duplicates.csv",
+        "--truth",
+        "tests/fixtures/bad_runs/truth.csv",
+        "--k",
+        "1,2",
+        "--metrics",
+        "hit_rate,precision",
+        "--json",
+        "--per-user",
+        per_user.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 repeated (user, item) rows"), "{err}");
+    assert!(
+        err.contains("1 users of tests/fixtures/bad_runs/duplicates.csv have no relevant item"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 users of tests/fixtures/bad_runs/truth.csv have no recommendations"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["users"], 2);
+    // User 1: list 10, 12 (the duplicate 10 dropped); relevant 12 → hit@1 0, hit@2 1.
+    // User 2: no list → zeros.
+    assert_eq!(v["metrics"]["hit_rate@1"], 0.0);
+    assert_eq!(v["metrics"]["hit_rate@2"], 0.5);
+    assert_eq!(v["metrics"]["precision@2"], 0.25);
+    let tsv = std::fs::read_to_string(per_user).unwrap();
+    assert_eq!(
+        tsv,
+        "user\thit_rate@1\tprecision@1\thit_rate@2\tprecision@2\n1\t0\t0\t1\t0.5\n2\t0\t0\t0\t0\n"
+    );
+}
+
+#[test]
+fn rank_only_runs_are_ordered_by_rank_and_bias_metrics_need_train() {
+    let out = recsweep(&[
+        "--recs",
+        "tests/fixtures/bad_runs/ranks.tsv",
+        "--truth",
+        "tests/fixtures/bad_runs/truth.csv",
+        "--k",
+        "1",
+        "--metrics",
+        "hit_rate",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Rank 1 is item 10, not relevant for user 1.
+    assert_eq!(v["metrics"]["hit_rate@1"], 0.0);
+    let out = recsweep(&[
+        "--recs",
+        "tests/fixtures/bad_runs/ranks.tsv",
+        "--truth",
+        "tests/fixtures/bad_runs/truth.csv",
+        "--metrics",
+        "arp",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("arp needs train interactions"));
+    let out = recsweep(&[
+        "--recs",
+        "tests/fixtures/bad_runs/ranks.tsv",
+        "--truth",
+        "tests/fixtures/bad_runs/truth.csv",
+        "--train",
+        "tests/fixtures/bad_runs/truth.csv",
+        "--k",
+        "2",
+        "--metrics",
+        "coverage,arp",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Catalogue {12, 10}; user 1's list covers both; user 2 has none.
+    assert_eq!(v["metrics"]["coverage@2"], 1.0);
+    // arp: user 1 mean(n_10 = 1, n_12 = 1) = 1, user 2 empty = 0 → 0.5.
+    assert_eq!(v["metrics"]["arp@2"], 0.5);
+}
