@@ -9,6 +9,10 @@ use clap::{Args, Subcommand};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+use rayon::prelude::*;
+use recsweep::data::CsrMatrix;
+use recsweep::eval::{evaluate, ItemStats, MetricKind, MetricSet, Target};
+use recsweep::models::{DotProduct, Scorer};
 use recsweep::per_user_file::{write_tsv, PerUserTable};
 use recsweep::stats::{bootstrap_ci, differences, paired_t, permutation, wilcoxon};
 
@@ -16,6 +20,27 @@ use recsweep::stats::{bootstrap_ci, differences, paired_t, permutation, wilcoxon
 pub enum Bench {
     /// The paired tests on two synthetic per-user ndcg-like vectors
     Permutation(PermutationArgs),
+    /// Full-ranking evaluation of a dot-product model on random factors:
+    /// the scoring matrix products alone, then the whole evaluation
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[arg(long, default_value_t = 138_000)]
+    users: usize,
+    #[arg(long, default_value_t = 27_000)]
+    items: usize,
+    #[arg(long, default_value_t = 64)]
+    dim: usize,
+    /// Train interactions per user, excluded from ranking (ML-20M averages 145)
+    #[arg(long, default_value_t = 145)]
+    history: usize,
+    /// Cutoffs; the largest is the list length
+    #[arg(long, value_delimiter = ',', default_value = "10,20,50,100")]
+    k: Vec<usize>,
+    #[arg(long, default_value_t = 256)]
+    block_users: usize,
 }
 
 #[derive(Args)]
@@ -37,6 +62,7 @@ pub struct PermutationArgs {
 pub fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Permutation(args) => permutation_bench(args),
+        Bench::Eval(args) => eval_bench(args),
     }
 }
 
@@ -103,4 +129,88 @@ fn permutation_bench(args: PermutationArgs) -> Result<()> {
         bootstrap_ci(&d, args.permutations, 7, 0.95).map_or(f64::NAN, |r| r.0)
     });
     Ok(())
+}
+
+fn eval_bench(args: EvalArgs) -> Result<()> {
+    let mut rng = Pcg64Mcg::seed_from_u64(2);
+    let (nu, ni, d) = (args.users, args.items, args.dim);
+    let mut factors =
+        |n: usize| -> Vec<f32> { (0..n * d).map(|_| rng.random::<f32>() - 0.5).collect() };
+    let users = factors(nu);
+    let items = factors(ni);
+    let scorer = DotProduct::new(d, users, &items);
+    let mut pairs = Vec::with_capacity(nu * args.history);
+    let mut held_out = Vec::with_capacity(nu);
+    for u in 0..nu as u32 {
+        for _ in 0..args.history {
+            pairs.push((u, rng.random_range(0..ni as u32)));
+        }
+        held_out.push((u, rng.random_range(0..ni as u32)));
+    }
+    let train = CsrMatrix::from_pairs(nu, ni, &pairs);
+    drop(pairs);
+    let truth = CsrMatrix::from_pairs(nu, ni, &held_out);
+    let stats = ItemStats::new(train.column_counts(), 0.8, nu);
+    let set = MetricSet {
+        cutoffs: args.k.clone(),
+        metrics: MetricKind::ALL.to_vec(),
+    };
+    let evaluated = truth.nonempty_rows();
+    println!(
+        "{nu} users × {ni} items, dim {d}, {} train interactions, K = {:?}, all {} metrics, {} threads, blocks of {}",
+        train.nnz(),
+        args.k,
+        MetricKind::ALL.len(),
+        rayon::current_num_threads(),
+        args.block_users
+    );
+
+    let start = Instant::now();
+    let checksum: f64 = evaluated
+        .par_chunks(args.block_users)
+        .map_init(Vec::new, |out: &mut Vec<f32>, block| {
+            out.resize(block.len() * ni, 0.0);
+            scorer.score_block(block, out);
+            f64::from(out[out.len() / 2])
+        })
+        .sum();
+    let gemm = start.elapsed().as_secs_f64();
+    let flops = 2.0 * (evaluated.len() * ni * d) as f64;
+    println!(
+        "matrix products alone     {gemm:>8.3} s  ({:.1} GFLOP/s; checksum {checksum:.3})",
+        flops / gemm / 1e9
+    );
+
+    let start = Instant::now();
+    let target = Target {
+        truth: &truth,
+        exclude: vec![&train],
+    };
+    let result = evaluate(&scorer, &target, &set, &stats, args.block_users);
+    let whole = start.elapsed().as_secs_f64();
+    let ndcg = result
+        .summary
+        .metrics
+        .iter()
+        .find(|(m, _)| m.kind == MetricKind::Ndcg)
+        .map_or(0.0, |(_, s)| s.mean);
+    println!(
+        "whole evaluation          {whole:>8.3} s  (ratio {:.2}; {} users; ndcg@{} {ndcg:.5})",
+        whole / gemm,
+        result.summary.users,
+        args.k[0]
+    );
+    if let Some(peak) = peak_memory() {
+        println!("peak resident memory      {peak}");
+    }
+    Ok(())
+}
+
+/// VmHWM from /proc (Linux); None elsewhere.
+fn peak_memory() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
 }

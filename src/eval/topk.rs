@@ -1,5 +1,7 @@
-//! Top-K selection: a partial selection (O(n)) then a sort of the K chosen,
-//! instead of sorting the whole catalogue.
+//! Top-K selection. The exact path (partial selection over the candidates,
+//! then a sort of the K chosen) defines the order; the fast path reaches the
+//! same list with vectorisable scans and defers to the exact path where it
+//! cannot decide cheaply.
 
 use std::cmp::Ordering;
 
@@ -30,9 +32,98 @@ pub fn top_k(scores: &[f32], excluded: &[bool], k: usize) -> Vec<u32> {
     candidates
 }
 
+/// Scores tested together in the candidate scan.
+const CHUNK: usize = 16;
+
+/// The fast path on a row whose excluded items are already -inf: the same
+/// list as [`top_k`], or None where it cannot decide cheaply (short rows, or
+/// fewer than K items with a finite score).
+///
+/// Items are split into `width` ≥ K strided groups; the K-th largest group
+/// maximum t is a lower bound of the K-th best score (K distinct items reach
+/// it). Only items scoring ≥ t are candidates; the exact order is then taken
+/// among them. Both passes are element-wise or OR-reductions, which
+/// vectorise, so a row costs a few vector operations per 16 items.
+pub fn top_k_masked(scores: &[f32], k: usize) -> Option<Vec<u32>> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { top_k_masked_avx512(scores, k) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { top_k_masked_avx2(scores, k) };
+        }
+    }
+    top_k_masked_portable(scores, k)
+}
+
+/// The same body compiled for wider vectors: the build targets baseline
+/// x86-64 (portable binaries), so the scans would otherwise use 4-wide SSE.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn top_k_masked_avx512(scores: &[f32], k: usize) -> Option<Vec<u32>> {
+    top_k_masked_portable(scores, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn top_k_masked_avx2(scores: &[f32], k: usize) -> Option<Vec<u32>> {
+    top_k_masked_portable(scores, k)
+}
+
+#[inline(always)]
+fn top_k_masked_portable(scores: &[f32], k: usize) -> Option<Vec<u32>> {
+    if k == 0 {
+        return Some(Vec::new());
+    }
+    let width = (2 * k).max(256);
+    if scores.len() < 2 * width {
+        return None;
+    }
+    let mut maxima = vec![f32::NEG_INFINITY; width];
+    for part in scores.chunks(width) {
+        for (m, &s) in maxima.iter_mut().zip(part) {
+            // A NaN score compares false, so it never raises the bound;
+            // this form maps to one vector max instruction.
+            *m = if s > *m { s } else { *m };
+        }
+    }
+    let (_, &mut bound, _) = maxima.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    if !bound.is_finite() {
+        return None;
+    }
+    let mut candidates = Vec::with_capacity(4 * k);
+    for (c, chunk) in scores.chunks(CHUNK).enumerate() {
+        // An OR of comparisons is associative, so it vectorises.
+        if !chunk.iter().fold(false, |any, &s| any | (s >= bound)) {
+            continue;
+        }
+        for (j, &s) in chunk.iter().enumerate() {
+            if s >= bound {
+                candidates.push((c * CHUNK + j) as u32);
+            }
+        }
+    }
+    let better = |a: &u32, b: &u32| {
+        scores[*b as usize]
+            .total_cmp(&scores[*a as usize])
+            .then(a.cmp(b))
+    };
+    if candidates.len() > k {
+        candidates.select_nth_unstable_by(k - 1, better);
+        candidates.truncate(k);
+    }
+    candidates.sort_unstable_by(better);
+    Some(candidates)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_pcg::Pcg64Mcg;
 
     #[test]
     fn picks_the_best_unexcluded_items_with_ties_by_id() {
@@ -55,5 +146,37 @@ mod tests {
                 .then(a.cmp(&b))
         });
         assert_eq!(top_k(&scores, &excluded, 37), all[..37].to_vec());
+    }
+
+    #[test]
+    fn fast_path_equals_the_exact_path_or_defers_to_it() {
+        let mut rng = Pcg64Mcg::seed_from_u64(11);
+        let mut deferred = 0;
+        for case in 0..1000 {
+            let n = rng.random_range(1..1500);
+            let k = rng.random_range(0..120);
+            let mut scores: Vec<f32> = (0..n)
+                .map(|_| match rng.random_range(0..20) {
+                    0 => f32::NAN,
+                    1 => f32::NEG_INFINITY,
+                    _ => (rng.random_range(0..8) as f32) / 4.0,
+                })
+                .collect();
+            let excluded: Vec<bool> = (0..n).map(|_| rng.random_range(0..4) == 0).collect();
+            let exact = top_k(&scores, &excluded, k);
+            for (s, &x) in scores.iter_mut().zip(&excluded) {
+                if x {
+                    *s = f32::NEG_INFINITY;
+                }
+            }
+            match top_k_masked(&scores, k) {
+                Some(fast) => assert_eq!(fast, exact, "case {case}"),
+                None => deferred += 1,
+            }
+        }
+        assert!(
+            deferred < 700,
+            "the fast path must decide most cases ({deferred} deferred)"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! streams users through in blocks.
 
 mod ease;
+mod factors;
 mod itemknn;
 mod most_pop;
 mod popularity;
@@ -16,6 +17,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::data::CsrMatrix;
 
+pub use factors::DotProduct;
 pub use popularity::{Penalized, Popularity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
