@@ -8,12 +8,15 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::data::{self, DataError, DatasetStats, Interactions};
-use crate::eval::{evaluate, ItemStats, MetricSet, Target};
+use crate::data::{self, CsrMatrix, DataError, DatasetStats, Interactions};
+use crate::eval::{evaluate, sampled_candidates, ItemStats, MetricSet, Target};
 use crate::models::{FitInput, Penalized};
-use crate::spec::Spec;
+use crate::seed::mix;
+use crate::spec::{Protocol, Spec};
 use crate::split::{self, Split, SplitError};
-use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError, TrialRecord, FORMAT};
+use crate::store::{
+    ExperimentRecord, Outcome, ProtocolSummary, ResultsDir, StoreError, TrialRecord, FORMAT,
+};
 use crate::sweep::{self, stable_hash, Expansion, Trial};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +31,7 @@ pub enum RunError {
     Threads { jobs: usize, message: String },
 }
 
-/// Everything trials share: data, split, expansion.
+/// Everything trials share: data, split, expansion, sampled candidates.
 pub struct Experiment {
     pub spec: Spec,
     pub data: Interactions,
@@ -36,6 +39,40 @@ pub struct Experiment {
     pub split: Split,
     pub expansion: Expansion,
     pub context: String,
+    /// One per protocol of the spec, in its order (the first is primary).
+    pub candidates: Vec<Candidates>,
+}
+
+/// What a protocol ranks: None for full ranking, else each user's sampled
+/// candidates, drawn once so every trial faces the same ones.
+pub struct Candidates {
+    pub protocol: Protocol,
+    pub validation: Option<CsrMatrix>,
+    pub test: Option<CsrMatrix>,
+}
+
+impl Candidates {
+    fn draw(protocol: Protocol, index: usize, split: &Split, seed: u64) -> Self {
+        let Protocol::Sampled { negatives, sampler } = protocol else {
+            return Self {
+                protocol,
+                validation: None,
+                test: None,
+            };
+        };
+        let popularity = split.train.column_counts();
+        let mut interacted = vec![&split.train, &split.test];
+        interacted.extend(split.validation.as_ref());
+        let seed = mix(seed ^ mix(0x5A3D_0000 + index as u64));
+        let draw = |truth: &CsrMatrix, seed| {
+            sampled_candidates(truth, &interacted, &popularity, negatives, sampler, seed)
+        };
+        Self {
+            protocol,
+            validation: split.validation.as_ref().map(|v| draw(v, mix(seed))),
+            test: Some(draw(&split.test, seed)),
+        }
+    }
 }
 
 impl Experiment {
@@ -43,6 +80,14 @@ impl Experiment {
         let (data, dataset) = data::load(&spec.dataset)?;
         let split = split::split(&data, &spec.split, spec.seed)?;
         let expansion = sweep::expand(&spec).expect("the spec was validated, expansion included");
+        let candidates = spec
+            .evaluation
+            .protocol
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Candidates::draw(*p, i, &split, spec.seed))
+            .collect();
         let context = stable_hash(&(
             &dataset.fingerprint,
             &spec.split,
@@ -57,6 +102,7 @@ impl Experiment {
             split,
             expansion,
             context,
+            candidates,
         })
     }
 
@@ -224,26 +270,40 @@ fn run_trial(
             .map_err(|e| e.to_string())?;
         let fit_seconds = start.elapsed().as_secs_f64();
         let scorer = Penalized::wrap(fitted, config.popularity(), &popularity);
-        let validation = split.validation.as_ref().map(|v| {
+        let run = |c: &Candidates| {
+            let validation = split.validation.as_ref().map(|v| {
+                let target = Target {
+                    truth: v,
+                    exclude: vec![&split.train],
+                    candidates: c.validation.as_ref(),
+                };
+                evaluate(scorer.as_ref(), &target, &set, &items, block).summary
+            });
+            let mut exclude = vec![&split.train];
+            exclude.extend(split.validation.as_ref());
             let target = Target {
-                truth: v,
-                exclude: vec![&split.train],
-            };
-            evaluate(scorer.as_ref(), &target, &set, &items, block).summary
-        });
-        let mut exclude = vec![&split.train];
-        exclude.extend(split.validation.as_ref());
-        let test = evaluate(
-            scorer.as_ref(),
-            &Target {
                 truth: &split.test,
                 exclude,
-            },
-            &set,
-            &items,
-            block,
-        );
-        Ok::<_, String>((fit_seconds, scorer.cost(), validation, test))
+                candidates: c.test.as_ref(),
+            };
+            (
+                validation,
+                evaluate(scorer.as_ref(), &target, &set, &items, block),
+            )
+        };
+        let (validation, test) = run(&experiment.candidates[0]);
+        let secondary = experiment.candidates[1..]
+            .iter()
+            .map(|c| {
+                let (validation, test) = run(c);
+                ProtocolSummary {
+                    protocol: c.protocol.to_string(),
+                    validation,
+                    test: test.summary,
+                }
+            })
+            .collect();
+        Ok::<_, String>((fit_seconds, scorer.cost(), validation, test, secondary))
     }));
     let outcome = match attempt {
         Ok(Ok(result)) => Ok(result),
@@ -259,7 +319,7 @@ fn run_trial(
     };
     let data = &experiment.data;
     let (record, tables) = match outcome {
-        Ok((fit_seconds, cost, validation, test)) => {
+        Ok((fit_seconds, cost, validation, test, secondary)) => {
             let record = TrialRecord {
                 format: FORMAT,
                 context: experiment.context.clone(),
@@ -270,6 +330,7 @@ fn run_trial(
                     cost,
                     validation,
                     test: test.summary.clone(),
+                    secondary,
                 },
             };
             (record, Some(test))

@@ -30,18 +30,45 @@ pub enum Part {
 
 impl Configuration<'_> {
     fn summaries(&self, part: Part) -> Vec<&Summary> {
+        self.summaries_under(None, part)
+    }
+
+    /// Summaries under the primary protocol (None) or a secondary one.
+    fn summaries_under(&self, protocol: Option<&str>, part: Part) -> Vec<&Summary> {
         self.trials
             .iter()
             .filter_map(|r| match &r.outcome {
                 Outcome::Ok {
-                    validation, test, ..
-                } => match part {
-                    Part::Validation => validation.as_ref(),
-                    Part::Test => Some(test),
-                },
+                    validation,
+                    test,
+                    secondary,
+                    ..
+                } => {
+                    let (validation, test) = match protocol {
+                        None => (validation.as_ref(), test),
+                        Some(name) => {
+                            let s = secondary.iter().find(|s| s.protocol == name)?;
+                            (s.validation.as_ref(), &s.test)
+                        }
+                    };
+                    match part {
+                        Part::Validation => validation,
+                        Part::Test => Some(test),
+                    }
+                }
                 Outcome::Failed { .. } => None,
             })
             .collect()
+    }
+
+    /// Mean over seeds under a secondary protocol.
+    pub fn mean_under(&self, protocol: &str, part: Part, metric: MetricId) -> Option<f64> {
+        let values: Vec<f64> = self
+            .summaries_under(Some(protocol), part)
+            .iter()
+            .filter_map(|s| s.get(metric).map(|m| m.mean))
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     }
 
     /// Mean over seeds of the summary value.

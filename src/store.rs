@@ -51,10 +51,23 @@ pub enum Outcome {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         validation: Option<Summary>,
         test: Summary,
+        /// Summaries under the spec's secondary protocols.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secondary: Vec<ProtocolSummary>,
     },
     Failed {
         error: String,
     },
+}
+
+/// A trial's results under one secondary protocol.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProtocolSummary {
+    /// The protocol as written by `Protocol`'s Display, e.g. `full`.
+    pub protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Summary>,
+    pub test: Summary,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -167,6 +167,7 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
         let target = || Target {
             truth: &split.test,
             exclude: vec![&split.train, split.validation.as_ref().unwrap()],
+            candidates: None,
         };
         let one = evaluate(scorer.as_ref(), &target(), &set, &items, 1);
         let many = evaluate(scorer.as_ref(), &target(), &set, &items, 97);
@@ -246,4 +247,90 @@ fn report_marks_significance_against_the_baseline_and_knob_sensitivity() {
         text.contains("▲"),
         "ease should be marked significantly better than most_pop"
     );
+}
+
+#[test]
+fn sampled_negatives_are_drawn_once_and_shared_by_every_trial() {
+    let text = SMALL.replace(
+        "evaluation: {cutoffs: [5, 10]}",
+        "evaluation: {cutoffs: [5, 10], protocol: [{sampled: {negatives: 20}}, full]}",
+    );
+    let spec = parse_spec(&text, Path::new("small.yaml"), &[]).unwrap();
+    let experiment = Experiment::prepare(spec.clone()).unwrap();
+    let again = Experiment::prepare(spec).unwrap();
+    let candidates = experiment.candidates[0].test.as_ref().unwrap();
+    assert_eq!(
+        Some(candidates),
+        again.candidates[0].test.as_ref(),
+        "drawn from the spec seed alone"
+    );
+    let split = &experiment.split;
+    for u in split.test.nonempty_rows() {
+        let row = candidates.row(u as usize);
+        assert_eq!(row.len(), 20 + split.test.row(u as usize).len());
+        for i in row {
+            assert!(
+                !split.train.contains(u as usize, *i),
+                "a train item among user {u}'s candidates"
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let results = ResultsDir::new(dir.path().join("small"));
+    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    // Every trial's stored top lists come from the same candidates.
+    let data = &experiment.data;
+    let allowed: std::collections::HashSet<(String, String)> = candidates
+        .pairs()
+        .map(|(u, i)| {
+            (
+                data.user_labels[u as usize].clone(),
+                data.item_labels[i as usize].clone(),
+            )
+        })
+        .collect();
+    for trial in &experiment.expansion.trials {
+        use polars::prelude::*;
+        let file = std::fs::File::open(
+            dir.path()
+                .join("small/trials")
+                .join(&trial.id)
+                .join("topk.parquet"),
+        )
+        .unwrap();
+        let topk = ParquetReader::new(file).finish().unwrap();
+        let users = topk.column("user").unwrap().str().unwrap().clone();
+        let items = topk.column("item").unwrap().str().unwrap().clone();
+        assert_eq!(topk.height(), 10 * split.test.nonempty_rows().len());
+        for (u, i) in users.iter().zip(items.iter()) {
+            let pair = (u.unwrap().to_string(), i.unwrap().to_string());
+            assert!(
+                allowed.contains(&pair),
+                "{} ranked {pair:?} outside the shared candidates",
+                trial.model_name
+            );
+        }
+    }
+    let built = report::build(&results).unwrap();
+    assert_eq!(built.protocols.len(), 1);
+    assert_eq!(built.protocols[0].protocol, "full");
+    assert!(built.protocols[0].tau_configurations.is_some());
+    let text = report::render_markdown(&built);
+    assert!(
+        text.contains("Protocol: **sampled(20 uniform negatives)**"),
+        "{text}"
+    );
+    assert!(text.contains("## Protocol agreement: full vs sampled(20 uniform negatives)"));
+    // The random model under 20 negatives and one held-out item: hit@5 ≈ 5/21.
+    let random = built
+        .leaderboard
+        .iter()
+        .find(|r| r.model == "random")
+        .unwrap();
+    let hit = random.test[&recsweep::eval::MetricId {
+        kind: recsweep::eval::MetricKind::HitRate,
+        k: 5,
+    }]
+        .mean;
+    assert!((hit - 5.0 / 21.0).abs() < 0.08, "random hit@5 {hit}");
 }

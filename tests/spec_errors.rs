@@ -63,7 +63,10 @@ fn range_and_cross_field_rules() {
             "evaluation: {metrics: [ndcg, ndcg]}",
             "evaluation.metrics[1]: `ndcg` is listed twice",
         ),
-        ("evaluation: {protocol: sampeld}", "unknown value `sampeld`"),
+        (
+            "evaluation: {protocol: sampeld}",
+            "`sampeld` is not a protocol; did you mean `sampled`?",
+        ),
         ("bogus: 1", "bogus: unknown key `bogus`"),
         (
             "compare: {baseline: mostpop}",

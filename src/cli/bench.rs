@@ -185,6 +185,7 @@ fn eval_bench(args: EvalArgs) -> Result<()> {
     let target = Target {
         truth: &truth,
         exclude: vec![&train],
+        candidates: None,
     };
     let result = evaluate(&scorer, &target, &set, &stats, args.block_users);
     let whole = start.elapsed().as_secs_f64();

@@ -3,6 +3,7 @@
 //! computed per user. No users × items matrix is ever held.
 
 mod metrics;
+mod sampling;
 mod summary;
 mod topk;
 
@@ -16,6 +17,7 @@ use crate::models::Scorer;
 pub use metrics::{
     coverage, gini, long_tail, user_metrics, Direction, ItemStats, MetricId, MetricKind, MetricSet,
 };
+pub use sampling::{rank_candidates, sampled_candidates};
 pub use summary::{mean_ci95, MetricSummary, Summary};
 pub use topk::{top_k, top_k_masked};
 
@@ -68,6 +70,9 @@ pub struct Target<'a> {
     pub truth: &'a CsrMatrix,
     /// Items never to rank (train; train and validation when scoring test).
     pub exclude: Vec<&'a CsrMatrix>,
+    /// Sampled protocol: rank only these items per user (held-out items plus
+    /// sampled negatives); None for full ranking.
+    pub candidates: Option<&'a CsrMatrix>,
 }
 
 pub fn evaluate(
@@ -92,6 +97,14 @@ pub fn evaluate(
             let mut list_scores = Vec::with_capacity(block.len());
             let mut values = Vec::new();
             for (row, &u) in scores.chunks_exact_mut(n_items).zip(block) {
+                if let Some(c) = target.candidates {
+                    let list =
+                        rank_candidates(row, c.row(u as usize), target.truth.row(u as usize), k);
+                    user_metrics(&list, target.truth.row(u as usize), set, items, &mut values);
+                    list_scores.push(list.iter().map(|&i| row[i as usize]).collect());
+                    lists.push(list);
+                    continue;
+                }
                 for m in &target.exclude {
                     for &i in m.row(u as usize) {
                         row[i as usize] = f32::NEG_INFINITY;

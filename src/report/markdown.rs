@@ -9,6 +9,7 @@ use tabled::settings::Style;
 use super::{describe_value, Report};
 use crate::eval::{Direction, MetricId, MetricKind, MetricSummary};
 use crate::selection::Part;
+use crate::spec::Protocol;
 use crate::store::Outcome;
 
 pub fn render(report: &Report) -> String {
@@ -21,11 +22,17 @@ pub fn render(report: &Report) -> String {
         Part::Test => "test",
     };
     let _ = writeln!(out, "# recsweep report: {}\n", spec.name);
+    let protocol = match spec.evaluation.protocol.primary() {
+        Protocol::Full => "full ranking, every item the user has not interacted with is a candidate".to_string(),
+        p @ Protocol::Sampled { .. } => format!(
+            "**{p}**: each user's held-out items ranked among sampled items they never interacted with, ties ranking negatives first \
+             (the NCF paper's protocol); sampled metrics can order models differently from full ranking (Krichene & Rendle 2020)"
+        ),
+    };
     let _ = writeln!(
         out,
         "Each model's configuration is selected on **{part} {metric}** (mean over seeds) and reported on **test**. \
-         Protocol: full ranking, every item the user has not interacted with is a candidate. \
-         ± is the half-width of a 95% t-interval over users."
+         Protocol: {protocol}. ± is the half-width of a 95% t-interval over users."
     );
     if report.selected_on == Part::Test {
         let _ = writeln!(
@@ -142,6 +149,8 @@ pub fn render(report: &Report) -> String {
     }
 
     significance_sections(&mut out, report);
+
+    protocol_sections(&mut out, report);
 
     section(&mut out, "Serving cost");
     let _ = writeln!(
@@ -487,4 +496,39 @@ fn significance_sections(out: &mut String, report: &Report) {
         }
     }
     push_table(out, t);
+}
+
+fn protocol_sections(out: &mut String, report: &Report) {
+    let metric = report.selection_metric;
+    let primary = report.record.spec.evaluation.protocol.primary();
+    for a in &report.protocols {
+        section(
+            out,
+            &format!("Protocol agreement: {} vs {primary}", a.protocol),
+        );
+        let tau = |t: Option<f64>| t.map_or("undefined".to_string(), |t| format!("{t:.3}"));
+        let _ = writeln!(
+            out,
+            "Test {metric} of the selected configurations under both protocols. Kendall's τ-b between the two orderings: \
+             **{}** over the {} selected models, **{}** over all {} configurations (1 = same order, −1 = reversed).\n",
+            tau(a.tau_models),
+            a.models.len(),
+            tau(a.tau_configurations),
+            a.configurations
+        );
+        let rank = |values: &[f64], v: f64| 1 + values.iter().filter(|&&x| x > v).count();
+        let firsts: Vec<f64> = a.models.iter().map(|m| m.1).collect();
+        let seconds: Vec<f64> = a.models.iter().map(|m| m.2).collect();
+        let mut t = table(&["model", &primary.to_string(), "rank", &a.protocol, "rank"]);
+        for (model, x, y) in &a.models {
+            t.push_record([
+                model.clone(),
+                value(metric.kind, *x),
+                rank(&firsts, *x).to_string(),
+                value(metric.kind, *y),
+                rank(&seconds, *y).to_string(),
+            ]);
+        }
+        push_table(out, t);
+    }
 }

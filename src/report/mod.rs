@@ -12,6 +12,7 @@ use serde_yaml::{Mapping, Value};
 use crate::eval::{mean_ci95, MetricId, MetricSummary, PerUser};
 use crate::models::ServingCost;
 use crate::selection::{self, Configuration, Part};
+use crate::stats::kendall_tau_b;
 use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError, TrialRecord};
 
 pub use markdown::render as render_markdown;
@@ -36,6 +37,20 @@ pub struct LeaderRow {
     pub cost: ServingCost,
 }
 
+/// How a secondary protocol orders models compared with the primary one, on
+/// the test selection metric.
+#[derive(Debug, Clone)]
+pub struct ProtocolAgreement {
+    pub protocol: String,
+    /// (model, primary value, secondary value) of the selected configurations.
+    pub models: Vec<(String, f64, f64)>,
+    /// Kendall's τ-b between the two orderings of the selected configurations.
+    pub tau_models: Option<f64>,
+    /// The same over every configuration of the sweep.
+    pub tau_configurations: Option<f64>,
+    pub configurations: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct TrialRow {
     pub id: String,
@@ -54,6 +69,8 @@ pub struct Report {
     /// Every pair of selected configurations on the selection metric (test).
     pub pairs: Vec<Comparison>,
     pub sensitivity: Vec<Sensitivity>,
+    /// Agreement of each secondary protocol with the primary one.
+    pub protocols: Vec<ProtocolAgreement>,
     pub trials: Vec<TrialRow>,
     /// Trials of the expansion with no stored record yet (an unfinished or
     /// sharded run).
@@ -112,6 +129,15 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         record.spec.seed,
     );
     significance::correct(&mut pairs, &mut sensitivity, compare);
+    let selected = selection::select(&configs, metric, selected_on);
+    let protocols = record
+        .spec
+        .evaluation
+        .protocol
+        .secondary()
+        .iter()
+        .map(|p| agreement(&p.to_string(), &configs, &selected, metric))
+        .collect();
     let trials = records
         .iter()
         .map(|r| TrialRow {
@@ -129,9 +155,41 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         leaderboard,
         pairs,
         sensitivity,
+        protocols,
         trials,
         missing,
     })
+}
+
+fn agreement(
+    protocol: &str,
+    configs: &[Configuration],
+    selected: &[usize],
+    metric: MetricId,
+) -> ProtocolAgreement {
+    let both = |c: &Configuration| {
+        Some((
+            c.mean(Part::Test, metric)?,
+            c.mean_under(protocol, Part::Test, metric)?,
+        ))
+    };
+    let models: Vec<(String, f64, f64)> = selected
+        .iter()
+        .filter_map(|&i| both(&configs[i]).map(|(a, b)| (configs[i].model_name.clone(), a, b)))
+        .collect();
+    let all: Vec<(f64, f64)> = configs.iter().filter_map(both).collect();
+    let tau = |pairs: &[(f64, f64)]| {
+        let (x, y): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+        kendall_tau_b(&x, &y)
+    };
+    let model_pairs: Vec<(f64, f64)> = models.iter().map(|m| (m.1, m.2)).collect();
+    ProtocolAgreement {
+        protocol: protocol.to_string(),
+        tau_models: tau(&model_pairs),
+        tau_configurations: tau(&all),
+        configurations: all.len(),
+        models,
+    }
 }
 
 /// Each user's values averaged over a configuration's seeds (seeds share the

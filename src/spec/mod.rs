@@ -8,6 +8,7 @@
 mod error;
 mod location;
 mod parse;
+mod protocol;
 
 use std::path::PathBuf;
 
@@ -21,6 +22,7 @@ use crate::stats::{Correction, TestKind};
 pub use error::{describe_serde_error, did_you_mean, SpecError, SpecIssue};
 pub use location::{Position, PositionIndex};
 pub use parse::{load_spec, parse_spec, Override};
+pub use protocol::{Protocol, Protocols, Sampler};
 
 /// A validated experiment spec with defaults filled.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -292,8 +294,10 @@ impl SplitMethod {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationSpec {
+    /// Full ranking by default. Sampled-negative protocols can order models
+    /// wrongly (Krichene & Rendle 2020); they exist to reproduce papers.
     #[serde(default)]
-    pub protocol: Protocol,
+    pub protocol: Protocols,
     #[serde(default = "EvaluationSpec::default_cutoffs")]
     pub cutoffs: Vec<usize>,
     #[serde(default = "EvaluationSpec::default_metrics")]
@@ -331,22 +335,13 @@ impl EvaluationSpec {
 impl Default for EvaluationSpec {
     fn default() -> Self {
         Self {
-            protocol: Protocol::Full,
+            protocol: Protocols::default(),
             cutoffs: Self::default_cutoffs(),
             metrics: Self::default_metrics(),
             head_share: Self::default_head_share(),
             block_users: Self::default_block_users(),
         }
     }
-}
-
-/// Full ranking: every item the user has not interacted with is a candidate.
-/// (Sampled-negative protocols can order models wrongly; Krichene & Rendle 2020.)
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    #[default]
-    Full,
 }
 
 /// One model of the experiment, with its fixed params and optional sweep

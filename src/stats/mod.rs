@@ -104,3 +104,47 @@ fn variance(values: &[f64]) -> f64 {
     let m = mean(values);
     values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64
 }
+
+/// Kendall's τ-b between two orderings (scipy.stats.kendalltau's default):
+/// (concordant − discordant) / √((n₀ − ties in x)(n₀ − ties in y)). None
+/// when undefined (fewer than two items, or one side all tied).
+pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len().min(y.len());
+    let (mut concordant, mut discordant, mut ties_x, mut ties_y) = (0i64, 0i64, 0i64, 0i64);
+    for i in 0..n {
+        for j in i + 1..n {
+            let sx = (x[i] - x[j]).partial_cmp(&0.0).map_or(0, |o| o as i64);
+            let sy = (y[i] - y[j]).partial_cmp(&0.0).map_or(0, |o| o as i64);
+            match sx * sy {
+                1 => concordant += 1,
+                -1 => discordant += 1,
+                _ => {}
+            }
+            ties_x += i64::from(sx == 0);
+            ties_y += i64::from(sy == 0);
+        }
+    }
+    let pairs = (n * n.saturating_sub(1) / 2) as i64;
+    let denominator = (((pairs - ties_x) * (pairs - ties_y)) as f64).sqrt();
+    (denominator > 0.0).then(|| (concordant - discordant) as f64 / denominator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kendall_tau_b_matches_scipy() {
+        // scipy.stats.kendalltau([1,2,3,4,5], [3,1,2,5,4]).statistic = 0.4
+        assert!(
+            (kendall_tau_b(&[1.0, 2.0, 3.0, 4.0, 5.0], &[3.0, 1.0, 2.0, 5.0, 4.0]).unwrap() - 0.4)
+                .abs()
+                < 1e-12
+        );
+        // With ties on both sides: 0.4 as well (scipy).
+        let tau = kendall_tau_b(&[1.0, 2.0, 2.0, 3.0], &[1.0, 3.0, 2.0, 2.0]).unwrap();
+        assert!((tau - 0.4).abs() < 1e-12, "{tau}");
+        assert_eq!(kendall_tau_b(&[1.0], &[2.0]), None);
+        assert_eq!(kendall_tau_b(&[1.0, 1.0], &[2.0, 3.0]), None);
+    }
+}
