@@ -29,6 +29,28 @@ impl PerUserTable {
             .position(|c| c == name)
             .map(|i| self.values[i].as_slice())
     }
+
+    /// A column that must be finite for every user (a paired test needs a
+    /// value per user; NaN marks users where a stratified metric is undefined).
+    pub fn finite_column(&self, name: &str, path: &Path) -> Result<&[f64], PerUserFileError> {
+        let format = |message: String| PerUserFileError::Format {
+            path: path.to_path_buf(),
+            message,
+        };
+        let values = self.column(name).ok_or_else(|| {
+            format(format!(
+                "no column `{name}`; it has {}",
+                self.columns.join(", ")
+            ))
+        })?;
+        if let Some(n) = values.iter().position(|v| !v.is_finite()) {
+            return Err(format(format!(
+                "{name} of user `{}` is {}; a paired test needs a finite value for every user",
+                self.users[n], values[n]
+            )));
+        }
+        Ok(values)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,17 +88,6 @@ pub fn read(path: &Path) -> Result<PerUserTable, PerUserFileError> {
             return Err(PerUserFileError::Format {
                 path: file,
                 message: format!("user `{user}` appears twice; one row per user"),
-            });
-        }
-    }
-    for (name, values) in table.columns.iter().zip(&table.values) {
-        if let Some(n) = values.iter().position(|v| !v.is_finite()) {
-            return Err(PerUserFileError::Format {
-                path: file,
-                message: format!(
-                    "{name} of user `{}` is {}; every value must be a finite number",
-                    table.users[n], values[n]
-                ),
             });
         }
     }

@@ -275,6 +275,7 @@ fn run_trial(
                 let target = Target {
                     truth: v,
                     exclude: vec![&split.train],
+                    history: Some(&split.train),
                     candidates: c.validation.as_ref(),
                 };
                 evaluate(scorer.as_ref(), &target, &set, &items, block).summary
@@ -284,6 +285,7 @@ fn run_trial(
             let target = Target {
                 truth: &split.test,
                 exclude,
+                history: Some(&split.train),
                 candidates: c.test.as_ref(),
             };
             (

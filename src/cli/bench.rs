@@ -153,14 +153,14 @@ fn eval_bench(args: EvalArgs) -> Result<()> {
     let stats = ItemStats::new(train.column_counts(), 0.8, nu);
     let set = MetricSet {
         cutoffs: args.k.clone(),
-        metrics: MetricKind::ALL.to_vec(),
+        metrics: MetricKind::DEFAULT.to_vec(),
     };
     let evaluated = truth.nonempty_rows();
     println!(
         "{nu} users × {ni} items, dim {d}, {} train interactions, K = {:?}, all {} metrics, {} threads, blocks of {}",
         train.nnz(),
         args.k,
-        MetricKind::ALL.len(),
+        MetricKind::DEFAULT.len(),
         rayon::current_num_threads(),
         args.block_users
     );
@@ -185,6 +185,7 @@ fn eval_bench(args: EvalArgs) -> Result<()> {
     let target = Target {
         truth: &truth,
         exclude: vec![&train],
+        history: Some(&train),
         candidates: None,
     };
     let result = evaluate(&scorer, &target, &set, &stats, args.block_users);

@@ -337,18 +337,10 @@ fn compare(args: CompareArgs) -> Result<ExitCode> {
     }
     let a = per_user_file::read(&args.a)?;
     let b = per_user_file::read(&args.b)?;
-    let column = |t: &per_user_file::PerUserTable, path: &Path| -> Result<Vec<f64>> {
-        match t.column(&args.metric) {
-            Some(v) => Ok(v.to_vec()),
-            None => bail!(InputError(format!(
-                "{}: no column `{}`; it has {}",
-                path.display(),
-                args.metric,
-                t.columns.join(", ")
-            ))),
-        }
-    };
-    let (va, vb) = (column(&a, &args.a)?, column(&b, &args.b)?);
+    let (va, vb) = (
+        a.finite_column(&args.metric, &args.a)?,
+        b.finite_column(&args.metric, &args.b)?,
+    );
     let (ia, ib) = per_user_file::align(&a, &b, args.intersect).map_err(InputError)?;
     let xa: Vec<f64> = ia.iter().map(|&i| va[i]).collect();
     let xb: Vec<f64> = ib.iter().map(|&i| vb[i]).collect();

@@ -20,6 +20,11 @@ pub enum MetricKind {
     Aplt,
     Gini,
     Novelty,
+    RecallHead,
+    RecallTail,
+    NdcgHead,
+    NdcgTail,
+    PopLift,
 }
 
 /// Whether larger values are better; bias metrics say which way means less
@@ -31,7 +36,8 @@ pub enum Direction {
 }
 
 impl MetricKind {
-    pub const ALL: [MetricKind; 11] = [
+    /// The metrics computed when a spec or `evaluate` names none.
+    pub const DEFAULT: [MetricKind; 11] = [
         MetricKind::Recall,
         MetricKind::Ndcg,
         MetricKind::HitRate,
@@ -43,6 +49,25 @@ impl MetricKind {
         MetricKind::Aplt,
         MetricKind::Gini,
         MetricKind::Novelty,
+    ];
+
+    pub const ALL: [MetricKind; 16] = [
+        MetricKind::Recall,
+        MetricKind::Ndcg,
+        MetricKind::HitRate,
+        MetricKind::Mrr,
+        MetricKind::Map,
+        MetricKind::Precision,
+        MetricKind::Coverage,
+        MetricKind::Arp,
+        MetricKind::Aplt,
+        MetricKind::Gini,
+        MetricKind::Novelty,
+        MetricKind::RecallHead,
+        MetricKind::RecallTail,
+        MetricKind::NdcgHead,
+        MetricKind::NdcgTail,
+        MetricKind::PopLift,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +83,11 @@ impl MetricKind {
             MetricKind::Aplt => "aplt",
             MetricKind::Gini => "gini",
             MetricKind::Novelty => "novelty",
+            MetricKind::RecallHead => "recall_head",
+            MetricKind::RecallTail => "recall_tail",
+            MetricKind::NdcgHead => "ndcg_head",
+            MetricKind::NdcgTail => "ndcg_tail",
+            MetricKind::PopLift => "pop_lift",
         }
     }
 
@@ -80,7 +110,7 @@ impl MetricKind {
 
     pub fn direction(self) -> Direction {
         match self {
-            MetricKind::Arp | MetricKind::Gini => Direction::Lower,
+            MetricKind::Arp | MetricKind::Gini | MetricKind::PopLift => Direction::Lower,
             _ => Direction::Higher,
         }
     }
@@ -183,7 +213,7 @@ impl MetricSet {
 pub struct ItemStats {
     /// n_i: train interactions of each item.
     pub popularity: Vec<u32>,
-    /// Long-tail membership (see [`long_tail`]).
+    /// Long-tail membership (see [`long_tail`]); the rest is head.
     pub tail: Vec<bool>,
     /// |U|: users in the train matrix, the novelty denominator.
     pub users: usize,
@@ -224,10 +254,14 @@ pub fn long_tail(popularity: &[u32], head_share: f64) -> Vec<bool> {
 ///
 /// `list` is the user's ranked top list (best first, at least as long as the
 /// largest cutoff unless the catalogue is smaller); `truth` is the sorted set of
-/// held-out items, non-empty.
+/// held-out items, non-empty; `history` is the mean train popularity of the
+/// user's own train items (NaN when unknown), for pop_lift. Stratified
+/// metrics and pop_lift are NaN where undefined (no held-out item in the
+/// stratum; no history).
 pub fn user_metrics(
     list: &[u32],
     truth: &[u32],
+    history: f64,
     set: &MetricSet,
     items: &ItemStats,
     out: &mut Vec<f64>,
@@ -236,17 +270,78 @@ pub fn user_metrics(
         .iter()
         .map(|i| truth.binary_search(i).is_ok())
         .collect();
+    let stratified = set.metrics.iter().any(|m| {
+        matches!(
+            m,
+            MetricKind::RecallHead
+                | MetricKind::RecallTail
+                | MetricKind::NdcgHead
+                | MetricKind::NdcgTail
+        )
+    });
+    // Held-out items per stratum, and hits restricted to each stratum.
+    let (head_truth, tail_truth, head_rel, tail_rel) = if stratified {
+        let in_tail = |i: &u32| items.tail[*i as usize];
+        let tail_truth = truth.iter().filter(|i| in_tail(i)).count();
+        let rel_in = |want_tail: bool| -> Vec<bool> {
+            list.iter()
+                .zip(&relevant)
+                .map(|(i, &r)| r && in_tail(i) == want_tail)
+                .collect()
+        };
+        (
+            truth.len() - tail_truth,
+            tail_truth,
+            rel_in(false),
+            rel_in(true),
+        )
+    } else {
+        (0, 0, Vec::new(), Vec::new())
+    };
     for &k in &set.cutoffs {
         let top = &list[..k.min(list.len())];
         let rel = &relevant[..top.len()];
         for &metric in &set.metrics {
-            if metric.is_per_user() {
-                out.push(user_metric(metric, k, top, rel, truth.len(), items));
+            if !metric.is_per_user() {
+                continue;
             }
+            let value = match metric {
+                MetricKind::RecallHead
+                | MetricKind::NdcgHead
+                | MetricKind::RecallTail
+                | MetricKind::NdcgTail => {
+                    let tail = matches!(metric, MetricKind::RecallTail | MetricKind::NdcgTail);
+                    let (n, hits) = if tail {
+                        (tail_truth, &tail_rel)
+                    } else {
+                        (head_truth, &head_rel)
+                    };
+                    let base = if matches!(metric, MetricKind::RecallHead | MetricKind::RecallTail)
+                    {
+                        MetricKind::Recall
+                    } else {
+                        MetricKind::Ndcg
+                    };
+                    if n == 0 {
+                        f64::NAN
+                    } else {
+                        user_metric(base, k, top, &hits[..top.len()], n, items)
+                    }
+                }
+                MetricKind::PopLift => {
+                    let arp = user_metric(MetricKind::Arp, k, top, rel, truth.len(), items);
+                    if history.is_finite() && history > 0.0 && !top.is_empty() {
+                        (arp - history) / history
+                    } else {
+                        f64::NAN
+                    }
+                }
+                _ => user_metric(metric, k, top, rel, truth.len(), items),
+            };
+            out.push(value);
         }
     }
 }
-
 fn user_metric(
     metric: MetricKind,
     k: usize,
@@ -272,13 +367,17 @@ fn user_metric(
             .position(|&r| r)
             .map_or(0.0, |p| 1.0 / (p + 1) as f64),
         MetricKind::Ndcg => {
+            // fold from +0.0, not sum(): an empty float sum is −0.0, which
+            // would print as "-0.0000" for users without a hit.
             let dcg: f64 = rel
                 .iter()
                 .enumerate()
                 .filter(|(_, &r)| r)
                 .map(|(p, _)| discount(p + 1))
-                .sum();
-            let ideal: f64 = (1..=k.min(n_relevant)).map(discount).sum();
+                .fold(0.0, |a, b| a + b);
+            let ideal: f64 = (1..=k.min(n_relevant))
+                .map(discount)
+                .fold(0.0, |a, b| a + b);
             dcg / ideal
         }
         MetricKind::Map => {
@@ -299,6 +398,11 @@ fn user_metric(
             // Items unseen in train count as seen once: −log2(0) is infinite.
             mean_over_list(&|i| -(f64::from(items.popularity[i].max(1)) / users).log2())
         }
+        MetricKind::RecallHead
+        | MetricKind::RecallTail
+        | MetricKind::NdcgHead
+        | MetricKind::NdcgTail
+        | MetricKind::PopLift => unreachable!("derived in user_metrics"),
         MetricKind::Coverage | MetricKind::Gini => {
             unreachable!("global metrics have no per-user value")
         }
@@ -353,7 +457,14 @@ mod tests {
 
     fn one(metric: MetricKind, k: usize, list: &[u32], truth: &[u32]) -> f64 {
         let mut out = Vec::new();
-        user_metrics(list, truth, &set(&[metric], &[k]), &stats(), &mut out);
+        user_metrics(
+            list,
+            truth,
+            f64::NAN,
+            &set(&[metric], &[k]),
+            &stats(),
+            &mut out,
+        );
         out[0]
     }
 
@@ -404,6 +515,32 @@ mod tests {
         // −log2(8/10), −log2(1/10), −log2(1/10) (item 5 unseen counts once).
         let expected = (-(0.8f64).log2() - 2.0 * (0.1f64).log2()) / 3.0;
         assert!((one(MetricKind::Novelty, 3, &list, &[1]) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn stratified_recall_and_pop_lift() {
+        // Head {0,1,2}, tail {3,4,5}. Relevant {1, 4}; list 4, 0, 1.
+        let s = set(
+            &[
+                MetricKind::RecallHead,
+                MetricKind::RecallTail,
+                MetricKind::NdcgTail,
+                MetricKind::PopLift,
+            ],
+            &[2],
+        );
+        let mut out = Vec::new();
+        user_metrics(&[4, 0, 1], &[1, 4], 2.0, &s, &stats(), &mut out);
+        // Top 2 = 4, 0: tail item 4 hit (1/1), head item 1 missed (0/1).
+        assert_eq!(out[0], 0.0);
+        assert_eq!(out[1], 1.0);
+        assert_eq!(out[2], 1.0);
+        // arp@2 = (1 + 8) / 2 = 4.5; history 2 → (4.5 − 2) / 2.
+        assert_eq!(out[3], 1.25);
+        // No tail held-out item, no history: undefined.
+        out.clear();
+        user_metrics(&[4, 0], &[1], f64::NAN, &s, &stats(), &mut out);
+        assert!(out[1].is_nan() && out[2].is_nan() && out[3].is_nan());
     }
 
     #[test]

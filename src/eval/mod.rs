@@ -70,6 +70,9 @@ pub struct Target<'a> {
     pub truth: &'a CsrMatrix,
     /// Items never to rank (train; train and validation when scoring test).
     pub exclude: Vec<&'a CsrMatrix>,
+    /// Each user's train items, whose mean popularity pop_lift compares
+    /// against; None leaves pop_lift undefined.
+    pub history: Option<&'a CsrMatrix>,
     /// Sampled protocol: rank only these items per user (held-out items plus
     /// sampled negatives); None for full ranking.
     pub candidates: Option<&'a CsrMatrix>,
@@ -97,10 +100,24 @@ pub fn evaluate(
             let mut list_scores = Vec::with_capacity(block.len());
             let mut values = Vec::new();
             for (row, &u) in scores.chunks_exact_mut(n_items).zip(block) {
+                let history = target.history.map_or(f64::NAN, |h| {
+                    let own = h.row(u as usize);
+                    own.iter()
+                        .map(|&i| f64::from(items.popularity[i as usize]))
+                        .sum::<f64>()
+                        / own.len() as f64
+                });
                 if let Some(c) = target.candidates {
                     let list =
                         rank_candidates(row, c.row(u as usize), target.truth.row(u as usize), k);
-                    user_metrics(&list, target.truth.row(u as usize), set, items, &mut values);
+                    user_metrics(
+                        &list,
+                        target.truth.row(u as usize),
+                        history,
+                        set,
+                        items,
+                        &mut values,
+                    );
                     list_scores.push(list.iter().map(|&i| row[i as usize]).collect());
                     lists.push(list);
                     continue;
@@ -119,7 +136,14 @@ pub fn evaluate(
                     }
                     top_k(row, &excluded, k)
                 });
-                user_metrics(&list, target.truth.row(u as usize), set, items, &mut values);
+                user_metrics(
+                    &list,
+                    target.truth.row(u as usize),
+                    history,
+                    set,
+                    items,
+                    &mut values,
+                );
                 list_scores.push(list.iter().map(|&i| row[i as usize]).collect());
                 lists.push(list);
             }

@@ -57,8 +57,12 @@ impl Summary {
     }
 }
 
-/// Mean and 95% t-interval half-width (None below two values).
+/// Mean and 95% t-interval half-width (None below two values), over the
+/// finite values: stratified metrics and pop_lift are NaN for users where
+/// they are undefined, and average over the others.
 pub fn mean_ci95(values: &[f64]) -> (f64, Option<f64>) {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let values = &finite[..];
     let n = values.len();
     if n == 0 {
         return (0.0, None);

@@ -94,20 +94,25 @@ pub fn evaluate(
         ..Notes::default()
     };
 
-    let items = match train {
-        Some(train) => {
-            let mut popularity = vec![0u32; n_items];
-            let mut seen = HashSet::new();
-            let mut users = HashSet::new();
-            for j in train {
-                if seen.insert((j.user.as_str(), j.item.as_str())) {
-                    popularity[ids[j.item.as_str()] as usize] += 1;
-                }
-                users.insert(j.user.as_str());
-            }
-            ItemStats::new(popularity, head_share, users.len())
+    // Each user's distinct train items, for popularity and pop_lift.
+    let mut histories: HashMap<&str, Vec<u32>> = HashMap::new();
+    let mut popularity = vec![0u32; n_items];
+    for j in train.into_iter().flatten() {
+        let item = ids[j.item.as_str()];
+        let own = histories.entry(j.user.as_str()).or_default();
+        if !own.contains(&item) {
+            own.push(item);
+            popularity[item as usize] += 1;
         }
-        None => ItemStats::new(vec![0; n_items], head_share, 0),
+    }
+    let items = ItemStats::new(popularity, head_share, histories.len());
+    let history = |user: &str| {
+        histories.get(user).map_or(f64::NAN, |own| {
+            own.iter()
+                .map(|&i| f64::from(items.popularity[i as usize]))
+                .sum::<f64>()
+                / own.len() as f64
+        })
     };
 
     let mut users: Vec<&str> = relevant.keys().copied().collect();
@@ -137,7 +142,7 @@ pub fn evaluate(
         });
         let list: Vec<u32> = recs.iter().take(k).map(|r| ids[r.item.as_str()]).collect();
         row.clear();
-        user_metrics(&list, &relevant[user], set, &items, &mut row);
+        user_metrics(&list, &relevant[user], history(user), set, &items, &mut row);
         for (c, v) in row.iter().enumerate() {
             values[c].push(*v);
         }

@@ -317,7 +317,7 @@ impl EvaluationSpec {
         vec![10, 20, 50]
     }
     fn default_metrics() -> Vec<MetricKind> {
-        MetricKind::ALL.to_vec()
+        MetricKind::DEFAULT.to_vec()
     }
     fn default_head_share() -> f64 {
         0.8
