@@ -88,12 +88,15 @@ impl Experiment {
             .enumerate()
             .map(|(i, p)| Candidates::draw(*p, i, &split, spec.seed))
             .collect();
+        // Another recsweep version may compute numbers differently, so its
+        // stored trials are redone rather than mixed with this one's.
         let context = stable_hash(&(
             &dataset.fingerprint,
             &spec.split,
             &spec.evaluation,
             spec.seed,
             FORMAT,
+            env!("CARGO_PKG_VERSION"),
         ));
         Ok(Self {
             spec,
