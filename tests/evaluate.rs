@@ -6,7 +6,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use recsweep::eval::{MetricKind, MetricSet};
-use recsweep::external::{evaluate, read_judgements, read_run};
+use recsweep::external::{evaluate, read_judgements, read_run, Vocabulary};
 
 type Reference = BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>>;
 
@@ -17,13 +17,15 @@ fn reference() -> Reference {
 
 /// Checks every per-user value of every metric the reference has.
 fn check(run_file: &str, source: &str, kinds: &[MetricKind]) {
-    let run = read_run(Path::new(run_file)).unwrap();
-    let qrels = read_judgements(Path::new("tests/fixtures/trec/qrels.txt")).unwrap();
+    let mut vocabulary = Vocabulary::default();
+    let run = read_run(Path::new(run_file), &mut vocabulary).unwrap();
+    let qrels =
+        read_judgements(Path::new("tests/fixtures/trec/qrels.txt"), &mut vocabulary).unwrap();
     let set = MetricSet {
         cutoffs: vec![1, 5, 10, 20, 100],
         metrics: kinds.to_vec(),
     };
-    let out = evaluate(&run, &qrels, None, &set, 0.8).unwrap();
+    let out = evaluate(&run, &qrels, None, &vocabulary, &set, 0.8).unwrap();
     let expected = &reference()[source];
     let mut checked = 0;
     for (column, values) in out.per_user.columns.iter().zip(&out.per_user.values) {

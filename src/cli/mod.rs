@@ -271,15 +271,22 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
     let mut cutoffs = args.k.clone();
     cutoffs.dedup();
     let set = MetricSet { cutoffs, metrics };
-    let run = external::read_run(&args.recs)?;
-    let truth = external::read_judgements(&args.truth)?;
-    let train = args
-        .train
-        .as_deref()
-        .map(external::read_judgements)
-        .transpose()?;
-    let outcome = external::evaluate(&run, &truth, train.as_deref(), &set, args.head_share)
-        .map_err(|e| InputError(e.to_string()))?;
+    let mut vocabulary = external::Vocabulary::default();
+    let run = external::read_run(&args.recs, &mut vocabulary)?;
+    let truth = external::read_judgements(&args.truth, &mut vocabulary)?;
+    let train = match &args.train {
+        Some(path) => Some(external::read_judgements(path, &mut vocabulary)?),
+        None => None,
+    };
+    let outcome = external::evaluate(
+        &run,
+        &truth,
+        train.as_deref(),
+        &vocabulary,
+        &set,
+        args.head_share,
+    )
+    .map_err(|e| InputError(e.to_string()))?;
     let notes = &outcome.notes;
     if notes.duplicates > 0 {
         eprintln!(

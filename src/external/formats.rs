@@ -4,16 +4,56 @@
 //! Text formats are parsed by hand (not polars) so that every error names
 //! the file and line; Parquet goes through polars.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+/// Ids interned as they are read: each distinct string is stored once, so a
+/// 14M-row run costs 14M small records rather than 28M strings.
+#[derive(Debug, Default)]
+pub struct Interner {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    pub fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The user and item ids of every file read for one evaluation.
+#[derive(Debug, Default)]
+pub struct Vocabulary {
+    pub users: Interner,
+    pub items: Interner,
+}
+
 /// One recommendation: user, item, and its score or rank.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Recommendation {
-    pub user: String,
-    pub item: String,
+    pub user: u32,
+    pub item: u32,
     pub order: Order,
 }
 
@@ -25,10 +65,10 @@ pub enum Order {
 }
 
 /// One held-out interaction of the truth (or train) file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Judgement {
-    pub user: String,
-    pub item: String,
+    pub user: u32,
+    pub item: u32,
     pub relevant: bool,
 }
 
@@ -137,9 +177,12 @@ fn number(path: &Path, line: usize, what: &str, raw: &str) -> Result<f64, Format
 /// Reads a run: TREC (`user Q0 item rank score tag`; trec_eval orders by
 /// score and ignores the rank column), or a header with user, item and score
 /// or rank, or Parquet with those columns.
-pub fn read_run(path: &Path) -> Result<Vec<Recommendation>, FormatError> {
+pub fn read_run(
+    path: &Path,
+    vocabulary: &mut Vocabulary,
+) -> Result<Vec<Recommendation>, FormatError> {
     if path.extension().is_some_and(|e| e == "parquet") {
-        return read_run_parquet(path);
+        return read_run_parquet(path, vocabulary);
     }
     let text = read_text(path)?;
     let mut out = Vec::new();
@@ -158,8 +201,8 @@ pub fn read_run(path: &Path) -> Result<Vec<Recommendation>, FormatError> {
                     });
                 }
                 out.push(Recommendation {
-                    user: f[0].to_string(),
-                    item: f[2].to_string(),
+                    user: vocabulary.users.id(f[0]),
+                    item: vocabulary.items.id(f[2]),
                     order: Order::Score(number(path, line, "score", f[4])?),
                 });
             }
@@ -192,8 +235,8 @@ pub fn read_run(path: &Path) -> Result<Vec<Recommendation>, FormatError> {
                     None => Order::Rank(number(path, line, "rank", f[rank.expect("one is set")])?),
                 };
                 out.push(Recommendation {
-                    user: f[user].to_string(),
-                    item: f[item].to_string(),
+                    user: vocabulary.users.id(f[user]),
+                    item: vocabulary.items.id(f[item]),
                     order,
                 });
             }
@@ -206,9 +249,12 @@ pub fn read_run(path: &Path) -> Result<Vec<Recommendation>, FormatError> {
 /// Reads held-out (or train) interactions: TREC qrels (`user 0 item
 /// relevance`, relevant when relevance > 0), or a header with user and item
 /// (and optional `relevance`), or Parquet with those columns.
-pub fn read_judgements(path: &Path) -> Result<Vec<Judgement>, FormatError> {
+pub fn read_judgements(
+    path: &Path,
+    vocabulary: &mut Vocabulary,
+) -> Result<Vec<Judgement>, FormatError> {
     if path.extension().is_some_and(|e| e == "parquet") {
-        return read_judgements_parquet(path);
+        return read_judgements_parquet(path, vocabulary);
     }
     let text = read_text(path)?;
     let mut out = Vec::new();
@@ -224,8 +270,8 @@ pub fn read_judgements(path: &Path) -> Result<Vec<Judgement>, FormatError> {
                     });
                 }
                 out.push(Judgement {
-                    user: f[0].to_string(),
-                    item: f[2].to_string(),
+                    user: vocabulary.users.id(f[0]),
+                    item: vocabulary.items.id(f[2]),
                     relevant: number(path, line, "relevance", f[3])? > 0.0,
                 });
             }
@@ -249,8 +295,8 @@ pub fn read_judgements(path: &Path) -> Result<Vec<Judgement>, FormatError> {
                     None => true,
                 };
                 out.push(Judgement {
-                    user: f[cols[0].expect("checked")].to_string(),
-                    item: f[cols[1].expect("checked")].to_string(),
+                    user: vocabulary.users.id(f[cols[0].expect("checked")]),
+                    item: vocabulary.items.id(f[cols[1].expect("checked")]),
                     relevant,
                 });
             }
@@ -321,7 +367,10 @@ fn floats(frame: &DataFrame, name: &str, path: &Path) -> Result<Option<Vec<f64>>
         .map(Some)
 }
 
-fn read_run_parquet(path: &Path) -> Result<Vec<Recommendation>, FormatError> {
+fn read_run_parquet(
+    path: &Path,
+    vocabulary: &mut Vocabulary,
+) -> Result<Vec<Recommendation>, FormatError> {
     let frame = parquet(path)?;
     let users = strings(&frame, "user", path)?;
     let items = strings(&frame, "item", path)?;
@@ -342,11 +391,18 @@ fn read_run_parquet(path: &Path) -> Result<Vec<Recommendation>, FormatError> {
         .into_iter()
         .zip(items)
         .zip(orders)
-        .map(|((user, item), order)| Recommendation { user, item, order })
+        .map(|((user, item), order)| Recommendation {
+            user: vocabulary.users.id(&user),
+            item: vocabulary.items.id(&item),
+            order,
+        })
         .collect())
 }
 
-fn read_judgements_parquet(path: &Path) -> Result<Vec<Judgement>, FormatError> {
+fn read_judgements_parquet(
+    path: &Path,
+    vocabulary: &mut Vocabulary,
+) -> Result<Vec<Judgement>, FormatError> {
     let frame = parquet(path)?;
     let users = strings(&frame, "user", path)?;
     let items = strings(&frame, "item", path)?;
@@ -356,8 +412,8 @@ fn read_judgements_parquet(path: &Path) -> Result<Vec<Judgement>, FormatError> {
         .zip(items)
         .enumerate()
         .map(|(row, (user, item))| Judgement {
-            user,
-            item,
+            user: vocabulary.users.id(&user),
+            item: vocabulary.items.id(&item),
             relevant: relevance.as_ref().is_none_or(|r| r[row] > 0.0),
         })
         .collect())

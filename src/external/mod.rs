@@ -4,15 +4,15 @@
 
 mod formats;
 
-use std::collections::{HashMap, HashSet};
-
 use crate::eval::{
     coverage, gini, mean_ci95, user_metrics, ItemStats, MetricId, MetricKind, MetricSet,
     MetricSummary,
 };
 use crate::per_user_file::PerUserTable;
 
-pub use formats::{read_judgements, read_run, FormatError, Judgement, Order, Recommendation};
+pub use formats::{
+    read_judgements, read_run, FormatError, Interner, Judgement, Order, Recommendation, Vocabulary,
+};
 
 /// What `evaluate` noticed about its inputs, reported as warnings.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,6 +48,7 @@ pub fn evaluate(
     run: &[Recommendation],
     truth: &[Judgement],
     train: Option<&[Judgement]>,
+    vocabulary: &Vocabulary,
     set: &MetricSet,
     head_share: f64,
 ) -> Result<Outcome, EvaluateError> {
@@ -56,80 +57,88 @@ pub fn evaluate(
             return Err(EvaluateError::NeedsTrain { metric: m.as_str() });
         }
     }
-    // One id space for every item named anywhere: the catalogue.
-    let mut ids: HashMap<&str, u32> = HashMap::new();
-    let all_items = train
-        .into_iter()
-        .flatten()
-        .map(|j| j.item.as_str())
-        .chain(truth.iter().map(|j| j.item.as_str()))
-        .chain(run.iter().map(|r| r.item.as_str()));
-    for item in all_items {
-        let next = ids.len() as u32;
-        ids.entry(item).or_insert(next);
-    }
-    let n_items = ids.len();
-
-    let mut relevant: HashMap<&str, Vec<u32>> = HashMap::new();
+    // Every item named anywhere is the catalogue.
+    let n_items = vocabulary.items.len();
+    let n_users = vocabulary.users.len();
+    let mut relevant: Vec<Vec<u32>> = vec![Vec::new(); n_users];
     for j in truth.iter().filter(|j| j.relevant) {
-        relevant
-            .entry(j.user.as_str())
-            .or_default()
-            .push(ids[j.item.as_str()]);
+        relevant[j.user as usize].push(j.item);
     }
-    if relevant.is_empty() {
-        return Err(EvaluateError::NoTruth);
-    }
-    for items in relevant.values_mut() {
+    for items in &mut relevant {
         items.sort_unstable();
         items.dedup();
     }
+    let evaluated: Vec<u32> = (0..n_users as u32)
+        .filter(|&u| !relevant[u as usize].is_empty())
+        .collect();
+    if evaluated.is_empty() {
+        return Err(EvaluateError::NoTruth);
+    }
 
-    let mut lists: HashMap<&str, Vec<&Recommendation>> = HashMap::new();
+    let mut lists: Vec<Vec<Recommendation>> = vec![Vec::new(); n_users];
     for r in run {
-        lists.entry(r.user.as_str()).or_default().push(r);
+        lists[r.user as usize].push(*r);
     }
     let mut notes = Notes {
-        run_users_ignored: lists.keys().filter(|u| !relevant.contains_key(*u)).count(),
+        run_users_ignored: (0..n_users)
+            .filter(|&u| !lists[u].is_empty() && relevant[u].is_empty())
+            .count(),
         ..Notes::default()
     };
 
     // Each user's distinct train items, for popularity and pop_lift.
-    let mut histories: HashMap<&str, Vec<u32>> = HashMap::new();
-    let mut popularity = vec![0u32; n_items];
+    let mut histories: Vec<Vec<u32>> = vec![Vec::new(); n_users];
     for j in train.into_iter().flatten() {
-        let item = ids[j.item.as_str()];
-        let own = histories.entry(j.user.as_str()).or_default();
-        if !own.contains(&item) {
-            own.push(item);
-            popularity[item as usize] += 1;
+        histories[j.user as usize].push(j.item);
+    }
+    let mut popularity = vec![0u32; n_items];
+    let mut train_users = 0;
+    for own in &mut histories {
+        own.sort_unstable();
+        own.dedup();
+        train_users += usize::from(!own.is_empty());
+        for &i in own.iter() {
+            popularity[i as usize] += 1;
         }
     }
-    let items = ItemStats::new(popularity, head_share, histories.len());
-    let history = |user: &str| {
-        histories.get(user).map_or(f64::NAN, |own| {
+    let items = ItemStats::new(popularity, head_share, train_users);
+    let history = |u: u32| {
+        let own = &histories[u as usize];
+        if own.is_empty() {
+            f64::NAN
+        } else {
             own.iter()
                 .map(|&i| f64::from(items.popularity[i as usize]))
                 .sum::<f64>()
                 / own.len() as f64
-        })
+        }
     };
+    // trec_eval's tie rule compares ids as strings: rank them once.
+    let mut by_name: Vec<u32> = (0..n_items as u32).collect();
+    by_name.sort_unstable_by(|&a, &b| vocabulary.items.name(a).cmp(vocabulary.items.name(b)));
+    let mut name_rank = vec![0u32; n_items];
+    for (rank, &i) in by_name.iter().enumerate() {
+        name_rank[i as usize] = rank as u32;
+    }
 
-    let mut users: Vec<&str> = relevant.keys().copied().collect();
-    sort_ids(&mut users);
+    let mut users: Vec<u32> = evaluated;
+    sort_ids(&mut users, &vocabulary.users);
     let k = set.max_cutoff();
     let columns = set.per_user_columns();
     let mut values = vec![Vec::with_capacity(users.len()); columns.len()];
     let mut exposure: Vec<Vec<u32>> = vec![vec![0; n_items]; set.cutoffs.len()];
     let mut row = Vec::with_capacity(columns.len());
-    for user in &users {
-        let mut recs: Vec<&Recommendation> = lists.get(user).cloned().unwrap_or_default();
+    let mut seen = vec![false; n_items];
+    for &user in &users {
+        let recs = &mut lists[user as usize];
         if recs.is_empty() {
             notes.users_without_recommendations += 1;
         }
-        let mut seen = HashSet::new();
         let before = recs.len();
-        recs.retain(|r| seen.insert(r.item.as_str()));
+        recs.retain(|r| !std::mem::replace(&mut seen[r.item as usize], true));
+        for r in recs.iter() {
+            seen[r.item as usize] = false;
+        }
         notes.duplicates += before - recs.len();
         recs.sort_by(|a, b| {
             let by_order = match (a.order, b.order) {
@@ -138,11 +147,18 @@ pub fn evaluate(
                 (Order::Score(_), Order::Rank(_)) => std::cmp::Ordering::Less,
                 (Order::Rank(_), Order::Score(_)) => std::cmp::Ordering::Greater,
             };
-            by_order.then_with(|| b.item.cmp(&a.item))
+            by_order.then_with(|| name_rank[b.item as usize].cmp(&name_rank[a.item as usize]))
         });
-        let list: Vec<u32> = recs.iter().take(k).map(|r| ids[r.item.as_str()]).collect();
+        let list: Vec<u32> = recs.iter().take(k).map(|r| r.item).collect();
         row.clear();
-        user_metrics(&list, &relevant[user], history(user), set, &items, &mut row);
+        user_metrics(
+            &list,
+            &relevant[user as usize],
+            history(user),
+            set,
+            &items,
+            &mut row,
+        );
         for (c, v) in row.iter().enumerate() {
             values[c].push(*v);
         }
@@ -175,7 +191,10 @@ pub fn evaluate(
     }
     Ok(Outcome {
         per_user: PerUserTable {
-            users: users.iter().map(|u| u.to_string()).collect(),
+            users: users
+                .iter()
+                .map(|&u| vocabulary.users.name(u).to_string())
+                .collect(),
             columns: columns.iter().map(MetricId::to_string).collect(),
             values,
         },
@@ -185,10 +204,11 @@ pub fn evaluate(
 }
 
 /// Numeric order when every id is an integer, else lexicographic.
-fn sort_ids(ids: &mut [&str]) {
-    if ids.iter().all(|u| u.parse::<i64>().is_ok()) {
-        ids.sort_by_key(|u| u.parse::<i64>().expect("checked"));
+fn sort_ids(ids: &mut [u32], names: &Interner) {
+    let name = |u: &u32| names.name(*u);
+    if ids.iter().all(|u| name(u).parse::<i64>().is_ok()) {
+        ids.sort_by_key(|u| name(u).parse::<i64>().expect("checked"));
     } else {
-        ids.sort_unstable();
+        ids.sort_unstable_by(|a, b| name(a).cmp(name(b)));
     }
 }
