@@ -5,6 +5,7 @@
 //! stores per-user results from which reports are built. Each module is one
 //! arrow of the data flow in docs/architecture.md.
 
+pub mod check;
 pub mod data;
 pub mod eval;
 pub mod external;

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use recsweep::check;
 use recsweep::eval::{MetricKind, MetricSet};
 use recsweep::external;
 use recsweep::per_user_file::{self, PerUserFileError};
@@ -43,6 +44,8 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Paired significance tests between two per-user metric files (A − B)
     Compare(CompareArgs),
+    /// CI gate: fail when a tracked metric dropped significantly and beyond tolerance
+    Check(CheckArgs),
     /// Time hot paths on synthetic inputs (figures for docs/benchmarks.md)
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -108,6 +111,31 @@ struct CompareArgs {
     json: bool,
 }
 
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["baseline", "write_baseline"])))]
+struct CheckArgs {
+    /// A results folder (results/<name>)
+    results: PathBuf,
+    /// The baseline to compare with (written by --write-baseline)
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Write the results' per-user values as a new baseline instead of checking
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<PathBuf>,
+    /// Override the spec's check.alpha
+    #[arg(long)]
+    alpha: Option<f64>,
+    /// Override the spec's check.test
+    #[arg(long)]
+    test: Option<TestKind>,
+    /// Override the spec's check.tolerance.absolute
+    #[arg(long)]
+    tolerance_absolute: Option<f64>,
+    /// Override the spec's check.tolerance.relative
+    #[arg(long)]
+    tolerance_relative: Option<f64>,
+}
+
 /// Bad input found by the CLI itself (flags, file contents): exit 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -160,6 +188,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => rebuild_report(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Compare(args) => compare(args),
+        Command::Check(args) => gate(args),
         Command::Bench(b) => bench::run(b).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
@@ -330,6 +359,76 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn gate(args: CheckArgs) -> Result<ExitCode> {
+    if !args.results.is_dir() {
+        bail!(StoreError::NotResults { path: args.results });
+    }
+    let results = ResultsDir::new(&args.results);
+    if let Some(path) = &args.write_baseline {
+        let baseline = check::baseline(&results)?;
+        let json = serde_json::to_string(&baseline).expect("baselines serialize");
+        write_atomic(path, format!("{json}\n").as_bytes())?;
+        println!(
+            "baseline written to {}: {} tracked metrics",
+            path.display(),
+            baseline.entries.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = args
+        .baseline
+        .as_ref()
+        .expect("clap requires --baseline or --write-baseline");
+    let baseline = check::read_baseline(path)?;
+    let mut settings = results.read_experiment()?.spec.check;
+    if let Some(alpha) = args.alpha {
+        if !(alpha > 0.0 && alpha < 1.0) {
+            bail!(InputError(format!(
+                "--alpha {alpha} is out of range; must be in (0, 1)"
+            )));
+        }
+        settings.alpha = alpha;
+    }
+    if let Some(test) = args.test {
+        settings.test = test;
+    }
+    for (value, slot) in [
+        (args.tolerance_absolute, &mut settings.tolerance.absolute),
+        (args.tolerance_relative, &mut settings.tolerance.relative),
+    ] {
+        if let Some(v) = value {
+            if !(v >= 0.0 && v.is_finite()) {
+                bail!(InputError(format!(
+                    "tolerances must be finite and ≥ 0, got {v}"
+                )));
+            }
+            *slot = v;
+        }
+    }
+    let rows = check::check(&results, &baseline, &settings)?;
+    let text = check::render(&rows, &settings);
+    print!("{text}");
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .with_context(|| {
+                format!(
+                    "appending to GITHUB_STEP_SUMMARY {}",
+                    Path::new(&summary).display()
+                )
+            })?;
+        file.write_all(text.as_bytes())?;
+    }
+    if rows.iter().any(|r| r.verdict.fails()) {
+        Ok(ExitCode::from(1))
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
 fn compare(args: CompareArgs) -> Result<ExitCode> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         bail!(InputError(format!(
@@ -393,6 +492,8 @@ fn is_input_error(error: &anyhow::Error) -> bool {
             || e.is::<InputError>()
             || e.is::<PerUserFileError>()
             || e.is::<external::FormatError>()
+            || e.downcast_ref::<check::CheckError>()
+                .is_some_and(|c| !matches!(c, check::CheckError::Store(StoreError::Write { .. })))
             || e.downcast_ref::<RunError>()
                 .is_some_and(|r| matches!(r, RunError::Data(_) | RunError::Split(_)))
             || e.downcast_ref::<StoreError>().is_some_and(|s| {

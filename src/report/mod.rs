@@ -16,7 +16,7 @@ use crate::stats::kendall_tau_b;
 use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError, TrialRecord};
 
 pub use markdown::render as render_markdown;
-pub use significance::{Comparison, Sensitivity};
+pub use significance::{run_test, Comparison, Sensitivity};
 
 /// A selected configuration of one model.
 #[derive(Debug, Clone)]
@@ -79,15 +79,7 @@ pub struct Report {
 
 pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     let record = results.read_experiment()?;
-    let mut records: Vec<TrialRecord> = Vec::new();
-    let mut missing = 0;
-    for trial in &record.expansion.trials {
-        match results.read_trial(&trial.id) {
-            Ok(r) if r.context == record.context && r.trial == *trial => records.push(r),
-            Ok(_) | Err(StoreError::Read { .. }) => missing += 1,
-            Err(e) => return Err(e),
-        }
-    }
+    let (records, missing) = load_records(results, &record)?;
     let metric = record.spec.selection.metric;
     let selected_on = if record.spec.split.validation {
         Part::Validation
@@ -192,9 +184,27 @@ fn agreement(
     }
 }
 
+/// The stored records of the expansion's trials that match it, and how many
+/// have none yet.
+pub fn load_records(
+    results: &ResultsDir,
+    record: &ExperimentRecord,
+) -> Result<(Vec<TrialRecord>, usize), StoreError> {
+    let mut records: Vec<TrialRecord> = Vec::new();
+    let mut missing = 0;
+    for trial in &record.expansion.trials {
+        match results.read_trial(&trial.id) {
+            Ok(r) if r.context == record.context && r.trial == *trial => records.push(r),
+            Ok(_) | Err(StoreError::Read { .. }) => missing += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((records, missing))
+}
+
 /// Each user's values averaged over a configuration's seeds (seeds share the
 /// split, so users line up). None when no seed succeeded.
-fn seed_averaged(
+pub fn seed_averaged(
     results: &ResultsDir,
     config: &Configuration,
 ) -> Result<Option<PerUser>, StoreError> {

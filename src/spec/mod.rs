@@ -37,6 +37,7 @@ pub struct Spec {
     pub sweep: SweepSpec,
     pub selection: SelectionSpec,
     pub compare: CompareSpec,
+    pub check: CheckSpec,
     pub report: ReportSpec,
 }
 
@@ -466,6 +467,65 @@ impl Default for CompareSpec {
             correction: Correction::Holm,
             alpha: Self::default_alpha(),
             permutations: Self::default_permutations(),
+        }
+    }
+}
+
+/// The CI gate (`recsweep check`): which metrics of each model's selected
+/// configuration are tracked, and how large a significant drop must be to
+/// fail the build.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// Default: the selection metric.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricId>,
+    #[serde(default)]
+    pub test: TestKind,
+    #[serde(default)]
+    pub correction: Correction,
+    #[serde(default = "CompareSpec::default_alpha")]
+    pub alpha: f64,
+    /// A change smaller than max(absolute, relative × |baseline|) is noise.
+    #[serde(default)]
+    pub tolerance: Tolerance,
+}
+
+impl Default for CheckSpec {
+    fn default() -> Self {
+        Self {
+            metrics: Vec::new(),
+            test: TestKind::PairedT,
+            correction: Correction::Holm,
+            alpha: CompareSpec::default_alpha(),
+            tolerance: Tolerance::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerance {
+    #[serde(default = "Tolerance::default_absolute")]
+    pub absolute: f64,
+    #[serde(default = "Tolerance::default_relative")]
+    pub relative: f64,
+}
+
+impl Tolerance {
+    fn default_absolute() -> f64 {
+        0.001
+    }
+    fn default_relative() -> f64 {
+        0.01
+    }
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Self {
+            absolute: Self::default_absolute(),
+            relative: Self::default_relative(),
         }
     }
 }

@@ -25,6 +25,7 @@ const TOP_KEYS: &[&str] = &[
     "sweep",
     "selection",
     "compare",
+    "check",
     "report",
 ];
 
@@ -150,6 +151,7 @@ impl Collector<'_> {
         let selection: Option<SelectionSpec> =
             self.optional(&map, "selection", SelectionSpec::default);
         let compare: Option<CompareSpec> = self.optional(&map, "compare", CompareSpec::default);
+        let check: Option<CheckSpec> = self.optional(&map, "check", CheckSpec::default);
         let report: Option<ReportSpec> = self.optional(&map, "report", ReportSpec::default);
 
         if let Some(name) = &name {
@@ -177,9 +179,11 @@ impl Collector<'_> {
             sweep: sweep?,
             selection: selection?,
             compare: compare?,
+            check: check?,
             report: report?,
         };
         self.check_compare(&mut spec);
+        self.check_gate(&mut spec);
         if spec.report.path.is_none() {
             spec.report.path = Some(PathBuf::from(format!("reports/{}.md", spec.name)));
         }
@@ -554,6 +558,36 @@ impl Collector<'_> {
         }
         if c.permutations == 0 {
             self.push("compare.permutations", "must be at least 1");
+        }
+    }
+
+    fn check_gate(&mut self, spec: &mut Spec) {
+        let e = &spec.evaluation;
+        let c = &mut spec.check;
+        if c.metrics.is_empty() {
+            c.metrics.push(spec.selection.metric);
+        }
+        for (i, m) in c.metrics.iter().enumerate() {
+            if !m.kind.is_per_user() || !e.metrics.contains(&m.kind) || !e.cutoffs.contains(&m.k) {
+                self.push(
+                    format!("check.metrics[{i}]"),
+                    format!("`{m}` must be a per-user metric among evaluation.metrics at one of evaluation.cutoffs"),
+                );
+            }
+        }
+        if !(c.alpha > 0.0 && c.alpha < 1.0) {
+            self.push(
+                "check.alpha",
+                format!("{} is out of range; must be in (0, 1)", c.alpha),
+            );
+        }
+        let t = c.tolerance;
+        let valid = |v: f64| v >= 0.0 && v.is_finite();
+        if !(valid(t.absolute) && valid(t.relative)) {
+            self.push(
+                "check.tolerance",
+                "absolute and relative tolerances must be finite and ≥ 0",
+            );
         }
     }
 

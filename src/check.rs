@@ -1,0 +1,328 @@
+//! The CI gate: compares a results folder with a stored baseline of per-user
+//! values and fails when a tracked metric dropped significantly *and* by more
+//! than the tolerance (criterion.rs's rule: statistics and a noise threshold
+//! must both agree before a change is called).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::eval::{Direction, MetricId};
+use crate::report::{describe_knobs, load_records, seed_averaged};
+use crate::selection::{self, Part};
+use crate::spec::{CheckSpec, CompareSpec, Protocols, SplitSpec};
+use crate::stats::{adjust, differences};
+use crate::store::{ResultsDir, StoreError};
+
+pub const BASELINE_FORMAT: u32 = 1;
+
+/// Per-user values of each model's selected configuration, tracked metrics
+/// only, with what they were measured on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Baseline {
+    pub format: u32,
+    pub recsweep_version: String,
+    pub experiment: String,
+    pub dataset_fingerprint: String,
+    pub split: SplitSpec,
+    pub protocol: Protocols,
+    pub entries: Vec<BaselineEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BaselineEntry {
+    pub model: String,
+    pub configuration: String,
+    pub metric: MetricId,
+    /// Dense user ids; the dataset fingerprint guarantees they mean the same users.
+    pub users: Vec<u32>,
+    pub values: Vec<f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read baseline {}: {message}", path.display())]
+    Baseline { path: PathBuf, message: String },
+    #[error("the baseline was recorded with {what} {baseline}, the results have {current}: they cannot be compared. Refresh the baseline on purpose with `recsweep check RESULTS --write-baseline FILE`")]
+    Mismatch {
+        what: &'static str,
+        baseline: String,
+        current: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Regressed,
+    Improved,
+    /// Significant but within tolerance.
+    WithinTolerance,
+    NotSignificant,
+    /// The model has no result now.
+    Missing,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Regressed => "REGRESSED",
+            Verdict::Improved => "improved",
+            Verdict::WithinTolerance => "no change (within tolerance)",
+            Verdict::NotSignificant => "no change (not significant)",
+            Verdict::Missing => "MISSING",
+        }
+    }
+
+    pub fn fails(self) -> bool {
+        matches!(self, Verdict::Regressed | Verdict::Missing)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckRow {
+    pub model: String,
+    pub metric: MetricId,
+    pub baseline: f64,
+    pub current: Option<f64>,
+    pub p_adjusted: Option<f64>,
+    pub verdict: Verdict,
+    /// The selected configuration changed since the baseline.
+    pub configuration: Option<(String, String)>,
+}
+
+/// Builds the baseline of a results folder.
+pub fn baseline(results: &ResultsDir) -> Result<Baseline, CheckError> {
+    let record = results.read_experiment()?;
+    let (records, _) = load_records(results, &record)?;
+    let spec = &record.spec;
+    let part = if spec.split.validation {
+        Part::Validation
+    } else {
+        Part::Test
+    };
+    let configs = selection::configurations(&record.expansion, &records);
+    let mut entries = Vec::new();
+    for index in selection::select(&configs, spec.selection.metric, part) {
+        let config = &configs[index];
+        let Some(per_user) = seed_averaged(results, config)? else {
+            continue;
+        };
+        for &metric in &spec.check.metrics {
+            let Some(values) = per_user.column(metric) else {
+                continue;
+            };
+            entries.push(BaselineEntry {
+                model: config.model_name.clone(),
+                configuration: describe_knobs(&config.knobs),
+                metric,
+                users: per_user.users.clone(),
+                values: values.to_vec(),
+            });
+        }
+    }
+    Ok(Baseline {
+        format: BASELINE_FORMAT,
+        recsweep_version: env!("CARGO_PKG_VERSION").to_string(),
+        experiment: spec.name.clone(),
+        dataset_fingerprint: record.dataset.fingerprint.clone(),
+        split: spec.split.clone(),
+        protocol: spec.evaluation.protocol.clone(),
+        entries,
+    })
+}
+
+pub fn read_baseline(path: &Path) -> Result<Baseline, CheckError> {
+    let err = |message: String| CheckError::Baseline {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let baseline: Baseline =
+        serde_json::from_str(&text).map_err(|e| err(format!("not a recsweep baseline: {e}")))?;
+    if baseline.format != BASELINE_FORMAT {
+        return Err(err(format!(
+            "format {} is not {BASELINE_FORMAT}; write it anew",
+            baseline.format
+        )));
+    }
+    Ok(baseline)
+}
+
+/// Compares the results with the baseline under `settings` (the spec's
+/// `check` section, possibly overridden by flags).
+pub fn check(
+    results: &ResultsDir,
+    baseline: &Baseline,
+    settings: &CheckSpec,
+) -> Result<Vec<CheckRow>, CheckError> {
+    let current = self::baseline(results)?;
+    let mismatch = |what, b: String, c: String| {
+        if b == c {
+            Ok(())
+        } else {
+            Err(CheckError::Mismatch {
+                what,
+                baseline: b,
+                current: c,
+            })
+        }
+    };
+    mismatch(
+        "dataset fingerprint",
+        baseline.dataset_fingerprint.clone(),
+        current.dataset_fingerprint.clone(),
+    )?;
+    mismatch(
+        "split",
+        format!("{:?}", baseline.split),
+        format!("{:?}", current.split),
+    )?;
+    mismatch(
+        "protocol",
+        baseline.protocol.primary().to_string(),
+        current.protocol.primary().to_string(),
+    )?;
+    let now: HashMap<(&str, MetricId), &BaselineEntry> = current
+        .entries
+        .iter()
+        .map(|e| ((e.model.as_str(), e.metric), e))
+        .collect();
+    let compare = CompareSpec {
+        test: settings.test,
+        correction: settings.correction,
+        alpha: settings.alpha,
+        ..CompareSpec::default()
+    };
+    let mut rows = Vec::new();
+    let mut raw = Vec::new();
+    for entry in &baseline.entries {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let base = mean(&entry.values);
+        let Some(cur) = now.get(&(entry.model.as_str(), entry.metric)) else {
+            rows.push(CheckRow {
+                model: entry.model.clone(),
+                metric: entry.metric,
+                baseline: base,
+                current: None,
+                p_adjusted: None,
+                verdict: Verdict::Missing,
+                configuration: None,
+            });
+            continue;
+        };
+        if cur.users != entry.users {
+            return Err(CheckError::Mismatch {
+                what: "evaluated users",
+                baseline: entry.users.len().to_string(),
+                current: cur.users.len().to_string(),
+            });
+        }
+        let d = differences(&cur.values, &entry.values).ok();
+        let p = d.and_then(|d| crate::report::run_test(settings.test, &d, &compare, 0).ok());
+        raw.push((rows.len(), p.unwrap_or(1.0)));
+        rows.push(CheckRow {
+            model: entry.model.clone(),
+            metric: entry.metric,
+            baseline: base,
+            current: Some(mean(&cur.values)),
+            p_adjusted: None,
+            verdict: Verdict::NotSignificant,
+            configuration: (cur.configuration != entry.configuration)
+                .then(|| (entry.configuration.clone(), cur.configuration.clone())),
+        });
+    }
+    let adjusted = adjust(
+        &raw.iter().map(|r| r.1).collect::<Vec<_>>(),
+        settings.correction,
+    );
+    for ((index, _), p) in raw.iter().zip(adjusted) {
+        let row = &mut rows[*index];
+        row.p_adjusted = Some(p);
+        let current = row.current.expect("compared rows have a current value");
+        let change = match row.metric.kind.direction() {
+            Direction::Higher => current - row.baseline,
+            Direction::Lower => row.baseline - current,
+        };
+        let tolerance = settings
+            .tolerance
+            .absolute
+            .max(settings.tolerance.relative * row.baseline.abs());
+        row.verdict = if p >= settings.alpha {
+            Verdict::NotSignificant
+        } else if change.abs() <= tolerance {
+            Verdict::WithinTolerance
+        } else if change < 0.0 {
+            Verdict::Regressed
+        } else {
+            Verdict::Improved
+        };
+    }
+    Ok(rows)
+}
+
+/// The gate's markdown summary: one row per tracked metric.
+pub fn render(rows: &[CheckRow], settings: &CheckSpec) -> String {
+    let failed = rows.iter().filter(|r| r.verdict.fails()).count();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## recsweep check: {}\n",
+        if failed == 0 {
+            "passed".to_string()
+        } else {
+            format!("{failed} regression(s)")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "A metric regresses when its change is significant (`{}`, {}-corrected p < {}) and larger than max({} absolute, {}·baseline).\n",
+        settings.test.as_str(),
+        settings.correction.as_str(),
+        settings.alpha,
+        settings.tolerance.absolute,
+        settings.tolerance.relative
+    );
+    let mut table = tabled::builder::Builder::default();
+    table.push_record([
+        "model",
+        "metric",
+        "baseline",
+        "current",
+        "Δ",
+        "p (corrected)",
+        "verdict",
+    ]);
+    for r in rows {
+        let verdict = match &r.configuration {
+            Some((before, now)) => format!(
+                "{} (configuration was {before}, now {now})",
+                r.verdict.as_str()
+            ),
+            None => r.verdict.as_str().to_string(),
+        };
+        table.push_record([
+            r.model.clone(),
+            r.metric.to_string(),
+            format!("{:.4}", r.baseline),
+            r.current.map_or("—".into(), |c| format!("{c:.4}")),
+            r.current
+                .map_or("—".into(), |c| format!("{:+.4}", c - r.baseline)),
+            r.p_adjusted.map_or("—".into(), |p| {
+                if p < 1e-4 {
+                    format!("{p:.1e}")
+                } else {
+                    format!("{p:.4}")
+                }
+            }),
+            verdict,
+        ]);
+    }
+    let mut built = table.build();
+    built.with(tabled::settings::Style::markdown());
+    let _ = writeln!(out, "{built}");
+    out
+}

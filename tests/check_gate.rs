@@ -1,0 +1,169 @@
+//! `recsweep check`: passes on identical results, fails on a degraded model
+//! with a readable table, ignores changes that are not significant or within
+//! tolerance, and refuses a baseline from other data.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+const SPEC: &str = "name: gate\nseed: 3\n\
+dataset: {source: synthetic, users: 600, items: 300, interactions: 12000, seed: 2}\n\
+evaluation: {cutoffs: [10], metrics: [recall, ndcg, arp]}\n\
+models:\n  - model: most_pop\n  - model: ease\n    params: {l2: 100.0}\n\
+check: {metrics: [ndcg@10, arp@10]}\n";
+
+fn recsweep(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("recsweep")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn run(dir: &Path, results: &str, extra: &[&str]) {
+    let mut args = vec!["run", "spec.yaml", "--quiet", "--results", results];
+    args.extend(extra);
+    let out = recsweep(dir, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
+    run(dir.path(), "base", &[]);
+    let out = recsweep(
+        dir.path(),
+        &["check", "base/gate", "--write-baseline", "baseline.json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+#[test]
+fn identical_results_pass() {
+    let dir = setup();
+    run(dir.path(), "again", &[]);
+    let out = recsweep(
+        dir.path(),
+        &["check", "again/gate", "--baseline", "baseline.json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("## recsweep check: passed"), "{table}");
+    assert_eq!(
+        table.matches("no change (not significant)").count(),
+        4,
+        "{table}"
+    );
+}
+
+#[test]
+fn a_degraded_model_fails_with_a_readable_table() {
+    let dir = setup();
+    run(
+        dir.path(),
+        "worse",
+        &[
+            "--set",
+            "models[1].params.popularity={method: penalty, gamma: 0.3}",
+        ],
+    );
+    let summary = dir.path().join("summary.md");
+    let out = Command::cargo_bin("recsweep")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["check", "worse/gate", "--baseline", "baseline.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("regression(s)"), "{table}");
+    let ease_ndcg = table
+        .lines()
+        .find(|l| l.starts_with("| ease") && l.contains("ndcg@10"))
+        .unwrap();
+    assert!(ease_ndcg.contains("REGRESSED"), "{table}");
+    // Lower popularity is better for arp: the penalty shows as an improvement.
+    let ease_arp = table
+        .lines()
+        .find(|l| l.starts_with("| ease") && l.contains("arp@10"))
+        .unwrap();
+    assert!(ease_arp.contains("improved"), "{table}");
+    assert_eq!(std::fs::read_to_string(summary).unwrap(), table);
+}
+
+#[test]
+fn drops_within_tolerance_or_not_significant_are_ignored() {
+    let dir = setup();
+    run(
+        dir.path(),
+        "worse",
+        &[
+            "--set",
+            "models[1].params.popularity={method: penalty, gamma: 0.3}",
+        ],
+    );
+    let lenient = recsweep(
+        dir.path(),
+        &[
+            "check",
+            "worse/gate",
+            "--baseline",
+            "baseline.json",
+            "--tolerance-absolute",
+            "1000",
+        ],
+    );
+    assert_eq!(lenient.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&lenient.stdout).contains("no change (within tolerance)"));
+    let strict_alpha = recsweep(
+        dir.path(),
+        &[
+            "check",
+            "worse/gate",
+            "--baseline",
+            "baseline.json",
+            "--alpha",
+            "1e-300",
+        ],
+    );
+    assert_eq!(strict_alpha.status.code(), Some(0));
+}
+
+#[test]
+fn a_baseline_from_other_data_is_an_error_not_a_pass() {
+    let dir = setup();
+    run(dir.path(), "other", &["--set", "dataset.seed=99"]);
+    let out = recsweep(
+        dir.path(),
+        &["check", "other/gate", "--baseline", "baseline.json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dataset fingerprint") && err.contains("--write-baseline"),
+        "{err}"
+    );
+    let missing = recsweep(
+        dir.path(),
+        &["check", "base/gate", "--baseline", "nope.json"],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    let no_mode = recsweep(dir.path(), &["check", "base/gate"]);
+    assert_eq!(no_mode.status.code(), Some(2));
+}
