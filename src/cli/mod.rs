@@ -65,7 +65,7 @@ struct EvaluateArgs {
     /// Cutoffs
     #[arg(long, value_delimiter = ',', default_value = "10,20,50")]
     k: Vec<usize>,
-    /// Metrics (default: every accuracy metric, plus the bias metrics with --train)
+    /// Metrics (default: every accuracy metric, plus coverage, arp, aplt, gini and novelty with --train)
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<MetricKind>,
     /// Share of train interactions held by head items (the long-tail rule of aplt)
@@ -290,8 +290,9 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
         )));
     }
     let metrics = if args.metrics.is_empty() {
-        MetricKind::ALL
-            .into_iter()
+        MetricKind::DEFAULT
+            .iter()
+            .copied()
             .filter(|m| args.train.is_some() || m.is_accuracy())
             .collect()
     } else {

@@ -4,7 +4,7 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use recsweep::eval::{MetricId, MetricSummary};
-use recsweep::report::{describe_knobs, describe_value};
+use recsweep::report::{describe_knobs, describe_values};
 use recsweep::runner::Experiment;
 use recsweep::stats::{Comparison, TestKind};
 
@@ -47,19 +47,12 @@ pub fn print_validation(experiment: &Experiment) {
     if !experiment.expansion.knobs.is_empty() {
         let mut t = Builder::default();
         t.push_record(["model", "knob", "applied", "skipped", "note"]);
-        let list = |v: &[serde_yaml::Value]| {
-            if v.is_empty() {
-                "—".to_string()
-            } else {
-                v.iter().map(describe_value).collect::<Vec<_>>().join(", ")
-            }
-        };
         for k in &experiment.expansion.knobs {
             t.push_record([
                 k.model.clone(),
                 k.knob.clone(),
-                list(&k.applied),
-                list(&k.skipped),
+                describe_values(&k.applied),
+                describe_values(&k.skipped),
                 k.note.clone(),
             ]);
         }

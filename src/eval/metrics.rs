@@ -36,20 +36,10 @@ pub enum Direction {
 }
 
 impl MetricKind {
-    /// The metrics computed when a spec or `evaluate` names none.
-    pub const DEFAULT: [MetricKind; 11] = [
-        MetricKind::Recall,
-        MetricKind::Ndcg,
-        MetricKind::HitRate,
-        MetricKind::Mrr,
-        MetricKind::Map,
-        MetricKind::Precision,
-        MetricKind::Coverage,
-        MetricKind::Arp,
-        MetricKind::Aplt,
-        MetricKind::Gini,
-        MetricKind::Novelty,
-    ];
+    /// The metrics computed when a spec or `evaluate` names none: the
+    /// first eleven of [`MetricKind::ALL`] (design §6); the stratified ones
+    /// and pop_lift are opt-in.
+    pub const DEFAULT: &'static [MetricKind] = MetricKind::ALL.split_at(11).0;
 
     pub const ALL: [MetricKind; 16] = [
         MetricKind::Recall,

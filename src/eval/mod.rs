@@ -107,43 +107,27 @@ pub fn evaluate(
                         .sum::<f64>()
                         / own.len() as f64
                 });
-                if let Some(c) = target.candidates {
-                    let list =
-                        rank_candidates(row, c.row(u as usize), target.truth.row(u as usize), k);
-                    user_metrics(
-                        &list,
-                        target.truth.row(u as usize),
-                        history,
-                        set,
-                        items,
-                        &mut values,
-                    );
-                    list_scores.push(list.iter().map(|&i| row[i as usize]).collect());
-                    lists.push(list);
-                    continue;
-                }
-                for m in &target.exclude {
-                    for &i in m.row(u as usize) {
-                        row[i as usize] = f32::NEG_INFINITY;
-                    }
-                }
-                let list = top_k_masked(row, k).unwrap_or_else(|| {
-                    let mut excluded = vec![false; n_items];
-                    for m in &target.exclude {
-                        for &i in m.row(u as usize) {
-                            excluded[i as usize] = true;
+                let truth = target.truth.row(u as usize);
+                let list = match target.candidates {
+                    Some(c) => rank_candidates(row, c.row(u as usize), truth, k),
+                    None => {
+                        for m in &target.exclude {
+                            for &i in m.row(u as usize) {
+                                row[i as usize] = f32::NEG_INFINITY;
+                            }
                         }
+                        top_k_masked(row, k).unwrap_or_else(|| {
+                            let mut excluded = vec![false; n_items];
+                            for m in &target.exclude {
+                                for &i in m.row(u as usize) {
+                                    excluded[i as usize] = true;
+                                }
+                            }
+                            top_k(row, &excluded, k)
+                        })
                     }
-                    top_k(row, &excluded, k)
-                });
-                user_metrics(
-                    &list,
-                    target.truth.row(u as usize),
-                    history,
-                    set,
-                    items,
-                    &mut values,
-                );
+                };
+                user_metrics(&list, truth, history, set, items, &mut values);
                 list_scores.push(list.iter().map(|&i| row[i as usize]).collect());
                 lists.push(list);
             }

@@ -162,6 +162,30 @@ fn columns(
     })
 }
 
+/// A line's fields (split on whitespace for TREC, else on the separator),
+/// checked to number `width`; `layout` names the expected columns.
+fn fields<'l>(
+    path: &Path,
+    line: usize,
+    text: &'l str,
+    separator: Option<char>,
+    width: usize,
+    layout: &str,
+) -> Result<Vec<&'l str>, FormatError> {
+    let f: Vec<&str> = match separator {
+        None => text.split_whitespace().collect(),
+        Some(sep) => text.split(sep).map(str::trim).collect(),
+    };
+    if f.len() != width {
+        return Err(FormatError::Line {
+            path: path.to_path_buf(),
+            line,
+            message: format!("{} columns, expected {width} ({layout})", f.len()),
+        });
+    }
+    Ok(f)
+}
+
 fn number(path: &Path, line: usize, what: &str, raw: &str) -> Result<f64, FormatError> {
     raw.trim()
         .parse::<f64>()
@@ -189,17 +213,7 @@ pub fn read_run(
     match layout(path, Some(&text), 6)? {
         Layout::Trec => {
             for (line, l) in lines(&text) {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                if f.len() != 6 {
-                    return Err(FormatError::Line {
-                        path: path.to_path_buf(),
-                        line,
-                        message: format!(
-                            "{} columns, expected 6 (user Q0 item rank score tag)",
-                            f.len()
-                        ),
-                    });
-                }
+                let f = fields(path, line, l, None, 6, "user Q0 item rank score tag")?;
                 out.push(Recommendation {
                     user: vocabulary.users.id(f[0]),
                     item: vocabulary.items.id(f[2]),
@@ -222,14 +236,7 @@ pub fn read_run(
             }
             let width = header.split(sep).count();
             for (line, l) in it {
-                let f: Vec<&str> = l.split(sep).map(str::trim).collect();
-                if f.len() != width {
-                    return Err(FormatError::Line {
-                        path: path.to_path_buf(),
-                        line,
-                        message: format!("{} columns, expected {width} as in the header", f.len()),
-                    });
-                }
+                let f = fields(path, line, l, Some(sep), width, "as in the header")?;
                 let order = match score {
                     Some(s) => Order::Score(number(path, line, "score", f[s])?),
                     None => Order::Rank(number(path, line, "rank", f[rank.expect("one is set")])?),
@@ -261,14 +268,7 @@ pub fn read_judgements(
     match layout(path, Some(&text), 4)? {
         Layout::Trec => {
             for (line, l) in lines(&text) {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                if f.len() != 4 {
-                    return Err(FormatError::Line {
-                        path: path.to_path_buf(),
-                        line,
-                        message: format!("{} columns, expected 4 (user 0 item relevance)", f.len()),
-                    });
-                }
+                let f = fields(path, line, l, None, 4, "user 0 item relevance")?;
                 out.push(Judgement {
                     user: vocabulary.users.id(f[0]),
                     item: vocabulary.items.id(f[2]),
@@ -282,14 +282,7 @@ pub fn read_judgements(
             let cols = columns(path, header, sep, &["user", "item", "relevance"])?;
             let width = header.split(sep).count();
             for (line, l) in it {
-                let f: Vec<&str> = l.split(sep).map(str::trim).collect();
-                if f.len() != width {
-                    return Err(FormatError::Line {
-                        path: path.to_path_buf(),
-                        line,
-                        message: format!("{} columns, expected {width} as in the header", f.len()),
-                    });
-                }
+                let f = fields(path, line, l, Some(sep), width, "as in the header")?;
                 let relevant = match cols[2] {
                     Some(r) => number(path, line, "relevance", f[r])? > 0.0,
                     None => true,

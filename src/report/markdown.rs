@@ -6,7 +6,7 @@ use std::fmt::Write;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::{describe_value, Report};
+use super::{describe_values, Report};
 use crate::eval::{Direction, MetricId, MetricKind, MetricSummary};
 use crate::selection::Part;
 use crate::spec::Protocol;
@@ -187,23 +187,12 @@ pub fn render(report: &Report) -> String {
         );
     } else {
         let mut t = table(&["model", "knob", "applied", "skipped", "note"]);
-        let list = |values: &[serde_yaml::Value]| {
-            if values.is_empty() {
-                "—".to_string()
-            } else {
-                values
-                    .iter()
-                    .map(describe_value)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        };
         for k in &record.expansion.knobs {
             t.push_record([
                 k.model.clone(),
                 k.knob.clone(),
-                list(&k.applied),
-                list(&k.skipped),
+                describe_values(&k.applied),
+                describe_values(&k.skipped),
                 k.note.clone(),
             ]);
         }

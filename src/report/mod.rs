@@ -306,6 +306,19 @@ pub fn describe_knobs(knobs: &Mapping) -> String {
         .join(", ")
 }
 
+/// `none, penalty(gamma=0.5)`, or `—` for no values.
+pub fn describe_values(values: &[Value]) -> String {
+    if values.is_empty() {
+        "—".to_string()
+    } else {
+        values
+            .iter()
+            .map(describe_value)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 pub fn describe_value(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
