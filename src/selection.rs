@@ -22,7 +22,8 @@ pub struct Configuration<'a> {
 }
 
 /// Which split a number comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Part {
     Validation,
     Test,

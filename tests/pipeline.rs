@@ -53,6 +53,20 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     );
     assert_eq!(std::fs::read_to_string(&report_path).unwrap(), report_text);
 
+    let json = Command::cargo_bin("recsweep")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["report", "results/quickstart", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(v["summary"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("The best model on test ndcg@10 is **ease**"));
+    assert_eq!(v["leaderboard"].as_array().unwrap().len(), 4);
+    assert!(v["pairs"][0]["p_adjusted"].is_f64());
+
     let rebuilt = Command::cargo_bin("recsweep")
         .unwrap()
         .current_dir(dir.path())

@@ -178,6 +178,9 @@ struct ReportArgs {
     /// Where to write the report (default: the spec's report.path)
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Print the report's content as JSON on stdout instead (for other tools)
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -268,6 +271,14 @@ fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
     let results = ResultsDir::new(&args.results);
     if !args.results.is_dir() {
         bail!(StoreError::NotResults { path: args.results });
+    }
+    if args.json {
+        let built = report::build(&results)?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&built).expect("reports serialize")
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let record = results.read_experiment()?;
     let path = args

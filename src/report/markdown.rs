@@ -22,6 +22,7 @@ pub fn render(report: &Report) -> String {
         Part::Test => "test",
     };
     let _ = writeln!(out, "# recsweep report: {}\n", spec.name);
+    let _ = writeln!(out, "{}\n", report.summary.join(" "));
     let protocol = match spec.evaluation.protocol.primary() {
         Protocol::Full => "full ranking, every item the user has not interacted with is a candidate".to_string(),
         p @ Protocol::Sampled { .. } => format!(

@@ -7,6 +7,7 @@ mod significance;
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_yaml::{Mapping, Value};
 
 use crate::eval::{mean_ci95, MetricId, MetricSummary, PerUser};
@@ -19,7 +20,7 @@ pub use markdown::render as render_markdown;
 pub use significance::{run_test, Comparison, Sensitivity};
 
 /// A selected configuration of one model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct LeaderRow {
     pub model: String,
     pub kind: String,
@@ -39,7 +40,7 @@ pub struct LeaderRow {
 
 /// How a secondary protocol orders models compared with the primary one, on
 /// the test selection metric.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ProtocolAgreement {
     pub protocol: String,
     /// (model, primary value, secondary value) of the selected configurations.
@@ -51,7 +52,7 @@ pub struct ProtocolAgreement {
     pub configurations: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TrialRow {
     pub id: String,
     pub model: String,
@@ -60,11 +61,14 @@ pub struct TrialRow {
     pub outcome: Outcome,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub record: ExperimentRecord,
     pub selection_metric: MetricId,
     pub selected_on: Part,
+    /// A few sentences written from the results (best model, what mattered,
+    /// the accuracy/bias trade-off).
+    pub summary: Vec<String>,
     pub leaderboard: Vec<LeaderRow>,
     /// Every pair of selected configurations on the selection metric (test).
     pub pairs: Vec<Comparison>,
@@ -140,7 +144,9 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             outcome: r.outcome.clone(),
         })
         .collect();
+    let summary = summarise(&record, &leaderboard, &pairs, &sensitivity, metric, missing);
     Ok(Report {
+        summary,
         record,
         selection_metric: metric,
         selected_on,
@@ -151,6 +157,142 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         trials,
         missing,
     })
+}
+
+/// The report's opening sentences, from the numbers alone.
+fn summarise(
+    record: &ExperimentRecord,
+    leaderboard: &[LeaderRow],
+    pairs: &[Comparison],
+    sensitivity: &[Sensitivity],
+    metric: MetricId,
+    missing: usize,
+) -> Vec<String> {
+    let alpha = record.spec.compare.alpha;
+    let mut out = Vec::new();
+    let test = |row: &LeaderRow, m: MetricId| row.test.get(&m).map(|s| s.mean);
+    let pair = |a: &str, b: &str| {
+        pairs.iter().find_map(|p| {
+            if p.a == a && p.b == b {
+                Some((p.diff(), p.p_adjusted, p.significant(alpha)))
+            } else if p.a == b && p.b == a {
+                Some((-p.diff(), p.p_adjusted, p.significant(alpha)))
+            } else {
+                None
+            }
+        })
+    };
+    let verdict = |significant: bool, p: f64| {
+        if significant {
+            format!("significant, corrected p = {}", format_number(p))
+        } else {
+            format!("not significant, corrected p = {}", format_number(p))
+        }
+    };
+    let Some(best) = leaderboard.first() else {
+        out.push("No trial has results yet.".to_string());
+        return out;
+    };
+    let value = |row: &LeaderRow| test(row, metric).map_or("—".to_string(), format_number);
+    out.push(format!(
+        "The best model on test {metric} is **{}** ({}) at {}.",
+        best.model,
+        best.knobs,
+        value(best)
+    ));
+    if let Some(second) = leaderboard.get(1) {
+        if let Some((diff, p, significant)) = pair(&best.model, &second.model) {
+            out.push(format!(
+                "It leads {} ({}) by {} ({}).",
+                second.model,
+                value(second),
+                format_number(diff),
+                verdict(significant, p)
+            ));
+        }
+    }
+    if let Some(baseline) = record
+        .spec
+        .compare
+        .baseline
+        .as_deref()
+        .filter(|b| *b != best.model)
+    {
+        let beaten = leaderboard
+            .iter()
+            .filter(|r| r.model != baseline)
+            .filter(|r| pair(&r.model, baseline).is_some_and(|(d, _, s)| s && d > 0.0))
+            .count();
+        out.push(format!(
+            "{beaten} of {} models beat the {baseline} baseline significantly.",
+            leaderboard.len().saturating_sub(1)
+        ));
+    }
+    let (mattered, flat): (Vec<&Sensitivity>, Vec<&Sensitivity>) = sensitivity
+        .iter()
+        .filter(|s| s.best_vs_second.is_some())
+        .partition(|s| {
+            s.best_vs_second
+                .as_ref()
+                .is_some_and(|c| c.significant(alpha))
+        });
+    let names = |list: &[&Sensitivity]| {
+        list.iter()
+            .map(|s| format!("{} {}", s.model, s.knob))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !mattered.is_empty() {
+        out.push(format!(
+            "Knobs whose best value beat the runner-up significantly: {}.",
+            names(&mattered)
+        ));
+    }
+    if !flat.is_empty() {
+        out.push(format!(
+            "Knobs without a significant difference between their two best values: {}.",
+            names(&flat)
+        ));
+    }
+    // Accuracy against popularity bias, among the models that beat the
+    // baseline significantly (a random model is trivially unbiased).
+    let arp = MetricId {
+        kind: crate::eval::MetricKind::Arp,
+        k: metric.k,
+    };
+    if let Some(baseline) = record.spec.compare.baseline.as_deref() {
+        let competitive: Vec<(&LeaderRow, f64)> = leaderboard
+            .iter()
+            .filter(|r| {
+                r.model == best.model
+                    || pair(&r.model, baseline).is_some_and(|(d, _, s)| s && d > 0.0)
+            })
+            .filter_map(|r| test(r, arp).map(|a| (r, a)))
+            .collect();
+        let least = competitive.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+        match (test(best, arp), least) {
+            (Some(best_arp), Some((row, lowest))) if row.model != best.model => out.push(format!(
+                "Accuracy costs popularity bias here: {}'s lists average {} train interactions per item ({arp}), {}'s {} at {metric} {}.",
+                best.model,
+                format_number(best_arp),
+                row.model,
+                format_number(*lowest),
+                value(row)
+            )),
+            (Some(best_arp), Some(_)) if competitive.len() > 1 => out.push(format!(
+                "{} is also the least popularity-biased of the models that beat {baseline} ({arp} {}).",
+                best.model,
+                format_number(best_arp)
+            )),
+            _ => {}
+        }
+    }
+    if missing > 0 {
+        out.push(format!(
+            "{missing} trials have no result yet; rerun `recsweep run` to complete the sweep."
+        ));
+    }
+    out
 }
 
 fn agreement(

@@ -13,7 +13,7 @@ use crate::spec::CompareSpec;
 use crate::stats::{adjust, differences, paired_t, permutation, wilcoxon, StatsError, TestKind};
 
 /// One comparison of A against B (differences A − B).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Comparison {
     pub a: String,
     pub b: String,
@@ -37,7 +37,7 @@ impl Comparison {
 }
 
 /// A knob's values for one model: each value's best configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Sensitivity {
     pub model: String,
     pub knob: String,

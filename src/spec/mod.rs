@@ -31,13 +31,21 @@ pub struct Spec {
     pub name: String,
     pub seed: u64,
     pub dataset: DatasetSpec,
+    // Defaults let results stored before a section existed still be read.
+    #[serde(default)]
     pub split: SplitSpec,
+    #[serde(default)]
     pub evaluation: EvaluationSpec,
     pub models: Vec<ModelEntry>,
+    #[serde(default)]
     pub sweep: SweepSpec,
+    #[serde(default)]
     pub selection: SelectionSpec,
+    #[serde(default)]
     pub compare: CompareSpec,
+    #[serde(default)]
     pub check: CheckSpec,
+    #[serde(default)]
     pub report: ReportSpec,
 }
 
