@@ -221,9 +221,21 @@ fn usage_of(name: &str, kind: ModelKind, keys: &[String], axis: &Axis) -> KnobUs
         }
     }
     if !usage.skipped.is_empty() {
+        let methods: Vec<&str> = [
+            "none",
+            "weight",
+            "subsample",
+            "logq",
+            "negatives",
+            "penalty",
+        ]
+        .into_iter()
+        .filter(|m| kind.supports_popularity(m))
+        .collect();
         usage.note = format!(
-            "{} implements popularity methods none and penalty only",
-            kind.as_str()
+            "{} implements popularity methods {} only",
+            kind.as_str(),
+            methods.join(", ")
         );
     }
     usage

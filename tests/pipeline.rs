@@ -15,7 +15,7 @@ use recsweep::store::{Outcome, ResultsDir};
 const SMALL: &str = "name: small\nseed: 5\n\
 dataset: {source: synthetic, users: 300, items: 120, interactions: 6000, seed: 3}\n\
 evaluation: {cutoffs: [5, 10]}\n\
-models:\n  - model: most_pop\n  - model: random\n  - model: itemknn\n    params: {neighbors: 30}\n  - model: ease\n    params: {l2: 50.0}\n\
+models:\n  - model: most_pop\n  - model: random\n  - model: itemknn\n    params: {neighbors: 30}\n  - model: ease\n    params: {l2: 50.0}\n  - model: ials\n    params: {dim: 8, iterations: 3}\n\
 sweep:\n  grid:\n    popularity: [{method: none}, {method: penalty, gamma: 0.05}]\n  seeds: 2\n";
 
 fn small_spec() -> Spec {
@@ -64,7 +64,7 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
         .as_str()
         .unwrap()
         .starts_with("The best model on test ndcg@10 is **ease**"));
-    assert_eq!(v["leaderboard"].as_array().unwrap().len(), 4);
+    assert_eq!(v["leaderboard"].as_array().unwrap().len(), 5);
     assert!(v["pairs"][0]["p_adjusted"].is_f64());
 
     let rebuilt = Command::cargo_bin("recsweep")
@@ -169,7 +169,12 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
         cutoffs: vec![5, 10],
         metrics: recsweep::eval::MetricKind::ALL.to_vec(),
     };
-    for kind in [ModelKind::Ease, ModelKind::Itemknn, ModelKind::Random] {
+    for kind in [
+        ModelKind::Ease,
+        ModelKind::Itemknn,
+        ModelKind::Random,
+        ModelKind::Ials,
+    ] {
         let config = kind.configure(&serde_yaml::Mapping::new()).unwrap();
         let scorer = config
             .fit(&FitInput {
@@ -247,8 +252,8 @@ fn report_marks_significance_against_the_baseline_and_knob_sensitivity() {
     let results = ResultsDir::new(dir.path().join("small"));
     runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
     let built = report::build(&results).unwrap();
-    // 4 models: 6 pairs, all against each other.
-    assert_eq!(built.pairs.len(), 6);
+    // 5 models: 10 pairs, all against each other.
+    assert_eq!(built.pairs.len(), 10);
     for p in &built.pairs {
         assert!(p.p_adjusted >= p.p_raw && p.p_adjusted <= 1.0);
     }
@@ -262,7 +267,7 @@ fn report_marks_significance_against_the_baseline_and_knob_sensitivity() {
         "ease must beat random: {random_vs_ease:?}"
     );
     // Each model swept popularity (2 values): one sensitivity entry each.
-    assert_eq!(built.sensitivity.len(), 4);
+    assert_eq!(built.sensitivity.len(), 5);
     let text = report::render_markdown(&built);
     assert!(
         text.contains("Δ ndcg@5 vs most_pop") || text.contains("Δ ndcg@10 vs most_pop"),

@@ -4,6 +4,7 @@
 
 mod ease;
 mod factors;
+mod ials;
 mod itemknn;
 mod most_pop;
 mod popularity;
@@ -27,6 +28,7 @@ pub enum ModelKind {
     Random,
     Itemknn,
     Ease,
+    Ials,
 }
 
 /// A problem with one param, `key` relative to the model's params.
@@ -90,11 +92,12 @@ pub enum ModelError {
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 4] = [
+    pub const ALL: [ModelKind; 5] = [
         ModelKind::MostPop,
         ModelKind::Random,
         ModelKind::Itemknn,
         ModelKind::Ease,
+        ModelKind::Ials,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +106,7 @@ impl ModelKind {
             ModelKind::Random => "random",
             ModelKind::Itemknn => "itemknn",
             ModelKind::Ease => "ease",
+            ModelKind::Ials => "ials",
         }
     }
 
@@ -113,6 +117,7 @@ impl ModelKind {
             ModelKind::Random => configure::<random::RandomParams>(params),
             ModelKind::Itemknn => configure::<itemknn::ItemKnnParams>(params),
             ModelKind::Ease => configure::<ease::EaseParams>(params),
+            ModelKind::Ials => configure::<ials::IalsParams>(params),
         }
     }
 
@@ -128,7 +133,10 @@ impl ModelKind {
 
     /// Popularity methods this model implements (design §4's table).
     pub fn supports_popularity(self, method: &str) -> bool {
-        matches!(method, "none" | "penalty")
+        match self {
+            ModelKind::Ials => matches!(method, "none" | "penalty" | "weight"),
+            _ => matches!(method, "none" | "penalty"),
+        }
     }
 }
 

@@ -1,0 +1,385 @@
+//! Implicit ALS (Hu, Koren & Volinsky 2008): weighted matrix factorisation of
+//! the full user × item matrix, with confidence c_ui = 1 + alpha·w_i on
+//! observed pairs (w_i = 1, or popularity down-weighting) and 1 elsewhere.
+//! Users and items are solved in turn in closed form; each row's solve is
+//! independent, so the parallel result is exactly the sequential one.
+//!
+//! Row a's normal equations, given the other side's factors B:
+//! (BᵀB + λI + Σ_{j∈N(a)} (c_aj − 1) b_j b_jᵀ) x_a = Σ_{j∈N(a)} c_aj b_j,
+//! solved exactly (Cholesky) or by a few conjugate-gradient steps from the
+//! previous x_a (Takács et al. 2011), which never forms the d × d matrix.
+
+use faer::linalg::solvers::Solve;
+use faer::{Mat, Side};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+use rand_pcg::Pcg64Mcg;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_yaml::Mapping;
+
+use super::{DotProduct, FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer};
+use crate::data::CsrMatrix;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Solver {
+    #[default]
+    Exact,
+    Cg,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IalsParams {
+    #[serde(default = "IalsParams::default_dim")]
+    pub dim: usize,
+    #[serde(default = "IalsParams::default_iterations")]
+    pub iterations: usize,
+    /// Confidence slope: c = 1 + alpha·w for an observed pair.
+    #[serde(default = "IalsParams::default_alpha")]
+    pub alpha: f64,
+    /// Ridge λ on every factor row.
+    #[serde(default = "IalsParams::default_l2")]
+    pub l2: f64,
+    #[serde(default)]
+    pub solver: Solver,
+    /// Conjugate-gradient steps per row and sweep (solver: cg).
+    #[serde(default = "IalsParams::default_cg_steps")]
+    pub cg_steps: usize,
+    #[serde(default)]
+    pub popularity: Popularity,
+}
+
+impl IalsParams {
+    fn default_dim() -> usize {
+        64
+    }
+    fn default_iterations() -> usize {
+        15
+    }
+    fn default_alpha() -> f64 {
+        10.0
+    }
+    fn default_l2() -> f64 {
+        1.0
+    }
+    fn default_cg_steps() -> usize {
+        3
+    }
+}
+
+impl Default for IalsParams {
+    fn default() -> Self {
+        Self {
+            dim: Self::default_dim(),
+            iterations: Self::default_iterations(),
+            alpha: Self::default_alpha(),
+            l2: Self::default_l2(),
+            solver: Solver::Exact,
+            cg_steps: Self::default_cg_steps(),
+            popularity: Popularity::None,
+        }
+    }
+}
+
+impl Params for IalsParams {
+    const KIND: ModelKind = ModelKind::Ials;
+
+    fn check(&self) -> Vec<(String, String)> {
+        let mut issues = Vec::new();
+        for (key, value) in [
+            ("dim", self.dim),
+            ("iterations", self.iterations),
+            ("cg_steps", self.cg_steps),
+        ] {
+            if value == 0 {
+                issues.push((
+                    key.to_string(),
+                    format!("0 is out of range; {key} must be ≥ 1"),
+                ));
+            }
+        }
+        issues.extend(super::require(
+            "alpha",
+            self.alpha,
+            self.alpha >= 0.0,
+            "must be ≥ 0",
+        ));
+        issues.extend(super::require(
+            "l2",
+            self.l2,
+            self.l2 > 0.0,
+            "must be > 0 (the ridge keeps each solve well posed)",
+        ));
+        issues
+    }
+}
+
+impl ModelConfig for IalsParams {
+    fn params(&self) -> Mapping {
+        super::to_mapping(self)
+    }
+
+    fn is_stochastic(&self) -> bool {
+        true
+    }
+
+    fn popularity(&self) -> &Popularity {
+        &self.popularity
+    }
+
+    fn fit(&self, input: &FitInput) -> Result<Box<dyn Scorer>, ModelError> {
+        let by_user = input.train;
+        let by_item = by_user.transpose();
+        let d = self.dim;
+        // Confidence slope per item: alpha, or alpha·w_i with popularity weights.
+        let slope: Vec<f64> = match self.popularity {
+            Popularity::Weight { beta } => {
+                popularity_weights(input.item_popularity, by_user.nnz(), beta)
+                    .into_iter()
+                    .map(|w| self.alpha * w)
+                    .collect()
+            }
+            _ => vec![self.alpha; by_user.n_cols()],
+        };
+        let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
+        let normal = Normal::new(0.0, 0.1 / (d as f64).sqrt()).expect("a positive scale");
+        let mut users: Vec<f64> = (0..by_user.n_rows() * d)
+            .map(|_| normal.sample(&mut rng))
+            .collect();
+        let mut items: Vec<f64> = (0..by_user.n_cols() * d)
+            .map(|_| normal.sample(&mut rng))
+            .collect();
+        for _ in 0..self.iterations {
+            self.solve_side(&mut users, &items, by_user, |_, j| slope[j as usize]);
+            self.solve_side(&mut items, &users, &by_item, |i, _| slope[i]);
+        }
+        let to_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        Ok(Box::new(DotProduct::new(
+            d,
+            to_f32(&users),
+            &to_f32(&items),
+        )))
+    }
+}
+
+/// Loss weight (n_i / mean n)^(−beta) per positive, rescaled so that the
+/// mean over all positives is 1 (design §4).
+pub(crate) fn popularity_weights(popularity: &[u32], positives: usize, beta: f64) -> Vec<f64> {
+    let mean = positives as f64 / popularity.iter().filter(|&&n| n > 0).count().max(1) as f64;
+    let raw: Vec<f64> = popularity
+        .iter()
+        .map(|&n| {
+            if n == 0 {
+                1.0
+            } else {
+                (f64::from(n) / mean).powf(-beta)
+            }
+        })
+        .collect();
+    let over_positives: f64 = popularity
+        .iter()
+        .zip(&raw)
+        .map(|(&n, w)| f64::from(n) * w)
+        .sum();
+    let scale = positives as f64 / over_positives.max(f64::MIN_POSITIVE);
+    raw.into_iter().map(|w| w * scale).collect()
+}
+
+impl IalsParams {
+    /// Re-solves every row of `solved` given `fixed`; `matrix` lists each
+    /// row's observed columns, `slope(row, col)` the confidence slope.
+    fn solve_side(
+        &self,
+        solved: &mut [f64],
+        fixed: &[f64],
+        matrix: &CsrMatrix,
+        slope: impl Fn(usize, u32) -> f64 + Sync,
+    ) {
+        let d = self.dim;
+        // Gram matrix BᵀB + λI, shared by every row.
+        let n_fixed = fixed.len() / d;
+        let mut gram = vec![0.0f64; d * d];
+        gram.par_chunks_mut(d).enumerate().for_each(|(r, row)| {
+            for j in 0..n_fixed {
+                let b = &fixed[j * d..(j + 1) * d];
+                let br = b[r];
+                for (g, &bc) in row.iter_mut().zip(b) {
+                    *g += br * bc;
+                }
+            }
+            row[r] += self.l2;
+        });
+        solved.par_chunks_mut(d).enumerate().for_each(|(a, x)| {
+            let observed = matrix.row(a);
+            let mut rhs = vec![0.0f64; d];
+            for &j in observed {
+                let c = 1.0 + slope(a, j);
+                for (r, &b) in rhs
+                    .iter_mut()
+                    .zip(&fixed[j as usize * d..(j as usize + 1) * d])
+                {
+                    *r += c * b;
+                }
+            }
+            match self.solver {
+                Solver::Exact => {
+                    let mut system = Mat::<f64>::from_fn(d, d, |r, c| gram[r * d + c]);
+                    for &j in observed {
+                        let w = slope(a, j);
+                        let b = &fixed[j as usize * d..(j as usize + 1) * d];
+                        for r in 0..d {
+                            for c in 0..d {
+                                system[(r, c)] += w * b[r] * b[c];
+                            }
+                        }
+                    }
+                    let llt = system
+                        .llt(Side::Lower)
+                        .expect("BᵀB + λI plus positive semidefinite terms is positive definite");
+                    let mut solution = Mat::<f64>::from_fn(d, 1, |r, _| rhs[r]);
+                    llt.solve_in_place(solution.as_mut());
+                    for (xi, r) in x.iter_mut().zip(0..d) {
+                        *xi = solution[(r, 0)];
+                    }
+                }
+                Solver::Cg => {
+                    let apply = |v: &[f64], out: &mut [f64]| {
+                        for (r, o) in out.iter_mut().enumerate() {
+                            *o = gram[r * d..(r + 1) * d]
+                                .iter()
+                                .zip(v)
+                                .map(|(g, x)| g * x)
+                                .sum();
+                        }
+                        for &j in observed {
+                            let b = &fixed[j as usize * d..(j as usize + 1) * d];
+                            let scale =
+                                slope(a, j) * b.iter().zip(v).map(|(p, q)| p * q).sum::<f64>();
+                            for (o, &bj) in out.iter_mut().zip(b) {
+                                *o += scale * bj;
+                            }
+                        }
+                    };
+                    conjugate_gradient(x, &rhs, self.cg_steps, apply);
+                }
+            }
+        });
+    }
+}
+
+/// A few conjugate-gradient steps on A x = b from the current x.
+fn conjugate_gradient(x: &mut [f64], b: &[f64], steps: usize, apply: impl Fn(&[f64], &mut [f64])) {
+    let d = x.len();
+    let dot = |p: &[f64], q: &[f64]| p.iter().zip(q).map(|(a, b)| a * b).sum::<f64>();
+    let mut ax = vec![0.0; d];
+    apply(x, &mut ax);
+    let mut r: Vec<f64> = b.iter().zip(&ax).map(|(b, a)| b - a).collect();
+    let mut p = r.clone();
+    let mut rr = dot(&r, &r);
+    let mut ap = vec![0.0; d];
+    for _ in 0..steps {
+        if rr <= 1e-20 {
+            break;
+        }
+        apply(&p, &mut ap);
+        let step = rr / dot(&p, &ap);
+        for i in 0..d {
+            x[i] += step * p[i];
+            r[i] -= step * ap[i];
+        }
+        let next = dot(&r, &r);
+        for i in 0..d {
+            p[i] = r[i] + next / rr * p[i];
+        }
+        rr = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> CsrMatrix {
+        let pairs: Vec<(u32, u32)> = (0..30u32)
+            .flat_map(|u| (0..6u32).map(move |k| (u, (u * 7 + k * 3) % 20)))
+            .collect();
+        CsrMatrix::from_pairs(30, 20, &pairs)
+    }
+
+    #[test]
+    fn exact_user_solve_satisfies_the_normal_equations() {
+        let x = data();
+        let params = IalsParams {
+            dim: 4,
+            l2: 0.5,
+            alpha: 3.0,
+            ..IalsParams::default()
+        };
+        let d = 4;
+        let items: Vec<f64> = (0..20 * d)
+            .map(|i| ((i * 37 % 11) as f64 - 5.0) / 10.0)
+            .collect();
+        let mut users = vec![0.0; 30 * d];
+        params.solve_side(&mut users, &items, &x, |_, _| 3.0);
+        // Residual of row 0: (YᵀY + λI + Σ α y yᵀ) x − Σ (1 + α) y.
+        let u = &users[..d];
+        let mut residual = vec![0.0; d];
+        for j in 0..20 {
+            let y = &items[j * d..(j + 1) * d];
+            let c = if x.contains(0, j as u32) { 4.0 } else { 1.0 };
+            let yx: f64 = y.iter().zip(u).map(|(a, b)| a * b).sum();
+            for r in 0..d {
+                residual[r] += c * yx * y[r] - if c > 1.0 { c * y[r] } else { 0.0 };
+            }
+        }
+        for r in 0..d {
+            residual[r] += 0.5 * u[r];
+            assert!(residual[r].abs() < 1e-9, "{residual:?}");
+        }
+    }
+
+    #[test]
+    fn many_cg_steps_reach_the_exact_solution() {
+        let x = data();
+        let d = 4;
+        let items: Vec<f64> = (0..20 * d)
+            .map(|i| ((i * 13 % 7) as f64 - 3.0) / 10.0)
+            .collect();
+        let exact = IalsParams {
+            dim: d,
+            ..IalsParams::default()
+        };
+        let cg = IalsParams {
+            dim: d,
+            solver: Solver::Cg,
+            cg_steps: 50,
+            ..IalsParams::default()
+        };
+        let (mut a, mut b) = (vec![0.0; 30 * d], vec![0.0; 30 * d]);
+        exact.solve_side(&mut a, &items, &x, |_, _| 10.0);
+        cg.solve_side(&mut b, &items, &x, |_, _| 10.0);
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() < 1e-8, "{p} vs {q}");
+        }
+    }
+
+    #[test]
+    fn popularity_weights_average_one_over_positives_and_favour_the_tail() {
+        let popularity = [10, 5, 1, 0];
+        let w = popularity_weights(&popularity, 16, 0.5);
+        let mean: f64 = popularity
+            .iter()
+            .zip(&w)
+            .map(|(&n, w)| f64::from(n) * w)
+            .sum::<f64>()
+            / 16.0;
+        assert!((mean - 1.0).abs() < 1e-12);
+        assert!(w[0] < w[1] && w[1] < w[2]);
+        assert_eq!(
+            popularity_weights(&popularity, 16, 0.0)[..3],
+            [1.0, 1.0, 1.0]
+        );
+    }
+}
