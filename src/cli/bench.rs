@@ -23,6 +23,28 @@ pub enum Bench {
     /// Full-ranking evaluation of a dot-product model on random factors:
     /// the scoring matrix products alone, then the whole evaluation
     Eval(EvalArgs),
+    /// iALS training time per iteration on synthetic interactions
+    Ials(IalsArgs),
+}
+
+#[derive(Args)]
+pub struct IalsArgs {
+    #[arg(long, default_value_t = 20_000)]
+    users: usize,
+    #[arg(long, default_value_t = 5_000)]
+    items: usize,
+    #[arg(long, default_value_t = 1_000_000)]
+    interactions: usize,
+    #[arg(long, default_value_t = 64)]
+    dim: usize,
+    #[arg(long, default_value_t = 5)]
+    iterations: usize,
+    /// exact or cg
+    #[arg(long, default_value = "cg")]
+    solver: String,
+    /// Also write the interactions as `user<TAB>item` lines to this file
+    #[arg(long)]
+    write: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -63,6 +85,7 @@ pub fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Permutation(args) => permutation_bench(args),
         Bench::Eval(args) => eval_bench(args),
+        Bench::Ials(args) => ials_bench(args),
     }
 }
 
@@ -215,4 +238,62 @@ fn peak_memory() -> Option<String> {
         .lines()
         .find(|l| l.starts_with("VmHWM:"))
         .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+}
+
+fn ials_bench(args: IalsArgs) -> Result<()> {
+    use recsweep::data::load;
+    use recsweep::models::{FitInput, ModelKind};
+    use recsweep::spec::{DataSource, DatasetSpec};
+    let spec = DatasetSpec {
+        source: DataSource::Synthetic,
+        users: Some(args.users),
+        items: Some(args.items),
+        interactions: Some(args.interactions),
+        ..DatasetSpec::default()
+    };
+    let (data, _) = load(&spec)?;
+    let pairs: Vec<(u32, u32)> = data
+        .users
+        .iter()
+        .copied()
+        .zip(data.items.iter().copied())
+        .collect();
+    let train = CsrMatrix::from_pairs(data.n_users(), data.n_items(), &pairs);
+    if let Some(path) = &args.write {
+        let text: String = train.pairs().map(|(u, i)| format!("{u}\t{i}\n")).collect();
+        std::fs::write(path, text)?;
+    }
+    let popularity = train.column_counts();
+    println!(
+        "{} users × {} items, {} interactions, dim {}, solver {}, {} threads",
+        train.n_rows(),
+        train.n_cols(),
+        train.nnz(),
+        args.dim,
+        args.solver,
+        rayon::current_num_threads()
+    );
+    let mut times = Vec::new();
+    for iterations in [1, 1 + args.iterations] {
+        let params: serde_yaml::Mapping = serde_yaml::from_str(&format!(
+            "{{dim: {}, iterations: {iterations}, solver: {}}}",
+            args.dim, args.solver
+        ))?;
+        let config = ModelKind::Ials
+            .configure(&params)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let start = Instant::now();
+        config.fit(&FitInput {
+            train: &train,
+            item_popularity: &popularity,
+            seed: 1,
+        })?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    // The difference of two fits removes setup (transpose, initialisation).
+    println!(
+        "seconds per iteration (users and items): {:.4}",
+        (times[1] - times[0]) / args.iterations as f64
+    );
+    Ok(())
 }
