@@ -43,6 +43,11 @@ impl Scorer for DotProduct {
         matmul(dst, Accum::Replace, self.items.as_ref(), rhs, 1.0, Par::Seq);
     }
 
+    fn item_factors(&self) -> Option<(usize, Vec<f32>)> {
+        let (n, d) = (self.items.nrows(), self.dim);
+        Some((d, (0..n * d).map(|k| self.items[(k / d, k % d)]).collect()))
+    }
+
     fn cost(&self) -> ServingCost {
         let n_items = self.items.nrows() as u64;
         let d = self.dim as u64;

@@ -65,6 +65,12 @@ pub trait Scorer: Send + Sync {
     fn score_block(&self, users: &[u32], out: &mut [f32]);
 
     fn cost(&self) -> ServingCost;
+
+    /// Item embeddings (items × dim, row-major) for models that have them:
+    /// for embedding analysis and tests of what the knobs do to them.
+    fn item_factors(&self) -> Option<(usize, Vec<f32>)> {
+        None
+    }
 }
 
 /// A model's validated params, ready to fit.
