@@ -15,7 +15,7 @@ use recsweep::store::{Outcome, ResultsDir};
 const SMALL: &str = "name: small\nseed: 5\n\
 dataset: {source: synthetic, users: 300, items: 120, interactions: 6000, seed: 3}\n\
 evaluation: {cutoffs: [5, 10]}\n\
-models:\n  - model: most_pop\n  - model: random\n  - model: itemknn\n    params: {neighbors: 30}\n  - model: ease\n    params: {l2: 50.0}\n  - model: ials\n    params: {dim: 8, iterations: 3}\n\
+models:\n  - model: most_pop\n  - model: random\n  - model: itemknn\n    params: {neighbors: 30}\n  - model: ease\n    params: {l2: 50.0}\n  - model: ials\n    params: {dim: 8, iterations: 3}\n  - model: mf\n    params: {dim: 8, epochs: 2, batch_size: 64}\n\
 sweep:\n  grid:\n    popularity: [{method: none}, {method: penalty, gamma: 0.05}]\n  seeds: 2\n";
 
 fn small_spec() -> Spec {
@@ -174,6 +174,7 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
         ModelKind::Itemknn,
         ModelKind::Random,
         ModelKind::Ials,
+        ModelKind::Mf,
     ] {
         let config = kind.configure(&serde_yaml::Mapping::new()).unwrap();
         let scorer = config
@@ -252,8 +253,8 @@ fn report_marks_significance_against_the_baseline_and_knob_sensitivity() {
     let results = ResultsDir::new(dir.path().join("small"));
     runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
     let built = report::build(&results).unwrap();
-    // 5 models: 10 pairs, all against each other.
-    assert_eq!(built.pairs.len(), 10);
+    // 6 models: 15 pairs, all against each other.
+    assert_eq!(built.pairs.len(), 15);
     for p in &built.pairs {
         assert!(p.p_adjusted >= p.p_raw && p.p_adjusted <= 1.0);
     }
@@ -267,7 +268,7 @@ fn report_marks_significance_against_the_baseline_and_knob_sensitivity() {
         "ease must beat random: {random_vs_ease:?}"
     );
     // Each model swept popularity (2 values): one sensitivity entry each.
-    assert_eq!(built.sensitivity.len(), 5);
+    assert_eq!(built.sensitivity.len(), 6);
     let text = report::render_markdown(&built);
     assert!(
         text.contains("Δ ndcg@5 vs most_pop") || text.contains("Δ ndcg@10 vs most_pop"),

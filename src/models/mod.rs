@@ -6,6 +6,7 @@ mod ease;
 mod factors;
 mod ials;
 mod itemknn;
+mod mf;
 mod most_pop;
 mod popularity;
 mod random;
@@ -29,6 +30,7 @@ pub enum ModelKind {
     Itemknn,
     Ease,
     Ials,
+    Mf,
 }
 
 /// A problem with one param, `key` relative to the model's params.
@@ -98,12 +100,13 @@ pub enum ModelError {
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 5] = [
+    pub const ALL: [ModelKind; 6] = [
         ModelKind::MostPop,
         ModelKind::Random,
         ModelKind::Itemknn,
         ModelKind::Ease,
         ModelKind::Ials,
+        ModelKind::Mf,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +116,7 @@ impl ModelKind {
             ModelKind::Itemknn => "itemknn",
             ModelKind::Ease => "ease",
             ModelKind::Ials => "ials",
+            ModelKind::Mf => "mf",
         }
     }
 
@@ -124,6 +128,7 @@ impl ModelKind {
             ModelKind::Itemknn => configure::<itemknn::ItemKnnParams>(params),
             ModelKind::Ease => configure::<ease::EaseParams>(params),
             ModelKind::Ials => configure::<ials::IalsParams>(params),
+            ModelKind::Mf => configure::<mf::MfParams>(params),
         }
     }
 
@@ -141,6 +146,8 @@ impl ModelKind {
     pub fn supports_popularity(self, method: &str) -> bool {
         match self {
             ModelKind::Ials => matches!(method, "none" | "penalty" | "weight"),
+            // logq (softmax) and negatives (bpr) are checked against the loss.
+            ModelKind::Mf => true,
             _ => matches!(method, "none" | "penalty"),
         }
     }
