@@ -12,7 +12,7 @@ fn load_yaml(yaml: &str) -> Result<(Interactions, DatasetStats), String> {
 #[test]
 fn movielens_u_data_with_threshold() {
     let (data, stats) =
-        load_yaml("{source: movielens, path: tests/fixtures/u.data, positive: {min_rating: 4}}")
+        load_yaml("{source: movielens, path: tests/fixtures/udata_layout.tsv, positive: {min_rating: 4}}")
             .unwrap();
     assert_eq!(stats.rows_read, 7);
     assert_eq!(stats.below_min_rating, 2);
@@ -76,7 +76,7 @@ fn parquet_with_mixed_id_types() {
 #[test]
 fn filters_apply_to_loaded_data() {
     let (data, stats) = load_yaml(
-        "{source: movielens, path: tests/fixtures/u.data, filter: {min_user_interactions: 3}}",
+        "{source: movielens, path: tests/fixtures/udata_layout.tsv, filter: {min_user_interactions: 3}}",
     )
     .unwrap();
     assert_eq!(data.user_labels, ["1"]);
