@@ -11,9 +11,10 @@ fn load_yaml(yaml: &str) -> Result<(Interactions, DatasetStats), String> {
 
 #[test]
 fn movielens_u_data_with_threshold() {
-    let (data, stats) =
-        load_yaml("{source: movielens, path: tests/fixtures/udata_layout.tsv, positive: {min_rating: 4}}")
-            .unwrap();
+    let (data, stats) = load_yaml(
+        "{source: movielens, path: tests/fixtures/udata_layout.tsv, positive: {min_rating: 4}}",
+    )
+    .unwrap();
     assert_eq!(stats.rows_read, 7);
     assert_eq!(stats.below_min_rating, 2);
     assert_eq!(data.len(), 5);
