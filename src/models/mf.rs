@@ -437,12 +437,15 @@ pub fn softmax_batch(
             })
             .collect();
         let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let log_z = max + row.iter().map(|l| (l - max).exp()).sum::<f64>().ln();
+        // One exp per logit (exp dominates the cost of this function).
+        let shifted: Vec<f64> = row.iter().map(|l| (l - max).exp()).collect();
+        let z: f64 = shifted.iter().sum();
+        let log_z = max + z.ln();
         let xa = users.row(ta.user);
         let ya = items.row(ta.positive);
         loss += ta.weight * (log_z - row[a]) + l2 * (dot(xa, xa) + dot(ya, ya));
-        for (b, l) in row.iter().enumerate() {
-            let p = (l - log_z).exp();
+        for (b, e) in shifted.iter().enumerate() {
+            let p = e / z;
             g[(a, b)] = ta.weight * (p - if b == a { 1.0 } else { 0.0 }) / (n as f64 * temperature);
         }
     }
@@ -520,23 +523,30 @@ impl OptimizerState {
             (&mut *items, &mut self.item_moments, &grads.items),
         ] {
             let d = factors.dim;
+            // Bias corrections of Adam, once per step rather than per coordinate.
+            let (c1, c2) = (1.0 / (1.0 - 0.9f64.powi(t)), 1.0 / (1.0 - 0.999f64.powi(t)));
             for (r, g) in rows.iter(d) {
+                let range = r as usize * d..(r as usize + 1) * d;
                 let p = factors.row_mut(r);
-                let m = &mut moments.0[r as usize * d..(r as usize + 1) * d];
-                let v = &mut moments.1[r as usize * d..(r as usize + 1) * d];
-                for k in 0..d {
-                    match kind {
-                        Optimizer::Sgd => p[k] -= lr * g[k],
-                        Optimizer::Adagrad => {
-                            v[k] += g[k] * g[k];
-                            p[k] -= lr * g[k] / (v[k].sqrt() + 1e-10);
+                // One loop per optimizer, so each is a plain zip that vectorises.
+                match kind {
+                    Optimizer::Sgd => {
+                        for (p, g) in p.iter_mut().zip(g) {
+                            *p -= lr * g;
                         }
-                        Optimizer::Adam => {
-                            m[k] = 0.9 * m[k] + 0.1 * g[k];
-                            v[k] = 0.999 * v[k] + 0.001 * g[k] * g[k];
-                            let m_hat = m[k] / (1.0 - 0.9f64.powi(t));
-                            let v_hat = v[k] / (1.0 - 0.999f64.powi(t));
-                            p[k] -= lr * m_hat / (v_hat.sqrt() + 1e-8);
+                    }
+                    Optimizer::Adagrad => {
+                        for ((p, g), v) in p.iter_mut().zip(g).zip(&mut moments.1[range]) {
+                            *v += g * g;
+                            *p -= lr * g / (v.sqrt() + 1e-10);
+                        }
+                    }
+                    Optimizer::Adam => {
+                        let (m, v) = (&mut moments.0[range.clone()], &mut moments.1[range]);
+                        for (((p, g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+                            *m = 0.9 * *m + 0.1 * g;
+                            *v = 0.999 * *v + 0.001 * g * g;
+                            *p -= lr * (*m * c1) / ((*v * c2).sqrt() + 1e-8);
                         }
                     }
                 }
