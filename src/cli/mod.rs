@@ -209,16 +209,15 @@ pub fn main() -> ExitCode {
 
 fn run(args: RunArgs) -> Result<ExitCode> {
     let spec = load_spec(&args.spec.spec, &args.spec.overrides)?;
-    let log = progress::Log::new(args.quiet);
-    log.line(&format!("loading {} data", spec.dataset.source.as_str()));
+    eprintln!("loading {} data", spec.dataset.source.as_str());
     let experiment = Experiment::prepare(spec)?;
-    log.line(&format!(
+    eprintln!(
         "{} users, {} items, {} interactions; {} trials",
         experiment.dataset.users,
         experiment.dataset.items,
         experiment.dataset.interactions,
         experiment.expansion.trials.len()
-    ));
+    );
     let results = runner::results_dir(&args.results, &experiment.spec);
     let options = RunOptions {
         jobs: args.jobs,
@@ -228,12 +227,12 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let bar = progress::TrialProgress::new(args.quiet);
     let summary = runner::run(&experiment, &results, &options, &|p| bar.update(p))?;
     bar.finish();
-    log.line(&format!(
+    eprintln!(
         "{} trials run, {} already done; results in {}",
         summary.ran,
         summary.skipped,
         results.root().display()
-    ));
+    );
     let path = experiment.spec.report.path.clone().unwrap_or_default();
     write_report(&results, &path)?;
     println!("report: {}", path.display());

@@ -10,19 +10,6 @@ use recsweep::report::describe_knobs;
 use recsweep::runner::Progress;
 use recsweep::sweep::Trial;
 
-/// Plain status lines on stderr (none with a bar active would interleave).
-pub struct Log;
-
-impl Log {
-    pub fn new(_quiet: bool) -> Self {
-        Self
-    }
-
-    pub fn line(&self, text: &str) {
-        eprintln!("{text}");
-    }
-}
-
 pub struct TrialProgress {
     bar: Option<ProgressBar>,
     total: AtomicUsize,

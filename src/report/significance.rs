@@ -10,7 +10,9 @@ use serde_yaml::Value;
 use crate::eval::{Direction, MetricId, PerUser};
 use crate::selection::{Configuration, Part};
 use crate::spec::CompareSpec;
-use crate::stats::{adjust, differences, paired_t, permutation, wilcoxon, StatsError, TestKind};
+use crate::stats::{
+    adjust, differences, paired_t, permutation, wilcoxon, Effect, StatsError, TestKind,
+};
 
 /// One comparison of A against B (differences A − B).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -70,15 +72,14 @@ pub fn compare(
     let p_raw = run_test(spec.test, &d, spec, seed).ok()?;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (mean_a, mean_b) = (mean(a.1), mean(b.1));
-    let md = mean(&d);
-    let sd = (d.iter().map(|x| (x - md).powi(2)).sum::<f64>() / (d.len() - 1) as f64).sqrt();
+    let effect = Effect::of(mean_b, &d);
     Some(Comparison {
         a: a.0.to_string(),
         b: b.0.to_string(),
         mean_a,
         mean_b,
-        relative_diff: (mean_b != 0.0).then(|| (mean_a - mean_b) / mean_b),
-        cohens_dz: (sd > 0.0).then(|| md / sd),
+        relative_diff: effect.relative_diff,
+        cohens_dz: effect.cohens_dz,
         p_raw,
         p_adjusted: p_raw,
     })

@@ -69,6 +69,18 @@ pub struct Comparison {
     pub effect: Effect,
 }
 
+impl Effect {
+    /// Effect sizes of the differences `d` = A − B, given B's mean.
+    pub fn of(mean_b: f64, d: &[f64]) -> Self {
+        let mean_diff = mean(d);
+        let sd = variance(d).sqrt();
+        Self {
+            relative_diff: (mean_b != 0.0).then(|| mean_diff / mean_b),
+            cohens_dz: (sd > 0.0).then(|| mean_diff / sd),
+        }
+    }
+}
+
 pub fn compare(
     metric: &str,
     a: &[f64],
@@ -78,7 +90,6 @@ pub fn compare(
     let d = differences(a, b)?;
     let (mean_a, mean_b, mean_diff) = (mean(a), mean(b), mean(&d));
     let (ci_low, ci_high) = bootstrap_ci(&d, options.resamples, options.seed, options.confidence)?;
-    let sd = variance(&d).sqrt();
     Ok(Comparison {
         metric: metric.to_string(),
         n: d.len(),
@@ -94,9 +105,6 @@ pub fn compare(
             },
             bootstrap: Interval { ci_low, ci_high },
         },
-        effect: Effect {
-            relative_diff: (mean_b != 0.0).then(|| mean_diff / mean_b),
-            cohens_dz: (sd > 0.0).then(|| mean_diff / sd),
-        },
+        effect: Effect::of(mean_b, &d),
     })
 }
