@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::data::{self, CsrMatrix, DataError, DatasetStats, Interactions};
 use crate::eval::{evaluate, sampled_candidates, ItemStats, MetricSet, Target};
-use crate::models::{FitInput, Penalized};
+use crate::models::{FitInput, Monitor, Penalized, Scorer};
 use crate::seed::mix;
 use crate::spec::{Protocol, Spec};
 use crate::split::{self, Split, SplitError};
@@ -263,16 +263,42 @@ fn run_trial(
             .model
             .configure(&trial.params)
             .map_err(|_| "stored params no longer validate".to_string())?;
+        // Epoch-trained models log the selection metric on validation (under
+        // the primary protocol, before any scoring-time penalty) and stop
+        // early on it.
+        let selection = spec.selection.metric;
+        let monitor_set = MetricSet {
+            cutoffs: vec![selection.k],
+            metrics: vec![selection.kind],
+        };
+        let monitor = |scorer: &dyn Scorer| {
+            let validation = split
+                .validation
+                .as_ref()
+                .expect("monitored only with validation");
+            let target = Target {
+                truth: validation,
+                exclude: vec![&split.train],
+                history: Some(&split.train),
+                candidates: experiment.candidates[0].validation.as_ref(),
+            };
+            evaluate(scorer, &target, &monitor_set, &items, block)
+                .summary
+                .get(selection)
+                .map_or(f64::NAN, |m| m.mean)
+        };
         let start = Instant::now();
         let fitted = config
             .fit(&FitInput {
                 train: &split.train,
                 item_popularity: &popularity,
                 seed: trial.seed,
+                monitor: split.validation.as_ref().map(|_| &monitor as Monitor),
             })
             .map_err(|e| e.to_string())?;
         let fit_seconds = start.elapsed().as_secs_f64();
-        let scorer = Penalized::wrap(fitted, config.popularity(), &popularity);
+        let curve = fitted.curve;
+        let scorer = Penalized::wrap(fitted.scorer, config.popularity(), &popularity);
         let run = |c: &Candidates| {
             let validation = split.validation.as_ref().map(|v| {
                 let target = Target {
@@ -308,7 +334,14 @@ fn run_trial(
                 }
             })
             .collect();
-        Ok::<_, String>((fit_seconds, scorer.cost(), validation, test, secondary))
+        Ok::<_, String>((
+            fit_seconds,
+            scorer.cost(),
+            validation,
+            test,
+            secondary,
+            curve,
+        ))
     }));
     let outcome = match attempt {
         Ok(Ok(result)) => Ok(result),
@@ -324,7 +357,7 @@ fn run_trial(
     };
     let data = &experiment.data;
     let (record, tables) = match outcome {
-        Ok((fit_seconds, cost, validation, test, secondary)) => {
+        Ok((fit_seconds, cost, validation, test, secondary, curve)) => {
             let record = TrialRecord {
                 format: FORMAT,
                 context: experiment.context.clone(),
@@ -336,6 +369,7 @@ fn run_trial(
                     validation,
                     test: test.summary.clone(),
                     secondary,
+                    curve,
                 },
             };
             (record, Some(test))

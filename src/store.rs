@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetStats;
 use crate::eval::{MetricId, PerUser, Summary, TopLists};
-use crate::models::ServingCost;
+use crate::models::{ServingCost, TrainingCurve};
 use crate::spec::Spec;
 use crate::split::SplitStats;
 use crate::sweep::{Expansion, Trial};
@@ -54,6 +54,9 @@ pub enum Outcome {
         /// Summaries under the spec's secondary protocols.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         secondary: Vec<ProtocolSummary>,
+        /// Loss and validation metric per epoch, for epoch-trained models.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        curve: Option<TrainingCurve>,
     },
     Failed {
         error: String,

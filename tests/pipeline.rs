@@ -15,7 +15,7 @@ use recsweep::store::{Outcome, ResultsDir};
 const SMALL: &str = "name: small\nseed: 5\n\
 dataset: {source: synthetic, users: 300, items: 120, interactions: 6000, seed: 3}\n\
 evaluation: {cutoffs: [5, 10]}\n\
-models:\n  - model: most_pop\n  - model: random\n  - model: itemknn\n    params: {neighbors: 30}\n  - model: ease\n    params: {l2: 50.0}\n  - model: ials\n    params: {dim: 8, iterations: 3}\n  - model: mf\n    params: {dim: 8, epochs: 2, batch_size: 64}\n\
+models:\n  - model: most_pop\n  - model: random\n  - model: itemknn\n    params: {neighbors: 30}\n  - model: ease\n    params: {l2: 50.0}\n  - model: ials\n    params: {dim: 8, iterations: 3}\n  - model: mf\n    params: {dim: 8, epochs: 2, batch_size: 64}\n  - model: two_tower\n    params: {dim: 8, hidden: [8], dropout: 0.2, epochs: 2, batch_size: 64}\n  - model: ncf\n    params: {dim: 8, hidden: [16, 8], dropout: 0.2, epochs: 2, batch_size: 64}\n\
 sweep:\n  grid:\n    popularity: [{method: none}, {method: penalty, gamma: 0.05}]\n  seeds: 2\n";
 
 fn small_spec() -> Spec {
@@ -147,12 +147,21 @@ fn results_do_not_depend_on_thread_count() {
             .map(|t| {
                 let record = results.read_trial(&t.id).unwrap();
                 let Outcome::Ok {
-                    validation, test, ..
+                    validation,
+                    test,
+                    curve,
+                    ..
                 } = record.outcome
                 else {
                     panic!("trial failed")
                 };
-                (validation, test, results.read_per_user(&t.id).unwrap())
+                // Loss and validation per epoch, but not their timing.
+                (
+                    validation,
+                    test,
+                    curve,
+                    results.read_per_user(&t.id).unwrap(),
+                )
             })
             .collect::<Vec<_>>()
     };
@@ -182,8 +191,10 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
                 train: &split.train,
                 item_popularity: &popularity,
                 seed: 9,
+                monitor: None,
             })
-            .unwrap();
+            .unwrap()
+            .scorer;
         let target = || Target {
             truth: &split.test,
             exclude: vec![&split.train, split.validation.as_ref().unwrap()],
@@ -253,8 +264,8 @@ fn report_marks_significance_against_the_baseline_and_knob_sensitivity() {
     let results = ResultsDir::new(dir.path().join("small"));
     runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
     let built = report::build(&results).unwrap();
-    // 6 models: 15 pairs, all against each other.
-    assert_eq!(built.pairs.len(), 15);
+    // 8 models: 28 pairs, all against each other.
+    assert_eq!(built.pairs.len(), 28);
     for p in &built.pairs {
         assert!(p.p_adjusted >= p.p_raw && p.p_adjusted <= 1.0);
     }
@@ -268,7 +279,7 @@ fn report_marks_significance_against_the_baseline_and_knob_sensitivity() {
         "ease must beat random: {random_vs_ease:?}"
     );
     // Each model swept popularity (2 values): one sensitivity entry each.
-    assert_eq!(built.sensitivity.len(), 6);
+    assert_eq!(built.sensitivity.len(), 8);
     let text = report::render_markdown(&built);
     assert!(
         text.contains("Δ ndcg@5 vs most_pop") || text.contains("Δ ndcg@10 vs most_pop"),

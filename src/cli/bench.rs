@@ -287,6 +287,7 @@ fn ials_bench(args: IalsArgs) -> Result<()> {
             train: &train,
             item_popularity: &popularity,
             seed: 1,
+            monitor: None,
         })?;
         times.push(start.elapsed().as_secs_f64());
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::Mapping;
 
 use super::{
-    FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+    FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
 };
 use crate::data::CsrMatrix;
 
@@ -63,7 +63,7 @@ impl ModelConfig for EaseParams {
         &self.popularity
     }
 
-    fn fit(&self, input: &FitInput) -> Result<Box<dyn Scorer>, ModelError> {
+    fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let x = input.train;
         let n = x.n_cols();
         let gram = gram(x);
@@ -85,11 +85,11 @@ impl ModelConfig for EaseParams {
                 }
             }
         });
-        Ok(Box::new(Ease {
+        Ok(Fitted::new(Box::new(Ease {
             weights,
             train: x.clone(),
             n_items: n,
-        }))
+        })))
     }
 }
 
@@ -159,8 +159,10 @@ mod tests {
             train: &x,
             item_popularity: &pop,
             seed: 0,
+            monitor: None,
         })
-        .unwrap();
+        .unwrap()
+        .scorer;
         let mut out = vec![0.0; 2];
         model.score_block(&[2], &mut out); // user 2 holds item 0: row B0
         assert!(

@@ -13,6 +13,9 @@ pub struct DotProduct {
     users: Vec<f32>,
     /// n_items × dim.
     items: Mat<f32>,
+    /// Reported serving cost, when a model adds to the plain dot product
+    /// (towers in front of the factors).
+    cost: Option<ServingCost>,
 }
 
 impl DotProduct {
@@ -23,6 +26,15 @@ impl DotProduct {
             dim,
             users,
             items: Mat::from_fn(n_items, dim, |i, k| items[i * dim + k]),
+            cost: None,
+        }
+    }
+
+    /// The same scorer reporting `cost` instead of the dot product's own.
+    pub fn with_cost(self, cost: ServingCost) -> Self {
+        Self {
+            cost: Some(cost),
+            ..self
         }
     }
 }
@@ -49,6 +61,9 @@ impl Scorer for DotProduct {
     }
 
     fn cost(&self) -> ServingCost {
+        if let Some(cost) = self.cost {
+            return cost;
+        }
         let n_items = self.items.nrows() as u64;
         let d = self.dim as u64;
         ServingCost {

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_yaml::Mapping;
 
-use super::{DotProduct, FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer};
+use super::{DotProduct, FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity};
 use crate::data::CsrMatrix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -130,7 +130,7 @@ impl ModelConfig for IalsParams {
         &self.popularity
     }
 
-    fn fit(&self, input: &FitInput) -> Result<Box<dyn Scorer>, ModelError> {
+    fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let by_user = input.train;
         let by_item = by_user.transpose();
         let d = self.dim;
@@ -157,11 +157,11 @@ impl ModelConfig for IalsParams {
             self.solve_side(&mut items, &users, &by_item, |i, _| slope[i]);
         }
         let to_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        Ok(Box::new(DotProduct::new(
+        Ok(Fitted::new(Box::new(DotProduct::new(
             d,
             to_f32(&users),
             &to_f32(&items),
-        )))
+        ))))
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::Mapping;
 
 use super::{
-    FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+    FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
 };
 use crate::data::CsrMatrix;
 
@@ -75,7 +75,7 @@ impl ModelConfig for ItemKnnParams {
         &self.popularity
     }
 
-    fn fit(&self, input: &FitInput) -> Result<Box<dyn Scorer>, ModelError> {
+    fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let x = input.train;
         let by_item = x.transpose();
         let n_items = x.n_cols();
@@ -91,11 +91,11 @@ impl ModelConfig for ItemKnnParams {
                 |co, j| self.neighbours_of(j, x, &by_item, &norms, co),
             )
             .collect();
-        Ok(Box::new(ItemKnn {
+        Ok(Fitted::new(Box::new(ItemKnn {
             neighbours,
             train: x.clone(),
             n_items,
-        }))
+        })))
     }
 }
 
@@ -197,8 +197,10 @@ mod tests {
                 train: &x,
                 item_popularity: &pop,
                 seed: 0,
+                monitor: None,
             })
-            .unwrap();
+            .unwrap()
+            .scorer;
         // sim(0,1) = 2 / (√3·√2 + 1); sim(0,2) = 1 / (√3 + 1) is smaller: pruned.
         let mut out = vec![0.0; 3];
         model.score_block(&[1], &mut out);

@@ -8,8 +8,12 @@ mod ials;
 mod itemknn;
 mod mf;
 mod most_pop;
+mod ncf;
+mod nn;
 mod popularity;
 mod random;
+mod train;
+mod two_tower;
 
 use std::fmt;
 
@@ -21,6 +25,7 @@ use crate::data::CsrMatrix;
 
 pub use factors::DotProduct;
 pub use popularity::{Penalized, Popularity};
+pub use train::{EpochLog, Fitted, Monitor, TrainingCurve};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,6 +36,8 @@ pub enum ModelKind {
     Ease,
     Ials,
     Mf,
+    TwoTower,
+    Ncf,
 }
 
 /// A problem with one param, `key` relative to the model's params.
@@ -47,6 +54,9 @@ pub struct FitInput<'a> {
     /// n_i: train interactions per item.
     pub item_popularity: &'a [u32],
     pub seed: u64,
+    /// Validation metric for loss curves and early stopping; None when the
+    /// split has no validation part.
+    pub monitor: Option<Monitor<'a>>,
 }
 
 /// Serving cost of a fitted model.
@@ -87,7 +97,7 @@ pub trait ModelConfig: Send + Sync + fmt::Debug {
 
     fn popularity(&self) -> &Popularity;
 
-    fn fit(&self, input: &FitInput) -> Result<Box<dyn Scorer>, ModelError>;
+    fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,13 +110,15 @@ pub enum ModelError {
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 6] = [
+    pub const ALL: [ModelKind; 8] = [
         ModelKind::MostPop,
         ModelKind::Random,
         ModelKind::Itemknn,
         ModelKind::Ease,
         ModelKind::Ials,
         ModelKind::Mf,
+        ModelKind::TwoTower,
+        ModelKind::Ncf,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -117,6 +129,8 @@ impl ModelKind {
             ModelKind::Ease => "ease",
             ModelKind::Ials => "ials",
             ModelKind::Mf => "mf",
+            ModelKind::TwoTower => "two_tower",
+            ModelKind::Ncf => "ncf",
         }
     }
 
@@ -129,6 +143,8 @@ impl ModelKind {
             ModelKind::Ease => configure::<ease::EaseParams>(params),
             ModelKind::Ials => configure::<ials::IalsParams>(params),
             ModelKind::Mf => configure::<mf::MfParams>(params),
+            ModelKind::TwoTower => configure::<two_tower::TwoTowerParams>(params),
+            ModelKind::Ncf => configure::<ncf::NcfParams>(params),
         }
     }
 
@@ -148,6 +164,15 @@ impl ModelKind {
             ModelKind::Ials => matches!(method, "none" | "penalty" | "weight"),
             // logq (softmax) and negatives (bpr) are checked against the loss.
             ModelKind::Mf => true,
+            ModelKind::TwoTower => {
+                matches!(method, "none" | "weight" | "subsample" | "logq" | "penalty")
+            }
+            ModelKind::Ncf => {
+                matches!(
+                    method,
+                    "none" | "weight" | "subsample" | "negatives" | "penalty"
+                )
+            }
             _ => matches!(method, "none" | "penalty"),
         }
     }
@@ -200,6 +225,42 @@ fn to_mapping<P: Serialize>(params: &P) -> Mapping {
         Ok(Value::Mapping(m)) => m,
         _ => unreachable!("params structs serialize to mappings"),
     }
+}
+
+/// Lower bounds of integer params, as (key, value, min).
+fn check_sizes(sizes: &[(&str, usize, usize)]) -> Vec<(String, String)> {
+    sizes
+        .iter()
+        .filter(|(_, value, min)| value < min)
+        .map(|(key, value, min)| {
+            (
+                key.to_string(),
+                format!("{value} is out of range; {key} must be ≥ {min}"),
+            )
+        })
+        .collect()
+}
+
+/// Ranges of the params every gradient-trained model has.
+fn check_training(learning_rate: f64, l2: f64, dropout: f64) -> Vec<(String, String)> {
+    [
+        require(
+            "learning_rate",
+            learning_rate,
+            learning_rate > 0.0,
+            "must be > 0",
+        ),
+        require("l2", l2, l2 >= 0.0, "must be ≥ 0"),
+        require(
+            "dropout",
+            dropout,
+            (0.0..1.0).contains(&dropout),
+            "must be in [0, 1)",
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A check that a finite number satisfies `ok`, with `rule` as the message.

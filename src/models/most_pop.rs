@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::Mapping;
 
 use super::{
-    FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+    FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -32,10 +32,10 @@ impl ModelConfig for MostPopParams {
         &self.popularity
     }
 
-    fn fit(&self, input: &FitInput) -> Result<Box<dyn Scorer>, ModelError> {
-        Ok(Box::new(MostPop {
+    fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
+        Ok(Fitted::new(Box::new(MostPop {
             scores: input.item_popularity.iter().map(|&n| n as f32).collect(),
-        }))
+        })))
     }
 }
 

@@ -7,7 +7,7 @@ use serde_yaml::Mapping;
 use crate::seed::mix;
 
 use super::{
-    FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+    FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -38,11 +38,11 @@ impl ModelConfig for RandomParams {
         &self.popularity
     }
 
-    fn fit(&self, input: &FitInput) -> Result<Box<dyn Scorer>, ModelError> {
-        Ok(Box::new(Random {
+    fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
+        Ok(Fitted::new(Box::new(Random {
             seed: input.seed,
             n_items: input.item_popularity.len(),
-        }))
+        })))
     }
 }
 

@@ -1,0 +1,663 @@
+//! Neural collaborative filtering (He et al. 2017): GMF (element-wise product
+//! of user and item embeddings), MLP (their concatenation through ReLU
+//! layers with dropout) or NeuMF (both, with separate embeddings, joined
+//! before a final linear unit); sigmoid output trained by binary
+//! cross-entropy against `negatives` sampled items per positive.
+//!
+//! The similarity is learned, so nothing can be precomputed per item: scoring
+//! one user against the catalogue costs |I| forward passes, which the
+//! serving cost reports (the retrieval-vs-ranking gap of the field).
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+use serde_yaml::Mapping;
+
+use super::nn::{binary_cross_entropy, Dense, DenseGrad, Stack};
+use super::train::{self, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
+use super::{
+    FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    Gmf,
+    Mlp,
+    #[default]
+    Neumf,
+}
+
+impl Variant {
+    fn has_gmf(self) -> bool {
+        self != Variant::Mlp
+    }
+    fn has_mlp(self) -> bool {
+        self != Variant::Gmf
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NcfParams {
+    #[serde(default)]
+    pub variant: Variant,
+    /// GMF factors, and the MLP's embedding width per side.
+    #[serde(default = "NcfParams::default_dim")]
+    pub dim: usize,
+    /// Widths of the MLP's ReLU layers.
+    #[serde(default = "NcfParams::default_hidden")]
+    pub hidden: Vec<usize>,
+    /// Sampled negatives per positive.
+    #[serde(default = "NcfParams::default_negatives")]
+    pub negatives: usize,
+    #[serde(default = "NcfParams::default_epochs")]
+    pub epochs: usize,
+    /// Positives per batch (each brings its negatives).
+    #[serde(default = "NcfParams::default_batch_size")]
+    pub batch_size: usize,
+    #[serde(default = "NcfParams::default_learning_rate")]
+    pub learning_rate: f64,
+    #[serde(default = "NcfParams::default_optimizer")]
+    pub optimizer: Optimizer,
+    /// Dropout rate on the input of every MLP layer.
+    #[serde(default)]
+    pub dropout: f64,
+    /// λ·‖W‖² on dense weights per batch, λ·‖row‖² on embedding rows per use.
+    #[serde(default)]
+    pub l2: f64,
+    /// Early stopping patience in epochs (0: run every epoch).
+    #[serde(default)]
+    pub patience: usize,
+    #[serde(default)]
+    pub popularity: Popularity,
+}
+
+impl NcfParams {
+    fn default_dim() -> usize {
+        32
+    }
+    fn default_hidden() -> Vec<usize> {
+        vec![64, 32, 16]
+    }
+    fn default_negatives() -> usize {
+        4
+    }
+    fn default_epochs() -> usize {
+        20
+    }
+    fn default_batch_size() -> usize {
+        256
+    }
+    fn default_learning_rate() -> f64 {
+        0.001
+    }
+    fn default_optimizer() -> Optimizer {
+        Optimizer::Adam
+    }
+}
+
+impl Default for NcfParams {
+    fn default() -> Self {
+        Self {
+            variant: Variant::Neumf,
+            dim: Self::default_dim(),
+            hidden: Self::default_hidden(),
+            negatives: Self::default_negatives(),
+            epochs: Self::default_epochs(),
+            batch_size: Self::default_batch_size(),
+            learning_rate: Self::default_learning_rate(),
+            optimizer: Self::default_optimizer(),
+            dropout: 0.0,
+            l2: 0.0,
+            patience: 0,
+            popularity: Popularity::None,
+        }
+    }
+}
+
+impl Params for NcfParams {
+    const KIND: ModelKind = ModelKind::Ncf;
+
+    fn check(&self) -> Vec<(String, String)> {
+        let mut issues = super::check_sizes(&[
+            ("dim", self.dim, 1),
+            ("negatives", self.negatives, 1),
+            ("epochs", self.epochs, 1),
+            ("batch_size", self.batch_size, 1),
+        ]);
+        if let Some(k) = self.hidden.iter().position(|&w| w == 0) {
+            issues.push((
+                format!("hidden[{k}]"),
+                "0 is out of range; layer widths must be ≥ 1".into(),
+            ));
+        }
+        if self.variant.has_mlp() && self.hidden.is_empty() {
+            issues.push((
+                "hidden".into(),
+                "the mlp and neumf variants need at least one MLP layer; use variant: gmf for none"
+                    .into(),
+            ));
+        }
+        issues.extend(super::check_training(
+            self.learning_rate,
+            self.l2,
+            self.dropout,
+        ));
+        issues
+    }
+}
+
+impl ModelConfig for NcfParams {
+    fn params(&self) -> Mapping {
+        super::to_mapping(self)
+    }
+
+    fn is_stochastic(&self) -> bool {
+        true
+    }
+
+    fn popularity(&self) -> &Popularity {
+        &self.popularity
+    }
+
+    fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
+        let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
+        let (n_users, n_items, d) = (input.train.n_rows(), input.train.n_cols(), self.dim);
+        let v = self.variant;
+        let table = |rows, on: bool, rng: &mut Pcg64Mcg| {
+            Table::normal(if on { rows } else { 0 }, d, 0.01, rng)
+        };
+        let gmf_users = table(n_users, v.has_gmf(), &mut rng);
+        let gmf_items = table(n_items, v.has_gmf(), &mut rng);
+        let mlp_users = table(n_users, v.has_mlp(), &mut rng);
+        let mlp_items = table(n_items, v.has_mlp(), &mut rng);
+        let hidden = if v.has_mlp() { &self.hidden[..] } else { &[] };
+        let mlp = Stack::new(2 * d, hidden, false, &mut rng);
+        let features = if v.has_gmf() { d } else { 0 } + if v.has_mlp() { mlp.width(0) } else { 0 };
+        let head = Dense::new(features, 1, &mut rng);
+        let mut model = Ncf {
+            params: self,
+            net: Net {
+                variant: v,
+                gmf_users,
+                gmf_items,
+                mlp_users,
+                mlp_items,
+                mlp,
+                head,
+            },
+            examples: Examples::new(input, &self.popularity),
+            rng,
+            step: 0,
+        };
+        train::train(&mut model, "ncf", self.epochs, self.patience, input.monitor)
+    }
+}
+
+/// The network's weights.
+#[derive(Clone)]
+struct Net {
+    variant: Variant,
+    gmf_users: Table,
+    gmf_items: Table,
+    mlp_users: Table,
+    mlp_items: Table,
+    mlp: Stack,
+    head: Dense,
+}
+
+/// Gradients of one batch.
+struct NetGrads {
+    gmf_users: RowGrads,
+    gmf_items: RowGrads,
+    mlp_users: RowGrads,
+    mlp_items: RowGrads,
+    mlp: Vec<DenseGrad>,
+    head: DenseGrad,
+}
+
+/// One labelled (user, item) example.
+#[derive(Debug, Clone, Copy)]
+struct Example {
+    user: u32,
+    item: u32,
+    label: f64,
+    weight: f64,
+}
+
+impl Net {
+    fn gmf_width(&self) -> usize {
+        if self.variant.has_gmf() {
+            self.gmf_users.dim
+        } else {
+            0
+        }
+    }
+
+    /// Mean loss (l2 included) and gradients of a batch of examples, with
+    /// dropout rate `p` drawn from `rng`.
+    fn gradients(&self, batch: &[Example], p: f64, l2: f64, rng: &mut Pcg64Mcg) -> (f64, NetGrads) {
+        let n = batch.len();
+        let d = self.gmf_users.dim;
+        let g_width = self.gmf_width();
+        let mlp_out = if self.variant.has_mlp() {
+            let x = Mat::from_fn(n, 2 * d, |a, k| {
+                let e = batch[a];
+                if k < d {
+                    self.mlp_users.row(e.user)[k]
+                } else {
+                    self.mlp_items.row(e.item)[k - d]
+                }
+            });
+            Some(self.mlp.forward_train(x, p, rng))
+        } else {
+            None
+        };
+        let h_width = mlp_out.as_ref().map_or(0, |(h, _)| h.ncols());
+        let features = Mat::from_fn(n, g_width + h_width, |a, k| {
+            let e = batch[a];
+            if k < g_width {
+                self.gmf_users.row(e.user)[k] * self.gmf_items.row(e.item)[k]
+            } else {
+                mlp_out.as_ref().expect("an MLP output").0[(a, k - g_width)]
+            }
+        });
+        let logits = self.head.forward(features.as_ref());
+        let z: Vec<f64> = (0..n).map(|a| logits[(a, 0)]).collect();
+        let labels: Vec<f64> = batch.iter().map(|e| e.label).collect();
+        let weights: Vec<f64> = batch.iter().map(|e| e.weight).collect();
+        let (mut loss, dz) = binary_cross_entropy(&z, &labels, &weights);
+        let dz = Mat::from_fn(n, 1, |a, _| dz[a]);
+        let (head, df) = self.head.backward(features.as_ref(), dz.as_ref(), l2);
+        loss += self.head.penalty(l2) + self.mlp.penalty(l2);
+        let scale = 2.0 * l2 / n as f64;
+        let mut grads = NetGrads {
+            gmf_users: RowGrads::default(),
+            gmf_items: RowGrads::default(),
+            mlp_users: RowGrads::default(),
+            mlp_items: RowGrads::default(),
+            mlp: Vec::new(),
+            head,
+        };
+        let mut row = vec![0.0; d];
+        if self.variant.has_gmf() {
+            for (a, e) in batch.iter().enumerate() {
+                let (pu, qi) = (self.gmf_users.row(e.user), self.gmf_items.row(e.item));
+                loss += l2 * (train::dot(pu, pu) + train::dot(qi, qi)) / n as f64;
+                for k in 0..d {
+                    row[k] = df[(a, k)] * qi[k] + scale * pu[k];
+                }
+                grads.gmf_users.add(e.user, 1.0, &row);
+                for k in 0..d {
+                    row[k] = df[(a, k)] * pu[k] + scale * qi[k];
+                }
+                grads.gmf_items.add(e.item, 1.0, &row);
+            }
+        }
+        if let Some((_, cache)) = mlp_out {
+            let dh = Mat::from_fn(n, h_width, |a, k| df[(a, g_width + k)]);
+            let (layers, dx) = self.mlp.backward(&cache, dh, l2);
+            grads.mlp = layers;
+            for (a, e) in batch.iter().enumerate() {
+                let (pu, qi) = (self.mlp_users.row(e.user), self.mlp_items.row(e.item));
+                loss += l2 * (train::dot(pu, pu) + train::dot(qi, qi)) / n as f64;
+                for k in 0..d {
+                    row[k] = dx[(a, k)] + scale * pu[k];
+                }
+                grads.mlp_users.add(e.user, 1.0, &row);
+                for k in 0..d {
+                    row[k] = dx[(a, d + k)] + scale * qi[k];
+                }
+                grads.mlp_items.add(e.item, 1.0, &row);
+            }
+        }
+        (loss, grads)
+    }
+
+    fn update(&mut self, grads: &NetGrads, step: &Step) {
+        self.gmf_users.update(&grads.gmf_users, step);
+        self.gmf_items.update(&grads.gmf_items, step);
+        self.mlp_users.update(&grads.mlp_users, step);
+        self.mlp_items.update(&grads.mlp_items, step);
+        self.mlp.update(&grads.mlp, step);
+        self.head.update(&grads.head, step);
+    }
+
+    fn is_finite(&self) -> bool {
+        [
+            &self.gmf_users,
+            &self.gmf_items,
+            &self.mlp_users,
+            &self.mlp_items,
+        ]
+        .iter()
+        .all(|t| t.is_finite())
+            && self.mlp.is_finite()
+            && self.head.b[0].is_finite()
+            && self.head.w.col(0).iter().all(|v| v.is_finite())
+    }
+}
+
+struct Ncf<'a> {
+    params: &'a NcfParams,
+    net: Net,
+    examples: Examples<'a>,
+    rng: Pcg64Mcg,
+    step: u64,
+}
+
+impl Trainable for Ncf<'_> {
+    fn epoch(&mut self) -> f64 {
+        let p = self.params;
+        let order = self.examples.epoch(&mut self.rng);
+        let (mut total, mut batches) = (0.0, 0);
+        let mut examples = Vec::with_capacity(p.batch_size * (1 + p.negatives));
+        for chunk in order.chunks(p.batch_size) {
+            examples.clear();
+            for &(u, i) in chunk {
+                examples.push(Example {
+                    user: u,
+                    item: i,
+                    label: 1.0,
+                    weight: self.examples.weight[i as usize],
+                });
+                for _ in 0..p.negatives {
+                    let j = self.examples.negative(&mut self.rng, u);
+                    examples.push(Example {
+                        user: u,
+                        item: j,
+                        label: 0.0,
+                        weight: 1.0,
+                    });
+                }
+            }
+            let (loss, grads) = self
+                .net
+                .gradients(&examples, p.dropout, p.l2, &mut self.rng);
+            self.step += 1;
+            self.net
+                .update(&grads, &Step::new(p.optimizer, p.learning_rate, self.step));
+            total += loss;
+            batches += 1;
+        }
+        if self.net.is_finite() {
+            total / batches.max(1) as f64
+        } else {
+            f64::NAN
+        }
+    }
+
+    fn scorer(&self) -> Box<dyn Scorer> {
+        Box::new(NcfScorer::new(&self.net))
+    }
+}
+
+/// Evaluation-mode NCF in f32: every (user, item) pair is a forward pass.
+struct NcfScorer {
+    variant: Variant,
+    dim: usize,
+    gmf_users: Vec<f32>,
+    /// items × dim.
+    gmf_items: Mat<f32>,
+    mlp_users: Vec<f32>,
+    mlp_items: Mat<f32>,
+    /// (W: in × out, b) per MLP layer, then the head.
+    layers: Vec<(Mat<f32>, Vec<f32>)>,
+    head: (Mat<f32>, Vec<f32>),
+    cost: ServingCost,
+}
+
+fn matrix_f32(t: &Table) -> Mat<f32> {
+    Mat::from_fn(t.rows(), t.dim, |r, k| t.row(r as u32)[k] as f32)
+}
+
+fn dense_f32(l: &Dense) -> (Mat<f32>, Vec<f32>) {
+    (
+        Mat::from_fn(l.inputs(), l.outputs(), |i, j| l.w[(i, j)] as f32),
+        l.b.iter().map(|&b| b as f32).collect(),
+    )
+}
+
+/// y = x·W + b, optionally ReLU'd.
+fn layer_f32(x: MatRef<f32>, (w, b): &(Mat<f32>, Vec<f32>), relu: bool) -> Mat<f32> {
+    let mut y = Mat::from_fn(x.nrows(), w.ncols(), |_, j| b[j]);
+    matmul(y.as_mut(), Accum::Add, x, w.as_ref(), 1.0, Par::Seq);
+    if relu {
+        for j in 0..y.ncols() {
+            for v in y.col_mut(j).iter_mut() {
+                *v = v.max(0.0);
+            }
+        }
+    }
+    y
+}
+
+impl NcfScorer {
+    fn new(net: &Net) -> Self {
+        let n_items = net.gmf_items.rows().max(net.mlp_items.rows()) as u64;
+        let d = net.gmf_users.dim as u64;
+        let gmf_madds = if net.variant.has_gmf() { d } else { 0 };
+        let tables = [
+            &net.gmf_users,
+            &net.gmf_items,
+            &net.mlp_users,
+            &net.mlp_items,
+        ]
+        .iter()
+        .map(|t| t.values.len() as u64)
+        .sum::<u64>();
+        Self {
+            variant: net.variant,
+            dim: net.gmf_users.dim,
+            gmf_users: net.gmf_users.to_f32(),
+            gmf_items: matrix_f32(&net.gmf_items),
+            mlp_users: net.mlp_users.to_f32(),
+            mlp_items: matrix_f32(&net.mlp_items),
+            layers: net.mlp.layers.iter().map(dense_f32).collect(),
+            head: dense_f32(&net.head),
+            cost: ServingCost {
+                parameters: tables + net.mlp.parameters() + net.head.parameters(),
+                // One forward pass per item: GMF product, MLP, head.
+                madds_per_user: n_items * (gmf_madds + net.mlp.madds() + net.head.inputs() as u64),
+            },
+        }
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) {
+        let (d, n) = (self.dim, out.len());
+        let u = user as usize * d..(user as usize + 1) * d;
+        let gmf = self.variant.has_gmf().then(|| {
+            let pu = &self.gmf_users[u.clone()];
+            Mat::from_fn(n, d, |i, k| pu[k] * self.gmf_items[(i, k)])
+        });
+        let mlp = self.variant.has_mlp().then(|| {
+            let pu = &self.mlp_users[u.clone()];
+            let mut x = Mat::from_fn(n, 2 * d, |i, k| {
+                if k < d {
+                    pu[k]
+                } else {
+                    self.mlp_items[(i, k - d)]
+                }
+            });
+            for layer in &self.layers {
+                x = layer_f32(x.as_ref(), layer, true);
+            }
+            x
+        });
+        let g = gmf.as_ref().map_or(0, Mat::ncols);
+        let h = mlp.as_ref().map_or(0, Mat::ncols);
+        let features = Mat::from_fn(n, g + h, |i, k| {
+            if k < g {
+                gmf.as_ref().expect("GMF features")[(i, k)]
+            } else {
+                mlp.as_ref().expect("MLP features")[(i, k - g)]
+            }
+        });
+        // The logit ranks like the sigmoid and keeps its resolution.
+        let logits = layer_f32(features.as_ref(), &self.head, false);
+        for (i, s) in out.iter_mut().enumerate() {
+            *s = logits[(i, 0)];
+        }
+    }
+}
+
+impl Scorer for NcfScorer {
+    fn score_block(&self, users: &[u32], out: &mut [f32]) {
+        let n_items = out.len() / users.len().max(1);
+        for (&u, row) in users.iter().zip(out.chunks_exact_mut(n_items.max(1))) {
+            self.score_user(u, row);
+        }
+    }
+
+    fn cost(&self) -> ServingCost {
+        self.cost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::nn::tests::check_matrix;
+
+    fn net(variant: Variant) -> Net {
+        let mut rng = Pcg64Mcg::seed_from_u64(5);
+        Net {
+            variant,
+            gmf_users: Table::normal(3, 2, 0.5, &mut rng),
+            gmf_items: Table::normal(4, 2, 0.5, &mut rng),
+            mlp_users: Table::normal(3, 2, 0.5, &mut rng),
+            mlp_items: Table::normal(4, 2, 0.5, &mut rng),
+            mlp: Stack::new(4, &[3, 2], false, &mut rng),
+            head: Dense::new(4, 1, &mut rng),
+        }
+    }
+
+    fn batch() -> Vec<Example> {
+        [
+            (0, 1, 1.0, 2.0),
+            (0, 3, 0.0, 1.0),
+            (1, 1, 0.0, 1.0),
+            (2, 2, 1.0, 0.5),
+        ]
+        .map(|(user, item, label, weight)| Example {
+            user,
+            item,
+            label,
+            weight,
+        })
+        .to_vec()
+    }
+
+    fn table_matrix(t: &Table) -> Mat<f64> {
+        Mat::from_fn(t.rows(), t.dim, |r, k| t.row(r as u32)[k])
+    }
+
+    fn from_matrix(m: &Mat<f64>) -> Table {
+        let d = m.ncols();
+        Table::from_values(d, (0..m.nrows() * d).map(|x| m[(x / d, x % d)]).collect())
+    }
+
+    fn grad_matrix(g: &RowGrads, rows: usize, d: usize) -> Mat<f64> {
+        Mat::from_fn(rows, d, |r, k| g.get(r as u32, d).map_or(0.0, |g| g[k]))
+    }
+
+    /// NeuMF's loss against every embedding table, an MLP layer and the
+    /// head, through dropout (fixed by the seed), BCE and l2.
+    #[test]
+    fn neumf_gradients_match_finite_differences() {
+        let net = net(Variant::Neumf);
+        let (l2, p) = (0.01, 0.25);
+        let loss = |n: &Net| {
+            n.gradients(&batch(), p, l2, &mut Pcg64Mcg::seed_from_u64(8))
+                .0
+        };
+        let (_, grads) = net.gradients(&batch(), p, l2, &mut Pcg64Mcg::seed_from_u64(8));
+        type Get = fn(&mut Net) -> &mut Table;
+        let tables: [(Get, &RowGrads, usize); 4] = [
+            (|n| &mut n.gmf_users, &grads.gmf_users, 3),
+            (|n| &mut n.gmf_items, &grads.gmf_items, 4),
+            (|n| &mut n.mlp_users, &grads.mlp_users, 3),
+            (|n| &mut n.mlp_items, &grads.mlp_items, 4),
+        ];
+        for (get, g, rows) in tables {
+            let mut probe = net.clone();
+            let at = table_matrix(get(&mut probe));
+            check_matrix(
+                &at,
+                &|m| {
+                    let mut c = net.clone();
+                    *get(&mut c) = from_matrix(m);
+                    loss(&c)
+                },
+                &grad_matrix(g, rows, 2),
+            );
+        }
+        check_matrix(
+            &net.mlp.layers[1].w,
+            &|w| {
+                let mut c = net.clone();
+                c.mlp.layers[1].w = w.clone();
+                loss(&c)
+            },
+            &grads.mlp[1].w,
+        );
+        check_matrix(
+            &net.head.w,
+            &|w| {
+                let mut c = net.clone();
+                c.head.w = w.clone();
+                loss(&c)
+            },
+            &grads.head.w,
+        );
+    }
+
+    #[test]
+    fn scorer_logits_match_the_training_forward_pass() {
+        for variant in [Variant::Gmf, Variant::Mlp, Variant::Neumf] {
+            let mut net = net(variant);
+            let mut rng = Pcg64Mcg::seed_from_u64(1);
+            if variant == Variant::Gmf {
+                net.mlp = Stack::new(4, &[], false, &mut rng);
+            }
+            if variant != Variant::Neumf {
+                // GMF's 2 factors or the MLP's last 2 units alone.
+                net.head = Dense::new(2, 1, &mut rng);
+            }
+            let scorer = NcfScorer::new(&net);
+            let mut out = vec![0.0f32; 2 * 4];
+            scorer.score_block(&[2, 0], &mut out);
+            // A single positive example's BCE loss is −log σ(z): recover z.
+            for (row, user) in [(0usize, 2u32), (1, 0)] {
+                for item in 0..4u32 {
+                    let example = [Example {
+                        user,
+                        item,
+                        label: 1.0,
+                        weight: 1.0,
+                    }];
+                    let (loss, _) =
+                        net.gradients(&example, 0.0, 0.0, &mut Pcg64Mcg::seed_from_u64(0));
+                    let z = -(loss.exp() - 1.0).ln();
+                    let s = f64::from(out[row * 4 + item as usize]);
+                    assert!(
+                        (s - z).abs() < 1e-4,
+                        "{variant:?} ({user}, {item}): {s} vs {z}"
+                    );
+                }
+            }
+            let d = 2u64;
+            let per_item = if variant.has_gmf() { d } else { 0 }
+                + if variant.has_mlp() {
+                    net.mlp.madds()
+                } else {
+                    0
+                }
+                + net.head.inputs() as u64;
+            assert_eq!(scorer.cost().madds_per_user, 4 * per_item, "{variant:?}");
+        }
+    }
+}

@@ -1,0 +1,647 @@
+//! The few neural-network pieces the towers and NCF need, with hand-written
+//! backward passes: a dense layer, ReLU, inverted dropout, L2 normalisation,
+//! in-batch sampled softmax and binary cross-entropy. Hand-written because
+//! they are small and a Rust autodiff framework (burn, candle) would add a
+//! long build and hide the determinism guarantees; each backward pass has a
+//! finite-difference test below.
+//!
+//! Activations are batch × features matrices (faer, f64): training in f64
+//! keeps finite-difference checks tight, and scoring converts to f32.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+use rand::Rng;
+use rand_pcg::Pcg64Mcg;
+
+use super::train::{Moments, Step};
+
+/// y = x·W + b, with W stored input × output.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    pub w: Mat<f64>,
+    pub b: Vec<f64>,
+    moments_w: Moments,
+    moments_b: Moments,
+}
+
+/// Gradients of a dense layer's weights.
+#[derive(Debug, Clone)]
+pub struct DenseGrad {
+    pub w: Mat<f64>,
+    pub b: Vec<f64>,
+}
+
+impl Dense {
+    /// Glorot-uniform weights, zero bias.
+    pub fn new(inputs: usize, outputs: usize, rng: &mut Pcg64Mcg) -> Self {
+        let limit = (6.0 / (inputs + outputs) as f64).sqrt();
+        Self {
+            w: Mat::from_fn(inputs, outputs, |_, _| {
+                limit * (2.0 * rng.random::<f64>() - 1.0)
+            }),
+            b: vec![0.0; outputs],
+            moments_w: Moments::new(inputs * outputs),
+            moments_b: Moments::new(outputs),
+        }
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.w.nrows()
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.w.ncols()
+    }
+
+    pub fn forward(&self, x: MatRef<f64>) -> Mat<f64> {
+        let mut y = Mat::from_fn(x.nrows(), self.outputs(), |_, j| self.b[j]);
+        matmul(y.as_mut(), Accum::Add, x, self.w.as_ref(), 1.0, Par::Seq);
+        y
+    }
+
+    /// Gradients for weights and input given the output gradient `dy`; `l2`
+    /// adds the gradient of l2·‖W‖².
+    pub fn backward(&self, x: MatRef<f64>, dy: MatRef<f64>, l2: f64) -> (DenseGrad, Mat<f64>) {
+        let mut w = Mat::from_fn(self.inputs(), self.outputs(), |i, j| {
+            2.0 * l2 * self.w[(i, j)]
+        });
+        matmul(w.as_mut(), Accum::Add, x.transpose(), dy, 1.0, Par::Seq);
+        let b = (0..self.outputs())
+            .map(|j| (0..dy.nrows()).map(|r| dy[(r, j)]).sum())
+            .collect();
+        let mut dx = Mat::zeros(x.nrows(), self.inputs());
+        matmul(
+            dx.as_mut(),
+            Accum::Replace,
+            dy,
+            self.w.transpose(),
+            1.0,
+            Par::Seq,
+        );
+        (DenseGrad { w, b }, dx)
+    }
+
+    /// l2·‖W‖² (biases are not regularised).
+    pub fn penalty(&self, l2: f64) -> f64 {
+        if l2 == 0.0 {
+            return 0.0;
+        }
+        let mut sum = 0.0;
+        for j in 0..self.outputs() {
+            for i in 0..self.inputs() {
+                sum += self.w[(i, j)] * self.w[(i, j)];
+            }
+        }
+        l2 * sum
+    }
+
+    pub fn update(&mut self, grad: &DenseGrad, step: &Step) {
+        let (rows, cols) = (self.inputs(), self.outputs());
+        // faer stores columns contiguously; update column by column.
+        let mut column = vec![0.0; rows];
+        let mut gcol = vec![0.0; rows];
+        for j in 0..cols {
+            for (i, (c, g)) in column.iter_mut().zip(&mut gcol).enumerate() {
+                (*c, *g) = (self.w[(i, j)], grad.w[(i, j)]);
+            }
+            step.apply(&mut column, &mut self.moments_w, j * rows, &gcol);
+            for (i, c) in column.iter().enumerate() {
+                self.w[(i, j)] = *c;
+            }
+        }
+        step.apply(&mut self.b, &mut self.moments_b, 0, &grad.b);
+    }
+
+    pub fn parameters(&self) -> u64 {
+        (self.inputs() * self.outputs() + self.outputs()) as u64
+    }
+}
+
+/// Dense layers applied in turn, each with dropout on its input, ReLU on its
+/// output except, when `linear_output`, the last (a tower's output layer).
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub layers: Vec<Dense>,
+    linear_output: bool,
+}
+
+/// What a training forward pass keeps for the backward pass.
+pub struct StackCache {
+    /// Each layer's input after dropout.
+    inputs: Vec<Mat<f64>>,
+    masks: Vec<Option<Mat<f64>>>,
+    /// Each layer's output after its activation.
+    outputs: Vec<Mat<f64>>,
+}
+
+impl Stack {
+    /// Layers of the given widths after an input of `inputs` features.
+    pub fn new(inputs: usize, widths: &[usize], linear_output: bool, rng: &mut Pcg64Mcg) -> Self {
+        let mut layers = Vec::with_capacity(widths.len());
+        let mut prev = inputs;
+        for &w in widths {
+            layers.push(Dense::new(prev, w, rng));
+            prev = w;
+        }
+        Self {
+            layers,
+            linear_output,
+        }
+    }
+
+    fn activates(&self, layer: usize) -> bool {
+        !(self.linear_output && layer + 1 == self.layers.len())
+    }
+
+    /// Evaluation-mode forward pass (no dropout).
+    pub fn forward(&self, x: Mat<f64>) -> Mat<f64> {
+        let mut x = x;
+        for (k, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x.as_ref());
+            if self.activates(k) {
+                relu(&mut x);
+            }
+        }
+        x
+    }
+
+    /// Training forward pass with dropout rate `p` on every layer's input.
+    pub fn forward_train(&self, x: Mat<f64>, p: f64, rng: &mut Pcg64Mcg) -> (Mat<f64>, StackCache) {
+        let mut cache = StackCache {
+            inputs: Vec::with_capacity(self.layers.len()),
+            masks: Vec::with_capacity(self.layers.len()),
+            outputs: Vec::with_capacity(self.layers.len()),
+        };
+        let mut x = x;
+        for (k, layer) in self.layers.iter().enumerate() {
+            let mask = dropout(&mut x, p, rng);
+            let mut y = layer.forward(x.as_ref());
+            if self.activates(k) {
+                relu(&mut y);
+            }
+            cache.inputs.push(x);
+            cache.masks.push(mask);
+            cache.outputs.push(y.clone());
+            x = y;
+        }
+        (x, cache)
+    }
+
+    /// Gradients of every layer and of the stack's input, given the output
+    /// gradient; `l2` adds the gradient of l2·‖W‖² per layer.
+    pub fn backward(
+        &self,
+        cache: &StackCache,
+        dy: Mat<f64>,
+        l2: f64,
+    ) -> (Vec<DenseGrad>, Mat<f64>) {
+        let mut grads = Vec::with_capacity(self.layers.len());
+        let mut dy = dy;
+        for k in (0..self.layers.len()).rev() {
+            if self.activates(k) {
+                relu_backward(cache.outputs[k].as_ref(), &mut dy);
+            }
+            let (grad, mut dx) = self.layers[k].backward(cache.inputs[k].as_ref(), dy.as_ref(), l2);
+            if let Some(mask) = &cache.masks[k] {
+                scale_by(&mut dx, mask);
+            }
+            grads.push(grad);
+            dy = dx;
+        }
+        grads.reverse();
+        (grads, dy)
+    }
+
+    pub fn penalty(&self, l2: f64) -> f64 {
+        self.layers.iter().map(|l| l.penalty(l2)).sum()
+    }
+
+    pub fn update(&mut self, grads: &[DenseGrad], step: &Step) {
+        for (layer, grad) in self.layers.iter_mut().zip(grads) {
+            layer.update(grad, step);
+        }
+    }
+
+    pub fn parameters(&self) -> u64 {
+        self.layers.iter().map(Dense::parameters).sum()
+    }
+
+    /// Multiply-adds of one example's forward pass.
+    pub fn madds(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| (l.inputs() * l.outputs()) as u64)
+            .sum()
+    }
+
+    /// Output features for `inputs` input features.
+    pub fn width(&self, inputs: usize) -> usize {
+        self.layers.last().map_or(inputs, Dense::outputs)
+    }
+
+    pub fn is_finite(&self) -> bool {
+        self.layers.iter().all(|l| {
+            l.b.iter().all(|v| v.is_finite())
+                && (0..l.outputs()).all(|j| l.w.col(j).iter().all(|v| v.is_finite()))
+        })
+    }
+}
+
+/// Sets negative entries to zero in place.
+pub fn relu(x: &mut Mat<f64>) {
+    for j in 0..x.ncols() {
+        for v in x.col_mut(j).iter_mut() {
+            *v = v.max(0.0);
+        }
+    }
+}
+
+/// Backward of ReLU given its output: zero the gradient where it was cut.
+pub fn relu_backward(output: MatRef<f64>, grad: &mut Mat<f64>) {
+    for j in 0..grad.ncols() {
+        for i in 0..grad.nrows() {
+            if output[(i, j)] <= 0.0 {
+                grad[(i, j)] = 0.0;
+            }
+        }
+    }
+}
+
+/// Inverted dropout: each entry kept with probability 1 − p and scaled by
+/// 1/(1 − p), so evaluation needs no rescaling. Returns the mask (the
+/// factor applied to each entry) for the backward pass.
+pub fn dropout(x: &mut Mat<f64>, p: f64, rng: &mut Pcg64Mcg) -> Option<Mat<f64>> {
+    if p <= 0.0 {
+        return None;
+    }
+    let keep = 1.0 / (1.0 - p);
+    let mask = Mat::from_fn(x.nrows(), x.ncols(), |_, _| {
+        if rng.random::<f64>() < p {
+            0.0
+        } else {
+            keep
+        }
+    });
+    scale_by(x, &mask);
+    Some(mask)
+}
+
+/// x ⊙= mask (also dropout's backward).
+pub fn scale_by(x: &mut Mat<f64>, mask: &Mat<f64>) {
+    for j in 0..x.ncols() {
+        for i in 0..x.nrows() {
+            x[(i, j)] *= mask[(i, j)];
+        }
+    }
+}
+
+/// Row-wise L2 normalisation; returns the norms for the backward pass.
+pub fn normalize(x: &mut Mat<f64>) -> Vec<f64> {
+    (0..x.nrows())
+        .map(|i| {
+            let norm = (0..x.ncols())
+                .map(|j| x[(i, j)] * x[(i, j)])
+                .sum::<f64>()
+                .sqrt()
+                .max(1e-12);
+            for j in 0..x.ncols() {
+                x[(i, j)] /= norm;
+            }
+            norm
+        })
+        .collect()
+}
+
+/// Backward of [`normalize`] given its output y and the row norms:
+/// dz = (dy − y·(y·dy)) / ‖z‖.
+pub fn normalize_backward(y: MatRef<f64>, norms: &[f64], dy: &mut Mat<f64>) {
+    for (i, norm) in norms.iter().enumerate() {
+        let proj: f64 = (0..y.ncols()).map(|j| y[(i, j)] * dy[(i, j)]).sum();
+        for j in 0..y.ncols() {
+            dy[(i, j)] = (dy[(i, j)] - y[(i, j)] * proj) / norm;
+        }
+    }
+}
+
+/// One in-batch softmax problem: row a's candidates are the batch's items,
+/// its positive is position a.
+pub struct InBatch<'a> {
+    /// Item id per row: the same item at another position is an accidental
+    /// hit and is masked out of row a's softmax.
+    pub items: &'a [u32],
+    /// Loss weight per row.
+    pub weights: &'a [f64],
+    /// Logit correction per row's item: alpha·log q (logQ, Yi et al. 2019).
+    pub corrections: &'a [f64],
+    pub temperature: f64,
+}
+
+/// Mean in-batch softmax loss of query outputs `u` against candidate outputs
+/// `v` (both batch × dim), with gradients: logits u_a·v_b/τ − correction_b.
+pub fn in_batch_softmax(u: MatRef<f64>, v: MatRef<f64>, p: &InBatch) -> (f64, Mat<f64>, Mat<f64>) {
+    let (n, d) = (u.nrows(), u.ncols());
+    let mut logits = Mat::<f64>::zeros(n, n);
+    matmul(
+        logits.as_mut(),
+        Accum::Replace,
+        u,
+        v.transpose(),
+        1.0 / p.temperature,
+        Par::Seq,
+    );
+    let mut loss = 0.0;
+    // g[a][b] = w_a (p_ab − [a = b]) / (n τ): the gradient of the mean loss
+    // with respect to u_a·v_b.
+    let mut g = Mat::<f64>::zeros(n, n);
+    let mut row = vec![0.0; n];
+    for a in 0..n {
+        for (b, l) in row.iter_mut().enumerate() {
+            *l = if b != a && p.items[b] == p.items[a] {
+                f64::NEG_INFINITY
+            } else {
+                logits[(a, b)] - p.corrections[b]
+            };
+        }
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // One exp per logit (exp dominates the cost of this function).
+        for l in row.iter_mut() {
+            *l = (*l - max).exp();
+        }
+        let z: f64 = row.iter().sum();
+        loss += p.weights[a] * (max + z.ln() - (logits[(a, a)] - p.corrections[a]));
+        let scale = p.weights[a] / (n as f64 * p.temperature);
+        for (b, e) in row.iter().enumerate() {
+            g[(a, b)] = scale * (e / z - if b == a { 1.0 } else { 0.0 });
+        }
+    }
+    let mut du = Mat::<f64>::zeros(n, d);
+    let mut dv = Mat::<f64>::zeros(n, d);
+    matmul(du.as_mut(), Accum::Replace, g.as_ref(), v, 1.0, Par::Seq);
+    matmul(dv.as_mut(), Accum::Replace, g.transpose(), u, 1.0, Par::Seq);
+    (loss / n as f64, du, dv)
+}
+
+/// log σ(z), without overflow for large |z|.
+pub fn log_sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        -(-z).exp().ln_1p()
+    } else {
+        z - z.exp().ln_1p()
+    }
+}
+
+pub fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Mean weighted binary cross-entropy of logits against 0/1 labels, and the
+/// gradient with respect to each logit.
+pub fn binary_cross_entropy(logits: &[f64], labels: &[f64], weights: &[f64]) -> (f64, Vec<f64>) {
+    let n = logits.len() as f64;
+    let mut loss = 0.0;
+    let grad = logits
+        .iter()
+        .zip(labels)
+        .zip(weights)
+        .map(|((&z, &y), &w)| {
+            loss -= w * (y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z));
+            w * (sigmoid(z) - y) / n
+        })
+        .collect();
+    (loss / n, grad)
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    pub fn random(rows: usize, cols: usize, seed: u64) -> Mat<f64> {
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        Mat::from_fn(rows, cols, |_, _| rng.random::<f64>() - 0.5)
+    }
+
+    /// Central differences of `f` at `x` against `analytic`, every entry.
+    pub fn check_matrix(x: &Mat<f64>, f: &dyn Fn(&Mat<f64>) -> f64, analytic: &Mat<f64>) {
+        let h = 1e-6;
+        for i in 0..x.nrows() {
+            for j in 0..x.ncols() {
+                let (mut up, mut down) = (x.clone(), x.clone());
+                up[(i, j)] += h;
+                down[(i, j)] -= h;
+                let numeric = (f(&up) - f(&down)) / (2.0 * h);
+                let a = analytic[(i, j)];
+                assert!(
+                    (numeric - a).abs() < 1e-6 * (1.0 + numeric.abs()),
+                    "({i}, {j}): numeric {numeric} vs analytic {a}"
+                );
+            }
+        }
+    }
+
+    /// A scalar loss of a layer's output: Σ c_ij·y_ij with fixed c, so its
+    /// output gradient is c.
+    fn probe(y: &Mat<f64>, c: &Mat<f64>) -> f64 {
+        (0..y.nrows())
+            .flat_map(|i| (0..y.ncols()).map(move |j| (i, j)))
+            .map(|(i, j)| y[(i, j)] * c[(i, j)])
+            .sum()
+    }
+
+    #[test]
+    fn dense_gradients_match_finite_differences() {
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let layer = Dense {
+            b: vec![0.3, -0.2],
+            ..Dense::new(3, 2, &mut rng)
+        };
+        let x = random(4, 3, 2);
+        let c = random(4, 2, 3);
+        let l2 = 0.05;
+        let (grad, dx) = layer.backward(x.as_ref(), c.as_ref(), l2);
+        check_matrix(&x, &|x| probe(&layer.forward(x.as_ref()), &c), &dx);
+        let loss_w = |w: &Mat<f64>| {
+            let l = Dense {
+                w: w.clone(),
+                ..layer.clone()
+            };
+            probe(&l.forward(x.as_ref()), &c) + l.penalty(l2)
+        };
+        check_matrix(&layer.w, &loss_w, &grad.w);
+        let bias = Mat::from_fn(1, 2, |_, j| layer.b[j]);
+        let loss_b = |b: &Mat<f64>| {
+            let l = Dense {
+                b: vec![b[(0, 0)], b[(0, 1)]],
+                ..layer.clone()
+            };
+            probe(&l.forward(x.as_ref()), &c)
+        };
+        check_matrix(&bias, &loss_b, &Mat::from_fn(1, 2, |_, j| grad.b[j]));
+    }
+
+    #[test]
+    fn dense_update_moves_every_weight_against_its_gradient() {
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let mut layer = Dense::new(3, 4, &mut rng);
+        let before = layer.clone();
+        let grad = DenseGrad {
+            w: random(3, 4, 2),
+            b: vec![1.0, -1.0, 0.5, 0.0],
+        };
+        let step = Step::new(super::super::train::Optimizer::Sgd, 0.1, 1);
+        layer.update(&grad, &step);
+        for i in 0..3 {
+            for j in 0..4 {
+                let moved = layer.w[(i, j)] - before.w[(i, j)];
+                assert!((moved + 0.1 * grad.w[(i, j)]).abs() < 1e-12, "({i}, {j})");
+            }
+        }
+        assert_eq!(layer.b, vec![-0.1, 0.1, -0.05, 0.0]);
+    }
+
+    #[test]
+    fn relu_dropout_and_normalize_gradients_match_finite_differences() {
+        let x = random(3, 4, 4);
+        let c = random(3, 4, 5);
+        // ReLU.
+        let relu_of = |x: &Mat<f64>| {
+            let mut y = x.clone();
+            relu(&mut y);
+            y
+        };
+        let mut dx = c.clone();
+        relu_backward(relu_of(&x).as_ref(), &mut dx);
+        check_matrix(&x, &|x| probe(&relu_of(x), &c), &dx);
+        // Dropout with a fixed mask is linear in x.
+        let mask = {
+            let mut y = x.clone();
+            dropout(&mut y, 0.5, &mut Pcg64Mcg::seed_from_u64(9)).unwrap()
+        };
+        assert!((0..3).any(|i| (0..4).any(|j| mask[(i, j)] == 0.0)));
+        assert!((0..3).any(|i| (0..4).any(|j| mask[(i, j)] == 2.0)));
+        let mut dx = c.clone();
+        scale_by(&mut dx, &mask);
+        let dropped = |x: &Mat<f64>| {
+            let mut y = x.clone();
+            scale_by(&mut y, &mask);
+            y
+        };
+        check_matrix(&x, &|x| probe(&dropped(x), &c), &dx);
+        // Normalisation.
+        let normalized = |x: &Mat<f64>| {
+            let mut y = x.clone();
+            normalize(&mut y);
+            y
+        };
+        let mut y = x.clone();
+        let norms = normalize(&mut y);
+        let mut dx = c.clone();
+        normalize_backward(y.as_ref(), &norms, &mut dx);
+        check_matrix(&x, &|x| probe(&normalized(x), &c), &dx);
+    }
+
+    #[test]
+    fn stack_gradients_match_finite_differences_with_dropout() {
+        let mut rng = Pcg64Mcg::seed_from_u64(11);
+        let stack = Stack::new(3, &[5, 2], true, &mut rng);
+        let x = random(4, 3, 12);
+        let c = random(4, 2, 13);
+        let l2 = 0.01;
+        // The same seed gives the same dropout masks in every evaluation.
+        let run = |s: &Stack, x: &Mat<f64>| {
+            s.forward_train(x.clone(), 0.3, &mut Pcg64Mcg::seed_from_u64(14))
+        };
+        let (_, cache) = run(&stack, &x);
+        let (grads, dx) = stack.backward(&cache, c.clone(), l2);
+        check_matrix(&x, &|x| probe(&run(&stack, x).0, &c), &dx);
+        for (k, grad) in grads.iter().enumerate() {
+            let loss_w = |w: &Mat<f64>| {
+                let mut s = stack.clone();
+                s.layers[k].w = w.clone();
+                probe(&run(&s, &x).0, &c) + s.penalty(l2)
+            };
+            check_matrix(&stack.layers[k].w, &loss_w, &grad.w);
+        }
+        // Without dropout the training pass is the evaluation pass.
+        let plain = stack.forward_train(x.clone(), 0.0, &mut rng).0;
+        assert_eq!(plain, stack.forward(x.clone()));
+    }
+
+    #[test]
+    fn in_batch_softmax_gradients_match_finite_differences() {
+        // Item 7 appears twice: an accidental hit, masked.
+        let items = [7, 3, 7, 5];
+        let weights = [1.0, 0.5, 2.0, 1.0];
+        let corrections = [0.3, -0.2, 0.3, 0.1];
+        let p = InBatch {
+            items: &items,
+            weights: &weights,
+            corrections: &corrections,
+            temperature: 0.2,
+        };
+        let (u, v) = (random(4, 3, 6), random(4, 3, 7));
+        let (_, du, dv) = in_batch_softmax(u.as_ref(), v.as_ref(), &p);
+        check_matrix(&u, &|u| in_batch_softmax(u.as_ref(), v.as_ref(), &p).0, &du);
+        check_matrix(&v, &|v| in_batch_softmax(u.as_ref(), v.as_ref(), &p).0, &dv);
+    }
+
+    #[test]
+    fn in_batch_softmax_matches_a_hand_computed_case() {
+        // Two rows, dim 1: u = [1, 2], v = [1, -1], τ = 1, no correction.
+        // Row 0 logits [1, −1]: loss ln(e + e⁻¹) − 1; row 1 [2, −2]: ln(e² + e⁻²) + 2.
+        let p = InBatch {
+            items: &[0, 1],
+            weights: &[1.0, 1.0],
+            corrections: &[0.0, 0.0],
+            temperature: 1.0,
+        };
+        let u = Mat::from_fn(2, 1, |i, _| [1.0, 2.0][i]);
+        let v = Mat::from_fn(2, 1, |i, _| [1.0, -1.0][i]);
+        let (loss, _, _) = in_batch_softmax(u.as_ref(), v.as_ref(), &p);
+        let e = std::f64::consts::E;
+        let expected = ((e + 1.0 / e).ln() - 1.0 + (e * e + 1.0 / (e * e)).ln() + 2.0) / 2.0;
+        assert!((loss - expected).abs() < 1e-12, "{loss} vs {expected}");
+    }
+
+    #[test]
+    fn binary_cross_entropy_gradient_and_value() {
+        let logits = [0.0, 2.0, -1.0, 40.0];
+        let labels = [1.0, 0.0, 1.0, 1.0];
+        let weights = [1.0, 1.0, 0.5, 1.0];
+        let (loss, grad) = binary_cross_entropy(&logits, &labels, &weights);
+        // ln 2 + ln(1 + e²) + 0.5·ln(1 + e) + ~0, over 4.
+        let expected = (2f64.ln() + (1.0 + 2f64.exp()).ln() + 0.5 * (1.0 + 1f64.exp()).ln()) / 4.0;
+        assert!((loss - expected).abs() < 1e-12, "{loss} vs {expected}");
+        let h = 1e-6;
+        for k in 0..4 {
+            let (mut up, mut down) = (logits, logits);
+            up[k] += h;
+            down[k] -= h;
+            let numeric = (binary_cross_entropy(&up, &labels, &weights).0
+                - binary_cross_entropy(&down, &labels, &weights).0)
+                / (2.0 * h);
+            assert!(
+                (numeric - grad[k]).abs() < 1e-8,
+                "{k}: {numeric} vs {}",
+                grad[k]
+            );
+        }
+    }
+
+    #[test]
+    fn log_sigmoid_is_stable_at_the_extremes() {
+        for z in [-800.0f64, -30.0, -1.0, 0.0, 1.0, 30.0, 800.0] {
+            let direct = -(1.0 + (-z).exp()).ln();
+            let stable = log_sigmoid(z);
+            assert!(stable.is_finite(), "{z}");
+            if direct.is_finite() {
+                assert!((stable - direct).abs() < 1e-12, "{z}: {stable} vs {direct}");
+            }
+        }
+    }
+}

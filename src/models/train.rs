@@ -1,0 +1,483 @@
+//! What the gradient-trained models (mf, two_tower, ncf) share: embedding
+//! tables with sparse row gradients, the three optimizers, and the epoch loop
+//! with its loss curve and early stopping on a validation metric.
+
+use std::collections::HashMap;
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+
+use super::ials::popularity_weights;
+use super::{FitInput, ModelError, Popularity, Scorer};
+use crate::data::CsrMatrix;
+
+/// Scores a candidate model on the validation split: the spec's selection
+/// metric, higher is better. Supplied by the runner when the split has a
+/// validation part.
+pub type Monitor<'a> = &'a (dyn Fn(&dyn Scorer) -> f64 + Sync);
+
+/// A fitted model and, for models trained in epochs, how training went.
+pub struct Fitted {
+    pub scorer: Box<dyn Scorer>,
+    pub curve: Option<TrainingCurve>,
+}
+
+impl Fitted {
+    pub fn new(scorer: Box<dyn Scorer>) -> Self {
+        Self {
+            scorer,
+            curve: None,
+        }
+    }
+}
+
+/// Train loss and validation metric per epoch, stored with the trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingCurve {
+    pub epochs: Vec<EpochLog>,
+    /// The epoch whose weights were kept (1-based): the best validation
+    /// value under early stopping, else the last epoch.
+    pub kept_epoch: usize,
+    /// Whether patience ran out before the configured number of epochs.
+    pub stopped_early: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (data term plus l2).
+    pub loss: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<f64>,
+}
+
+/// A model trained one epoch at a time.
+pub trait Trainable {
+    /// Runs one epoch and returns its mean batch loss.
+    fn epoch(&mut self) -> f64;
+
+    /// The current weights as an evaluation-mode scorer (no dropout).
+    fn scorer(&self) -> Box<dyn Scorer>;
+}
+
+/// Runs `epochs` epochs. With a monitor, evaluates after every epoch, keeps
+/// the best scorer and stops once `patience` epochs pass without improvement
+/// (`patience` 0: run every epoch, still keeping the best). Without one the
+/// last epoch's weights are kept.
+pub fn train(
+    model: &mut dyn Trainable,
+    name: &'static str,
+    epochs: usize,
+    patience: usize,
+    monitor: Option<Monitor>,
+) -> Result<Fitted, ModelError> {
+    let mut logs = Vec::with_capacity(epochs);
+    let mut best: Option<(f64, usize, Box<dyn Scorer>)> = None;
+    let mut stopped_early = false;
+    for epoch in 1..=epochs {
+        let loss = model.epoch();
+        if !loss.is_finite() {
+            return Err(ModelError::Numerical {
+                model: name,
+                message: format!(
+                    "training diverged at epoch {epoch} (loss {loss}); lower learning_rate or raise l2"
+                ),
+            });
+        }
+        let validation = monitor.map(|m| {
+            let scorer = model.scorer();
+            let value = m(scorer.as_ref());
+            if best.as_ref().is_none_or(|(b, _, _)| value > *b) {
+                best = Some((value, epoch, scorer));
+            }
+            value
+        });
+        logs.push(EpochLog {
+            epoch,
+            loss,
+            validation,
+        });
+        if let Some((_, best_epoch, _)) = &best {
+            if patience > 0 && epoch - best_epoch >= patience && epoch < epochs {
+                stopped_early = true;
+                break;
+            }
+        }
+    }
+    let (scorer, kept_epoch) = match best {
+        Some((_, epoch, scorer)) => (scorer, epoch),
+        None => (model.scorer(), logs.len()),
+    };
+    Ok(Fitted {
+        scorer,
+        curve: Some(TrainingCurve {
+            epochs: logs,
+            kept_epoch,
+            stopped_early,
+        }),
+    })
+}
+
+/// The training positives with what the popularity methods of design §4 do
+/// to them: loss weights (`weight`), per-epoch subsampling (`subsample`),
+/// logit corrections (`logq`) and the negative sampler (`negatives`).
+#[derive(Clone)]
+pub struct Examples<'a> {
+    pub train: &'a CsrMatrix,
+    positives: Vec<(u32, u32)>,
+    /// Loss weight per item's positives (1 without `weight`).
+    pub weight: Vec<f64>,
+    /// alpha·log q_i per item (0 without `logq`).
+    pub correction: Vec<f64>,
+    /// Item frequencies f_i = n_i / Σn.
+    frequency: Vec<f64>,
+    subsample: Option<f64>,
+    /// Cumulative negative-sampling mass ∝ n_i^exponent (uniform without
+    /// `negatives`).
+    cumulative: Vec<f64>,
+}
+
+impl<'a> Examples<'a> {
+    pub fn new(input: &FitInput<'a>, popularity: &Popularity) -> Self {
+        let (train, counts) = (input.train, input.item_popularity);
+        let total: f64 = counts.iter().map(|&n| f64::from(n)).sum::<f64>().max(1.0);
+        let frequency: Vec<f64> = counts.iter().map(|&n| f64::from(n) / total).collect();
+        let weight = match *popularity {
+            Popularity::Weight { beta } => popularity_weights(counts, train.nnz(), beta),
+            _ => vec![1.0; counts.len()],
+        };
+        let correction = match *popularity {
+            // q_i: the chance a batch slot holds item i, n_i / Σn (an item
+            // never seen in training gets one count, so log q is finite).
+            Popularity::Logq { alpha } => counts
+                .iter()
+                .map(|&n| alpha * (f64::from(n.max(1)) / total).ln())
+                .collect(),
+            _ => vec![0.0; counts.len()],
+        };
+        let exponent = match *popularity {
+            Popularity::Negatives { exponent } => exponent,
+            _ => 0.0,
+        };
+        let cumulative = counts
+            .iter()
+            .scan(0.0, |acc, &n| {
+                *acc += if exponent == 0.0 {
+                    1.0
+                } else {
+                    f64::from(n).powf(exponent)
+                };
+                Some(*acc)
+            })
+            .collect();
+        Self {
+            train,
+            positives: train.pairs().collect(),
+            weight,
+            correction,
+            frequency,
+            subsample: match *popularity {
+                Popularity::Subsample { t } => Some(t),
+                _ => None,
+            },
+            cumulative,
+        }
+    }
+
+    /// One epoch's positives: shuffled, then thinned by `subsample`.
+    pub fn epoch(&self, rng: &mut Pcg64Mcg) -> Vec<(u32, u32)> {
+        let mut order = self.positives.clone();
+        order.shuffle(rng);
+        if let Some(t) = self.subsample {
+            order.retain(|&(_, i)| {
+                rng.random::<f64>() < (t / self.frequency[i as usize]).sqrt().min(1.0)
+            });
+        }
+        order
+    }
+
+    /// A negative for a user: drawn from the sampling table, rejecting the
+    /// user's own train items (a bounded number of tries, for dense users).
+    pub fn negative(&self, rng: &mut Pcg64Mcg, user: u32) -> u32 {
+        let total = *self.cumulative.last().expect("a catalogue");
+        let mut pick = 0;
+        for _ in 0..64 {
+            let r = rng.random::<f64>() * total;
+            pick = self
+                .cumulative
+                .partition_point(|&c| c <= r)
+                .min(self.cumulative.len() - 1) as u32;
+            if !self.train.contains(user as usize, pick) {
+                break;
+            }
+        }
+        pick
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    Sgd,
+    #[default]
+    Adagrad,
+    /// Lazy Adam for embedding rows: moments of the rows in a batch only,
+    /// with the global step for bias correction.
+    Adam,
+}
+
+/// Optimizer state of one flat parameter vector (a dense layer, or a whole
+/// embedding table updated row by row).
+#[derive(Debug, Clone)]
+pub struct Moments {
+    m: Vec<f64>,
+    v: Vec<f64>,
+}
+
+impl Moments {
+    pub fn new(len: usize) -> Self {
+        Self {
+            m: vec![0.0; len],
+            v: vec![0.0; len],
+        }
+    }
+}
+
+/// One step's constants: kind, learning rate and Adam's bias corrections.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    kind: Optimizer,
+    lr: f64,
+    c1: f64,
+    c2: f64,
+}
+
+impl Step {
+    /// Step `t` (1-based) of an optimizer.
+    pub fn new(kind: Optimizer, lr: f64, t: u64) -> Self {
+        let t = t.min(i32::MAX as u64) as i32;
+        Self {
+            kind,
+            lr,
+            c1: 1.0 / (1.0 - 0.9f64.powi(t)),
+            c2: 1.0 / (1.0 - 0.999f64.powi(t)),
+        }
+    }
+
+    /// Updates `p` (as long as `grad`), whose optimizer state starts at
+    /// `offset` in `moments`.
+    pub fn apply(&self, p: &mut [f64], moments: &mut Moments, offset: usize, grad: &[f64]) {
+        let range = offset..offset + grad.len();
+        let lr = self.lr;
+        // One loop per optimizer, so each is a plain zip that vectorises.
+        match self.kind {
+            Optimizer::Sgd => {
+                for (p, g) in p.iter_mut().zip(grad) {
+                    *p -= lr * g;
+                }
+            }
+            Optimizer::Adagrad => {
+                for ((p, g), v) in p.iter_mut().zip(grad).zip(&mut moments.v[range]) {
+                    *v += g * g;
+                    *p -= lr * g / (v.sqrt() + 1e-10);
+                }
+            }
+            Optimizer::Adam => {
+                let (c1, c2) = (self.c1, self.c2);
+                let (m, v) = (&mut moments.m[range.clone()], &mut moments.v[range]);
+                for (((p, g), m), v) in p.iter_mut().zip(grad).zip(m).zip(v) {
+                    *m = 0.9 * *m + 0.1 * g;
+                    *v = 0.999 * *v + 0.001 * g * g;
+                    *p -= lr * (*m * c1) / ((*v * c2).sqrt() + 1e-8);
+                }
+            }
+        }
+    }
+}
+
+/// An embedding table: rows of `dim` values, with its optimizer state.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub dim: usize,
+    pub values: Vec<f64>,
+    moments: Moments,
+}
+
+impl Table {
+    /// Rows drawn from N(0, scale²).
+    pub fn normal(rows: usize, dim: usize, scale: f64, rng: &mut Pcg64Mcg) -> Self {
+        let normal = Normal::new(0.0, scale).expect("a positive scale");
+        let values = (0..rows * dim).map(|_| normal.sample(rng)).collect();
+        Self::from_values(dim, values)
+    }
+
+    pub fn from_values(dim: usize, values: Vec<f64>) -> Self {
+        let len = values.len();
+        Self {
+            dim,
+            values,
+            moments: Moments::new(len),
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.values.len() / self.dim.max(1)
+    }
+
+    pub fn row(&self, r: u32) -> &[f64] {
+        &self.values[r as usize * self.dim..(r as usize + 1) * self.dim]
+    }
+
+    #[cfg(test)]
+    pub fn row_mut(&mut self, r: u32) -> &mut [f64] {
+        &mut self.values[r as usize * self.dim..(r as usize + 1) * self.dim]
+    }
+
+    /// Updates only the rows with a gradient (sparse embedding updates).
+    pub fn update(&mut self, grads: &RowGrads, step: &Step) {
+        let d = self.dim;
+        for (r, g) in grads.iter(d) {
+            let offset = r as usize * d;
+            step.apply(
+                &mut self.values[offset..offset + d],
+                &mut self.moments,
+                offset,
+                g,
+            );
+        }
+    }
+
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.values.iter().map(|&x| x as f32).collect()
+    }
+
+    pub fn is_finite(&self) -> bool {
+        self.values.iter().all(|v| v.is_finite())
+    }
+}
+
+/// Gradients of a batch for the rows it touched, in a flat arena (one slot
+/// per row, in first-touch order, so updates run in a fixed order).
+#[derive(Debug, Default)]
+pub struct RowGrads {
+    slots: HashMap<u32, usize>,
+    rows: Vec<u32>,
+    values: Vec<f64>,
+}
+
+impl RowGrads {
+    fn slot(&mut self, row: u32, d: usize) -> &mut [f64] {
+        let next = self.rows.len();
+        let s = *self.slots.entry(row).or_insert(next);
+        if s == next {
+            self.rows.push(row);
+            self.values.resize(self.values.len() + d, 0.0);
+        }
+        &mut self.values[s * d..(s + 1) * d]
+    }
+
+    /// Adds `scale·v` to the gradient of `row`.
+    pub fn add(&mut self, row: u32, scale: f64, v: &[f64]) {
+        for (a, b) in self.slot(row, v.len()).iter_mut().zip(v) {
+            *a += scale * b;
+        }
+    }
+
+    #[cfg(test)]
+    pub fn get(&self, row: u32, d: usize) -> Option<&[f64]> {
+        self.slots
+            .get(&row)
+            .map(|&s| &self.values[s * d..(s + 1) * d])
+    }
+
+    pub fn iter(&self, d: usize) -> impl Iterator<Item = (u32, &[f64])> {
+        self.rows
+            .iter()
+            .copied()
+            .zip(self.values.chunks_exact(d.max(1)))
+    }
+}
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake model whose validation metric peaks at epoch 3.
+    struct Peaked {
+        epoch: usize,
+    }
+
+    struct Constant(f32);
+
+    impl Scorer for Constant {
+        fn score_block(&self, users: &[u32], out: &mut [f32]) {
+            out[..users.len()].fill(self.0);
+        }
+        fn cost(&self) -> super::super::ServingCost {
+            Default::default()
+        }
+    }
+
+    impl Trainable for Peaked {
+        fn epoch(&mut self) -> f64 {
+            self.epoch += 1;
+            1.0 / self.epoch as f64
+        }
+        fn scorer(&self) -> Box<dyn Scorer> {
+            Box::new(Constant(self.epoch as f32))
+        }
+    }
+
+    fn metric(scorer: &dyn Scorer) -> f64 {
+        let mut out = [0.0f32];
+        scorer.score_block(&[0], &mut out);
+        -(f64::from(out[0]) - 3.0).abs()
+    }
+
+    #[test]
+    fn early_stopping_keeps_the_best_epoch_and_stops_after_patience() {
+        let mut model = Peaked { epoch: 0 };
+        let fitted = train(&mut model, "test", 20, 2, Some(&metric)).unwrap();
+        let curve = fitted.curve.unwrap();
+        assert_eq!(curve.kept_epoch, 3);
+        assert!(curve.stopped_early);
+        assert_eq!(curve.epochs.len(), 5, "epochs 4 and 5 exhaust patience 2");
+        assert_eq!(metric(fitted.scorer.as_ref()), 0.0);
+        assert_eq!(curve.epochs[1].loss, 0.5);
+    }
+
+    #[test]
+    fn without_a_monitor_the_last_epoch_is_kept() {
+        let mut model = Peaked { epoch: 0 };
+        let fitted = train(&mut model, "test", 6, 2, None).unwrap();
+        let curve = fitted.curve.unwrap();
+        assert_eq!((curve.kept_epoch, curve.stopped_early), (6, false));
+        assert!(curve.epochs.iter().all(|e| e.validation.is_none()));
+    }
+
+    #[test]
+    fn adam_first_step_moves_each_coordinate_by_the_learning_rate() {
+        // With bias correction, Adam's first step is lr·sign(g).
+        let mut params = vec![1.0, 1.0, 1.0];
+        let mut moments = Moments::new(3);
+        Step::new(Optimizer::Adam, 0.1, 1).apply(&mut params, &mut moments, 0, &[2.0, -0.5, 0.0]);
+        let expected = [0.9, 1.1, 1.0];
+        for (p, e) in params.iter().zip(expected) {
+            assert!((p - e).abs() < 1e-6, "{params:?}");
+        }
+        let mut params = vec![1.0];
+        let mut moments = Moments::new(1);
+        let step = Step::new(Optimizer::Adagrad, 0.5, 1);
+        step.apply(&mut params, &mut moments, 0, &[4.0]);
+        step.apply(&mut params, &mut moments, 0, &[3.0]);
+        // 1 − 0.5·4/4 − 0.5·3/5.
+        assert!((params[0] - 0.2).abs() < 1e-9, "{params:?}");
+    }
+}
