@@ -183,6 +183,10 @@ pub fn run(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RunSummary, RunError> {
     results.write_experiment(&experiment.record())?;
+    results.write_items(
+        &experiment.data.item_labels,
+        &experiment.split.train.column_counts(),
+    )?;
     let mine: Vec<&Trial> = experiment
         .expansion
         .trials
@@ -341,6 +345,7 @@ fn run_trial(
             test,
             secondary,
             curve,
+            scorer.item_factors(),
         ))
     }));
     let outcome = match attempt {
@@ -357,7 +362,7 @@ fn run_trial(
     };
     let data = &experiment.data;
     let (record, tables) = match outcome {
-        Ok((fit_seconds, cost, validation, test, secondary, curve)) => {
+        Ok((fit_seconds, cost, validation, test, secondary, curve, factors)) => {
             let record = TrialRecord {
                 format: FORMAT,
                 context: experiment.context.clone(),
@@ -372,7 +377,7 @@ fn run_trial(
                     curve,
                 },
             };
-            (record, Some(test))
+            (record, Some((test, factors)))
         }
         Err(error) => (
             TrialRecord {
@@ -386,7 +391,10 @@ fn run_trial(
     };
     results.write_trial(
         &record,
-        tables.as_ref().map(|t| (&t.per_user, &t.lists)),
+        tables.as_ref().map(|(t, _)| (&t.per_user, &t.lists)),
+        tables
+            .as_ref()
+            .and_then(|(_, f)| f.as_ref().map(|(d, v)| (*d, &v[..]))),
         &data.user_labels,
         &data.item_labels,
     )?;

@@ -145,6 +145,78 @@ impl ResultsDir {
         })
     }
 
+    /// Train interactions per item, by label: what the report's long-tail and
+    /// embedding sections measure popularity by.
+    pub fn write_items(&self, labels: &[String], train_counts: &[u32]) -> Result<(), StoreError> {
+        let frame = DataFrame::new(
+            labels.len(),
+            vec![
+                Column::new("item".into(), labels),
+                Column::new("train_count".into(), train_counts),
+            ],
+        )
+        .expect("one count per item");
+        fs::create_dir_all(&self.root).map_err(|source| StoreError::Write {
+            path: self.root.clone(),
+            source,
+        })?;
+        write_parquet(&self.root.join("items.parquet"), frame)
+    }
+
+    /// (labels, train counts); None for results written before recsweep
+    /// stored them.
+    pub fn read_items(&self) -> Result<Option<(Vec<String>, Vec<u32>)>, StoreError> {
+        let path = self.root.join("items.parquet");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let frame = read_parquet(&path)?;
+        let corrupt = |e: PolarsError| StoreError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let labels = frame
+            .column("item")
+            .and_then(|c| {
+                c.str().map(|v| {
+                    v.iter()
+                        .map(|l| l.unwrap_or_default().to_string())
+                        .collect()
+                })
+            })
+            .map_err(corrupt)?;
+        let counts = frame
+            .column("train_count")
+            .and_then(|c| c.u32().map(|v| v.into_no_null_iter().collect()))
+            .map_err(corrupt)?;
+        Ok(Some((labels, counts)))
+    }
+
+    /// A trial's item embeddings (items × dim, in item order), for the
+    /// report's embedding analysis; None when the model has none.
+    pub fn read_item_factors(&self, id: &str) -> Result<Option<(usize, Vec<f32>)>, StoreError> {
+        let path = self.trial_dir(id).join("item_factors.parquet");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let frame = read_parquet(&path)?;
+        let dim = frame.width();
+        let columns = (0..dim)
+            .map(|k| {
+                frame
+                    .column(&format!("f{k}"))
+                    .and_then(|c| c.f32().map(|v| v.into_no_null_iter().collect::<Vec<f32>>()))
+                    .map_err(|e| StoreError::Corrupt {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = frame.height();
+        let values = (0..rows * dim).map(|x| columns[x % dim][x / dim]).collect();
+        Ok(Some((dim, values)))
+    }
+
     /// The stored record of `trial` if it finished successfully under the
     /// same context; anything else (missing, failed, stale, unreadable) means
     /// the trial must run again.
@@ -175,6 +247,7 @@ impl ResultsDir {
         &self,
         record: &TrialRecord,
         tables: Option<(&PerUser, &TopLists)>,
+        item_factors: Option<(usize, &[f32])>,
         user_labels: &[String],
         item_labels: &[String],
     ) -> Result<(), StoreError> {
@@ -183,6 +256,19 @@ impl ResultsDir {
             path: dir.clone(),
             source,
         })?;
+        if let Some((dim, values)) = item_factors {
+            let rows = values.len() / dim.max(1);
+            let columns = (0..dim)
+                .map(|k| {
+                    Column::new(
+                        format!("f{k}").into(),
+                        (0..rows).map(|r| values[r * dim + k]).collect::<Vec<f32>>(),
+                    )
+                })
+                .collect();
+            let frame = DataFrame::new(rows, columns).expect("one value per item");
+            write_parquet(&dir.join("item_factors.parquet"), frame)?;
+        }
         if let Some((per_user, lists)) = tables {
             write_parquet(
                 &dir.join("per_user.parquet"),
@@ -275,11 +361,29 @@ fn lists_frame(lists: &TopLists, user_labels: &[String], item_labels: &[String])
     .expect("columns have one value per row")
 }
 
+fn read_parquet(path: &Path) -> Result<DataFrame, StoreError> {
+    let file = File::open(path).map_err(|source| StoreError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
 fn write_parquet(path: &Path, mut frame: DataFrame) -> Result<(), StoreError> {
     let tmp = temporary(path);
     let result = (|| {
         let mut file = File::create(&tmp)?;
+        // Serial: trials write from rayon workers, and polars' parallel
+        // writer would block each on polars' own pool while rayon lets it
+        // steal further trials, nesting writes so that no trial.json lands
+        // until the whole stack unwinds (seen as dozens of .tmp files).
         ParquetWriter::new(&mut file)
+            .set_parallel(false)
             .finish(&mut frame)
             .map_err(std::io::Error::other)?;
         file.sync_all()?;

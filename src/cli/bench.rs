@@ -25,6 +25,40 @@ pub enum Bench {
     Eval(EvalArgs),
     /// iALS training time per iteration on synthetic interactions
     Ials(IalsArgs),
+    /// Training throughput (positives per second) of a model on a spec's train split
+    Train(TrainArgs),
+    /// Scoring cost per user against the whole catalogue: two_tower vs ncf
+    Scoring(ScoringArgs),
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// A spec whose dataset and split to train on (its models are ignored)
+    spec: PathBuf,
+    /// Override a spec key, e.g. --set dataset.path=data/u.data (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<recsweep::spec::Override>,
+    /// The model to time
+    #[arg(long, default_value = "two_tower")]
+    model: String,
+    /// Its params as inline YAML; `epochs` is set by the bench
+    #[arg(
+        long,
+        default_value = "{dim: 64, hidden: [128], batch_size: 1024, normalize: true}"
+    )]
+    params: String,
+    /// Epochs timed (after one warm-up fit of one epoch, subtracted as setup)
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+}
+
+#[derive(Args)]
+pub struct ScoringArgs {
+    #[arg(long, default_value_t = 27_000)]
+    items: usize,
+    /// Users scored (timed)
+    #[arg(long, default_value_t = 200)]
+    users: usize,
 }
 
 #[derive(Args)]
@@ -86,6 +120,8 @@ pub fn run(bench: Bench) -> Result<()> {
         Bench::Permutation(args) => permutation_bench(args),
         Bench::Eval(args) => eval_bench(args),
         Bench::Ials(args) => ials_bench(args),
+        Bench::Train(args) => train_bench(args),
+        Bench::Scoring(args) => scoring_bench(args),
     }
 }
 
@@ -296,5 +332,123 @@ fn ials_bench(args: IalsArgs) -> Result<()> {
         "seconds per iteration (users and items): {:.4}",
         (times[1] - times[0]) / args.iterations as f64
     );
+    Ok(())
+}
+
+fn configure(model: &str, params: &str) -> Result<Box<dyn recsweep::models::ModelConfig>> {
+    use recsweep::models::ModelKind;
+    let kind = ModelKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == model)
+        .ok_or_else(|| anyhow::anyhow!("unknown model `{model}`"))?;
+    let params: serde_yaml::Mapping = serde_yaml::from_str(params)?;
+    kind.configure(&params).map_err(|issues| {
+        anyhow::anyhow!(
+            "{}",
+            issues
+                .iter()
+                .map(|i| format!("{}: {}", i.key, i.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })
+}
+
+/// Times a fit of 1 epoch and of 1 + E epochs; the difference is E epochs
+/// of training without setup or the final scorer build.
+fn train_bench(args: TrainArgs) -> Result<()> {
+    use recsweep::models::FitInput;
+    use recsweep::runner::Experiment;
+    let spec = recsweep::spec::load_spec(&args.spec, &args.overrides)?;
+    let experiment = Experiment::prepare(spec)?;
+    let train = &experiment.split.train;
+    let popularity = train.column_counts();
+    println!(
+        "{}: {} users × {} items, {} train positives; {} {}; {} threads",
+        args.spec.display(),
+        train.n_rows(),
+        train.n_cols(),
+        train.nnz(),
+        args.model,
+        args.params,
+        rayon::current_num_threads()
+    );
+    let mut times = Vec::new();
+    for epochs in [1, 1 + args.epochs] {
+        let params = args
+            .params
+            .trim_end()
+            .strip_suffix('}')
+            .map(|p| format!("{p}, epochs: {epochs}}}"))
+            .ok_or_else(|| anyhow::anyhow!("--params must be an inline mapping {{...}}"))?;
+        let config = configure(&args.model, &params)?;
+        let start = Instant::now();
+        config.fit(&FitInput {
+            train,
+            item_popularity: &popularity,
+            seed: 1,
+            monitor: None,
+        })?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    let seconds = (times[1] - times[0]) / args.epochs as f64;
+    println!(
+        "seconds per epoch: {seconds:.3}; positives per second: {:.0}",
+        train.nnz() as f64 / seconds
+    );
+    Ok(())
+}
+
+/// Retrieval vs ranking: a two-tower model scores a user with one tower
+/// pass and |I| dot products; NeuMF needs |I| forward passes.
+fn scoring_bench(args: ScoringArgs) -> Result<()> {
+    use recsweep::models::FitInput;
+    let mut rng = Pcg64Mcg::seed_from_u64(3);
+    let n_users = args.users.max(1);
+    // Five random interactions per user: enough to build the models.
+    let pairs: Vec<(u32, u32)> = (0..n_users as u32)
+        .flat_map(|u| (0..5).map(move |_| u))
+        .map(|u| (u, rng.random_range(0..args.items as u32)))
+        .collect();
+    let train = CsrMatrix::from_pairs(n_users, args.items, &pairs);
+    let popularity = train.column_counts();
+    let users: Vec<u32> = (0..n_users as u32).collect();
+    println!(
+        "{} items, {} users scored against all of them, {} threads",
+        args.items,
+        n_users,
+        rayon::current_num_threads()
+    );
+    println!("| model | params | multiply-adds per user | µs per user | parameters |");
+    println!("|---|---|---|---|---|");
+    for (model, params) in [
+        ("two_tower", "{dim: 64, hidden: [128], epochs: 1}"),
+        ("mf", "{dim: 64, epochs: 1}"),
+        (
+            "ncf",
+            "{variant: neumf, dim: 32, hidden: [64, 32, 16], epochs: 1}",
+        ),
+    ] {
+        let scorer = configure(model, params)?
+            .fit(&FitInput {
+                train: &train,
+                item_popularity: &popularity,
+                seed: 1,
+                monitor: None,
+            })?
+            .scorer;
+        // Blocks of 32 users in parallel, as the evaluator runs them.
+        let start = Instant::now();
+        users.par_chunks(32).for_each(|block| {
+            let mut out = vec![0f32; block.len() * args.items];
+            scorer.score_block(block, &mut out);
+        });
+        let micros = start.elapsed().as_secs_f64() * 1e6 / n_users as f64;
+        let cost = scorer.cost();
+        println!(
+            "| {model} | {params} | {} | {micros:.0} | {} |",
+            cost.madds_per_user, cost.parameters
+        );
+    }
     Ok(())
 }

@@ -38,6 +38,9 @@ enum Command {
     Run(RunArgs),
     /// Check a spec without training: errors, dataset statistics, the expanded trials
     Validate(SpecArgs),
+    /// Write a spec's split (train, validation, test) as TSV files, so other systems
+    /// can train and be scored (`recsweep evaluate`) on exactly the same data
+    Split(SplitArgs),
     /// Rebuild the markdown report from a results folder
     Report(ReportArgs),
     /// Score recommendations from any system against held-out interactions
@@ -151,6 +154,15 @@ struct SpecArgs {
 }
 
 #[derive(Args)]
+struct SplitArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Folder for train.tsv, validation.tsv (when the split has one) and test.tsv
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
 struct RunArgs {
     #[command(flatten)]
     spec: SpecArgs,
@@ -188,6 +200,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Validate(args) => validate(args),
+        Command::Split(args) => export_split(args),
         Command::Report(args) => rebuild_report(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Compare(args) => compare(args),
@@ -263,6 +276,32 @@ fn validate(args: SpecArgs) -> Result<ExitCode> {
     println!("{}: valid", args.spec.display());
     let experiment = Experiment::prepare(spec)?;
     terminal::print_validation(&experiment);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_split(args: SplitArgs) -> Result<ExitCode> {
+    let spec = load_spec(&args.spec.spec, &args.spec.overrides)?;
+    let experiment = Experiment::prepare(spec)?;
+    let (data, split) = (&experiment.data, &experiment.split);
+    let parts = [
+        ("train.tsv", Some(&split.train)),
+        ("validation.tsv", split.validation.as_ref()),
+        ("test.tsv", Some(&split.test)),
+    ];
+    for (name, part) in parts {
+        let Some(matrix) = part else { continue };
+        let mut text = String::from("user\titem\n");
+        for (u, i) in matrix.pairs() {
+            text.push_str(&data.user_labels[u as usize]);
+            text.push('\t');
+            text.push_str(&data.item_labels[i as usize]);
+            text.push('\n');
+        }
+        let path = args.out.join(name);
+        write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{}: {} interactions", path.display(), matrix.nnz());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -196,7 +196,7 @@ impl Trainable for Mf<'_> {
                 ),
             };
             self.step += 1;
-            let step = Step::new(p.optimizer, p.learning_rate, self.step);
+            let step = Step::new(p.optimizer, p.learning_rate, self.step).summed_over(batch.len());
             self.users.update(&grads.users, &step);
             self.items.update(&grads.items, &step);
             total += loss;

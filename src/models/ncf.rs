@@ -378,8 +378,10 @@ impl Trainable for Ncf<'_> {
                 .net
                 .gradients(&examples, p.dropout, p.l2, &mut self.rng);
             self.step += 1;
-            self.net
-                .update(&grads, &Step::new(p.optimizer, p.learning_rate, self.step));
+            self.net.update(
+                &grads,
+                &Step::new(p.optimizer, p.learning_rate, self.step).summed_over(examples.len()),
+            );
             total += loss;
             batches += 1;
         }

@@ -94,6 +94,10 @@ impl Scorer for Penalized {
         }
     }
 
+    fn item_factors(&self) -> Option<(usize, Vec<f32>)> {
+        self.inner.item_factors()
+    }
+
     fn cost(&self) -> ServingCost {
         let inner = self.inner.cost();
         ServingCost {

@@ -246,11 +246,15 @@ impl Moments {
     }
 }
 
-/// One step's constants: kind, learning rate and Adam's bias corrections.
+/// One step's constants: kind, learning rate, gradient scale and Adam's
+/// bias corrections.
 #[derive(Debug, Clone, Copy)]
 pub struct Step {
     kind: Optimizer,
     lr: f64,
+    /// Factor from the gradients models compute (of the batch's mean loss)
+    /// to those the optimizer follows.
+    scale: f64,
     c1: f64,
     c2: f64,
 }
@@ -262,8 +266,21 @@ impl Step {
         Self {
             kind,
             lr,
+            scale: 1.0,
             c1: 1.0 / (1.0 - 0.9f64.powi(t)),
             c2: 1.0 / (1.0 - 0.999f64.powi(t)),
+        }
+    }
+
+    /// A step on the batch's summed loss (n × the mean), the convention of
+    /// TFRS's Retrieval task and of per-example SGD in the MF literature, so
+    /// that learning rates mean what they mean there. Curves still log the
+    /// mean. Adam is (up to its ε) indifferent to the scale; SGD and Adagrad
+    /// are not.
+    pub fn summed_over(self, n: usize) -> Self {
+        Self {
+            scale: n as f64,
+            ..self
         }
     }
 
@@ -271,24 +288,29 @@ impl Step {
     /// `offset` in `moments`.
     pub fn apply(&self, p: &mut [f64], moments: &mut Moments, offset: usize, grad: &[f64]) {
         let range = offset..offset + grad.len();
-        let lr = self.lr;
+        let (lr, scale) = (self.lr, self.scale);
         // One loop per optimizer, so each is a plain zip that vectorises.
         match self.kind {
             Optimizer::Sgd => {
                 for (p, g) in p.iter_mut().zip(grad) {
-                    *p -= lr * g;
+                    *p -= lr * scale * g;
                 }
             }
             Optimizer::Adagrad => {
+                // The accumulator starts at 0.1 (Keras' default, as in TFRS):
+                // starting at 0 makes every row's first step ±lr in each
+                // coordinate whatever the gradient's size.
                 for ((p, g), v) in p.iter_mut().zip(grad).zip(&mut moments.v[range]) {
+                    let g = scale * g;
                     *v += g * g;
-                    *p -= lr * g / (v.sqrt() + 1e-10);
+                    *p -= lr * g / ((0.1 + *v).sqrt() + 1e-10);
                 }
             }
             Optimizer::Adam => {
                 let (c1, c2) = (self.c1, self.c2);
                 let (m, v) = (&mut moments.m[range.clone()], &mut moments.v[range]);
                 for (((p, g), m), v) in p.iter_mut().zip(grad).zip(m).zip(v) {
+                    let g = scale * g;
                     *m = 0.9 * *m + 0.1 * g;
                     *v = 0.999 * *v + 0.001 * g * g;
                     *p -= lr * (*m * c1) / ((*v * c2).sqrt() + 1e-8);
@@ -477,7 +499,18 @@ mod tests {
         let step = Step::new(Optimizer::Adagrad, 0.5, 1);
         step.apply(&mut params, &mut moments, 0, &[4.0]);
         step.apply(&mut params, &mut moments, 0, &[3.0]);
-        // 1 − 0.5·4/4 − 0.5·3/5.
-        assert!((params[0] - 0.2).abs() < 1e-9, "{params:?}");
+        // Accumulator 0.1 + 16, then + 9: 1 − 0.5·4/√16.1 − 0.5·3/√25.1.
+        let expected = 1.0 - 2.0 / 16.1f64.sqrt() - 1.5 / 25.1f64.sqrt();
+        assert!((params[0] - expected).abs() < 1e-9, "{params:?}");
+        // A summed step is the mean step with n× the gradient.
+        let (mut a, mut b) = (vec![1.0], vec![1.0]);
+        Step::new(Optimizer::Sgd, 0.5, 1).summed_over(4).apply(
+            &mut a,
+            &mut Moments::new(1),
+            0,
+            &[0.25],
+        );
+        Step::new(Optimizer::Sgd, 0.5, 1).apply(&mut b, &mut Moments::new(1), 0, &[1.0]);
+        assert_eq!(a, b);
     }
 }

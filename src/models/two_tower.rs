@@ -283,7 +283,8 @@ impl TwoTower<'_> {
     fn batch(&mut self, batch: &[(u32, u32)]) -> f64 {
         let (loss, [users, items]) = self.gradients(batch);
         self.step += 1;
-        let step = Step::new(self.params.optimizer, self.params.learning_rate, self.step);
+        let step = Step::new(self.params.optimizer, self.params.learning_rate, self.step)
+            .summed_over(batch.len());
         self.user_tower.update(&users.layers, &step);
         self.users.update(&users.rows, &step);
         self.item_tower.update(&items.layers, &step);
