@@ -15,7 +15,8 @@ use crate::seed::mix;
 use crate::spec::{Protocol, Spec};
 use crate::split::{self, Split, SplitError};
 use crate::store::{
-    ExperimentRecord, Outcome, ProtocolSummary, ResultsDir, StoreError, TrialRecord, FORMAT,
+    ExperimentRecord, Outcome, ProtocolSummary, ResultsDir, RunInfo, StoreError, TrialRecord,
+    FORMAT,
 };
 use crate::sweep::{self, stable_hash, Expansion, Trial};
 
@@ -118,6 +119,7 @@ impl Experiment {
             dataset: self.dataset.clone(),
             split: self.split.stats.clone(),
             expansion: self.expansion.clone(),
+            run: None,
         }
     }
 }
@@ -182,7 +184,11 @@ pub fn run(
     options: &RunOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RunSummary, RunError> {
-    results.write_experiment(&experiment.record())?;
+    let threads = options.jobs.unwrap_or_else(rayon::current_num_threads);
+    results.write_experiment(&ExperimentRecord {
+        run: Some(RunInfo::current(threads)),
+        ..experiment.record()
+    })?;
     results.write_items(
         &experiment.data.item_labels,
         &experiment.split.train.column_counts(),

@@ -38,6 +38,29 @@ pub struct ExperimentRecord {
     pub dataset: DatasetStats,
     pub split: SplitStats,
     pub expansion: Expansion,
+    /// Who ran it last: absent in results from before recsweep recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
+}
+
+/// The build and machine of the last `recsweep run` on a results folder,
+/// for the report's reproducibility appendix. Numbers do not depend on the
+/// thread count.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunInfo {
+    /// `git rev-parse --short=12 HEAD` at build time, `-modified` when the
+    /// working tree differed from it.
+    pub git_revision: String,
+    pub threads: usize,
+}
+
+impl RunInfo {
+    pub fn current(threads: usize) -> Self {
+        Self {
+            git_revision: env!("RECSWEEP_GIT_REVISION").to_string(),
+            threads,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -99,6 +122,9 @@ pub enum StoreError {
     #[error("{} holds no recsweep results (no experiment.yaml); run `recsweep run SPEC` first, or check the path", path.display())]
     NotResults { path: PathBuf },
 }
+
+/// Item labels and their train interaction counts, in item order.
+pub type ItemCounts = (Vec<String>, Vec<u32>);
 
 /// One experiment's results folder.
 #[derive(Debug, Clone)]
@@ -165,7 +191,7 @@ impl ResultsDir {
 
     /// (labels, train counts); None for results written before recsweep
     /// stored them.
-    pub fn read_items(&self) -> Result<Option<(Vec<String>, Vec<u32>)>, StoreError> {
+    pub fn read_items(&self) -> Result<Option<ItemCounts>, StoreError> {
         let path = self.root.join("items.parquet");
         if !path.exists() {
             return Ok(None);
@@ -215,6 +241,43 @@ impl ResultsDir {
         let rows = frame.height();
         let values = (0..rows * dim).map(|x| columns[x % dim][x / dim]).collect();
         Ok(Some((dim, values)))
+    }
+
+    /// A trial's stored top-K lists as item indices (per `index`, label →
+    /// index), one list per user in stored order.
+    pub fn read_lists(
+        &self,
+        id: &str,
+        index: &std::collections::HashMap<&str, u32>,
+    ) -> Result<Vec<Vec<u32>>, StoreError> {
+        let path = self.trial_dir(id).join("topk.parquet");
+        let frame = read_parquet(&path)?;
+        let corrupt = |message: String| StoreError::Corrupt {
+            path: path.clone(),
+            message,
+        };
+        let users = frame
+            .column("user")
+            .and_then(|c| c.str().cloned())
+            .map_err(|e| corrupt(e.to_string()))?;
+        let items = frame
+            .column("item")
+            .and_then(|c| c.str().cloned())
+            .map_err(|e| corrupt(e.to_string()))?;
+        let mut lists: Vec<Vec<u32>> = Vec::new();
+        let mut current: Option<&str> = None;
+        for (user, item) in users.iter().zip(items.iter()) {
+            let (user, item) = (user.unwrap_or_default(), item.unwrap_or_default());
+            let i = *index
+                .get(item)
+                .ok_or_else(|| corrupt(format!("item `{item}` is not in items.parquet")))?;
+            if current != Some(user) {
+                lists.push(Vec::new());
+                current = Some(user);
+            }
+            lists.last_mut().expect("a list").push(i);
+        }
+        Ok(lists)
     }
 
     /// The stored record of `trial` if it finished successfully under the

@@ -67,17 +67,51 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     assert_eq!(v["leaderboard"].as_array().unwrap().len(), 5);
     assert!(v["pairs"][0]["p_adjusted"].is_f64());
 
+    // The report and every figure, rebuilt from the results alone, byte for
+    // byte (figures are deterministic SVG).
+    let figures_dir = dir.path().join("reports/quickstart");
+    let read_figures = || {
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&figures_dir)
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&path).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let figures = read_figures();
+    for name in [
+        "tradeoff.svg",
+        "longtail.svg",
+        "cost.svg",
+        "knob-l2.svg",
+        "pca-ials.svg",
+    ] {
+        assert!(figures.iter().any(|(n, _)| n == name), "missing {name}");
+        assert!(
+            report_text.contains(&format!("(quickstart/{name})")),
+            "{name} not linked"
+        );
+    }
+    std::fs::remove_dir_all(&figures_dir).unwrap();
+    std::fs::remove_file(&report_path).unwrap();
     let rebuilt = Command::cargo_bin("recsweep")
         .unwrap()
         .current_dir(dir.path())
-        .args(["report", "results/quickstart", "-o", "again.md"])
+        .args([
+            "report",
+            "results/quickstart",
+            "-o",
+            "reports/quickstart.md",
+        ])
         .output()
         .unwrap();
     assert!(rebuilt.status.success());
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("again.md")).unwrap(),
-        report_text
-    );
+    assert_eq!(std::fs::read_to_string(&report_path).unwrap(), report_text);
+    assert_eq!(read_figures(), figures);
 }
 
 #[test]

@@ -263,8 +263,35 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
 }
 
+/// Writes the markdown report and its figures, which go to a folder named
+/// after the report beside it (`reports/x.md` → `reports/x/*.svg`); SVGs
+/// of earlier reports that this one no longer draws are removed.
 fn write_report(results: &ResultsDir, path: &Path) -> Result<()> {
-    let built = report::build(results)?;
+    let mut built = report::build(results)?;
+    let stem = path.file_stem().map_or_else(
+        || "report".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    built.figure_dir = stem.clone();
+    let dir = path.parent().unwrap_or(Path::new("")).join(&stem);
+    if dir.is_dir() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let file = entry?.path();
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+            let current = built.figures.iter().any(|f| Some(&f.file) == name.as_ref());
+            if file.extension().is_some_and(|e| e == "svg") && !current {
+                std::fs::remove_file(&file)
+                    .with_context(|| format!("removing stale figure {}", file.display()))?;
+            }
+        }
+    }
+    for figure in &built.figures {
+        let file = dir.join(&figure.file);
+        write_atomic(&file, figure.svg.as_bytes())
+            .with_context(|| format!("writing figure {}", file.display()))?;
+    }
     let text = report::render_markdown(&built);
     write_atomic(path, text.as_bytes())
         .with_context(|| format!("writing report {}", path.display()))?;

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::{describe_values, Report};
+use super::{describe_values, Report, Section};
 use crate::eval::{Direction, MetricId, MetricKind, MetricSummary};
 use crate::selection::Part;
 use crate::spec::Protocol;
@@ -150,8 +150,12 @@ pub fn render(report: &Report) -> String {
     }
 
     significance_sections(&mut out, report);
+    figures(&mut out, report, Section::Knobs);
 
     protocol_sections(&mut out, report);
+
+    bias_section(&mut out, report);
+    training_section(&mut out, report);
 
     section(&mut out, "Serving cost");
     let _ = writeln!(
@@ -175,6 +179,9 @@ pub fn render(report: &Report) -> String {
         ]);
     }
     push_table(&mut out, t);
+    figures(&mut out, report, Section::Cost);
+
+    embedding_section(&mut out, report);
 
     section(&mut out, "Knobs");
     let _ = writeln!(
@@ -259,6 +266,8 @@ pub fn render(report: &Report) -> String {
         }
         out.push('\n');
     }
+
+    reproducibility_section(&mut out, report);
 
     section(&mut out, "Resolved spec");
     let _ = writeln!(
@@ -452,7 +461,7 @@ fn significance_sections(out: &mut String, report: &Report) {
             .iter()
             .map(|v| v.0.as_str())
             .find(|v| s.best_vs_second.as_ref().is_some_and(|c| c.a == *v));
-        for (i, (v, selection_value, test_value)) in s.values.iter().enumerate() {
+        for (i, (v, selection_value, test_value, _)) in s.values.iter().enumerate() {
             let verdict = match (&s.best_vs_second, Some(v.as_str()) == best) {
                 (Some(cmp), true) => format!(
                     "best; vs {}: {} p={} {}",
@@ -521,4 +530,159 @@ fn protocol_sections(out: &mut String, report: &Report) {
         }
         push_table(out, t);
     }
+}
+
+/// Links to a section's figures (SVG files next to the report).
+fn figures(out: &mut String, report: &Report, section: Section) {
+    for f in report.figures.iter().filter(|f| f.section == section) {
+        let _ = writeln!(out, "![{}]({}/{})\n", f.title, report.figure_dir, f.file);
+    }
+}
+
+fn bias_section(out: &mut String, report: &Report) {
+    if !report.figures.iter().any(|f| f.section == Section::Bias) {
+        return;
+    }
+    section(out, "Accuracy and popularity bias");
+    let _ = writeln!(
+        out,
+        "Every trial's test accuracy against its popularity bias; the Pareto front joins the trials no other trial beats on both. \
+         The long-tail plot shares out each selected model's recommendation slots over ten item-popularity deciles, next to how train interactions are shared: \
+         a model above the train line in decile 1 amplifies popularity.\n"
+    );
+    figures(out, report, Section::Bias);
+}
+
+fn training_section(out: &mut String, report: &Report) {
+    let curves: Vec<(&str, &crate::models::TrainingCurve)> = report
+        .leaderboard
+        .iter()
+        .filter_map(|row| {
+            let id = row.trial_ids.first()?;
+            let trial = report.trials.iter().find(|t| &t.id == id)?;
+            match &trial.outcome {
+                Outcome::Ok { curve: Some(c), .. } => Some((row.model.as_str(), c)),
+                _ => None,
+            }
+        })
+        .collect();
+    if curves.is_empty() {
+        return;
+    }
+    section(out, "Training curves");
+    let metric = report.selection_metric;
+    let _ = writeln!(
+        out,
+        "Models trained in epochs log their mean training loss and validation {metric} after every epoch; \
+         the weights kept are those of the best validation epoch (early stopping stops after `patience` epochs without improvement). First seed of each selected configuration.\n"
+    );
+    let mut t = table(&[
+        "model",
+        "epochs run",
+        "kept epoch",
+        "stopped early",
+        "first loss",
+        "last loss",
+        &format!("best validation {metric}"),
+    ]);
+    for (model, c) in curves {
+        let best = c
+            .epochs
+            .iter()
+            .filter_map(|e| e.validation)
+            .fold(None, |b: Option<f64>, v| Some(b.map_or(v, |b| b.max(v))));
+        t.push_record([
+            model.to_string(),
+            c.epochs.len().to_string(),
+            c.kept_epoch.to_string(),
+            if c.stopped_early { "yes" } else { "no" }.to_string(),
+            c.epochs
+                .first()
+                .map_or("—".into(), |e| format!("{:.4}", e.loss)),
+            c.epochs
+                .last()
+                .map_or("—".into(), |e| format!("{:.4}", e.loss)),
+            optional(best, 4),
+        ]);
+    }
+    push_table(out, t);
+    figures(out, report, Section::Training);
+}
+
+fn embedding_section(out: &mut String, report: &Report) {
+    if report.embedding.is_empty() {
+        return;
+    }
+    section(out, "Embedding analysis");
+    let k = report.embedding[0].k;
+    let _ = writeln!(
+        out,
+        "For selected models with item embeddings: k-means clusters of the item vectors' directions (linfa), and two beyond-accuracy measures of the test top-{k} lists, \
+         averaged over users and seeds: `cluster_coverage@{k}` (distinct clusters in a list / {k}) and `ild@{k}` (mean pairwise cosine distance of the list's items; \
+         higher = less redundant). Definitions in docs/metrics.md. The maps project the item embeddings on their first two principal components, \
+         shaded by popularity decile, showing whether popular items sit apart from the tail.\n"
+    );
+    let mut t = table(&[
+        "model",
+        "configuration",
+        "clusters",
+        &format!("cluster_coverage@{k}"),
+        &format!("ild@{k}"),
+        "PCA variance (2 axes)",
+    ]);
+    for row in &report.embedding {
+        t.push_record([
+            row.model.clone(),
+            row.knobs.clone(),
+            row.clusters.to_string(),
+            format!("{:.4}", row.cluster_coverage),
+            format!("{:.4}", row.ild),
+            format!("{:.1}%", 100.0 * row.explained_variance),
+        ]);
+    }
+    push_table(out, t);
+    figures(out, report, Section::Embedding);
+}
+
+fn reproducibility_section(out: &mut String, report: &Report) {
+    let record = &report.record;
+    let spec = &record.spec;
+    section(out, "Reproducibility");
+    let mut seeds: Vec<u64> = record.expansion.trials.iter().map(|t| t.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let mut t = table(&["", "value"]);
+    for (k, v) in [
+        ("recsweep version", record.recsweep_version.clone()),
+        (
+            "git revision (last run)",
+            record
+                .run
+                .as_ref()
+                .map_or("not recorded".into(), |r| format!("`{}`", r.git_revision)),
+        ),
+        (
+            "worker threads (last run)",
+            record
+                .run
+                .as_ref()
+                .map_or("not recorded".into(), |r| r.threads.to_string()),
+        ),
+        (
+            "dataset fingerprint",
+            format!("`{}`", record.dataset.fingerprint),
+        ),
+        ("results context", format!("`{}`", record.context)),
+        ("spec seed", spec.seed.to_string()),
+        ("seeds per configuration", spec.sweep.seeds.to_string()),
+        ("distinct training seeds", seeds.len().to_string()),
+    ] {
+        t.push_record([k.to_string(), v]);
+    }
+    push_table(out, t);
+    let _ = writeln!(
+        out,
+        "Numbers do not depend on the thread count. Each trial's seed is in its `trial.json`; \
+         `recsweep run` on the resolved spec below, with the same data file (same fingerprint), reproduces every number except timings.\n"
+    );
 }

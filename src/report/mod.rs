@@ -2,8 +2,11 @@
 //! rebuilds it byte for byte), as a plain model that renderers turn into
 //! formats. Markdown is the one format today.
 
+mod embedding;
+pub mod figures;
 mod markdown;
 mod significance;
+mod visuals;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +19,8 @@ use crate::selection::{self, Configuration, Part};
 use crate::stats::kendall_tau_b;
 use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError, TrialRecord};
 
+pub use embedding::EmbeddingRow;
+pub use figures::{Figure, Section};
 pub use markdown::render as render_markdown;
 pub use significance::{run_test, Comparison, Sensitivity};
 
@@ -36,6 +41,8 @@ pub struct LeaderRow {
     pub fit_seconds: f64,
     pub score_micros_per_user: f64,
     pub cost: ServingCost,
+    /// Its trials, in seed order.
+    pub trial_ids: Vec<String>,
 }
 
 /// How a secondary protocol orders models compared with the primary one, on
@@ -76,6 +83,11 @@ pub struct Report {
     /// Agreement of each secondary protocol with the primary one.
     pub protocols: Vec<ProtocolAgreement>,
     pub trials: Vec<TrialRow>,
+    pub figures: Vec<Figure>,
+    pub embedding: Vec<EmbeddingRow>,
+    /// Where the figures go, relative to the report file (`<report stem>/`
+    /// unless the CLI says otherwise).
+    pub figure_dir: String,
     /// Trials of the expansion with no stored record yet (an unfinished or
     /// sharded run).
     pub missing: usize,
@@ -134,7 +146,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         .iter()
         .map(|p| agreement(&p.to_string(), &configs, &selected, metric))
         .collect();
-    let trials = records
+    let trials: Vec<TrialRow> = records
         .iter()
         .map(|r| TrialRow {
             id: r.trial.id.clone(),
@@ -145,7 +157,29 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         })
         .collect();
     let summary = summarise(&record, &leaderboard, &pairs, &sensitivity, metric, missing);
+    let (figures, embedding) = visuals::build(&visuals::Inputs {
+        results,
+        record: &record,
+        configs: &configs,
+        leaderboard: &leaderboard,
+        sensitivity: &sensitivity,
+        trials: &trials,
+        metric,
+    })?;
+    let figure_dir = record
+        .spec
+        .report
+        .path
+        .as_ref()
+        .and_then(|p| p.file_stem())
+        .map_or_else(
+            || record.spec.name.clone(),
+            |s| s.to_string_lossy().into_owned(),
+        );
     Ok(Report {
+        figures,
+        embedding,
+        figure_dir,
         summary,
         record,
         selection_metric: metric,
@@ -433,6 +467,7 @@ fn leader_row(
             Outcome::Failed { .. } => None,
         }),
         cost: first_cost.unwrap_or_default(),
+        trial_ids: config.trials.iter().map(|r| r.trial.id.clone()).collect(),
     }
 }
 

@@ -43,8 +43,9 @@ impl Comparison {
 pub struct Sensitivity {
     pub model: String,
     pub knob: String,
-    /// (value, selection-split metric, test metric), in sweep order.
-    pub values: Vec<(String, f64, f64)>,
+    /// (value, selection-split metric, test metric, its 95% half-width
+    /// averaged over seeds), in sweep order.
+    pub values: Vec<(String, f64, f64, Option<f64>)>,
     /// Best value by the selection split, against the runner-up, on test.
     pub best_vs_second: Option<Comparison>,
 }
@@ -135,6 +136,7 @@ pub fn sensitivity(
                         super::describe_value(v),
                         *score,
                         mine[*i].mean(Part::Test, metric).unwrap_or(f64::NAN),
+                        mine[*i].ci95(Part::Test, metric),
                     )
                 })
                 .collect();
