@@ -373,6 +373,9 @@ fn train_bench(args: TrainArgs) -> Result<()> {
         args.params,
         rayon::current_num_threads()
     );
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .build()?;
     let mut times = Vec::new();
     for epochs in [1, 1 + args.epochs] {
         let params = args
@@ -383,11 +386,15 @@ fn train_bench(args: TrainArgs) -> Result<()> {
             .ok_or_else(|| anyhow::anyhow!("--params must be an inline mapping {{...}}"))?;
         let config = configure(&args.model, &params)?;
         let start = Instant::now();
-        config.fit(&FitInput {
-            train,
-            item_popularity: &popularity,
-            seed: 1,
-            monitor: None,
+        // Fit on a pool thread, as the runner does: a fit's parallel parts
+        // then share the pool with it instead of a third, blocked thread.
+        pool.install(|| {
+            config.fit(&FitInput {
+                train,
+                item_popularity: &popularity,
+                seed: 1,
+                monitor: None,
+            })
         })?;
         times.push(start.elapsed().as_secs_f64());
     }

@@ -9,9 +9,10 @@
 //! keeps finite-difference checks tight, and scoring converts to f32.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand::Rng;
 use rand_pcg::Pcg64Mcg;
+use rayon::prelude::*;
 
 use super::train::{Moments, Step};
 
@@ -55,7 +56,7 @@ impl Dense {
 
     pub fn forward(&self, x: MatRef<f64>) -> Mat<f64> {
         let mut y = Mat::from_fn(x.nrows(), self.outputs(), |_, j| self.b[j]);
-        matmul(y.as_mut(), Accum::Add, x, self.w.as_ref(), 1.0, Par::Seq);
+        matmul_rows(y.as_mut(), Accum::Add, x, self.w.as_ref(), 1.0);
         y
     }
 
@@ -65,19 +66,12 @@ impl Dense {
         let mut w = Mat::from_fn(self.inputs(), self.outputs(), |i, j| {
             2.0 * l2 * self.w[(i, j)]
         });
-        matmul(w.as_mut(), Accum::Add, x.transpose(), dy, 1.0, Par::Seq);
+        matmul_rows(w.as_mut(), Accum::Add, x.transpose(), dy, 1.0);
         let b = (0..self.outputs())
             .map(|j| (0..dy.nrows()).map(|r| dy[(r, j)]).sum())
             .collect();
         let mut dx = Mat::zeros(x.nrows(), self.inputs());
-        matmul(
-            dx.as_mut(),
-            Accum::Replace,
-            dy,
-            self.w.transpose(),
-            1.0,
-            Par::Seq,
-        );
+        matmul_rows(dx.as_mut(), Accum::Replace, dy, self.w.transpose(), 1.0);
         (DenseGrad { w, b }, dx)
     }
 
@@ -96,18 +90,15 @@ impl Dense {
     }
 
     pub fn update(&mut self, grad: &DenseGrad, step: &Step) {
-        let (rows, cols) = (self.inputs(), self.outputs());
+        let rows = self.inputs();
         // faer stores columns contiguously; update column by column.
-        let mut column = vec![0.0; rows];
-        let mut gcol = vec![0.0; rows];
-        for j in 0..cols {
-            for (i, (c, g)) in column.iter_mut().zip(&mut gcol).enumerate() {
-                (*c, *g) = (self.w[(i, j)], grad.w[(i, j)]);
-            }
-            step.apply(&mut column, &mut self.moments_w, j * rows, &gcol);
-            for (i, c) in column.iter().enumerate() {
-                self.w[(i, j)] = *c;
-            }
+        for j in 0..self.outputs() {
+            step.apply(
+                column_mut(&mut self.w, j),
+                &mut self.moments_w,
+                j * rows,
+                column(grad.w.as_ref(), j),
+            );
         }
         step.apply(&mut self.b, &mut self.moments_b, 0, &grad.b);
     }
@@ -296,31 +287,65 @@ pub fn scale_by(x: &mut Mat<f64>, mask: &Mat<f64>) {
 }
 
 /// Row-wise L2 normalisation; returns the norms for the backward pass.
+/// Loops run down columns: faer is column-major, and a row walk would
+/// stride across the whole batch at every step.
 pub fn normalize(x: &mut Mat<f64>) -> Vec<f64> {
-    (0..x.nrows())
-        .map(|i| {
-            let norm = (0..x.ncols())
-                .map(|j| x[(i, j)] * x[(i, j)])
-                .sum::<f64>()
-                .sqrt()
-                .max(1e-12);
-            for j in 0..x.ncols() {
-                x[(i, j)] /= norm;
-            }
-            norm
+    let mut norms = vec![0.0; x.nrows()];
+    for j in 0..x.ncols() {
+        for (n, v) in norms.iter_mut().zip(column(x.as_ref(), j)) {
+            *n += v * v;
+        }
+    }
+    let inverse: Vec<f64> = norms
+        .iter_mut()
+        .map(|n| {
+            *n = n.sqrt().max(1e-12);
+            1.0 / *n
         })
-        .collect()
+        .collect();
+    for j in 0..x.ncols() {
+        for (v, i) in column_mut(x, j).iter_mut().zip(&inverse) {
+            *v *= i;
+        }
+    }
+    norms
 }
 
 /// Backward of [`normalize`] given its output y and the row norms:
 /// dz = (dy − y·(y·dy)) / ‖z‖.
 pub fn normalize_backward(y: MatRef<f64>, norms: &[f64], dy: &mut Mat<f64>) {
-    for (i, norm) in norms.iter().enumerate() {
-        let proj: f64 = (0..y.ncols()).map(|j| y[(i, j)] * dy[(i, j)]).sum();
-        for j in 0..y.ncols() {
-            dy[(i, j)] = (dy[(i, j)] - y[(i, j)] * proj) / norm;
+    let mut proj = vec![0.0; y.nrows()];
+    for j in 0..y.ncols() {
+        for ((p, a), b) in proj
+            .iter_mut()
+            .zip(column(y, j))
+            .zip(column(dy.as_ref(), j))
+        {
+            *p += a * b;
         }
     }
+    for j in 0..y.ncols() {
+        let yj = column(y, j);
+        for (((d, a), p), n) in column_mut(dy, j).iter_mut().zip(yj).zip(&proj).zip(norms) {
+            *d = (*d - a * p) / n;
+        }
+    }
+}
+
+/// Column `j` as a slice (columns of a matrix faer allocated are
+/// contiguous).
+pub fn column(x: MatRef<'_, f64>, j: usize) -> &[f64] {
+    x.col(j)
+        .try_as_col_major()
+        .expect("columns are contiguous")
+        .as_slice()
+}
+
+pub fn column_mut(x: &mut Mat<f64>, j: usize) -> &mut [f64] {
+    x.col_mut(j)
+        .try_as_col_major_mut()
+        .expect("columns are contiguous")
+        .as_slice_mut()
 }
 
 /// One in-batch softmax problem: row a's candidates are the batch's items,
@@ -336,49 +361,210 @@ pub struct InBatch<'a> {
     pub temperature: f64,
 }
 
+/// Rows of a product computed by one task in [`matmul_rows`]: fixed, so
+/// block boundaries (and every bit of the result) do not depend on how many
+/// threads run them.
+const BLOCK: usize = 128;
+
+/// dst = alpha·a·b (or dst += with `Accum::Add`), in parallel over blocks
+/// of rows of dst: eighths of it, at least 16 rows and at most `BLOCK`.
+/// Block boundaries depend on the shape alone and each entry is computed
+/// inside one block by one sequential GEMM, so the result is the same on
+/// any thread count: what lets one fit use every core and stay
+/// deterministic.
+pub fn matmul_rows(dst: MatMut<f64>, accum: Accum, a: MatRef<f64>, b: MatRef<f64>, alpha: f64) {
+    let size = dst.nrows().div_ceil(8).clamp(16, BLOCK);
+    dst.par_row_chunks_mut(size)
+        .enumerate()
+        .for_each(|(k, block)| {
+            let rows = block.nrows();
+            matmul(block, accum, a.subrows(k * size, rows), b, alpha, Par::Seq);
+        });
+}
+
 /// Mean in-batch softmax loss of query outputs `u` against candidate outputs
 /// `v` (both batch × dim), with gradients: logits u_a·v_b/τ − correction_b.
 pub fn in_batch_softmax(u: MatRef<f64>, v: MatRef<f64>, p: &InBatch) -> (f64, Mat<f64>, Mat<f64>) {
-    let (n, d) = (u.nrows(), u.ncols());
-    let mut logits = Mat::<f64>::zeros(n, n);
-    matmul(
-        logits.as_mut(),
-        Accum::Replace,
-        u,
-        v.transpose(),
-        1.0 / p.temperature,
-        Par::Seq,
-    );
-    let mut loss = 0.0;
-    // g[a][b] = w_a (p_ab − [a = b]) / (n τ): the gradient of the mean loss
-    // with respect to u_a·v_b.
-    let mut g = Mat::<f64>::zeros(n, n);
-    let mut row = vec![0.0; n];
-    for a in 0..n {
-        for (b, l) in row.iter_mut().enumerate() {
-            *l = if b != a && p.items[b] == p.items[a] {
-                f64::NEG_INFINITY
-            } else {
-                logits[(a, b)] - p.corrections[b]
-            };
-        }
-        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        // One exp per logit (exp dominates the cost of this function).
-        for l in row.iter_mut() {
-            *l = (*l - max).exp();
-        }
-        let z: f64 = row.iter().sum();
-        loss += p.weights[a] * (max + z.ln() - (logits[(a, a)] - p.corrections[a]));
-        let scale = p.weights[a] / (n as f64 * p.temperature);
-        for (b, e) in row.iter().enumerate() {
-            g[(a, b)] = scale * (e / z - if b == a { 1.0 } else { 0.0 });
-        }
+    let n = u.nrows();
+    // gᵀ, column a = row a: first its logits, then, in place, the gradient
+    // of the mean loss with respect to u_a·v_b,
+    // g[a][b] = w_a (p_ab − [a = b]) / (n τ). faer is column-major, so a
+    // row's logits are contiguous; blocks of rows run in parallel.
+    //
+    // The matrix is reused between batches of a thread: a fresh n × n
+    // matrix per batch costs a zero fill and page faults (8 MB at n = 1024).
+    // It is taken out while in use, so a fit this thread runs from inside
+    // the parallel section (rayon work stealing) gets its own.
+    let mut gt = SCRATCH.replace(Mat::new());
+    if gt.nrows() != n {
+        gt = Mat::zeros(n, n);
     }
+    let result = in_batch_softmax_with(u, v, p, &mut gt);
+    SCRATCH.set(gt);
+    result
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Mat<f64>> = const { std::cell::Cell::new(Mat::new()) };
+}
+
+fn in_batch_softmax_with(
+    u: MatRef<f64>,
+    v: MatRef<f64>,
+    p: &InBatch,
+    gt: &mut Mat<f64>,
+) -> (f64, Mat<f64>, Mat<f64>) {
+    let (n, d) = (u.nrows(), u.ncols());
+    let losses: Vec<f64> = gt
+        .as_mut()
+        .par_col_chunks_mut(BLOCK)
+        .enumerate()
+        .flat_map_iter(|(k, mut block)| {
+            let first = k * BLOCK;
+            let rows = u.subrows(first, block.ncols());
+            matmul(
+                block.as_mut(),
+                Accum::Replace,
+                v,
+                rows.transpose(),
+                1.0 / p.temperature,
+                Par::Seq,
+            );
+            (0..block.ncols())
+                .map(|c| {
+                    let column = block
+                        .as_mut()
+                        .col_mut(c)
+                        .try_as_col_major_mut()
+                        .expect("a fresh matrix's columns are contiguous")
+                        .as_slice_mut();
+                    softmax_row(first + c, column, p, n)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let loss: f64 = losses.iter().sum();
     let mut du = Mat::<f64>::zeros(n, d);
     let mut dv = Mat::<f64>::zeros(n, d);
-    matmul(du.as_mut(), Accum::Replace, g.as_ref(), v, 1.0, Par::Seq);
-    matmul(dv.as_mut(), Accum::Replace, g.transpose(), u, 1.0, Par::Seq);
+    matmul_rows(du.as_mut(), Accum::Replace, gt.transpose(), v, 1.0);
+    matmul_rows(dv.as_mut(), Accum::Replace, gt.as_ref(), u, 1.0);
     (loss / n as f64, du, dv)
+}
+
+/// Row `a` of the in-batch softmax: turns its logits into gradients in
+/// place and returns its weighted loss.
+fn softmax_row(a: usize, row: &mut [f64], p: &InBatch, n: usize) -> f64 {
+    let positive = row[a] - p.corrections[a];
+    let item = p.items[a];
+    // Branch-free loops (select, compare-max, fixed-grouping sum) so that
+    // each vectorises.
+    let mut max = f64::NEG_INFINITY;
+    for ((l, c), &other) in row.iter_mut().zip(p.corrections).zip(p.items) {
+        let v = *l - c;
+        *l = if other == item { f64::NEG_INFINITY } else { v };
+        max = if *l > max { *l } else { max };
+    }
+    row[a] = positive;
+    max = max.max(positive);
+    row.iter_mut().for_each(|l| *l -= max);
+    exp_in_place(row);
+    let z = sum(row);
+    let scale = p.weights[a] / (n as f64 * p.temperature);
+    let (inv_z, weighted) = (scale / z, p.weights[a] * (max + z.ln() - positive));
+    row.iter_mut().for_each(|e| *e *= inv_z);
+    row[a] -= scale;
+    weighted
+}
+
+/// A sum with eight running totals: a strict left-to-right float sum cannot
+/// be vectorised, this fixed grouping can, and it is the same arithmetic on
+/// every run.
+fn sum(xs: &[f64]) -> f64 {
+    let mut sums = [0.0f64; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (s, x) in sums.iter_mut().zip(chunk) {
+            *s += x;
+        }
+    }
+    ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7])) + tail
+}
+
+/// e^x for every x ≤ 0 of a slice, in place, within 1e-15 relative of
+/// `f64::exp`. Written out because the softmax spends most of its time in
+/// exp and libm's is scalar; this body is branch-free so the compiler
+/// vectorises it (AVX-512/AVX2 chosen at run time). x = k·ln 2 + r with
+/// |r| ≤ ln 2 / 2 (Cody–Waite, ln 2 split in two), e^r by its Taylor series
+/// to r¹³/13!, 2^k written into the exponent bits; below −708 (where 2^k
+/// would be subnormal) the result is 0, which a softmax over values whose
+/// maximum is 0 cannot tell from the true e^x < 1e-307.
+pub fn exp_in_place(xs: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { exp_avx512(xs) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { exp_avx2(xs) };
+        }
+    }
+    exp_portable(xs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn exp_avx512(xs: &mut [f64]) {
+    exp_portable(xs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn exp_avx2(xs: &mut [f64]) {
+    exp_portable(xs)
+}
+
+#[inline(always)]
+fn exp_portable(xs: &mut [f64]) {
+    // ln 2 = LN2_HI + LN2_LO, the high part with trailing zero bits so that
+    // k·LN2_HI is exact (fdlibm's split).
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+    // 1.5·2^52: adding and subtracting it rounds to the nearest integer,
+    // and after adding it the low mantissa bits hold that integer.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    for x in xs.iter_mut() {
+        let y = x.max(-708.0);
+        let shifted = y * std::f64::consts::LOG2_E + ROUND;
+        let k = shifted - ROUND;
+        let r = (y - k * LN2_HI) - k * LN2_LO;
+        let mut poly = 1.0 / 6_227_020_800.0;
+        for c in [
+            1.0 / 479_001_600.0,
+            1.0 / 39_916_800.0,
+            1.0 / 3_628_800.0,
+            1.0 / 362_880.0,
+            1.0 / 40_320.0,
+            1.0 / 5_040.0,
+            1.0 / 720.0,
+            1.0 / 120.0,
+            1.0 / 24.0,
+            1.0 / 6.0,
+            0.5,
+            1.0,
+            1.0,
+        ] {
+            poly = poly * r + c;
+        }
+        // The integer k sits in the low bits of `shifted` (two's
+        // complement within the 51-bit field); add the bias and move it
+        // into the exponent field.
+        let bits = (shifted.to_bits().wrapping_add(1023)) << 52;
+        let scale = f64::from_bits(bits);
+        *x = if *x < -708.0 { 0.0 } else { poly * scale };
+    }
 }
 
 /// log σ(z), without overflow for large |z|.
@@ -588,6 +774,25 @@ pub mod tests {
         let (_, du, dv) = in_batch_softmax(u.as_ref(), v.as_ref(), &p);
         check_matrix(&u, &|u| in_batch_softmax(u.as_ref(), v.as_ref(), &p).0, &du);
         check_matrix(&v, &|v| in_batch_softmax(u.as_ref(), v.as_ref(), &p).0, &dv);
+    }
+
+    #[test]
+    fn exp_in_place_matches_std_exp() {
+        let mut xs: Vec<f64> = (0..=20_000)
+            .map(|k| -708.0 * f64::from(k) / 20_000.0)
+            .collect();
+        xs.extend([0.0, -1e-300, -0.5 * std::f64::consts::LN_2, -707.999]);
+        let expected: Vec<f64> = xs.iter().map(|x| x.exp()).collect();
+        exp_in_place(&mut xs);
+        for (got, want) in xs.iter().zip(&expected) {
+            assert!(
+                ((got - want) / want).abs() < 1e-15,
+                "exp: got {got}, want {want}"
+            );
+        }
+        let mut tail = [-708.5, -1e4, f64::NEG_INFINITY];
+        exp_in_place(&mut tail);
+        assert_eq!(tail, [0.0; 3]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::Mapping;
 
 use super::nn::{
-    in_batch_softmax, normalize, normalize_backward, DenseGrad, InBatch, Stack, StackCache,
+    column, in_batch_softmax, normalize, normalize_backward, DenseGrad, InBatch, Stack, StackCache,
 };
 use super::train::{self, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
 use super::{
@@ -264,15 +264,22 @@ impl TwoTower<'_> {
                 (&self.items, &self.item_tower)
             };
             let (layers, dx) = tower.backward(&pass.cache, grad, p.l2);
+            // dx row by row, so each embedding row's gradient is contiguous.
+            let d = table.dim;
+            let mut flat = vec![0.0; ids.len() * d];
+            for k in 0..d {
+                for (a, v) in column(dx.as_ref(), k).iter().enumerate() {
+                    flat[a * d + k] = *v;
+                }
+            }
             let mut rows = RowGrads::default();
-            let mut row = vec![0.0; table.dim];
-            for (a, &id) in ids.iter().enumerate() {
+            for (&id, row) in ids.iter().zip(flat.chunks_exact_mut(d)) {
                 let e = table.row(id);
                 penalty += p.l2 * train::dot(e, e) / n;
-                for (k, r) in row.iter_mut().enumerate() {
-                    *r = dx[(a, k)] + 2.0 * p.l2 / n * e[k];
+                for (r, e) in row.iter_mut().zip(e) {
+                    *r += 2.0 * p.l2 / n * e;
                 }
-                rows.add(id, 1.0, &row);
+                rows.add(id, 1.0, row);
             }
             SideGrads { rows, layers }
         });

@@ -602,7 +602,7 @@ fn training_section(out: &mut String, report: &Report) {
             c.epochs
                 .last()
                 .map_or("—".into(), |e| format!("{:.4}", e.loss)),
-            optional(best, 4),
+            best.map_or("—".into(), |b| format!("{b:.4}")),
         ]);
     }
     push_table(out, t);

@@ -157,7 +157,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         })
         .collect();
     let summary = summarise(&record, &leaderboard, &pairs, &sensitivity, metric, missing);
-    let (figures, embedding) = visuals::build(&visuals::Inputs {
+    let (mut figures, embedding) = visuals::build(&visuals::Inputs {
         results,
         record: &record,
         configs: &configs,
@@ -166,6 +166,9 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         trials: &trials,
         metric,
     })?;
+    if !record.spec.report.plots {
+        figures.clear();
+    }
     let figure_dir = record
         .spec
         .report

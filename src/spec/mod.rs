@@ -538,12 +538,25 @@ impl Default for Tolerance {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSpec {
     /// Defaults to `reports/<name>.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// SVG figures beside the report; off for reports that must stay a
+    /// single file.
+    #[serde(default = "yes")]
+    pub plots: bool,
+}
+
+impl Default for ReportSpec {
+    fn default() -> Self {
+        Self {
+            path: None,
+            plots: true,
+        }
+    }
 }
 
 fn one() -> usize {
