@@ -152,6 +152,7 @@ impl ModelConfig for MfParams {
             examples: Examples::new(input, &self.popularity),
             rng,
             step: 0,
+            scratch: Mat::new(),
         };
         train::train(&mut model, "mf", self.epochs, self.patience, input.monitor)
     }
@@ -164,6 +165,8 @@ struct Mf<'a> {
     examples: Examples<'a>,
     rng: Pcg64Mcg,
     step: u64,
+    /// The in-batch softmax's logits, reused across batches.
+    scratch: Mat<f64>,
 }
 
 impl Trainable for Mf<'_> {
@@ -191,8 +194,8 @@ impl Trainable for Mf<'_> {
                     &self.items,
                     &triples,
                     &self.examples.correction,
-                    p.temperature,
-                    p.l2,
+                    (p.temperature, p.l2),
+                    &mut self.scratch,
                 ),
             };
             self.step += 1;
@@ -267,8 +270,8 @@ pub fn softmax_batch(
     items: &Table,
     batch: &[Triple],
     corrections: &[f64],
-    temperature: f64,
-    l2: f64,
+    (temperature, l2): (f64, f64),
+    scratch: &mut Mat<f64>,
 ) -> (f64, Grads) {
     let (n, d) = (batch.len(), users.dim);
     let x = Mat::<f64>::from_fn(n, d, |a, k| users.row(batch[a].user)[k]);
@@ -285,6 +288,7 @@ pub fn softmax_batch(
             corrections: &corrections,
             temperature,
         },
+        scratch,
     );
     let mut grads = Grads::default();
     let scale = 2.0 * l2 / n as f64;
@@ -381,11 +385,18 @@ mod tests {
         // Item 1 appears twice: accidental hits are masked.
         let (users, items) = (table(3, 4, 3), table(5, 4, 4));
         let corrections = [-1.0, -2.0, -0.5, -3.0, -1.5].map(|q| 0.7 * q);
-        let (_, grads) = softmax_batch(&users, &items, &batch(), &corrections, 0.2, 0.01);
+        let (_, grads) = softmax_batch(
+            &users,
+            &items,
+            &batch(),
+            &corrections,
+            (0.2, 0.01),
+            &mut Mat::new(),
+        );
         check(
             &users,
             &items,
-            &|u, i| softmax_batch(u, i, &batch(), &corrections, 0.2, 0.01).0,
+            &|u, i| softmax_batch(u, i, &batch(), &corrections, (0.2, 0.01), &mut Mat::new()).0,
             &grads,
         );
     }

@@ -128,12 +128,7 @@ impl Params for NcfParams {
             ("epochs", self.epochs, 1),
             ("batch_size", self.batch_size, 1),
         ]);
-        if let Some(k) = self.hidden.iter().position(|&w| w == 0) {
-            issues.push((
-                format!("hidden[{k}]"),
-                "0 is out of range; layer widths must be ≥ 1".into(),
-            ));
-        }
+        issues.extend(super::check_widths(&self.hidden));
         if self.variant.has_mlp() && self.hidden.is_empty() {
             issues.push((
                 "hidden".into(),

@@ -384,37 +384,24 @@ pub fn matmul_rows(dst: MatMut<f64>, accum: Accum, a: MatRef<f64>, b: MatRef<f64
 
 /// Mean in-batch softmax loss of query outputs `u` against candidate outputs
 /// `v` (both batch × dim), with gradients: logits u_a·v_b/τ − correction_b.
-pub fn in_batch_softmax(u: MatRef<f64>, v: MatRef<f64>, p: &InBatch) -> (f64, Mat<f64>, Mat<f64>) {
-    let n = u.nrows();
+/// `scratch` holds the batch × batch logits: pass the same matrix for every
+/// batch of a fit, as a fresh one per batch costs a zero fill and page
+/// faults (8 MB at batch 1024).
+pub fn in_batch_softmax(
+    u: MatRef<f64>,
+    v: MatRef<f64>,
+    p: &InBatch,
+    scratch: &mut Mat<f64>,
+) -> (f64, Mat<f64>, Mat<f64>) {
+    let (n, d) = (u.nrows(), u.ncols());
+    if scratch.nrows() < n {
+        *scratch = Mat::zeros(n, n);
+    }
     // gᵀ, column a = row a: first its logits, then, in place, the gradient
     // of the mean loss with respect to u_a·v_b,
     // g[a][b] = w_a (p_ab − [a = b]) / (n τ). faer is column-major, so a
     // row's logits are contiguous; blocks of rows run in parallel.
-    //
-    // The matrix is reused between batches of a thread: a fresh n × n
-    // matrix per batch costs a zero fill and page faults (8 MB at n = 1024).
-    // It is taken out while in use, so a fit this thread runs from inside
-    // the parallel section (rayon work stealing) gets its own.
-    let mut gt = SCRATCH.replace(Mat::new());
-    if gt.nrows() != n {
-        gt = Mat::zeros(n, n);
-    }
-    let result = in_batch_softmax_with(u, v, p, &mut gt);
-    SCRATCH.set(gt);
-    result
-}
-
-thread_local! {
-    static SCRATCH: std::cell::Cell<Mat<f64>> = const { std::cell::Cell::new(Mat::new()) };
-}
-
-fn in_batch_softmax_with(
-    u: MatRef<f64>,
-    v: MatRef<f64>,
-    p: &InBatch,
-    gt: &mut Mat<f64>,
-) -> (f64, Mat<f64>, Mat<f64>) {
-    let (n, d) = (u.nrows(), u.ncols());
+    let mut gt = scratch.as_mut().submatrix_mut(0, 0, n, n);
     let losses: Vec<f64> = gt
         .as_mut()
         .par_col_chunks_mut(BLOCK)
@@ -436,7 +423,7 @@ fn in_batch_softmax_with(
                         .as_mut()
                         .col_mut(c)
                         .try_as_col_major_mut()
-                        .expect("a fresh matrix's columns are contiguous")
+                        .expect("columns of a faer matrix are contiguous")
                         .as_slice_mut();
                     softmax_row(first + c, column, p, n)
                 })
@@ -446,8 +433,9 @@ fn in_batch_softmax_with(
     let loss: f64 = losses.iter().sum();
     let mut du = Mat::<f64>::zeros(n, d);
     let mut dv = Mat::<f64>::zeros(n, d);
+    let gt = gt.as_ref();
     matmul_rows(du.as_mut(), Accum::Replace, gt.transpose(), v, 1.0);
-    matmul_rows(dv.as_mut(), Accum::Replace, gt.as_ref(), u, 1.0);
+    matmul_rows(dv.as_mut(), Accum::Replace, gt, u, 1.0);
     (loss / n as f64, du, dv)
 }
 
@@ -771,9 +759,17 @@ pub mod tests {
             temperature: 0.2,
         };
         let (u, v) = (random(4, 3, 6), random(4, 3, 7));
-        let (_, du, dv) = in_batch_softmax(u.as_ref(), v.as_ref(), &p);
-        check_matrix(&u, &|u| in_batch_softmax(u.as_ref(), v.as_ref(), &p).0, &du);
-        check_matrix(&v, &|v| in_batch_softmax(u.as_ref(), v.as_ref(), &p).0, &dv);
+        let (_, du, dv) = in_batch_softmax(u.as_ref(), v.as_ref(), &p, &mut Mat::new());
+        check_matrix(
+            &u,
+            &|u| in_batch_softmax(u.as_ref(), v.as_ref(), &p, &mut Mat::new()).0,
+            &du,
+        );
+        check_matrix(
+            &v,
+            &|v| in_batch_softmax(u.as_ref(), v.as_ref(), &p, &mut Mat::new()).0,
+            &dv,
+        );
     }
 
     #[test]
@@ -807,7 +803,7 @@ pub mod tests {
         };
         let u = Mat::from_fn(2, 1, |i, _| [1.0, 2.0][i]);
         let v = Mat::from_fn(2, 1, |i, _| [1.0, -1.0][i]);
-        let (loss, _, _) = in_batch_softmax(u.as_ref(), v.as_ref(), &p);
+        let (loss, _, _) = in_batch_softmax(u.as_ref(), v.as_ref(), &p, &mut Mat::new());
         let e = std::f64::consts::E;
         let expected = ((e + 1.0 / e).ln() - 1.0 + (e * e + 1.0 / (e * e)).ln() + 2.0) / 2.0;
         assert!((loss - expected).abs() < 1e-12, "{loss} vs {expected}");

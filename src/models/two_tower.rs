@@ -113,12 +113,7 @@ impl Params for TwoTowerParams {
             ("epochs", self.epochs, 1),
             ("batch_size", self.batch_size, 2),
         ]);
-        if let Some(k) = self.hidden.iter().position(|&w| w == 0) {
-            issues.push((
-                format!("hidden[{k}]"),
-                "0 is out of range; layer widths must be ≥ 1".into(),
-            ));
-        }
+        issues.extend(super::check_widths(&self.hidden));
         issues.extend(super::check_training(
             self.learning_rate,
             self.l2,
@@ -164,6 +159,7 @@ impl ModelConfig for TwoTowerParams {
             examples: Examples::new(input, &self.popularity),
             rng,
             step: 0,
+            scratch: Mat::new(),
         };
         train::train(
             &mut model,
@@ -185,6 +181,8 @@ struct TwoTower<'a> {
     examples: Examples<'a>,
     rng: Pcg64Mcg,
     step: u64,
+    /// The in-batch softmax's logits, reused across batches.
+    scratch: Mat<f64>,
 }
 
 /// Gradients of one side: embedding rows and tower layers.
@@ -246,6 +244,7 @@ impl TwoTower<'_> {
                 corrections: &corrections,
                 temperature: p.temperature,
             },
+            &mut self.scratch,
         );
         let n = batch.len() as f64;
         let mut penalty = self.user_tower.penalty(p.l2) + self.item_tower.penalty(p.l2);
@@ -399,6 +398,7 @@ mod tests {
             examples: Examples::new(&input, &params.popularity),
             rng: Pcg64Mcg::seed_from_u64(9),
             step: 0,
+            scratch: Mat::new(),
         };
         // Item 1 twice: an accidental hit.
         let batch = [(0, 1), (1, 2), (3, 1), (2, 3)];
