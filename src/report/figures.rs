@@ -127,7 +127,7 @@ pub fn lines(
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(64)
-            .build_cartesian_2d(xr, yr)?;
+            .build_cartesian_2d(xr.clone(), yr.clone())?;
         let mut mesh = chart.configure_mesh();
         mesh.x_desc(x_desc)
             .y_desc(y_desc)
@@ -149,7 +149,8 @@ pub fn lines(
         }
         mesh.x_label_formatter(&format_label).draw()?;
         draw_series(&mut chart, series)?;
-        legend(&mut chart)
+        let corner = clear_corner(all().map(|p| fraction(p, &xr, &yr, false)));
+        legend(&mut chart, corner)
     })
 }
 
@@ -178,15 +179,57 @@ fn draw_series<'a>(
 
 fn legend<'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
 ) -> Drawn {
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.6))
         .border_style(BLACK.mix(0.4))
         .label_font(("sans-serif", 15))
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .draw()?;
     Ok(())
+}
+
+/// The plot corner with the fewest points (positions as fractions of the
+/// axes, 0–1), so the legend hides as little data as possible; ties go
+/// to the first of upper right, upper left, lower right, lower left.
+fn clear_corner(points: impl Iterator<Item = (f64, f64)>) -> SeriesLabelPosition {
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let mut counts = [0usize; 4];
+    for (x, y) in points {
+        for (count, (_, right, upper)) in counts.iter_mut().zip(&corners) {
+            let in_x = if *right { x >= 0.55 } else { x <= 0.45 };
+            let in_y = if *upper { y >= 0.6 } else { y <= 0.4 };
+            *count += usize::from(in_x && in_y);
+        }
+    }
+    let best = (0..4).min_by_key(|&k| counts[k]).unwrap_or(0);
+    corners
+        .into_iter()
+        .nth(best)
+        .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
+}
+
+/// A point's position as fractions of the ranges (x on a log scale when
+/// `log_x`).
+fn fraction(
+    p: (f64, f64),
+    x: &std::ops::Range<f64>,
+    y: &std::ops::Range<f64>,
+    log_x: bool,
+) -> (f64, f64) {
+    let fx = if log_x {
+        (p.0.ln() - x.start.ln()) / (x.end.ln() - x.start.ln())
+    } else {
+        (p.0 - x.start) / (x.end - x.start)
+    };
+    (fx, (p.1 - y.start) / (y.end - y.start))
 }
 
 /// Indices of the Pareto-optimal points: no other point is at least as good
@@ -218,14 +261,16 @@ pub fn tradeoff(
         let areas = titled.split_evenly((1, panels.len().max(1)));
         for ((x_desc, x_higher, series), area) in panels.iter().zip(areas) {
             let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.clone()).collect();
+            let (xr, yr) = (
+                range(all.iter().map(|p| p.0)),
+                range(all.iter().map(|p| p.1)),
+            );
+            let corner = clear_corner(all.iter().map(|&p| fraction(p, &xr, &yr, false)));
             let mut chart = ChartBuilder::on(&area)
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(56)
-                .build_cartesian_2d(
-                    range(all.iter().map(|p| p.0)),
-                    range(all.iter().map(|p| p.1)),
-                )?;
+                .build_cartesian_2d(xr, yr)?;
             chart
                 .configure_mesh()
                 .x_desc(format!(
@@ -261,13 +306,7 @@ pub fn tradeoff(
                     .label(s.name.as_str())
                     .legend(move |p| marker(i, p));
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.6))
-                .border_style(BLACK.mix(0.4))
-                .label_font(("sans-serif", 15))
-                .position(SeriesLabelPosition::LowerRight)
-                .draw()?;
+            legend(&mut chart, corner)?;
         }
         Ok(())
     })
@@ -282,16 +321,15 @@ pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, Stri
         .fold(f64::INFINITY, f64::min)
         .max(1e-3);
     let hi = all.iter().map(|p| p.0).fold(0.0, f64::max).max(lo * 10.0);
+    let (xr, yr) = (lo / 1.5..hi * 1.5, range(all.iter().map(|p| p.1)));
+    let corner = clear_corner(all.iter().map(|&p| fraction(p, &xr, &yr, true)));
     render(|root| {
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(64)
-            .build_cartesian_2d(
-                (lo / 1.5..hi * 1.5).log_scale(),
-                range(all.iter().map(|p| p.1)),
-            )?;
+            .build_cartesian_2d((xr.clone()).log_scale(), yr.clone())?;
         chart
             .configure_mesh()
             .x_desc("scoring µs per user (log scale)")
@@ -308,7 +346,7 @@ pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, Stri
                 .label(s.name.as_str())
                 .legend(move |p| marker(i, p));
         }
-        legend(&mut chart)
+        legend(&mut chart, corner)
     })
 }
 
@@ -316,16 +354,18 @@ pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, Stri
 /// with three marker shapes (decile 1 triangles, deciles 2–5 crosses,
 /// deciles 6–10 dots).
 pub fn item_map(title: &str, points: &[(f64, f64)], deciles: &[usize]) -> Result<String, String> {
+    let (xr, yr) = (
+        range(points.iter().map(|p| p.0)),
+        range(points.iter().map(|p| p.1)),
+    );
+    let corner = clear_corner(points.iter().map(|&p| fraction(p, &xr, &yr, false)));
     render(|root| {
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
-            .build_cartesian_2d(
-                range(points.iter().map(|p| p.0)),
-                range(points.iter().map(|p| p.1)),
-            )?;
+            .build_cartesian_2d(xr, yr)?;
         chart
             .configure_mesh()
             .x_desc("PCA 1")
@@ -382,13 +422,31 @@ pub fn item_map(title: &str, points: &[(f64, f64)], deciles: &[usize]) -> Result
                     }
                 });
         }
-        legend(&mut chart)
+        legend(&mut chart, corner)
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_legend_goes_to_the_emptiest_corner() {
+        // Points crowd the upper right and upper left: lower right is free.
+        let crowded = [(0.9, 0.9), (0.8, 0.7), (0.1, 0.9), (0.2, 0.2)];
+        assert_eq!(
+            clear_corner(crowded.into_iter()),
+            SeriesLabelPosition::LowerRight
+        );
+        // Ties keep the conventional upper right.
+        assert_eq!(
+            clear_corner(std::iter::empty()),
+            SeriesLabelPosition::UpperRight
+        );
+        // Log x: 100 on 1..1000 sits at two thirds, in the right half.
+        let p = fraction((100.0, 5.0), &(1.0..1000.0), &(0.0..10.0), true);
+        assert!((p.0 - 2.0 / 3.0).abs() < 1e-12 && (p.1 - 0.5).abs() < 1e-12);
+    }
 
     #[test]
     fn pareto_front_keeps_only_undominated_points() {
