@@ -311,13 +311,7 @@ pub fn render(rows: &[CheckRow], settings: &CheckSpec) -> String {
             r.current.map_or("—".into(), |c| format!("{c:.4}")),
             r.current
                 .map_or("—".into(), |c| format!("{:+.4}", c - r.baseline)),
-            r.p_adjusted.map_or("—".into(), |p| {
-                if p < 1e-4 {
-                    format!("{p:.1e}")
-                } else {
-                    format!("{p:.4}")
-                }
-            }),
+            r.p_adjusted.map_or("—".into(), crate::report::format_p),
             verdict,
         ]);
     }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::{describe_values, Report, Section};
+use super::{describe_values, format_p, Report, Section};
 use crate::eval::{Direction, MetricId, MetricKind, MetricSummary};
 use crate::selection::Part;
 use crate::spec::Protocol;
@@ -348,7 +348,7 @@ fn versus(report: &Report, model: &str, baseline: &str) -> String {
             Some(format!(
                 "{} {marker} p={}",
                 signed(kind, diff),
-                p_value(c.p_adjusted)
+                format_p(c.p_adjusted)
             ))
         })
         .unwrap_or_else(|| "—".to_string())
@@ -360,14 +360,6 @@ fn signed(kind: MetricKind, v: f64) -> String {
         format!("−{text}")
     } else {
         format!("+{text}")
-    }
-}
-
-fn p_value(p: f64) -> String {
-    if p < 1e-4 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.4}")
     }
 }
 
@@ -425,8 +417,8 @@ fn significance_sections(out: &mut String, report: &Report) {
                 p.relative_diff
                     .map_or("—".to_string(), |r| format!("{:+.1}%", 100.0 * r)),
                 optional(p.cohens_dz, 3),
-                p_value(p.p_raw),
-                p_value(p.p_adjusted),
+                format_p(p.p_raw),
+                format_p(p.p_adjusted),
                 if p.significant(c.alpha) { "yes" } else { "no" }.to_string(),
             ]);
         }
@@ -467,7 +459,7 @@ fn significance_sections(out: &mut String, report: &Report) {
                     "best; vs {}: {} p={} {}",
                     cmp.b,
                     signed(metric.kind, cmp.diff()),
-                    p_value(cmp.p_adjusted),
+                    format_p(cmp.p_adjusted),
                     if cmp.significant(c.alpha) {
                         "significant"
                     } else {

@@ -534,6 +534,19 @@ pub fn describe_value(v: &Value) -> String {
 }
 
 /// Four significant digits, without trailing zeros.
+/// A p-value: four decimals, scientific below 1e-4, and "< 1e-300" where
+/// the distribution's tail underflowed to 0 (p is then below what a double
+/// can hold, not zero).
+pub fn format_p(p: f64) -> String {
+    if p <= 0.0 {
+        "< 1e-300".into()
+    } else if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
 pub fn format_number(f: f64) -> String {
     if f == 0.0 || !f.is_finite() {
         return f.to_string();
@@ -554,6 +567,13 @@ pub fn format_number(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn p_values_never_read_as_zero() {
+        assert_eq!(format_p(0.0), "< 1e-300");
+        assert_eq!(format_p(3.1e-7), "3.1e-7");
+        assert_eq!(format_p(0.04567), "0.0457");
+    }
 
     #[test]
     fn knobs_read_naturally() {
