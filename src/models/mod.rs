@@ -241,7 +241,6 @@ fn check_sizes(sizes: &[(&str, usize, usize)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Ranges of the params every gradient-trained model has.
 /// Layer widths (`hidden`) must be ≥ 1; names the first that is not.
 fn check_widths(hidden: &[usize]) -> Option<(String, String)> {
     hidden.iter().position(|&w| w == 0).map(|k| {
@@ -252,6 +251,7 @@ fn check_widths(hidden: &[usize]) -> Option<(String, String)> {
     })
 }
 
+/// Ranges of the params every gradient-trained model has.
 fn check_training(learning_rate: f64, l2: f64, dropout: f64) -> Vec<(String, String)> {
     [
         require(

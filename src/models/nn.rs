@@ -94,7 +94,7 @@ impl Dense {
         // faer stores columns contiguously; update column by column.
         for j in 0..self.outputs() {
             step.apply(
-                column_mut(&mut self.w, j),
+                column_mut(self.w.as_mut(), j),
                 &mut self.moments_w,
                 j * rows,
                 column(grad.w.as_ref(), j),
@@ -304,7 +304,7 @@ pub fn normalize(x: &mut Mat<f64>) -> Vec<f64> {
         })
         .collect();
     for j in 0..x.ncols() {
-        for (v, i) in column_mut(x, j).iter_mut().zip(&inverse) {
+        for (v, i) in column_mut(x.as_mut(), j).iter_mut().zip(&inverse) {
             *v *= i;
         }
     }
@@ -326,7 +326,12 @@ pub fn normalize_backward(y: MatRef<f64>, norms: &[f64], dy: &mut Mat<f64>) {
     }
     for j in 0..y.ncols() {
         let yj = column(y, j);
-        for (((d, a), p), n) in column_mut(dy, j).iter_mut().zip(yj).zip(&proj).zip(norms) {
+        for (((d, a), p), n) in column_mut(dy.as_mut(), j)
+            .iter_mut()
+            .zip(yj)
+            .zip(&proj)
+            .zip(norms)
+        {
             *d = (*d - a * p) / n;
         }
     }
@@ -341,7 +346,7 @@ pub fn column(x: MatRef<'_, f64>, j: usize) -> &[f64] {
         .as_slice()
 }
 
-pub fn column_mut(x: &mut Mat<f64>, j: usize) -> &mut [f64] {
+pub fn column_mut(x: MatMut<'_, f64>, j: usize) -> &mut [f64] {
     x.col_mut(j)
         .try_as_col_major_mut()
         .expect("columns are contiguous")
@@ -418,15 +423,7 @@ pub fn in_batch_softmax(
                 Par::Seq,
             );
             (0..block.ncols())
-                .map(|c| {
-                    let column = block
-                        .as_mut()
-                        .col_mut(c)
-                        .try_as_col_major_mut()
-                        .expect("columns of a faer matrix are contiguous")
-                        .as_slice_mut();
-                    softmax_row(first + c, column, p, n)
-                })
+                .map(|c| softmax_row(first + c, column_mut(block.as_mut(), c), p, n))
                 .collect::<Vec<_>>()
         })
         .collect();

@@ -149,7 +149,7 @@ pub fn lines(
         }
         mesh.x_label_formatter(&format_label).draw()?;
         draw_series(&mut chart, series)?;
-        let corner = clear_corner(all().map(|p| fraction(p, &xr, &yr, false)));
+        let corner = clear_corner(&all().collect::<Vec<_>>(), &xr, &yr, false);
         legend(&mut chart, corner)
     })
 }
@@ -191,29 +191,35 @@ fn legend<'a, X: Ranged, Y: Ranged>(
     Ok(())
 }
 
-/// The plot corner with the fewest points (positions as fractions of the
-/// axes, 0–1), so the legend hides as little data as possible; ties go
-/// to the first of upper right, upper left, lower right, lower left.
-fn clear_corner(points: impl Iterator<Item = (f64, f64)>) -> SeriesLabelPosition {
-    let corners = [
-        (SeriesLabelPosition::UpperRight, true, true),
-        (SeriesLabelPosition::UpperLeft, false, true),
-        (SeriesLabelPosition::LowerRight, true, false),
-        (SeriesLabelPosition::LowerLeft, false, false),
-    ];
-    let mut counts = [0usize; 4];
-    for (x, y) in points {
-        for (count, (_, right, upper)) in counts.iter_mut().zip(&corners) {
-            let in_x = if *right { x >= 0.55 } else { x <= 0.45 };
-            let in_y = if *upper { y >= 0.6 } else { y <= 0.4 };
-            *count += usize::from(in_x && in_y);
-        }
+/// The plot corner with the fewest points, so the legend hides as little
+/// data as possible; ties go to the first of upper right, upper left, lower
+/// right, lower left.
+fn clear_corner(
+    points: &[(f64, f64)],
+    x: &std::ops::Range<f64>,
+    y: &std::ops::Range<f64>,
+    log_x: bool,
+) -> SeriesLabelPosition {
+    // (right, upper), in order of preference.
+    let corners = [(true, true), (false, true), (true, false), (false, false)];
+    let inside = |(right, upper): (bool, bool), (fx, fy): (f64, f64)| {
+        let in_x = if right { fx >= 0.55 } else { fx <= 0.45 };
+        let in_y = if upper { fy >= 0.6 } else { fy <= 0.4 };
+        in_x && in_y
+    };
+    let crowding = |corner: &&(bool, bool)| {
+        points
+            .iter()
+            .filter(|&&p| inside(**corner, fraction(p, x, y, log_x)))
+            .count()
+    };
+    // min_by_key keeps the first of equal minima.
+    match corners.iter().min_by_key(crowding) {
+        Some((false, true)) => SeriesLabelPosition::UpperLeft,
+        Some((true, false)) => SeriesLabelPosition::LowerRight,
+        Some((false, false)) => SeriesLabelPosition::LowerLeft,
+        _ => SeriesLabelPosition::UpperRight,
     }
-    let best = (0..4).min_by_key(|&k| counts[k]).unwrap_or(0);
-    corners
-        .into_iter()
-        .nth(best)
-        .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
 }
 
 /// A point's position as fractions of the ranges (x on a log scale when
@@ -265,7 +271,7 @@ pub fn tradeoff(
                 range(all.iter().map(|p| p.0)),
                 range(all.iter().map(|p| p.1)),
             );
-            let corner = clear_corner(all.iter().map(|&p| fraction(p, &xr, &yr, false)));
+            let corner = clear_corner(&all, &xr, &yr, false);
             let mut chart = ChartBuilder::on(&area)
                 .margin(10)
                 .x_label_area_size(40)
@@ -322,14 +328,14 @@ pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, Stri
         .max(1e-3);
     let hi = all.iter().map(|p| p.0).fold(0.0, f64::max).max(lo * 10.0);
     let (xr, yr) = (lo / 1.5..hi * 1.5, range(all.iter().map(|p| p.1)));
-    let corner = clear_corner(all.iter().map(|&p| fraction(p, &xr, &yr, true)));
+    let corner = clear_corner(&all, &xr, &yr, true);
     render(|root| {
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(64)
-            .build_cartesian_2d((xr.clone()).log_scale(), yr.clone())?;
+            .build_cartesian_2d(xr.clone().log_scale(), yr.clone())?;
         chart
             .configure_mesh()
             .x_desc("scoring µs per user (log scale)")
@@ -358,7 +364,7 @@ pub fn item_map(title: &str, points: &[(f64, f64)], deciles: &[usize]) -> Result
         range(points.iter().map(|p| p.0)),
         range(points.iter().map(|p| p.1)),
     );
-    let corner = clear_corner(points.iter().map(|&p| fraction(p, &xr, &yr, false)));
+    let corner = clear_corner(points, &xr, &yr, false);
     render(|root| {
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
@@ -434,13 +440,14 @@ mod tests {
     fn the_legend_goes_to_the_emptiest_corner() {
         // Points crowd the upper right and upper left: lower right is free.
         let crowded = [(0.9, 0.9), (0.8, 0.7), (0.1, 0.9), (0.2, 0.2)];
+        let unit = 0.0..1.0;
         assert_eq!(
-            clear_corner(crowded.into_iter()),
+            clear_corner(&crowded, &unit, &unit, false),
             SeriesLabelPosition::LowerRight
         );
         // Ties keep the conventional upper right.
         assert_eq!(
-            clear_corner(std::iter::empty()),
+            clear_corner(&[], &unit, &unit, false),
             SeriesLabelPosition::UpperRight
         );
         // Log x: 100 on 1..1000 sits at two thirds, in the right half.
