@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::eval::{Direction, MetricId};
-use crate::report::{describe_knobs, load_records, seed_averaged};
-use crate::selection::{self, Part};
+use crate::format::describe_knobs;
+use crate::results::{configurations, contrast, load_records, seed_averaged, select, Part};
 use crate::spec::{CheckSpec, CompareSpec, Protocols, SplitSpec};
-use crate::stats::{adjust, differences};
+use crate::stats::adjust;
 use crate::store::{ResultsDir, StoreError};
 
 pub const BASELINE_FORMAT: u32 = 1;
@@ -38,7 +38,25 @@ pub struct BaselineEntry {
     pub metric: MetricId,
     /// Dense user ids; the dataset fingerprint guarantees they mean the same users.
     pub users: Vec<u32>,
+    /// One per user; `null` in the file where the metric is undefined for
+    /// the user (head/tail metrics, pop_lift), NaN in memory.
+    #[serde(with = "nan_as_null")]
     pub values: Vec<f64>,
+}
+
+/// JSON has no NaN: undefined per-user values are written as `null` and
+/// read back as NaN, so a baseline round-trips whatever metric it tracks.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(values: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(values.iter().map(|v| (!v.is_nan()).then_some(*v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let values: Vec<Option<f64>> = Vec::deserialize(d)?;
+        Ok(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +65,8 @@ pub enum CheckError {
     Store(#[from] StoreError),
     #[error("cannot read baseline {}: {message}", path.display())]
     Baseline { path: PathBuf, message: String },
+    #[error("{model} {metric}: fewer than two users have a defined value on both sides, so no paired test is possible; track another metric")]
+    Untestable { model: String, metric: String },
     #[error("the baseline was recorded with {what} {baseline}, the results have {current}: they cannot be compared. Refresh the baseline on purpose with `recsweep check RESULTS --write-baseline FILE`")]
     Mismatch {
         what: &'static str,
@@ -92,6 +112,9 @@ pub struct CheckRow {
     pub verdict: Verdict,
     /// The selected configuration changed since the baseline.
     pub configuration: Option<(String, String)>,
+    /// (users compared, users evaluated): fewer are compared where the
+    /// metric is undefined for some users on either side.
+    pub users: (usize, usize),
 }
 
 /// Builds the baseline of a results folder.
@@ -99,14 +122,10 @@ pub fn baseline(results: &ResultsDir) -> Result<Baseline, CheckError> {
     let record = results.read_experiment()?;
     let (records, _) = load_records(results, &record)?;
     let spec = &record.spec;
-    let part = if spec.split.validation {
-        Part::Validation
-    } else {
-        Part::Test
-    };
-    let configs = selection::configurations(&record.expansion, &records);
+    let part = Part::selection(&spec.split);
+    let configs = configurations(&record.expansion, &records);
     let mut entries = Vec::new();
-    for index in selection::select(&configs, spec.selection.metric, part) {
+    for index in select(&configs, spec.selection.metric, part) {
         let config = &configs[index];
         let Some(per_user) = seed_averaged(results, config)? else {
             continue;
@@ -148,6 +167,29 @@ pub fn read_baseline(path: &Path) -> Result<Baseline, CheckError> {
             "format {} is not {BASELINE_FORMAT}; write it anew",
             baseline.format
         )));
+    }
+    // A baseline that tracks nothing would pass every check.
+    if baseline.entries.is_empty() {
+        return Err(err(
+            "it has no entries, so nothing would be checked; write it anew from results whose spec lists check.metrics".into(),
+        ));
+    }
+    for (i, e) in baseline.entries.iter().enumerate() {
+        if e.users.len() != e.values.len() {
+            return Err(err(format!(
+                "entries[{i}] ({} {}): {} users but {} values",
+                e.model,
+                e.metric,
+                e.users.len(),
+                e.values.len()
+            )));
+        }
+        if e.values.iter().any(|v| v.is_infinite()) {
+            return Err(err(format!(
+                "entries[{i}] ({} {}): a value is infinite",
+                e.model, e.metric
+            )));
+        }
     }
     Ok(baseline)
 }
@@ -191,7 +233,7 @@ pub fn check(
         .iter()
         .map(|e| ((e.model.as_str(), e.metric), e))
         .collect();
-    let compare = CompareSpec {
+    let compare_spec = CompareSpec {
         test: settings.test,
         correction: settings.correction,
         alpha: settings.alpha,
@@ -200,17 +242,23 @@ pub fn check(
     let mut rows = Vec::new();
     let mut raw = Vec::new();
     for entry in &baseline.entries {
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        let base = mean(&entry.values);
+        let defined = |v: &[f64]| {
+            let (sum, n) = v
+                .iter()
+                .filter(|x| !x.is_nan())
+                .fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+            sum / n as f64
+        };
         let Some(cur) = now.get(&(entry.model.as_str(), entry.metric)) else {
             rows.push(CheckRow {
                 model: entry.model.clone(),
                 metric: entry.metric,
-                baseline: base,
+                baseline: defined(&entry.values),
                 current: None,
                 p_adjusted: None,
                 verdict: Verdict::Missing,
                 configuration: None,
+                users: (0, entry.users.len()),
             });
             continue;
         };
@@ -221,18 +269,31 @@ pub fn check(
                 current: cur.users.len().to_string(),
             });
         }
-        let d = differences(&cur.values, &entry.values).ok();
-        let p = d.and_then(|d| crate::report::run_test(settings.test, &d, &compare, 0).ok());
-        raw.push((rows.len(), p.unwrap_or(1.0)));
+        // The report's comparison: paired over the users where both sides
+        // are defined, means over those users.
+        let comparison = contrast(
+            ("current", &cur.values),
+            ("baseline", &entry.values),
+            &compare_spec,
+            0,
+        );
+        let Some(c) = comparison else {
+            return Err(CheckError::Untestable {
+                model: entry.model.clone(),
+                metric: entry.metric.to_string(),
+            });
+        };
+        raw.push((rows.len(), c.p_raw));
         rows.push(CheckRow {
             model: entry.model.clone(),
             metric: entry.metric,
-            baseline: base,
-            current: Some(mean(&cur.values)),
+            baseline: c.mean_b,
+            current: Some(c.mean_a),
             p_adjusted: None,
             verdict: Verdict::NotSignificant,
             configuration: (cur.configuration != entry.configuration)
                 .then(|| (entry.configuration.clone(), cur.configuration.clone())),
+            users: (c.users, entry.users.len()),
         });
     }
     let adjusted = adjust(
@@ -293,6 +354,7 @@ pub fn render(rows: &[CheckRow], settings: &CheckSpec) -> String {
         "baseline",
         "current",
         "Δ",
+        "users",
         "p (corrected)",
         "verdict",
     ]);
@@ -311,7 +373,12 @@ pub fn render(rows: &[CheckRow], settings: &CheckSpec) -> String {
             r.current.map_or("—".into(), |c| format!("{c:.4}")),
             r.current
                 .map_or("—".into(), |c| format!("{:+.4}", c - r.baseline)),
-            r.p_adjusted.map_or("—".into(), crate::report::format_p),
+            match r.users {
+                (_, total) if r.current.is_none() => total.to_string(),
+                (compared, total) if compared == total => total.to_string(),
+                (compared, total) => format!("{compared} of {total} (defined on both sides)"),
+            },
+            r.p_adjusted.map_or("—".into(), crate::format::format_p),
             verdict,
         ]);
     }

@@ -6,15 +6,21 @@
 //! arrow of the data flow in docs/architecture.md.
 
 pub mod check;
+pub mod claim;
 pub mod data;
+pub mod describe;
 pub mod eval;
 pub mod external;
+pub mod format;
+pub mod inequality;
 pub mod models;
 pub mod per_user_file;
+pub mod plan;
 pub mod report;
+pub mod results;
 pub mod runner;
 pub mod seed;
-pub mod selection;
+pub mod simd;
 pub mod spec;
 pub mod split;
 pub mod stats;

@@ -8,10 +8,11 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+
+use crate::data::{read_parquet, ParquetReadError};
 
 /// Per-user values of named metrics.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +79,7 @@ pub fn read(path: &Path) -> Result<PerUserTable, PerUserFileError> {
         path.to_path_buf()
     };
     let table = if file.extension().is_some_and(|e| e == "parquet") {
-        read_parquet(&file)?
+        read_parquet_table(&file)?
     } else {
         read_tsv(&file)?
     };
@@ -157,18 +158,18 @@ fn read_tsv(path: &Path) -> Result<PerUserTable, PerUserFileError> {
     Ok(table)
 }
 
-fn read_parquet(path: &Path) -> Result<PerUserTable, PerUserFileError> {
+fn read_parquet_table(path: &Path) -> Result<PerUserTable, PerUserFileError> {
     let err = |message: String| PerUserFileError::Format {
         path: path.to_path_buf(),
         message,
     };
-    let file = File::open(path).map_err(|source| PerUserFileError::Open {
-        path: path.to_path_buf(),
-        source,
+    let frame = read_parquet(path).map_err(|e| match e {
+        ParquetReadError::Open(source) => PerUserFileError::Open {
+            path: path.to_path_buf(),
+            source,
+        },
+        format_error => err(format_error.describe()),
     })?;
-    let frame = ParquetReader::new(file)
-        .finish()
-        .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
     let users = frame
         .column("user")
         .and_then(|c| c.cast(&DataType::String))

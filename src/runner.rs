@@ -8,9 +8,13 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::claim::{claim_path, Attempt, Claims};
 use crate::data::{self, CsrMatrix, DataError, DatasetStats, Interactions};
-use crate::eval::{evaluate, sampled_candidates, ItemStats, MetricSet, Target};
-use crate::models::{FitInput, Monitor, Penalized, Scorer};
+use crate::eval::{
+    evaluate, sampled_candidates, Evaluation, ItemStats, MetricSet, Summary, Target,
+};
+use crate::models::{FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve};
+use crate::plan::ValidSpec;
 use crate::seed::mix;
 use crate::spec::{Protocol, Spec};
 use crate::split::{self, Split, SplitError};
@@ -18,7 +22,7 @@ use crate::store::{
     ExperimentRecord, Outcome, ProtocolSummary, ResultsDir, RunInfo, StoreError, TrialRecord,
     FORMAT,
 };
-use crate::sweep::{self, stable_hash, Expansion, Trial};
+use crate::sweep::{stable_hash, Expansion, Trial};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -77,10 +81,10 @@ impl Candidates {
 }
 
 impl Experiment {
-    pub fn prepare(spec: Spec) -> Result<Self, RunError> {
+    pub fn prepare(valid: ValidSpec) -> Result<Self, RunError> {
+        let (spec, expansion) = valid.into_parts();
         let (data, dataset) = data::load(&spec.dataset)?;
         let split = split::split(&data, &spec.split, spec.seed)?;
-        let expansion = sweep::expand(&spec).expect("the spec was validated, expansion included");
         let candidates = spec
             .evaluation
             .protocol
@@ -172,8 +176,12 @@ pub enum Progress<'a> {
 
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
+    /// Trials run by this process.
     pub ran: usize,
+    /// Trials finished before this run started.
     pub skipped: usize,
+    /// Trials another worker (a concurrent run or shard) finished meanwhile.
+    pub elsewhere: usize,
     /// (trial id, error) of trials that failed.
     pub failed: Vec<(String, String)>,
 }
@@ -216,36 +224,240 @@ pub fn run(
         jobs: options.jobs.unwrap_or(0),
         message: e.to_string(),
     })?;
-    let outcomes: Vec<Result<Option<String>, StoreError>> = pool.install(|| {
+    // Claims let concurrent runs and shards on one results folder share the
+    // work (crate::claim): a trial another live worker holds is left to it
+    // and waited for, so this run's report still covers every trial.
+    let claims = Claims::start();
+    let attempt = |trial: &Trial, recheck: bool| -> Result<Step, StoreError> {
+        let dir = results.trial_path(&trial.id);
+        let claimed = claims.acquire(&dir).map_err(|source| StoreError::Write {
+            path: claim_path(&dir),
+            source,
+        })?;
+        if let Attempt::HeldElsewhere { .. } = claimed {
+            return Ok(Step::HeldElsewhere);
+        }
+        // Finished by another worker between planning and claiming.
+        if recheck && results.finished(trial, &experiment.context).is_some() {
+            claims.release(&dir);
+            return Ok(Step::DoneElsewhere);
+        }
+        progress(Progress::Started { trial });
+        let start = Instant::now();
+        let record = run_trial(experiment, trial, results);
+        claims.release(&dir);
+        let record = record?;
+        let error = match &record.outcome {
+            Outcome::Failed { error } => Some(error.clone()),
+            Outcome::Ok { .. } => None,
+        };
+        progress(Progress::Finished {
+            trial,
+            seconds: start.elapsed().as_secs_f64(),
+            error: error.as_deref(),
+        });
+        Ok(Step::Ran(error))
+    };
+    let mut steps: Vec<Result<Step, StoreError>> = pool.install(|| {
         todo.par_iter()
-            .map(|trial| {
-                progress(Progress::Started { trial });
-                let start = Instant::now();
-                let record = run_trial(experiment, trial, results)?;
-                let error = match &record.outcome {
-                    Outcome::Failed { error } => Some(error.clone()),
-                    Outcome::Ok { .. } => None,
-                };
-                progress(Progress::Finished {
-                    trial,
-                    seconds: start.elapsed().as_secs_f64(),
-                    error: error.as_deref(),
-                });
-                Ok(error)
-            })
+            .map(|trial| attempt(trial, !options.fresh))
             .collect()
     });
+    // Wait for the trials other workers hold: each ends finished (by them)
+    // or free (their claim released or stale), and then this worker runs it.
+    loop {
+        let pending: Vec<usize> = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, Ok(Step::HeldElsewhere)))
+            .map(|(i, _)| i)
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        std::thread::sleep(WAIT_POLL);
+        let retried: Vec<Result<Step, StoreError>> = pool.install(|| {
+            pending
+                .par_iter()
+                .map(|&i| attempt(todo[i], true))
+                .collect()
+        });
+        for (&i, step) in pending.iter().zip(retried) {
+            steps[i] = step;
+        }
+    }
     let mut summary = RunSummary {
-        ran: todo.len(),
+        ran: 0,
         skipped: done.len(),
+        elsewhere: 0,
         failed: Vec::new(),
     };
-    for (trial, outcome) in todo.iter().zip(outcomes) {
-        if let Some(error) = outcome? {
-            summary.failed.push((trial.id.clone(), error));
+    for (trial, step) in todo.iter().zip(steps) {
+        match step? {
+            Step::Ran(error) => {
+                summary.ran += 1;
+                if let Some(error) = error {
+                    summary.failed.push((trial.id.clone(), error));
+                }
+            }
+            Step::DoneElsewhere => summary.elsewhere += 1,
+            Step::HeldElsewhere => unreachable!("the wait loop ends when none is held elsewhere"),
         }
     }
     Ok(summary)
+}
+
+/// How often a run looks again at trials that other workers hold.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// What became of one trial in this run.
+enum Step {
+    /// Run here; the error if it failed.
+    Ran(Option<String>),
+    /// Another live worker holds its claim.
+    HeldElsewhere,
+    /// Another worker finished it.
+    DoneElsewhere,
+}
+
+/// Everything a successful trial produced.
+struct Evaluated {
+    fit_seconds: f64,
+    cost: ServingCost,
+    validation: Option<Summary>,
+    test: Evaluation,
+    secondary: Vec<ProtocolSummary>,
+    curve: Option<TrainingCurve>,
+    item_factors: Option<(usize, Vec<f32>)>,
+}
+
+/// What every trial of an experiment shares for fitting and scoring.
+struct Setting<'a> {
+    experiment: &'a Experiment,
+    popularity: Vec<u32>,
+    items: ItemStats,
+    set: MetricSet,
+}
+
+impl<'a> Setting<'a> {
+    fn new(experiment: &'a Experiment) -> Self {
+        let (split, spec) = (&experiment.split, &experiment.spec);
+        let popularity = split.train.column_counts();
+        Self {
+            items: ItemStats::new(
+                popularity.clone(),
+                spec.evaluation.head_share,
+                split.n_users(),
+            ),
+            popularity,
+            set: MetricSet {
+                cutoffs: spec.evaluation.cutoffs.clone(),
+                metrics: spec.evaluation.metrics.clone(),
+            },
+            experiment,
+        }
+    }
+
+    /// The selection metric on validation (primary protocol, before any
+    /// scoring-time penalty): what epoch-trained models log and stop on.
+    fn monitor(&self, scorer: &dyn Scorer) -> f64 {
+        let (split, spec) = (&self.experiment.split, &self.experiment.spec);
+        let selection = spec.selection.metric;
+        let monitor_set = MetricSet {
+            cutoffs: vec![selection.k],
+            metrics: vec![selection.kind],
+        };
+        let validation = split
+            .validation
+            .as_ref()
+            .expect("monitored only with validation");
+        let target = Target {
+            truth: validation,
+            exclude: vec![&split.train],
+            history: Some(&split.train),
+            candidates: self.experiment.candidates[0].validation.as_ref(),
+        };
+        evaluate(
+            scorer,
+            &target,
+            &monitor_set,
+            &self.items,
+            spec.evaluation.block_users,
+        )
+        .summary
+        .get(selection)
+        .map_or(f64::NAN, |m| m.mean)
+    }
+
+    /// Validation summary and test evaluation of `scorer` under one protocol.
+    fn score(&self, scorer: &dyn Scorer, c: &Candidates) -> (Option<Summary>, Evaluation) {
+        let split = &self.experiment.split;
+        let block = self.experiment.spec.evaluation.block_users;
+        let validation = split.validation.as_ref().map(|v| {
+            let target = Target {
+                truth: v,
+                exclude: vec![&split.train],
+                history: Some(&split.train),
+                candidates: c.validation.as_ref(),
+            };
+            evaluate(scorer, &target, &self.set, &self.items, block).summary
+        });
+        let mut exclude = vec![&split.train];
+        exclude.extend(split.validation.as_ref());
+        let target = Target {
+            truth: &split.test,
+            exclude,
+            history: Some(&split.train),
+            candidates: c.test.as_ref(),
+        };
+        (
+            validation,
+            evaluate(scorer, &target, &self.set, &self.items, block),
+        )
+    }
+
+    /// Fits the trial's model and scores it under every protocol.
+    fn fit_and_score(&self, trial: &Trial) -> Result<Evaluated, String> {
+        let split = &self.experiment.split;
+        let config = trial
+            .model
+            .configure(&trial.params)
+            .map_err(|_| "stored params no longer validate".to_string())?;
+        let monitor = |scorer: &dyn Scorer| self.monitor(scorer);
+        let start = Instant::now();
+        let fitted = config
+            .fit(&FitInput {
+                train: &split.train,
+                item_popularity: &self.popularity,
+                seed: trial.seed,
+                monitor: split.validation.as_ref().map(|_| &monitor as Monitor),
+            })
+            .map_err(|e| e.to_string())?;
+        let fit_seconds = start.elapsed().as_secs_f64();
+        let scorer = Penalized::wrap(fitted.scorer, config.popularity(), &self.popularity);
+        let candidates = &self.experiment.candidates;
+        let (validation, test) = self.score(scorer.as_ref(), &candidates[0]);
+        let secondary = candidates[1..]
+            .iter()
+            .map(|c| {
+                let (validation, test) = self.score(scorer.as_ref(), c);
+                ProtocolSummary {
+                    protocol: c.protocol.to_string(),
+                    validation,
+                    test: test.summary,
+                }
+            })
+            .collect();
+        Ok(Evaluated {
+            fit_seconds,
+            cost: scorer.cost(),
+            validation,
+            test,
+            secondary,
+            curve: fitted.curve,
+            item_factors: scorer.item_factors(),
+        })
+    }
 }
 
 /// Fits, evaluates and stores one trial. A failing or panicking model
@@ -255,156 +467,52 @@ fn run_trial(
     trial: &Trial,
     results: &ResultsDir,
 ) -> Result<TrialRecord, StoreError> {
-    let split = &experiment.split;
-    let spec = &experiment.spec;
-    let popularity = split.train.column_counts();
-    let items = ItemStats::new(
-        popularity.clone(),
-        spec.evaluation.head_share,
-        split.n_users(),
-    );
-    let set = MetricSet {
-        cutoffs: spec.evaluation.cutoffs.clone(),
-        metrics: spec.evaluation.metrics.clone(),
-    };
-    let block = spec.evaluation.block_users;
-    let attempt = catch_unwind(AssertUnwindSafe(|| {
-        let config = trial
-            .model
-            .configure(&trial.params)
-            .map_err(|_| "stored params no longer validate".to_string())?;
-        // Epoch-trained models log the selection metric on validation (under
-        // the primary protocol, before any scoring-time penalty) and stop
-        // early on it.
-        let selection = spec.selection.metric;
-        let monitor_set = MetricSet {
-            cutoffs: vec![selection.k],
-            metrics: vec![selection.kind],
-        };
-        let monitor = |scorer: &dyn Scorer| {
-            let validation = split
-                .validation
-                .as_ref()
-                .expect("monitored only with validation");
-            let target = Target {
-                truth: validation,
-                exclude: vec![&split.train],
-                history: Some(&split.train),
-                candidates: experiment.candidates[0].validation.as_ref(),
-            };
-            evaluate(scorer, &target, &monitor_set, &items, block)
-                .summary
-                .get(selection)
-                .map_or(f64::NAN, |m| m.mean)
-        };
-        let start = Instant::now();
-        let fitted = config
-            .fit(&FitInput {
-                train: &split.train,
-                item_popularity: &popularity,
-                seed: trial.seed,
-                monitor: split.validation.as_ref().map(|_| &monitor as Monitor),
-            })
-            .map_err(|e| e.to_string())?;
-        let fit_seconds = start.elapsed().as_secs_f64();
-        let curve = fitted.curve;
-        let scorer = Penalized::wrap(fitted.scorer, config.popularity(), &popularity);
-        let run = |c: &Candidates| {
-            let validation = split.validation.as_ref().map(|v| {
-                let target = Target {
-                    truth: v,
-                    exclude: vec![&split.train],
-                    history: Some(&split.train),
-                    candidates: c.validation.as_ref(),
-                };
-                evaluate(scorer.as_ref(), &target, &set, &items, block).summary
-            });
-            let mut exclude = vec![&split.train];
-            exclude.extend(split.validation.as_ref());
-            let target = Target {
-                truth: &split.test,
-                exclude,
-                history: Some(&split.train),
-                candidates: c.test.as_ref(),
-            };
-            (
-                validation,
-                evaluate(scorer.as_ref(), &target, &set, &items, block),
-            )
-        };
-        let (validation, test) = run(&experiment.candidates[0]);
-        let secondary = experiment.candidates[1..]
-            .iter()
-            .map(|c| {
-                let (validation, test) = run(c);
-                ProtocolSummary {
-                    protocol: c.protocol.to_string(),
-                    validation,
-                    test: test.summary,
-                }
-            })
-            .collect();
-        Ok::<_, String>((
-            fit_seconds,
-            scorer.cost(),
-            validation,
-            test,
-            secondary,
-            curve,
-            scorer.item_factors(),
-        ))
-    }));
-    let outcome = match attempt {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(message)) => Err(message),
-        Err(panic) => Err(format!(
+    let setting = Setting::new(experiment);
+    let attempt = catch_unwind(AssertUnwindSafe(|| setting.fit_and_score(trial)));
+    let outcome = attempt.unwrap_or_else(|panic| {
+        Err(format!(
             "the model panicked (a recsweep bug; please report it): {}",
             panic
                 .downcast_ref::<String>()
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("no message")
-        )),
+        ))
+    });
+    let record = |outcome| TrialRecord {
+        format: FORMAT,
+        context: experiment.context.clone(),
+        trial: trial.clone(),
+        outcome,
     };
     let data = &experiment.data;
-    let (record, tables) = match outcome {
-        Ok((fit_seconds, cost, validation, test, secondary, curve, factors)) => {
-            let record = TrialRecord {
-                format: FORMAT,
-                context: experiment.context.clone(),
-                trial: trial.clone(),
-                outcome: Outcome::Ok {
-                    fit_seconds,
-                    score_micros_per_user: test.micros_per_user,
-                    cost,
-                    validation,
-                    test: test.summary.clone(),
-                    secondary,
-                    curve,
-                },
-            };
-            (record, Some((test, factors)))
+    match outcome {
+        Ok(e) => {
+            let record = record(Outcome::Ok {
+                fit_seconds: e.fit_seconds,
+                score_micros_per_user: e.test.micros_per_user,
+                cost: e.cost,
+                validation: e.validation,
+                test: e.test.summary.clone(),
+                secondary: e.secondary,
+                curve: e.curve,
+            });
+            let factors = e.item_factors.as_ref().map(|(d, v)| (*d, &v[..]));
+            results.write_trial(
+                &record,
+                Some((&e.test.per_user, &e.test.lists)),
+                factors,
+                &data.user_labels,
+                &data.item_labels,
+            )?;
+            Ok(record)
         }
-        Err(error) => (
-            TrialRecord {
-                format: FORMAT,
-                context: experiment.context.clone(),
-                trial: trial.clone(),
-                outcome: Outcome::Failed { error },
-            },
-            None,
-        ),
-    };
-    results.write_trial(
-        &record,
-        tables.as_ref().map(|(t, _)| (&t.per_user, &t.lists)),
-        tables
-            .as_ref()
-            .and_then(|(_, f)| f.as_ref().map(|(d, v)| (*d, &v[..]))),
-        &data.user_labels,
-        &data.item_labels,
-    )?;
-    Ok(record)
+        Err(error) => {
+            let record = record(Outcome::Failed { error });
+            results.write_trial(&record, None, None, &data.user_labels, &data.item_labels)?;
+            Ok(record)
+        }
+    }
 }
 
 /// `results/<name>` under a results root.

@@ -9,7 +9,56 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CsrMatrix, Interactions};
-use crate::spec::{SplitMethod, SplitSpec};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSpec {
+    #[serde(default)]
+    pub method: SplitMethod,
+    /// Share of each user's (random_holdout) or of all (temporal) interactions
+    /// held out; leave_one_out holds out exactly one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+    /// Carve a validation split from train the same way; selection uses it.
+    #[serde(default = "yes")]
+    pub validation: bool,
+}
+
+impl Default for SplitSpec {
+    fn default() -> Self {
+        Self {
+            method: SplitMethod::LeaveOneOut,
+            test_fraction: None,
+            validation: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitMethod {
+    #[default]
+    LeaveOneOut,
+    RandomHoldout,
+    Temporal,
+}
+
+impl SplitMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitMethod::LeaveOneOut => "leave_one_out",
+            SplitMethod::RandomHoldout => "random_holdout",
+            SplitMethod::Temporal => "temporal",
+        }
+    }
+}
+
+/// The share held out by random_holdout and temporal splits by default.
+pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+
+fn yes() -> bool {
+    true
+}
 
 #[derive(Debug, Clone)]
 pub struct Split {
@@ -69,7 +118,7 @@ enum Part {
 }
 
 pub fn split(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split, SplitError> {
-    let fraction = spec.test_fraction.unwrap_or(0.2);
+    let fraction = spec.test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
     let mut parts = vec![Part::Train; data.len()];
     match spec.method {
         SplitMethod::LeaveOneOut => {

@@ -1,4 +1,4 @@
-//! The results folder (design §8). Every file is written to a temporary name
+//! The results folder (docs/results.md). Every file is written to a temporary name
 //! and renamed into place, so a crash never leaves a half-written file under
 //! its final name; `trial.json` is written last and marks a trial done.
 //!
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::DatasetStats;
+use crate::data::{DatasetStats, ParquetReadError};
 use crate::eval::{MetricId, PerUser, Summary, TopLists};
 use crate::models::{ServingCost, TrainingCurve};
 use crate::spec::Spec;
@@ -107,7 +107,7 @@ pub struct TrialRecord {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {}", path.display(), write_reason(path, source))]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -121,6 +121,48 @@ pub enum StoreError {
     Corrupt { path: PathBuf, message: String },
     #[error("{} holds no recsweep results (no experiment.yaml); run `recsweep run SPEC` first, or check the path", path.display())]
     NotResults { path: PathBuf },
+}
+
+impl StoreError {
+    /// Whether the user can fix it by pointing at another path or file (exit
+    /// 2): an unreadable or foreign results folder, or an output path that
+    /// is a folder, lies under a file, or may not be written. A full disk or
+    /// another I/O failure is not.
+    pub fn is_input(&self) -> bool {
+        use std::io::ErrorKind::*;
+        match self {
+            StoreError::NotResults { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Read { .. } => true,
+            StoreError::Write { source, .. } => matches!(
+                source.kind(),
+                PermissionDenied
+                    | NotFound
+                    | AlreadyExists
+                    | NotADirectory
+                    | IsADirectory
+                    | ReadOnlyFilesystem
+                    | InvalidInput
+            ),
+        }
+    }
+}
+
+/// Why `path` cannot be written, in words: a parent that is a regular file
+/// says so (the OS says "File exists" or "Not a directory").
+fn write_reason(path: &Path, source: &std::io::Error) -> String {
+    if path.is_dir() && source.kind() == std::io::ErrorKind::IsADirectory {
+        return "it is a folder; give a file path".into();
+    }
+    let file_ancestor = path
+        .ancestors()
+        .skip(1)
+        .take_while(|a| !a.as_os_str().is_empty())
+        .find(|a| a.exists());
+    match file_ancestor {
+        Some(a) if !a.is_dir() => format!("{} is a file, not a folder", a.display()),
+        _ => source.to_string(),
+    }
 }
 
 /// Item labels and their train interaction counts, in item order.
@@ -143,6 +185,11 @@ impl ResultsDir {
 
     fn experiment_path(&self) -> PathBuf {
         self.root.join("experiment.yaml")
+    }
+
+    /// The folder of trial `id` (its record, tables and claim).
+    pub fn trial_path(&self, id: &str) -> PathBuf {
+        self.trial_dir(id)
     }
 
     fn trial_dir(&self, id: &str) -> PathBuf {
@@ -294,11 +341,12 @@ impl ResultsDir {
 
     pub fn read_trial(&self, id: &str) -> Result<TrialRecord, StoreError> {
         let path = self.trial_dir(id).join("trial.json");
-        let text = fs::read_to_string(&path).map_err(|source| StoreError::Read {
+        let bytes = fs::read(&path).map_err(|source| StoreError::Read {
             path: path.clone(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+        // Bytes that are not UTF-8 are a corrupt record, not a missing one.
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
             path,
             message: e.to_string(),
         })
@@ -353,13 +401,7 @@ impl ResultsDir {
             path: path.clone(),
             message,
         };
-        let file = File::open(&path).map_err(|source| StoreError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let frame = ParquetReader::new(file)
-            .finish()
-            .map_err(|e| corrupt(e.to_string()))?;
+        let frame = read_parquet(&path)?;
         let users = frame
             .column("user_index")
             .and_then(|c| c.u32().map(|v| v.into_no_null_iter().collect()))
@@ -425,16 +467,16 @@ fn lists_frame(lists: &TopLists, user_labels: &[String], item_labels: &[String])
 }
 
 fn read_parquet(path: &Path) -> Result<DataFrame, StoreError> {
-    let file = File::open(path).map_err(|source| StoreError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    ParquetReader::new(file)
-        .finish()
-        .map_err(|e| StoreError::Corrupt {
+    crate::data::read_parquet(path).map_err(|e| match e {
+        ParquetReadError::Open(source) => StoreError::Read {
             path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+            source,
+        },
+        ParquetReadError::Format(message) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            message,
+        },
+    })
 }
 
 fn write_parquet(path: &Path, mut frame: DataFrame) -> Result<(), StoreError> {
@@ -467,11 +509,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(err)?;
     }
+    if path.is_dir() {
+        return Err(err(std::io::Error::from(std::io::ErrorKind::IsADirectory)));
+    }
     let tmp = temporary(path);
-    let mut file = File::create(&tmp).map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    fs::rename(&tmp, path).map_err(err)
+    let written = File::create(&tmp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    });
+    if written.is_err() {
+        // Leave nothing behind (a full disk, a path that turned into a folder).
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(err)
 }
 
 fn temporary(path: &Path) -> PathBuf {

@@ -15,9 +15,10 @@ use serde_yaml::{Mapping, Value};
 use sha2::{Digest, Sha256};
 
 use crate::data::hex_prefix;
-use crate::models::{ModelKind, Popularity};
+use crate::format::describe_values;
+use crate::models::{popularity_methods, ModelKind, Popularity};
 use crate::seed::mix;
-use crate::spec::{Distribution, Spec, SpecIssue};
+use crate::spec::{Distribution, ModelEntry, Spec, SpecIssue};
 
 /// One (model, params, seed) to train and evaluate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -48,10 +49,30 @@ pub struct KnobUsage {
     pub note: String,
 }
 
+impl KnobUsage {
+    /// Column names of the knob-usage table (terminal and report alike).
+    pub const HEADER: [&'static str; 5] = ["model", "knob", "applied", "skipped", "note"];
+
+    /// This usage as a row of that table.
+    pub fn row(&self) -> [String; 5] {
+        [
+            self.model.clone(),
+            self.knob.clone(),
+            describe_values(&self.applied),
+            describe_values(&self.skipped),
+            self.note.clone(),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Expansion {
     pub trials: Vec<Trial>,
     pub knobs: Vec<KnobUsage>,
+    /// Configurations that are valid but degenerate ("model: message"),
+    /// from [`crate::models::ModelConfig::warnings`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// An axis of the sweep for one model: where it was written and its values.
@@ -65,6 +86,7 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
     let mut trials = Vec::new();
     let mut knobs = Vec::new();
     let mut issues = Vec::new();
+    let mut warnings = Vec::new();
     for (index, entry) in spec.models.iter().enumerate() {
         let name = spec.model_name(index);
         let keys = entry.model.param_keys();
@@ -80,8 +102,11 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
                         ))
                     })
                     .collect();
-                for (key, _) in &space {
+                for (key, dist) in &space {
                     let applies = keys.contains(key);
+                    if applies {
+                        check_ends(entry, &name, key, dist, &mut issues);
+                    }
                     knobs.push(KnobUsage {
                         model: name.clone(),
                         knob: key.clone(),
@@ -140,6 +165,12 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
                     continue;
                 }
             };
+            for w in config.warnings() {
+                let w = format!("{name}: {w}");
+                if !warnings.contains(&w) {
+                    warnings.push(w);
+                }
+            }
             let resolved = config.params();
             let config_id = stable_hash(&(&name, entry.model, &resolved));
             if !seen.insert(config_id.clone()) {
@@ -163,7 +194,11 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
         }
     }
     if issues.is_empty() {
-        Ok(Expansion { trials, knobs })
+        Ok(Expansion {
+            trials,
+            knobs,
+            warnings,
+        })
     } else {
         Err(issues)
     }
@@ -221,24 +256,50 @@ fn usage_of(name: &str, kind: ModelKind, keys: &[String], axis: &Axis) -> KnobUs
         }
     }
     if !usage.skipped.is_empty() {
-        let methods: Vec<&str> = [
-            "none",
-            "weight",
-            "subsample",
-            "logq",
-            "negatives",
-            "penalty",
-        ]
-        .into_iter()
-        .filter(|m| kind.supports_popularity(m))
-        .collect();
         usage.note = format!(
             "{} implements popularity methods {} only",
             kind.as_str(),
-            methods.join(", ")
+            popularity_methods(kind).join(", ")
         );
     }
     usage
+}
+
+/// A random space's ends must satisfy the model's rule for the param: a
+/// range that reaches outside it is an error at the space's position, not a
+/// draw that fails (or worse, one that passes) by chance.
+fn check_ends(
+    entry: &ModelEntry,
+    name: &str,
+    key: &str,
+    dist: &Distribution,
+    issues: &mut Vec<SpecIssue>,
+) {
+    for value in ends(dist) {
+        let mut params = entry.params.clone();
+        params.insert(Value::String(key.to_string()), value.clone());
+        let Err(problems) = entry.model.configure(&params) else {
+            continue;
+        };
+        for p in problems {
+            if p.key.split(['.', '[']).next() != Some(key) {
+                continue;
+            }
+            let shown = serde_yaml::to_string(&value).unwrap_or_default();
+            let issue = SpecIssue::new(
+                format!("sweep.random.space.{key}"),
+                format!(
+                    "for model `{name}`: the space reaches {}, where {}: {}",
+                    shown.trim(),
+                    p.key,
+                    p.message
+                ),
+            );
+            if !issues.contains(&issue) {
+                issues.push(issue);
+            }
+        }
+    }
 }
 
 type Config = (Mapping, Vec<(String, String)>);
@@ -302,44 +363,27 @@ fn draw(d: &Distribution, rng: &mut Pcg64Mcg) -> Value {
     } else if let Some([lo, hi]) = d.log_uniform {
         Value::from((lo.ln() + u * (hi.ln() - lo.ln())).exp())
     } else if let Some([lo, hi]) = d.int_uniform {
-        let span = (hi - lo + 1) as f64;
-        Value::from(lo + ((u * span) as i64).min(hi - lo))
+        // In i128 so that no bounds overflow; within ±2^53 (checked) the
+        // draw is exact and equals the i64 formula.
+        let width = i128::from(hi) - i128::from(lo);
+        let offset = ((u * (width + 1) as f64) as i128).min(width);
+        Value::from((i128::from(lo) + offset) as i64)
     } else {
         let choices = d.choice.as_deref().unwrap_or_default();
         choices[((u * choices.len() as f64) as usize).min(choices.len() - 1)].clone()
     }
 }
 
-/// Checks that exactly one well-formed distribution is given.
-pub fn check_distribution(d: &Distribution) -> Result<(), String> {
-    let given = [
-        d.uniform.is_some(),
-        d.log_uniform.is_some(),
-        d.int_uniform.is_some(),
-        d.choice.is_some(),
-    ];
-    if given.iter().filter(|&&g| g).count() != 1 {
-        return Err("give exactly one of uniform: [lo, hi], log_uniform: [lo, hi], int_uniform: [lo, hi], choice: [values]".into());
+/// The values a distribution can reach at its ends (every value of a
+/// `choice`): each must satisfy the param's rule, so no draw can break it.
+fn ends(d: &Distribution) -> Vec<Value> {
+    if let Some([lo, hi]) = d.uniform.or(d.log_uniform) {
+        vec![Value::from(lo), Value::from(hi)]
+    } else if let Some([lo, hi]) = d.int_uniform {
+        vec![Value::from(lo), Value::from(hi)]
+    } else {
+        d.choice.clone().unwrap_or_default()
     }
-    if let Some([lo, hi]) = d.uniform {
-        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            return Err(format!("uniform: [{lo}, {hi}] needs lo < hi"));
-        }
-    }
-    if let Some([lo, hi]) = d.log_uniform {
-        if !(lo > 0.0 && hi.is_finite() && lo < hi) {
-            return Err(format!("log_uniform: [{lo}, {hi}] needs 0 < lo < hi"));
-        }
-    }
-    if let Some([lo, hi]) = d.int_uniform {
-        if lo > hi {
-            return Err(format!("int_uniform: [{lo}, {hi}] needs lo ≤ hi"));
-        }
-    }
-    if d.choice.as_ref().is_some_and(Vec::is_empty) {
-        return Err("choice: [] is empty".into());
-    }
-    Ok(())
 }
 
 /// The training seed of repetition `index`: the same for every model, so

@@ -167,3 +167,132 @@ fn a_baseline_from_other_data_is_an_error_not_a_pass() {
     let no_mode = recsweep(dir.path(), &["check", "base/gate"]);
     assert_eq!(no_mode.status.code(), Some(2));
 }
+
+/// Tail metrics are undefined (NaN, `null` in the baseline) for users whose
+/// held-out item is a head item: the baseline round-trips, and the gate
+/// pairs the users defined on both sides and fails on a genuine drop.
+#[test]
+fn a_worse_tail_metric_fails_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "name: tail\nseed: 3\n\
+        dataset: {source: synthetic, users: 800, items: 300, interactions: 16000, seed: 2}\n\
+        evaluation: {cutoffs: [10], metrics: [recall, ndcg, recall_tail, ndcg_tail]}\n\
+        models:\n  - model: ease\n    name: m\n    params: {l2: 100.0, popularity: {method: penalty, gamma: 1.0}}\n\
+        check: {metrics: [recall_tail@10, ndcg@10]}\n";
+    std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
+    run(dir.path(), "base", &[]);
+    let out = recsweep(
+        dir.path(),
+        &["check", "base/tail", "--write-baseline", "baseline.json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("baseline.json")).unwrap();
+    assert!(text.contains("null"), "undefined users are stored as null");
+    // The baseline checks against itself: it is readable and passes.
+    let same = recsweep(
+        dir.path(),
+        &["check", "base/tail", "--baseline", "baseline.json"],
+    );
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let table = String::from_utf8_lossy(&same.stdout);
+    assert!(table.contains("(defined on both sides)"), "{table}");
+    // Without the penalty, EASE recommends the head: tail recall drops.
+    run(
+        dir.path(),
+        "worse",
+        &["--set", "models[0].params.popularity={method: none}"],
+    );
+    let out = recsweep(
+        dir.path(),
+        &["check", "worse/tail", "--baseline", "baseline.json"],
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = table
+        .lines()
+        .find(|l| l.contains("recall_tail@10"))
+        .unwrap();
+    assert!(row.contains("REGRESSED") && row.contains(" of "), "{table}");
+}
+
+#[test]
+fn an_empty_or_inconsistent_baseline_is_an_error_not_a_pass() {
+    let dir = setup();
+    let text = std::fs::read_to_string(dir.path().join("baseline.json")).unwrap();
+    let mut baseline: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut empty = baseline.clone();
+    empty["entries"] = serde_json::json!([]);
+    std::fs::write(dir.path().join("empty.json"), empty.to_string()).unwrap();
+    let out = recsweep(
+        dir.path(),
+        &["check", "base/gate", "--baseline", "empty.json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("empty.json") && err.contains("no entries"),
+        "{err}"
+    );
+
+    baseline["entries"][0]["values"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    std::fs::write(dir.path().join("short.json"), baseline.to_string()).unwrap();
+    let out = recsweep(
+        dir.path(),
+        &["check", "base/gate", "--baseline", "short.json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("entries[0]") && err.contains("users but"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_trial_record_that_is_not_json_is_an_error_for_report_and_check() {
+    let dir = setup();
+    let trials = dir.path().join("base/gate/trials");
+    let first = std::fs::read_dir(&trials)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let record = first.join("trial.json");
+    std::fs::write(&record, [0xff, 0xfe, 0x00, 0x13, 0x37, 0x80]).unwrap();
+    let name = record
+        .strip_prefix(dir.path())
+        .unwrap()
+        .display()
+        .to_string();
+    let report = recsweep(dir.path(), &["report", "base/gate", "-o", "r.md"]);
+    assert_eq!(report.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&report.stderr);
+    assert!(
+        err.contains(&name) && err.contains("not a readable recsweep file"),
+        "{err}"
+    );
+    let check = recsweep(
+        dir.path(),
+        &["check", "base/gate", "--baseline", "baseline.json"],
+    );
+    assert_eq!(check.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&check.stderr).contains(&name));
+}

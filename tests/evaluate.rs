@@ -6,45 +6,107 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use recsweep::eval::{MetricKind, MetricSet};
-use recsweep::external::{evaluate, read_judgements, read_run, Vocabulary};
+use recsweep::external::{
+    evaluate, read_judgements, read_run, EvaluateOptions, ScorePrecision, Scores, Vocabulary,
+};
 
 type Reference = BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>>;
 
-fn reference() -> Reference {
-    serde_json::from_str(&std::fs::read_to_string("tests/fixtures/trec/reference.json").unwrap())
+fn reference_from(file: &str) -> Reference {
+    let text = std::fs::read_to_string(file).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Keep the per-metric tables only (the close-score file also records a count).
+    let tables = value
+        .as_object()
         .unwrap()
+        .iter()
+        .filter(|(_, v)| v.is_object())
+        .map(|(k, v)| (k.clone(), serde_json::from_value(v.clone()).unwrap()))
+        .collect();
+    tables
 }
 
-/// Checks every per-user value of every metric the reference has.
-fn check(run_file: &str, source: &str, kinds: &[MetricKind]) {
+fn reference() -> Reference {
+    reference_from("tests/fixtures/trec/reference.json")
+}
+
+const CUTOFFS: [usize; 5] = [1, 5, 10, 20, 100];
+
+fn score(
+    run_file: &str,
+    qrels_file: &str,
+    kinds: &[MetricKind],
+    precision: ScorePrecision,
+) -> Scores {
     let mut vocabulary = Vocabulary::default();
     let run = read_run(Path::new(run_file), &mut vocabulary).unwrap();
-    let qrels =
-        read_judgements(Path::new("tests/fixtures/trec/qrels.txt"), &mut vocabulary).unwrap();
+    let qrels = read_judgements(Path::new(qrels_file), &mut vocabulary).unwrap();
     let set = MetricSet {
-        cutoffs: vec![1, 5, 10, 20, 100],
+        cutoffs: CUTOFFS.to_vec(),
         metrics: kinds.to_vec(),
     };
-    let out = evaluate(&run, &qrels, None, &vocabulary, &set, 0.8).unwrap();
-    let expected = &reference()[source];
+    let options = EvaluateOptions {
+        precision,
+        ..EvaluateOptions::default()
+    };
+    evaluate(&run, &qrels, None, &vocabulary, &set, &options).unwrap()
+}
+
+/// Compares every per-user value of every metric the reference has; returns
+/// how many differ by more than 1e-9 (after asserting all were compared).
+fn mismatches(out: &Scores, expected: &BTreeMap<String, BTreeMap<String, f64>>) -> usize {
     let mut checked = 0;
+    let mut differing = 0;
     for (column, values) in out.per_user.columns.iter().zip(&out.per_user.values) {
         let Some(reference) = expected.get(column) else {
             continue;
         };
         for (user, value) in out.per_user.users.iter().zip(values) {
             let want = reference[user];
-            assert!(
-                (value - want).abs() <= 1e-9,
-                "{source} {column} user {user}: {value} vs {want}"
-            );
+            if (value - want).abs() > 1e-9 {
+                eprintln!("{column} user {user}: {value} vs {want}");
+                differing += 1;
+            }
             checked += 1;
         }
     }
     assert_eq!(
         checked,
         40 * expected.len(),
-        "{source}: every reference value compared"
+        "every reference value compared"
+    );
+    differing
+}
+
+/// Checks every per-user value of every metric the reference has.
+fn check(run_file: &str, source: &str, kinds: &[MetricKind]) {
+    let out = score(
+        run_file,
+        "tests/fixtures/trec/qrels.txt",
+        kinds,
+        ScorePrecision::Float32,
+    );
+    assert_eq!(mismatches(&out, &reference()[source]), 0, "{source}");
+}
+
+/// Scores that differ only past float precision (counts plus a 1e-9 jitter)
+/// are ties in trec_eval, broken by item id: the default ordering agrees
+/// with it on every metric at every cutoff, and `--exact-scores` does not
+/// (the fixture asserts that ordering by doubles changes 23 users' values).
+#[test]
+fn matches_trec_eval_when_scores_differ_past_float_precision() {
+    use MetricKind::*;
+    let kinds = [Precision, Recall, Ndcg, Map, Mrr];
+    let expected = &reference_from("tests/fixtures/trec/reference_close.json")["trec_eval_close"];
+    assert_eq!(expected.len(), kinds.len() * CUTOFFS.len());
+    let run = "tests/fixtures/trec/run_close.txt";
+    let qrels = "tests/fixtures/trec/qrels_close.txt";
+    let default = score(run, qrels, &kinds, ScorePrecision::Float32);
+    assert_eq!(mismatches(&default, expected), 0);
+    let exact = score(run, qrels, &kinds, ScorePrecision::Exact);
+    assert!(
+        mismatches(&exact, expected) > 0,
+        "exact order is not trec_eval's here"
     );
 }
 

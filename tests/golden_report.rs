@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
+use recsweep::plan::parse_spec;
 use recsweep::report;
 use recsweep::runner::{self, Experiment, RunOptions};
-use recsweep::spec::parse_spec;
 use recsweep::store::{Outcome, ResultsDir};
 
 const SPEC: &str = "name: golden\nseed: 3\n\

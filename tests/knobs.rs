@@ -7,8 +7,8 @@ use std::path::Path;
 use recsweep::data::CsrMatrix;
 use recsweep::eval::{MetricId, MetricKind};
 use recsweep::models::{FitInput, Fitted, ModelKind};
+use recsweep::plan::parse_spec;
 use recsweep::runner::{self, Experiment, RunOptions};
-use recsweep::spec::parse_spec;
 use recsweep::store::{Outcome, ResultsDir};
 
 const DATA: &str = "name: knobs\nseed: 9\n\
@@ -35,7 +35,7 @@ fn sweep(models: &str) -> Vec<(String, f64, f64, f64)> {
                 format!(
                     "{} {}",
                     t.model_name,
-                    recsweep::report::describe_knobs(&t.knobs)
+                    recsweep::format::describe_knobs(&t.knobs)
                 ),
                 get(&test, MetricKind::Arp),
                 get(&test, MetricKind::Coverage),

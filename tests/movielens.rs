@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use recsweep::data::load;
 use recsweep::eval::{MetricId, MetricKind};
+use recsweep::plan::load_spec;
 use recsweep::report;
+use recsweep::results::{self as selection, Part};
 use recsweep::runner::{self, Experiment, RunOptions};
-use recsweep::selection::{self, Part};
-use recsweep::spec::{load_spec, Override};
+use recsweep::spec::Override;
 use recsweep::store::{Outcome, ResultsDir, TrialRecord};
 
 fn u_data() -> Option<PathBuf> {

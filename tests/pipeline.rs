@@ -7,9 +7,9 @@ use std::path::Path;
 use assert_cmd::Command;
 use recsweep::eval::{evaluate, ItemStats, MetricSet, Target};
 use recsweep::models::{FitInput, ModelKind};
+use recsweep::plan::{parse_spec, ValidSpec};
 use recsweep::report;
 use recsweep::runner::{self, Experiment, RunOptions};
-use recsweep::spec::{parse_spec, Spec};
 use recsweep::store::{Outcome, ResultsDir};
 
 const SMALL: &str = "name: small\nseed: 5\n\
@@ -18,7 +18,7 @@ evaluation: {cutoffs: [5, 10]}\n\
 models:\n  - model: most_pop\n  - model: random\n  - model: itemknn\n    params: {neighbors: 30}\n  - model: ease\n    params: {l2: 50.0}\n  - model: ials\n    params: {dim: 8, iterations: 3}\n  - model: mf\n    params: {dim: 8, epochs: 2, batch_size: 64}\n  - model: two_tower\n    params: {dim: 8, hidden: [8], dropout: 0.2, epochs: 2, batch_size: 64}\n  - model: ncf\n    params: {dim: 8, hidden: [16, 8], dropout: 0.2, epochs: 2, batch_size: 64}\n\
 sweep:\n  grid:\n    popularity: [{method: none}, {method: penalty, gamma: 0.05}]\n  seeds: 2\n";
 
-fn small_spec() -> Spec {
+fn small_spec() -> ValidSpec {
     parse_spec(SMALL, Path::new("small.yaml"), &[]).unwrap()
 }
 

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use recsweep::spec::{parse_spec, SpecError};
+use recsweep::plan::parse_spec;
+use recsweep::spec::SpecError;
 
 fn errors(text: &str) -> String {
     match parse_spec(text, Path::new("spec.yaml"), &[]) {
@@ -52,6 +53,11 @@ fn range_and_cross_field_rules() {
         (
             "selection: {metric: ndcg@5}",
             "cutoff 5 is not among evaluation.cutoffs",
+        ),
+        (
+            // Undefined for users whose held-out items are all head items.
+            "evaluation: {metrics: [ndcg, recall_tail]}\nselection: {metric: recall_tail@10}",
+            "selection.metric: `recall_tail` is not a per-user accuracy metric defined for every user; use one of recall, ndcg, hit_rate, mrr, map, precision",
         ),
         ("sweep: {seeds: 0}", "sweep.seeds: must be at least 1"),
         ("sweep: {grid: {l2: []}}", "sweep.grid.l2: empty list"),

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use recsweep::spec::parse_spec;
+use recsweep::plan::parse_spec;
 use recsweep::sweep::expand;
 
 const BASE: &str =

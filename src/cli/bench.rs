@@ -160,11 +160,13 @@ fn permutation_bench(args: PermutationArgs) -> Result<()> {
     }
     let d = differences(&a, &b)?;
     let threads = rayon::current_num_threads();
-    println!(
+    outln!(
         "{} users, {} permutations/resamples, {threads} threads, {} repetitions",
-        args.users, args.permutations, args.repeat
+        args.users,
+        args.permutations,
+        args.repeat
     );
-    let report = |name: &str, f: &dyn Fn() -> f64| {
+    let report = |name: &str, f: &dyn Fn() -> f64| -> Result<()> {
         let mut times = Vec::new();
         let mut value = 0.0;
         for _ in 0..args.repeat.max(1) {
@@ -173,20 +175,21 @@ fn permutation_bench(args: PermutationArgs) -> Result<()> {
             times.push(start.elapsed().as_secs_f64());
         }
         times.sort_by(f64::total_cmp);
-        println!(
+        outln!(
             "{name:<28} min {:>9.4} s  median {:>9.4} s  (p = {value:.4e})",
             times[0],
             times[times.len() / 2]
         );
+        Ok(())
     };
-    report("paired_t", &|| paired_t(&d).map_or(f64::NAN, |r| r.p_value));
-    report("wilcoxon", &|| wilcoxon(&d).map_or(f64::NAN, |r| r.p_value));
+    report("paired_t", &|| paired_t(&d).map_or(f64::NAN, |r| r.p_value))?;
+    report("wilcoxon", &|| wilcoxon(&d).map_or(f64::NAN, |r| r.p_value))?;
     report("permutation", &|| {
         permutation(&d, args.permutations, 7).unwrap_or(f64::NAN)
-    });
+    })?;
     report("bootstrap (CI low)", &|| {
         bootstrap_ci(&d, args.permutations, 7, 0.95).map_or(f64::NAN, |r| r.0)
-    });
+    })?;
     Ok(())
 }
 
@@ -215,7 +218,7 @@ fn eval_bench(args: EvalArgs) -> Result<()> {
         metrics: MetricKind::DEFAULT.to_vec(),
     };
     let evaluated = truth.nonempty_rows();
-    println!(
+    outln!(
         "{nu} users × {ni} items, dim {d}, {} train interactions, K = {:?}, all {} metrics, {} threads, blocks of {}",
         train.nnz(),
         args.k,
@@ -235,7 +238,7 @@ fn eval_bench(args: EvalArgs) -> Result<()> {
         .sum();
     let gemm = start.elapsed().as_secs_f64();
     let flops = 2.0 * (evaluated.len() * ni * d) as f64;
-    println!(
+    outln!(
         "matrix products alone     {gemm:>8.3} s  ({:.1} GFLOP/s; checksum {checksum:.3})",
         flops / gemm / 1e9
     );
@@ -255,14 +258,14 @@ fn eval_bench(args: EvalArgs) -> Result<()> {
         .iter()
         .find(|(m, _)| m.kind == MetricKind::Ndcg)
         .map_or(0.0, |(_, s)| s.mean);
-    println!(
+    outln!(
         "whole evaluation          {whole:>8.3} s  (ratio {:.2}; {} users; ndcg@{} {ndcg:.5})",
         whole / gemm,
         result.summary.users,
         args.k[0]
     );
     if let Some(peak) = peak_memory() {
-        println!("peak resident memory      {peak}");
+        outln!("peak resident memory      {peak}");
     }
     Ok(())
 }
@@ -300,7 +303,7 @@ fn ials_bench(args: IalsArgs) -> Result<()> {
         std::fs::write(path, text)?;
     }
     let popularity = train.column_counts();
-    println!(
+    outln!(
         "{} users × {} items, {} interactions, dim {}, solver {}, {} threads",
         train.n_rows(),
         train.n_cols(),
@@ -328,7 +331,7 @@ fn ials_bench(args: IalsArgs) -> Result<()> {
         times.push(start.elapsed().as_secs_f64());
     }
     // The difference of two fits removes setup (transpose, initialisation).
-    println!(
+    outln!(
         "seconds per iteration (users and items): {:.4}",
         (times[1] - times[0]) / args.iterations as f64
     );
@@ -359,11 +362,11 @@ fn configure(model: &str, params: &str) -> Result<Box<dyn recsweep::models::Mode
 fn train_bench(args: TrainArgs) -> Result<()> {
     use recsweep::models::FitInput;
     use recsweep::runner::Experiment;
-    let spec = recsweep::spec::load_spec(&args.spec, &args.overrides)?;
+    let spec = recsweep::plan::load_spec(&args.spec, &args.overrides)?;
     let experiment = Experiment::prepare(spec)?;
     let train = &experiment.split.train;
     let popularity = train.column_counts();
-    println!(
+    outln!(
         "{}: {} users × {} items, {} train positives; {} {}; {} threads",
         args.spec.display(),
         train.n_rows(),
@@ -399,7 +402,7 @@ fn train_bench(args: TrainArgs) -> Result<()> {
         times.push(start.elapsed().as_secs_f64());
     }
     let seconds = (times[1] - times[0]) / args.epochs as f64;
-    println!(
+    outln!(
         "seconds per epoch: {seconds:.3}; positives per second: {:.0}",
         train.nnz() as f64 / seconds
     );
@@ -420,14 +423,14 @@ fn scoring_bench(args: ScoringArgs) -> Result<()> {
     let train = CsrMatrix::from_pairs(n_users, args.items, &pairs);
     let popularity = train.column_counts();
     let users: Vec<u32> = (0..n_users as u32).collect();
-    println!(
+    outln!(
         "{} items, {} users scored against all of them, {} threads",
         args.items,
         n_users,
         rayon::current_num_threads()
     );
-    println!("| model | params | multiply-adds per user | µs per user | parameters |");
-    println!("|---|---|---|---|---|");
+    outln!("| model | params | multiply-adds per user | µs per user | parameters |");
+    outln!("|---|---|---|---|---|");
     for (model, params) in [
         ("two_tower", "{dim: 64, hidden: [128], epochs: 1}"),
         ("mf", "{dim: 64, epochs: 1}"),
@@ -452,9 +455,10 @@ fn scoring_bench(args: ScoringArgs) -> Result<()> {
         });
         let micros = start.elapsed().as_secs_f64() * 1e6 / n_users as f64;
         let cost = scorer.cost();
-        println!(
+        outln!(
             "| {model} | {params} | {} | {micros:.0} | {} |",
-            cost.madds_per_user, cost.parameters
+            cost.madds_per_user,
+            cost.parameters
         );
     }
     Ok(())

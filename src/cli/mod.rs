@@ -1,6 +1,24 @@
 //! Command-line front end: argument types, one function per subcommand, and
 //! the mapping from errors to exit codes.
 
+/// `println!` that hands a failed write back (`?`) instead of panicking: a
+/// closed pipe (`recsweep report --json | head`) ends the command quietly
+/// with exit 0, as command-line tools do; other failures are errors.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `print!` counterpart of [`outln`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod bench;
 mod progress;
 mod terminal;
@@ -15,9 +33,10 @@ use recsweep::check;
 use recsweep::eval::{MetricKind, MetricSet};
 use recsweep::external;
 use recsweep::per_user_file::{self, PerUserFileError};
+use recsweep::plan::load_spec;
 use recsweep::report;
 use recsweep::runner::{self, Experiment, RunError, RunOptions, Shard};
-use recsweep::spec::{load_spec, Override, SpecError};
+use recsweep::spec::{Override, SpecError};
 use recsweep::stats::{self, CompareOptions, TestKind};
 use recsweep::store::{write_atomic, ResultsDir, StoreError};
 
@@ -66,14 +85,18 @@ struct EvaluateArgs {
     #[arg(long)]
     train: Option<PathBuf>,
     /// Cutoffs
-    #[arg(long, value_delimiter = ',', default_value = "10,20,50")]
+    #[arg(long, value_delimiter = ',', default_values_t = recsweep::eval::DEFAULT_CUTOFFS)]
     k: Vec<usize>,
     /// Metrics (default: every accuracy metric, plus coverage, arp, aplt, gini and novelty with --train)
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<MetricKind>,
     /// Share of train interactions held by head items (the long-tail rule of aplt)
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = recsweep::eval::DEFAULT_HEAD_SHARE)]
     head_share: f64,
+    /// Order by the full f64 scores; by default scores are compared as 32-bit
+    /// floats, as trec_eval stores them, so scores equal in float are ties
+    #[arg(long)]
+    exact_scores: bool,
     /// Write per-user values as TSV (header `user` then one column per metric@K)
     #[arg(long, value_name = "FILE")]
     per_user: Option<PathBuf>,
@@ -95,13 +118,13 @@ struct CompareArgs {
     #[arg(long, default_value = "paired_t")]
     test: TestKind,
     /// Significance level of the verdict
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = stats::DEFAULT_ALPHA)]
     alpha: f64,
     /// Sign flips of the permutation test
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = stats::DEFAULT_PERMUTATIONS)]
     permutations: usize,
     /// Resamples of the bootstrap interval
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = stats::DEFAULT_RESAMPLES)]
     resamples: usize,
     /// Seed of the permutation test and the bootstrap
     #[arg(long, default_value_t = 0)]
@@ -204,11 +227,12 @@ pub fn main() -> ExitCode {
         Command::Report(args) => rebuild_report(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Compare(args) => compare(args),
-        Command::Check(args) => gate(args),
+        Command::Check(args) => check(args),
         Command::Bench(b) => bench::run(b).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             print_error(&error);
             if is_input_error(&error) {
@@ -240,15 +264,23 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let bar = progress::TrialProgress::new(args.quiet);
     let summary = runner::run(&experiment, &results, &options, &|p| bar.update(p))?;
     bar.finish();
+    let elsewhere = if summary.elsewhere > 0 {
+        format!(", {} run by another worker", summary.elsewhere)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} trials run, {} already done; results in {}",
+        "{} trials run, {} already done{elsewhere}; results in {}",
         summary.ran,
         summary.skipped,
         results.root().display()
     );
+    for warning in &experiment.expansion.warnings {
+        eprintln!("warning: {warning}");
+    }
     let path = experiment.spec.report.path.clone().unwrap_or_default();
     write_report(&results, &path)?;
-    println!("report: {}", path.display());
+    outln!("report: {}", path.display());
     if summary.failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -300,9 +332,12 @@ fn write_report(results: &ResultsDir, path: &Path) -> Result<()> {
 
 fn validate(args: SpecArgs) -> Result<ExitCode> {
     let spec = load_spec(&args.spec, &args.overrides)?;
-    println!("{}: valid", args.spec.display());
+    outln!("{}: valid", args.spec.display());
     let experiment = Experiment::prepare(spec)?;
-    terminal::print_validation(&experiment);
+    for warning in &experiment.expansion.warnings {
+        eprintln!("warning: {warning}");
+    }
+    terminal::print_validation(&experiment)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -327,7 +362,7 @@ fn export_split(args: SplitArgs) -> Result<ExitCode> {
         let path = args.out.join(name);
         write_atomic(&path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("{}: {} interactions", path.display(), matrix.nnz());
+        outln!("{}: {} interactions", path.display(), matrix.nnz());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -339,7 +374,7 @@ fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
     }
     if args.json {
         let built = report::build(&results)?;
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&built).expect("reports serialize")
         );
@@ -351,7 +386,7 @@ fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
         .or(record.spec.report.path)
         .unwrap_or_else(|| PathBuf::from(format!("reports/{}.md", record.spec.name)));
     write_report(&results, &path)?;
-    println!("report: {}", path.display());
+    outln!("report: {}", path.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -390,7 +425,14 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
         train.as_deref(),
         &vocabulary,
         &set,
-        args.head_share,
+        &external::EvaluateOptions {
+            head_share: args.head_share,
+            precision: if args.exact_scores {
+                external::ScorePrecision::Exact
+            } else {
+                external::ScorePrecision::Float32
+            },
+        },
     )
     .map_err(|e| InputError(e.to_string()))?;
     let notes = &outcome.notes;
@@ -426,17 +468,17 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
             .iter()
             .map(|(m, s)| (m.to_string(), serde_json::Value::from(s.mean)))
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "users": users, "metrics": metrics })
         );
     } else {
-        terminal::print_evaluation(users, &outcome.summary);
+        terminal::print_evaluation(users, &outcome.summary)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn gate(args: CheckArgs) -> Result<ExitCode> {
+fn check(args: CheckArgs) -> Result<ExitCode> {
     if !args.results.is_dir() {
         bail!(StoreError::NotResults { path: args.results });
     }
@@ -445,7 +487,7 @@ fn gate(args: CheckArgs) -> Result<ExitCode> {
         let baseline = check::baseline(&results)?;
         let json = serde_json::to_string(&baseline).expect("baselines serialize");
         write_atomic(path, format!("{json}\n").as_bytes())?;
-        println!(
+        outln!(
             "baseline written to {}: {} tracked metrics",
             path.display(),
             baseline.entries.len()
@@ -484,7 +526,7 @@ fn gate(args: CheckArgs) -> Result<ExitCode> {
     }
     let rows = check::check(&results, &baseline, &settings)?;
     let text = check::render(&rows, &settings);
-    print!("{text}");
+    out!("{text}");
     if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
         use std::io::Write as _;
         let mut file = std::fs::OpenOptions::new()
@@ -530,18 +572,18 @@ fn compare(args: CompareArgs) -> Result<ExitCode> {
     let options = CompareOptions {
         permutations: args.permutations,
         resamples: args.resamples,
-        confidence: 0.95,
+        confidence: stats::DEFAULT_CONFIDENCE,
         seed: args.seed,
     };
     let result =
         stats::compare(&args.metric, &xa, &xb, &options).map_err(|e| InputError(e.to_string()))?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&result).expect("comparisons serialize")
         );
     } else {
-        terminal::print_comparison(&result, args.test, args.alpha);
+        terminal::print_comparison(&result, args.test, args.alpha)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -562,7 +604,16 @@ fn print_error(error: &anyhow::Error) {
     }
 }
 
-/// Bad input (spec, data, flags, results folder) exits 2; anything else 1.
+/// Standard output was closed by its reader (`| head`): not a failure.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Bad input (spec, data, flags, results folder, output path) exits 2;
+/// anything else 1.
 fn is_input_error(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
         e.is::<SpecError>()
@@ -570,14 +621,16 @@ fn is_input_error(error: &anyhow::Error) -> bool {
             || e.is::<PerUserFileError>()
             || e.is::<external::FormatError>()
             || e.downcast_ref::<check::CheckError>()
-                .is_some_and(|c| !matches!(c, check::CheckError::Store(StoreError::Write { .. })))
-            || e.downcast_ref::<RunError>()
-                .is_some_and(|r| matches!(r, RunError::Data(_) | RunError::Split(_)))
-            || e.downcast_ref::<StoreError>().is_some_and(|s| {
-                matches!(
-                    s,
-                    StoreError::NotResults { .. } | StoreError::Corrupt { .. }
-                )
+                .is_some_and(|c| match c {
+                    check::CheckError::Store(s) => s.is_input(),
+                    _ => true,
+                })
+            || e.downcast_ref::<RunError>().is_some_and(|r| match r {
+                RunError::Data(_) | RunError::Split(_) => true,
+                RunError::Store(s) => s.is_input(),
+                RunError::Threads { .. } => false,
             })
+            || e.downcast_ref::<StoreError>()
+                .is_some_and(StoreError::is_input)
     })
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use recsweep::report::describe_knobs;
+use recsweep::format::describe_knobs;
 use recsweep::runner::Progress;
 use recsweep::sweep::Trial;
 

@@ -1,14 +1,18 @@
-//! Terminal tables for `validate`.
+//! Terminal tables for `validate`, `compare` and `evaluate`. Each returns the
+//! write error of standard output (a closed pipe ends the command quietly).
+
+use std::io;
 
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use recsweep::eval::{MetricId, MetricSummary};
-use recsweep::report::{describe_knobs, describe_values};
+use recsweep::format::describe_knobs;
 use recsweep::runner::Experiment;
 use recsweep::stats::{Comparison, TestKind};
+use recsweep::sweep::KnobUsage;
 
-pub fn print_validation(experiment: &Experiment) {
+pub fn print_validation(experiment: &Experiment) -> io::Result<()> {
     let d = &experiment.dataset;
     let s = &experiment.split.stats;
     let mut t = Builder::default();
@@ -42,21 +46,15 @@ pub fn print_validation(experiment: &Experiment) {
     ] {
         t.push_record([k.to_string(), v]);
     }
-    print_table(t);
+    print_table(t)?;
 
     if !experiment.expansion.knobs.is_empty() {
         let mut t = Builder::default();
-        t.push_record(["model", "knob", "applied", "skipped", "note"]);
+        t.push_record(KnobUsage::HEADER);
         for k in &experiment.expansion.knobs {
-            t.push_record([
-                k.model.clone(),
-                k.knob.clone(),
-                describe_values(&k.applied),
-                describe_values(&k.skipped),
-                k.note.clone(),
-            ]);
+            t.push_record(k.row());
         }
-        print_table(t);
+        print_table(t)?;
     }
 
     let mut t = Builder::default();
@@ -70,18 +68,20 @@ pub fn print_validation(experiment: &Experiment) {
             trial.seed_index.to_string(),
         ]);
     }
-    print_table(t);
-    println!("{} trials", experiment.expansion.trials.len());
+    print_table(t)?;
+    outln!("{} trials", experiment.expansion.trials.len());
+    Ok(())
 }
 
-fn print_table(builder: Builder) {
+fn print_table(builder: Builder) -> io::Result<()> {
     let mut table = builder.build();
     table.with(Style::sharp());
-    println!("{table}");
+    outln!("{table}");
+    Ok(())
 }
 
-pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) {
-    println!("{} over {} users; differences are A − B", c.metric, c.n);
+pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) -> io::Result<()> {
+    outln!("{} over {} users; differences are A − B", c.metric, c.n);
     let mut t = Builder::default();
     t.push_record(["", "value"]);
     let pct = |v: Option<f64>| v.map_or("—".to_string(), |r| format!("{:+.2}%", 100.0 * r));
@@ -106,7 +106,7 @@ pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) {
     ] {
         t.push_record([k.to_string(), v]);
     }
-    print_table(t);
+    print_table(t)?;
     let mut t = Builder::default();
     t.push_record(["test", "statistic", "p-value"]);
     t.push_record([
@@ -127,7 +127,7 @@ pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) {
         "—".to_string(),
         format!("{:.6e}", c.tests.permutation.p_value),
     ]);
-    print_table(t);
+    print_table(t)?;
     let p = match decide {
         TestKind::PairedT => c.tests.paired_t.p_value,
         TestKind::Wilcoxon => c.tests.wilcoxon.p_value,
@@ -135,20 +135,21 @@ pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) {
     };
     if p < alpha {
         let better = if c.mean_diff > 0.0 { "higher" } else { "lower" };
-        println!(
+        outln!(
             "A is significantly {better} than B ({} p = {p:.3e} < {alpha})",
             decide.as_str()
         );
     } else {
-        println!(
+        outln!(
             "no significant difference ({} p = {p:.3e} ≥ {alpha})",
             decide.as_str()
         );
     }
+    Ok(())
 }
 
-pub fn print_evaluation(users: usize, summary: &[(MetricId, MetricSummary)]) {
-    println!("{users} users evaluated");
+pub fn print_evaluation(users: usize, summary: &[(MetricId, MetricSummary)]) -> io::Result<()> {
+    outln!("{users} users evaluated");
     let mut t = Builder::default();
     t.push_record(["metric", "mean", "95% CI ±"]);
     for (m, s) in summary {
@@ -158,5 +159,6 @@ pub fn print_evaluation(users: usize, summary: &[(MetricId, MetricSummary)]) {
             s.ci95.map_or("—".to_string(), |c| format!("{c:.6}")),
         ]);
     }
-    print_table(t);
+    print_table(t)?;
+    Ok(())
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::prepare::{Ids, RawLog};
-use super::DataError;
-use crate::spec::{ColumnRef, ColumnsSpec, DataSource, DatasetSpec};
+use super::{ColumnRef, ColumnsSpec, DataSource, DatasetSpec};
+use super::{DataError, ParquetReadError};
 
 /// Which MovieLens release a file is, from its first line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,18 +47,21 @@ pub(crate) fn read(spec: &DatasetSpec) -> Result<RawLog, DataError> {
                 .columns
                 .as_ref()
                 .ok_or_else(|| format("columns are required".into()))?;
-            from_frame(&frame, columns, &path)
+            from_frame(&frame, columns, &path, Rows::Lines { header })
         }
         DataSource::Parquet => {
-            let file = open(&path)?;
-            let frame = ParquetReader::new(file)
-                .finish()
-                .map_err(|e| format(format!("not a readable Parquet file: {e}")))?;
+            let frame = super::read_parquet(&path).map_err(|e| match e {
+                ParquetReadError::Open(source) => DataError::Open {
+                    path: path.clone(),
+                    source,
+                },
+                format_error => format(format_error.describe()),
+            })?;
             let columns = spec
                 .columns
                 .as_ref()
                 .ok_or_else(|| format("columns are required".into()))?;
-            from_frame(&frame, columns, &path)
+            from_frame(&frame, columns, &path, Rows::Parquet)
         }
         DataSource::Synthetic => unreachable!("synthetic data is generated, not read"),
     }
@@ -116,7 +119,8 @@ fn read_movielens(path: &Path) -> Result<RawLog, DataError> {
         rating,
         timestamp,
     };
-    from_frame(&frame, &columns, path)
+    let header = layout == MovieLensLayout::Csv;
+    from_frame(&frame, &columns, path, Rows::Lines { header })
 }
 
 fn detect(first_line: &str) -> Option<MovieLensLayout> {
@@ -158,7 +162,31 @@ fn describe(separator: u8, header: bool) -> String {
     )
 }
 
-fn from_frame(frame: &DataFrame, columns: &ColumnsSpec, path: &Path) -> Result<RawLog, DataError> {
+/// How a frame's rows map back to the file, for error locations.
+#[derive(Debug, Clone, Copy)]
+enum Rows {
+    /// A text file: row r is on line r + 1, or r + 2 below a header.
+    Lines {
+        header: bool,
+    },
+    Parquet,
+}
+
+impl Rows {
+    fn locate(self, row: usize) -> String {
+        match self {
+            Rows::Lines { header } => format!("line {}", row + 1 + usize::from(header)),
+            Rows::Parquet => format!("row {} (counting from 1)", row + 1),
+        }
+    }
+}
+
+fn from_frame(
+    frame: &DataFrame,
+    columns: &ColumnsSpec,
+    path: &Path,
+    rows: Rows,
+) -> Result<RawLog, DataError> {
     let err = |message: String| DataError::Format {
         path: path.to_path_buf(),
         message,
@@ -180,7 +208,19 @@ fn from_frame(frame: &DataFrame, columns: &ColumnsSpec, path: &Path) -> Result<R
     let users = ids(get(&columns.user)?, &columns.user, &err)?;
     let items = ids(get(&columns.item)?, &columns.item, &err)?;
     let ratings = match &columns.rating {
-        Some(c) => Some(numbers(get(c)?, c, &DataType::Float64, &err)?),
+        Some(c) => {
+            let values = numbers(get(c)?, c, &DataType::Float64, &err)?;
+            // `inf` and `NaN` parse as floats but are no rating: `inf` would
+            // pass any min_rating, NaN none.
+            if let Some(row) = values.iter().position(|v| !v.is_finite()) {
+                return Err(err(format!(
+                    "{}: {c} is `{}`, not a finite number",
+                    rows.locate(row),
+                    values[row]
+                )));
+            }
+            Some(values)
+        }
         None => None,
     };
     let timestamps = match &columns.timestamp {

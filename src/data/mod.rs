@@ -4,7 +4,9 @@
 
 mod loader;
 mod matrix;
+mod parquet;
 mod prepare;
+mod source;
 mod synthetic;
 
 use std::path::PathBuf;
@@ -12,10 +14,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::spec::{DataSource, DatasetSpec};
-
 pub use matrix::CsrMatrix;
+pub use parquet::{read_parquet, ParquetReadError};
 pub use prepare::{Ids, RawLog};
+pub use source::{
+    ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, SyntheticSpec,
+};
 pub use synthetic::generate;
 
 /// A cleaned interaction log with dense ids, in input order.

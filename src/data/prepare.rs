@@ -3,8 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::DatasetSpec;
 use super::{DataError, DatasetStats, Interactions};
-use crate::spec::DatasetSpec;
 
 /// Original ids of one column: integer ids stay integers so that 20M-row logs
 /// are not turned into 20M strings.
@@ -167,7 +167,7 @@ pub(crate) fn prepare(
         interactions: interactions.len(),
         density: interactions.len() as f64
             / (interactions.n_users() as f64 * interactions.n_items() as f64),
-        popularity_gini: crate::eval::gini(&popularity),
+        popularity_gini: crate::inequality::gini(&popularity),
         has_timestamps: interactions.timestamps.is_some(),
         fingerprint: interactions.fingerprint(),
     };
@@ -192,7 +192,7 @@ fn redensify(codes: &[u32], labels: Vec<String>) -> (Vec<u32>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{FilterSpec, PositiveSpec};
+    use crate::data::{FilterSpec, PositiveSpec};
 
     fn raw() -> RawLog {
         RawLog {

@@ -13,7 +13,7 @@ use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 
 use super::prepare::{Ids, RawLog};
-use crate::spec::SyntheticSpec;
+use super::SyntheticSpec;
 
 /// One year of seconds, from 2020-01-01 UTC: timestamps for temporal splits.
 const START: i64 = 1_577_836_800;
@@ -134,7 +134,7 @@ mod tests {
             for i in items {
                 counts[i as usize] += 1;
             }
-            crate::eval::gini(&counts)
+            crate::inequality::gini(&counts)
         };
         let (flat, skewed) = (gini_of(0.0), gini_of(1.5));
         assert!(

@@ -37,7 +37,7 @@ pub enum Direction {
 
 impl MetricKind {
     /// The metrics computed when a spec or `evaluate` names none: the
-    /// first eleven of [`MetricKind::ALL`] (design §6); the stratified ones
+    /// first eleven of [`MetricKind::ALL`] (docs/metrics.md); the stratified ones
     /// and pop_lift are opt-in.
     pub const DEFAULT: &'static [MetricKind] = MetricKind::ALL.split_at(11).0;
 
@@ -218,11 +218,28 @@ impl ItemStats {
             users,
         }
     }
+
+    /// Mean train popularity of a user's history, what pop_lift compares a
+    /// list against; NaN for an empty history (pop_lift is then undefined).
+    pub fn mean_popularity(&self, history: &[u32]) -> f64 {
+        history
+            .iter()
+            .map(|&i| f64::from(self.popularity[i as usize]))
+            .sum::<f64>()
+            / history.len() as f64
+    }
 }
+
+/// Cutoffs evaluated when a spec or `evaluate --k` names none.
+pub const DEFAULT_CUTOFFS: [usize; 3] = [10, 20, 50];
+
+/// The default share of train interactions held by head items (Elliot's
+/// `pop_ratio` default), used by the spec and by `recsweep evaluate`.
+pub const DEFAULT_HEAD_SHARE: f64 = 0.8;
 
 /// Long-tail items: sort by train popularity (ties by id); the head is the
 /// shortest prefix whose interactions reach `head_share` of all; the rest is
-/// tail (Elliot's `pop_ratio` rule, default 0.8).
+/// tail (Elliot's `pop_ratio` rule, default [`DEFAULT_HEAD_SHARE`]).
 pub fn long_tail(popularity: &[u32], head_share: f64) -> Vec<bool> {
     let mut order: Vec<usize> = (0..popularity.len()).collect();
     order.sort_by(|&a, &b| popularity[b].cmp(&popularity[a]).then(a.cmp(&b)));
@@ -411,24 +428,6 @@ pub fn coverage(exposure: &[u32]) -> f64 {
     exposure.iter().filter(|&&c| c > 0).count() as f64 / exposure.len() as f64
 }
 
-/// Gini index of exposure counts over the whole catalogue (never-recommended
-/// items count as 0): 0 = equal exposure, towards 1 = concentrated.
-pub fn gini(exposure: &[u32]) -> f64 {
-    let n = exposure.len();
-    let total: f64 = exposure.iter().map(|&c| f64::from(c)).sum();
-    if n == 0 || total == 0.0 {
-        return 0.0;
-    }
-    let mut sorted = exposure.to_vec();
-    sorted.sort_unstable();
-    let weighted: f64 = sorted
-        .iter()
-        .enumerate()
-        .map(|(j, &c)| (2.0 * (j + 1) as f64 - n as f64 - 1.0) * f64::from(c))
-        .sum();
-    weighted / (n as f64 * total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,13 +533,8 @@ mod tests {
     }
 
     #[test]
-    fn coverage_and_gini_of_exposure_counts() {
+    fn coverage_of_exposure_counts() {
         assert_eq!(coverage(&[3, 0, 1, 0]), 0.5);
-        assert_eq!(gini(&[5, 5, 5, 5]), 0.0);
-        // One item gets everything among 4: G = (n−1)/n = 0.75.
-        assert_eq!(gini(&[0, 0, 0, 7]), 0.75);
-        // Sorted 1,2,3: Σ(2j−n−1)c = −2·1 + 0 + 2·3 = 4; /(3·6) = 2/9.
-        assert!((gini(&[3, 1, 2]) - 2.0 / 9.0).abs() < 1e-12);
     }
 
     #[test]

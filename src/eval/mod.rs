@@ -3,6 +3,7 @@
 //! computed per user. No users × items matrix is ever held.
 
 mod metrics;
+mod protocol;
 mod sampling;
 mod summary;
 mod topk;
@@ -14,11 +15,14 @@ use rayon::prelude::*;
 use crate::data::CsrMatrix;
 use crate::models::Scorer;
 
+pub use crate::inequality::gini;
 pub use metrics::{
-    coverage, gini, long_tail, user_metrics, Direction, ItemStats, MetricId, MetricKind, MetricSet,
+    coverage, long_tail, user_metrics, Direction, ItemStats, MetricId, MetricKind, MetricSet,
+    DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
 };
+pub use protocol::{Protocol, Protocols, Sampler};
 pub use sampling::{rank_candidates, sampled_candidates};
-pub use summary::{mean_ci95, MetricSummary, Summary};
+pub use summary::{mean_ci95, summarise, MetricSummary, Summary};
 pub use topk::{top_k, top_k_masked};
 
 /// Per-user values of every per-user column, for the evaluated users only.
@@ -100,13 +104,9 @@ pub fn evaluate(
             let mut list_scores = Vec::with_capacity(block.len());
             let mut values = Vec::new();
             for (row, &u) in scores.chunks_exact_mut(n_items).zip(block) {
-                let history = target.history.map_or(f64::NAN, |h| {
-                    let own = h.row(u as usize);
-                    own.iter()
-                        .map(|&i| f64::from(items.popularity[i as usize]))
-                        .sum::<f64>()
-                        / own.len() as f64
-                });
+                let history = target
+                    .history
+                    .map_or(f64::NAN, |h| items.mean_popularity(h.row(u as usize)));
                 let truth = target.truth.row(u as usize);
                 let list = match target.candidates {
                     Some(c) => rank_candidates(row, c.row(u as usize), truth, k),

@@ -7,9 +7,9 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 
+use super::Sampler;
 use crate::data::CsrMatrix;
 use crate::seed::mix;
-use crate::spec::Sampler;
 
 /// A users × items matrix whose row u holds u's candidates: the items of
 /// `truth` plus up to `negatives` distinct items absent from every matrix in

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::metrics::{coverage, gini, MetricId, MetricKind, MetricSet};
+use super::metrics::{coverage, MetricId, MetricKind, MetricSet};
 use super::{PerUser, TopLists};
+use crate::inequality::gini;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
@@ -27,34 +28,58 @@ pub struct Summary {
 
 impl Summary {
     pub fn new(per_user: &PerUser, lists: &TopLists, set: &MetricSet, n_items: usize) -> Self {
-        let mut metrics = BTreeMap::new();
-        for (column, values) in per_user.columns.iter().zip(&per_user.values) {
-            let (mean, ci95) = mean_ci95(values);
-            metrics.insert(*column, MetricSummary { mean, ci95 });
-        }
-        for column in set.global_columns() {
-            let mut exposure = vec![0u32; n_items];
-            for list in &lists.items {
-                for &i in &list[..column.k.min(list.len())] {
-                    exposure[i as usize] += 1;
-                }
-            }
-            let mean = match column.kind {
-                MetricKind::Coverage => coverage(&exposure),
-                MetricKind::Gini => gini(&exposure),
-                _ => unreachable!("only catalogue-level metrics are global"),
-            };
-            metrics.insert(column, MetricSummary { mean, ci95: None });
-        }
         Self {
             users: per_user.users.len(),
-            metrics,
+            metrics: summarise(
+                &per_user.columns,
+                &per_user.values,
+                &lists.items,
+                set,
+                n_items,
+            )
+            .into_iter()
+            .collect(),
         }
     }
 
     pub fn get(&self, metric: MetricId) -> Option<MetricSummary> {
         self.metrics.get(&metric).copied()
     }
+}
+
+/// Each per-user column's mean and interval (in column order), then each
+/// catalogue-level metric of `set` from the exposure of `lists` cut at its
+/// K: the one aggregation behind trial summaries and `recsweep evaluate`.
+pub fn summarise(
+    columns: &[MetricId],
+    values: &[Vec<f64>],
+    lists: &[Vec<u32>],
+    set: &MetricSet,
+    n_items: usize,
+) -> Vec<(MetricId, MetricSummary)> {
+    let mut out: Vec<(MetricId, MetricSummary)> = columns
+        .iter()
+        .zip(values)
+        .map(|(column, values)| {
+            let (mean, ci95) = mean_ci95(values);
+            (*column, MetricSummary { mean, ci95 })
+        })
+        .collect();
+    for column in set.global_columns() {
+        let mut exposure = vec![0u32; n_items];
+        for list in lists {
+            for &i in &list[..column.k.min(list.len())] {
+                exposure[i as usize] += 1;
+            }
+        }
+        let mean = match column.kind {
+            MetricKind::Coverage => coverage(&exposure),
+            MetricKind::Gini => gini(&exposure),
+            _ => unreachable!("only catalogue-level metrics are global"),
+        };
+        out.push((column, MetricSummary { mean, ci95: None }));
+    }
+    out
 }
 
 /// Mean and 95% t-interval half-width (None below two values), over the

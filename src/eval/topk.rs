@@ -35,42 +35,17 @@ pub fn top_k(scores: &[f32], excluded: &[bool], k: usize) -> Vec<u32> {
 /// Scores tested together in the candidate scan.
 const CHUNK: usize = 16;
 
-/// The fast path on a row whose excluded items are already -inf: the same
-/// list as [`top_k`], or None where it cannot decide cheaply (short rows, or
-/// fewer than K items with a finite score).
-///
-/// Items are split into `width` ≥ K strided groups; the K-th largest group
-/// maximum t is a lower bound of the K-th best score (K distinct items reach
-/// it). Only items scoring ≥ t are candidates; the exact order is then taken
-/// among them. Both passes are element-wise or OR-reductions, which
-/// vectorise, so a row costs a few vector operations per 16 items.
-pub fn top_k_masked(scores: &[f32], k: usize) -> Option<Vec<u32>> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { top_k_masked_avx512(scores, k) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { top_k_masked_avx2(scores, k) };
-        }
-    }
-    top_k_masked_portable(scores, k)
-}
-
-/// The same body compiled for wider vectors: the build targets baseline
-/// x86-64 (portable binaries), so the scans would otherwise use 4-wide SSE.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn top_k_masked_avx512(scores: &[f32], k: usize) -> Option<Vec<u32>> {
-    top_k_masked_portable(scores, k)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn top_k_masked_avx2(scores: &[f32], k: usize) -> Option<Vec<u32>> {
-    top_k_masked_portable(scores, k)
+crate::dispatch! {
+    /// The fast path on a row whose excluded items are already -inf: the same
+    /// list as [`top_k`], or None where it cannot decide cheaply (short rows, or
+    /// fewer than K items with a finite score).
+    ///
+    /// Items are split into `width` ≥ K strided groups; the K-th largest group
+    /// maximum t is a lower bound of the K-th best score (K distinct items reach
+    /// it). Only items scoring ≥ t are candidates; the exact order is then taken
+    /// among them. Both passes are element-wise or OR-reductions, which
+    /// vectorise, so a row costs a few vector operations per 16 items.
+    pub fn top_k_masked(scores: &[f32], k: usize) -> Option<Vec<u32>> => top_k_masked_portable
 }
 
 #[inline(always)]

@@ -5,10 +5,11 @@
 //! the file and line; Parquet goes through polars.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+
+use crate::data::{read_parquet, ParquetReadError};
 
 /// Ids interned as they are read: each distinct string is stored once, so a
 /// 14M-row run costs 14M small records rather than 28M strings.
@@ -300,16 +301,16 @@ pub fn read_judgements(
 }
 
 fn parquet(path: &Path) -> Result<DataFrame, FormatError> {
-    let file = File::open(path).map_err(|source| FormatError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    ParquetReader::new(file)
-        .finish()
-        .map_err(|e| FormatError::File {
+    read_parquet(path).map_err(|e| match e {
+        ParquetReadError::Open(source) => FormatError::Open {
             path: path.to_path_buf(),
-            message: format!("not a readable Parquet file: {e}"),
-        })
+            source,
+        },
+        format_error => FormatError::File {
+            path: path.to_path_buf(),
+            message: format_error.describe(),
+        },
+    })
 }
 
 fn strings(frame: &DataFrame, name: &str, path: &Path) -> Result<Vec<String>, FormatError> {

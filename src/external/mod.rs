@@ -4,10 +4,7 @@
 
 mod formats;
 
-use crate::eval::{
-    coverage, gini, mean_ci95, user_metrics, ItemStats, MetricId, MetricKind, MetricSet,
-    MetricSummary,
-};
+use crate::eval::{summarise, user_metrics, ItemStats, MetricId, MetricSet, MetricSummary};
 use crate::per_user_file::PerUserTable;
 
 pub use formats::{
@@ -26,7 +23,7 @@ pub struct Notes {
 }
 
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct Scores {
     pub per_user: PerUserTable,
     /// Every metric's mean (per-user metrics with a 95% interval).
     pub summary: Vec<(MetricId, MetricSummary)>,
@@ -41,17 +38,49 @@ pub enum EvaluateError {
     NoTruth,
 }
 
+/// How scores are compared when a run's lists are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScorePrecision {
+    /// trec_eval's rule: each score is kept as a 32-bit float (`float sim`
+    /// in its `TEXT_RESULTS`), so scores equal after rounding to f32 are tied
+    /// and then ordered by item id. The default, so numbers match trec_eval.
+    #[default]
+    Float32,
+    /// Compare the parsed f64 values: scores that differ past float
+    /// precision keep their order.
+    Exact,
+}
+
+/// Settings of one `evaluate` call besides the metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvaluateOptions {
+    /// Share of train interactions held by head items (aplt's long-tail rule).
+    pub head_share: f64,
+    pub precision: ScorePrecision,
+}
+
+impl Default for EvaluateOptions {
+    fn default() -> Self {
+        Self {
+            head_share: crate::eval::DEFAULT_HEAD_SHARE,
+            precision: ScorePrecision::default(),
+        }
+    }
+}
+
 /// Scores `run` against `truth` at every cutoff. Within a user, items are
 /// ordered by score descending (or rank ascending) and ties by item id
-/// compared as strings, descending, exactly as trec_eval orders documents.
+/// compared as strings, descending, exactly as trec_eval orders documents;
+/// scores are compared as trec_eval stores them unless `options.precision`
+/// says otherwise.
 pub fn evaluate(
     run: &[Recommendation],
     truth: &[Judgement],
     train: Option<&[Judgement]>,
     vocabulary: &Vocabulary,
     set: &MetricSet,
-    head_share: f64,
-) -> Result<Outcome, EvaluateError> {
+    options: &EvaluateOptions,
+) -> Result<Scores, EvaluateError> {
     if train.is_none() {
         if let Some(m) = set.metrics.iter().find(|m| !m.is_accuracy()) {
             return Err(EvaluateError::NeedsTrain { metric: m.as_str() });
@@ -101,18 +130,8 @@ pub fn evaluate(
             popularity[i as usize] += 1;
         }
     }
-    let items = ItemStats::new(popularity, head_share, train_users);
-    let history = |u: u32| {
-        let own = &histories[u as usize];
-        if own.is_empty() {
-            f64::NAN
-        } else {
-            own.iter()
-                .map(|&i| f64::from(items.popularity[i as usize]))
-                .sum::<f64>()
-                / own.len() as f64
-        }
-    };
+    let items = ItemStats::new(popularity, options.head_share, train_users);
+    let history = |u: u32| items.mean_popularity(&histories[u as usize]);
     // trec_eval's tie rule compares ids as strings: rank them once.
     let mut by_name: Vec<u32> = (0..n_items as u32).collect();
     by_name.sort_unstable_by(|&a, &b| vocabulary.items.name(a).cmp(vocabulary.items.name(b)));
@@ -126,7 +145,7 @@ pub fn evaluate(
     let k = set.max_cutoff();
     let columns = set.per_user_columns();
     let mut values = vec![Vec::with_capacity(users.len()); columns.len()];
-    let mut exposure: Vec<Vec<u32>> = vec![vec![0; n_items]; set.cutoffs.len()];
+    let mut top_lists: Vec<Vec<u32>> = Vec::with_capacity(users.len());
     let mut row = Vec::with_capacity(columns.len());
     let mut seen = vec![false; n_items];
     for &user in &users {
@@ -142,7 +161,10 @@ pub fn evaluate(
         notes.duplicates += before - recs.len();
         recs.sort_by(|a, b| {
             let by_order = match (a.order, b.order) {
-                (Order::Score(x), Order::Score(y)) => y.total_cmp(&x),
+                (Order::Score(x), Order::Score(y)) => match options.precision {
+                    ScorePrecision::Float32 => (y as f32).total_cmp(&(x as f32)),
+                    ScorePrecision::Exact => y.total_cmp(&x),
+                },
                 (Order::Rank(x), Order::Rank(y)) => x.total_cmp(&y),
                 (Order::Score(_), Order::Rank(_)) => std::cmp::Ordering::Less,
                 (Order::Rank(_), Order::Score(_)) => std::cmp::Ordering::Greater,
@@ -162,34 +184,11 @@ pub fn evaluate(
         for (c, v) in row.iter().enumerate() {
             values[c].push(*v);
         }
-        for (slot, &cut) in exposure.iter_mut().zip(&set.cutoffs) {
-            for &i in &list[..cut.min(list.len())] {
-                slot[i as usize] += 1;
-            }
-        }
+        top_lists.push(list);
     }
 
-    let mut summary: Vec<(MetricId, MetricSummary)> = columns
-        .iter()
-        .zip(&values)
-        .map(|(c, v)| {
-            let (mean, ci95) = mean_ci95(v);
-            (*c, MetricSummary { mean, ci95 })
-        })
-        .collect();
-    for column in set.global_columns() {
-        let counts = &exposure[set
-            .cutoffs
-            .iter()
-            .position(|&c| c == column.k)
-            .expect("a listed cutoff")];
-        let mean = match column.kind {
-            MetricKind::Coverage => coverage(counts),
-            _ => gini(counts),
-        };
-        summary.push((column, MetricSummary { mean, ci95: None }));
-    }
-    Ok(Outcome {
+    let summary = summarise(&columns, &values, &top_lists, set, n_items);
+    Ok(Scores {
         per_user: PerUserTable {
             users: users
                 .iter()

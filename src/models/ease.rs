@@ -54,6 +54,9 @@ impl Params for EaseParams {
     }
 }
 
+/// Ridge strengths beyond this make every score underflow f32.
+const MAX_USEFUL_L2: f64 = 1e30;
+
 impl ModelConfig for EaseParams {
     fn params(&self) -> Mapping {
         super::to_mapping(self)
@@ -61,6 +64,19 @@ impl ModelConfig for EaseParams {
 
     fn popularity(&self) -> &Popularity {
         &self.popularity
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.popularity.warning().into_iter().collect();
+        // Scores shrink like 1/λ; stored as f32 they underflow to zero, and
+        // then every list falls back to item-id order.
+        if self.l2 > MAX_USEFUL_L2 {
+            out.push(format!(
+                "l2 {} shrinks every score below single precision: lists fall back to item-id order",
+                crate::describe::number(self.l2)
+            ));
+        }
+        out
     }
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_yaml::Mapping;
 
+use super::popularity::popularity_weights;
 use super::{DotProduct, FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity};
 use crate::data::CsrMatrix;
 
@@ -84,6 +85,10 @@ impl Default for IalsParams {
     }
 }
 
+/// The largest confidence slope accepted: Hu et al. use 40; beyond ~1e6
+/// each solve's matrix has a condition number no float arithmetic resolves.
+const MAX_ALPHA: f64 = 1e6;
+
 impl Params for IalsParams {
     const KIND: ModelKind = ModelKind::Ials;
 
@@ -104,8 +109,8 @@ impl Params for IalsParams {
         issues.extend(super::require(
             "alpha",
             self.alpha,
-            self.alpha >= 0.0,
-            "must be ≥ 0",
+            (0.0..=MAX_ALPHA).contains(&self.alpha),
+            "must be in [0, 1e6] (larger confidences make the solves ill-conditioned in float arithmetic)",
         ));
         issues.extend(super::require(
             "l2",
@@ -153,8 +158,13 @@ impl ModelConfig for IalsParams {
             .map(|_| normal.sample(&mut rng))
             .collect();
         for _ in 0..self.iterations {
-            self.solve_side(&mut users, &items, by_user, |_, j| slope[j as usize]);
-            self.solve_side(&mut items, &users, &by_item, |i, _| slope[i]);
+            self.solve_side(&mut users, &items, by_user, |_, j| slope[j as usize])?;
+            self.solve_side(&mut items, &users, &by_item, |i, _| slope[i])?;
+        }
+        if !users.iter().chain(&items).all(|v| v.is_finite()) {
+            return Err(numerical(
+                "factors became infinite or NaN; lower alpha or the popularity weight's beta",
+            ));
         }
         let to_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         Ok(Fitted::new(Box::new(DotProduct::new(
@@ -165,163 +175,128 @@ impl ModelConfig for IalsParams {
     }
 }
 
-/// Loss weight (n_i / mean n)^(−beta) per positive, rescaled so that the
-/// mean over all positives is 1 (design §4).
-pub(crate) fn popularity_weights(popularity: &[u32], positives: usize, beta: f64) -> Vec<f64> {
-    let mean = positives as f64 / popularity.iter().filter(|&&n| n > 0).count().max(1) as f64;
-    let raw: Vec<f64> = popularity
-        .iter()
-        .map(|&n| {
-            if n == 0 {
-                1.0
-            } else {
-                (f64::from(n) / mean).powf(-beta)
-            }
-        })
-        .collect();
-    let over_positives: f64 = popularity
-        .iter()
-        .zip(&raw)
-        .map(|(&n, w)| f64::from(n) * w)
-        .sum();
-    let scale = positives as f64 / over_positives.max(f64::MIN_POSITIVE);
-    raw.into_iter().map(|w| w * scale).collect()
-}
-
 impl IalsParams {
     /// Re-solves every row of `solved` given `fixed`; `matrix` lists each
     /// row's observed columns, `slope(row, col)` the confidence slope. The
-    /// body is compiled for AVX-512/AVX2 as well and chosen at run time (the
-    /// build targets baseline x86-64); the arithmetic is the same.
+    /// body is compiled for AVX-512/AVX2 as well and chosen at run time
+    /// ([`crate::simd`]); the arithmetic is the same.
     fn solve_side(
         &self,
         solved: &mut [f64],
         fixed: &[f64],
         matrix: &CsrMatrix,
         slope: impl Fn(usize, u32) -> f64 + Sync,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F, checked just above.
-                return unsafe { self.solve_side_avx512(solved, fixed, matrix, slope) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                return unsafe { self.solve_side_avx2(solved, fixed, matrix, slope) };
+    ) -> Result<(), ModelError> {
+        solve_side_fast(self, solved, fixed, matrix, slope)
+    }
+}
+
+crate::dispatch! {
+    fn solve_side_fast[S: Fn(usize, u32) -> f64 + Sync](
+        params: &IalsParams,
+        solved: &mut [f64],
+        fixed: &[f64],
+        matrix: &CsrMatrix,
+        slope: S,
+    ) -> Result<(), ModelError> => solve_side_portable
+}
+
+#[inline(always)]
+fn solve_side_portable<S: Fn(usize, u32) -> f64 + Sync>(
+    params: &IalsParams,
+    solved: &mut [f64],
+    fixed: &[f64],
+    matrix: &CsrMatrix,
+    slope: S,
+) -> Result<(), ModelError> {
+    let d = params.dim;
+    // Gram matrix BᵀB + λI, shared by every row.
+    let n_fixed = fixed.len() / d;
+    let mut gram = vec![0.0f64; d * d];
+    gram.par_chunks_mut(d).enumerate().for_each(|(r, row)| {
+        for j in 0..n_fixed {
+            let b = &fixed[j * d..(j + 1) * d];
+            let br = b[r];
+            for (g, &bc) in row.iter_mut().zip(b) {
+                *g += br * bc;
             }
         }
-        self.solve_side_portable(solved, fixed, matrix, slope)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn solve_side_avx512(
-        &self,
-        solved: &mut [f64],
-        fixed: &[f64],
-        matrix: &CsrMatrix,
-        slope: impl Fn(usize, u32) -> f64 + Sync,
-    ) {
-        self.solve_side_portable(solved, fixed, matrix, slope)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn solve_side_avx2(
-        &self,
-        solved: &mut [f64],
-        fixed: &[f64],
-        matrix: &CsrMatrix,
-        slope: impl Fn(usize, u32) -> f64 + Sync,
-    ) {
-        self.solve_side_portable(solved, fixed, matrix, slope)
-    }
-
-    #[inline(always)]
-    fn solve_side_portable(
-        &self,
-        solved: &mut [f64],
-        fixed: &[f64],
-        matrix: &CsrMatrix,
-        slope: impl Fn(usize, u32) -> f64 + Sync,
-    ) {
-        let d = self.dim;
-        // Gram matrix BᵀB + λI, shared by every row.
-        let n_fixed = fixed.len() / d;
-        let mut gram = vec![0.0f64; d * d];
-        gram.par_chunks_mut(d).enumerate().for_each(|(r, row)| {
-            for j in 0..n_fixed {
-                let b = &fixed[j * d..(j + 1) * d];
-                let br = b[r];
-                for (g, &bc) in row.iter_mut().zip(b) {
-                    *g += br * bc;
+        row[r] += params.l2;
+    });
+    solved.par_chunks_mut(d).enumerate().try_for_each(|(a, x)| {
+        let observed = matrix.row(a);
+        let mut rhs = vec![0.0f64; d];
+        for &j in observed {
+            let c = 1.0 + slope(a, j);
+            for (r, &b) in rhs
+                .iter_mut()
+                .zip(&fixed[j as usize * d..(j as usize + 1) * d])
+            {
+                *r += c * b;
+            }
+        }
+        match params.solver {
+            Solver::Exact => {
+                // Σ w_j b_j b_jᵀ as one product of the gathered rows
+                // √w_j·b_j, added onto BᵀB + λI.
+                let mut system = Mat::<f64>::from_fn(d, d, |r, c| gram[r * d + c]);
+                let rows = Mat::<f64>::from_fn(observed.len(), d, |k, c| {
+                    let j = observed[k];
+                    slope(a, j).sqrt() * fixed[j as usize * d + c]
+                });
+                matmul(
+                    system.as_mut(),
+                    Accum::Add,
+                    rows.transpose(),
+                    rows.as_ref(),
+                    1.0,
+                    Par::Seq,
+                );
+                // BᵀB + λI plus positive semidefinite terms is positive
+                // definite in exact arithmetic; overflowing confidences
+                // or factors break that in floats.
+                let llt = system.llt(Side::Lower).map_err(|_| {
+                    numerical(
+                        "an exact solve met a non-positive pivot (confidences or factors overflowed); lower alpha or the popularity weight's beta, or use solver: cg",
+                    )
+                })?;
+                let mut solution = Mat::<f64>::from_fn(d, 1, |r, _| rhs[r]);
+                llt.solve_in_place(solution.as_mut());
+                for (xi, r) in x.iter_mut().zip(0..d) {
+                    *xi = solution[(r, 0)];
                 }
             }
-            row[r] += self.l2;
-        });
-        solved.par_chunks_mut(d).enumerate().for_each(|(a, x)| {
-            let observed = matrix.row(a);
-            let mut rhs = vec![0.0f64; d];
-            for &j in observed {
-                let c = 1.0 + slope(a, j);
-                for (r, &b) in rhs
-                    .iter_mut()
-                    .zip(&fixed[j as usize * d..(j as usize + 1) * d])
-                {
-                    *r += c * b;
-                }
-            }
-            match self.solver {
-                Solver::Exact => {
-                    // Σ w_j b_j b_jᵀ as one product of the gathered rows
-                    // √w_j·b_j, added onto BᵀB + λI.
-                    let mut system = Mat::<f64>::from_fn(d, d, |r, c| gram[r * d + c]);
-                    let rows = Mat::<f64>::from_fn(observed.len(), d, |k, c| {
-                        let j = observed[k];
-                        slope(a, j).sqrt() * fixed[j as usize * d + c]
-                    });
-                    matmul(
-                        system.as_mut(),
-                        Accum::Add,
-                        rows.transpose(),
-                        rows.as_ref(),
-                        1.0,
-                        Par::Seq,
-                    );
-                    let llt = system
-                        .llt(Side::Lower)
-                        .expect("BᵀB + λI plus positive semidefinite terms is positive definite");
-                    let mut solution = Mat::<f64>::from_fn(d, 1, |r, _| rhs[r]);
-                    llt.solve_in_place(solution.as_mut());
-                    for (xi, r) in x.iter_mut().zip(0..d) {
-                        *xi = solution[(r, 0)];
+            Solver::Cg => {
+                let apply = |v: &[f64], out: &mut [f64]| {
+                    for (r, o) in out.iter_mut().enumerate() {
+                        *o = dot_in_lanes(&gram[r * d..(r + 1) * d], v);
                     }
-                }
-                Solver::Cg => {
-                    let apply = |v: &[f64], out: &mut [f64]| {
-                        for (r, o) in out.iter_mut().enumerate() {
-                            *o = dot(&gram[r * d..(r + 1) * d], v);
+                    for &j in observed {
+                        let b = &fixed[j as usize * d..(j as usize + 1) * d];
+                        let scale = slope(a, j) * dot_in_lanes(b, v);
+                        for (o, &bj) in out.iter_mut().zip(b) {
+                            *o += scale * bj;
                         }
-                        for &j in observed {
-                            let b = &fixed[j as usize * d..(j as usize + 1) * d];
-                            let scale = slope(a, j) * dot(b, v);
-                            for (o, &bj) in out.iter_mut().zip(b) {
-                                *o += scale * bj;
-                            }
-                        }
-                    };
-                    conjugate_gradient(x, &rhs, self.cg_steps, apply);
-                }
+                    }
+                };
+                conjugate_gradient(x, &rhs, params.cg_steps, apply);
             }
-        });
+        }
+        Ok(())
+    })
+}
+
+fn numerical(message: &str) -> ModelError {
+    ModelError::Numerical {
+        model: "ials",
+        message: message.to_string(),
     }
 }
 
 /// A dot product with eight running sums: a strict left-to-right float sum
 /// cannot be vectorised, this fixed grouping can, and it is still the same
 /// arithmetic on every run and thread count.
-fn dot(p: &[f64], q: &[f64]) -> f64 {
+fn dot_in_lanes(p: &[f64], q: &[f64]) -> f64 {
     let mut sums = [0.0f64; 8];
     let (pc, qc) = (p.chunks_exact(8), q.chunks_exact(8));
     let (pr, qr) = (pc.remainder(), qc.remainder());
@@ -341,19 +316,19 @@ fn conjugate_gradient(x: &mut [f64], b: &[f64], steps: usize, apply: impl Fn(&[f
     apply(x, &mut ax);
     let mut r: Vec<f64> = b.iter().zip(&ax).map(|(b, a)| b - a).collect();
     let mut p = r.clone();
-    let mut rr = dot(&r, &r);
+    let mut rr = dot_in_lanes(&r, &r);
     let mut ap = vec![0.0; d];
     for _ in 0..steps {
         if rr <= 1e-20 {
             break;
         }
         apply(&p, &mut ap);
-        let step = rr / dot(&p, &ap);
+        let step = rr / dot_in_lanes(&p, &ap);
         for i in 0..d {
             x[i] += step * p[i];
             r[i] -= step * ap[i];
         }
-        let next = dot(&r, &r);
+        let next = dot_in_lanes(&r, &r);
         for i in 0..d {
             p[i] = r[i] + next / rr * p[i];
         }
@@ -372,6 +347,35 @@ mod tests {
         CsrMatrix::from_pairs(30, 20, &pairs)
     }
 
+    /// Confidences that overflow (values the range check refuses, forced
+    /// here) end the fit with an error for the trial record, never a panic
+    /// in a worker thread.
+    #[test]
+    fn overflowing_confidences_fail_the_fit_instead_of_panicking() {
+        let x = data();
+        let popularity = x.column_counts();
+        for solver in [Solver::Exact, Solver::Cg] {
+            let params = IalsParams {
+                dim: 4,
+                iterations: 2,
+                alpha: f64::MAX,
+                solver,
+                ..IalsParams::default()
+            };
+            assert!(!params.check().is_empty(), "the range check refuses it");
+            let fit = params.fit(&FitInput {
+                train: &x,
+                item_popularity: &popularity,
+                seed: 1,
+                monitor: None,
+            });
+            let Err(ModelError::Numerical { message, .. }) = fit else {
+                panic!("{solver:?}: expected a numerical error");
+            };
+            assert!(message.contains("lower alpha"), "{message}");
+        }
+    }
+
     #[test]
     fn exact_user_solve_satisfies_the_normal_equations() {
         let x = data();
@@ -386,7 +390,9 @@ mod tests {
             .map(|i| ((i * 37 % 11) as f64 - 5.0) / 10.0)
             .collect();
         let mut users = vec![0.0; 30 * d];
-        params.solve_side(&mut users, &items, &x, |_, _| 3.0);
+        params
+            .solve_side(&mut users, &items, &x, |_, _| 3.0)
+            .unwrap();
         // Residual of row 0: (YᵀY + λI + Σ α y yᵀ) x − Σ (1 + α) y.
         let u = &users[..d];
         let mut residual = vec![0.0; d];
@@ -422,28 +428,10 @@ mod tests {
             ..IalsParams::default()
         };
         let (mut a, mut b) = (vec![0.0; 30 * d], vec![0.0; 30 * d]);
-        exact.solve_side(&mut a, &items, &x, |_, _| 10.0);
-        cg.solve_side(&mut b, &items, &x, |_, _| 10.0);
+        exact.solve_side(&mut a, &items, &x, |_, _| 10.0).unwrap();
+        cg.solve_side(&mut b, &items, &x, |_, _| 10.0).unwrap();
         for (p, q) in a.iter().zip(&b) {
             assert!((p - q).abs() < 1e-8, "{p} vs {q}");
         }
-    }
-
-    #[test]
-    fn popularity_weights_average_one_over_positives_and_favour_the_tail() {
-        let popularity = [10, 5, 1, 0];
-        let w = popularity_weights(&popularity, 16, 0.5);
-        let mean: f64 = popularity
-            .iter()
-            .zip(&w)
-            .map(|(&n, w)| f64::from(n) * w)
-            .sum::<f64>()
-            / 16.0;
-        assert!((mean - 1.0).abs() < 1e-12);
-        assert!(w[0] < w[1] && w[1] < w[2]);
-        assert_eq!(
-            popularity_weights(&popularity, 16, 0.0)[..3],
-            [1.0, 1.0, 1.0]
-        );
     }
 }

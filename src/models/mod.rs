@@ -24,7 +24,7 @@ use serde_yaml::{Mapping, Value};
 use crate::data::CsrMatrix;
 
 pub use factors::DotProduct;
-pub use popularity::{Penalized, Popularity};
+pub use popularity::{methods_of as popularity_methods, Penalized, Popularity};
 pub use train::{EpochLog, Fitted, Monitor, TrainingCurve};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -98,6 +98,13 @@ pub trait ModelConfig: Send + Sync + fmt::Debug {
     fn popularity(&self) -> &Popularity;
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError>;
+
+    /// Values that pass the range checks but leave the model degenerate
+    /// (every user gets the same list, or lists in item-id order): shown by
+    /// `validate` and in the report, since such a trial fails silently.
+    fn warnings(&self) -> Vec<String> {
+        self.popularity().warning().into_iter().collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,23 +165,10 @@ impl ModelKind {
             .collect()
     }
 
-    /// Popularity methods this model implements (design §4's table).
+    /// Whether this model implements popularity method `method` (the table
+    /// in [`popularity::methods_of`]).
     pub fn supports_popularity(self, method: &str) -> bool {
-        match self {
-            ModelKind::Ials => matches!(method, "none" | "penalty" | "weight"),
-            // logq (softmax) and negatives (bpr) are checked against the loss.
-            ModelKind::Mf => true,
-            ModelKind::TwoTower => {
-                matches!(method, "none" | "weight" | "subsample" | "logq" | "penalty")
-            }
-            ModelKind::Ncf => {
-                matches!(
-                    method,
-                    "none" | "weight" | "subsample" | "negatives" | "penalty"
-                )
-            }
-            _ => matches!(method, "none" | "penalty"),
-        }
+        popularity::methods_of(self).contains(&method)
     }
 }
 
@@ -189,7 +183,7 @@ trait Params: ModelConfig + DeserializeOwned + Serialize + Default + 'static {
 fn configure<P: Params>(params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<ParamIssue>> {
     let value = Value::Mapping(params.clone());
     let parsed: P = serde_path_to_error::deserialize(value).map_err(|e| {
-        let (key, message) = crate::spec::describe_serde_error("", &e);
+        let (key, message) = crate::describe::describe_serde_error("", &e);
         vec![ParamIssue { key, message }]
     })?;
     let mut issues: Vec<ParamIssue> = parsed
@@ -278,7 +272,10 @@ fn require(key: &str, value: f64, ok: bool, rule: &str) -> Option<(String, Strin
     (!value.is_finite() || !ok).then(|| {
         (
             key.to_string(),
-            format!("{value} is out of range; {key} {rule}"),
+            format!(
+                "{} is out of range; {key} {rule}",
+                crate::describe::number(value)
+            ),
         )
     })
 }

@@ -476,39 +476,16 @@ fn sum(xs: &[f64]) -> f64 {
     ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7])) + tail
 }
 
-/// e^x for every x ≤ 0 of a slice, in place, within 1e-15 relative of
-/// `f64::exp`. Written out because the softmax spends most of its time in
-/// exp and libm's is scalar; this body is branch-free so the compiler
-/// vectorises it (AVX-512/AVX2 chosen at run time). x = k·ln 2 + r with
-/// |r| ≤ ln 2 / 2 (Cody–Waite, ln 2 split in two), e^r by its Taylor series
-/// to r¹³/13!, 2^k written into the exponent bits; below −708 (where 2^k
-/// would be subnormal) the result is 0, which a softmax over values whose
-/// maximum is 0 cannot tell from the true e^x < 1e-307.
-pub fn exp_in_place(xs: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { exp_avx512(xs) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { exp_avx2(xs) };
-        }
-    }
-    exp_portable(xs)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn exp_avx512(xs: &mut [f64]) {
-    exp_portable(xs)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn exp_avx2(xs: &mut [f64]) {
-    exp_portable(xs)
+crate::dispatch! {
+    /// e^x for every x ≤ 0 of a slice, in place, within 1e-15 relative of
+    /// `f64::exp`. Written out because the softmax spends most of its time in
+    /// exp and libm's is scalar; this body is branch-free so the compiler
+    /// vectorises it (AVX-512/AVX2 chosen at run time). x = k·ln 2 + r with
+    /// |r| ≤ ln 2 / 2 (Cody–Waite, ln 2 split in two), e^r by its Taylor series
+    /// to r¹³/13!, 2^k written into the exponent bits; below −708 (where 2^k
+    /// would be subnormal) the result is 0, which a softmax over values whose
+    /// maximum is 0 cannot tell from the true e^x < 1e-307.
+    pub fn exp_in_place(xs: &mut [f64]) => exp_portable
 }
 
 #[inline(always)]

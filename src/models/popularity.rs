@@ -1,9 +1,40 @@
-//! Popularity down-weighting (design §4). Training-time methods live in the
+//! Popularity down-weighting (docs/spec.md, "Popularity down-weighting"). Training-time methods live in the
 //! learned models; `penalty` is model-agnostic and applied here at scoring.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Scorer, ServingCost};
+use super::{ModelKind, Scorer, ServingCost};
+use crate::describe::number;
+
+/// Every popularity method, in the order docs and messages list them.
+pub const METHODS: [&str; 6] = [
+    "none",
+    "weight",
+    "subsample",
+    "logq",
+    "negatives",
+    "penalty",
+];
+
+/// The popularity methods each model implements: the one table that the
+/// spec parser, the sweep (which skips the others) and docs/spec.md follow.
+/// `penalty` acts at scoring time, so every model has it.
+pub fn methods_of(kind: ModelKind) -> &'static [&'static str] {
+    match kind {
+        ModelKind::MostPop | ModelKind::Random | ModelKind::Itemknn | ModelKind::Ease => {
+            &["none", "penalty"]
+        }
+        ModelKind::Ials => &["none", "weight", "penalty"],
+        // Each loss takes a subset: logq needs the softmax loss, negatives
+        // BPR's sampled negatives (a rule between params: MfParams::check).
+        ModelKind::Mf => &METHODS,
+        ModelKind::TwoTower => &["none", "weight", "subsample", "logq", "penalty"],
+        ModelKind::Ncf => &["none", "weight", "subsample", "negatives", "penalty"],
+    }
+}
+
+/// The largest `weight` exponent accepted.
+const MAX_WEIGHT_BETA: f64 = 10.0;
 
 /// One popularity down-weighting method and its strength, as written in a
 /// spec: `{method: penalty, gamma: 0.5}`.
@@ -40,24 +71,52 @@ impl Popularity {
     pub fn check(&self) -> Result<(), (String, String)> {
         let (field, value, ok, rule) = match *self {
             Popularity::None => return Ok(()),
-            Popularity::Weight { beta } => ("beta", beta, beta >= 0.0, "must be ≥ 0"),
+            // (n_i / mean n)^(−beta) overflows for rare items past ~10.
+            Popularity::Weight { beta } => (
+                "beta",
+                beta,
+                (0.0..=MAX_WEIGHT_BETA).contains(&beta),
+                "must be in [0, 10] (larger exponents overflow the weights)",
+            ),
             Popularity::Subsample { t } => ("t", t, t > 0.0, "must be > 0"),
             Popularity::Logq { alpha } => ("alpha", alpha, alpha >= 0.0, "must be ≥ 0"),
             Popularity::Negatives { exponent } => ("exponent", exponent, true, ""),
             Popularity::Penalty { gamma } => ("gamma", gamma, gamma >= 0.0, "must be ≥ 0"),
         };
         if !value.is_finite() {
-            return Err((field.into(), format!("{value} is not a finite number")));
+            return Err((
+                field.into(),
+                format!("{} is not a finite number", number(value)),
+            ));
         }
         if !ok {
             return Err((
                 field.into(),
-                format!("{value} is out of range; {field} {rule}"),
+                format!("{} is out of range; {field} {rule}", number(value)),
             ));
         }
         Ok(())
     }
 }
+
+impl Popularity {
+    /// A strength so large that the method swamps the model (see
+    /// [`super::ModelConfig::warnings`]).
+    pub fn warning(&self) -> Option<String> {
+        match *self {
+            // Scores of the models here are O(1)–O(100); past this the
+            // penalty alone orders every list (least popular first).
+            Popularity::Penalty { gamma } if gamma > MAX_USEFUL_GAMMA => Some(format!(
+                "popularity.gamma {} swamps any model score: every user's list is ordered by popularity alone",
+                number(gamma)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Penalty strengths beyond this only rank by popularity.
+const MAX_USEFUL_GAMMA: f64 = 1e3;
 
 /// Wraps a scorer with the scoring-time penalty −gamma·log(1 + n_i).
 pub struct Penalized {
@@ -104,5 +163,52 @@ impl Scorer for Penalized {
             parameters: inner.parameters + self.penalty.len() as u64,
             madds_per_user: inner.madds_per_user + self.penalty.len() as u64,
         }
+    }
+}
+
+/// Loss weight (n_i / mean n)^(−beta) per positive, rescaled so that the
+/// mean over all positives is 1: the `weight` method of every model that
+/// implements it (a loss weight for learned models, a confidence factor for iALS).
+pub(crate) fn popularity_weights(popularity: &[u32], positives: usize, beta: f64) -> Vec<f64> {
+    let mean = positives as f64 / popularity.iter().filter(|&&n| n > 0).count().max(1) as f64;
+    let raw: Vec<f64> = popularity
+        .iter()
+        .map(|&n| {
+            if n == 0 {
+                1.0
+            } else {
+                (f64::from(n) / mean).powf(-beta)
+            }
+        })
+        .collect();
+    let over_positives: f64 = popularity
+        .iter()
+        .zip(&raw)
+        .map(|(&n, w)| f64::from(n) * w)
+        .sum();
+    let scale = positives as f64 / over_positives.max(f64::MIN_POSITIVE);
+    raw.into_iter().map(|w| w * scale).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn popularity_weights_average_one_over_positives_and_favour_the_tail() {
+        let popularity = [10, 5, 1, 0];
+        let w = popularity_weights(&popularity, 16, 0.5);
+        let mean: f64 = popularity
+            .iter()
+            .zip(&w)
+            .map(|(&n, w)| f64::from(n) * w)
+            .sum::<f64>()
+            / 16.0;
+        assert!((mean - 1.0).abs() < 1e-12);
+        assert!(w[0] < w[1] && w[1] < w[2]);
+        assert_eq!(
+            popularity_weights(&popularity, 16, 0.0)[..3],
+            [1.0, 1.0, 1.0]
+        );
     }
 }

@@ -10,7 +10,7 @@ use rand_distr::{Distribution, Normal};
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
-use super::ials::popularity_weights;
+use super::popularity::popularity_weights;
 use super::{FitInput, ModelError, Popularity, Scorer};
 use crate::data::CsrMatrix;
 
@@ -121,7 +121,7 @@ pub fn train(
     })
 }
 
-/// The training positives with what the popularity methods of design §4 do
+/// The training positives with what the popularity methods (docs/spec.md) do
 /// to them: loss weights (`weight`), per-epoch subsampling (`subsample`),
 /// logit corrections (`logq`) and the negative sampler (`negatives`).
 #[derive(Clone)]
@@ -423,6 +423,8 @@ impl RowGrads {
     }
 }
 
+/// A dot product summed strictly left to right (the learned models' losses
+/// and gradients); iALS's hot loop uses its own eight-lane sum.
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

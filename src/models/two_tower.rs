@@ -1,4 +1,4 @@
-//! Two-tower retrieval (design §5): a user tower and an item tower, each an
+//! Two-tower retrieval (docs/spec.md, "two_tower"): a user tower and an item tower, each an
 //! id embedding followed by `hidden` dense layers (dropout, linear, ReLU) and
 //! a linear output, optionally L2-normalised; score = dot product of the two
 //! outputs; in-batch sampled softmax with temperature, masked accidental hits,

@@ -141,7 +141,7 @@ pub fn lines(
                     labels.get(i as usize).cloned().unwrap_or_default()
                 }
                 Some(_) => String::new(),
-                None => super::format_number(*x),
+                None => crate::format::format_number(*x),
             }
         };
         if let Some(labels) = x_labels {
@@ -287,7 +287,7 @@ pub fn tradeoff(
                 .light_line_style(WHITE)
                 .label_style(("sans-serif", 15))
                 .axis_desc_style(("sans-serif", 16))
-                .x_label_formatter(&|x| super::format_number(*x))
+                .x_label_formatter(&|x| crate::format::format_number(*x))
                 .draw()?;
             let front: Vec<(f64, f64)> = pareto_front(&all, *x_higher)
                 .into_iter()
@@ -343,7 +343,7 @@ pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, Stri
             .light_line_style(WHITE)
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 16))
-            .x_label_formatter(&|x| super::format_number(*x))
+            .x_label_formatter(&|x| crate::format::format_number(*x))
             .draw()?;
         for s in series {
             let i = s.style;
@@ -379,7 +379,7 @@ pub fn item_map(title: &str, points: &[(f64, f64)], deciles: &[usize]) -> Result
             .light_line_style(WHITE)
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 16))
-            .x_label_formatter(&|x| super::format_number(*x))
+            .x_label_formatter(&|x| crate::format::format_number(*x))
             .draw()?;
         // Draw the tail first so the head stays visible on top.
         let mut order: Vec<usize> = (0..points.len()).collect();

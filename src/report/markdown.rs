@@ -6,21 +6,47 @@ use std::fmt::Write;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::{describe_values, format_p, Report, Section};
+use super::{Report, Section};
 use crate::eval::{Direction, MetricId, MetricKind, MetricSummary};
-use crate::selection::Part;
+use crate::format::format_p;
+use crate::results::Part;
 use crate::spec::Protocol;
 use crate::store::Outcome;
+use crate::sweep::KnobUsage;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let record = &report.record;
-    let spec = &record.spec;
-    let metric = report.selection_metric;
-    let part = match report.selected_on {
+    introduction(&mut out, report);
+    dataset_section(&mut out, report);
+    leaderboard_section(&mut out, report);
+    significance_sections(&mut out, report);
+    figures(&mut out, report, Section::Knobs);
+    protocol_sections(&mut out, report);
+    bias_section(&mut out, report);
+    training_section(&mut out, report);
+    cost_section(&mut out, report);
+    embedding_section(&mut out, report);
+    knobs_section(&mut out, report);
+    trials_section(&mut out, report);
+    reproducibility_section(&mut out, report);
+    resolved_spec_section(&mut out, report);
+    out
+}
+
+/// "validation" or "test": where configurations were selected.
+fn part_name(report: &Report) -> &'static str {
+    match report.selected_on {
         Part::Validation => "validation",
         Part::Test => "test",
-    };
+    }
+}
+
+/// The title, the summary sentences, the protocol and any warnings.
+fn introduction(out: &mut String, report: &Report) {
+    let record = &report.record;
+    let spec = &report.record.spec;
+    let metric = report.selection_metric;
+    let part = part_name(report);
     let _ = writeln!(out, "# recsweep report: {}\n", spec.name);
     let _ = writeln!(out, "{}\n", report.summary.join(" "));
     let protocol = match spec.evaluation.protocol.primary() {
@@ -41,6 +67,9 @@ pub fn render(report: &Report) -> String {
             "\n> **No validation split** (`split.validation: false`): selection used the test split, so the selected scores are optimistic."
         );
     }
+    for warning in &record.expansion.warnings {
+        let _ = writeln!(out, "\n> **Warning**: {warning}.");
+    }
     if report.missing > 0 {
         let _ = writeln!(
             out,
@@ -49,8 +78,13 @@ pub fn render(report: &Report) -> String {
             record.expansion.trials.len()
         );
     }
+}
 
-    section(&mut out, "Dataset and split");
+/// Dataset statistics and the split.
+fn dataset_section(out: &mut String, report: &Report) {
+    let record = &report.record;
+    let spec = &report.record.spec;
+    section(out, "Dataset and split");
     let d = &record.dataset;
     let s = &record.split;
     let mut t = table(&["", "value"]);
@@ -75,7 +109,7 @@ pub fn render(report: &Report) -> String {
     ] {
         t.push_record([k.to_string(), v]);
     }
-    push_table(&mut out, t);
+    push_table(out, t);
     let mut t = table(&["split", "value"]);
     let optional = |v: Option<usize>| v.map_or("—".to_string(), |v| v.to_string());
     for (k, v) in [
@@ -97,9 +131,15 @@ pub fn render(report: &Report) -> String {
     ] {
         t.push_record([k.to_string(), v]);
     }
-    push_table(&mut out, t);
+    push_table(out, t);
+}
 
-    section(&mut out, "Leaderboard");
+/// One table per cutoff: each model's selected configuration on test.
+fn leaderboard_section(out: &mut String, report: &Report) {
+    let spec = &report.record.spec;
+    let metric = report.selection_metric;
+    let part = part_name(report);
+    section(out, "Leaderboard");
     let _ = writeln!(
         out,
         "One row per model: its selected configuration, sorted by test {metric}. \
@@ -146,18 +186,13 @@ pub fn render(report: &Report) -> String {
             }
             t.push_record(cells);
         }
-        push_table(&mut out, t);
+        push_table(out, t);
     }
+}
 
-    significance_sections(&mut out, report);
-    figures(&mut out, report, Section::Knobs);
-
-    protocol_sections(&mut out, report);
-
-    bias_section(&mut out, report);
-    training_section(&mut out, report);
-
-    section(&mut out, "Serving cost");
+/// Parameters, multiply-adds and times of each selected configuration.
+fn cost_section(out: &mut String, report: &Report) {
+    section(out, "Serving cost");
     let _ = writeln!(
         out,
         "Of each selected configuration. Multiply-adds are analytic, to score one average user against the whole catalogue; times are wall-clock on the machine that ran the sweep (trials share its cores).\n"
@@ -178,12 +213,14 @@ pub fn render(report: &Report) -> String {
             format!("{:.1}", row.score_micros_per_user),
         ]);
     }
-    push_table(&mut out, t);
-    figures(&mut out, report, Section::Cost);
+    push_table(out, t);
+    figures(out, report, Section::Cost);
+}
 
-    embedding_section(&mut out, report);
-
-    section(&mut out, "Knobs");
+/// Which swept values reached which model.
+fn knobs_section(out: &mut String, report: &Report) {
+    let record = &report.record;
+    section(out, "Knobs");
     let _ = writeln!(
         out,
         "Which swept values reached which model. A knob a model does not have is skipped for it, without duplicate trials.\n"
@@ -194,20 +231,19 @@ pub fn render(report: &Report) -> String {
             "No knobs were swept: every model ran with its params.\n"
         );
     } else {
-        let mut t = table(&["model", "knob", "applied", "skipped", "note"]);
+        let mut t = table(&KnobUsage::HEADER);
         for k in &record.expansion.knobs {
-            t.push_record([
-                k.model.clone(),
-                k.knob.clone(),
-                describe_values(&k.applied),
-                describe_values(&k.skipped),
-                k.note.clone(),
-            ]);
+            t.push_record(k.row());
         }
-        push_table(&mut out, t);
+        push_table(out, t);
     }
+}
 
-    section(&mut out, "All trials");
+/// Every trial, then the errors of failed ones.
+fn trials_section(out: &mut String, report: &Report) {
+    let spec = &report.record.spec;
+    let metric = report.selection_metric;
+    section(out, "All trials");
     let k = metric.k;
     let extra = [MetricKind::Recall, MetricKind::Coverage, MetricKind::Arp]
         .into_iter()
@@ -258,25 +294,26 @@ pub fn render(report: &Report) -> String {
         }
         t.push_record(cells);
     }
-    push_table(&mut out, t);
+    push_table(out, t);
     if !failures.is_empty() {
-        section(&mut out, "Failed trials");
+        section(out, "Failed trials");
         for (id, error) in failures {
             let _ = writeln!(out, "- `{id}`: {error}");
         }
         out.push('\n');
     }
+}
 
-    reproducibility_section(&mut out, report);
-
-    section(&mut out, "Resolved spec");
+/// The spec with every default filled in.
+fn resolved_spec_section(out: &mut String, report: &Report) {
+    let spec = &report.record.spec;
+    section(out, "Resolved spec");
     let _ = writeln!(
         out,
         "Every default filled in; `recsweep run` on this spec reproduces these results.\n"
     );
     let yaml = serde_yaml::to_string(spec).expect("specs serialize");
     let _ = writeln!(out, "```yaml\n{}```", yaml);
-    out
 }
 
 fn section(out: &mut String, title: &str) {
@@ -451,9 +488,11 @@ fn significance_sections(out: &mut String, report: &Report) {
         let best = s
             .values
             .iter()
-            .map(|v| v.0.as_str())
+            .map(|v| v.value.as_str())
             .find(|v| s.best_vs_second.as_ref().is_some_and(|c| c.a == *v));
-        for (i, (v, selection_value, test_value, _)) in s.values.iter().enumerate() {
+        for (i, knob_value) in s.values.iter().enumerate() {
+            let (v, selection_value, test_value) =
+                (&knob_value.value, &knob_value.selection, &knob_value.test);
             let verdict = match (&s.best_vs_second, Some(v.as_str()) == best) {
                 (Some(cmp), true) => format!(
                     "best; vs {}: {} p={} {}",

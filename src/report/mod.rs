@@ -5,24 +5,26 @@
 mod embedding;
 pub mod figures;
 mod markdown;
-mod significance;
 mod visuals;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_yaml::{Mapping, Value};
 
 use crate::eval::{mean_ci95, MetricId, MetricSummary, PerUser};
+use crate::format::{describe_knobs, format_number};
 use crate::models::ServingCost;
-use crate::selection::{self, Configuration, Part};
+use crate::results::{
+    configurations, correct, load_records, pairwise, seed_averaged, select, sensitivity,
+    Configuration, Part,
+};
 use crate::stats::kendall_tau_b;
-use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError, TrialRecord};
+use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError};
 
+pub use crate::results::{Contrast, Sensitivity};
 pub use embedding::EmbeddingRow;
 pub use figures::{Figure, Section};
 pub use markdown::render as render_markdown;
-pub use significance::{run_test, Comparison, Sensitivity};
 
 /// A selected configuration of one model.
 #[derive(Debug, Clone, Serialize)]
@@ -78,7 +80,7 @@ pub struct Report {
     pub summary: Vec<String>,
     pub leaderboard: Vec<LeaderRow>,
     /// Every pair of selected configurations on the selection metric (test).
-    pub pairs: Vec<Comparison>,
+    pub pairs: Vec<Contrast>,
     pub sensitivity: Vec<Sensitivity>,
     /// Agreement of each secondary protocol with the primary one.
     pub protocols: Vec<ProtocolAgreement>,
@@ -97,15 +99,11 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     let record = results.read_experiment()?;
     let (records, missing) = load_records(results, &record)?;
     let metric = record.spec.selection.metric;
-    let selected_on = if record.spec.split.validation {
-        Part::Validation
-    } else {
-        Part::Test
-    };
-    let configs = selection::configurations(&record.expansion, &records);
+    let selected_on = Part::selection(&record.spec.split);
+    let configs = configurations(&record.expansion, &records);
     let mut leaderboard = Vec::new();
     let mut selected_values = BTreeMap::new();
-    for index in selection::select(&configs, metric, selected_on) {
+    for index in select(&configs, metric, selected_on) {
         let per_user = seed_averaged(results, &configs[index])?;
         if let Some(column) = per_user.as_ref().and_then(|p| p.column(metric)) {
             selected_values.insert(configs[index].model_name.clone(), column.to_vec());
@@ -126,9 +124,9 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     });
     let compare = &record.spec.compare;
     let names: Vec<String> = leaderboard.iter().map(|r| r.model.clone()).collect();
-    let mut pairs = significance::pairwise(&names, &selected_values, compare, record.spec.seed);
+    let mut pairs = pairwise(&names, &selected_values, compare, record.spec.seed);
     let per_user = |c: &Configuration| seed_averaged(results, c).ok().flatten();
-    let mut sensitivity = significance::sensitivity(
+    let mut sensitivity = sensitivity(
         &configs,
         metric,
         selected_on,
@@ -136,8 +134,8 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         compare,
         record.spec.seed,
     );
-    significance::correct(&mut pairs, &mut sensitivity, compare);
-    let selected = selection::select(&configs, metric, selected_on);
+    correct(&mut pairs, &mut sensitivity, compare);
+    let selected = select(&configs, metric, selected_on);
     let protocols = record
         .spec
         .evaluation
@@ -200,7 +198,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
 fn summarise(
     record: &ExperimentRecord,
     leaderboard: &[LeaderRow],
-    pairs: &[Comparison],
+    pairs: &[Contrast],
     sensitivity: &[Sensitivity],
     metric: MetricId,
     missing: usize,
@@ -363,56 +361,6 @@ fn agreement(
     }
 }
 
-/// The stored records of the expansion's trials that match it, and how many
-/// have none yet.
-pub fn load_records(
-    results: &ResultsDir,
-    record: &ExperimentRecord,
-) -> Result<(Vec<TrialRecord>, usize), StoreError> {
-    let mut records: Vec<TrialRecord> = Vec::new();
-    let mut missing = 0;
-    for trial in &record.expansion.trials {
-        match results.read_trial(&trial.id) {
-            Ok(r) if r.context == record.context && r.trial == *trial => records.push(r),
-            Ok(_) | Err(StoreError::Read { .. }) => missing += 1,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((records, missing))
-}
-
-/// Each user's values averaged over a configuration's seeds (seeds share the
-/// split, so users line up). None when no seed succeeded.
-pub fn seed_averaged(
-    results: &ResultsDir,
-    config: &Configuration,
-) -> Result<Option<PerUser>, StoreError> {
-    let mut sum: Option<PerUser> = None;
-    for trial in &config.trials {
-        let per_user = results.read_per_user(&trial.trial.id)?;
-        sum = Some(match sum {
-            None => per_user,
-            Some(mut acc) => {
-                for (a, b) in acc.values.iter_mut().zip(&per_user.values) {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        *x += y;
-                    }
-                }
-                acc
-            }
-        });
-    }
-    let seeds = config.trials.len() as f64;
-    Ok(sum.map(|mut acc| {
-        for column in &mut acc.values {
-            for v in column.iter_mut() {
-                *v /= seeds;
-            }
-        }
-        acc
-    }))
-}
-
 fn leader_row(
     record: &ExperimentRecord,
     config: &Configuration,
@@ -471,122 +419,5 @@ fn leader_row(
         }),
         cost: first_cost.unwrap_or_default(),
         trial_ids: config.trials.iter().map(|r| r.trial.id.clone()).collect(),
-    }
-}
-
-/// `l2=100, popularity=penalty(gamma=0.5)`; `defaults` when nothing is swept.
-pub fn describe_knobs(knobs: &Mapping) -> String {
-    if knobs.is_empty() {
-        return "defaults".to_string();
-    }
-    knobs
-        .iter()
-        .map(|(k, v)| format!("{}={}", k.as_str().unwrap_or("?"), describe_value(v)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `none, penalty(gamma=0.5)`, or `—` for no values.
-pub fn describe_values(values: &[Value]) -> String {
-    if values.is_empty() {
-        "—".to_string()
-    } else {
-        values
-            .iter()
-            .map(describe_value)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-pub fn describe_value(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() => format_number(f),
-            _ => n.to_string(),
-        },
-        Value::String(s) => s.clone(),
-        Value::Sequence(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(describe_value)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Value::Mapping(m) => {
-            let method = m.get("method").map(describe_value);
-            let rest: Vec<String> = m
-                .iter()
-                .filter(|(k, _)| k.as_str() != Some("method"))
-                .map(|(k, v)| format!("{}={}", k.as_str().unwrap_or("?"), describe_value(v)))
-                .collect();
-            match method {
-                Some(name) if rest.is_empty() => name,
-                Some(name) => format!("{name}({})", rest.join(", ")),
-                None => format!("{{{}}}", rest.join(", ")),
-            }
-        }
-        Value::Tagged(t) => describe_value(&t.value),
-    }
-}
-
-/// Four significant digits, without trailing zeros.
-/// A p-value: four decimals, scientific below 1e-4, and "< 1e-300" where
-/// the distribution's tail underflowed to 0 (p is then below what a double
-/// can hold, not zero).
-pub fn format_p(p: f64) -> String {
-    if p <= 0.0 {
-        "< 1e-300".into()
-    } else if p < 1e-4 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.4}")
-    }
-}
-
-pub fn format_number(f: f64) -> String {
-    if f == 0.0 || !f.is_finite() {
-        return f.to_string();
-    }
-    let magnitude = f.abs().log10().floor() as i32;
-    if !(-4..6).contains(&magnitude) {
-        return format!("{f:.3e}");
-    }
-    let decimals = (3 - magnitude).max(0) as usize;
-    let text = format!("{f:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn p_values_never_read_as_zero() {
-        assert_eq!(format_p(0.0), "< 1e-300");
-        assert_eq!(format_p(3.1e-7), "3.1e-7");
-        assert_eq!(format_p(0.04567), "0.0457");
-    }
-
-    #[test]
-    fn knobs_read_naturally() {
-        let knobs: Mapping = serde_yaml::from_str(
-            "{l2: 0.0001, popularity: {method: penalty, gamma: 0.5}, dim: 64}",
-        )
-        .unwrap();
-        assert_eq!(
-            describe_knobs(&knobs),
-            "l2=0.0001, popularity=penalty(gamma=0.5), dim=64"
-        );
-        assert_eq!(describe_knobs(&Mapping::new()), "defaults");
-        assert_eq!(format_number(123.456), "123.5");
-        assert_eq!(format_number(1e-7), "1.000e-7");
     }
 }

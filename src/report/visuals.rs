@@ -9,7 +9,7 @@ use super::embedding::{list_metrics, pca_map, EmbeddingRow, ItemSpace};
 use super::figures::{self, Figure, Section, Series};
 use super::{LeaderRow, Sensitivity, TrialRow};
 use crate::eval::{MetricId, MetricKind};
-use crate::selection::{Configuration, Part};
+use crate::results::{Configuration, Part};
 use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError};
 
 /// k-means clusters for `cluster_coverage` (fewer for small catalogues).
@@ -144,8 +144,8 @@ fn knob_series(inputs: &Inputs, protocol: &str) -> Vec<(String, String, Vec<Seri
             let mut labels: Vec<String> = Vec::new();
             for s in &mine {
                 for v in &s.values {
-                    if !labels.contains(&v.0) {
-                        labels.push(v.0.clone());
+                    if !labels.contains(&v.value) {
+                        labels.push(v.value.clone());
                     }
                 }
             }
@@ -155,8 +155,17 @@ fn knob_series(inputs: &Inputs, protocol: &str) -> Vec<(String, String, Vec<Seri
                     let position = |v: &str| labels.iter().position(|l| l == v).unwrap_or(0) as f64;
                     Series {
                         name: s.model.clone(),
-                        points: s.values.iter().map(|v| (position(&v.0), v.2)).collect(),
-                        band: Some(s.values.iter().map(|v| v.3.unwrap_or(0.0)).collect()),
+                        points: s
+                            .values
+                            .iter()
+                            .map(|v| (position(&v.value), v.test))
+                            .collect(),
+                        band: Some(
+                            s.values
+                                .iter()
+                                .map(|v| v.test_ci95.unwrap_or(0.0))
+                                .collect(),
+                        ),
                         style: inputs.style(&s.model),
                     }
                 })

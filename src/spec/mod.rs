@@ -8,7 +8,6 @@
 mod error;
 mod location;
 mod parse;
-mod protocol;
 
 use std::path::PathBuf;
 
@@ -19,10 +18,20 @@ use crate::eval::{MetricId, MetricKind};
 use crate::models::ModelKind;
 use crate::stats::{Correction, TestKind};
 
-pub use error::{describe_serde_error, did_you_mean, SpecError, SpecIssue};
+pub use error::{SpecError, SpecIssue};
 pub use location::{Position, PositionIndex};
-pub use parse::{load_spec, parse_spec, Override};
-pub use protocol::{Protocol, Protocols, Sampler};
+pub use parse::{parse_spec_with, read_spec, Override};
+
+// The sections owned by the modules that act on them, re-exported so a spec
+// reads as one vocabulary.
+pub use crate::data::{
+    ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, SyntheticSpec,
+};
+pub use crate::eval::{Protocol, Protocols, Sampler};
+pub use crate::split::{SplitMethod, SplitSpec};
+
+/// The base seed of a spec that names none.
+pub const DEFAULT_SEED: u64 = 42;
 
 /// A validated experiment spec with defaults filled.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -60,246 +69,6 @@ impl Spec {
     }
 }
 
-/// Where interactions come from. One flat struct (not an enum per source) so
-/// that serde reports errors at the exact key; `check` says which keys apply
-/// to which source.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct DatasetSpec {
-    pub source: DataSource,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub header: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub separator: Option<char>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub columns: Option<ColumnsSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub positive: Option<PositiveSpec>,
-    #[serde(default)]
-    pub filter: FilterSpec,
-    /// Synthetic source only (see [`SyntheticSpec`] for meanings and defaults).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub users: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub items: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interactions: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub popularity_exponent: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latent_dim: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub affinity: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-}
-
-impl DatasetSpec {
-    /// The generator settings of a synthetic source, defaults filled.
-    pub fn synthetic(&self) -> SyntheticSpec {
-        let d = SyntheticSpec::default();
-        SyntheticSpec {
-            users: self.users.unwrap_or(d.users),
-            items: self.items.unwrap_or(d.items),
-            interactions: self.interactions.unwrap_or(d.interactions),
-            popularity_exponent: self.popularity_exponent.unwrap_or(d.popularity_exponent),
-            latent_dim: self.latent_dim.unwrap_or(d.latent_dim),
-            affinity: self.affinity.unwrap_or(d.affinity),
-            seed: self.seed.unwrap_or(d.seed),
-        }
-    }
-
-    /// Writes every synthetic default back, so the stored spec says exactly
-    /// what was generated.
-    pub fn fill_synthetic_defaults(&mut self) {
-        let s = self.synthetic();
-        self.users = Some(s.users);
-        self.items = Some(s.items);
-        self.interactions = Some(s.interactions);
-        self.popularity_exponent = Some(s.popularity_exponent);
-        self.latent_dim = Some(s.latent_dim);
-        self.affinity = Some(s.affinity);
-        self.seed = Some(s.seed);
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DataSource {
-    Movielens,
-    Csv,
-    Tsv,
-    Parquet,
-    #[default]
-    Synthetic,
-}
-
-impl DataSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DataSource::Movielens => "movielens",
-            DataSource::Csv => "csv",
-            DataSource::Tsv => "tsv",
-            DataSource::Parquet => "parquet",
-            DataSource::Synthetic => "synthetic",
-        }
-    }
-}
-
-/// Which columns of a generic log hold what. A column is named by its header
-/// or, in a file without header, by its 0-based position.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ColumnsSpec {
-    pub user: ColumnRef,
-    pub item: ColumnRef,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rating: Option<ColumnRef>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<ColumnRef>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum ColumnRef {
-    Index(usize),
-    Name(String),
-}
-
-impl std::fmt::Display for ColumnRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ColumnRef::Index(i) => write!(f, "column {i}"),
-            ColumnRef::Name(n) => write!(f, "column `{n}`"),
-        }
-    }
-}
-
-/// Turns explicit ratings into implicit positives.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PositiveSpec {
-    pub min_rating: f64,
-}
-
-/// k-core style filtering, applied repeatedly until every user and item meets
-/// its minimum (one pass can push others below theirs).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FilterSpec {
-    #[serde(default = "one")]
-    pub min_user_interactions: usize,
-    #[serde(default = "one")]
-    pub min_item_interactions: usize,
-}
-
-impl Default for FilterSpec {
-    fn default() -> Self {
-        Self {
-            min_user_interactions: 1,
-            min_item_interactions: 1,
-        }
-    }
-}
-
-/// The embedded dataset: latent factors plus Zipf-like item popularity.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SyntheticSpec {
-    pub users: usize,
-    pub items: usize,
-    pub interactions: usize,
-    /// Item popularity ∝ rank^(−exponent); 0 = uniform.
-    pub popularity_exponent: f64,
-    /// Dimension of the hidden user/item factors that generate preferences.
-    pub latent_dim: usize,
-    /// How strongly the factors (rather than popularity alone) drive choices.
-    pub affinity: f64,
-    pub seed: u64,
-}
-
-impl SyntheticSpec {
-    fn default_users() -> usize {
-        5000
-    }
-    fn default_items() -> usize {
-        2000
-    }
-    fn default_interactions() -> usize {
-        200_000
-    }
-    fn default_exponent() -> f64 {
-        1.0
-    }
-    fn default_latent_dim() -> usize {
-        16
-    }
-    fn default_affinity() -> f64 {
-        2.0
-    }
-    fn default_seed() -> u64 {
-        7
-    }
-}
-
-impl Default for SyntheticSpec {
-    fn default() -> Self {
-        Self {
-            users: Self::default_users(),
-            items: Self::default_items(),
-            interactions: Self::default_interactions(),
-            popularity_exponent: Self::default_exponent(),
-            latent_dim: Self::default_latent_dim(),
-            affinity: Self::default_affinity(),
-            seed: Self::default_seed(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SplitSpec {
-    #[serde(default)]
-    pub method: SplitMethod,
-    /// Share of each user's (random_holdout) or of all (temporal) interactions
-    /// held out; leave_one_out holds out exactly one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_fraction: Option<f64>,
-    /// Carve a validation split from train the same way; selection uses it.
-    #[serde(default = "yes")]
-    pub validation: bool,
-}
-
-impl Default for SplitSpec {
-    fn default() -> Self {
-        Self {
-            method: SplitMethod::LeaveOneOut,
-            test_fraction: None,
-            validation: true,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SplitMethod {
-    #[default]
-    LeaveOneOut,
-    RandomHoldout,
-    Temporal,
-}
-
-impl SplitMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SplitMethod::LeaveOneOut => "leave_one_out",
-            SplitMethod::RandomHoldout => "random_holdout",
-            SplitMethod::Temporal => "temporal",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationSpec {
@@ -323,13 +92,13 @@ pub struct EvaluationSpec {
 
 impl EvaluationSpec {
     fn default_cutoffs() -> Vec<usize> {
-        vec![10, 20, 50]
+        crate::eval::DEFAULT_CUTOFFS.to_vec()
     }
     fn default_metrics() -> Vec<MetricKind> {
         MetricKind::DEFAULT.to_vec()
     }
     fn default_head_share() -> f64 {
-        0.8
+        crate::eval::DEFAULT_HEAD_SHARE
     }
     fn default_block_users() -> usize {
         256
@@ -413,6 +182,49 @@ pub struct Distribution {
     pub choice: Option<Vec<serde_yaml::Value>>,
 }
 
+/// The largest integer magnitude a draw represents exactly (2^53).
+const MAX_EXACT_INT: u64 = 1 << 53;
+
+impl Distribution {
+    /// Checks that exactly one well-formed distribution is given.
+    pub fn check(&self) -> Result<(), String> {
+        let d = self;
+        let given = [
+            d.uniform.is_some(),
+            d.log_uniform.is_some(),
+            d.int_uniform.is_some(),
+            d.choice.is_some(),
+        ];
+        if given.iter().filter(|&&g| g).count() != 1 {
+            return Err("give exactly one of uniform: [lo, hi], log_uniform: [lo, hi], int_uniform: [lo, hi], choice: [values]".into());
+        }
+        if let Some([lo, hi]) = d.uniform {
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return Err(format!("uniform: [{lo}, {hi}] needs lo < hi"));
+            }
+        }
+        if let Some([lo, hi]) = d.log_uniform {
+            if !(lo > 0.0 && hi.is_finite() && lo < hi) {
+                return Err(format!("log_uniform: [{lo}, {hi}] needs 0 < lo < hi"));
+            }
+        }
+        if let Some([lo, hi]) = d.int_uniform {
+            if lo > hi {
+                return Err(format!("int_uniform: [{lo}, {hi}] needs lo ≤ hi"));
+            }
+            if lo.unsigned_abs().max(hi.unsigned_abs()) > MAX_EXACT_INT {
+                return Err(format!(
+                    "int_uniform: [{lo}, {hi}] has a bound beyond ±2^53 ({MAX_EXACT_INT}); draws there are not exact"
+                ));
+            }
+        }
+        if d.choice.as_ref().is_some_and(Vec::is_empty) {
+            return Err("choice: [] is empty".into());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SelectionSpec {
@@ -460,10 +272,10 @@ pub struct CompareSpec {
 
 impl CompareSpec {
     fn default_alpha() -> f64 {
-        0.05
+        crate::stats::DEFAULT_ALPHA
     }
     fn default_permutations() -> usize {
-        10_000
+        crate::stats::DEFAULT_PERMUTATIONS
     }
 }
 

@@ -10,9 +10,10 @@ use std::str::FromStr;
 use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
-use super::error::{describe_serde_error, humanize, join_path, SpecError, SpecIssue};
+use super::error::{SpecError, SpecIssue};
 use super::location::{Position, PositionIndex};
 use super::*;
+use crate::describe::{describe_serde_error, did_you_mean, humanize, join_path};
 use crate::eval::MetricKind;
 
 const TOP_KEYS: &[&str] = &[
@@ -55,29 +56,88 @@ impl FromStr for Override {
     }
 }
 
-/// Reads and validates the spec at `path`.
-pub fn load_spec(path: &Path, overrides: &[Override]) -> Result<Spec, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+/// The text of the spec file at `path`.
+pub fn read_spec(path: &Path) -> Result<String, SpecError> {
+    std::fs::read_to_string(path).map_err(|source| SpecError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse_spec(&text, path, overrides)
+    })
 }
 
-/// Validates spec `text`; `file` names it in messages.
-pub fn parse_spec(text: &str, file: &Path, overrides: &[Override]) -> Result<Spec, SpecError> {
+/// Validates spec `text` (`file` names it in messages): every section, then
+/// `later` on the whole spec once everything else holds (the planning layer
+/// passes the sweep's expansion there), its issues located like the rest.
+pub fn parse_spec_with(
+    text: &str,
+    file: &Path,
+    overrides: &[Override],
+    later: &mut dyn FnMut(&Spec) -> Vec<SpecIssue>,
+) -> Result<Spec, SpecError> {
     let index = PositionIndex::build(text);
     let mut c = Collector {
         index: &index,
         issues: Vec::new(),
     };
-    let spec = c.parse(text, overrides);
+    let spec = c.parse(text, overrides, later);
     match spec {
         Some(spec) if c.issues.is_empty() => Ok(spec),
         _ => Err(SpecError::Invalid {
             file: file.to_path_buf(),
             issues: c.issues,
         }),
+    }
+}
+
+/// How many mistakes one section may report before the rest are left.
+const MAX_REPAIRS: usize = 64;
+
+/// The key a message suggests ("did you mean `source`?"), if any.
+fn suggestion(message: &str) -> Option<&str> {
+    let rest = message.split_once("did you mean `")?.1;
+    rest.split_once('`').map(|(key, _)| key)
+}
+
+/// Removes the mapping key at `path` (`a.b[2].c`, relative to `value`);
+/// false when there is no such key to remove (a missing field, a wrong
+/// type of the whole value): then nothing more can be learned.
+fn remove_at(value: &mut Value, path: &str) -> bool {
+    let mut segments: Vec<&str> = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        if let Some(open) = rest.find('[') {
+            segments.push(&rest[..open]);
+            rest = &rest[open..];
+            while let Some(close) = rest.find(']') {
+                segments.push(&rest[..=close]);
+                rest = &rest[close + 1..];
+            }
+        } else {
+            segments.push(rest);
+        }
+    }
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut node = value;
+    for segment in parents.iter().filter(|s| !s.is_empty()) {
+        let next = match segment.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            Some(i) => i.parse::<usize>().ok().and_then(|i| match node {
+                Value::Sequence(items) => items.get_mut(i),
+                _ => None,
+            }),
+            None => match node {
+                Value::Mapping(map) => map.get_mut(*segment),
+                _ => None,
+            },
+        };
+        match next {
+            Some(n) => node = n,
+            None => return false,
+        }
+    }
+    match node {
+        Value::Mapping(map) => map.remove(*last).is_some(),
+        _ => false,
     }
 }
 
@@ -97,7 +157,12 @@ impl Collector<'_> {
         });
     }
 
-    fn parse(&mut self, text: &str, overrides: &[Override]) -> Option<Spec> {
+    fn parse(
+        &mut self,
+        text: &str,
+        overrides: &[Override],
+        later: &mut dyn FnMut(&Spec) -> Vec<SpecIssue>,
+    ) -> Option<Spec> {
         let mut root: Value = match serde_yaml::from_str(text) {
             Ok(v) => v,
             Err(e) => {
@@ -141,7 +206,7 @@ impl Collector<'_> {
         }
 
         let name: Option<String> = self.required(&map, "name");
-        let seed: Option<u64> = self.optional(&map, "seed", || 42);
+        let seed: Option<u64> = self.optional(&map, "seed", || DEFAULT_SEED);
         let dataset: Option<DatasetSpec> = self.required(&map, "dataset");
         let split: Option<SplitSpec> = self.optional(&map, "split", SplitSpec::default);
         let evaluation: Option<EvaluationSpec> =
@@ -190,7 +255,8 @@ impl Collector<'_> {
         if !self.issues.is_empty() {
             return None;
         }
-        if let Err(issues) = crate::sweep::expand(&spec) {
+        let issues = later(&spec);
+        if !issues.is_empty() {
             for issue in issues {
                 self.push(issue.path, issue.message);
             }
@@ -200,15 +266,41 @@ impl Collector<'_> {
     }
 
     /// Deserializes one value, reporting a failure at its exact key path.
+    /// serde stops at the first error, so after each one the offending key
+    /// is dropped and the rest deserialized again (its default taking the
+    /// key's place): every mistake in a section is reported, and the range
+    /// checks still see the section's other values. A section that needed
+    /// such repairs is reported but never used to run.
     fn deserialize<T: DeserializeOwned>(&mut self, value: &Value, path: &str) -> Option<T> {
-        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let (full, message) = describe_serde_error(path, &e);
-                self.push(full, message);
-                None
+        let mut value = value.clone();
+        // Keys suggested for misspelt ones already reported: their "missing
+        // key" error after the repair would only repeat the first.
+        let mut suggested: Vec<String> = Vec::new();
+        // Each repair removes a key, so this ends; the bound is a backstop.
+        for _ in 0..MAX_REPAIRS {
+            match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+                Ok(v) => return Some(v),
+                Err(e) => {
+                    let (full, message) = describe_serde_error(path, &e);
+                    if suggested
+                        .iter()
+                        .any(|k| message == format!("missing required key `{k}`"))
+                    {
+                        return None;
+                    }
+                    if let Some(key) = suggestion(&message) {
+                        suggested.push(key.to_string());
+                    }
+                    let relative = full.strip_prefix(path).unwrap_or(&full);
+                    let repaired = remove_at(&mut value, relative.trim_start_matches('.'));
+                    self.push(full, message);
+                    if !repaired {
+                        return None;
+                    }
+                }
             }
         }
+        None
     }
 
     fn required<T: DeserializeOwned>(&mut self, map: &Mapping, key: &str) -> Option<T> {
@@ -439,7 +531,7 @@ impl Collector<'_> {
                 format!("{f} is out of range; must be in (0, 1)"),
             ),
             (_, Some(_)) => {}
-            (_, None) => s.test_fraction = Some(0.2),
+            (_, None) => s.test_fraction = Some(crate::split::DEFAULT_TEST_FRACTION),
         }
         s
     }
@@ -491,7 +583,11 @@ impl Collector<'_> {
 
     fn check_selection(&mut self, s: &SelectionSpec, e: &EvaluationSpec) {
         let m = s.metric;
-        if !m.kind.is_per_user() {
+        // Selection (and early stopping) compare means over every evaluated
+        // user, so the metric must be an accuracy metric defined for each
+        // user: not a bias metric, nor a head/tail one (undefined where the
+        // held-out items are all of the other stratum).
+        if !m.kind.is_accuracy() {
             let per_user: Vec<&str> = MetricKind::ALL
                 .iter()
                 .filter(|k| k.is_accuracy())
@@ -500,7 +596,7 @@ impl Collector<'_> {
             self.push(
                 "selection.metric",
                 format!(
-                    "`{}` is not a per-user accuracy metric; use one of {}",
+                    "`{}` is not a per-user accuracy metric defined for every user; use one of {}",
                     m.kind.as_str(),
                     per_user.join(", ")
                 ),
@@ -532,7 +628,7 @@ impl Collector<'_> {
         match &c.baseline {
             Some(b) if !names.contains(b) => {
                 let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                let hint = super::did_you_mean(b, &refs)
+                let hint = did_you_mean(b, &refs)
                     .map(|s| format!("did you mean `{s}`? "))
                     .unwrap_or_default();
                 self.push(
@@ -610,7 +706,7 @@ impl Collector<'_> {
             let key = key.as_str().unwrap_or("?");
             let path = format!("sweep.random.space.{key}");
             if let Some(d) = self.deserialize::<Distribution>(value, &path) {
-                if let Err(message) = crate::sweep::check_distribution(&d) {
+                if let Err(message) = d.check() {
                     self.push(path, message);
                 }
             }

@@ -18,9 +18,9 @@ pub struct CompareOptions {
 impl Default for CompareOptions {
     fn default() -> Self {
         Self {
-            permutations: 10_000,
-            resamples: 10_000,
-            confidence: 0.95,
+            permutations: super::DEFAULT_PERMUTATIONS,
+            resamples: super::DEFAULT_RESAMPLES,
+            confidence: super::DEFAULT_CONFIDENCE,
             seed: 0,
         }
     }

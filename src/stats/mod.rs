@@ -21,6 +21,15 @@ pub use correction::{adjust, Correction};
 pub use resampling::{bootstrap_ci, permutation};
 pub use tests_paired::{paired_t, wilcoxon};
 
+/// Sign flips of the permutation test unless a spec or flag says otherwise.
+pub const DEFAULT_PERMUTATIONS: usize = 10_000;
+/// Resamples of the bootstrap interval by default.
+pub const DEFAULT_RESAMPLES: usize = 10_000;
+/// Significance level of verdicts by default.
+pub const DEFAULT_ALPHA: f64 = 0.05;
+/// Confidence of intervals by default.
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+
 /// A test statistic and its two-sided p-value.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
@@ -95,6 +104,43 @@ pub fn differences(a: &[f64], b: &[f64]) -> Result<Vec<f64>, StatsError> {
     Ok(a.iter().zip(b).map(|(x, y)| x - y).collect())
 }
 
+/// Two users' columns paired over the users where both are defined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefinedPairs {
+    pub a: Vec<f64>,
+    pub b: Vec<f64>,
+    /// Users left out because either side is NaN (undefined).
+    pub dropped: usize,
+}
+
+/// Pairs `a[i]` with `b[i]` where both are defined. Stratified metrics
+/// (recall_tail, ndcg_head, …) and pop_lift are NaN for users where they are
+/// undefined; a paired test over such a metric compares the users for whom
+/// both sides have a value. Infinite values are kept, so [`differences`]
+/// still rejects them as errors.
+pub fn defined_pairs(a: &[f64], b: &[f64]) -> Result<DefinedPairs, StatsError> {
+    if a.len() != b.len() {
+        return Err(StatsError::Length {
+            a: a.len(),
+            b: b.len(),
+        });
+    }
+    let mut out = DefinedPairs {
+        a: Vec::with_capacity(a.len()),
+        b: Vec::with_capacity(b.len()),
+        dropped: 0,
+    };
+    for (&x, &y) in a.iter().zip(b) {
+        if x.is_nan() || y.is_nan() {
+            out.dropped += 1;
+        } else {
+            out.a.push(x);
+            out.b.push(y);
+        }
+    }
+    Ok(out)
+}
+
 fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
@@ -132,6 +178,19 @@ pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defined_pairs_drop_users_undefined_on_either_side() {
+        let nan = f64::NAN;
+        let p = defined_pairs(&[1.0, nan, 0.5, 0.0], &[0.0, 1.0, nan, 0.25]).unwrap();
+        assert_eq!(p.a, vec![1.0, 0.0]);
+        assert_eq!(p.b, vec![0.0, 0.25]);
+        assert_eq!(p.dropped, 2);
+        assert!(defined_pairs(&[1.0], &[1.0, 2.0]).is_err());
+        // Infinite values are not "undefined": they reach differences' check.
+        let inf = defined_pairs(&[f64::INFINITY, 1.0], &[0.0, 1.0]).unwrap();
+        assert!(differences(&inf.a, &inf.b).is_err());
+    }
 
     #[test]
     fn kendall_tau_b_matches_scipy() {

@@ -6,6 +6,7 @@
 use serde_yaml::Mapping;
 
 use crate::eval::{Direction, MetricId, Summary};
+use crate::split::SplitSpec;
 use crate::store::{Outcome, TrialRecord};
 use crate::sweep::Expansion;
 
@@ -27,6 +28,18 @@ pub struct Configuration<'a> {
 pub enum Part {
     Validation,
     Test,
+}
+
+impl Part {
+    /// Where configurations are selected: on validation when the split has
+    /// one, else (optimistically) on test.
+    pub fn selection(split: &SplitSpec) -> Self {
+        if split.validation {
+            Part::Validation
+        } else {
+            Part::Test
+        }
+    }
 }
 
 impl Configuration<'_> {

@@ -7,16 +7,17 @@ use std::collections::BTreeMap;
 
 use serde_yaml::Value;
 
+use super::{Configuration, Part};
 use crate::eval::{Direction, MetricId, PerUser};
-use crate::selection::{Configuration, Part};
 use crate::spec::CompareSpec;
 use crate::stats::{
-    adjust, differences, paired_t, permutation, wilcoxon, Effect, StatsError, TestKind,
+    adjust, defined_pairs, differences, paired_t, permutation, wilcoxon, Effect, StatsError,
+    TestKind,
 };
 
 /// One comparison of A against B (differences A − B).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Comparison {
+pub struct Contrast {
     pub a: String,
     pub b: String,
     pub mean_a: f64,
@@ -26,9 +27,14 @@ pub struct Comparison {
     pub p_raw: f64,
     /// Corrected over the report's family; filled once the family is known.
     pub p_adjusted: f64,
+    /// Users compared: those where both sides are defined.
+    pub users: usize,
+    /// Users left out because the metric is undefined (NaN) for them on
+    /// either side (head/tail metrics, pop_lift).
+    pub undefined: usize,
 }
 
-impl Comparison {
+impl Contrast {
     pub fn diff(&self) -> f64 {
         self.mean_a - self.mean_b
     }
@@ -38,16 +44,28 @@ impl Comparison {
     }
 }
 
+/// One value of a knob: its best configuration's metric on the selection
+/// split and on test.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KnobValue {
+    pub value: String,
+    /// The selection metric on the selection split, mean over seeds.
+    pub selection: f64,
+    /// The selection metric on test, mean over seeds.
+    pub test: f64,
+    /// Its 95% half-width over users, averaged over seeds.
+    pub test_ci95: Option<f64>,
+}
+
 /// A knob's values for one model: each value's best configuration.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Sensitivity {
     pub model: String,
     pub knob: String,
-    /// (value, selection-split metric, test metric, its 95% half-width
-    /// averaged over seeds), in sweep order.
-    pub values: Vec<(String, f64, f64, Option<f64>)>,
+    /// Each value's best configuration, in sweep order.
+    pub values: Vec<KnobValue>,
     /// Best value by the selection split, against the runner-up, on test.
-    pub best_vs_second: Option<Comparison>,
+    pub best_vs_second: Option<Contrast>,
 }
 
 pub fn run_test(
@@ -63,18 +81,24 @@ pub fn run_test(
     })
 }
 
-pub fn compare(
+/// A against B on one metric's per-user values (users aligned), paired over
+/// the users where both are defined; means, effect and p are over those
+/// users. None when fewer than two such users remain or a value is infinite.
+pub fn contrast(
     a: (&str, &[f64]),
     b: (&str, &[f64]),
     spec: &CompareSpec,
     seed: u64,
-) -> Option<Comparison> {
-    let d = differences(a.1, b.1).ok()?;
+) -> Option<Contrast> {
+    let pairs = defined_pairs(a.1, b.1).ok()?;
+    let d = differences(&pairs.a, &pairs.b).ok()?;
     let p_raw = run_test(spec.test, &d, spec, seed).ok()?;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (mean_a, mean_b) = (mean(a.1), mean(b.1));
+    let (mean_a, mean_b) = (mean(&pairs.a), mean(&pairs.b));
     let effect = Effect::of(mean_b, &d);
-    Some(Comparison {
+    Some(Contrast {
+        users: d.len(),
+        undefined: pairs.dropped,
         a: a.0.to_string(),
         b: b.0.to_string(),
         mean_a,
@@ -131,13 +155,11 @@ pub fn sensitivity(
             }
             let values = best
                 .iter()
-                .map(|(v, i, score)| {
-                    (
-                        super::describe_value(v),
-                        *score,
-                        mine[*i].mean(Part::Test, metric).unwrap_or(f64::NAN),
-                        mine[*i].ci95(Part::Test, metric),
-                    )
+                .map(|(v, i, score)| KnobValue {
+                    value: crate::format::describe_value(v),
+                    selection: *score,
+                    test: mine[*i].mean(Part::Test, metric).unwrap_or(f64::NAN),
+                    test_ci95: mine[*i].ci95(Part::Test, metric),
                 })
                 .collect();
             let mut ranked: Vec<&(Value, usize, f64)> = best.iter().collect();
@@ -148,9 +170,9 @@ pub fn sensitivity(
             let column =
                 |i: usize| per_user(mine[i]).and_then(|p| p.column(metric).map(<[f64]>::to_vec));
             let best_vs_second = match (column(ranked[0].1), column(ranked[1].1)) {
-                (Some(a), Some(b)) => compare(
-                    (&super::describe_value(&ranked[0].0), &a),
-                    (&super::describe_value(&ranked[1].0), &b),
+                (Some(a), Some(b)) => contrast(
+                    (&crate::format::describe_value(&ranked[0].0), &a),
+                    (&crate::format::describe_value(&ranked[1].0), &b),
                     spec,
                     seed,
                 ),
@@ -168,7 +190,7 @@ pub fn sensitivity(
 }
 
 /// Corrects every comparison of the report together, in place.
-pub fn correct(pairs: &mut [Comparison], knobs: &mut [Sensitivity], spec: &CompareSpec) {
+pub fn correct(pairs: &mut [Contrast], knobs: &mut [Sensitivity], spec: &CompareSpec) {
     let mut raw: Vec<f64> = pairs.iter().map(|c| c.p_raw).collect();
     raw.extend(
         knobs
@@ -191,12 +213,12 @@ pub fn pairwise(
     values: &BTreeMap<String, Vec<f64>>,
     spec: &CompareSpec,
     seed: u64,
-) -> Vec<Comparison> {
+) -> Vec<Contrast> {
     let mut out = Vec::new();
     for (i, a) in names.iter().enumerate() {
         for b in &names[i + 1..] {
             if let (Some(x), Some(y)) = (values.get(a), values.get(b)) {
-                out.extend(compare((a, x), (b, y), spec, seed));
+                out.extend(contrast((a, x), (b, y), spec, seed));
             }
         }
     }

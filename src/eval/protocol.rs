@@ -109,7 +109,7 @@ fn one(value: &Value) -> Result<Protocol, String> {
                 .unwrap_or_default()
                 .trim()
                 .to_string();
-            let hint = super::error::did_you_mean(&text, &["full", "sampled"])
+            let hint = crate::describe::did_you_mean(&text, &["full", "sampled"])
                 .map(|s| format!("did you mean `{s}`? "))
                 .unwrap_or_default();
             Err(format!("`{text}` is not a protocol; {hint}use {FORMS}"))

@@ -1,0 +1,342 @@
+//! Bad input never panics and gets the documented exit status; concurrent
+//! runs on one results folder share the work. Each test is named for the
+//! input it feeds.
+
+use std::path::Path;
+use std::process::{Command as Process, Output, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+const SMALL: &str = "name: small\nseed: 1\n\
+dataset: {source: synthetic, users: 120, items: 60, interactions: 1500, seed: 2}\n\
+evaluation: {cutoffs: [5, 10]}\nmodels:\n  - model: most_pop\n  - model: ease\n";
+
+fn recsweep(dir: &Path, args: &[&str]) -> Output {
+    Process::cargo_bin("recsweep")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit status 2 with `expected` on stderr, and no panic.
+fn bad_input(out: &Output, expected: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(expected), "expected `{expected}` in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn with_spec(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), text).unwrap();
+    dir
+}
+
+/// Runs the command with its standard output closed before it writes.
+fn with_closed_stdout(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Process::cargo_bin("recsweep")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_every_printing_command_quietly() {
+    let dir = with_spec(SMALL);
+    let run = recsweep(
+        dir.path(),
+        &["run", "spec.yaml", "--quiet", "--results", "res"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    for args in [
+        vec!["validate", "spec.yaml"],
+        vec!["report", "res/small", "--json"],
+        vec!["run", "spec.yaml", "--quiet", "--results", "res"],
+    ] {
+        let out = with_closed_stdout(dir.path(), &args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn output_paths_that_cannot_be_written_are_bad_input() {
+    let dir = with_spec(SMALL);
+    std::fs::write(dir.path().join("blocker"), "a regular file").unwrap();
+    std::fs::create_dir(dir.path().join("folder")).unwrap();
+    let under_file = "blocker is a file, not a folder";
+    bad_input(
+        &recsweep(
+            dir.path(),
+            &["run", "spec.yaml", "--quiet", "--results", "blocker/res"],
+        ),
+        under_file,
+    );
+    bad_input(
+        &recsweep(
+            dir.path(),
+            &[
+                "run",
+                "spec.yaml",
+                "--quiet",
+                "--results",
+                "res",
+                "--set",
+                "report.path=blocker/r.md",
+            ],
+        ),
+        under_file,
+    );
+    bad_input(
+        &recsweep(dir.path(), &["report", "res/small", "-o", "folder"]),
+        "it is a folder",
+    );
+    bad_input(
+        &recsweep(
+            dir.path(),
+            &["split", "spec.yaml", "--out", "blocker/split"],
+        ),
+        under_file,
+    );
+    bad_input(
+        &recsweep(
+            dir.path(),
+            &["check", "res/small", "--write-baseline", "folder"],
+        ),
+        "it is a folder",
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture = |f: &str| {
+        root.join("tests/fixtures/trec")
+            .join(f)
+            .display()
+            .to_string()
+    };
+    bad_input(
+        &recsweep(
+            dir.path(),
+            &[
+                "evaluate",
+                "--recs",
+                &fixture("run.txt"),
+                "--truth",
+                &fixture("qrels.txt"),
+                "--per-user",
+                "blocker/per_user.tsv",
+            ],
+        ),
+        under_file,
+    );
+    // Nothing half-written is left beside the targets.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn ials_values_that_can_only_break_the_solver_are_rejected_at_their_key() {
+    for (params, expected) in [
+        (
+            "{alpha: 1e308}",
+            "models[0].params.alpha: 1e308 is out of range; alpha must be in [0, 1e6]",
+        ),
+        (
+            "{popularity: {method: weight, beta: 1000}}",
+            "models[0].params.popularity.beta: 1000 is out of range; beta must be in [0, 10]",
+        ),
+    ] {
+        let spec = format!(
+            "name: x\ndataset: {{source: synthetic, users: 60, items: 40, interactions: 600}}\n\
+             models:\n  - model: ials\n    params: {params}\n"
+        );
+        let dir = with_spec(&spec);
+        bad_input(
+            &recsweep(dir.path(), &["run", "spec.yaml", "--quiet"]),
+            expected,
+        );
+    }
+}
+
+#[test]
+fn an_int_uniform_space_outside_the_params_rule_is_an_error_at_the_space() {
+    let spec = "name: x\ndataset: {source: synthetic, users: 60, items: 40, interactions: 600}\n\
+        models:\n  - model: itemknn\n\
+        sweep:\n  random:\n    samples: 3\n    space:\n      neighbors: {int_uniform: [-9223372036854775808, 9223372036854775807]}\n";
+    let dir = with_spec(spec);
+    bad_input(
+        &recsweep(dir.path(), &["validate", "spec.yaml"]),
+        "sweep.random.space.neighbors: int_uniform: [-9223372036854775808, 9223372036854775807] has a bound beyond ±2^53",
+    );
+    let spec = spec.replace("-9223372036854775808, 9223372036854775807", "-5, 20");
+    std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
+    bad_input(
+        &recsweep(dir.path(), &["validate", "spec.yaml"]),
+        "sweep.random.space.neighbors: for model `itemknn`: the space reaches -5, where neighbors:",
+    );
+}
+
+#[test]
+fn non_finite_ratings_are_rejected_with_file_line_and_column() {
+    for value in ["inf", "-inf", "NaN"] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = format!("user,item,rating\n1,1,5\n2,1,{value}\n2,2,4\n");
+        std::fs::write(dir.path().join("log.csv"), log).unwrap();
+        let spec = "name: x\ndataset:\n  source: csv\n  path: log.csv\n  columns: {user: user, item: item, rating: rating}\n\
+            models:\n  - model: most_pop\n";
+        std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
+        bad_input(
+            &recsweep(dir.path(), &["validate", "spec.yaml"]),
+            &format!(
+                "log.csv: line 3: column `rating` is `{}`, not a finite number",
+                value.to_lowercase().replace("nan", "NaN")
+            ),
+        );
+    }
+}
+
+#[test]
+fn degenerate_values_are_warned_about_in_validate_and_the_report() {
+    let spec =
+        "name: degenerate\ndataset: {source: synthetic, users: 80, items: 40, interactions: 900}\n\
+        models:\n  - model: most_pop\n    params: {popularity: {method: penalty, gamma: 1e308}}\n  \
+        - model: ease\n    params: {l2: 1e308}\n";
+    let dir = with_spec(spec);
+    let out = recsweep(dir.path(), &["validate", "spec.yaml"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: most_pop: popularity.gamma 1e308 swamps any model score"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: ease: l2 1e308 shrinks every score"),
+        "{err}"
+    );
+    let out = recsweep(
+        dir.path(),
+        &[
+            "run",
+            "spec.yaml",
+            "--quiet",
+            "--results",
+            "res",
+            "--set",
+            "report.path=r.md",
+        ],
+    );
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        stderr(&out)
+    );
+    let report = std::fs::read_to_string(dir.path().join("r.md")).unwrap();
+    assert!(report.contains("> **Warning**: ease: l2 1e308"), "{report}");
+}
+
+#[test]
+fn every_mistake_in_one_mapping_is_reported() {
+    let spec = "name: x\ndataset: {source: synthetic, users: 50, items: -80, interactions: 500, sorce: x}\n\
+        split: {method: leave_one_out, validaton: true, test_fraction: lots}\nmodels: [{model: most_pop}]\n";
+    let dir = with_spec(spec);
+    let out = recsweep(dir.path(), &["validate", "spec.yaml"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for expected in [
+        "spec.yaml:2:",
+        "dataset.items:",
+        "dataset.sorce: unknown key `sorce`",
+        "split.validaton: unknown key `validaton`; did you mean `validation`?",
+        "split.test_fraction: wrong type",
+    ] {
+        assert!(err.contains(expected), "expected `{expected}` in: {err}");
+    }
+}
+
+/// Two runs started together on one results folder: every trial runs once,
+/// in one process or the other, and the report equals a single run's.
+#[test]
+fn two_concurrent_runs_share_the_trials() {
+    let l2: Vec<String> = (1..=20).map(|i| format!("{}.0", i * 25)).collect();
+    let spec = format!(
+        "name: shared\nseed: 4\n\
+         dataset: {{source: synthetic, users: 400, items: 500, interactions: 12000, seed: 3}}\n\
+         evaluation: {{cutoffs: [10]}}\nmodels:\n  - model: ease\n    sweep: {{l2: [{}]}}\n",
+        l2.join(", ")
+    );
+    let dir = with_spec(&spec);
+    let spawn = |results: &str| {
+        Process::cargo_bin("recsweep")
+            .unwrap()
+            .current_dir(dir.path())
+            .args([
+                "run",
+                "spec.yaml",
+                "--quiet",
+                "--jobs",
+                "1",
+                "--results",
+                results,
+            ])
+            .args(["--set", "report.path=report.md"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("together"), spawn("together"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let single = spawn("alone").wait_with_output().unwrap();
+    let ran = |out: &Output| -> usize {
+        let err = stderr(out);
+        assert!(out.status.success(), "{err}");
+        let line = err.lines().find(|l| l.contains(" trials run, ")).unwrap();
+        line.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert_eq!(ran(&a) + ran(&b), 20, "{}\n{}", stderr(&a), stderr(&b));
+    assert_eq!(ran(&single), 20);
+    // No claim is left behind.
+    let trials = dir.path().join("together/shared/trials");
+    for entry in std::fs::read_dir(&trials).unwrap() {
+        assert!(!entry.unwrap().path().join("claim").exists());
+    }
+    // Same numbers: mask timings in both folders, rebuild both reports.
+    for results in ["together", "alone"] {
+        let trials = dir.path().join(results).join("shared/trials");
+        for entry in std::fs::read_dir(&trials).unwrap() {
+            let path = entry.unwrap().path().join("trial.json");
+            let mut record: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            record["fit_seconds"] = 0.0.into();
+            record["score_micros_per_user"] = 1.0.into();
+            std::fs::write(&path, record.to_string()).unwrap();
+        }
+        let out = recsweep(
+            dir.path(),
+            &[
+                "report",
+                &format!("{results}/shared"),
+                "-o",
+                &format!("{results}/report.md"),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let read = |r: &str| std::fs::read_to_string(dir.path().join(r).join("report.md")).unwrap();
+    assert_eq!(read("together"), read("alone"));
+}
