@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::data::{read_parquet, ParquetReadError};
+use crate::data::read_parquet;
 
 /// Per-user values of named metrics.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,12 +163,14 @@ fn read_parquet_table(path: &Path) -> Result<PerUserTable, PerUserFileError> {
         path: path.to_path_buf(),
         message,
     };
-    let frame = read_parquet(path).map_err(|e| match e {
-        ParquetReadError::Open(source) => PerUserFileError::Open {
-            path: path.to_path_buf(),
-            source,
-        },
-        format_error => err(format_error.describe()),
+    let frame = read_parquet(path).map_err(|e| {
+        e.into_error(
+            |source| PerUserFileError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+            err,
+        )
     })?;
     let users = frame
         .column("user")

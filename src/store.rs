@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{DatasetStats, ParquetReadError};
+use crate::data::DatasetStats;
 use crate::eval::{MetricId, PerUser, Summary, TopLists};
 use crate::models::{ServingCost, TrainingCurve};
 use crate::spec::Spec;
@@ -208,11 +208,8 @@ impl ResultsDir {
                 path: self.root.clone(),
             });
         }
-        let text = fs::read_to_string(&path).map_err(|source| StoreError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        serde_yaml::from_str(&text).map_err(|e| StoreError::Corrupt {
+        let bytes = read_bytes(&path)?;
+        serde_yaml::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
             path,
             message: e.to_string(),
         })
@@ -341,10 +338,7 @@ impl ResultsDir {
 
     pub fn read_trial(&self, id: &str) -> Result<TrialRecord, StoreError> {
         let path = self.trial_dir(id).join("trial.json");
-        let bytes = fs::read(&path).map_err(|source| StoreError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = read_bytes(&path)?;
         // Bytes that are not UTF-8 are a corrupt record, not a missing one.
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
             path,
@@ -466,16 +460,25 @@ fn lists_frame(lists: &TopLists, user_labels: &[String], item_labels: &[String])
     .expect("columns have one value per row")
 }
 
+fn read_bytes(path: &Path) -> Result<Vec<u8>, StoreError> {
+    fs::read(path).map_err(|source| StoreError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 fn read_parquet(path: &Path) -> Result<DataFrame, StoreError> {
-    crate::data::read_parquet(path).map_err(|e| match e {
-        ParquetReadError::Open(source) => StoreError::Read {
-            path: path.to_path_buf(),
-            source,
-        },
-        ParquetReadError::Format(message) => StoreError::Corrupt {
-            path: path.to_path_buf(),
-            message,
-        },
+    crate::data::read_parquet(path).map_err(|e| {
+        e.into_error(
+            |source| StoreError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            |message| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                message,
+            },
+        )
     })
 }
 

@@ -72,6 +72,27 @@ fn a_closed_stdout_ends_every_printing_command_quietly() {
     }
 }
 
+/// A full device is not bad input (exit 1), but it is said plainly.
+#[test]
+fn a_full_stdout_is_a_clear_error() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        println!("SKIPPED: no /dev/full on this system");
+        return;
+    };
+    let dir = with_spec(SMALL);
+    let out = Process::cargo_bin("recsweep")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["validate", "spec.yaml"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn output_paths_that_cannot_be_written_are_bad_input() {
     let dir = with_spec(SMALL);

@@ -1,8 +1,6 @@
 //! Terminal tables for `validate`, `compare` and `evaluate`. Each returns the
 //! write error of standard output (a closed pipe ends the command quietly).
 
-use std::io;
-
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
@@ -12,7 +10,7 @@ use recsweep::runner::Experiment;
 use recsweep::stats::{Comparison, TestKind};
 use recsweep::sweep::KnobUsage;
 
-pub fn print_validation(experiment: &Experiment) -> io::Result<()> {
+pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
     let d = &experiment.dataset;
     let s = &experiment.split.stats;
     let mut t = Builder::default();
@@ -73,14 +71,14 @@ pub fn print_validation(experiment: &Experiment) -> io::Result<()> {
     Ok(())
 }
 
-fn print_table(builder: Builder) -> io::Result<()> {
+fn print_table(builder: Builder) -> anyhow::Result<()> {
     let mut table = builder.build();
     table.with(Style::sharp());
     outln!("{table}");
     Ok(())
 }
 
-pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) -> io::Result<()> {
+pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) -> anyhow::Result<()> {
     outln!("{} over {} users; differences are A − B", c.metric, c.n);
     let mut t = Builder::default();
     t.push_record(["", "value"]);
@@ -148,7 +146,7 @@ pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) -> io::Res
     Ok(())
 }
 
-pub fn print_evaluation(users: usize, summary: &[(MetricId, MetricSummary)]) -> io::Result<()> {
+pub fn print_evaluation(users: usize, summary: &[(MetricId, MetricSummary)]) -> anyhow::Result<()> {
     outln!("{users} users evaluated");
     let mut t = Builder::default();
     t.push_record(["metric", "mean", "95% CI ±"]);

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::prepare::{Ids, RawLog};
+use super::DataError;
 use super::{ColumnRef, ColumnsSpec, DataSource, DatasetSpec};
-use super::{DataError, ParquetReadError};
 
 /// Which MovieLens release a file is, from its first line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +50,14 @@ pub(crate) fn read(spec: &DatasetSpec) -> Result<RawLog, DataError> {
             from_frame(&frame, columns, &path, Rows::Lines { header })
         }
         DataSource::Parquet => {
-            let frame = super::read_parquet(&path).map_err(|e| match e {
-                ParquetReadError::Open(source) => DataError::Open {
-                    path: path.clone(),
-                    source,
-                },
-                format_error => format(format_error.describe()),
+            let frame = super::read_parquet(&path).map_err(|e| {
+                e.into_error(
+                    |source| DataError::Open {
+                        path: path.clone(),
+                        source,
+                    },
+                    format,
+                )
             })?;
             let columns = spec
                 .columns

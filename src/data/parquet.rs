@@ -16,11 +16,16 @@ pub enum ParquetReadError {
 }
 
 impl ParquetReadError {
-    /// The message for a file that is not Parquet, as every caller words it.
-    pub fn describe(&self) -> String {
+    /// Into a caller's error type: `open` for a file that would not open,
+    /// `format` with the message for one that is not readable Parquet.
+    pub fn into_error<E>(
+        self,
+        open: impl FnOnce(std::io::Error) -> E,
+        format: impl FnOnce(String) -> E,
+    ) -> E {
         match self {
-            ParquetReadError::Open(e) => e.to_string(),
-            ParquetReadError::Format(m) => format!("not a readable Parquet file: {m}"),
+            ParquetReadError::Open(e) => open(e),
+            ParquetReadError::Format(m) => format(format!("not a readable Parquet file: {m}")),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::data::{read_parquet, ParquetReadError};
+use crate::data::read_parquet;
 
 /// Ids interned as they are read: each distinct string is stored once, so a
 /// 14M-row run costs 14M small records rather than 28M strings.
@@ -301,15 +301,17 @@ pub fn read_judgements(
 }
 
 fn parquet(path: &Path) -> Result<DataFrame, FormatError> {
-    read_parquet(path).map_err(|e| match e {
-        ParquetReadError::Open(source) => FormatError::Open {
-            path: path.to_path_buf(),
-            source,
-        },
-        format_error => FormatError::File {
-            path: path.to_path_buf(),
-            message: format_error.describe(),
-        },
+    read_parquet(path).map_err(|e| {
+        e.into_error(
+            |source| FormatError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+            |message| FormatError::File {
+                path: path.to_path_buf(),
+                message,
+            },
+        )
     })
 }
 

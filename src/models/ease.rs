@@ -6,7 +6,6 @@ use faer::linalg::solvers::DenseSolveCore;
 use faer::{Mat, Side};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_yaml::Mapping;
 
 use super::{
     FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
@@ -58,13 +57,7 @@ impl Params for EaseParams {
 const MAX_USEFUL_L2: f64 = 1e30;
 
 impl ModelConfig for EaseParams {
-    fn params(&self) -> Mapping {
-        super::to_mapping(self)
-    }
-
-    fn popularity(&self) -> &Popularity {
-        &self.popularity
-    }
+    config_basics!(stochastic: false);
 
     fn warnings(&self) -> Vec<String> {
         let mut out: Vec<String> = self.popularity.warning().into_iter().collect();

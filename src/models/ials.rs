@@ -17,7 +17,6 @@ use rand_distr::{Distribution, Normal};
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_yaml::Mapping;
 
 use super::popularity::popularity_weights;
 use super::{DotProduct, FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity};
@@ -123,17 +122,7 @@ impl Params for IalsParams {
 }
 
 impl ModelConfig for IalsParams {
-    fn params(&self) -> Mapping {
-        super::to_mapping(self)
-    }
-
-    fn is_stochastic(&self) -> bool {
-        true
-    }
-
-    fn popularity(&self) -> &Popularity {
-        &self.popularity
-    }
+    config_basics!(stochastic: true);
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let by_user = input.train;

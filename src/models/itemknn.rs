@@ -5,7 +5,6 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_yaml::Mapping;
 
 use super::{
     FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
@@ -67,13 +66,7 @@ impl Params for ItemKnnParams {
 }
 
 impl ModelConfig for ItemKnnParams {
-    fn params(&self) -> Mapping {
-        super::to_mapping(self)
-    }
-
-    fn popularity(&self) -> &Popularity {
-        &self.popularity
-    }
+    config_basics!(stochastic: false);
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let x = input.train;

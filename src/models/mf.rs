@@ -17,7 +17,6 @@ use faer::Mat;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
-use serde_yaml::Mapping;
 
 use super::nn::{in_batch_softmax, log_sigmoid, InBatch};
 use super::train::{self, dot, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
@@ -126,17 +125,7 @@ impl Params for MfParams {
 }
 
 impl ModelConfig for MfParams {
-    fn params(&self) -> Mapping {
-        super::to_mapping(self)
-    }
-
-    fn is_stochastic(&self) -> bool {
-        true
-    }
-
-    fn popularity(&self) -> &Popularity {
-        &self.popularity
-    }
+    config_basics!(stochastic: true);
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let train = input.train;

@@ -2,6 +2,25 @@
 //! ([`ModelConfig`]) and yields a scorer ([`Scorer`]) that the evaluator
 //! streams users through in blocks.
 
+/// The methods every model's [`ModelConfig`] shares: its params as stored
+/// (every default filled), its popularity method, and whether the training
+/// seed changes its result (`stochastic: true` repeats it over seeds).
+macro_rules! config_basics {
+    (stochastic: $stochastic:expr) => {
+        fn params(&self) -> serde_yaml::Mapping {
+            super::to_mapping(self)
+        }
+
+        fn is_stochastic(&self) -> bool {
+            $stochastic
+        }
+
+        fn popularity(&self) -> &Popularity {
+            &self.popularity
+        }
+    };
+}
+
 mod ease;
 mod factors;
 mod ials;
@@ -91,9 +110,7 @@ pub trait ModelConfig: Send + Sync + fmt::Debug {
     fn params(&self) -> Mapping;
 
     /// Whether the training seed changes the result (seeds repeat only these).
-    fn is_stochastic(&self) -> bool {
-        false
-    }
+    fn is_stochastic(&self) -> bool;
 
     fn popularity(&self) -> &Popularity;
 

@@ -2,7 +2,6 @@
 //! floor any personalised model must clear, and the most biased one.
 
 use serde::{Deserialize, Serialize};
-use serde_yaml::Mapping;
 
 use super::{
     FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
@@ -24,13 +23,7 @@ impl Params for MostPopParams {
 }
 
 impl ModelConfig for MostPopParams {
-    fn params(&self) -> Mapping {
-        super::to_mapping(self)
-    }
-
-    fn popularity(&self) -> &Popularity {
-        &self.popularity
-    }
+    config_basics!(stochastic: false);
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         Ok(Fitted::new(Box::new(MostPop {

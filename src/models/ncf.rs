@@ -13,7 +13,6 @@ use faer::{Accum, Mat, MatRef, Par};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
-use serde_yaml::Mapping;
 
 use super::nn::{binary_cross_entropy, Dense, DenseGrad, Stack};
 use super::train::{self, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
@@ -146,17 +145,7 @@ impl Params for NcfParams {
 }
 
 impl ModelConfig for NcfParams {
-    fn params(&self) -> Mapping {
-        super::to_mapping(self)
-    }
-
-    fn is_stochastic(&self) -> bool {
-        true
-    }
-
-    fn popularity(&self) -> &Popularity {
-        &self.popularity
-    }
+    config_basics!(stochastic: true);
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let mut rng = Pcg64Mcg::seed_from_u64(input.seed);

@@ -2,7 +2,6 @@
 //! than a stream, so a user's scores do not depend on block size or threads.
 
 use serde::{Deserialize, Serialize};
-use serde_yaml::Mapping;
 
 use crate::seed::mix;
 
@@ -26,17 +25,7 @@ impl Params for RandomParams {
 }
 
 impl ModelConfig for RandomParams {
-    fn params(&self) -> Mapping {
-        super::to_mapping(self)
-    }
-
-    fn is_stochastic(&self) -> bool {
-        true
-    }
-
-    fn popularity(&self) -> &Popularity {
-        &self.popularity
-    }
+    config_basics!(stochastic: true);
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         Ok(Fitted::new(Box::new(Random {

@@ -11,7 +11,6 @@ use faer::Mat;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
-use serde_yaml::Mapping;
 
 use super::nn::{
     column, in_batch_softmax, normalize, normalize_backward, DenseGrad, InBatch, Stack, StackCache,
@@ -130,17 +129,7 @@ impl Params for TwoTowerParams {
 }
 
 impl ModelConfig for TwoTowerParams {
-    fn params(&self) -> Mapping {
-        super::to_mapping(self)
-    }
-
-    fn is_stochastic(&self) -> bool {
-        true
-    }
-
-    fn popularity(&self) -> &Popularity {
-        &self.popularity
-    }
+    config_basics!(stochastic: true);
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let mut rng = Pcg64Mcg::seed_from_u64(input.seed);

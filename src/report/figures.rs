@@ -90,6 +90,22 @@ fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
+/// A chart with the figures' caption font and margin, and room for axis
+/// labels of (x, y) pixels.
+fn titled<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    (x_labels, y_labels): (u32, u32),
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(x_labels)
+        .y_label_area_size(y_labels);
+    builder
+}
+
 fn render(draw: impl FnOnce(DrawingArea<SVGBackend, Shift>) -> Drawn) -> Result<String, String> {
     let mut svg = String::new();
     {
@@ -122,12 +138,8 @@ pub fn lines(
     };
     let yr = range(all().map(|p| p.1).chain(lows));
     render(|root| {
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(64)
-            .build_cartesian_2d(xr.clone(), yr.clone())?;
+        let mut chart =
+            titled(&root, title, (42, 64)).build_cartesian_2d(xr.clone(), yr.clone())?;
         let mut mesh = chart.configure_mesh();
         mesh.x_desc(x_desc)
             .y_desc(y_desc)
@@ -330,11 +342,7 @@ pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, Stri
     let (xr, yr) = (lo / 1.5..hi * 1.5, range(all.iter().map(|p| p.1)));
     let corner = clear_corner(&all, &xr, &yr, true);
     render(|root| {
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(64)
+        let mut chart = titled(&root, title, (42, 64))
             .build_cartesian_2d(xr.clone().log_scale(), yr.clone())?;
         chart
             .configure_mesh()
@@ -366,12 +374,7 @@ pub fn item_map(title: &str, points: &[(f64, f64)], deciles: &[usize]) -> Result
     );
     let corner = clear_corner(points, &xr, &yr, false);
     render(|root| {
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(xr, yr)?;
+        let mut chart = titled(&root, title, (36, 56)).build_cartesian_2d(xr, yr)?;
         chart
             .configure_mesh()
             .x_desc("PCA 1")
