@@ -108,6 +108,8 @@ pub struct CheckRow {
     pub metric: MetricId,
     pub baseline: f64,
     pub current: Option<f64>,
+    /// The paired test's p before correction; None for a missing model.
+    pub p_raw: Option<f64>,
     pub p_adjusted: Option<f64>,
     pub verdict: Verdict,
     /// The selected configuration changed since the baseline.
@@ -202,6 +204,15 @@ pub fn check(
     settings: &CheckSpec,
 ) -> Result<Vec<CheckRow>, CheckError> {
     let current = self::baseline(results)?;
+    ensure_comparable(baseline, &current)?;
+    let mut rows = compare_entries(baseline, &current, settings)?;
+    decide(&mut rows, settings);
+    Ok(rows)
+}
+
+/// The baseline and the results must describe the same data, split and
+/// protocol, or their per-user values mean different things.
+fn ensure_comparable(baseline: &Baseline, current: &Baseline) -> Result<(), CheckError> {
     let mismatch = |what, b: String, c: String| {
         if b == c {
             Ok(())
@@ -227,7 +238,16 @@ pub fn check(
         "protocol",
         baseline.protocol.primary().to_string(),
         current.protocol.primary().to_string(),
-    )?;
+    )
+}
+
+/// One row per baseline entry, with the raw p-value of each compared one;
+/// verdicts wait for the correction.
+fn compare_entries(
+    baseline: &Baseline,
+    current: &Baseline,
+    settings: &CheckSpec,
+) -> Result<Vec<CheckRow>, CheckError> {
     let now: HashMap<(&str, MetricId), &BaselineEntry> = current
         .entries
         .iter()
@@ -240,7 +260,6 @@ pub fn check(
         ..CompareSpec::default()
     };
     let mut rows = Vec::new();
-    let mut raw = Vec::new();
     for entry in &baseline.entries {
         let defined = |v: &[f64]| {
             let (sum, n) = v
@@ -255,6 +274,7 @@ pub fn check(
                 metric: entry.metric,
                 baseline: defined(&entry.values),
                 current: None,
+                p_raw: None,
                 p_adjusted: None,
                 verdict: Verdict::Missing,
                 configuration: None,
@@ -283,12 +303,12 @@ pub fn check(
                 metric: entry.metric.to_string(),
             });
         };
-        raw.push((rows.len(), c.p_raw));
         rows.push(CheckRow {
             model: entry.model.clone(),
             metric: entry.metric,
             baseline: c.mean_b,
             current: Some(c.mean_a),
+            p_raw: Some(c.p_raw),
             p_adjusted: None,
             verdict: Verdict::NotSignificant,
             configuration: (cur.configuration != entry.configuration)
@@ -296,12 +316,17 @@ pub fn check(
             users: (c.users, entry.users.len()),
         });
     }
-    let adjusted = adjust(
-        &raw.iter().map(|r| r.1).collect::<Vec<_>>(),
-        settings.correction,
-    );
-    for ((index, _), p) in raw.iter().zip(adjusted) {
-        let row = &mut rows[*index];
+    Ok(rows)
+}
+
+/// Corrects the raw p-values as one family and gives each compared row its
+/// verdict: significant and beyond tolerance in the metric's bad direction
+/// is a regression.
+fn decide(rows: &mut [CheckRow], settings: &CheckSpec) {
+    let raw: Vec<f64> = rows.iter().filter_map(|r| r.p_raw).collect();
+    let adjusted = adjust(&raw, settings.correction);
+    let compared = rows.iter_mut().filter(|r| r.p_raw.is_some());
+    for (row, p) in compared.zip(adjusted) {
         row.p_adjusted = Some(p);
         let current = row.current.expect("compared rows have a current value");
         let change = match row.metric.kind.direction() {
@@ -322,7 +347,6 @@ pub fn check(
             Verdict::Improved
         };
     }
-    Ok(rows)
 }
 
 /// The gate's markdown summary: one row per tracked metric.

@@ -224,9 +224,22 @@ pub fn run(
         jobs: options.jobs.unwrap_or(0),
         message: e.to_string(),
     })?;
-    // Claims let concurrent runs and shards on one results folder share the
-    // work (crate::claim): a trial another live worker holds is left to it
-    // and waited for, so this run's report still covers every trial.
+    let steps = run_claimed(experiment, results, options, progress, &pool, &todo);
+    tally(&todo, done.len(), steps)
+}
+
+/// Runs `todo` on `pool`, each trial under a claim (crate::claim), so that
+/// concurrent runs and shards on one results folder share the work: a trial
+/// another live worker holds is left to it and waited for, so this run's
+/// report still covers every trial. One step per trial, in order.
+fn run_claimed(
+    experiment: &Experiment,
+    results: &ResultsDir,
+    options: &RunOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+    pool: &rayon::ThreadPool,
+    todo: &[&Trial],
+) -> Vec<Result<Step, StoreError>> {
     let claims = Claims::start();
     let attempt = |trial: &Trial, recheck: bool| -> Result<Step, StoreError> {
         let dir = results.trial_path(&trial.id);
@@ -286,9 +299,18 @@ pub fn run(
             steps[i] = step;
         }
     }
+    steps
+}
+
+/// The run's summary from each trial's step.
+fn tally(
+    todo: &[&Trial],
+    skipped: usize,
+    steps: Vec<Result<Step, StoreError>>,
+) -> Result<RunSummary, RunError> {
     let mut summary = RunSummary {
         ran: 0,
-        skipped: done.len(),
+        skipped,
         elsewhere: 0,
         failed: Vec::new(),
     };

@@ -89,14 +89,7 @@ pub fn evaluate(
     // Every item named anywhere is the catalogue.
     let n_items = vocabulary.items.len();
     let n_users = vocabulary.users.len();
-    let mut relevant: Vec<Vec<u32>> = vec![Vec::new(); n_users];
-    for j in truth.iter().filter(|j| j.relevant) {
-        relevant[j.user as usize].push(j.item);
-    }
-    for items in &mut relevant {
-        items.sort_unstable();
-        items.dedup();
-    }
+    let relevant = by_user(truth.iter().filter(|j| j.relevant), n_users);
     let evaluated: Vec<u32> = (0..n_users as u32)
         .filter(|&u| !relevant[u as usize].is_empty())
         .collect();
@@ -116,29 +109,15 @@ pub fn evaluate(
     };
 
     // Each user's distinct train items, for popularity and pop_lift.
-    let mut histories: Vec<Vec<u32>> = vec![Vec::new(); n_users];
-    for j in train.into_iter().flatten() {
-        histories[j.user as usize].push(j.item);
-    }
+    let histories = by_user(train.into_iter().flatten(), n_users);
     let mut popularity = vec![0u32; n_items];
-    let mut train_users = 0;
-    for own in &mut histories {
-        own.sort_unstable();
-        own.dedup();
-        train_users += usize::from(!own.is_empty());
-        for &i in own.iter() {
-            popularity[i as usize] += 1;
-        }
+    for &i in histories.iter().flatten() {
+        popularity[i as usize] += 1;
     }
+    let train_users = histories.iter().filter(|h| !h.is_empty()).count();
     let items = ItemStats::new(popularity, options.head_share, train_users);
     let history = |u: u32| items.mean_popularity(&histories[u as usize]);
-    // trec_eval's tie rule compares ids as strings: rank them once.
-    let mut by_name: Vec<u32> = (0..n_items as u32).collect();
-    by_name.sort_unstable_by(|&a, &b| vocabulary.items.name(a).cmp(vocabulary.items.name(b)));
-    let mut name_rank = vec![0u32; n_items];
-    for (rank, &i) in by_name.iter().enumerate() {
-        name_rank[i as usize] = rank as u32;
-    }
+    let name_rank = name_ranks(&vocabulary.items);
 
     let mut users: Vec<u32> = evaluated;
     sort_ids(&mut users, &vocabulary.users);
@@ -159,18 +138,7 @@ pub fn evaluate(
             seen[r.item as usize] = false;
         }
         notes.duplicates += before - recs.len();
-        recs.sort_by(|a, b| {
-            let by_order = match (a.order, b.order) {
-                (Order::Score(x), Order::Score(y)) => match options.precision {
-                    ScorePrecision::Float32 => (y as f32).total_cmp(&(x as f32)),
-                    ScorePrecision::Exact => y.total_cmp(&x),
-                },
-                (Order::Rank(x), Order::Rank(y)) => x.total_cmp(&y),
-                (Order::Score(_), Order::Rank(_)) => std::cmp::Ordering::Less,
-                (Order::Rank(_), Order::Score(_)) => std::cmp::Ordering::Greater,
-            };
-            by_order.then_with(|| name_rank[b.item as usize].cmp(&name_rank[a.item as usize]))
-        });
+        recs.sort_by(|a, b| trec_order(a, b, options.precision, &name_rank));
         let list: Vec<u32> = recs.iter().take(k).map(|r| r.item).collect();
         row.clear();
         user_metrics(
@@ -200,6 +168,52 @@ pub fn evaluate(
         summary,
         notes,
     })
+}
+
+/// Each user's distinct items among `judgements`, sorted.
+fn by_user<'a>(judgements: impl Iterator<Item = &'a Judgement>, n_users: usize) -> Vec<Vec<u32>> {
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); n_users];
+    for j in judgements {
+        out[j.user as usize].push(j.item);
+    }
+    for items in &mut out {
+        items.sort_unstable();
+        items.dedup();
+    }
+    out
+}
+
+/// Each item's rank among all item ids compared as strings: trec_eval's
+/// tie rule, computed once instead of comparing strings per pair.
+fn name_ranks(items: &Interner) -> Vec<u32> {
+    let mut by_name: Vec<u32> = (0..items.len() as u32).collect();
+    by_name.sort_unstable_by(|&a, &b| items.name(a).cmp(items.name(b)));
+    let mut rank = vec![0u32; items.len()];
+    for (r, &i) in by_name.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    rank
+}
+
+/// trec_eval's order of two recommendations of one user: score descending
+/// (as `precision` compares scores) or rank ascending, then item id as a
+/// string, descending.
+fn trec_order(
+    a: &Recommendation,
+    b: &Recommendation,
+    precision: ScorePrecision,
+    name_rank: &[u32],
+) -> std::cmp::Ordering {
+    let by_order = match (a.order, b.order) {
+        (Order::Score(x), Order::Score(y)) => match precision {
+            ScorePrecision::Float32 => (y as f32).total_cmp(&(x as f32)),
+            ScorePrecision::Exact => y.total_cmp(&x),
+        },
+        (Order::Rank(x), Order::Rank(y)) => x.total_cmp(&y),
+        (Order::Score(_), Order::Rank(_)) => std::cmp::Ordering::Less,
+        (Order::Rank(_), Order::Score(_)) => std::cmp::Ordering::Greater,
+    };
+    by_order.then_with(|| name_rank[b.item as usize].cmp(&name_rank[a.item as usize]))
 }
 
 /// Numeric order when every id is an integer, else lexicographic.

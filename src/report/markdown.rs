@@ -19,7 +19,8 @@ pub fn render(report: &Report) -> String {
     introduction(&mut out, report);
     dataset_section(&mut out, report);
     leaderboard_section(&mut out, report);
-    significance_sections(&mut out, report);
+    significance_section(&mut out, report);
+    sensitivity_section(&mut out, report);
     figures(&mut out, report, Section::Knobs);
     protocol_sections(&mut out, report);
     bias_section(&mut out, report);
@@ -404,7 +405,8 @@ fn optional(v: Option<f64>, digits: usize) -> String {
     v.map_or("—".to_string(), |x| format!("{x:+.digits$}"))
 }
 
-fn significance_sections(out: &mut String, report: &Report) {
+/// Every pair of selected configurations, with the test and correction.
+fn significance_section(out: &mut String, report: &Report) {
     let spec = &report.record.spec;
     let c = &spec.compare;
     let metric = report.selection_metric;
@@ -461,12 +463,14 @@ fn significance_sections(out: &mut String, report: &Report) {
         }
         push_table(out, t);
     }
+}
 
+/// Each swept knob's values and its best value against the runner-up.
+fn sensitivity_section(out: &mut String, report: &Report) {
+    let c = &report.record.spec.compare;
+    let metric = report.selection_metric;
     section(out, "Knob sensitivity");
-    let part = match report.selected_on {
-        Part::Validation => "validation",
-        Part::Test => "test",
-    };
+    let part = part_name(report);
     let _ = writeln!(
         out,
         "For each swept knob of each model: the best configuration at each value (by {part} {metric}), its {part} and test {metric}; \

@@ -203,66 +203,151 @@ fn summarise(
     metric: MetricId,
     missing: usize,
 ) -> Vec<String> {
-    let alpha = record.spec.compare.alpha;
-    let mut out = Vec::new();
-    let test = |row: &LeaderRow, m: MetricId| row.test.get(&m).map(|s| s.mean);
-    let pair = |a: &str, b: &str| {
-        pairs.iter().find_map(|p| {
+    let Some(best) = leaderboard.first() else {
+        return vec!["No trial has results yet.".to_string()];
+    };
+    let facts = Facts {
+        record,
+        leaderboard,
+        pairs,
+        metric,
+        alpha: record.spec.compare.alpha,
+    };
+    let mut out = facts.lead(best);
+    out.extend(facts.baseline_beaten(best));
+    out.extend(knob_sentences(sensitivity, facts.alpha));
+    out.extend(facts.bias_tradeoff(best));
+    if missing > 0 {
+        out.push(format!(
+            "{missing} trials have no result yet; rerun `recsweep run` to complete the sweep."
+        ));
+    }
+    out
+}
+
+/// What the summary sentences are written from.
+struct Facts<'a> {
+    record: &'a ExperimentRecord,
+    leaderboard: &'a [LeaderRow],
+    pairs: &'a [Contrast],
+    metric: MetricId,
+    alpha: f64,
+}
+
+impl Facts<'_> {
+    fn test(&self, row: &LeaderRow, m: MetricId) -> Option<f64> {
+        row.test.get(&m).map(|s| s.mean)
+    }
+
+    /// The selection metric on test, as the report writes it.
+    fn value(&self, row: &LeaderRow) -> String {
+        self.test(row, self.metric)
+            .map_or("—".to_string(), format_number)
+    }
+
+    /// A − B on the selection metric: (difference, corrected p, significant).
+    fn pair(&self, a: &str, b: &str) -> Option<(f64, f64, bool)> {
+        self.pairs.iter().find_map(|p| {
             if p.a == a && p.b == b {
-                Some((p.diff(), p.p_adjusted, p.significant(alpha)))
+                Some((p.diff(), p.p_adjusted, p.significant(self.alpha)))
             } else if p.a == b && p.b == a {
-                Some((-p.diff(), p.p_adjusted, p.significant(alpha)))
+                Some((-p.diff(), p.p_adjusted, p.significant(self.alpha)))
             } else {
                 None
             }
         })
-    };
-    let verdict = |significant: bool, p: f64| {
-        if significant {
-            format!("significant, corrected p = {}", format_number(p))
-        } else {
-            format!("not significant, corrected p = {}", format_number(p))
-        }
-    };
-    let Some(best) = leaderboard.first() else {
-        out.push("No trial has results yet.".to_string());
-        return out;
-    };
-    let value = |row: &LeaderRow| test(row, metric).map_or("—".to_string(), format_number);
-    out.push(format!(
-        "The best model on test {metric} is **{}** ({}) at {}.",
-        best.model,
-        best.knobs,
-        value(best)
-    ));
-    if let Some(second) = leaderboard.get(1) {
-        if let Some((diff, p, significant)) = pair(&best.model, &second.model) {
+    }
+
+    fn beats_significantly(&self, a: &str, b: &str) -> bool {
+        self.pair(a, b).is_some_and(|(d, _, s)| s && d > 0.0)
+    }
+
+    /// The best model, and its lead over the runner-up.
+    fn lead(&self, best: &LeaderRow) -> Vec<String> {
+        let metric = self.metric;
+        let mut out = vec![format!(
+            "The best model on test {metric} is **{}** ({}) at {}.",
+            best.model,
+            best.knobs,
+            self.value(best)
+        )];
+        let second = self.leaderboard.get(1);
+        if let Some((second, (diff, p, significant))) =
+            second.and_then(|s| Some((s, self.pair(&best.model, &s.model)?)))
+        {
+            let verdict = if significant {
+                "significant"
+            } else {
+                "not significant"
+            };
             out.push(format!(
-                "It leads {} ({}) by {} ({}).",
+                "It leads {} ({}) by {} ({verdict}, corrected p = {}).",
                 second.model,
-                value(second),
+                self.value(second),
                 format_number(diff),
-                verdict(significant, p)
+                format_number(p)
             ));
         }
+        out
     }
-    if let Some(baseline) = record
-        .spec
-        .compare
-        .baseline
-        .as_deref()
-        .filter(|b| *b != best.model)
-    {
-        let beaten = leaderboard
+
+    /// How many models beat the baseline significantly.
+    fn baseline_beaten(&self, best: &LeaderRow) -> Option<String> {
+        let baseline = self
+            .record
+            .spec
+            .compare
+            .baseline
+            .as_deref()
+            .filter(|b| *b != best.model)?;
+        let beaten = self
+            .leaderboard
             .iter()
-            .filter(|r| r.model != baseline)
-            .filter(|r| pair(&r.model, baseline).is_some_and(|(d, _, s)| s && d > 0.0))
+            .filter(|r| r.model != baseline && self.beats_significantly(&r.model, baseline))
             .count();
-        out.push(format!(
+        Some(format!(
             "{beaten} of {} models beat the {baseline} baseline significantly.",
-            leaderboard.len().saturating_sub(1)
-        ));
+            self.leaderboard.len().saturating_sub(1)
+        ))
     }
+
+    /// Accuracy against popularity bias, among the models that beat the
+    /// baseline significantly (a random model is trivially unbiased).
+    fn bias_tradeoff(&self, best: &LeaderRow) -> Option<String> {
+        let metric = self.metric;
+        let arp = MetricId {
+            kind: crate::eval::MetricKind::Arp,
+            k: metric.k,
+        };
+        let baseline = self.record.spec.compare.baseline.as_deref()?;
+        let competitive: Vec<(&LeaderRow, f64)> = self
+            .leaderboard
+            .iter()
+            .filter(|r| r.model == best.model || self.beats_significantly(&r.model, baseline))
+            .filter_map(|r| self.test(r, arp).map(|a| (r, a)))
+            .collect();
+        let least = competitive.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+        match (self.test(best, arp), least) {
+            (Some(best_arp), Some((row, lowest))) if row.model != best.model => Some(format!(
+                "Accuracy costs popularity bias here: {}'s lists average {} train interactions per item ({arp}), {}'s {} at {metric} {}.",
+                best.model,
+                format_number(best_arp),
+                row.model,
+                format_number(*lowest),
+                self.value(row)
+            )),
+            (Some(best_arp), Some(_)) if competitive.len() > 1 => Some(format!(
+                "{} is also the least popularity-biased of the models that beat {baseline} ({arp} {}).",
+                best.model,
+                format_number(best_arp)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Which knobs' best value beat the runner-up significantly, and which not.
+fn knob_sentences(sensitivity: &[Sensitivity], alpha: f64) -> Vec<String> {
     let (mattered, flat): (Vec<&Sensitivity>, Vec<&Sensitivity>) = sensitivity
         .iter()
         .filter(|s| s.best_vs_second.is_some())
@@ -277,6 +362,7 @@ fn summarise(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let mut out = Vec::new();
     if !mattered.is_empty() {
         out.push(format!(
             "Knobs whose best value beat the runner-up significantly: {}.",
@@ -287,44 +373,6 @@ fn summarise(
         out.push(format!(
             "Knobs without a significant difference between their two best values: {}.",
             names(&flat)
-        ));
-    }
-    // Accuracy against popularity bias, among the models that beat the
-    // baseline significantly (a random model is trivially unbiased).
-    let arp = MetricId {
-        kind: crate::eval::MetricKind::Arp,
-        k: metric.k,
-    };
-    if let Some(baseline) = record.spec.compare.baseline.as_deref() {
-        let competitive: Vec<(&LeaderRow, f64)> = leaderboard
-            .iter()
-            .filter(|r| {
-                r.model == best.model
-                    || pair(&r.model, baseline).is_some_and(|(d, _, s)| s && d > 0.0)
-            })
-            .filter_map(|r| test(r, arp).map(|a| (r, a)))
-            .collect();
-        let least = competitive.iter().min_by(|a, b| a.1.total_cmp(&b.1));
-        match (test(best, arp), least) {
-            (Some(best_arp), Some((row, lowest))) if row.model != best.model => out.push(format!(
-                "Accuracy costs popularity bias here: {}'s lists average {} train interactions per item ({arp}), {}'s {} at {metric} {}.",
-                best.model,
-                format_number(best_arp),
-                row.model,
-                format_number(*lowest),
-                value(row)
-            )),
-            (Some(best_arp), Some(_)) if competitive.len() > 1 => out.push(format!(
-                "{} is also the least popularity-biased of the models that beat {baseline} ({arp} {}).",
-                best.model,
-                format_number(best_arp)
-            )),
-            _ => {}
-        }
-    }
-    if missing > 0 {
-        out.push(format!(
-            "{missing} trials have no result yet; rerun `recsweep run` to complete the sweep."
         ));
     }
     out
