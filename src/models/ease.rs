@@ -8,7 +8,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+    FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
+    ServingCost,
 };
 use crate::data::CsrMatrix;
 
@@ -41,7 +42,7 @@ impl Default for EaseParams {
 impl Params for EaseParams {
     const KIND: ModelKind = ModelKind::Ease;
 
-    fn check(&self) -> Vec<(String, String)> {
+    fn check(&self) -> Vec<ParamIssue> {
         super::require(
             "l2",
             self.l2,

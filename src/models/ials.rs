@@ -19,7 +19,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::popularity::popularity_weights;
-use super::{DotProduct, FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity};
+use super::{
+    DotProduct, FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
+    Popularity,
+};
 use crate::data::CsrMatrix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -91,7 +94,7 @@ const MAX_ALPHA: f64 = 1e6;
 impl Params for IalsParams {
     const KIND: ModelKind = ModelKind::Ials;
 
-    fn check(&self) -> Vec<(String, String)> {
+    fn check(&self) -> Vec<ParamIssue> {
         let mut issues = Vec::new();
         for (key, value) in [
             ("dim", self.dim),
@@ -99,8 +102,8 @@ impl Params for IalsParams {
             ("cg_steps", self.cg_steps),
         ] {
             if value == 0 {
-                issues.push((
-                    key.to_string(),
+                issues.push(ParamIssue::new(
+                    key,
                     format!("0 is out of range; {key} must be ≥ 1"),
                 ));
             }

@@ -7,7 +7,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+    FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
+    ServingCost,
 };
 use crate::data::CsrMatrix;
 
@@ -47,12 +48,12 @@ impl Default for ItemKnnParams {
 impl Params for ItemKnnParams {
     const KIND: ModelKind = ModelKind::Itemknn;
 
-    fn check(&self) -> Vec<(String, String)> {
+    fn check(&self) -> Vec<ParamIssue> {
         let mut issues = Vec::new();
         if self.neighbors == 0 {
-            issues.push((
-                "neighbors".into(),
-                "0 is out of range; neighbors must be ≥ 1".into(),
+            issues.push(ParamIssue::new(
+                "neighbors",
+                "0 is out of range; neighbors must be ≥ 1",
             ));
         }
         issues.extend(super::require(

@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use super::nn::{in_batch_softmax, log_sigmoid, InBatch};
 use super::train::{self, dot, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
-use super::{DotProduct, FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer};
+use super::{
+    DotProduct, FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity,
+    Scorer,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -96,7 +99,7 @@ impl Default for MfParams {
 impl Params for MfParams {
     const KIND: ModelKind = ModelKind::Mf;
 
-    fn check(&self) -> Vec<(String, String)> {
+    fn check(&self) -> Vec<ParamIssue> {
         let mut issues = super::check_sizes(&[
             ("dim", self.dim, 1),
             ("epochs", self.epochs, 1),
@@ -110,13 +113,13 @@ impl Params for MfParams {
             "must be > 0",
         ));
         match (self.loss, &self.popularity) {
-            (Loss::Bpr, Popularity::Logq { .. }) => issues.push((
-                "popularity.method".into(),
-                "logq corrects sampled-softmax logits; use loss: softmax, or negatives/weight/subsample with bpr".into(),
+            (Loss::Bpr, Popularity::Logq { .. }) => issues.push(ParamIssue::new(
+                "popularity.method",
+                "logq corrects sampled-softmax logits; use loss: softmax, or negatives/weight/subsample with bpr",
             )),
-            (Loss::Softmax, Popularity::Negatives { .. }) => issues.push((
-                "popularity.method".into(),
-                "negatives shapes BPR's sampled negatives; in-batch softmax takes its negatives from the batch (use logq)".into(),
+            (Loss::Softmax, Popularity::Negatives { .. }) => issues.push(ParamIssue::new(
+                "popularity.method",
+                "negatives shapes BPR's sampled negatives; in-batch softmax takes its negatives from the batch (use logq)",
             )),
             _ => {}
         }

@@ -66,6 +66,15 @@ pub struct ParamIssue {
     pub message: String,
 }
 
+impl ParamIssue {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// What a model learns from.
 pub struct FitInput<'a> {
     /// Train interactions, user × item.
@@ -194,7 +203,7 @@ trait Params: ModelConfig + DeserializeOwned + Serialize + Default + 'static {
     const KIND: ModelKind;
 
     /// Range problems, as (key, message).
-    fn check(&self) -> Vec<(String, String)>;
+    fn check(&self) -> Vec<ParamIssue>;
 }
 
 fn configure<P: Params>(params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<ParamIssue>> {
@@ -203,11 +212,7 @@ fn configure<P: Params>(params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<Pa
         let (key, message) = crate::describe::describe_serde_error("", &e);
         vec![ParamIssue { key, message }]
     })?;
-    let mut issues: Vec<ParamIssue> = parsed
-        .check()
-        .into_iter()
-        .map(|(key, message)| ParamIssue { key, message })
-        .collect();
+    let mut issues = parsed.check();
     let popularity = parsed.popularity();
     if !P::KIND.supports_popularity(popularity.method()) {
         issues.push(ParamIssue {
@@ -218,11 +223,11 @@ fn configure<P: Params>(params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<Pa
                 popularity.method()
             ),
         });
-    } else if let Err((field, message)) = popularity.check() {
-        issues.push(ParamIssue {
-            key: format!("popularity.{field}"),
-            message,
-        });
+    } else if let Err(issue) = popularity.check() {
+        issues.push(ParamIssue::new(
+            format!("popularity.{}", issue.key),
+            issue.message,
+        ));
     }
     if issues.is_empty() {
         Ok(Box::new(parsed))
@@ -239,13 +244,13 @@ fn to_mapping<P: Serialize>(params: &P) -> Mapping {
 }
 
 /// Lower bounds of integer params, as (key, value, min).
-fn check_sizes(sizes: &[(&str, usize, usize)]) -> Vec<(String, String)> {
+fn check_sizes(sizes: &[(&str, usize, usize)]) -> Vec<ParamIssue> {
     sizes
         .iter()
         .filter(|(_, value, min)| value < min)
         .map(|(key, value, min)| {
-            (
-                key.to_string(),
+            ParamIssue::new(
+                *key,
                 format!("{value} is out of range; {key} must be ≥ {min}"),
             )
         })
@@ -253,17 +258,17 @@ fn check_sizes(sizes: &[(&str, usize, usize)]) -> Vec<(String, String)> {
 }
 
 /// Layer widths (`hidden`) must be ≥ 1; names the first that is not.
-fn check_widths(hidden: &[usize]) -> Option<(String, String)> {
+fn check_widths(hidden: &[usize]) -> Option<ParamIssue> {
     hidden.iter().position(|&w| w == 0).map(|k| {
-        (
+        ParamIssue::new(
             format!("hidden[{k}]"),
-            "0 is out of range; layer widths must be ≥ 1".into(),
+            "0 is out of range; layer widths must be ≥ 1",
         )
     })
 }
 
 /// Ranges of the params every gradient-trained model has.
-fn check_training(learning_rate: f64, l2: f64, dropout: f64) -> Vec<(String, String)> {
+fn check_training(learning_rate: f64, l2: f64, dropout: f64) -> Vec<ParamIssue> {
     [
         require(
             "learning_rate",
@@ -285,10 +290,10 @@ fn check_training(learning_rate: f64, l2: f64, dropout: f64) -> Vec<(String, Str
 }
 
 /// A check that a finite number satisfies `ok`, with `rule` as the message.
-fn require(key: &str, value: f64, ok: bool, rule: &str) -> Option<(String, String)> {
+fn require(key: &str, value: f64, ok: bool, rule: &str) -> Option<ParamIssue> {
     (!value.is_finite() || !ok).then(|| {
-        (
-            key.to_string(),
+        ParamIssue::new(
+            key,
             format!(
                 "{} is out of range; {key} {rule}",
                 crate::describe::number(value)

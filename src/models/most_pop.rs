@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+    FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
+    ServingCost,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -17,7 +18,7 @@ pub struct MostPopParams {
 impl Params for MostPopParams {
     const KIND: ModelKind = ModelKind::MostPop;
 
-    fn check(&self) -> Vec<(String, String)> {
+    fn check(&self) -> Vec<ParamIssue> {
         Vec::new()
     }
 }

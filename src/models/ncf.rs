@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::nn::{binary_cross_entropy, Dense, DenseGrad, Stack};
 use super::train::{self, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
 use super::{
-    FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+    FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
+    ServingCost,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -120,7 +121,7 @@ impl Default for NcfParams {
 impl Params for NcfParams {
     const KIND: ModelKind = ModelKind::Ncf;
 
-    fn check(&self) -> Vec<(String, String)> {
+    fn check(&self) -> Vec<ParamIssue> {
         let mut issues = super::check_sizes(&[
             ("dim", self.dim, 1),
             ("negatives", self.negatives, 1),
@@ -129,10 +130,9 @@ impl Params for NcfParams {
         ]);
         issues.extend(super::check_widths(&self.hidden));
         if self.variant.has_mlp() && self.hidden.is_empty() {
-            issues.push((
-                "hidden".into(),
-                "the mlp and neumf variants need at least one MLP layer; use variant: gmf for none"
-                    .into(),
+            issues.push(ParamIssue::new(
+                "hidden",
+                "the mlp and neumf variants need at least one MLP layer; use variant: gmf for none",
             ));
         }
         issues.extend(super::check_training(

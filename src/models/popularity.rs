@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ModelKind, Scorer, ServingCost};
+use super::{ModelKind, ParamIssue, Scorer, ServingCost};
 use crate::describe::number;
 
 /// Every popularity method, in the order docs and messages list them.
@@ -68,7 +68,7 @@ impl Popularity {
     }
 
     /// Range check of the strength; the message names the field.
-    pub fn check(&self) -> Result<(), (String, String)> {
+    pub fn check(&self) -> Result<(), ParamIssue> {
         let (field, value, ok, rule) = match *self {
             Popularity::None => return Ok(()),
             // (n_i / mean n)^(−beta) overflows for rare items past ~10.
@@ -84,14 +84,14 @@ impl Popularity {
             Popularity::Penalty { gamma } => ("gamma", gamma, gamma >= 0.0, "must be ≥ 0"),
         };
         if !value.is_finite() {
-            return Err((
-                field.into(),
+            return Err(ParamIssue::new(
+                field,
                 format!("{} is not a finite number", number(value)),
             ));
         }
         if !ok {
-            return Err((
-                field.into(),
+            return Err(ParamIssue::new(
+                field,
                 format!("{} is out of range; {field} {rule}", number(value)),
             ));
         }

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::seed::mix;
 
 use super::{
-    FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer, ServingCost,
+    FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
+    ServingCost,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -19,7 +20,7 @@ pub struct RandomParams {
 impl Params for RandomParams {
     const KIND: ModelKind = ModelKind::Random;
 
-    fn check(&self) -> Vec<(String, String)> {
+    fn check(&self) -> Vec<ParamIssue> {
         Vec::new()
     }
 }

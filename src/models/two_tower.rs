@@ -17,8 +17,8 @@ use super::nn::{
 };
 use super::train::{self, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
 use super::{
-    DotProduct, FitInput, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer,
-    ServingCost,
+    DotProduct, FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity,
+    Scorer, ServingCost,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,7 +106,7 @@ impl Default for TwoTowerParams {
 impl Params for TwoTowerParams {
     const KIND: ModelKind = ModelKind::TwoTower;
 
-    fn check(&self) -> Vec<(String, String)> {
+    fn check(&self) -> Vec<ParamIssue> {
         let mut issues = super::check_sizes(&[
             ("dim", self.dim, 1),
             ("epochs", self.epochs, 1),
