@@ -18,7 +18,7 @@ use crate::data::hex_prefix;
 use crate::format::describe_values;
 use crate::models::{popularity_methods, ModelKind, Popularity};
 use crate::seed::mix;
-use crate::spec::{Distribution, ModelEntry, Spec, SpecIssue};
+use crate::spec::{Distribution, ModelEntry, RandomSearch, Spec, SpecIssue};
 
 /// One (model, params, seed) to train and evaluate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -83,61 +83,109 @@ struct Axis {
 }
 
 pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
-    let mut trials = Vec::new();
-    let mut knobs = Vec::new();
-    let mut issues = Vec::new();
-    let mut warnings = Vec::new();
-    for (index, entry) in spec.models.iter().enumerate() {
+    let mut out = Expanding::default();
+    for index in 0..spec.models.len() {
+        let configs = match &spec.sweep.random {
+            Some(random) => out.random_space(spec, index, random),
+            None => out.grid_space(spec, index),
+        };
+        out.trials_of(spec, index, configs);
+    }
+    let Expanding {
+        trials,
+        knobs,
+        issues,
+        warnings,
+    } = out;
+    if issues.is_empty() {
+        Ok(Expansion {
+            trials,
+            knobs,
+            warnings,
+        })
+    } else {
+        Err(issues)
+    }
+}
+
+/// What the expansion has gathered so far, model by model.
+#[derive(Default)]
+struct Expanding {
+    trials: Vec<Trial>,
+    knobs: Vec<KnobUsage>,
+    issues: Vec<SpecIssue>,
+    warnings: Vec<String>,
+}
+
+impl Expanding {
+    /// A random search's draws for model `index`, its ends checked against
+    /// the model's rules.
+    fn random_space(&mut self, spec: &Spec, index: usize, random: &RandomSearch) -> Vec<Config> {
+        let entry = &spec.models[index];
         let name = spec.model_name(index);
         let keys = entry.model.param_keys();
-        let configs = match &spec.sweep.random {
-            Some(random) => {
-                let space: Vec<(String, Distribution)> = random
-                    .space
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        Some((
-                            k.as_str()?.to_string(),
-                            serde_yaml::from_value(v.clone()).ok()?,
-                        ))
-                    })
-                    .collect();
-                for (key, dist) in &space {
-                    let applies = keys.contains(key);
-                    if applies {
-                        check_ends(entry, &name, key, dist, &mut issues);
-                    }
-                    knobs.push(KnobUsage {
-                        model: name.clone(),
-                        knob: key.clone(),
-                        applied: Vec::new(),
-                        skipped: Vec::new(),
-                        note: if applies {
-                            format!("sampled ({} samples)", random.samples)
-                        } else {
-                            format!("not a param of {}", entry.model.as_str())
-                        },
-                    });
-                }
-                random_configs(spec, index, random.samples, &space, &keys)
+        let (knobs, issues) = (&mut self.knobs, &mut self.issues);
+
+        let space: Vec<(String, Distribution)> = random
+            .space
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.as_str()?.to_string(),
+                    serde_yaml::from_value(v.clone()).ok()?,
+                ))
+            })
+            .collect();
+        for (key, dist) in &space {
+            let applies = keys.contains(key);
+            if applies {
+                check_ends(entry, &name, key, dist, issues);
             }
-            None => {
-                let axes = grid_axes(spec, index);
-                let mut applied_axes = Vec::new();
-                for axis in axes {
-                    let usage = usage_of(&name, entry.model, &keys, &axis);
-                    let applied = usage.applied.clone();
-                    knobs.push(usage);
-                    if !applied.is_empty() {
-                        applied_axes.push(Axis {
-                            values: applied,
-                            ..axis
-                        });
-                    }
-                }
-                grid_configs(&applied_axes)
+            knobs.push(KnobUsage {
+                model: name.clone(),
+                knob: key.clone(),
+                applied: Vec::new(),
+                skipped: Vec::new(),
+                note: if applies {
+                    format!("sampled ({} samples)", random.samples)
+                } else {
+                    format!("not a param of {}", entry.model.as_str())
+                },
+            });
+        }
+        random_configs(spec, index, random.samples, &space, &keys)
+    }
+
+    /// The grid's combinations for model `index`, with the knobs it skips.
+    fn grid_space(&mut self, spec: &Spec, index: usize) -> Vec<Config> {
+        let entry = &spec.models[index];
+        let name = spec.model_name(index);
+        let keys = entry.model.param_keys();
+        let knobs = &mut self.knobs;
+
+        let axes = grid_axes(spec, index);
+        let mut applied_axes = Vec::new();
+        for axis in axes {
+            let usage = usage_of(&name, entry.model, &keys, &axis);
+            let applied = usage.applied.clone();
+            knobs.push(usage);
+            if !applied.is_empty() {
+                applied_axes.push(Axis {
+                    values: applied,
+                    ..axis
+                });
             }
-        };
+        }
+        grid_configs(&applied_axes)
+    }
+
+    /// The trials of model `index`'s configurations: each validated against
+    /// the model (problems located at the values that caused them), the
+    /// duplicates collapsed, repeated over seeds where the seed matters.
+    fn trials_of(&mut self, spec: &Spec, index: usize, configs: Vec<Config>) {
+        let entry = &spec.models[index];
+        let name = spec.model_name(index);
+        let (trials, issues, warnings) = (&mut self.trials, &mut self.issues, &mut self.warnings);
         let runs = spec.sweep.seeds;
         let mut seen = BTreeSet::new();
         for (overrides, paths) in configs {
@@ -192,15 +240,6 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
                 });
             }
         }
-    }
-    if issues.is_empty() {
-        Ok(Expansion {
-            trials,
-            knobs,
-            warnings,
-        })
-    } else {
-        Err(issues)
     }
 }
 

@@ -3,8 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::DatasetSpec;
 use super::{DataError, DatasetStats, Interactions};
+use super::{DatasetSpec, FilterSpec};
 
 /// Original ids of one column: integer ids stay integers so that 20M-row logs
 /// are not turned into 20M strings.
@@ -83,51 +83,21 @@ pub(crate) fn prepare(
     let (mut users, user_labels) = raw.users.encode(&keep);
     let (mut items, item_labels) = raw.items.encode(&keep);
 
-    // Implicit feedback: a repeated (user, item) is one positive; the first
-    // occurrence (earliest in input order) is kept.
-    let mut seen = HashSet::with_capacity(keep.len());
-    let mut unique = Vec::with_capacity(keep.len());
-    for k in 0..keep.len() {
-        if seen.insert((u64::from(users[k]) << 32) | u64::from(items[k])) {
-            unique.push(k);
-        }
-    }
+    let unique = first_occurrences(&users, &items);
     let duplicates = keep.len() - unique.len();
     let pick = |v: &[u32], rows: &[usize]| rows.iter().map(|&k| v[k]).collect::<Vec<u32>>();
     users = pick(&users, &unique);
     items = pick(&items, &unique);
     let mut rows: Vec<usize> = unique.iter().map(|&k| keep[k]).collect();
 
-    // Filtering one side can push the other below its minimum: repeat until stable.
     let before_filter = rows.len();
-    let (min_u, min_i) = (
-        spec.filter.min_user_interactions,
-        spec.filter.min_item_interactions,
+    k_core(
+        &mut users,
+        &mut items,
+        &mut rows,
+        (user_labels.len(), item_labels.len()),
+        &spec.filter,
     );
-    loop {
-        let mut user_count = vec![0usize; user_labels.len()];
-        let mut item_count = vec![0usize; item_labels.len()];
-        for (&u, &i) in users.iter().zip(&items) {
-            user_count[u as usize] += 1;
-            item_count[i as usize] += 1;
-        }
-        let ok: Vec<bool> = users
-            .iter()
-            .zip(&items)
-            .map(|(&u, &i)| user_count[u as usize] >= min_u && item_count[i as usize] >= min_i)
-            .collect();
-        if ok.iter().all(|&b| b) {
-            break;
-        }
-        let retain = |v: &mut Vec<u32>| {
-            let mut flags = ok.iter();
-            v.retain(|_| *flags.next().expect("one flag per row"));
-        };
-        retain(&mut users);
-        retain(&mut items);
-        let mut flags = ok.iter();
-        rows.retain(|_| *flags.next().expect("one flag per row"));
-    }
     let filtered = before_filter - rows.len();
     if rows.is_empty() {
         return Err(content(format!(
@@ -189,10 +159,56 @@ fn redensify(codes: &[u32], labels: Vec<String>) -> (Vec<u32>, Vec<String>) {
     (codes.iter().map(|&c| new_code[c as usize]).collect(), kept)
 }
 
+/// Positions of the first occurrence of each (user, item): implicit
+/// feedback counts a repeated pair once, the earliest in input order.
+fn first_occurrences(users: &[u32], items: &[u32]) -> Vec<usize> {
+    let mut seen = HashSet::with_capacity(users.len());
+    (0..users.len())
+        .filter(|&k| seen.insert((u64::from(users[k]) << 32) | u64::from(items[k])))
+        .collect()
+}
+
+/// Drops rows until every user and item has its minimum of interactions.
+/// Filtering one side can push the other below its minimum, so this repeats
+/// until stable. `users`, `items` and `rows` are filtered together.
+fn k_core(
+    users: &mut Vec<u32>,
+    items: &mut Vec<u32>,
+    rows: &mut Vec<usize>,
+    (n_users, n_items): (usize, usize),
+    filter: &FilterSpec,
+) {
+    let (min_u, min_i) = (filter.min_user_interactions, filter.min_item_interactions);
+    loop {
+        let mut user_count = vec![0usize; n_users];
+        let mut item_count = vec![0usize; n_items];
+        for (&u, &i) in users.iter().zip(items.iter()) {
+            user_count[u as usize] += 1;
+            item_count[i as usize] += 1;
+        }
+        let ok: Vec<bool> = users
+            .iter()
+            .zip(items.iter())
+            .map(|(&u, &i)| user_count[u as usize] >= min_u && item_count[i as usize] >= min_i)
+            .collect();
+        if ok.iter().all(|&b| b) {
+            break;
+        }
+        let retain = |v: &mut Vec<u32>| {
+            let mut flags = ok.iter();
+            v.retain(|_| *flags.next().expect("one flag per row"));
+        };
+        retain(users);
+        retain(items);
+        let mut flags = ok.iter();
+        rows.retain(|_| *flags.next().expect("one flag per row"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{FilterSpec, PositiveSpec};
+    use crate::data::PositiveSpec;
 
     fn raw() -> RawLog {
         RawLog {

@@ -403,7 +403,20 @@ impl Collector<'_> {
         }
     }
 
+    /// The dataset section: keys that apply to its source, and the ranges
+    /// of the synthetic generator (whose defaults are then written back).
     fn check_dataset(&mut self, mut d: DatasetSpec) -> DatasetSpec {
+        self.check_dataset_keys(&d);
+        self.check_file_source(&d);
+        if d.source == DataSource::Synthetic {
+            self.check_synthetic(&d);
+            d.fill_synthetic_defaults();
+        }
+        d
+    }
+
+    /// Synthetic keys on a file source, or file keys on the synthetic one.
+    fn check_dataset_keys(&mut self, d: &DatasetSpec) {
         let synthetic = d.source == DataSource::Synthetic;
         let set = |present: bool, key: &'static str| present.then_some(key);
         let synthetic_keys = [
@@ -446,6 +459,11 @@ impl Collector<'_> {
                 format!("missing required key `path` for source `{source}`"),
             );
         }
+    }
+
+    /// What a file source needs (path, columns) and refuses.
+    fn check_file_source(&mut self, d: &DatasetSpec) {
+        let source = d.source.as_str();
         match d.source {
             DataSource::Movielens | DataSource::Parquet => {
                 for (present, key) in [
@@ -484,39 +502,39 @@ impl Collector<'_> {
                 self.push("dataset.positive.min_rating", "must be a finite number");
             }
         }
-        if synthetic {
-            let s = d.synthetic();
-            if s.users < 2 {
-                self.push("dataset.users", "must be at least 2");
-            }
-            if s.items < 2 {
-                self.push("dataset.items", "must be at least 2");
-            }
-            if s.interactions < s.users || s.interactions > s.users.saturating_mul(s.items) / 2 {
-                self.push(
-                    "dataset.interactions",
-                    format!(
-                        "must lie between users ({}) and half of users × items ({}), so every user has one and sampling stays sparse",
-                        s.users,
-                        s.users.saturating_mul(s.items) / 2
-                    ),
-                );
-            }
-            if !(s.popularity_exponent.is_finite() && s.popularity_exponent >= 0.0) {
-                self.push(
-                    "dataset.popularity_exponent",
-                    "must be ≥ 0 (0 = uniform popularity)",
-                );
-            }
-            if s.latent_dim == 0 {
-                self.push("dataset.latent_dim", "must be at least 1");
-            }
-            if !(s.affinity.is_finite() && s.affinity >= 0.0) {
-                self.push("dataset.affinity", "must be ≥ 0 (0 = popularity alone)");
-            }
-            d.fill_synthetic_defaults();
+    }
+
+    /// The synthetic generator's ranges.
+    fn check_synthetic(&mut self, d: &DatasetSpec) {
+        let s = d.synthetic();
+        if s.users < 2 {
+            self.push("dataset.users", "must be at least 2");
         }
-        d
+        if s.items < 2 {
+            self.push("dataset.items", "must be at least 2");
+        }
+        if s.interactions < s.users || s.interactions > s.users.saturating_mul(s.items) / 2 {
+            self.push(
+                "dataset.interactions",
+                format!(
+                    "must lie between users ({}) and half of users × items ({}), so every user has one and sampling stays sparse",
+                    s.users,
+                    s.users.saturating_mul(s.items) / 2
+                ),
+            );
+        }
+        if !(s.popularity_exponent.is_finite() && s.popularity_exponent >= 0.0) {
+            self.push(
+                "dataset.popularity_exponent",
+                "must be ≥ 0 (0 = uniform popularity)",
+            );
+        }
+        if s.latent_dim == 0 {
+            self.push("dataset.latent_dim", "must be at least 1");
+        }
+        if !(s.affinity.is_finite() && s.affinity >= 0.0) {
+            self.push("dataset.affinity", "must be ≥ 0 (0 = popularity alone)");
+        }
     }
 
     fn check_split(&mut self, mut s: SplitSpec) -> SplitSpec {
