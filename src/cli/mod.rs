@@ -26,6 +26,7 @@ fn stdout_error(e: std::io::Error) -> anyhow::Error {
 }
 
 mod bench;
+mod list;
 mod progress;
 mod terminal;
 
@@ -33,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use recsweep::check;
 use recsweep::eval::{MetricKind, MetricSet};
@@ -74,6 +75,13 @@ enum Command {
     Compare(CompareArgs),
     /// CI gate: fail when a tracked metric dropped significantly and beyond tolerance
     Check(CheckArgs),
+    /// List models, metrics, knobs or popularity methods with their params, defaults and rules
+    List(list::ListArgs),
+    /// Print a shell completion script: `recsweep completions bash > ~/.local/share/bash-completion/completions/recsweep`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
     /// Time hot paths on synthetic inputs (figures for docs/benchmarks.md)
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -234,6 +242,8 @@ pub fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate(args),
         Command::Compare(args) => compare(args),
         Command::Check(args) => check(args),
+        Command::List(args) => list::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Completions { shell } => completions(shell),
         Command::Bench(b) => bench::run(b).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
@@ -591,6 +601,13 @@ fn compare(args: CompareArgs) -> Result<ExitCode> {
     } else {
         terminal::print_comparison(&result, args.test, args.alpha)?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "recsweep", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
     Ok(ExitCode::SUCCESS)
 }
 

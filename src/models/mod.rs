@@ -21,6 +21,7 @@ macro_rules! config_basics {
     };
 }
 
+pub mod catalog;
 mod ease;
 mod factors;
 mod ials;
@@ -182,6 +183,13 @@ impl ModelKind {
     }
 
     /// Every param this model has: the knobs a sweep can set on it.
+    /// The params with every default, as a spec would write them.
+    pub fn defaults(self) -> Mapping {
+        self.configure(&Mapping::new())
+            .expect("defaults are valid")
+            .params()
+    }
+
     pub fn param_keys(self) -> Vec<String> {
         self.configure(&Mapping::new())
             .expect("defaults are valid")

@@ -1,0 +1,74 @@
+//! `recsweep list` prints the vocabulary from the tables the parser uses,
+//! docs/spec.md holds the same tables, and completions generate for every
+//! shell the README names.
+
+use assert_cmd::Command;
+
+fn recsweep(args: &[&str]) -> String {
+    let out = Command::cargo_bin("recsweep")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The block of docs/spec.md below `<!-- recsweep list WHAT --markdown -->`.
+fn documented(what: &str) -> String {
+    let docs = std::fs::read_to_string("docs/spec.md").unwrap();
+    let marker = format!("<!-- recsweep list {what} --markdown -->\n");
+    let start = docs.find(&marker).expect("docs/spec.md has the marker") + marker.len();
+    let end = start + docs[start..].find("<!-- end -->").expect("and its end");
+    docs[start..end].to_string()
+}
+
+#[test]
+fn docs_spec_tables_are_the_list_output() {
+    for what in ["models", "popularity"] {
+        assert_eq!(
+            documented(what),
+            recsweep(&["list", what, "--markdown"]),
+            "docs/spec.md's {what} table differs from `recsweep list {what} --markdown`; paste the output there"
+        );
+    }
+}
+
+#[test]
+fn every_model_metric_and_knob_is_listed() {
+    let models = recsweep(&["list", "models"]);
+    for kind in recsweep::models::ModelKind::ALL {
+        assert!(models.contains(&format!("`{}`", kind.as_str())), "{models}");
+        for key in kind.param_keys() {
+            assert!(models.contains(&format!("`{key}`")), "{key} in {models}");
+        }
+    }
+    // Defaults come from the params structs: EASE's ridge is 500.
+    let ease_l2 = models
+        .lines()
+        .skip_while(|l| !l.contains("`ease`"))
+        .find(|l| l.contains("`l2`"))
+        .unwrap();
+    assert!(ease_l2.contains("500"), "{ease_l2}");
+    let metrics = recsweep(&["list", "metrics"]);
+    for kind in recsweep::eval::MetricKind::ALL {
+        assert!(metrics.contains(&format!("`{}@K`", kind.as_str())), "{metrics}");
+    }
+    let knobs = recsweep(&["list", "knobs"]);
+    for knob in ["dropout", "l2", "temperature", "popularity"] {
+        assert!(knobs.contains(&format!("`{knob}`")), "{knobs}");
+    }
+}
+
+#[test]
+fn completions_generate_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = recsweep(&["completions", shell]);
+        assert!(script.contains("recsweep"), "{shell}");
+        assert!(script.contains("validate") && script.contains("list"), "{shell}");
+    }
+}
