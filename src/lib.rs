@@ -13,6 +13,7 @@ pub mod eval;
 pub mod external;
 pub mod format;
 pub mod inequality;
+pub mod init;
 pub mod models;
 pub mod per_user_file;
 pub mod plan;

@@ -56,7 +56,10 @@ fn every_model_metric_and_knob_is_listed() {
     assert!(ease_l2.contains("500"), "{ease_l2}");
     let metrics = recsweep(&["list", "metrics"]);
     for kind in recsweep::eval::MetricKind::ALL {
-        assert!(metrics.contains(&format!("`{}@K`", kind.as_str())), "{metrics}");
+        assert!(
+            metrics.contains(&format!("`{}@K`", kind.as_str())),
+            "{metrics}"
+        );
     }
     let knobs = recsweep(&["list", "knobs"]);
     for knob in ["dropout", "l2", "temperature", "popularity"] {
@@ -69,6 +72,9 @@ fn completions_generate_for_bash_zsh_and_fish() {
     for shell in ["bash", "zsh", "fish"] {
         let script = recsweep(&["completions", shell]);
         assert!(script.contains("recsweep"), "{shell}");
-        assert!(script.contains("validate") && script.contains("list"), "{shell}");
+        assert!(
+            script.contains("validate") && script.contains("list"),
+            "{shell}"
+        );
     }
 }

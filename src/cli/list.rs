@@ -35,10 +35,22 @@ enum ListWhat {
 
 /// The four knob families the sweep is built around.
 const KNOBS: [(&str, &str); 4] = [
-    ("dropout", "regularisation by dropping inputs of dense layers during training"),
-    ("l2", "weight decay, or the ridge λ of closed-form models (its scale differs per model)"),
-    ("temperature", "softmax logits / τ: how sharply the loss separates positives"),
-    ("popularity", "popularity down-weighting: weight, subsample, logq, negatives, penalty"),
+    (
+        "dropout",
+        "regularisation by dropping inputs of dense layers during training",
+    ),
+    (
+        "l2",
+        "weight decay, or the ridge λ of closed-form models (its scale differs per model)",
+    ),
+    (
+        "temperature",
+        "softmax logits / τ: how sharply the loss separates positives",
+    ),
+    (
+        "popularity",
+        "popularity down-weighting: weight, subsample, logq, negatives, penalty",
+    ),
 ];
 
 pub fn run(args: ListArgs) -> anyhow::Result<()> {
@@ -104,8 +116,18 @@ fn metrics(t: &mut Builder) {
                 Direction::Lower => "lower",
             }
             .to_string(),
-            if kind.is_per_user() { "per user" } else { "catalogue" }.to_string(),
-            if MetricKind::DEFAULT.contains(&kind) { "yes" } else { "opt-in" }.to_string(),
+            if kind.is_per_user() {
+                "per user"
+            } else {
+                "catalogue"
+            }
+            .to_string(),
+            if MetricKind::DEFAULT.contains(&kind) {
+                "yes"
+            } else {
+                "opt-in"
+            }
+            .to_string(),
             kind.meaning().to_string(),
         ]);
     }

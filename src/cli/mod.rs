@@ -62,6 +62,8 @@ struct Cli {
 enum Command {
     /// Train and evaluate every trial of a spec, store the results, write the report
     Run(RunArgs),
+    /// Write a commented starter spec for a log (CSV/TSV/Parquet or MovieLens), its columns told apart
+    Init(InitArgs),
     /// Check a spec without training: errors, dataset statistics, the expanded trials
     Validate(SpecArgs),
     /// Write a spec's split (train, validation, test) as TSV files, so other systems
@@ -221,6 +223,18 @@ struct RunArgs {
 }
 
 #[derive(Args)]
+struct InitArgs {
+    /// The interaction log: CSV/TSV (any of , tab ; |), Parquet, or a MovieLens ratings file
+    data: PathBuf,
+    /// Write the spec here instead of printing it
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Overwrite --out if it exists
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
 struct ReportArgs {
     /// A results folder (results/<name>)
     results: PathBuf,
@@ -236,6 +250,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => run(args),
+        Command::Init(args) => init(args),
         Command::Validate(args) => validate(args),
         Command::Split(args) => export_split(args),
         Command::Report(args) => rebuild_report(args),
@@ -344,6 +359,32 @@ fn write_report(results: &ResultsDir, path: &Path) -> Result<()> {
     write_atomic(path, text.as_bytes())
         .with_context(|| format!("writing report {}", path.display()))?;
     Ok(())
+}
+
+fn init(args: InitArgs) -> Result<ExitCode> {
+    let detected = recsweep::init::detect(&args.data).map_err(|e| InputError(e.to_string()))?;
+    let spec = recsweep::init::starter_spec(&args.data, &detected);
+    match &args.out {
+        Some(path) => {
+            if path.exists() && !args.force {
+                bail!(InputError(format!(
+                    "{} exists; pass --force to overwrite it",
+                    path.display()
+                )));
+            }
+            write_atomic(path, spec.as_bytes())?;
+            for note in &detected.notes {
+                eprintln!("note: {note}");
+            }
+            outln!(
+                "wrote {}; next: recsweep validate {}",
+                path.display(),
+                path.display()
+            );
+        }
+        None => out!("{spec}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(args: SpecArgs) -> Result<ExitCode> {

@@ -125,6 +125,16 @@ fn read_movielens(path: &Path) -> Result<RawLog, DataError> {
     from_frame(&frame, &columns, path, Rows::Lines { header })
 }
 
+/// The MovieLens release a file's first line looks like (`u.data`,
+/// `ratings.dat`, `ratings.csv`), for `recsweep init`.
+pub fn movielens_layout(first_line: &str) -> Option<&'static str> {
+    detect(first_line).map(|layout| match layout {
+        MovieLensLayout::UData => "u.data",
+        MovieLensLayout::Dat => "ratings.dat",
+        MovieLensLayout::Csv => "ratings.csv",
+    })
+}
+
 fn detect(first_line: &str) -> Option<MovieLensLayout> {
     let line = first_line.trim_end();
     if line.split("::").count() == 4 {

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use loader::movielens_layout;
 pub use matrix::CsrMatrix;
 pub use parquet::{read_parquet, ParquetReadError};
 pub use prepare::{Ids, RawLog};

@@ -88,17 +88,27 @@ impl MetricKind {
             MetricKind::Ndcg => "discounted gain of the held-out items in the top K over the ideal",
             MetricKind::HitRate => "1 if any held-out item is in the top K",
             MetricKind::Mrr => "1 / rank of the first held-out item in the top K",
-            MetricKind::Map => "mean precision at each held-out item's rank, over the held-out items",
+            MetricKind::Map => {
+                "mean precision at each held-out item's rank, over the held-out items"
+            }
             MetricKind::Precision => "share of the top K that is held out",
             MetricKind::Coverage => "share of the catalogue recommended to anyone",
             MetricKind::Arp => "average train popularity of the recommended items",
             MetricKind::Aplt => "share of the top K that is long tail",
             MetricKind::Gini => "inequality of how often items are recommended",
-            MetricKind::Novelty => "mean self-information −log2(n_i / #users) of the recommended items",
+            MetricKind::Novelty => {
+                "mean self-information −log2(n_i / #users) of the recommended items"
+            }
             MetricKind::RecallHead => "recall over held-out head items (undefined without one)",
-            MetricKind::RecallTail => "recall over held-out long-tail items (undefined without one)",
-            MetricKind::NdcgHead => "ndcg counting held-out head items only (undefined without one)",
-            MetricKind::NdcgTail => "ndcg counting held-out long-tail items only (undefined without one)",
+            MetricKind::RecallTail => {
+                "recall over held-out long-tail items (undefined without one)"
+            }
+            MetricKind::NdcgHead => {
+                "ndcg counting held-out head items only (undefined without one)"
+            }
+            MetricKind::NdcgTail => {
+                "ndcg counting held-out long-tail items only (undefined without one)"
+            }
             MetricKind::PopLift => "how much more popular the list is than the user's history",
         }
     }

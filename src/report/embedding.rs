@@ -138,6 +138,9 @@ pub fn list_metrics(space: &ItemSpace, lists: &[Vec<u32>], k: usize) -> (f64, f6
 /// the two axes explain.
 pub fn pca_map(dim: usize, values: &[f32]) -> Result<(Vec<(f64, f64)>, f64), EmbeddingError> {
     let n = values.len() / dim.max(1);
+    if n < 3 {
+        return Err(EmbeddingError(format!("{n} items are too few for a map")));
+    }
     let records = Array2::from_shape_vec((n, dim), values.iter().map(|&v| f64::from(v)).collect())
         .map_err(|e| EmbeddingError(e.to_string()))?;
     let total: f64 = {
@@ -152,7 +155,15 @@ pub fn pca_map(dim: usize, values: &[f32]) -> Result<(Vec<(f64, f64)>, f64), Emb
     let explained = pca.singular_values().mapv(|s| s * s).sum();
     let coords = pca.predict(&records);
     let points = (0..n)
-        .map(|i| (coords[(i, 0)], if dim > 1 { coords[(i, 1)] } else { 0.0 }))
+        // PCA keeps at most n − 1 axes: a second one may not exist.
+        .map(|i| {
+            let second = if coords.ncols() > 1 {
+                coords[(i, 1)]
+            } else {
+                0.0
+            };
+            (coords[(i, 0)], second)
+        })
         .collect();
     Ok((points, if total > 0.0 { explained / total } else { 0.0 }))
 }
