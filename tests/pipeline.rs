@@ -64,7 +64,7 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
         .as_str()
         .unwrap()
         .starts_with("The best model on test ndcg@10 is **ease**"));
-    assert_eq!(v["leaderboard"].as_array().unwrap().len(), 5);
+    assert_eq!(v["leaderboard"].as_array().unwrap().len(), 8);
     assert!(v["pairs"][0]["p_adjusted"].is_f64());
 
     // The report and every figure, rebuilt from the results alone, byte for
