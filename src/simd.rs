@@ -34,7 +34,7 @@ pub fn level() -> Level {
 /// for the widest vector level this CPU has ([`level`]). `BODY` must be
 /// `#[inline(always)]` so that each variant compiles its own copy.
 ///
-/// ```ignore
+/// ```text
 /// recsweep::dispatch! {
 ///     pub fn exp_in_place(xs: &mut [f64]) => exp_portable
 /// }
