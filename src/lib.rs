@@ -20,6 +20,7 @@ pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod scale;
 pub mod seed;
 pub mod simd;
 pub mod spec;

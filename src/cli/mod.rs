@@ -71,6 +71,8 @@ enum Command {
     Split(SplitArgs),
     /// Rebuild the markdown report from a results folder
     Report(ReportArgs),
+    /// Print the job definitions that run a sweep as a Slurm job array or a Kubernetes Indexed Job
+    Plan(PlanArgs),
     /// Score recommendations from any system against held-out interactions
     Evaluate(EvaluateArgs),
     /// Paired significance tests between two per-user metric files (A − B)
@@ -214,9 +216,13 @@ struct RunArgs {
     /// Redo trials that are already finished
     #[arg(long)]
     fresh: bool,
-    /// Run only every N-th trial starting at I (0-based), for job arrays
-    #[arg(long, value_name = "I/N")]
-    shard: Option<Shard>,
+    /// Run only every N-th trial starting at I (0-based), for job arrays; `auto`
+    /// reads it from Slurm (SLURM_ARRAY_TASK_ID) or Kubernetes (JOB_COMPLETION_INDEX)
+    #[arg(long, value_name = "I/N|auto")]
+    shard: Option<ShardArg>,
+    /// With --shard auto on Kubernetes: the Indexed Job's completions
+    #[arg(long, value_name = "N")]
+    shards: Option<usize>,
     /// Log one line per trial instead of a progress bar
     #[arg(long, short)]
     quiet: bool,
@@ -232,6 +238,44 @@ struct InitArgs {
     /// Overwrite --out if it exists
     #[arg(long)]
     force: bool,
+}
+
+/// `--shard I/N`, or `auto` from the engine's environment.
+#[derive(Clone, Copy)]
+enum ShardArg {
+    Fixed(Shard),
+    Auto,
+}
+
+impl std::str::FromStr for ShardArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "auto" {
+            Ok(ShardArg::Auto)
+        } else {
+            s.parse().map(ShardArg::Fixed)
+        }
+    }
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("engine").required(true).args(["slurm", "kubernetes"])))]
+struct PlanArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Print a bash script that submits a Slurm job array and a dependent report job
+    #[arg(long)]
+    slurm: bool,
+    /// Print a Kubernetes Indexed Job manifest and its report Job
+    #[arg(long)]
+    kubernetes: bool,
+    /// Shards (array tasks or completions), each running every N-th trial
+    #[arg(long, value_name = "N")]
+    shards: usize,
+    /// Root of the results folders, on storage every worker sees
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
 }
 
 #[derive(Args)]
@@ -254,6 +298,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate(args),
         Command::Split(args) => export_split(args),
         Command::Report(args) => rebuild_report(args),
+        Command::Plan(args) => plan(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Compare(args) => compare(args),
         Command::Check(args) => check(args),
@@ -287,10 +332,21 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         experiment.expansion.trials.len()
     );
     let results = runner::results_dir(&args.results, &experiment.spec);
+    let shard = match args.shard {
+        Some(ShardArg::Fixed(shard)) => Some(shard),
+        Some(ShardArg::Auto) => Some(
+            recsweep::scale::shard_from_env(&|k| std::env::var(k).ok(), args.shards)
+                .map_err(|e| InputError(e.to_string()))?,
+        ),
+        None => None,
+    };
+    if let Some(s) = shard {
+        eprintln!("shard {}/{}", s.index, s.count);
+    }
     let options = RunOptions {
         jobs: args.jobs,
         fresh: args.fresh,
-        shard: args.shard,
+        shard,
     };
     let bar = progress::TrialProgress::new(args.quiet);
     let summary = runner::run(&experiment, &results, &options, &|p| bar.update(p))?;
@@ -383,6 +439,34 @@ fn init(args: InitArgs) -> Result<ExitCode> {
             );
         }
         None => out!("{spec}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan(args: PlanArgs) -> Result<ExitCode> {
+    if args.shards == 0 {
+        bail!(InputError("--shards must be at least 1".into()));
+    }
+    let spec = load_spec(&args.spec.spec, &args.spec.overrides)?;
+    let input = recsweep::scale::PlanInput {
+        spec: &args.spec.spec,
+        name: &spec.name,
+        results: &args.results,
+        shards: args.shards,
+        trials: spec.expansion().trials.len(),
+    };
+    if args.shards > input.trials {
+        eprintln!(
+            "warning: {} shards for {} trials: {} shards will have nothing to run",
+            args.shards,
+            input.trials,
+            args.shards - input.trials
+        );
+    }
+    if args.slurm {
+        outln!("{}", recsweep::scale::slurm_script(&input));
+    } else {
+        outln!("{}", recsweep::scale::kubernetes_manifest(&input));
     }
     Ok(ExitCode::SUCCESS)
 }
