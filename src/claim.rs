@@ -54,8 +54,19 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// Claims with the default timing, or with `RECSWEEP_CLAIM_STALE_SECS`
+    /// (heartbeat a sixth of it) where a cluster's filesystem needs a longer
+    /// grace, or a test a shorter one.
     pub fn start() -> Self {
-        Self::with_timing(HEARTBEAT, STALE_AFTER)
+        let stale = std::env::var("RECSWEEP_CLAIM_STALE_SECS")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64);
+        match stale {
+            Some(stale) => Self::with_timing(stale / 6, stale),
+            None => Self::with_timing(HEARTBEAT, STALE_AFTER),
+        }
     }
 
     /// Claims with other timings (tests use short ones).

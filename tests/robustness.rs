@@ -361,3 +361,68 @@ fn two_concurrent_runs_share_the_trials() {
     let read = |r: &str| std::fs::read_to_string(dir.path().join(r).join("report.md")).unwrap();
     assert_eq!(read("together"), read("alone"));
 }
+
+/// A worker killed mid-trial (kill -9) leaves its claim; once it is stale,
+/// another worker takes the trial over and the sweep completes.
+#[test]
+fn a_killed_workers_claim_is_taken_over() {
+    let spec = "name: killed\nseed: 4\n\
+        dataset: {source: synthetic, users: 1500, items: 1200, interactions: 60000, seed: 3}\n\
+        evaluation: {cutoffs: [10]}\nmodels:\n  - model: ease\n    sweep: {l2: [100.0, 200.0, 300.0, 400.0]}\n";
+    let dir = with_spec(spec);
+    let start = |extra: &[&str]| {
+        let mut cmd = Process::cargo_bin("recsweep").unwrap();
+        cmd.current_dir(dir.path())
+            .args([
+                "run",
+                "spec.yaml",
+                "--quiet",
+                "--jobs",
+                "1",
+                "--results",
+                "res",
+            ])
+            .args(["--set", "report.path=report.md"])
+            .args(extra)
+            .env("RECSWEEP_CLAIM_STALE_SECS", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut first = start(&[]).spawn().unwrap();
+    // Wait until it holds a claim, then kill it without a chance to clean up.
+    let trials = dir.path().join("res/killed/trials");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let claimed = loop {
+        let held = std::fs::read_dir(&trials)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .any(|e| e.path().join("claim").exists())
+            })
+            .unwrap_or(false);
+        if held || std::time::Instant::now() > deadline {
+            break held;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(claimed, "the first worker never claimed a trial");
+    let orphaned = std::fs::read_dir(&trials)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("claim").exists() && !e.path().join("trial.json").exists())
+        .count();
+    assert!(orphaned >= 1, "the killed worker left no claim behind");
+    let second = start(&[]).output().unwrap();
+    let err = stderr(&second);
+    assert!(second.status.success(), "{err}");
+    // Every trial finished, none left claimed, the report complete.
+    for entry in std::fs::read_dir(&trials).unwrap() {
+        let path = entry.unwrap().path();
+        assert!(path.join("trial.json").exists(), "{}", path.display());
+        assert!(!path.join("claim").exists(), "{}", path.display());
+    }
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(!report.contains("Incomplete"), "{report}");
+}
