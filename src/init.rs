@@ -176,11 +176,14 @@ fn profile(values: &[&str]) -> Profile {
     }
 }
 
-fn from_text(rows: &[Vec<&str>], separator: char) -> Detected {
+fn from_text<'a>(rows: &[Vec<&'a str>], separator: char) -> Detected {
     let width = rows[0].len();
     // A header: a first row whose cells are all non-numeric over a column
     // that is numeric below, or whose names say what they are.
-    let below = |c: usize| -> Vec<&str> { rows[1..].iter().map(|r| r[c]).collect() };
+    // A row past the ones the separator was judged on may be short: its
+    // missing cells read as empty.
+    let cell = |r: &[&'a str], c: usize| -> &'a str { r.get(c).copied().unwrap_or("") };
+    let below = |c: usize| -> Vec<&str> { rows[1..].iter().map(|r| cell(r, c)).collect() };
     // Names say what they are and hold no digits (`track2` is a value).
     let named = rows[0].iter().any(|cell| role_by_name(cell).is_some())
         && !rows[0]
@@ -201,7 +204,7 @@ fn from_text(rows: &[Vec<&str>], separator: char) -> Detected {
         )
     };
     let profiles: Vec<Profile> = (0..width)
-        .map(|c| profile(&data.iter().map(|r| r[c]).collect::<Vec<_>>()))
+        .map(|c| profile(&data.iter().map(|r| cell(r, c)).collect::<Vec<_>>()))
         .collect();
     let names: Vec<Option<&str>> = if header {
         columns.iter().map(|c| Some(c.as_str())).collect()
@@ -579,6 +582,17 @@ mod tests {
             "{:?}",
             d.notes
         );
+    }
+
+    /// The separator is judged on the first 50 lines; a short row after them
+    /// is read with empty cells, never indexed past its end.
+    #[test]
+    fn a_short_row_after_the_judged_lines_does_not_panic() {
+        let mut lines: Vec<String> = (0..60).map(|k| format!("u{k},i{k},{}", k % 5)).collect();
+        lines.push("u99".into());
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let d = text(&lines);
+        assert_eq!((d.user, d.item), (Some(0), Some(1)));
     }
 
     #[test]
