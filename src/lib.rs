@@ -5,6 +5,7 @@
 //! stores per-user results from which reports are built. Each module is one
 //! arrow of the data flow in docs/architecture.md.
 
+pub mod ann;
 pub mod check;
 pub mod claim;
 pub mod data;
@@ -28,3 +29,4 @@ pub mod split;
 pub mod stats;
 pub mod store;
 pub mod sweep;
+pub mod topk;

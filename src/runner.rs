@@ -11,7 +11,8 @@ use rayon::prelude::*;
 use crate::claim::{claim_path, Attempt, Claims};
 use crate::data::{self, CsrMatrix, DataError, DatasetStats, Interactions};
 use crate::eval::{
-    evaluate, sampled_candidates, Evaluation, ItemStats, MetricSet, Summary, Target,
+    evaluate, evaluate_stages, sampled_candidates, Evaluation, ItemStats, MetricSet, Summary,
+    Target,
 };
 use crate::models::{FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve};
 use crate::plan::ValidSpec;
@@ -19,8 +20,8 @@ use crate::seed::mix;
 use crate::spec::{Protocol, Spec};
 use crate::split::{self, Split, SplitError};
 use crate::store::{
-    ExperimentRecord, Outcome, ProtocolSummary, ResultsDir, RunInfo, StoreError, TrialRecord,
-    FORMAT,
+    ExperimentRecord, IndexRecord, Outcome, ProtocolSummary, ResultsDir, RunInfo, StageRecord,
+    StoreError, TrialRecord, FORMAT,
 };
 use crate::sweep::{stable_hash, Expansion, Trial};
 
@@ -351,6 +352,7 @@ struct Evaluated {
     secondary: Vec<ProtocolSummary>,
     curve: Option<TrainingCurve>,
     item_factors: Option<(usize, Vec<f32>)>,
+    stages: Option<Box<StageRecord>>,
 }
 
 /// What every trial of an experiment shares for fitting and scoring.
@@ -424,18 +426,23 @@ impl<'a> Setting<'a> {
             };
             evaluate(scorer, &target, &self.set, &self.items, block).summary
         });
+        (
+            validation,
+            evaluate(scorer, &self.test_target(c), &self.set, &self.items, block),
+        )
+    }
+
+    /// Test items to rank, excluding train and validation.
+    fn test_target(&self, c: &'a Candidates) -> Target<'a> {
+        let split = &self.experiment.split;
         let mut exclude = vec![&split.train];
         exclude.extend(split.validation.as_ref());
-        let target = Target {
+        Target {
             truth: &split.test,
             exclude,
             history: Some(&split.train),
             candidates: c.test.as_ref(),
-        };
-        (
-            validation,
-            evaluate(scorer, &target, &self.set, &self.items, block),
-        )
+        }
     }
 
     /// Fits the trial's model and scores it under every protocol.
@@ -452,13 +459,36 @@ impl<'a> Setting<'a> {
                 train: &split.train,
                 item_popularity: &self.popularity,
                 seed: trial.seed,
+                negatives: None,
                 monitor: split.validation.as_ref().map(|_| &monitor as Monitor),
             })
             .map_err(|e| e.to_string())?;
         let fit_seconds = start.elapsed().as_secs_f64();
         let scorer = Penalized::wrap(fitted.scorer, config.popularity(), &self.popularity);
         let candidates = &self.experiment.candidates;
-        let (validation, test) = self.score(scorer.as_ref(), &candidates[0]);
+        let (validation, mut test) = self.score(scorer.as_ref(), &candidates[0]);
+        let stages = scorer.stages().map(|stages| {
+            let alone = evaluate_stages(
+                &mut test,
+                &stages,
+                &self.test_target(&candidates[0]),
+                &self.set,
+                &self.items,
+                self.experiment.spec.evaluation.block_users,
+            );
+            Box::new(StageRecord {
+                candidates: stages.candidates,
+                retriever: alone.retriever.summary,
+                retriever_micros_per_user: alone.retriever.micros_per_user,
+                retriever_cost: stages.retriever.cost(),
+                index: stages.index.as_ref().map(|index| IndexRecord {
+                    index: index.description.clone(),
+                    build_seconds: index.build_seconds,
+                    overhead_bytes: index.index.overhead_bytes() as u64,
+                    queries_per_second: alone.queries_per_second.unwrap_or(f64::NAN),
+                }),
+            })
+        });
         let secondary = candidates[1..]
             .iter()
             .map(|c| {
@@ -478,6 +508,7 @@ impl<'a> Setting<'a> {
             secondary,
             curve: fitted.curve,
             item_factors: scorer.item_factors(),
+            stages,
         })
     }
 }
@@ -518,6 +549,7 @@ fn run_trial(
                 test: e.test.summary.clone(),
                 secondary: e.secondary,
                 curve: e.curve,
+                stages: e.stages,
             });
             let factors = e.item_factors.as_ref().map(|(d, v)| (*d, &v[..]));
             results.write_trial(

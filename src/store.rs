@@ -80,10 +80,40 @@ pub enum Outcome {
         /// Loss and validation metric per epoch, for epoch-trained models.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         curve: Option<TrainingCurve>,
+        /// A pipeline's retriever scored alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stages: Option<Box<StageRecord>>,
     },
     Failed {
         error: String,
     },
+}
+
+/// A pipeline's first stage, scored alone on test (full ranking): what its
+/// ranker's lift (`ndcg_lift@K` in the test summary) is measured against.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StageRecord {
+    /// N: candidates passed to the ranker.
+    pub candidates: usize,
+    pub retriever: Summary,
+    /// Retriever scoring and top-N selection per user, in microseconds.
+    pub retriever_micros_per_user: f64,
+    pub retriever_cost: ServingCost,
+    /// The approximate index the candidates came from; absent: exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexRecord>,
+}
+
+/// What an approximate index cost to build, hold and query.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IndexRecord {
+    /// As the spec wrote it, e.g. `hnsw(m=16, ef_construction=200, ef_search=64)`.
+    pub index: String,
+    pub build_seconds: f64,
+    /// Graph links or list assignments and centroids, beyond the vectors.
+    pub overhead_bytes: u64,
+    /// Single-threaded searches per second over the test users.
+    pub queries_per_second: f64,
 }
 
 /// A trial's results under one secondary protocol.

@@ -1,8 +1,10 @@
 //! Sweep expansion: the spec's grid or random search, crossed with seeds,
 //! becomes a list of trials before anything runs (so `validate` can show it).
 //!
-//! A knob applies to a model that has a param of that name; elsewhere it is
-//! skipped, not an error. Popularity values whose method a model does not
+//! A knob applies to a model that has a param of that name (a dotted key,
+//! `retriever.params.dim`, sets a param inside one; a pipeline passes a key
+//! it lacks to the stages that have it); elsewhere it is skipped, not an
+//! error. Popularity values whose method a model does not
 //! implement are skipped for that model. Identical resolved configurations
 //! collapse into one trial.
 
@@ -16,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::hex_prefix;
 use crate::format::describe_values;
-use crate::models::{popularity_methods, ModelKind, Popularity};
+use crate::models::{popularity_methods, ModelKind};
 use crate::seed::mix;
 use crate::spec::{Distribution, ModelEntry, RandomSearch, Spec, SpecIssue};
 
@@ -123,7 +125,6 @@ impl Expanding {
     fn random_space(&mut self, spec: &Spec, index: usize, random: &RandomSearch) -> Vec<Config> {
         let entry = &spec.models[index];
         let name = spec.model_name(index);
-        let keys = entry.model.param_keys();
         let (knobs, issues) = (&mut self.knobs, &mut self.issues);
 
         let space: Vec<(String, Distribution)> = random
@@ -137,7 +138,10 @@ impl Expanding {
             })
             .collect();
         for (key, dist) in &space {
-            let applies = keys.contains(key);
+            let applies = !entry
+                .model
+                .knob_paths(&entry.params, key, &Value::Null)
+                .is_empty();
             if applies {
                 check_ends(entry, &name, key, dist, issues);
             }
@@ -149,24 +153,23 @@ impl Expanding {
                 note: if applies {
                     format!("sampled ({} samples)", random.samples)
                 } else {
-                    format!("not a param of {}", entry.model.as_str())
+                    not_a_param(entry.model)
                 },
             });
         }
-        random_configs(spec, index, random.samples, &space, &keys)
+        random_configs(spec, index, random.samples, &space)
     }
 
     /// The grid's combinations for model `index`, with the knobs it skips.
     fn grid_space(&mut self, spec: &Spec, index: usize) -> Vec<Config> {
         let entry = &spec.models[index];
         let name = spec.model_name(index);
-        let keys = entry.model.param_keys();
         let knobs = &mut self.knobs;
 
         let axes = grid_axes(spec, index);
         let mut applied_axes = Vec::new();
         for axis in axes {
-            let usage = usage_of(&name, entry.model, &keys, &axis);
+            let usage = usage_of(&name, entry, &axis);
             let applied = usage.applied.clone();
             knobs.push(usage);
             if !applied.is_empty() {
@@ -188,20 +191,36 @@ impl Expanding {
         let (trials, issues, warnings) = (&mut self.trials, &mut self.issues, &mut self.warnings);
         let runs = spec.sweep.seeds;
         let mut seen = BTreeSet::new();
-        for (overrides, paths) in configs {
+        'configs: for (overrides, paths) in configs {
             let mut params = entry.params.clone();
             for (k, v) in &overrides {
-                params.insert(k.clone(), v.clone());
+                let key = k.as_str().unwrap_or_default();
+                for target in entry.model.knob_paths(&entry.params, key, v) {
+                    if let Err(message) = set_path(&mut params, &target, v.clone()) {
+                        let at = paths.iter().find(|(k, _)| k == key).map_or_else(
+                            || format!("models[{index}].params"),
+                            |(_, path)| path.clone(),
+                        );
+                        let issue =
+                            SpecIssue::new(at, format!("for model `{name}`: {target}: {message}"));
+                        if !issues.contains(&issue) {
+                            issues.push(issue);
+                        }
+                        continue 'configs;
+                    }
+                }
             }
             let config = match entry.model.configure(&params) {
                 Ok(c) => c,
                 Err(problems) => {
                     for p in problems {
-                        let head = p.key.split(['.', '[']).next().unwrap_or("");
-                        let path = paths.iter().find(|(k, _)| k == head).map_or_else(
-                            || format!("models[{index}].params"),
-                            |(_, path)| path.clone(),
-                        );
+                        let path = paths
+                            .iter()
+                            .find(|(k, _)| knob_caused(k, &p.key))
+                            .map_or_else(
+                                || format!("models[{index}].params"),
+                                |(_, path)| path.clone(),
+                            );
                         let issue = SpecIssue::new(
                             path,
                             format!("for model `{name}`: {}: {}", p.key, p.message),
@@ -271,7 +290,8 @@ fn grid_axes(spec: &Spec, index: usize) -> Vec<Axis> {
     axes
 }
 
-fn usage_of(name: &str, kind: ModelKind, keys: &[String], axis: &Axis) -> KnobUsage {
+fn usage_of(name: &str, entry: &ModelEntry, axis: &Axis) -> KnobUsage {
+    let kind = entry.model;
     let mut usage = KnobUsage {
         model: name.to_string(),
         knob: axis.key.clone(),
@@ -279,22 +299,22 @@ fn usage_of(name: &str, kind: ModelKind, keys: &[String], axis: &Axis) -> KnobUs
         skipped: Vec::new(),
         note: String::new(),
     };
-    if !keys.contains(&axis.key) {
-        usage.skipped = axis.values.clone();
-        usage.note = format!("not a param of {}", kind.as_str());
-        return usage;
-    }
     for value in &axis.values {
-        let supported = axis.key != "popularity"
-            || serde_yaml::from_value::<Popularity>(value.clone())
-                .map_or(true, |p| kind.supports_popularity(p.method()));
-        if supported {
-            usage.applied.push(value.clone());
-        } else {
+        if kind.knob_paths(&entry.params, &axis.key, value).is_empty() {
             usage.skipped.push(value.clone());
+        } else {
+            usage.applied.push(value.clone());
         }
     }
-    if !usage.skipped.is_empty() {
+    if usage.applied.is_empty()
+        && kind
+            .knob_paths(&entry.params, &axis.key, &Value::Null)
+            .is_empty()
+    {
+        usage.note = not_a_param(kind);
+    } else if !usage.skipped.is_empty() && kind == ModelKind::Pipeline {
+        usage.note = "no stage of the pipeline implements these popularity methods".to_string();
+    } else if !usage.skipped.is_empty() {
         usage.note = format!(
             "{} implements popularity methods {} only",
             kind.as_str(),
@@ -302,6 +322,51 @@ fn usage_of(name: &str, kind: ModelKind, keys: &[String], axis: &Axis) -> KnobUs
         );
     }
     usage
+}
+
+/// Why a knob does not reach a model.
+fn not_a_param(kind: ModelKind) -> String {
+    if kind == ModelKind::Pipeline {
+        "not a param of pipeline or of its stages".to_string()
+    } else {
+        format!("not a param of {}", kind.as_str())
+    }
+}
+
+/// Whether the param problem at `key` (relative to the model's params) can
+/// come from sweep knob `knob`: the knob's own param, a param under it, or
+/// the param a pipeline routed it to.
+fn knob_caused(knob: &str, key: &str) -> bool {
+    key == knob
+        || key.starts_with(&format!("{knob}."))
+        || key.starts_with(&format!("{knob}["))
+        || key.split(['.', '[']).any(|part| part == knob)
+}
+
+/// Sets the param at dotted `path` (`index`, `retriever.params.dim`),
+/// creating mappings on the way; an error when a value on the way is not a
+/// mapping.
+fn set_path(params: &mut Mapping, path: &str, value: Value) -> Result<(), String> {
+    let (head, rest) = match path.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (path, None),
+    };
+    let key = Value::String(head.to_string());
+    let Some(rest) = rest else {
+        params.insert(key, value);
+        return Ok(());
+    };
+    let slot = params
+        .entry(key)
+        .or_insert_with(|| Value::Mapping(Mapping::new()));
+    match slot {
+        Value::Mapping(inner) => set_path(inner, rest, value),
+        other => Err(format!(
+            "`{head}` is {}, not a mapping with `{}`",
+            serde_yaml::to_string(other).unwrap_or_default().trim(),
+            rest.split('.').next().unwrap_or(rest)
+        )),
+    }
 }
 
 /// A random space's ends must satisfy the model's rule for the param: a
@@ -316,12 +381,15 @@ fn check_ends(
 ) {
     for value in ends(dist) {
         let mut params = entry.params.clone();
-        params.insert(Value::String(key.to_string()), value.clone());
+        for target in entry.model.knob_paths(&entry.params, key, &value) {
+            // A path through a non-mapping is reported when the draw is used.
+            let _ = set_path(&mut params, &target, value.clone());
+        }
         let Err(problems) = entry.model.configure(&params) else {
             continue;
         };
         for p in problems {
-            if p.key.split(['.', '[']).next() != Some(key) {
+            if !knob_caused(key, &p.key) {
                 continue;
             }
             let shown = serde_yaml::to_string(&value).unwrap_or_default();
@@ -371,21 +439,20 @@ fn random_configs(
     index: usize,
     samples: usize,
     space: &[(String, Distribution)],
-    keys: &[String],
 ) -> Vec<Config> {
     let mut rng = Pcg64Mcg::seed_from_u64(derive_seed(spec.seed, 1_000_003 + index as u64));
-    let kind = spec.models[index].model;
+    let entry = &spec.models[index];
     (0..samples)
         .map(|_| {
             let mut params = Mapping::new();
             let mut paths = Vec::new();
             for (key, dist) in space {
                 let value = draw(dist, &mut rng);
-                let applies = keys.contains(key)
-                    && (key != "popularity"
-                        || serde_yaml::from_value::<Popularity>(value.clone())
-                            .map_or(true, |p| kind.supports_popularity(p.method())));
-                if applies {
+                if !entry
+                    .model
+                    .knob_paths(&entry.params, key, &value)
+                    .is_empty()
+                {
                     params.insert(Value::String(key.clone()), value);
                     paths.push((key.clone(), format!("sweep.random.space.{key}")));
                 }

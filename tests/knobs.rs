@@ -113,6 +113,7 @@ fn l2_shrinks_the_factorisation() {
                 train,
                 item_popularity: &popularity,
                 seed: 1,
+                negatives: None,
                 monitor: None,
             })
             .unwrap()
@@ -150,6 +151,7 @@ fn fit(kind: ModelKind, params: &str, train: &CsrMatrix) -> Fitted {
             train,
             item_popularity: &train.column_counts(),
             seed: 1,
+            negatives: None,
             monitor: None,
         })
         .unwrap()

@@ -64,7 +64,12 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
         .as_str()
         .unwrap()
         .starts_with("The best model on test ndcg@10 is **ease**"));
-    assert_eq!(v["leaderboard"].as_array().unwrap().len(), 8);
+    assert_eq!(v["leaderboard"].as_array().unwrap().len(), 9);
+    // The pipeline's two candidate counts, each with its lift tested.
+    let stages = v["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 2);
+    assert!(stages.iter().all(|s| s["lift"]["p_adjusted"].is_f64()));
+    assert!(report_text.contains("## Two-stage pipelines"));
     assert!(v["pairs"][0]["p_adjusted"].is_f64());
 
     // The report and every figure, rebuilt from the results alone, byte for
@@ -225,6 +230,7 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
                 train: &split.train,
                 item_popularity: &popularity,
                 seed: 9,
+                negatives: None,
                 monitor: None,
             })
             .unwrap()

@@ -27,7 +27,8 @@ pub enum Bench {
     Ials(IalsArgs),
     /// Training throughput (positives per second) of a model on a spec's train split
     Train(TrainArgs),
-    /// Scoring cost per user against the whole catalogue: two_tower vs ncf
+    /// Scoring cost per user against the whole catalogue: two_tower vs ncf;
+    /// with --catalogues, rankers alone vs two_tower retrieval + ranker on N
     Scoring(ScoringArgs),
 }
 
@@ -59,6 +60,14 @@ pub struct ScoringArgs {
     /// Users scored (timed)
     #[arg(long, default_value_t = 200)]
     users: usize,
+    /// Catalogue sizes (e.g. 1000,10000,100000,1000000): per size, ncf and
+    /// dcn ranking every item against a two_tower retriever's top N (exact
+    /// and from an HNSW index) ranked by them
+    #[arg(long, value_delimiter = ',')]
+    catalogues: Vec<usize>,
+    /// N of the two-stage comparison
+    #[arg(long, default_value_t = 200)]
+    candidates: usize,
 }
 
 #[derive(Args)]
@@ -326,6 +335,7 @@ fn ials_bench(args: IalsArgs) -> Result<()> {
             train: &train,
             item_popularity: &popularity,
             seed: 1,
+            negatives: None,
             monitor: None,
         })?;
         times.push(start.elapsed().as_secs_f64());
@@ -396,6 +406,7 @@ fn train_bench(args: TrainArgs) -> Result<()> {
                 train,
                 item_popularity: &popularity,
                 seed: 1,
+                negatives: None,
                 monitor: None,
             })
         })?;
@@ -409,20 +420,55 @@ fn train_bench(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Five random interactions per user over `items` items: enough to build
+/// the models whose scoring is timed.
+fn random_train(users: usize, items: usize) -> CsrMatrix {
+    let mut rng = Pcg64Mcg::seed_from_u64(3);
+    let pairs: Vec<(u32, u32)> = (0..users as u32)
+        .flat_map(|u| (0..5).map(move |_| u))
+        .map(|u| (u, rng.random_range(0..items.max(1) as u32)))
+        .collect();
+    CsrMatrix::from_pairs(users, items, &pairs)
+}
+
+/// A model of `model` with `params`, fitted on `train` (seed 1).
+fn fitted(model: &str, params: &str, train: &CsrMatrix) -> Result<Box<dyn Scorer>> {
+    Ok(configure(model, params)?
+        .fit(&recsweep::models::FitInput {
+            train,
+            item_popularity: &train.column_counts(),
+            seed: 1,
+            negatives: None,
+            monitor: None,
+        })?
+        .scorer)
+}
+
+/// Wall time per user of scoring every user against the catalogue, in
+/// blocks of 32 users in parallel as the evaluator runs them.
+fn micros_per_user(scorer: &dyn Scorer, users: usize, items: usize) -> f64 {
+    let users: Vec<u32> = (0..users as u32).collect();
+    let start = Instant::now();
+    users.par_chunks(32).for_each(|block| {
+        let mut out = vec![0f32; block.len() * items];
+        scorer.score_block(block, &mut out);
+    });
+    start.elapsed().as_secs_f64() * 1e6 / users.len().max(1) as f64
+}
+
+const TOWERS: &str = "{dim: 64, hidden: [128], epochs: 1}";
+const NEUMF: &str = "{variant: neumf, dim: 32, hidden: [64, 32, 16], epochs: 1}";
+const DCN: &str = "{dim: 32, cross_layers: 2, hidden: [64, 32], epochs: 1}";
+const HNSW: &str = "{hnsw: {m: 8, ef_construction: 40, ef_search: 64}}";
+
 /// Retrieval vs ranking: a two-tower model scores a user with one tower
 /// pass and |I| dot products; NeuMF needs |I| forward passes.
 fn scoring_bench(args: ScoringArgs) -> Result<()> {
-    use recsweep::models::FitInput;
-    let mut rng = Pcg64Mcg::seed_from_u64(3);
+    if !args.catalogues.is_empty() {
+        return two_stage_bench(&args);
+    }
     let n_users = args.users.max(1);
-    // Five random interactions per user: enough to build the models.
-    let pairs: Vec<(u32, u32)> = (0..n_users as u32)
-        .flat_map(|u| (0..5).map(move |_| u))
-        .map(|u| (u, rng.random_range(0..args.items as u32)))
-        .collect();
-    let train = CsrMatrix::from_pairs(n_users, args.items, &pairs);
-    let popularity = train.column_counts();
-    let users: Vec<u32> = (0..n_users as u32).collect();
+    let train = random_train(n_users, args.items);
     outln!(
         "{} items, {} users scored against all of them, {} threads",
         args.items,
@@ -432,34 +478,63 @@ fn scoring_bench(args: ScoringArgs) -> Result<()> {
     outln!("| model | params | multiply-adds per user | µs per user | parameters |");
     outln!("|---|---|---|---|---|");
     for (model, params) in [
-        ("two_tower", "{dim: 64, hidden: [128], epochs: 1}"),
+        ("two_tower", TOWERS),
         ("mf", "{dim: 64, epochs: 1}"),
-        (
-            "ncf",
-            "{variant: neumf, dim: 32, hidden: [64, 32, 16], epochs: 1}",
-        ),
+        ("ncf", NEUMF),
+        ("dcn", DCN),
     ] {
-        let scorer = configure(model, params)?
-            .fit(&FitInput {
-                train: &train,
-                item_popularity: &popularity,
-                seed: 1,
-                monitor: None,
-            })?
-            .scorer;
-        // Blocks of 32 users in parallel, as the evaluator runs them.
-        let start = Instant::now();
-        users.par_chunks(32).for_each(|block| {
-            let mut out = vec![0f32; block.len() * args.items];
-            scorer.score_block(block, &mut out);
-        });
-        let micros = start.elapsed().as_secs_f64() * 1e6 / n_users as f64;
+        let scorer = fitted(model, params, &train)?;
+        let micros = micros_per_user(scorer.as_ref(), n_users, args.items);
         let cost = scorer.cost();
         outln!(
             "| {model} | {params} | {} | {micros:.0} | {} |",
             cost.madds_per_user,
             cost.parameters
         );
+    }
+    Ok(())
+}
+
+/// Which catalogue size needs two stages: per size, each ranker scoring
+/// every item, against a two_tower retriever's top N (exact, then from an
+/// HNSW index) ranked by it.
+fn two_stage_bench(args: &ScoringArgs) -> Result<()> {
+    let n_users = args.users.max(1);
+    let n = args.candidates;
+    outln!(
+        "{n_users} users per catalogue, N = {n} candidates, {} threads; HNSW {HNSW}",
+        rayon::current_num_threads()
+    );
+    outln!("| items | ranker | ranker alone µs/user | exact top-N + ranker µs/user | HNSW top-N + ranker µs/user | alone / HNSW two-stage | HNSW build (s) | multiply-adds alone | exact two-stage | HNSW two-stage |");
+    outln!("|---|---|---|---|---|---|---|---|---|---|");
+    for &items in &args.catalogues {
+        let train = random_train(n_users, items);
+        for (ranker, params) in [("ncf", NEUMF), ("dcn", DCN)] {
+            let alone = fitted(ranker, params, &train)?;
+            let alone_micros = micros_per_user(alone.as_ref(), n_users, items);
+            let staged = |index: &str| -> Result<(Box<dyn Scorer>, f64)> {
+                let start = Instant::now();
+                let pipeline = fitted(
+                    "pipeline",
+                    &format!("{{retriever: {{model: two_tower, params: {TOWERS}}}, candidates: {n}, index: {index}, ranker: {{model: {ranker}, params: {params}}}}}"),
+                    &train,
+                )?;
+                Ok((pipeline, start.elapsed().as_secs_f64()))
+            };
+            let (exact, exact_fit) = staged("exact")?;
+            let exact_micros = micros_per_user(exact.as_ref(), n_users, items);
+            let (hnsw, hnsw_fit) = staged(HNSW)?;
+            let hnsw_micros = micros_per_user(hnsw.as_ref(), n_users, items);
+            outln!(
+                "| {items} | {ranker} | {alone_micros:.0} | {exact_micros:.0} | {hnsw_micros:.0} | {:.1}× | {:.1} | {} | {} | {} |",
+                alone_micros / hnsw_micros,
+                // Both fits train the same stages; the difference is the index.
+                (hnsw_fit - exact_fit).max(0.0),
+                alone.cost().madds_per_user,
+                exact.cost().madds_per_user,
+                hnsw.cost().madds_per_user
+            );
+        }
     }
     Ok(())
 }

@@ -87,9 +87,14 @@ fn models(t: &mut Builder) {
             catalog::summary(kind).to_string(),
         ]);
         for p in catalog::params(kind) {
-            let default = defaults
-                .get(p.param)
-                .map_or_else(String::new, describe_value);
+            // A stage's default is a model with its own defaults, which
+            // that model's rows list: name the model only.
+            let default = defaults.get(p.param).map_or_else(String::new, |v| {
+                match v.get("model").and_then(|m| m.as_str()) {
+                    Some(model) => format!("{model} (its defaults)"),
+                    None => describe_value(v),
+                }
+            });
             let rule = if p.param == "popularity" {
                 popularity_methods(kind).join(", ")
             } else {
@@ -124,6 +129,8 @@ fn metrics(t: &mut Builder) {
             .to_string(),
             if MetricKind::DEFAULT.contains(&kind) {
                 "yes"
+            } else if kind.is_stage() {
+                "pipelines"
             } else {
                 "opt-in"
             }

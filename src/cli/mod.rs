@@ -541,6 +541,12 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
             args.head_share
         )));
     }
+    if let Some(m) = args.metrics.iter().find(|m| m.is_stage()) {
+        bail!(InputError(format!(
+            "--metrics {}: a pipeline's stage metric, defined only inside `recsweep run`",
+            m.as_str()
+        )));
+    }
     let metrics = if args.metrics.is_empty() {
         MetricKind::DEFAULT
             .iter()

@@ -25,6 +25,10 @@ pub enum MetricKind {
     NdcgHead,
     NdcgTail,
     PopLift,
+    CandidateRecall,
+    CeilingNdcg,
+    NdcgLift,
+    AnnOverlap,
 }
 
 /// Whether larger values are better; bias metrics say which way means less
@@ -41,7 +45,7 @@ impl MetricKind {
     /// and pop_lift are opt-in.
     pub const DEFAULT: &'static [MetricKind] = MetricKind::ALL.split_at(11).0;
 
-    pub const ALL: [MetricKind; 16] = [
+    pub const ALL: [MetricKind; 20] = [
         MetricKind::Recall,
         MetricKind::Ndcg,
         MetricKind::HitRate,
@@ -58,6 +62,19 @@ impl MetricKind {
         MetricKind::NdcgHead,
         MetricKind::NdcgTail,
         MetricKind::PopLift,
+        MetricKind::CandidateRecall,
+        MetricKind::CeilingNdcg,
+        MetricKind::NdcgLift,
+        MetricKind::AnnOverlap,
+    ];
+
+    /// The metrics of a pipeline's stages (see [`stage_metrics`]): computed
+    /// for every pipeline trial, never requested in a spec.
+    pub const STAGE: [MetricKind; 4] = [
+        MetricKind::CandidateRecall,
+        MetricKind::CeilingNdcg,
+        MetricKind::NdcgLift,
+        MetricKind::AnnOverlap,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +95,10 @@ impl MetricKind {
             MetricKind::NdcgHead => "ndcg_head",
             MetricKind::NdcgTail => "ndcg_tail",
             MetricKind::PopLift => "pop_lift",
+            MetricKind::CandidateRecall => "candidate_recall",
+            MetricKind::CeilingNdcg => "ceiling_ndcg",
+            MetricKind::NdcgLift => "ndcg_lift",
+            MetricKind::AnnOverlap => "ann_overlap",
         }
     }
 
@@ -110,6 +131,18 @@ impl MetricKind {
                 "ndcg counting held-out long-tail items only (undefined without one)"
             }
             MetricKind::PopLift => "how much more popular the list is than the user's history",
+            MetricKind::CandidateRecall => {
+                "pipelines: share of the held-out items among the N candidates (@N)"
+            }
+            MetricKind::CeilingNdcg => {
+                "pipelines: ndcg a perfect ranker would reach on the candidates"
+            }
+            MetricKind::NdcgLift => {
+                "pipelines: ndcg of the ranked list minus the retriever's own ndcg"
+            }
+            MetricKind::AnnOverlap => {
+                "pipelines with an index: share of its N candidates that score within the exact top N (@N)"
+            }
         }
     }
 
@@ -128,6 +161,10 @@ impl MetricKind {
                 | MetricKind::Map
                 | MetricKind::Precision
         )
+    }
+
+    pub fn is_stage(self) -> bool {
+        MetricKind::STAGE.contains(&self)
     }
 
     pub fn direction(self) -> Direction {
@@ -367,6 +404,12 @@ pub fn user_metrics(
                         user_metric(base, k, top, &hits[..top.len()], n, items)
                     }
                 }
+                // Defined by the stages of a pipeline (stage_metrics), not by
+                // one list.
+                MetricKind::CandidateRecall
+                | MetricKind::CeilingNdcg
+                | MetricKind::NdcgLift
+                | MetricKind::AnnOverlap => f64::NAN,
                 MetricKind::PopLift => {
                     let arp = user_metric(MetricKind::Arp, k, top, rel, truth.len(), items);
                     if history.is_finite() && history > 0.0 && !top.is_empty() {
@@ -405,20 +448,7 @@ fn user_metric(
             .iter()
             .position(|&r| r)
             .map_or(0.0, |p| 1.0 / (p + 1) as f64),
-        MetricKind::Ndcg => {
-            // fold from +0.0, not sum(): an empty float sum is −0.0, which
-            // would print as "-0.0000" for users without a hit.
-            let dcg: f64 = rel
-                .iter()
-                .enumerate()
-                .filter(|(_, &r)| r)
-                .map(|(p, _)| discount(p + 1))
-                .fold(0.0, |a, b| a + b);
-            let ideal: f64 = (1..=k.min(n_relevant))
-                .map(discount)
-                .fold(0.0, |a, b| a + b);
-            dcg / ideal
-        }
+        MetricKind::Ndcg => ndcg(rel, k, n_relevant),
         MetricKind::Map => {
             let mut found = 0.0;
             let mut sum = 0.0;
@@ -441,11 +471,65 @@ fn user_metric(
         | MetricKind::RecallTail
         | MetricKind::NdcgHead
         | MetricKind::NdcgTail
-        | MetricKind::PopLift => unreachable!("derived in user_metrics"),
+        | MetricKind::PopLift
+        | MetricKind::CandidateRecall
+        | MetricKind::CeilingNdcg
+        | MetricKind::NdcgLift
+        | MetricKind::AnnOverlap => unreachable!("derived in user_metrics"),
         MetricKind::Coverage | MetricKind::Gini => {
             unreachable!("global metrics have no per-user value")
         }
     }
+}
+
+/// One user's stage metrics, appended to `out`: candidate_recall@N (the
+/// share of the `truth` items among `candidates`, the retriever's N best in
+/// its order), then per cutoff K ceiling_ndcg@K (ndcg@K of the best order of
+/// the candidates: their hits first) and ndcg_lift@K (ndcg@K of the final
+/// list `ranked` minus that of the retriever's own top K). `truth` is sorted
+/// and non-empty.
+pub fn stage_metrics(
+    candidates: &[u32],
+    ranked: &[u32],
+    truth: &[u32],
+    cutoffs: &[usize],
+    out: &mut Vec<f64>,
+) {
+    let relevant = |list: &[u32], k: usize| -> Vec<bool> {
+        list.iter()
+            .take(k)
+            .map(|i| truth.binary_search(i).is_ok())
+            .collect()
+    };
+    let hits = relevant(candidates, candidates.len())
+        .into_iter()
+        .filter(|&r| r)
+        .count();
+    out.push(hits as f64 / truth.len() as f64);
+    for &k in cutoffs {
+        out.push(ndcg(&vec![true; hits.min(k)], k, truth.len()));
+        out.push(
+            ndcg(&relevant(ranked, k), k, truth.len())
+                - ndcg(&relevant(candidates, k), k, truth.len()),
+        );
+    }
+}
+
+/// ndcg@k of a list whose entries are relevant where `rel` is true, with
+/// `n_relevant` held-out items.
+fn ndcg(rel: &[bool], k: usize, n_relevant: usize) -> f64 {
+    // fold from +0.0, not sum(): an empty float sum is −0.0, which would
+    // print as "-0.0000" for users without a hit.
+    let dcg: f64 = rel
+        .iter()
+        .enumerate()
+        .filter(|(_, &r)| r)
+        .map(|(p, _)| discount(p + 1))
+        .fold(0.0, |a, b| a + b);
+    let ideal: f64 = (1..=k.min(n_relevant))
+        .map(discount)
+        .fold(0.0, |a, b| a + b);
+    dcg / ideal
 }
 
 fn discount(rank: usize) -> f64 {
@@ -463,6 +547,72 @@ pub fn coverage(exposure: &[u32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+
+    /// Every order of `items` (Heap's algorithm), for brute force.
+    fn permutations(items: &[u32]) -> Vec<Vec<u32>> {
+        if items.len() <= 1 {
+            return vec![items.to_vec()];
+        }
+        let mut out = Vec::new();
+        for (i, &first) in items.iter().enumerate() {
+            let mut rest = items.to_vec();
+            rest.remove(i);
+            for mut tail in permutations(&rest) {
+                tail.insert(0, first);
+                out.push(tail);
+            }
+        }
+        out
+    }
+
+    /// Candidate recall is a count over the candidates; the ceiling is the
+    /// best ndcg@K over every order of them (brute force), computed through
+    /// user_metrics; the lift is the difference of two user_metrics ndcgs.
+    #[test]
+    fn stage_metrics_match_brute_force() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
+        let stats = ItemStats::new(vec![1; 12], 0.8, 10);
+        for _ in 0..200 {
+            let mut catalogue: Vec<u32> = (0..12).collect();
+            catalogue.shuffle(&mut rng);
+            let n = rng.random_range(1..=6);
+            let candidates = catalogue[..n].to_vec();
+            let mut truth: Vec<u32> = (0..12).filter(|_| rng.random_bool(0.3)).collect();
+            if truth.is_empty() {
+                truth.push(catalogue[0]);
+            }
+            let mut ranked = candidates.clone();
+            ranked.shuffle(&mut rng);
+            let cutoffs = [1, 3, 5];
+            let mut out = Vec::new();
+            stage_metrics(&candidates, &ranked, &truth, &cutoffs, &mut out);
+            let hits = candidates.iter().filter(|i| truth.contains(i)).count();
+            assert_eq!(out[0], hits as f64 / truth.len() as f64);
+            let ndcg_of = |list: &[u32], k: usize| {
+                let mut v = Vec::new();
+                user_metrics(
+                    list,
+                    &truth,
+                    f64::NAN,
+                    &set(&[MetricKind::Ndcg], &[k]),
+                    &stats,
+                    &mut v,
+                );
+                v[0]
+            };
+            for (c, &k) in cutoffs.iter().enumerate() {
+                let best = permutations(&candidates)
+                    .iter()
+                    .map(|p| ndcg_of(p, k))
+                    .fold(0.0, f64::max);
+                assert!((out[1 + 2 * c] - best).abs() < 1e-12, "ceiling@{k}");
+                let lift = ndcg_of(&ranked, k) - ndcg_of(&candidates, k);
+                assert!((out[2 + 2 * c] - lift).abs() < 1e-12, "lift@{k}");
+            }
+        }
+    }
 
     fn set(metrics: &[MetricKind], cutoffs: &[usize]) -> MetricSet {
         MetricSet {

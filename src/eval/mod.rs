@@ -6,24 +6,23 @@ mod metrics;
 mod protocol;
 mod sampling;
 mod summary;
-mod topk;
 
 use std::time::Instant;
 
 use rayon::prelude::*;
 
 use crate::data::CsrMatrix;
-use crate::models::Scorer;
+use crate::models::{Scorer, Stages};
 
 pub use crate::inequality::gini;
+pub use crate::topk::{best_k, top_k, top_k_masked};
 pub use metrics::{
-    coverage, long_tail, user_metrics, Direction, ItemStats, MetricId, MetricKind, MetricSet,
-    DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
+    coverage, long_tail, stage_metrics, user_metrics, Direction, ItemStats, MetricId, MetricKind,
+    MetricSet, DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
 };
 pub use protocol::{Protocol, Protocols, Sampler};
 pub use sampling::{rank_candidates, sampled_candidates};
 pub use summary::{mean_ci95, summarise, MetricSummary, Summary};
-pub use topk::{top_k, top_k_masked};
 
 /// Per-user values of every per-user column, for the evaluated users only.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +98,7 @@ pub fn evaluate(
             // One buffer per worker, reused: a fresh block-sized allocation
             // per block costs page faults comparable to the scoring itself.
             scores.resize(block.len() * n_items, 0.0);
-            scorer.score_block(block, scores);
+            scorer.score_block_excluding(block, &target.exclude, scores);
             let mut lists = Vec::with_capacity(block.len());
             let mut list_scores = Vec::with_capacity(block.len());
             let mut values = Vec::new();
@@ -108,25 +107,17 @@ pub fn evaluate(
                     .history
                     .map_or(f64::NAN, |h| items.mean_popularity(h.row(u as usize)));
                 let truth = target.truth.row(u as usize);
-                let list = match target.candidates {
+                let mut list = match target.candidates {
                     Some(c) => rank_candidates(row, c.row(u as usize), truth, k),
                     None => {
-                        for m in &target.exclude {
-                            for &i in m.row(u as usize) {
-                                row[i as usize] = f32::NEG_INFINITY;
-                            }
-                        }
-                        top_k_masked(row, k).unwrap_or_else(|| {
-                            let mut excluded = vec![false; n_items];
-                            for m in &target.exclude {
-                                for &i in m.row(u as usize) {
-                                    excluded[i as usize] = true;
-                                }
-                            }
-                            top_k(row, &excluded, k)
-                        })
+                        let excluded: Vec<&[u32]> =
+                            target.exclude.iter().map(|m| m.row(u as usize)).collect();
+                        best_k(row, &excluded, k)
                     }
                 };
+                // −∞ means "never recommended" (excluded items, a pipeline's
+                // non-candidates): such items do not fill a short list.
+                list.retain(|&i| row[i as usize] != f32::NEG_INFINITY);
                 user_metrics(&list, truth, history, set, items, &mut values);
                 list_scores.push(list.iter().map(|&i| row[i as usize]).collect());
                 lists.push(list);
@@ -167,5 +158,189 @@ pub fn evaluate(
         summary,
         lists,
         micros_per_user: elapsed * 1e6 / users.len().max(1) as f64,
+    }
+}
+
+/// What scoring a pipeline's first stage alone adds to its evaluation.
+pub struct StageEvaluation {
+    /// The retriever ranking the catalogue exactly, under the set.
+    pub retriever: Evaluation,
+    /// Single-threaded index searches per second over the evaluated users;
+    /// None without an approximate index.
+    pub queries_per_second: Option<f64>,
+}
+
+/// Relative slack when comparing an index candidate's score with the exact
+/// N-th score: the two come from different summation orders.
+const SCORE_SLACK: f32 = 1e-5;
+
+/// Scores a pipeline's retriever alone on the same target and adds the
+/// stage metrics (candidate_recall@N, ceiling_ndcg@K, ndcg_lift@K, and
+/// ann_overlap@N with an approximate index; see [`stage_metrics`] and
+/// docs/metrics.md) to the pipeline's own evaluation `ranked`, per user and
+/// in its summary.
+pub fn evaluate_stages(
+    ranked: &mut Evaluation,
+    stages: &Stages,
+    target: &Target,
+    set: &MetricSet,
+    items: &ItemStats,
+    block_users: usize,
+) -> StageEvaluation {
+    let n = stages.candidates;
+    let mut wide = set.clone();
+    wide.cutoffs.push(n);
+    let exact = evaluate(stages.retriever, target, &wide, items, block_users);
+    let users = &ranked.per_user.users;
+    let excluded =
+        |u: u32| -> Vec<&[u32]> { target.exclude.iter().map(|m| m.row(u as usize)).collect() };
+    // Each user's candidates in the retriever's order, and for an index the
+    // share of them within the exact top N.
+    let (candidates, overlap, queries_per_second) = match &stages.index {
+        None => (
+            exact
+                .lists
+                .items
+                .iter()
+                .map(|l| l[..n.min(l.len())].to_vec())
+                .collect::<Vec<_>>(),
+            None,
+            None,
+        ),
+        Some(index) => {
+            let start = Instant::now();
+            let found: Vec<Vec<u32>> = users
+                .iter()
+                .map(|&u| index.search(u, &excluded(u), n))
+                .collect();
+            let seconds = start.elapsed().as_secs_f64();
+            let (dim, item_factors) = stages
+                .retriever
+                .item_factors()
+                .unwrap_or((index.dim, Vec::new()));
+            let dot = |u: u32, i: u32| -> f32 {
+                let q = &index.queries[u as usize * dim..(u as usize + 1) * dim];
+                let x = &item_factors[i as usize * dim..(i as usize + 1) * dim];
+                q.iter().zip(x).map(|(a, b)| a * b).sum()
+            };
+            let mut overlap = Vec::with_capacity(users.len());
+            let ordered = users
+                .iter()
+                .zip(found)
+                .enumerate()
+                .map(|(row, (&u, list))| {
+                    let mut scored: Vec<(f32, u32)> =
+                        list.iter().map(|&i| (dot(u, i), i)).collect();
+                    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                    let exact_scores = &exact.lists.scores[row];
+                    let within = match exact_scores[..n.min(exact_scores.len())].last() {
+                        Some(&t) => {
+                            let t = t - SCORE_SLACK * t.abs().max(1.0);
+                            scored.iter().filter(|(s, _)| *s >= t).count()
+                        }
+                        None => 0,
+                    };
+                    let wanted = n.min(exact_scores.len());
+                    overlap.push(if wanted == 0 {
+                        f64::NAN
+                    } else {
+                        within as f64 / wanted as f64
+                    });
+                    scored.into_iter().map(|(_, i)| i).collect()
+                })
+                .collect();
+            (
+                ordered,
+                Some(overlap),
+                Some(users.len() as f64 / seconds.max(1e-12)),
+            )
+        }
+    };
+    // The retriever's own evaluation: the set's columns and top-K lists.
+    let own_columns = set.per_user_columns();
+    let per_user = PerUser {
+        users: exact.per_user.users.clone(),
+        values: own_columns
+            .iter()
+            .map(|c| {
+                exact
+                    .per_user
+                    .column(*c)
+                    .expect("the wide set holds the set's columns")
+                    .to_vec()
+            })
+            .collect(),
+        columns: own_columns,
+    };
+    let k = set.max_cutoff();
+    let lists = TopLists {
+        users: exact.lists.users.clone(),
+        items: exact
+            .lists
+            .items
+            .iter()
+            .map(|l| l[..k.min(l.len())].to_vec())
+            .collect(),
+        scores: exact
+            .lists
+            .scores
+            .iter()
+            .map(|l| l[..k.min(l.len())].to_vec())
+            .collect(),
+    };
+    let summary = Summary::new(&per_user, &lists, set, target.truth.n_cols());
+    let mut columns = vec![MetricId {
+        kind: MetricKind::CandidateRecall,
+        k: n,
+    }];
+    for &k in &set.cutoffs {
+        columns.push(MetricId {
+            kind: MetricKind::CeilingNdcg,
+            k,
+        });
+        columns.push(MetricId {
+            kind: MetricKind::NdcgLift,
+            k,
+        });
+    }
+    let mut values = vec![Vec::with_capacity(users.len()); columns.len()];
+    let mut row = Vec::with_capacity(columns.len());
+    for (index, &u) in users.iter().enumerate() {
+        row.clear();
+        stage_metrics(
+            &candidates[index],
+            &ranked.lists.items[index],
+            target.truth.row(u as usize),
+            &set.cutoffs,
+            &mut row,
+        );
+        for (c, v) in row.iter().enumerate() {
+            values[c].push(*v);
+        }
+    }
+    if let Some(overlap) = overlap {
+        columns.push(MetricId {
+            kind: MetricKind::AnnOverlap,
+            k: n,
+        });
+        values.push(overlap);
+    }
+    for (column, values) in columns.into_iter().zip(values) {
+        let (mean, ci95) = mean_ci95(&values);
+        ranked
+            .summary
+            .metrics
+            .insert(column, MetricSummary { mean, ci95 });
+        ranked.per_user.columns.push(column);
+        ranked.per_user.values.push(values);
+    }
+    StageEvaluation {
+        retriever: Evaluation {
+            per_user,
+            summary,
+            lists,
+            micros_per_user: exact.micros_per_user,
+        },
+        queries_per_second,
     }
 }

@@ -25,6 +25,8 @@ pub fn summary(kind: ModelKind) -> &'static str {
         ModelKind::Mf => "dot-product factors trained by gradient descent (Rendle et al. 2020)",
         ModelKind::TwoTower => "a user and an item tower whose outputs meet in a dot product, trained with an in-batch softmax",
         ModelKind::Ncf => "neural collaborative filtering: GMF, MLP or NeuMF trained with sampled negatives (He et al. 2017)",
+        ModelKind::Dcn => "deep & cross network DCN-v2: cross layers and a ReLU MLP over the user and item embeddings, trained with sampled negatives (Wang et al. 2021)",
+        ModelKind::Pipeline => "two stages: a retriever's N best unseen items, ordered by a ranker; evaluated with candidate recall, the ranking ceiling and the lift over the retriever",
     }
 }
 
@@ -215,6 +217,73 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
             OPTIMIZER,
             POPULARITY,
             PATIENCE,
+        ],
+        ModelKind::Dcn => &[
+            ParamDoc {
+                param: "dim",
+                rule: "≥ 1",
+                meaning: "embedding width per side; x_0 = [user ; item] has 2·dim features",
+            },
+            ParamDoc {
+                param: "cross_layers",
+                rule: "≥ 1",
+                meaning: "cross layers x_{l+1} = x_0 ⊙ (x_l·W + b) + x_l",
+            },
+            ParamDoc {
+                param: "low_rank",
+                rule: "0 ≤ low_rank < 2·dim",
+                meaning: "r of W = V·Uᵀ in every cross layer; 0 = full rank",
+            },
+            ParamDoc {
+                param: "structure",
+                rule: "stacked, parallel",
+                meaning: "MLP after the cross layers, or beside them (both outputs concatenated)",
+            },
+            ParamDoc {
+                param: "hidden",
+                rule: "widths ≥ 1",
+                meaning: "MLP layer widths; [] = cross layers alone",
+            },
+            ParamDoc {
+                param: "negatives",
+                rule: "≥ 1",
+                meaning: "sampled items per positive, labelled 0 in the binary cross-entropy",
+            },
+            EPOCHS,
+            BATCH,
+            LEARNING_RATE,
+            OPTIMIZER,
+            DROPOUT,
+            DENSE_L2,
+            PATIENCE,
+            POPULARITY,
+        ],
+        ModelKind::Pipeline => &[
+            ParamDoc {
+                param: "retriever",
+                rule: "{model, params}, any model but pipeline",
+                meaning: "first stage: picks each user's N best items not yet seen",
+            },
+            ParamDoc {
+                param: "candidates",
+                rule: "≥ 1",
+                meaning: "N, items passed to the ranker per user",
+            },
+            ParamDoc {
+                param: "index",
+                rule: "exact, {hnsw: {m ≥ 2, ef_construction, ef_search}}, {ivf: {lists, probes ≤ lists}}",
+                meaning: "how the retriever's N best are found: every item scored, or an approximate index over a dot-product retriever's factors (docs/spec.md, \"Pipelines\")",
+            },
+            ParamDoc {
+                param: "ranker",
+                rule: "{model, params}, any model but pipeline",
+                meaning: "second stage: orders the N candidates; scores N items per user",
+            },
+            ParamDoc {
+                param: "ranker_negatives",
+                rule: "uniform, retrieved",
+                meaning: "the ranker's sampled negatives from the catalogue, or from the user's retrieved candidates (ncf, dcn, mf with bpr)",
+            },
         ],
     }
 }

@@ -169,6 +169,7 @@ mod tests {
             train: &x,
             item_popularity: &pop,
             seed: 0,
+            negatives: None,
             monitor: None,
         })
         .unwrap()

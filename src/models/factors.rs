@@ -55,6 +55,10 @@ impl Scorer for DotProduct {
         matmul(dst, Accum::Replace, self.items.as_ref(), rhs, 1.0, Par::Seq);
     }
 
+    fn user_factors(&self) -> Option<(usize, &[f32])> {
+        Some((self.dim, &self.users))
+    }
+
     fn item_factors(&self) -> Option<(usize, Vec<f32>)> {
         let (n, d) = (self.items.nrows(), self.dim);
         Some((d, (0..n * d).map(|k| self.items[(k / d, k % d)]).collect()))

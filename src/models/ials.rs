@@ -127,6 +127,10 @@ impl Params for IalsParams {
 impl ModelConfig for IalsParams {
     config_basics!(stochastic: true);
 
+    fn scores_by_dot_product(&self) -> bool {
+        !matches!(self.popularity, Popularity::Penalty { .. })
+    }
+
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let by_user = input.train;
         let by_item = by_user.transpose();
@@ -359,6 +363,7 @@ mod tests {
                 train: &x,
                 item_popularity: &popularity,
                 seed: 1,
+                negatives: None,
                 monitor: None,
             });
             let Err(ModelError::Numerical { message, .. }) = fit else {

@@ -130,6 +130,14 @@ impl Params for MfParams {
 impl ModelConfig for MfParams {
     config_basics!(stochastic: true);
 
+    fn scores_by_dot_product(&self) -> bool {
+        !matches!(self.popularity, Popularity::Penalty { .. })
+    }
+
+    fn samples_negatives(&self) -> bool {
+        self.loss == Loss::Bpr
+    }
+
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let train = input.train;
         let d = self.dim;

@@ -22,6 +22,7 @@ macro_rules! config_basics {
 }
 
 pub mod catalog;
+mod dcn;
 mod ease;
 mod factors;
 mod ials;
@@ -30,6 +31,7 @@ mod mf;
 mod most_pop;
 mod ncf;
 mod nn;
+mod pipeline;
 mod popularity;
 mod random;
 mod train;
@@ -44,6 +46,7 @@ use serde_yaml::{Mapping, Value};
 use crate::data::CsrMatrix;
 
 pub use factors::DotProduct;
+pub use pipeline::Index;
 pub use popularity::{methods_of as popularity_methods, Penalized, Popularity};
 pub use train::{EpochLog, Fitted, Monitor, TrainingCurve};
 
@@ -58,6 +61,8 @@ pub enum ModelKind {
     Mf,
     TwoTower,
     Ncf,
+    Dcn,
+    Pipeline,
 }
 
 /// A problem with one param, `key` relative to the model's params.
@@ -86,6 +91,10 @@ pub struct FitInput<'a> {
     /// Validation metric for loss curves and early stopping; None when the
     /// split has no validation part.
     pub monitor: Option<Monitor<'a>>,
+    /// Per-user pools that sampled negatives are drawn from (a pipeline's
+    /// retrieved candidates, `ranker_negatives: retrieved`); None draws them
+    /// from the catalogue.
+    pub negatives: Option<&'a CsrMatrix>,
 }
 
 /// Serving cost of a fitted model.
@@ -107,10 +116,75 @@ pub trait Scorer: Send + Sync {
 
     fn cost(&self) -> ServingCost;
 
+    /// One user's scores for `items` only, into `out` (as long as `items`).
+    /// Models that pay per item scored (ncf, dcn) override it, so that a
+    /// ranker on N candidates costs N forward passes; the default scores the
+    /// catalogue of `n_items` and picks.
+    fn score_items(&self, user: u32, items: &[u32], n_items: usize, out: &mut [f32]) {
+        let mut row = vec![0.0; n_items];
+        self.score_block(&[user], &mut row);
+        for (o, &i) in out.iter_mut().zip(items) {
+            *o = row[i as usize];
+        }
+    }
+
+    /// [`Scorer::score_block`] for users whose items in `exclude` will be
+    /// discarded: a pipeline spends its candidates on the other items, as a
+    /// served system filters what the user has seen. Single-stage models
+    /// score every item and leave the exclusion to the evaluator.
+    fn score_block_excluding(&self, users: &[u32], exclude: &[&CsrMatrix], out: &mut [f32]) {
+        let _ = exclude;
+        self.score_block(users, out);
+    }
+
+    /// A staged model's first stage: the evaluator scores it alone too, for
+    /// candidate recall, the ranking ceiling and the lift over it.
+    fn stages(&self) -> Option<Stages<'_>> {
+        None
+    }
+
+    /// User factors (users × dim, row-major) of a model whose scores are
+    /// exactly their dot products with [`Scorer::item_factors`]: what an
+    /// approximate nearest-neighbour index can serve. None for any other
+    /// model (a scoring-time penalty included).
+    fn user_factors(&self) -> Option<(usize, &[f32])> {
+        None
+    }
+
     /// Item embeddings (items × dim, row-major) for models that have them:
     /// for embedding analysis and tests of what the knobs do to them.
     fn item_factors(&self) -> Option<(usize, Vec<f32>)> {
         None
+    }
+}
+
+/// The first stage of a staged model and how many items it passes on.
+pub struct Stages<'a> {
+    /// The retriever's exact scores.
+    pub retriever: &'a dyn Scorer,
+    pub candidates: usize,
+    /// The approximate index the candidates come from; None: exact top N.
+    pub index: Option<IndexStage<'a>>,
+}
+
+/// An approximate nearest-neighbour index serving a retriever's factors.
+pub struct IndexStage<'a> {
+    pub index: &'a dyn crate::ann::MipsIndex,
+    /// The retriever's user factors: the queries.
+    pub dim: usize,
+    pub queries: &'a [f32],
+    /// The index as the spec wrote it, e.g. `hnsw(m=16, ...)`.
+    pub description: String,
+    pub build_seconds: f64,
+}
+
+impl IndexStage<'_> {
+    /// One user's candidates: the `n` best items the index returns, never an
+    /// item in `excluded` (sorted lists).
+    pub fn search(&self, user: u32, excluded: &[&[u32]], n: usize) -> Vec<u32> {
+        let q = &self.queries[user as usize * self.dim..(user as usize + 1) * self.dim];
+        let skip = |i: u32| excluded.iter().any(|list| list.binary_search(&i).is_ok());
+        self.index.search(q, n, &skip)
     }
 }
 
@@ -125,6 +199,19 @@ pub trait ModelConfig: Send + Sync + fmt::Debug {
     fn popularity(&self) -> &Popularity;
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError>;
+
+    /// Whether training draws sampled negatives ([`FitInput::negatives`]
+    /// pools apply): what `ranker_negatives: retrieved` needs.
+    fn samples_negatives(&self) -> bool {
+        false
+    }
+
+    /// Whether the fitted scorer's scores are exactly user · item factor
+    /// dot products ([`Scorer::user_factors`]): what an approximate index
+    /// can serve.
+    fn scores_by_dot_product(&self) -> bool {
+        false
+    }
 
     /// Values that pass the range checks but leave the model degenerate
     /// (every user gets the same list, or lists in item-id order): shown by
@@ -144,7 +231,7 @@ pub enum ModelError {
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 8] = [
+    pub const ALL: [ModelKind; 10] = [
         ModelKind::MostPop,
         ModelKind::Random,
         ModelKind::Itemknn,
@@ -153,6 +240,8 @@ impl ModelKind {
         ModelKind::Mf,
         ModelKind::TwoTower,
         ModelKind::Ncf,
+        ModelKind::Dcn,
+        ModelKind::Pipeline,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -165,6 +254,8 @@ impl ModelKind {
             ModelKind::Mf => "mf",
             ModelKind::TwoTower => "two_tower",
             ModelKind::Ncf => "ncf",
+            ModelKind::Dcn => "dcn",
+            ModelKind::Pipeline => "pipeline",
         }
     }
 
@@ -179,6 +270,8 @@ impl ModelKind {
             ModelKind::Mf => configure::<mf::MfParams>(params),
             ModelKind::TwoTower => configure::<two_tower::TwoTowerParams>(params),
             ModelKind::Ncf => configure::<ncf::NcfParams>(params),
+            ModelKind::Dcn => configure::<dcn::DcnParams>(params),
+            ModelKind::Pipeline => configure::<pipeline::PipelineParams>(params),
         }
     }
 
@@ -197,6 +290,38 @@ impl ModelKind {
             .keys()
             .filter_map(|k| k.as_str().map(str::to_string))
             .collect()
+    }
+
+    /// The params a sweep knob `key` with `value` sets on an entry of this
+    /// model whose params are `params` (as written): the key itself when it
+    /// is a param (popularity only with a method the model implements); a
+    /// dotted key (`retriever.params.dim`, `popularity.beta`) when its first
+    /// part is one; for a pipeline, the stages that have the key. Empty:
+    /// the knob does not apply.
+    pub fn knob_paths(self, params: &Mapping, key: &str, value: &Value) -> Vec<String> {
+        let keys = self.param_keys();
+        let head = key.split('.').next().unwrap_or(key);
+        if key.contains('.') {
+            return if keys.iter().any(|k| k == head) {
+                vec![key.to_string()]
+            } else {
+                Vec::new()
+            };
+        }
+        if keys.iter().any(|k| k == key) {
+            let supported = key != "popularity"
+                || serde_yaml::from_value::<Popularity>(value.clone())
+                    .map_or(true, |p| self.supports_popularity(p.method()));
+            return if supported {
+                vec![key.to_string()]
+            } else {
+                Vec::new()
+            };
+        }
+        if self == ModelKind::Pipeline {
+            return pipeline::stage_paths(params, key, value);
+        }
+        Vec::new()
     }
 
     /// Whether this model implements popularity method `method` (the table
@@ -317,8 +442,10 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_list_their_keys() {
         for kind in ModelKind::ALL {
-            assert!(
+            // A pipeline's stages carry its popularity methods.
+            assert_eq!(
                 kind.param_keys().contains(&"popularity".to_string()),
+                kind != ModelKind::Pipeline,
                 "{kind:?}"
             );
         }

@@ -8,14 +8,19 @@
 //! one user against the catalogue costs |I| forward passes, which the
 //! serving cost reports (the retrieval-vs-ranking gap of the field).
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::Mat;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
-use super::nn::{binary_cross_entropy, Dense, DenseGrad, Stack};
-use super::train::{self, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
+use super::nn::{
+    binary_cross_entropy, dense_f32, layer_f32, matrix_f32, Dense, DenseGrad, PairScorer, PerPair,
+    Stack,
+};
+use super::train::{
+    self, Example, Examples, Fitted, Optimizer, Pointwise, PointwiseSettings, RowGrads, Step,
+    Table, Trainable,
+};
 use super::{
     FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
     ServingCost,
@@ -147,6 +152,10 @@ impl Params for NcfParams {
 impl ModelConfig for NcfParams {
     config_basics!(stochastic: true);
 
+    fn samples_negatives(&self) -> bool {
+        true
+    }
+
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
         let (n_users, n_items, d) = (input.train.n_rows(), input.train.n_cols(), self.dim);
@@ -203,15 +212,6 @@ struct NetGrads {
     head: DenseGrad,
 }
 
-/// One labelled (user, item) example.
-#[derive(Debug, Clone, Copy)]
-struct Example {
-    user: u32,
-    item: u32,
-    label: f64,
-    weight: f64,
-}
-
 impl Net {
     fn gmf_width(&self) -> usize {
         if self.variant.has_gmf() {
@@ -220,6 +220,10 @@ impl Net {
             0
         }
     }
+}
+
+impl Pointwise for Net {
+    type Grads = NetGrads;
 
     /// Mean loss (l2 included) and gradients of a batch of examples, with
     /// dropout rate `p` drawn from `rng`.
@@ -320,8 +324,7 @@ impl Net {
         .iter()
         .all(|t| t.is_finite())
             && self.mlp.is_finite()
-            && self.head.b[0].is_finite()
-            && self.head.w.col(0).iter().all(|v| v.is_finite())
+            && self.head.is_finite()
     }
 }
 
@@ -336,48 +339,25 @@ struct Ncf<'a> {
 impl Trainable for Ncf<'_> {
     fn epoch(&mut self) -> f64 {
         let p = self.params;
-        let order = self.examples.epoch(&mut self.rng);
-        let (mut total, mut batches) = (0.0, 0);
-        let mut examples = Vec::with_capacity(p.batch_size * (1 + p.negatives));
-        for chunk in order.chunks(p.batch_size) {
-            examples.clear();
-            for &(u, i) in chunk {
-                examples.push(Example {
-                    user: u,
-                    item: i,
-                    label: 1.0,
-                    weight: self.examples.weight[i as usize],
-                });
-                for _ in 0..p.negatives {
-                    let j = self.examples.negative(&mut self.rng, u);
-                    examples.push(Example {
-                        user: u,
-                        item: j,
-                        label: 0.0,
-                        weight: 1.0,
-                    });
-                }
-            }
-            let (loss, grads) = self
-                .net
-                .gradients(&examples, p.dropout, p.l2, &mut self.rng);
-            self.step += 1;
-            self.net.update(
-                &grads,
-                &Step::new(p.optimizer, p.learning_rate, self.step).summed_over(examples.len()),
-            );
-            total += loss;
-            batches += 1;
-        }
-        if self.net.is_finite() {
-            total / batches.max(1) as f64
-        } else {
-            f64::NAN
-        }
+        let settings = PointwiseSettings {
+            negatives: p.negatives,
+            batch_size: p.batch_size,
+            dropout: p.dropout,
+            l2: p.l2,
+            optimizer: p.optimizer,
+            learning_rate: p.learning_rate,
+        };
+        train::pointwise_epoch(
+            &mut self.net,
+            &settings,
+            &self.examples,
+            &mut self.rng,
+            &mut self.step,
+        )
     }
 
     fn scorer(&self) -> Box<dyn Scorer> {
-        Box::new(NcfScorer::new(&self.net))
+        Box::new(PerPair(NcfScorer::new(&self.net)))
     }
 }
 
@@ -394,31 +374,6 @@ struct NcfScorer {
     layers: Vec<(Mat<f32>, Vec<f32>)>,
     head: (Mat<f32>, Vec<f32>),
     cost: ServingCost,
-}
-
-fn matrix_f32(t: &Table) -> Mat<f32> {
-    Mat::from_fn(t.rows(), t.dim, |r, k| t.row(r as u32)[k] as f32)
-}
-
-fn dense_f32(l: &Dense) -> (Mat<f32>, Vec<f32>) {
-    (
-        Mat::from_fn(l.inputs(), l.outputs(), |i, j| l.w[(i, j)] as f32),
-        l.b.iter().map(|&b| b as f32).collect(),
-    )
-}
-
-/// y = x·W + b, optionally ReLU'd.
-fn layer_f32(x: MatRef<f32>, (w, b): &(Mat<f32>, Vec<f32>), relu: bool) -> Mat<f32> {
-    let mut y = Mat::from_fn(x.nrows(), w.ncols(), |_, j| b[j]);
-    matmul(y.as_mut(), Accum::Add, x, w.as_ref(), 1.0, Par::Seq);
-    if relu {
-        for j in 0..y.ncols() {
-            for v in y.col_mut(j).iter_mut() {
-                *v = v.max(0.0);
-            }
-        }
-    }
-    y
 }
 
 impl NcfScorer {
@@ -451,13 +406,16 @@ impl NcfScorer {
             },
         }
     }
+}
 
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+impl PairScorer for NcfScorer {
+    fn score_user(&self, user: u32, items: Option<&[u32]>, out: &mut [f32]) {
         let (d, n) = (self.dim, out.len());
+        let item = |i: usize| items.map_or(i, |s| s[i] as usize);
         let u = user as usize * d..(user as usize + 1) * d;
         let gmf = self.variant.has_gmf().then(|| {
             let pu = &self.gmf_users[u.clone()];
-            Mat::from_fn(n, d, |i, k| pu[k] * self.gmf_items[(i, k)])
+            Mat::from_fn(n, d, |i, k| pu[k] * self.gmf_items[(item(i), k)])
         });
         let mlp = self.variant.has_mlp().then(|| {
             let pu = &self.mlp_users[u.clone()];
@@ -465,7 +423,7 @@ impl NcfScorer {
                 if k < d {
                     pu[k]
                 } else {
-                    self.mlp_items[(i, k - d)]
+                    self.mlp_items[(item(i), k - d)]
                 }
             });
             for layer in &self.layers {
@@ -486,15 +444,6 @@ impl NcfScorer {
         let logits = layer_f32(features.as_ref(), &self.head, false);
         for (i, s) in out.iter_mut().enumerate() {
             *s = logits[(i, 0)];
-        }
-    }
-}
-
-impl Scorer for NcfScorer {
-    fn score_block(&self, users: &[u32], out: &mut [f32]) {
-        let n_items = out.len() / users.len().max(1);
-        for (&u, row) in users.iter().zip(out.chunks_exact_mut(n_items.max(1))) {
-            self.score_user(u, row);
         }
     }
 
@@ -613,7 +562,7 @@ mod tests {
                 // GMF's 2 factors or the MLP's last 2 units alone.
                 net.head = Dense::new(2, 1, &mut rng);
             }
-            let scorer = NcfScorer::new(&net);
+            let scorer = PerPair(NcfScorer::new(&net));
             let mut out = vec![0.0f32; 2 * 4];
             scorer.score_block(&[2, 0], &mut out);
             // A single positive example's BCE loss is −log σ(z): recover z.

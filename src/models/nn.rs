@@ -1,6 +1,7 @@
-//! The few neural-network pieces the towers and NCF need, with hand-written
-//! backward passes: a dense layer, ReLU, inverted dropout, L2 normalisation,
-//! in-batch sampled softmax and binary cross-entropy. Hand-written because
+//! The few neural-network pieces the towers, NCF and DCN need, with
+//! hand-written backward passes: a dense layer, a cross layer, ReLU,
+//! inverted dropout, L2 normalisation, in-batch sampled softmax and binary
+//! cross-entropy. Hand-written because
 //! they are small and a Rust autodiff framework (burn, candle) would add a
 //! long build and hide the determinism guarantees; each backward pass has a
 //! finite-difference test below.
@@ -14,7 +15,8 @@ use rand::Rng;
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 
-use super::train::{Moments, Step};
+use super::train::{Moments, Step, Table};
+use super::{Scorer, ServingCost};
 
 /// y = x·W + b, with W stored input × output.
 #[derive(Debug, Clone)]
@@ -105,6 +107,11 @@ impl Dense {
 
     pub fn parameters(&self) -> u64 {
         (self.inputs() * self.outputs() + self.outputs()) as u64
+    }
+
+    pub fn is_finite(&self) -> bool {
+        self.b.iter().all(|v| v.is_finite())
+            && (0..self.outputs()).all(|j| self.w.col(j).iter().all(|v| v.is_finite()))
     }
 }
 
@@ -231,11 +238,211 @@ impl Stack {
     }
 
     pub fn is_finite(&self) -> bool {
-        self.layers.iter().all(|l| {
-            l.b.iter().all(|v| v.is_finite())
-                && (0..l.outputs()).all(|j| l.w.col(j).iter().all(|v| v.is_finite()))
-        })
+        self.layers.iter().all(Dense::is_finite)
     }
+}
+
+/// A model scored by one forward pass per (user, item) pair (ncf, dcn).
+pub trait PairScorer: Send + Sync {
+    /// Logits of `user` for `items` (every item when None), into `out`.
+    fn score_user(&self, user: u32, items: Option<&[u32]>, out: &mut [f32]);
+
+    fn cost(&self) -> ServingCost;
+}
+
+/// The [`Scorer`] of a [`PairScorer`]: a block is its users in turn, and a
+/// ranker's candidates cost one pass each.
+pub struct PerPair<S>(pub S);
+
+impl<S: PairScorer> Scorer for PerPair<S> {
+    fn score_block(&self, users: &[u32], out: &mut [f32]) {
+        let n_items = out.len() / users.len().max(1);
+        for (&u, row) in users.iter().zip(out.chunks_exact_mut(n_items.max(1))) {
+            self.0.score_user(u, None, row);
+        }
+    }
+
+    fn score_items(&self, user: u32, items: &[u32], _n_items: usize, out: &mut [f32]) {
+        self.0.score_user(user, Some(items), out);
+    }
+
+    fn cost(&self) -> ServingCost {
+        self.0.cost()
+    }
+}
+
+/// A table's rows as an f32 matrix (rows × dim), for scoring.
+pub fn matrix_f32(t: &Table) -> Mat<f32> {
+    Mat::from_fn(t.rows(), t.dim, |r, k| t.row(r as u32)[k] as f32)
+}
+
+/// A dense layer's weights in f32, for scoring.
+pub fn dense_f32(l: &Dense) -> (Mat<f32>, Vec<f32>) {
+    (
+        Mat::from_fn(l.inputs(), l.outputs(), |i, j| l.w[(i, j)] as f32),
+        l.b.iter().map(|&b| b as f32).collect(),
+    )
+}
+
+/// y = x·W + b in f32, optionally ReLU'd: the scoring-time dense layer.
+pub fn layer_f32(x: MatRef<f32>, (w, b): &(Mat<f32>, Vec<f32>), relu: bool) -> Mat<f32> {
+    let mut y = Mat::from_fn(x.nrows(), w.ncols(), |_, j| b[j]);
+    matmul(y.as_mut(), Accum::Add, x, w.as_ref(), 1.0, Par::Seq);
+    if relu {
+        for j in 0..y.ncols() {
+            for v in y.col_mut(j).iter_mut() {
+                *v = v.max(0.0);
+            }
+        }
+    }
+    y
+}
+
+/// A DCN-v2 cross layer (Wang et al. 2021): x_{l+1} = x_0 ⊙ (x_l·W + b) + x_l,
+/// with W full rank (one D × D layer) or low rank W = V·Uᵀ (a D × r layer
+/// whose bias is held at zero, then an r × D layer with the bias b).
+#[derive(Debug, Clone)]
+pub struct Cross {
+    pub project: Vec<Dense>,
+}
+
+/// What a training forward pass through cross layers keeps: every layer's
+/// input x_l, its projection z_l, and the low-rank intermediate.
+pub struct CrossCache {
+    xs: Vec<Mat<f64>>,
+    zs: Vec<Mat<f64>>,
+    hidden: Vec<Option<Mat<f64>>>,
+}
+
+impl Cross {
+    /// A layer over `width` features; `rank` 0 is full rank.
+    pub fn new(width: usize, rank: usize, rng: &mut Pcg64Mcg) -> Self {
+        let project = if rank == 0 {
+            vec![Dense::new(width, width, rng)]
+        } else {
+            vec![Dense::new(width, rank, rng), Dense::new(rank, width, rng)]
+        };
+        Self { project }
+    }
+
+    /// z = x·W + b, and the low-rank intermediate x·V.
+    fn project(&self, x: MatRef<f64>) -> (Mat<f64>, Option<Mat<f64>>) {
+        match &self.project[..] {
+            [full] => (full.forward(x), None),
+            [v, u] => {
+                let h = v.forward(x);
+                (u.forward(h.as_ref()), Some(h))
+            }
+            _ => unreachable!("one or two projections"),
+        }
+    }
+
+    pub fn penalty(&self, l2: f64) -> f64 {
+        self.project.iter().map(|l| l.penalty(l2)).sum()
+    }
+
+    /// Learned numbers: the low-rank V's held bias does not count.
+    pub fn parameters(&self) -> u64 {
+        self.project.iter().map(Dense::parameters).sum::<u64>()
+            - (self.project.len() as u64 - 1) * self.project[0].outputs() as u64
+    }
+
+    /// Multiply-adds of one example: the projection, then x_0 ⊙ z.
+    pub fn madds(&self) -> u64 {
+        self.project
+            .iter()
+            .map(|l| (l.inputs() * l.outputs()) as u64)
+            .sum::<u64>()
+            + self.project[0].inputs() as u64
+    }
+
+    pub fn update(&mut self, grads: &[DenseGrad], step: &Step) {
+        for (layer, grad) in self.project.iter_mut().zip(grads) {
+            layer.update(grad, step);
+        }
+    }
+
+    pub fn is_finite(&self) -> bool {
+        self.project.iter().all(Dense::is_finite)
+    }
+
+    /// Scoring-time weights in f32.
+    pub fn to_f32(&self) -> Vec<(Mat<f32>, Vec<f32>)> {
+        self.project.iter().map(dense_f32).collect()
+    }
+}
+
+/// Cross layers in turn from x_0: the output x_L and the cache.
+pub fn cross_forward(layers: &[Cross], x0: &Mat<f64>) -> (Mat<f64>, CrossCache) {
+    let mut cache = CrossCache {
+        xs: Vec::with_capacity(layers.len()),
+        zs: Vec::with_capacity(layers.len()),
+        hidden: Vec::with_capacity(layers.len()),
+    };
+    let mut x = x0.clone();
+    for layer in layers {
+        let (z, h) = layer.project(x.as_ref());
+        let next = Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
+            x0[(i, j)] * z[(i, j)] + x[(i, j)]
+        });
+        cache.xs.push(x);
+        cache.zs.push(z);
+        cache.hidden.push(h);
+        x = next;
+    }
+    (x, cache)
+}
+
+/// Gradients of every cross layer's projections, and of x_0 (through the
+/// products and the chain of x_l), given the gradient of x_L; `l2` adds
+/// the gradient of l2·‖W‖².
+pub fn cross_backward(
+    layers: &[Cross],
+    x0: &Mat<f64>,
+    cache: &CrossCache,
+    dx_last: Mat<f64>,
+    l2: f64,
+) -> (Vec<Vec<DenseGrad>>, Mat<f64>) {
+    let (n, width) = (x0.nrows(), x0.ncols());
+    let mut g = dx_last;
+    let mut dx0 = Mat::<f64>::zeros(n, width);
+    let mut grads = Vec::with_capacity(layers.len());
+    for l in (0..layers.len()).rev() {
+        let z = &cache.zs[l];
+        let dz = Mat::from_fn(n, width, |i, j| g[(i, j)] * x0[(i, j)]);
+        for j in 0..width {
+            for i in 0..n {
+                dx0[(i, j)] += g[(i, j)] * z[(i, j)];
+            }
+        }
+        let x = cache.xs[l].as_ref();
+        let (layer_grads, dx) = match (&layers[l].project[..], &cache.hidden[l]) {
+            ([full], None) => {
+                let (grad, dx) = full.backward(x, dz.as_ref(), l2);
+                (vec![grad], dx)
+            }
+            ([v, u], Some(h)) => {
+                let (gu, dh) = u.backward(h.as_ref(), dz.as_ref(), l2);
+                let (mut gv, dx) = v.backward(x, dh.as_ref(), l2);
+                gv.b.iter_mut().for_each(|b| *b = 0.0);
+                (vec![gv, gu], dx)
+            }
+            _ => unreachable!("the cache matches the layer"),
+        };
+        for j in 0..width {
+            for i in 0..n {
+                g[(i, j)] += dx[(i, j)];
+            }
+        }
+        grads.push(layer_grads);
+    }
+    grads.reverse();
+    for j in 0..width {
+        for i in 0..n {
+            dx0[(i, j)] += g[(i, j)];
+        }
+    }
+    (grads, dx0)
 }
 
 /// Sets negative entries to zero in place.

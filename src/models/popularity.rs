@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ModelKind, ParamIssue, Scorer, ServingCost};
+use super::{ModelKind, ParamIssue, Scorer, ServingCost, Stages};
+use crate::data::CsrMatrix;
 use crate::describe::number;
 
 /// Every popularity method, in the order docs and messages list them.
@@ -29,7 +30,10 @@ pub fn methods_of(kind: ModelKind) -> &'static [&'static str] {
         // BPR's sampled negatives (a rule between params: MfParams::check).
         ModelKind::Mf => &METHODS,
         ModelKind::TwoTower => &["none", "weight", "subsample", "logq", "penalty"],
-        ModelKind::Ncf => &["none", "weight", "subsample", "negatives", "penalty"],
+        ModelKind::Ncf | ModelKind::Dcn => &["none", "weight", "subsample", "negatives", "penalty"],
+        // A pipeline's stages carry their own methods (the sweep routes
+        // popularity knobs to them).
+        ModelKind::Pipeline => &["none"],
     }
 }
 
@@ -143,14 +147,36 @@ impl Penalized {
     }
 }
 
-impl Scorer for Penalized {
-    fn score_block(&self, users: &[u32], out: &mut [f32]) {
-        self.inner.score_block(users, out);
+impl Penalized {
+    fn subtract(&self, out: &mut [f32]) {
         for row in out.chunks_exact_mut(self.penalty.len()) {
             for (s, p) in row.iter_mut().zip(&self.penalty) {
                 *s -= p;
             }
         }
+    }
+}
+
+impl Scorer for Penalized {
+    fn score_block(&self, users: &[u32], out: &mut [f32]) {
+        self.inner.score_block(users, out);
+        self.subtract(out);
+    }
+
+    fn score_block_excluding(&self, users: &[u32], exclude: &[&CsrMatrix], out: &mut [f32]) {
+        self.inner.score_block_excluding(users, exclude, out);
+        self.subtract(out);
+    }
+
+    fn score_items(&self, user: u32, items: &[u32], n_items: usize, out: &mut [f32]) {
+        self.inner.score_items(user, items, n_items, out);
+        for (s, &i) in out.iter_mut().zip(items) {
+            *s -= self.penalty[i as usize];
+        }
+    }
+
+    fn stages(&self) -> Option<Stages<'_>> {
+        self.inner.stages()
     }
 
     fn item_factors(&self) -> Option<(usize, Vec<f32>)> {

@@ -138,6 +138,8 @@ pub struct Examples<'a> {
     /// Cumulative negative-sampling mass ∝ n_i^exponent (uniform without
     /// `negatives`).
     cumulative: Vec<f64>,
+    /// Per-user negative pools ([`FitInput::negatives`]).
+    pools: Option<&'a CsrMatrix>,
 }
 
 impl<'a> Examples<'a> {
@@ -184,6 +186,7 @@ impl<'a> Examples<'a> {
                 _ => None,
             },
             cumulative,
+            pools: input.negatives,
         }
     }
 
@@ -199,9 +202,24 @@ impl<'a> Examples<'a> {
         order
     }
 
-    /// A negative for a user: drawn from the sampling table, rejecting the
-    /// user's own train items (a bounded number of tries, for dense users).
+    /// A negative for a user: drawn uniformly from the user's pool when
+    /// there is one and it holds items not in the user's train row,
+    /// otherwise from the sampling table rejecting the user's own train
+    /// items (a bounded number of tries, for dense users). Pooled negatives
+    /// are never the user's positives: pool items in train are skipped.
     pub fn negative(&self, rng: &mut Pcg64Mcg, user: u32) -> u32 {
+        if let Some(pools) = self.pools {
+            let pool = pools.row(user as usize);
+            if !pool.is_empty() {
+                let start = rng.random_range(0..pool.len());
+                let free = (0..pool.len())
+                    .map(|k| pool[(start + k) % pool.len()])
+                    .find(|&j| !self.train.contains(user as usize, j));
+                if let Some(j) = free {
+                    return j;
+                }
+            }
+        }
         let total = *self.cumulative.last().expect("a catalogue");
         let mut pick = 0;
         for _ in 0..64 {
@@ -215,6 +233,95 @@ impl<'a> Examples<'a> {
             }
         }
         pick
+    }
+}
+
+/// One labelled (user, item) example of a pointwise loss.
+#[derive(Debug, Clone, Copy)]
+pub struct Example {
+    pub user: u32,
+    pub item: u32,
+    pub label: f64,
+    pub weight: f64,
+}
+
+/// A network trained by binary cross-entropy on positives and sampled
+/// negatives (ncf, dcn): what [`pointwise_epoch`] needs of it.
+pub trait Pointwise {
+    type Grads;
+
+    /// Mean loss (l2 included) and gradients of a batch, with dropout rate
+    /// `p` drawn from `rng`.
+    fn gradients(
+        &self,
+        batch: &[Example],
+        p: f64,
+        l2: f64,
+        rng: &mut Pcg64Mcg,
+    ) -> (f64, Self::Grads);
+
+    fn update(&mut self, grads: &Self::Grads, step: &Step);
+
+    fn is_finite(&self) -> bool;
+}
+
+/// The hyperparameters of a pointwise epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct PointwiseSettings {
+    pub negatives: usize,
+    pub batch_size: usize,
+    pub dropout: f64,
+    pub l2: f64,
+    pub optimizer: Optimizer,
+    pub learning_rate: f64,
+}
+
+/// One epoch: each batch of positives (label 1, the item's popularity
+/// weight) brings `negatives` sampled items per positive (label 0); one
+/// optimizer step per batch. Returns the mean batch loss, NaN once a weight
+/// is not finite. `step` counts optimizer steps across epochs.
+pub fn pointwise_epoch<N: Pointwise>(
+    net: &mut N,
+    settings: &PointwiseSettings,
+    examples: &Examples,
+    rng: &mut Pcg64Mcg,
+    step: &mut u64,
+) -> f64 {
+    let s = settings;
+    let order = examples.epoch(rng);
+    let (mut total, mut batches) = (0.0, 0);
+    let mut batch = Vec::with_capacity(s.batch_size * (1 + s.negatives));
+    for chunk in order.chunks(s.batch_size) {
+        batch.clear();
+        for &(u, i) in chunk {
+            batch.push(Example {
+                user: u,
+                item: i,
+                label: 1.0,
+                weight: examples.weight[i as usize],
+            });
+            for _ in 0..s.negatives {
+                batch.push(Example {
+                    user: u,
+                    item: examples.negative(rng, u),
+                    label: 0.0,
+                    weight: 1.0,
+                });
+            }
+        }
+        let (loss, grads) = net.gradients(&batch, s.dropout, s.l2, rng);
+        *step += 1;
+        net.update(
+            &grads,
+            &Step::new(s.optimizer, s.learning_rate, *step).summed_over(batch.len()),
+        );
+        total += loss;
+        batches += 1;
+    }
+    if net.is_finite() {
+        total / batches.max(1) as f64
+    } else {
+        f64::NAN
     }
 }
 
@@ -432,6 +539,38 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+
+    /// Pooled negatives come from the user's pool and are never the user's
+    /// train positives, even where a pool holds some (the pipeline's never
+    /// do); an empty pool falls back to the catalogue sampler.
+    #[test]
+    fn pooled_negatives_skip_the_users_positives() {
+        let train = CsrMatrix::from_pairs(3, 10, &[(0, 1), (0, 2), (1, 5), (2, 0)]);
+        let pools = CsrMatrix::from_pairs(3, 10, &[(0, 1), (0, 3), (0, 4), (1, 5), (1, 6)]);
+        let counts = train.column_counts();
+        let input = FitInput {
+            train: &train,
+            item_popularity: &counts,
+            seed: 0,
+            monitor: None,
+            negatives: Some(&pools),
+        };
+        let examples = Examples::new(&input, &Popularity::None);
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        let mut seen = [[false; 10]; 3];
+        for _ in 0..500 {
+            for u in 0..3u32 {
+                let j = examples.negative(&mut rng, u);
+                assert!(!train.contains(u as usize, j), "user {u} got positive {j}");
+                seen[u as usize][j as usize] = true;
+            }
+        }
+        let drawn = |u: usize| (0..10).filter(|&j| seen[u][j]).collect::<Vec<_>>();
+        assert_eq!(drawn(0), vec![3, 4]);
+        assert_eq!(drawn(1), vec![6]);
+        assert!(drawn(2).len() > 2, "user 2 has no pool: the catalogue");
+    }
 
     /// A fake model whose validation metric peaks at epoch 3.
     struct Peaked {

@@ -131,6 +131,10 @@ impl Params for TwoTowerParams {
 impl ModelConfig for TwoTowerParams {
     config_basics!(stochastic: true);
 
+    fn scores_by_dot_product(&self) -> bool {
+        !matches!(self.popularity, Popularity::Penalty { .. })
+    }
+
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
         let d = self.dim;
@@ -366,6 +370,7 @@ mod tests {
             train: &train,
             item_popularity: &counts,
             seed: 3,
+            negatives: None,
             monitor: None,
         };
         let params = TwoTowerParams {

@@ -25,6 +25,7 @@ pub struct Figure {
 #[serde(rename_all = "snake_case")]
 pub enum Section {
     Knobs,
+    Stages,
     Bias,
     Training,
     Cost,
@@ -267,8 +268,9 @@ pub fn pareto_front(points: &[(f64, f64)], x_higher: bool) -> Vec<usize> {
     front
 }
 
-/// One scatter panel per bias metric: y = accuracy, one marker shape per
-/// model, the Pareto front joined by a dashed line and ringed.
+/// Scatter panels (x described in full, whether larger x is better, the
+/// series): one marker shape per series, the Pareto front joined by a line
+/// and ringed. The accuracy/bias trade-off and the index recall/speed one.
 pub fn tradeoff(
     title: &str,
     y_desc: &str,
@@ -291,10 +293,7 @@ pub fn tradeoff(
                 .build_cartesian_2d(xr, yr)?;
             chart
                 .configure_mesh()
-                .x_desc(format!(
-                    "{x_desc} ({} is less biased)",
-                    if *x_higher { "right" } else { "left" }
-                ))
+                .x_desc(x_desc)
                 .y_desc(y_desc)
                 .light_line_style(WHITE)
                 .label_style(("sans-serif", 15))

@@ -22,6 +22,7 @@ pub fn render(report: &Report) -> String {
     significance_section(&mut out, report);
     sensitivity_section(&mut out, report);
     figures(&mut out, report, Section::Knobs);
+    stages_section(&mut out, report);
     protocol_sections(&mut out, report);
     bias_section(&mut out, report);
     training_section(&mut out, report);
@@ -463,6 +464,133 @@ fn significance_section(out: &mut String, report: &Report) {
         }
         push_table(out, t);
     }
+}
+
+/// Every pipeline configuration: its candidates, its ceiling, the ranker's
+/// lift over the retriever with a paired test, and the cost of each stage.
+fn stages_section(out: &mut String, report: &Report) {
+    if report.stages.is_empty() {
+        return;
+    }
+    let c = &report.record.spec.compare;
+    let k = report.selection_metric.k;
+    section(out, "Two-stage pipelines");
+    let _ = writeln!(
+        out,
+        "Every pipeline configuration on test (per-user values averaged over seeds, then mean ± 95% CI over users). \
+         candidate recall@N is the share of held-out items among the retriever's N candidates, the ceiling of everything after; \
+         ceiling ndcg@{k} is what a perfect ranker of those candidates would reach; \
+         retriever ndcg@{k} is the retriever's own order of the same candidates (for N ≥ {k}, the retriever alone). \
+         Δ = pipeline − retriever, tested with paired `{}` tests over users, corrected with **{}** over the section's {} tests (these and the index-against-exact ones below); \
+         significant when the corrected p < {}. Cost per user: µs measured while scoring test (retriever: scoring and top-N selection; \
+         pipeline: both stages), multiply-adds analytic (retriever over the catalogue or its query and index search, ranker over N items).\n",
+        c.test.as_str(),
+        c.correction.as_str(),
+        report
+            .stages
+            .iter()
+            .map(|r| usize::from(r.lift.is_some()) + usize::from(r.versus_exact.is_some()))
+            .sum::<usize>(),
+        c.alpha
+    );
+    let mut t = table(&[
+        "model",
+        "configuration",
+        "N",
+        "candidate recall@N",
+        &format!("ceiling ndcg@{k}"),
+        &format!("retriever ndcg@{k}"),
+        &format!("pipeline ndcg@{k}"),
+        "Δ",
+        "p corrected",
+        "significant",
+        "µs / user (retriever, pipeline)",
+        "multiply-adds / user (retriever, pipeline)",
+    ]);
+    for row in &report.stages {
+        let show = |s: &Option<MetricSummary>| {
+            s.as_ref()
+                .map_or("—".into(), |s| summary(MetricKind::Ndcg, s))
+        };
+        let (diff, p, significant) = match &row.lift {
+            Some(l) => (
+                signed(MetricKind::Ndcg, l.diff()),
+                format_p(l.p_adjusted),
+                if l.significant(c.alpha) { "yes" } else { "no" }.to_string(),
+            ),
+            None => ("—".into(), "—".into(), "—".into()),
+        };
+        t.push_record([
+            row.model.clone(),
+            row.knobs.clone(),
+            row.candidates.to_string(),
+            show(&row.candidate_recall),
+            show(&row.ceiling),
+            row.retriever
+                .map_or("—".into(), |v| value(MetricKind::Ndcg, v)),
+            show(&row.ranked),
+            diff,
+            p,
+            significant,
+            format!(
+                "{:.1}, {:.1}",
+                row.retriever_micros_per_user, row.micros_per_user
+            ),
+            format!("{}, {}", row.retriever_madds, row.madds),
+        ]);
+    }
+    push_table(out, t);
+    let indexed: Vec<_> = report.stages.iter().filter(|r| r.index.is_some()).collect();
+    if !indexed.is_empty() {
+        let _ = writeln!(
+            out,
+            "### Approximate indexes\n\n\
+             ann overlap@N: the share of the index's N candidates whose exact retriever score reaches the exact N-th score \
+             (ties count, as in ann-benchmarks). Searches per second: one thread, every test user once. \
+             Overhead: the graph's links or the lists and centroids, beyond the item vectors. \
+             Δ vs exact: pipeline ndcg@{k} minus that of the same configuration with the exact index, paired over users, \
+             corrected with the lifts above.\n"
+        );
+        let mut t = table(&[
+            "model",
+            "configuration",
+            "index",
+            "ann overlap@N",
+            "candidate recall@N",
+            &format!("pipeline ndcg@{k}"),
+            "Δ vs exact",
+            "p corrected",
+            "build (s)",
+            "overhead (MB)",
+            "searches / s",
+        ]);
+        for row in indexed {
+            let Some(index) = &row.index else { continue };
+            let show = |s: &Option<MetricSummary>| {
+                s.as_ref()
+                    .map_or("—".into(), |s| summary(MetricKind::Ndcg, s))
+            };
+            t.push_record([
+                row.model.clone(),
+                row.knobs.clone(),
+                index.index.clone(),
+                show(&row.overlap),
+                show(&row.candidate_recall),
+                show(&row.ranked),
+                row.versus_exact
+                    .as_ref()
+                    .map_or("—".into(), |v| signed(MetricKind::Ndcg, v.diff())),
+                row.versus_exact
+                    .as_ref()
+                    .map_or("—".into(), |v| format_p(v.p_adjusted)),
+                format!("{:.2}", index.build_seconds),
+                format!("{:.1}", index.overhead_bytes / 1e6),
+                format!("{:.0}", index.queries_per_second),
+            ]);
+        }
+        push_table(out, t);
+    }
+    figures(out, report, Section::Stages);
 }
 
 /// Each swept knob's values and its best value against the runner-up.

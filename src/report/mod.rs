@@ -5,6 +5,7 @@
 mod embedding;
 pub mod figures;
 mod markdown;
+mod stages;
 mod visuals;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub use crate::results::{Contrast, Sensitivity};
 pub use embedding::EmbeddingRow;
 pub use figures::{Figure, Section};
 pub use markdown::render as render_markdown;
+pub use stages::StageRow;
 
 /// A selected configuration of one model.
 #[derive(Debug, Clone, Serialize)]
@@ -82,6 +84,8 @@ pub struct Report {
     /// Every pair of selected configurations on the selection metric (test).
     pub pairs: Vec<Contrast>,
     pub sensitivity: Vec<Sensitivity>,
+    /// Every pipeline configuration's stages at the selection metric's K.
+    pub stages: Vec<StageRow>,
     /// Agreement of each secondary protocol with the primary one.
     pub protocols: Vec<ProtocolAgreement>,
     pub trials: Vec<TrialRow>,
@@ -155,6 +159,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         })
         .collect();
     let summary = summarise(&record, &leaderboard, &pairs, &sensitivity, metric, missing);
+    let stages = stages::rows(results, &configs, metric.k, compare, record.spec.seed)?;
     let (mut figures, embedding) = visuals::build(&visuals::Inputs {
         results,
         record: &record,
@@ -162,6 +167,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         leaderboard: &leaderboard,
         sensitivity: &sensitivity,
         trials: &trials,
+        stages: &stages,
         metric,
     })?;
     if !record.spec.report.plots {
@@ -188,6 +194,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         leaderboard,
         pairs,
         sensitivity,
+        stages,
         protocols,
         trials,
         missing,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::embedding::{list_metrics, pca_map, EmbeddingRow, ItemSpace};
 use super::figures::{self, Figure, Section, Series};
+use super::stages::{self, StageRow};
 use super::{LeaderRow, Sensitivity, TrialRow};
 use crate::eval::{MetricId, MetricKind};
 use crate::results::{Configuration, Part};
@@ -25,6 +26,7 @@ pub struct Inputs<'a> {
     pub leaderboard: &'a [LeaderRow],
     pub sensitivity: &'a [Sensitivity],
     pub trials: &'a [TrialRow],
+    pub stages: &'a [StageRow],
     pub metric: MetricId,
 }
 
@@ -102,6 +104,30 @@ pub fn build(inputs: &Inputs) -> Result<(Vec<Figure>, Vec<EmbeddingRow>), StoreE
         let svg = figures::cost(&title, &metric.to_string(), &series);
         push("cost.svg".into(), title, Section::Cost, svg);
     }
+    let mut pipelines: Vec<&str> = Vec::new();
+    for row in inputs.stages {
+        if !pipelines.contains(&row.model.as_str()) {
+            pipelines.push(&row.model);
+        }
+    }
+    for model in pipelines {
+        let title = format!(
+            "{model}: ndcg@{k} and candidate recall against N ({protocol})",
+            k = metric.k
+        );
+        let series = stages::series(inputs.stages, model, 0);
+        let svg = figures::lines(&title, "candidates N", "value", &series, None);
+        push(
+            format!("stages-{}.svg", file_name(model)),
+            title,
+            Section::Stages,
+            svg,
+        );
+    }
+    if let Some((title, panel)) = index_panel(inputs) {
+        let svg = figures::tradeoff(&title, "ann_overlap@N", &[panel]);
+        push("indexes.svg".into(), title, Section::Stages, svg);
+    }
     let mut rows = Vec::new();
     if let Some((labels, counts)) = &items {
         for (row, figure) in embedding(inputs, labels, counts)? {
@@ -112,6 +138,31 @@ pub fn build(inputs: &Inputs) -> Result<(Vec<Figure>, Vec<EmbeddingRow>), StoreE
         }
     }
     Ok((figures, rows))
+}
+
+/// Index recall against speed: one point per pipeline configuration with an
+/// approximate index, one series per pipeline.
+fn index_panel(inputs: &Inputs) -> Option<(String, Panel)> {
+    let indexed: Vec<&StageRow> = inputs.stages.iter().filter(|r| r.index.is_some()).collect();
+    if indexed.is_empty() {
+        return None;
+    }
+    let series = by_model(
+        inputs,
+        indexed.iter().filter_map(|r| {
+            let index = r.index.as_ref()?;
+            Some((r.model.clone(), (index.queries_per_second, r.overlap?.mean)))
+        }),
+    );
+    Some((
+        "Approximate indexes: overlap with the exact top N against searches per second (test)"
+            .to_string(),
+        (
+            "index searches per second, one thread (right is faster)".to_string(),
+            true,
+            series,
+        ),
+    ))
 }
 
 fn title_case_knob(file: &str) -> String {
@@ -179,7 +230,7 @@ fn knob_series(inputs: &Inputs, protocol: &str) -> Vec<(String, String, Vec<Seri
         .collect()
 }
 
-/// A scatter panel: x metric name, whether larger x is less biased, series.
+/// A scatter panel: x described in full, whether larger x is better, series.
 type Panel = (String, bool, Vec<Series>);
 
 /// Accuracy against arp@K and coverage@K, one point per trial, per model.
@@ -201,7 +252,8 @@ fn tradeoff_panels(inputs: &Inputs, protocol: &str) -> Option<(String, Vec<Panel
                     Outcome::Failed { .. } => None,
                 }),
             );
-            (bias.to_string(), higher, series)
+            let side = if higher { "right" } else { "left" };
+            (format!("{bias} ({side} is less biased)"), higher, series)
         })
         .collect();
     (!panels.is_empty()).then(|| {

@@ -586,6 +586,14 @@ impl Collector<'_> {
                     format!("evaluation.metrics[{i}]"),
                     format!("`{}` is listed twice", m.as_str()),
                 );
+            } else if m.is_stage() {
+                self.push(
+                    format!("evaluation.metrics[{i}]"),
+                    format!(
+                        "`{}` is computed for every pipeline trial (and undefined for other models); leave it out of evaluation.metrics",
+                        m.as_str()
+                    ),
+                );
             }
         }
         if !(e.head_share > 0.0 && e.head_share <= 1.0) {

@@ -32,6 +32,27 @@ pub fn top_k(scores: &[f32], excluded: &[bool], k: usize) -> Vec<u32> {
     candidates
 }
 
+/// The `k` best items of a score row after setting the items in each of
+/// `excluded`'s lists to -inf: the fast path where it decides, [`top_k`]
+/// otherwise. The one top-K of full ranking, shared by the evaluator and by
+/// pipelines choosing their candidates, so both choose the same items.
+pub fn best_k(row: &mut [f32], excluded: &[&[u32]], k: usize) -> Vec<u32> {
+    for list in excluded {
+        for &i in *list {
+            row[i as usize] = f32::NEG_INFINITY;
+        }
+    }
+    top_k_masked(row, k).unwrap_or_else(|| {
+        let mut mask = vec![false; row.len()];
+        for list in excluded {
+            for &i in *list {
+                mask[i as usize] = true;
+            }
+        }
+        top_k(row, &mask, k)
+    })
+}
+
 /// Scores tested together in the candidate scan.
 const CHUNK: usize = 16;
 

@@ -1,0 +1,600 @@
+//! Deep & cross network, DCN-v2 (Wang et al. 2021): the user and item
+//! embeddings, concatenated as x_0, pass through cross layers
+//! x_{l+1} = x_0 ⊙ (x_l·W + b) + x_l that build explicit feature crosses of
+//! rising degree, and a ReLU MLP, either stacked after the crosses or in
+//! parallel with them, into one logit; binary cross-entropy against sampled
+//! negatives, like ncf. A ranker: like NCF, it scores one forward pass per
+//! (user, item), which the serving cost reports.
+
+use faer::Mat;
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+
+use super::nn::{
+    binary_cross_entropy, cross_backward, cross_forward, dense_f32, layer_f32, matrix_f32, Cross,
+    Dense, DenseGrad, PairScorer, PerPair, Stack,
+};
+use super::train::{
+    self, Example, Examples, Fitted, Optimizer, Pointwise, PointwiseSettings, RowGrads, Step,
+    Table, Trainable,
+};
+use super::{
+    FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
+    ServingCost,
+};
+
+/// How the cross layers and the MLP are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Structure {
+    /// x_0 → cross layers → MLP → logit.
+    #[default]
+    Stacked,
+    /// [cross layers(x_0), MLP(x_0)] → logit.
+    Parallel,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DcnParams {
+    /// Embedding width per side; x_0 has 2·dim features.
+    #[serde(default = "DcnParams::default_dim")]
+    pub dim: usize,
+    #[serde(default = "DcnParams::default_cross_layers")]
+    pub cross_layers: usize,
+    /// r of W = V·Uᵀ; 0 is full rank.
+    #[serde(default)]
+    pub low_rank: usize,
+    #[serde(default)]
+    pub structure: Structure,
+    /// Widths of the MLP's ReLU layers; [] for crosses alone.
+    #[serde(default = "DcnParams::default_hidden")]
+    pub hidden: Vec<usize>,
+    #[serde(default = "DcnParams::default_negatives")]
+    pub negatives: usize,
+    #[serde(default = "DcnParams::default_epochs")]
+    pub epochs: usize,
+    #[serde(default = "DcnParams::default_batch_size")]
+    pub batch_size: usize,
+    #[serde(default = "DcnParams::default_learning_rate")]
+    pub learning_rate: f64,
+    #[serde(default = "DcnParams::default_optimizer")]
+    pub optimizer: Optimizer,
+    #[serde(default)]
+    pub dropout: f64,
+    #[serde(default)]
+    pub l2: f64,
+    #[serde(default)]
+    pub patience: usize,
+    #[serde(default)]
+    pub popularity: Popularity,
+}
+
+impl DcnParams {
+    fn default_dim() -> usize {
+        16
+    }
+    fn default_cross_layers() -> usize {
+        2
+    }
+    fn default_hidden() -> Vec<usize> {
+        vec![64, 32]
+    }
+    fn default_negatives() -> usize {
+        4
+    }
+    fn default_epochs() -> usize {
+        20
+    }
+    fn default_batch_size() -> usize {
+        256
+    }
+    fn default_learning_rate() -> f64 {
+        0.001
+    }
+    fn default_optimizer() -> Optimizer {
+        Optimizer::Adam
+    }
+}
+
+impl Default for DcnParams {
+    fn default() -> Self {
+        Self {
+            dim: Self::default_dim(),
+            cross_layers: Self::default_cross_layers(),
+            low_rank: 0,
+            structure: Structure::Stacked,
+            hidden: Self::default_hidden(),
+            negatives: Self::default_negatives(),
+            epochs: Self::default_epochs(),
+            batch_size: Self::default_batch_size(),
+            learning_rate: Self::default_learning_rate(),
+            optimizer: Self::default_optimizer(),
+            dropout: 0.0,
+            l2: 0.0,
+            patience: 0,
+            popularity: Popularity::None,
+        }
+    }
+}
+
+impl Params for DcnParams {
+    const KIND: ModelKind = ModelKind::Dcn;
+
+    fn check(&self) -> Vec<ParamIssue> {
+        let mut issues = super::check_sizes(&[
+            ("dim", self.dim, 1),
+            ("cross_layers", self.cross_layers, 1),
+            ("negatives", self.negatives, 1),
+            ("epochs", self.epochs, 1),
+            ("batch_size", self.batch_size, 1),
+        ]);
+        if self.low_rank >= 2 * self.dim {
+            issues.push(ParamIssue::new(
+                "low_rank",
+                format!(
+                    "{} is out of range; low_rank must be < 2·dim = {} (0 for full rank)",
+                    self.low_rank,
+                    2 * self.dim
+                ),
+            ));
+        }
+        issues.extend(super::check_widths(&self.hidden));
+        issues.extend(super::check_training(
+            self.learning_rate,
+            self.l2,
+            self.dropout,
+        ));
+        issues
+    }
+}
+
+impl ModelConfig for DcnParams {
+    config_basics!(stochastic: true);
+
+    fn samples_negatives(&self) -> bool {
+        true
+    }
+
+    fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
+        let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
+        let (n_users, n_items, d) = (input.train.n_rows(), input.train.n_cols(), self.dim);
+        let users = Table::normal(n_users, d, 0.01, &mut rng);
+        let items = Table::normal(n_items, d, 0.01, &mut rng);
+        let cross = (0..self.cross_layers)
+            .map(|_| Cross::new(2 * d, self.low_rank, &mut rng))
+            .collect();
+        let mlp = Stack::new(2 * d, &self.hidden, false, &mut rng);
+        let features = match self.structure {
+            Structure::Stacked => mlp.width(2 * d),
+            Structure::Parallel => 2 * d + mlp.width(2 * d),
+        };
+        let head = Dense::new(features, 1, &mut rng);
+        let mut model = Dcn {
+            settings: PointwiseSettings {
+                negatives: self.negatives,
+                batch_size: self.batch_size,
+                dropout: self.dropout,
+                l2: self.l2,
+                optimizer: self.optimizer,
+                learning_rate: self.learning_rate,
+            },
+            net: Net {
+                structure: self.structure,
+                users,
+                items,
+                cross,
+                mlp,
+                head,
+            },
+            examples: Examples::new(input, &self.popularity),
+            rng,
+            step: 0,
+        };
+        train::train(&mut model, "dcn", self.epochs, self.patience, input.monitor)
+    }
+}
+
+/// The network's weights.
+#[derive(Clone)]
+struct Net {
+    structure: Structure,
+    users: Table,
+    items: Table,
+    cross: Vec<Cross>,
+    mlp: Stack,
+    head: Dense,
+}
+
+struct NetGrads {
+    users: RowGrads,
+    items: RowGrads,
+    cross: Vec<Vec<DenseGrad>>,
+    mlp: Vec<DenseGrad>,
+    head: DenseGrad,
+}
+
+impl Net {
+    fn width(&self) -> usize {
+        2 * self.users.dim
+    }
+}
+
+impl Pointwise for Net {
+    type Grads = NetGrads;
+
+    fn gradients(&self, batch: &[Example], p: f64, l2: f64, rng: &mut Pcg64Mcg) -> (f64, NetGrads) {
+        let (n, d, width) = (batch.len(), self.users.dim, self.width());
+        let x0 = Mat::from_fn(n, width, |a, k| {
+            let e = batch[a];
+            if k < d {
+                self.users.row(e.user)[k]
+            } else {
+                self.items.row(e.item)[k - d]
+            }
+        });
+        let (crossed, cross_cache) = cross_forward(&self.cross, &x0);
+        let mlp_input = match self.structure {
+            Structure::Stacked => crossed.clone(),
+            Structure::Parallel => x0.clone(),
+        };
+        let (h, mlp_cache) = self.mlp.forward_train(mlp_input, p, rng);
+        let features = match self.structure {
+            Structure::Stacked => h,
+            Structure::Parallel => Mat::from_fn(n, width + h.ncols(), |a, k| {
+                if k < width {
+                    crossed[(a, k)]
+                } else {
+                    h[(a, k - width)]
+                }
+            }),
+        };
+        let logits = self.head.forward(features.as_ref());
+        let z: Vec<f64> = (0..n).map(|a| logits[(a, 0)]).collect();
+        let labels: Vec<f64> = batch.iter().map(|e| e.label).collect();
+        let weights: Vec<f64> = batch.iter().map(|e| e.weight).collect();
+        let (mut loss, dz) = binary_cross_entropy(&z, &labels, &weights);
+        let dz = Mat::from_fn(n, 1, |a, _| dz[a]);
+        let (head, df) = self.head.backward(features.as_ref(), dz.as_ref(), l2);
+        loss += self.head.penalty(l2)
+            + self.mlp.penalty(l2)
+            + self.cross.iter().map(|c| c.penalty(l2)).sum::<f64>();
+        let (mlp, dx0) = match self.structure {
+            Structure::Stacked => {
+                let (mlp, dcrossed) = self.mlp.backward(&mlp_cache, df, l2);
+                let (cross, dx0) = cross_backward(&self.cross, &x0, &cross_cache, dcrossed, l2);
+                ((mlp, cross), dx0)
+            }
+            Structure::Parallel => {
+                let dcrossed = Mat::from_fn(n, width, |a, k| df[(a, k)]);
+                let dh = Mat::from_fn(n, df.ncols() - width, |a, k| df[(a, width + k)]);
+                let (mlp, dx_mlp) = self.mlp.backward(&mlp_cache, dh, l2);
+                let (cross, mut dx0) = cross_backward(&self.cross, &x0, &cross_cache, dcrossed, l2);
+                for k in 0..width {
+                    for a in 0..n {
+                        dx0[(a, k)] += dx_mlp[(a, k)];
+                    }
+                }
+                ((mlp, cross), dx0)
+            }
+        };
+        let ((mlp, cross), scale) = (mlp, 2.0 * l2 / n as f64);
+        let mut grads = NetGrads {
+            users: RowGrads::default(),
+            items: RowGrads::default(),
+            cross,
+            mlp,
+            head,
+        };
+        let mut row = vec![0.0; d];
+        for (a, e) in batch.iter().enumerate() {
+            let (pu, qi) = (self.users.row(e.user), self.items.row(e.item));
+            loss += l2 * (train::dot(pu, pu) + train::dot(qi, qi)) / n as f64;
+            for k in 0..d {
+                row[k] = dx0[(a, k)] + scale * pu[k];
+            }
+            grads.users.add(e.user, 1.0, &row);
+            for k in 0..d {
+                row[k] = dx0[(a, d + k)] + scale * qi[k];
+            }
+            grads.items.add(e.item, 1.0, &row);
+        }
+        (loss, grads)
+    }
+
+    fn update(&mut self, grads: &NetGrads, step: &Step) {
+        self.users.update(&grads.users, step);
+        self.items.update(&grads.items, step);
+        for (layer, g) in self.cross.iter_mut().zip(&grads.cross) {
+            layer.update(g, step);
+        }
+        self.mlp.update(&grads.mlp, step);
+        self.head.update(&grads.head, step);
+    }
+
+    fn is_finite(&self) -> bool {
+        self.users.is_finite()
+            && self.items.is_finite()
+            && self.cross.iter().all(Cross::is_finite)
+            && self.mlp.is_finite()
+            && self.head.is_finite()
+    }
+}
+
+struct Dcn<'a> {
+    settings: PointwiseSettings,
+    net: Net,
+    examples: Examples<'a>,
+    rng: Pcg64Mcg,
+    step: u64,
+}
+
+impl Trainable for Dcn<'_> {
+    fn epoch(&mut self) -> f64 {
+        train::pointwise_epoch(
+            &mut self.net,
+            &self.settings,
+            &self.examples,
+            &mut self.rng,
+            &mut self.step,
+        )
+    }
+
+    fn scorer(&self) -> Box<dyn Scorer> {
+        Box::new(PerPair(DcnScorer::new(&self.net)))
+    }
+}
+
+/// Evaluation-mode DCN in f32: one forward pass per (user, item).
+struct DcnScorer {
+    structure: Structure,
+    dim: usize,
+    users: Vec<f32>,
+    /// items × dim.
+    items: Mat<f32>,
+    /// Each cross layer's projections (W: in × out, b).
+    cross: Vec<Vec<(Mat<f32>, Vec<f32>)>>,
+    mlp: Vec<(Mat<f32>, Vec<f32>)>,
+    head: (Mat<f32>, Vec<f32>),
+    cost: ServingCost,
+}
+
+impl DcnScorer {
+    fn new(net: &Net) -> Self {
+        let per_item = net.cross.iter().map(Cross::madds).sum::<u64>()
+            + net.mlp.madds()
+            + net.head.inputs() as u64;
+        Self {
+            structure: net.structure,
+            dim: net.users.dim,
+            users: net.users.to_f32(),
+            items: matrix_f32(&net.items),
+            cross: net.cross.iter().map(Cross::to_f32).collect(),
+            mlp: net.mlp.layers.iter().map(dense_f32).collect(),
+            head: dense_f32(&net.head),
+            cost: ServingCost {
+                parameters: (net.users.values.len() + net.items.values.len()) as u64
+                    + net.cross.iter().map(Cross::parameters).sum::<u64>()
+                    + net.mlp.parameters()
+                    + net.head.parameters(),
+                madds_per_user: net.items.rows() as u64 * per_item,
+            },
+        }
+    }
+}
+
+impl PairScorer for DcnScorer {
+    fn score_user(&self, user: u32, items: Option<&[u32]>, out: &mut [f32]) {
+        let (d, n) = (self.dim, out.len());
+        let item = |i: usize| items.map_or(i, |s| s[i] as usize);
+        let pu = &self.users[user as usize * d..(user as usize + 1) * d];
+        let x0 = Mat::from_fn(n, 2 * d, |i, k| {
+            if k < d {
+                pu[k]
+            } else {
+                self.items[(item(i), k - d)]
+            }
+        });
+        let mut x = x0.clone();
+        for projections in &self.cross {
+            let mut z = layer_f32(x.as_ref(), &projections[0], false);
+            if let Some(u) = projections.get(1) {
+                z = layer_f32(z.as_ref(), u, false);
+            }
+            x = Mat::from_fn(n, 2 * d, |i, k| x0[(i, k)] * z[(i, k)] + x[(i, k)]);
+        }
+        let mut h = match self.structure {
+            Structure::Stacked => x.clone(),
+            Structure::Parallel => x0,
+        };
+        for layer in &self.mlp {
+            h = layer_f32(h.as_ref(), layer, true);
+        }
+        let features = match self.structure {
+            Structure::Stacked => h,
+            Structure::Parallel => Mat::from_fn(n, 2 * d + h.ncols(), |i, k| {
+                if k < 2 * d {
+                    x[(i, k)]
+                } else {
+                    h[(i, k - 2 * d)]
+                }
+            }),
+        };
+        let logits = layer_f32(features.as_ref(), &self.head, false);
+        for (i, s) in out.iter_mut().enumerate() {
+            *s = logits[(i, 0)];
+        }
+    }
+
+    fn cost(&self) -> ServingCost {
+        self.cost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::nn::tests::check_matrix;
+
+    fn net(structure: Structure, rank: usize) -> Net {
+        let mut rng = Pcg64Mcg::seed_from_u64(5);
+        let mut cross: Vec<Cross> = (0..2).map(|_| Cross::new(4, rank, &mut rng)).collect();
+        // Non-zero biases, so their gradients are exercised.
+        for layer in &mut cross {
+            let last = layer.project.last_mut().expect("a projection");
+            for (j, b) in last.b.iter_mut().enumerate() {
+                *b = 0.1 * (j as f64 + 1.0);
+            }
+        }
+        let mlp = Stack::new(4, &[3], false, &mut rng);
+        let features = match structure {
+            Structure::Stacked => 3,
+            Structure::Parallel => 4 + 3,
+        };
+        Net {
+            structure,
+            users: Table::normal(3, 2, 0.5, &mut rng),
+            items: Table::normal(4, 2, 0.5, &mut rng),
+            cross,
+            mlp,
+            head: Dense::new(features, 1, &mut rng),
+        }
+    }
+
+    fn batch() -> Vec<Example> {
+        [
+            (0, 1, 1.0, 2.0),
+            (0, 3, 0.0, 1.0),
+            (1, 1, 0.0, 1.0),
+            (2, 2, 1.0, 0.5),
+        ]
+        .map(|(user, item, label, weight)| Example {
+            user,
+            item,
+            label,
+            weight,
+        })
+        .to_vec()
+    }
+
+    fn table_matrix(t: &Table) -> Mat<f64> {
+        Mat::from_fn(t.rows(), t.dim, |r, k| t.row(r as u32)[k])
+    }
+
+    fn from_matrix(m: &Mat<f64>) -> Table {
+        let d = m.ncols();
+        Table::from_values(d, (0..m.nrows() * d).map(|x| m[(x / d, x % d)]).collect())
+    }
+
+    /// The loss against both embedding tables, every cross projection
+    /// (weights and bias), an MLP layer and the head, through dropout
+    /// (fixed by the seed), BCE and l2; stacked and parallel, full and low
+    /// rank.
+    #[test]
+    fn gradients_match_finite_differences() {
+        for (structure, rank) in [
+            (Structure::Stacked, 0),
+            (Structure::Parallel, 0),
+            (Structure::Stacked, 2),
+            (Structure::Parallel, 2),
+        ] {
+            let net = net(structure, rank);
+            let (l2, p) = (0.01, 0.25);
+            let loss = |n: &Net| {
+                n.gradients(&batch(), p, l2, &mut Pcg64Mcg::seed_from_u64(8))
+                    .0
+            };
+            let (_, grads) = net.gradients(&batch(), p, l2, &mut Pcg64Mcg::seed_from_u64(8));
+            type Get = fn(&mut Net) -> &mut Table;
+            let tables: [(Get, &RowGrads, usize); 2] = [
+                (|n| &mut n.users, &grads.users, 3),
+                (|n| &mut n.items, &grads.items, 4),
+            ];
+            for (get, g, rows) in tables {
+                let at = table_matrix(get(&mut net.clone()));
+                check_matrix(
+                    &at,
+                    &|m| {
+                        let mut c = net.clone();
+                        *get(&mut c) = from_matrix(m);
+                        loss(&c)
+                    },
+                    &Mat::from_fn(rows, 2, |r, k| g.get(r as u32, 2).map_or(0.0, |g| g[k])),
+                );
+            }
+            for l in 0..2 {
+                for j in 0..net.cross[l].project.len() {
+                    check_matrix(
+                        &net.cross[l].project[j].w,
+                        &|w| {
+                            let mut c = net.clone();
+                            c.cross[l].project[j].w = w.clone();
+                            loss(&c)
+                        },
+                        &grads.cross[l][j].w,
+                    );
+                }
+                let last = net.cross[l].project.len() - 1;
+                let b = &net.cross[l].project[last].b;
+                check_matrix(
+                    &Mat::from_fn(1, b.len(), |_, j| b[j]),
+                    &|m| {
+                        let mut c = net.clone();
+                        c.cross[l].project[last].b = (0..m.ncols()).map(|j| m[(0, j)]).collect();
+                        loss(&c)
+                    },
+                    &Mat::from_fn(1, b.len(), |_, j| grads.cross[l][last].b[j]),
+                );
+            }
+            check_matrix(
+                &net.mlp.layers[0].w,
+                &|w| {
+                    let mut c = net.clone();
+                    c.mlp.layers[0].w = w.clone();
+                    loss(&c)
+                },
+                &grads.mlp[0].w,
+            );
+            check_matrix(
+                &net.head.w,
+                &|w| {
+                    let mut c = net.clone();
+                    c.head.w = w.clone();
+                    loss(&c)
+                },
+                &grads.head.w,
+            );
+        }
+    }
+
+    /// The f32 scorer reproduces the training forward pass's logits, for
+    /// the whole catalogue and for a subset of items.
+    #[test]
+    fn scorer_logits_match_the_training_forward_pass() {
+        for (structure, rank) in [(Structure::Stacked, 0), (Structure::Parallel, 2)] {
+            let net = net(structure, rank);
+            let scorer = PerPair(DcnScorer::new(&net));
+            let mut out = vec![0.0f32; 4];
+            scorer.score_block(&[2], &mut out);
+            let mut some = vec![0.0f32; 2];
+            scorer.score_items(2, &[3, 1], 4, &mut some);
+            assert_eq!(some, vec![out[3], out[1]]);
+            for item in 0..4u32 {
+                let example = [Example {
+                    user: 2,
+                    item,
+                    label: 1.0,
+                    weight: 1.0,
+                }];
+                let (loss, _) = net.gradients(&example, 0.0, 0.0, &mut Pcg64Mcg::seed_from_u64(0));
+                let z = -(loss.exp() - 1.0).ln();
+                let s = f64::from(out[item as usize]);
+                assert!(
+                    (s - z).abs() < 1e-4,
+                    "{structure:?} item {item}: {s} vs {z}"
+                );
+            }
+        }
+    }
+}

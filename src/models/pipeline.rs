@@ -1,0 +1,667 @@
+//! Two-stage pipelines: a retriever picks each user's N best items among
+//! those not yet seen, a ranker orders only those N. This is how dot-product
+//! retrieval and expressive rankers (NCF, DCN) are served together, since
+//! scoring the whole catalogue with an MLP costs |I| forward passes per user.
+//!
+//! The pipeline is a model like any other, so every metric, test and report
+//! section applies to its final lists; its [`Scorer::stages`] lets the
+//! evaluator score the retriever alone as well (candidate recall, the
+//! ceiling a perfect ranker would reach, the ranker's lift).
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+
+use super::{
+    FitInput, Fitted, IndexStage, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
+    Penalized, Popularity, Scorer, ServingCost, Stages,
+};
+use crate::ann::{Hnsw, HnswParams, Ivf, IvfParams, MipsIndex};
+use crate::data::CsrMatrix;
+use crate::format::describe_value;
+use crate::topk::best_k;
+
+/// One stage: a model and its params, as a spec's model entry writes them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub model: ModelKind,
+    #[serde(default)]
+    pub params: Mapping,
+}
+
+impl Stage {
+    fn of(model: ModelKind) -> Self {
+        Self {
+            model,
+            params: Mapping::new(),
+        }
+    }
+
+    fn configure(&self) -> Result<Box<dyn ModelConfig>, Vec<ParamIssue>> {
+        self.model.configure(&self.params)
+    }
+}
+
+/// How the retriever's candidates are found: `exact`, `{hnsw: {...}}` or
+/// `{ivf: {...}}`. Read by hand from the YAML value (as `Protocol` is):
+/// serde_yaml 0.9 would demand `!hnsw` tags for a data-carrying enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Index {
+    /// Every item scored, the N best kept: what an index approximates.
+    #[default]
+    Exact,
+    /// HNSW over the retriever's item factors (crate::ann).
+    Hnsw(HnswParams),
+    /// IVF-flat: k-means lists, the nearest `probes` scored exactly.
+    Ivf(IvfParams),
+}
+
+/// The index forms, for messages.
+const INDEX_FORMS: &str =
+    "`exact`, {hnsw: {m, ef_construction, ef_search}} or {ivf: {lists, probes}}";
+
+impl Serialize for Index {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut outer = Mapping::new();
+        let mut inner = Mapping::new();
+        match *self {
+            Index::Exact => return serializer.serialize_str("exact"),
+            Index::Hnsw(p) => {
+                inner.insert("m".into(), p.m.into());
+                inner.insert("ef_construction".into(), p.ef_construction.into());
+                inner.insert("ef_search".into(), p.ef_search.into());
+                outer.insert("hnsw".into(), Value::Mapping(inner));
+            }
+            Index::Ivf(p) => {
+                inner.insert("lists".into(), p.lists.into());
+                inner.insert("probes".into(), p.probes.into());
+                outer.insert("ivf".into(), Value::Mapping(inner));
+            }
+        }
+        outer.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Index {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = Value::deserialize(deserializer)?;
+        let fields = |v: &Value, allowed: &[&str]| -> Result<Mapping, D::Error> {
+            let map = match v {
+                Value::Mapping(m) => m.clone(),
+                Value::Null => Mapping::new(),
+                _ => return Err(D::Error::custom(format!("expected {INDEX_FORMS}"))),
+            };
+            for key in map.keys() {
+                let key = key.as_str().unwrap_or("?");
+                if !allowed.contains(&key) {
+                    return Err(D::Error::custom(format!(
+                        "unknown key `{key}` (allowed: {})",
+                        allowed.join(", ")
+                    )));
+                }
+            }
+            Ok(map)
+        };
+        let size = |map: &Mapping, key: &str, default: usize| -> Result<usize, D::Error> {
+            match map.get(key) {
+                None => Ok(default),
+                Some(v) => v
+                    .as_u64()
+                    .map(|n| n as usize)
+                    .ok_or_else(|| D::Error::custom(format!("{key}: expected a whole number ≥ 0"))),
+            }
+        };
+        match &value {
+            Value::String(s) if s == "exact" => Ok(Index::Exact),
+            Value::Mapping(m) if m.len() == 1 => {
+                let (name, v) = m.iter().next().expect("one entry");
+                match name.as_str() {
+                    Some("hnsw") => {
+                        let map = fields(v, &["m", "ef_construction", "ef_search"])?;
+                        let d = HnswParams::default();
+                        Ok(Index::Hnsw(HnswParams {
+                            m: size(&map, "m", d.m)?,
+                            ef_construction: size(&map, "ef_construction", d.ef_construction)?,
+                            ef_search: size(&map, "ef_search", d.ef_search)?,
+                        }))
+                    }
+                    Some("ivf") => {
+                        let map = fields(v, &["lists", "probes"])?;
+                        let d = IvfParams::default();
+                        Ok(Index::Ivf(IvfParams {
+                            lists: size(&map, "lists", d.lists)?,
+                            probes: size(&map, "probes", d.probes)?,
+                        }))
+                    }
+                    _ => Err(D::Error::custom(format!("expected {INDEX_FORMS}"))),
+                }
+            }
+            _ => Err(D::Error::custom(format!("expected {INDEX_FORMS}"))),
+        }
+    }
+}
+
+impl Index {
+    fn check(&self) -> Vec<ParamIssue> {
+        match *self {
+            Index::Exact => Vec::new(),
+            Index::Hnsw(HnswParams {
+                m,
+                ef_construction,
+                ef_search,
+            }) => super::check_sizes(&[
+                ("index.hnsw.m", m, 2),
+                ("index.hnsw.ef_construction", ef_construction, 1),
+                ("index.hnsw.ef_search", ef_search, 1),
+            ]),
+            Index::Ivf(IvfParams { lists, probes }) => {
+                let mut issues = super::check_sizes(&[
+                    ("index.ivf.lists", lists, 1),
+                    ("index.ivf.probes", probes, 1),
+                ]);
+                if probes > lists {
+                    issues.push(ParamIssue::new(
+                        "index.ivf.probes",
+                        format!("{probes} is out of range; probes must be ≤ lists ({lists})"),
+                    ));
+                }
+                issues
+            }
+        }
+    }
+
+    /// Builds the index over a retriever's item factors, from `seed`.
+    fn build(
+        &self,
+        dim: usize,
+        items: &[f32],
+        seed: u64,
+    ) -> Result<Option<Box<dyn MipsIndex>>, String> {
+        Ok(match *self {
+            Index::Exact => None,
+            Index::Hnsw(params) => Some(Box::new(Hnsw::build(dim, items, params, seed))),
+            Index::Ivf(params) => Some(Box::new(Ivf::build(dim, items, params, seed)?)),
+        })
+    }
+}
+
+/// Where the ranker's sampled negatives come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RankerNegatives {
+    /// The ranker's own sampler over the catalogue.
+    #[default]
+    Uniform,
+    /// The user's retrieved candidates (hard negatives): the ranker learns
+    /// to order what it will be shown at serving time.
+    Retrieved,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineParams {
+    #[serde(default = "PipelineParams::default_retriever")]
+    pub retriever: Stage,
+    /// N: items the retriever passes to the ranker per user.
+    #[serde(default = "PipelineParams::default_candidates")]
+    pub candidates: usize,
+    #[serde(default)]
+    pub index: Index,
+    #[serde(default = "PipelineParams::default_ranker")]
+    pub ranker: Stage,
+    #[serde(default)]
+    pub ranker_negatives: RankerNegatives,
+    /// Always none: the stages carry their own popularity methods.
+    #[serde(skip)]
+    popularity: Popularity,
+}
+
+impl PipelineParams {
+    fn default_retriever() -> Stage {
+        Stage::of(ModelKind::TwoTower)
+    }
+    fn default_candidates() -> usize {
+        200
+    }
+    fn default_ranker() -> Stage {
+        Stage::of(ModelKind::Ncf)
+    }
+
+    fn stages(&self) -> [(&'static str, &Stage); 2] {
+        [("retriever", &self.retriever), ("ranker", &self.ranker)]
+    }
+
+    /// Both stages configured; `check` has accepted them when this runs.
+    fn configured(&self) -> Result<[Box<dyn ModelConfig>; 2], ModelError> {
+        let configure = |stage: &Stage| {
+            stage.configure().map_err(|issues| ModelError::Numerical {
+                model: "pipeline",
+                message: format!(
+                    "{} params no longer validate: {}",
+                    stage.model.as_str(),
+                    issues[0].message
+                ),
+            })
+        };
+        Ok([configure(&self.retriever)?, configure(&self.ranker)?])
+    }
+}
+
+impl Default for PipelineParams {
+    fn default() -> Self {
+        Self {
+            retriever: Self::default_retriever(),
+            candidates: Self::default_candidates(),
+            index: Index::Exact,
+            ranker: Self::default_ranker(),
+            ranker_negatives: RankerNegatives::Uniform,
+            popularity: Popularity::None,
+        }
+    }
+}
+
+impl Params for PipelineParams {
+    const KIND: ModelKind = ModelKind::Pipeline;
+
+    fn check(&self) -> Vec<ParamIssue> {
+        let mut issues = super::check_sizes(&[("candidates", self.candidates, 1)]);
+        issues.extend(self.index.check());
+        for (name, stage) in self.stages() {
+            if stage.model == ModelKind::Pipeline {
+                issues.push(ParamIssue::new(
+                    format!("{name}.model"),
+                    "a stage cannot itself be a pipeline",
+                ));
+                continue;
+            }
+            match stage.configure() {
+                Ok(config) => {
+                    if name == "retriever"
+                        && self.index != Index::Exact
+                        && !config.scores_by_dot_product()
+                    {
+                        issues.push(ParamIssue::new(
+                            "index",
+                            format!(
+                                "an approximate index needs a dot-product retriever (mf, two_tower, ials) without a scoring-time penalty; this {} is not one",
+                                stage.model.as_str()
+                            ),
+                        ));
+                    }
+                    if name == "ranker"
+                        && self.ranker_negatives == RankerNegatives::Retrieved
+                        && !config.samples_negatives()
+                    {
+                        issues.push(ParamIssue::new(
+                            "ranker_negatives",
+                            format!(
+                                "`retrieved` needs a ranker trained on sampled negatives (ncf, dcn, mf with loss: bpr); this {} has none",
+                                stage.model.as_str()
+                            ),
+                        ));
+                    }
+                }
+                Err(problems) => issues.extend(
+                    problems
+                        .into_iter()
+                        .map(|p| ParamIssue::new(format!("{name}.params.{}", p.key), p.message)),
+                ),
+            }
+        }
+        issues
+    }
+}
+
+impl ModelConfig for PipelineParams {
+    /// The params with each stage's defaults filled, so a stored trial
+    /// names every value its stages ran with.
+    fn params(&self) -> Mapping {
+        let mut resolved = self.clone();
+        for stage in [&mut resolved.retriever, &mut resolved.ranker] {
+            if let Ok(config) = stage.configure() {
+                stage.params = config.params();
+            }
+        }
+        super::to_mapping(&resolved)
+    }
+
+    fn is_stochastic(&self) -> bool {
+        self.configured()
+            .map(|stages| stages.iter().any(|s| s.is_stochastic()))
+            .unwrap_or(true)
+    }
+
+    fn popularity(&self) -> &Popularity {
+        &self.popularity
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Ok(stages) = self.configured() {
+            for ((name, _), config) in self.stages().iter().zip(&stages) {
+                out.extend(
+                    config
+                        .warnings()
+                        .into_iter()
+                        .map(|w| format!("{name}: {w}")),
+                );
+            }
+        }
+        out
+    }
+
+    /// Fits the retriever (monitored on its own full ranking), then the
+    /// ranker with the same seed, monitored on the whole pipeline's
+    /// validation metric, so early stopping judges what will be served.
+    fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
+        let [retriever_config, ranker_config] = self.configured()?;
+        let retrieved = retriever_config.fit(input)?;
+        let retriever = Penalized::wrap(
+            retrieved.scorer,
+            retriever_config.popularity(),
+            input.item_popularity,
+        );
+        let n_items = input.train.n_cols();
+        let index = self.build_index(retriever.as_ref(), input.seed)?;
+        let retrieval = Retrieval {
+            retriever: retriever.as_ref(),
+            index: index.as_ref(),
+            candidates: self.candidates,
+            n_items,
+        };
+        let pools = (self.ranker_negatives == RankerNegatives::Retrieved)
+            .then(|| retrieval.pools(input.train));
+        let monitor = input.monitor.map(|m| {
+            move |ranker: &dyn Scorer| {
+                m(&Staged {
+                    retrieval: Retrieval { ..retrieval },
+                    ranker,
+                })
+            }
+        });
+        let ranked = ranker_config.fit(&FitInput {
+            train: input.train,
+            item_popularity: input.item_popularity,
+            seed: input.seed,
+            monitor: monitor
+                .as_ref()
+                .map(|m| m as &(dyn Fn(&dyn Scorer) -> f64 + Sync)),
+            negatives: pools.as_ref(),
+        })?;
+        let ranker = Penalized::wrap(
+            ranked.scorer,
+            ranker_config.popularity(),
+            input.item_popularity,
+        );
+        Ok(Fitted {
+            scorer: Box::new(PipelineScorer {
+                retriever,
+                index,
+                ranker,
+                candidates: self.candidates,
+                n_items,
+            }),
+            curve: ranked.curve,
+        })
+    }
+}
+
+impl PipelineParams {
+    /// The approximate index over the fitted retriever's item factors
+    /// (None for `exact`), timed.
+    fn build_index(&self, retriever: &dyn Scorer, seed: u64) -> Result<Option<Built>, ModelError> {
+        if self.index == Index::Exact {
+            return Ok(None);
+        }
+        let failed = |message: String| ModelError::Numerical {
+            model: "pipeline",
+            message,
+        };
+        let (Some((dim, queries)), Some((_, items))) =
+            (retriever.user_factors(), retriever.item_factors())
+        else {
+            return Err(failed(format!(
+                "the {} retriever has no factors for an approximate index",
+                self.retriever.model.as_str()
+            )));
+        };
+        let start = Instant::now();
+        let index = self
+            .index
+            .build(dim, &items, seed)
+            .map_err(|e| failed(format!("building the index: {e}")))?;
+        Ok(index.map(|index| Built {
+            index,
+            dim,
+            queries: queries.to_vec(),
+            description: describe_value(&serde_yaml::to_value(self.index).unwrap_or(Value::Null)),
+            build_seconds: start.elapsed().as_secs_f64(),
+        }))
+    }
+}
+
+/// A built approximate index and the queries it serves.
+struct Built {
+    index: Box<dyn MipsIndex>,
+    dim: usize,
+    /// The retriever's user factors (users × dim).
+    queries: Vec<f32>,
+    description: String,
+    build_seconds: f64,
+}
+
+/// The first stage: the retriever and, where the spec names one, the
+/// approximate index its candidates come from.
+#[derive(Clone, Copy)]
+struct Retrieval<'a> {
+    retriever: &'a dyn Scorer,
+    index: Option<&'a Built>,
+    candidates: usize,
+    n_items: usize,
+}
+
+impl<'a> Retrieval<'a> {
+    /// Each user's N candidates, never an item of `exclude`: the exact top N
+    /// (scored into `scratch`, users × items) or the index's answer.
+    fn retrieve(
+        &self,
+        users: &[u32],
+        exclude: &[&CsrMatrix],
+        scratch: &mut [f32],
+    ) -> Vec<Vec<u32>> {
+        let excluded =
+            |u: u32| -> Vec<&[u32]> { exclude.iter().map(|m| m.row(u as usize)).collect() };
+        match self.stage() {
+            Some(stage) => users
+                .iter()
+                .map(|&u| stage.search(u, &excluded(u), self.candidates))
+                .collect(),
+            None => {
+                self.retriever
+                    .score_block_excluding(users, exclude, scratch);
+                scratch
+                    .chunks_exact_mut(self.n_items.max(1))
+                    .zip(users)
+                    .map(|(row, &u)| best_k(row, &excluded(u), self.candidates))
+                    .collect()
+            }
+        }
+    }
+
+    fn stage(&self) -> Option<IndexStage<'a>> {
+        self.index.map(|built| IndexStage {
+            index: built.index.as_ref(),
+            dim: built.dim,
+            queries: &built.queries,
+            description: built.description.clone(),
+            build_seconds: built.build_seconds,
+        })
+    }
+
+    fn stages(&self) -> Stages<'a> {
+        Stages {
+            retriever: self.retriever,
+            candidates: self.candidates,
+            index: self.stage(),
+        }
+    }
+
+    /// Each user's candidates given their train items: the pools
+    /// `ranker_negatives: retrieved` samples from.
+    fn pools(&self, train: &CsrMatrix) -> CsrMatrix {
+        const BLOCK: usize = 256;
+        let users: Vec<u32> = (0..train.n_rows() as u32).collect();
+        let pairs: Vec<(u32, u32)> = users
+            .par_chunks(BLOCK)
+            .flat_map_iter(|block| {
+                let mut scratch = vec![0.0f32; block.len() * self.n_items];
+                let lists = self.retrieve(block, &[train], &mut scratch);
+                block
+                    .iter()
+                    .zip(lists)
+                    .flat_map(|(&u, list)| list.into_iter().map(move |i| (u, i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        CsrMatrix::from_pairs(train.n_rows(), self.n_items, &pairs)
+    }
+}
+
+/// The two stages, borrowed: how a pipeline scores (and how its ranker is
+/// monitored while it trains).
+struct Staged<'a> {
+    retrieval: Retrieval<'a>,
+    ranker: &'a dyn Scorer,
+}
+
+impl Scorer for Staged<'_> {
+    fn score_block(&self, users: &[u32], out: &mut [f32]) {
+        self.score_block_excluding(users, &[], out);
+    }
+
+    /// Candidates → ranker scores for those; every other item scores −∞,
+    /// so it ranks below every candidate.
+    fn score_block_excluding(&self, users: &[u32], exclude: &[&CsrMatrix], out: &mut [f32]) {
+        let n_items = self.retrieval.n_items;
+        let lists = self.retrieval.retrieve(users, exclude, out);
+        let mut ranked = Vec::with_capacity(self.retrieval.candidates);
+        for ((row, &u), candidates) in out.chunks_exact_mut(n_items.max(1)).zip(users).zip(lists) {
+            ranked.resize(candidates.len(), 0.0);
+            self.ranker
+                .score_items(u, &candidates, n_items, &mut ranked);
+            row.fill(f32::NEG_INFINITY);
+            for (&i, &s) in candidates.iter().zip(&ranked) {
+                row[i as usize] = s;
+            }
+        }
+    }
+
+    /// The retriever's pass (its scores, or its query and the index
+    /// search), then N ranker passes.
+    fn cost(&self) -> ServingCost {
+        let r = &self.retrieval;
+        let (retriever, ranker) = (r.retriever.cost(), self.ranker.cost());
+        let n = r.candidates.min(r.n_items) as u64;
+        let per_item = ranker.madds_per_user / r.n_items.max(1) as u64;
+        let retrieval = match r.index {
+            Some(built) => {
+                // The user tower's pass is what the dot products leave out.
+                let dot = (r.n_items * built.dim) as u64;
+                retriever.madds_per_user.saturating_sub(dot)
+                    + built.index.madds_per_query(r.candidates)
+            }
+            None => retriever.madds_per_user,
+        };
+        ServingCost {
+            parameters: retriever.parameters + ranker.parameters,
+            madds_per_user: retrieval + per_item * n,
+        }
+    }
+
+    fn stages(&self) -> Option<Stages<'_>> {
+        Some(self.retrieval.stages())
+    }
+
+    fn item_factors(&self) -> Option<(usize, Vec<f32>)> {
+        self.retrieval.retriever.item_factors()
+    }
+}
+
+/// A fitted pipeline: owns its stages, scores as [`Staged`].
+struct PipelineScorer {
+    retriever: Box<dyn Scorer>,
+    index: Option<Built>,
+    ranker: Box<dyn Scorer>,
+    candidates: usize,
+    n_items: usize,
+}
+
+impl PipelineScorer {
+    fn staged(&self) -> Staged<'_> {
+        Staged {
+            retrieval: Retrieval {
+                retriever: self.retriever.as_ref(),
+                index: self.index.as_ref(),
+                candidates: self.candidates,
+                n_items: self.n_items,
+            },
+            ranker: self.ranker.as_ref(),
+        }
+    }
+}
+
+impl Scorer for PipelineScorer {
+    fn score_block(&self, users: &[u32], out: &mut [f32]) {
+        self.staged().score_block(users, out);
+    }
+
+    fn score_block_excluding(&self, users: &[u32], exclude: &[&CsrMatrix], out: &mut [f32]) {
+        self.staged().score_block_excluding(users, exclude, out);
+    }
+
+    fn cost(&self) -> ServingCost {
+        self.staged().cost()
+    }
+
+    fn stages(&self) -> Option<Stages<'_>> {
+        Some(
+            Retrieval {
+                retriever: self.retriever.as_ref(),
+                index: self.index.as_ref(),
+                candidates: self.candidates,
+                n_items: self.n_items,
+            }
+            .stages(),
+        )
+    }
+
+    fn item_factors(&self) -> Option<(usize, Vec<f32>)> {
+        self.retriever.item_factors()
+    }
+}
+
+/// Where a knob that is not a pipeline param lands: in each stage that has
+/// a param of that name (and, for popularity, implements the method), as
+/// `retriever.params.KEY` / `ranker.params.KEY`. `params` are the entry's
+/// params as written.
+pub fn stage_paths(params: &Mapping, key: &str, value: &Value) -> Vec<String> {
+    let defaults = PipelineParams::default();
+    let mut out = Vec::new();
+    for (name, default) in defaults.stages() {
+        let stage: Stage = params
+            .get(name)
+            .and_then(|v| serde_yaml::from_value(v.clone()).ok())
+            .unwrap_or_else(|| default.clone());
+        if stage.model == ModelKind::Pipeline {
+            continue;
+        }
+        for path in stage.model.knob_paths(&stage.params, key, value) {
+            out.push(format!("{name}.params.{path}"));
+        }
+    }
+    out
+}

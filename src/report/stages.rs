@@ -1,0 +1,230 @@
+//! The two-stage section: for every pipeline configuration, how much of the
+//! held-out set its N candidates hold, what a perfect ranker would reach on
+//! them, what the ranker reaches and whether it beats the retriever's own
+//! order (paired test over users), and what each stage costs.
+
+use serde::Serialize;
+
+use super::figures::Series;
+use crate::eval::{mean_ci95, MetricId, MetricKind, MetricSummary};
+use crate::format::describe_knobs;
+use crate::results::{contrast, seed_averaged, Configuration, Contrast};
+use crate::spec::CompareSpec;
+use crate::stats::adjust;
+use crate::store::{Outcome, ResultsDir, StageRecord, StoreError};
+
+/// One pipeline configuration at the report's K, values over seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageRow {
+    pub model: String,
+    pub knobs: String,
+    /// N.
+    pub candidates: usize,
+    pub seeds: usize,
+    /// candidate_recall@N over users (per-user values averaged over seeds).
+    pub candidate_recall: Option<MetricSummary>,
+    /// ceiling_ndcg@K.
+    pub ceiling: Option<MetricSummary>,
+    /// ndcg@K of the retriever's own order of its candidates (for N ≥ K,
+    /// the retriever alone).
+    pub retriever: Option<f64>,
+    /// The pipeline's ndcg@K.
+    pub ranked: Option<MetricSummary>,
+    /// Pipeline against its retriever on ndcg@K, paired over users;
+    /// `p_adjusted` corrected over the section's rows.
+    pub lift: Option<Contrast>,
+    pub retriever_micros_per_user: f64,
+    pub micros_per_user: f64,
+    pub retriever_madds: u64,
+    pub madds: u64,
+    /// The approximate index (first seed's description, means over seeds).
+    pub index: Option<IndexRow>,
+    /// ann_overlap@N, with an index.
+    pub overlap: Option<MetricSummary>,
+    /// With an index: the pipeline against the same configuration with the
+    /// exact index, on ndcg@K paired over users (what the index loses).
+    pub versus_exact: Option<Contrast>,
+}
+
+/// An approximate index's costs, means over seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexRow {
+    pub index: String,
+    pub build_seconds: f64,
+    pub overhead_bytes: f64,
+    pub queries_per_second: f64,
+}
+
+/// One seed of a pipeline configuration: its stage record, scoring µs per
+/// user and multiply-adds per user.
+type Staged<'a> = (&'a StageRecord, f64, u64);
+
+/// The stage rows of every pipeline configuration with results, at cutoff
+/// `k`, in the order of the configurations.
+pub fn rows(
+    results: &ResultsDir,
+    configs: &[Configuration],
+    k: usize,
+    compare: &CompareSpec,
+    seed: u64,
+) -> Result<Vec<StageRow>, StoreError> {
+    let mut rows = Vec::new();
+    // Per row: the configuration's knobs without `index`, and its per-user
+    // ndcg@K, to pair an indexed configuration with its exact twin.
+    let mut twins: Vec<(serde_yaml::Mapping, Option<Vec<f64>>)> = Vec::new();
+    for config in configs {
+        let staged: Vec<Staged> = config
+            .trials
+            .iter()
+            .filter_map(|t| match &t.outcome {
+                Outcome::Ok {
+                    stages: Some(stages),
+                    score_micros_per_user,
+                    cost,
+                    ..
+                } => Some((stages.as_ref(), *score_micros_per_user, cost.madds_per_user)),
+                _ => None,
+            })
+            .collect();
+        let Some((first, _, madds)) = staged.first().copied() else {
+            continue;
+        };
+        let n = first.candidates;
+        let mean = |f: &dyn Fn(&Staged) -> Option<f64>| {
+            let values: Vec<f64> = staged.iter().filter_map(f).collect();
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        };
+        let ndcg = MetricId {
+            kind: MetricKind::Ndcg,
+            k,
+        };
+        let per_user = seed_averaged(results, config)?;
+        let column = |kind, k| {
+            per_user
+                .as_ref()
+                .and_then(|p| p.column(MetricId { kind, k }))
+                .map(<[f64]>::to_vec)
+        };
+        let summary = |values: Option<Vec<f64>>| {
+            values.map(|v| {
+                let (mean, ci95) = mean_ci95(&v);
+                MetricSummary { mean, ci95 }
+            })
+        };
+        let ranked = column(MetricKind::Ndcg, k);
+        let mut knobs = config.knobs.clone();
+        knobs.remove("index");
+        twins.push((knobs, ranked.clone()));
+        let lift = match (&ranked, column(MetricKind::NdcgLift, k)) {
+            (Some(ranked), Some(lift)) => {
+                let retrieved: Vec<f64> = ranked.iter().zip(&lift).map(|(r, l)| r - l).collect();
+                contrast(
+                    ("pipeline", ranked),
+                    ("retriever", &retrieved),
+                    compare,
+                    seed,
+                )
+            }
+            _ => None,
+        };
+        // The retriever's own order of the same candidates (its full top K
+        // where N ≥ K): what the lift is measured against.
+        let retriever = lift
+            .as_ref()
+            .map(|c| c.mean_b)
+            .or_else(|| mean(&|(s, _, _)| s.retriever.get(ndcg).map(|m| m.mean)));
+        rows.push(StageRow {
+            model: config.model_name.clone(),
+            knobs: describe_knobs(&config.knobs),
+            candidates: n,
+            seeds: staged.len(),
+            candidate_recall: summary(column(MetricKind::CandidateRecall, n)),
+            ceiling: summary(column(MetricKind::CeilingNdcg, k)),
+            retriever,
+            ranked: summary(ranked),
+            lift,
+            retriever_micros_per_user: mean(&|(s, _, _)| Some(s.retriever_micros_per_user))
+                .unwrap_or(f64::NAN),
+            micros_per_user: mean(&|(_, micros, _)| Some(*micros)).unwrap_or(f64::NAN),
+            retriever_madds: first.retriever_cost.madds_per_user,
+            madds,
+            index: first.index.as_ref().map(|i| IndexRow {
+                index: i.index.clone(),
+                build_seconds: mean(&|(s, _, _)| s.index.as_ref().map(|i| i.build_seconds))
+                    .unwrap_or(f64::NAN),
+                overhead_bytes: mean(&|(s, _, _)| {
+                    s.index.as_ref().map(|i| i.overhead_bytes as f64)
+                })
+                .unwrap_or(f64::NAN),
+                queries_per_second: mean(&|(s, _, _)| {
+                    s.index.as_ref().map(|i| i.queries_per_second)
+                })
+                .unwrap_or(f64::NAN),
+            }),
+            overlap: summary(column(MetricKind::AnnOverlap, n)),
+            versus_exact: None,
+        });
+    }
+    for i in 0..rows.len() {
+        if rows[i].index.is_none() {
+            continue;
+        }
+        let twin = (0..rows.len()).find(|&j| {
+            rows[j].index.is_none() && rows[j].model == rows[i].model && twins[j].0 == twins[i].0
+        });
+        if let (Some(j), Some(mine)) = (twin, &twins[i].1) {
+            if let Some(exact) = &twins[j].1 {
+                rows[i].versus_exact = contrast(("index", mine), ("exact", exact), compare, seed);
+            }
+        }
+    }
+    // One family: every lift and every index-against-exact test.
+    let raw: Vec<f64> = family(&mut rows).iter().map(|c| c.p_raw).collect();
+    let adjusted = adjust(&raw, compare.correction);
+    for (c, p) in family(&mut rows).into_iter().zip(adjusted) {
+        c.p_adjusted = p;
+    }
+    Ok(rows)
+}
+
+/// The section's tests, in row order: each row's lift, then its test
+/// against the exact index.
+fn family(rows: &mut [StageRow]) -> Vec<&mut Contrast> {
+    rows.iter_mut()
+        .flat_map(|r| [r.lift.as_mut(), r.versus_exact.as_mut()])
+        .flatten()
+        .collect()
+}
+
+/// The figure's series for one pipeline model: ndcg@K of the pipeline, of
+/// its retriever and of a perfect ranker, and candidate recall@N, against
+/// N; at each N the configuration with the best pipeline ndcg.
+pub fn series(rows: &[StageRow], model: &str, style: usize) -> Vec<Series> {
+    let mut best: Vec<&StageRow> = Vec::new();
+    for row in rows.iter().filter(|r| r.model == model) {
+        let value = |r: &StageRow| r.ranked.map_or(f64::NEG_INFINITY, |m| m.mean);
+        match best.iter_mut().find(|b| b.candidates == row.candidates) {
+            Some(b) if value(row) > value(b) => *b = row,
+            Some(_) => {}
+            None => best.push(row),
+        }
+    }
+    best.sort_by_key(|r| r.candidates);
+    let line = |name: &str, offset: usize, f: &dyn Fn(&StageRow) -> Option<f64>| Series {
+        name: format!("{model}: {name}"),
+        points: best
+            .iter()
+            .filter_map(|r| f(r).map(|y| (r.candidates as f64, y)))
+            .collect(),
+        band: None,
+        style: style + offset,
+    };
+    vec![
+        line("pipeline ndcg", 0, &|r| r.ranked.map(|m| m.mean)),
+        line("ceiling ndcg", 1, &|r| r.ceiling.map(|m| m.mean)),
+        line("retriever ndcg", 2, &|r| r.retriever),
+        line("candidate recall@N", 3, &|r| {
+            r.candidate_recall.map(|m| m.mean)
+        }),
+    ]
+}
