@@ -8,11 +8,12 @@
 //! has the largest inner product (Bachrach et al. 2014). Both indexes work
 //! on the lifted vectors.
 //!
-//! Written here rather than taken from a crate: the maintained HNSW crates
-//! draw node levels from an unseeded generator and insert in parallel, and
-//! recsweep's results must be the same for a seed at any thread count. The
-//! graph is built single-threaded, items in id order, levels from the
-//! trial's seed; every tie breaks by item id.
+//! Written here rather than taken from a crate: hnsw_rs (the maintained
+//! pure-Rust HNSW) inserts in parallel and draws node levels from a
+//! generator it seeds itself, while recsweep's results must be the same for
+//! a trial's seed at any thread count. The graph here is built
+//! single-threaded, items in id order, levels from the trial's seed; every
+//! tie breaks by item id.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;

@@ -14,6 +14,7 @@ use recsweep::data::CsrMatrix;
 use recsweep::eval::{evaluate, ItemStats, MetricKind, MetricSet, Target};
 use recsweep::models::{DotProduct, Scorer};
 use recsweep::per_user_file::{write_tsv, PerUserTable};
+use recsweep::report::figures::{self, Series};
 use recsweep::stats::{bootstrap_ci, differences, paired_t, permutation, wilcoxon};
 
 #[derive(Subcommand)]
@@ -68,6 +69,10 @@ pub struct ScoringArgs {
     /// N of the two-stage comparison
     #[arg(long, default_value_t = 200)]
     candidates: usize,
+    /// With --catalogues: also draw µs per user against catalogue size as
+    /// an SVG figure at this path
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -507,7 +512,21 @@ fn two_stage_bench(args: &ScoringArgs) -> Result<()> {
     );
     outln!("| items | ranker | ranker alone µs/user | exact top-N + ranker µs/user | HNSW top-N + ranker µs/user | alone / HNSW two-stage | HNSW build (s) | multiply-adds alone | exact two-stage | HNSW two-stage |");
     outln!("|---|---|---|---|---|---|---|---|---|---|");
-    for &items in &args.catalogues {
+    // (series name, style) → points (catalogue position, log10 µs).
+    let mut series: Vec<Series> = Vec::new();
+    let mut point = |name: String, style: usize, x: usize, micros: f64| {
+        let y = micros.max(1e-3).log10();
+        match series.iter_mut().find(|s| s.name == name) {
+            Some(s) => s.points.push((x as f64, y)),
+            None => series.push(Series {
+                name,
+                points: vec![(x as f64, y)],
+                band: None,
+                style,
+            }),
+        }
+    };
+    for (x, &items) in args.catalogues.iter().enumerate() {
         let train = random_train(n_users, items);
         for (ranker, params) in [("ncf", NEUMF), ("dcn", DCN)] {
             let alone = fitted(ranker, params, &train)?;
@@ -525,6 +544,20 @@ fn two_stage_bench(args: &ScoringArgs) -> Result<()> {
             let exact_micros = micros_per_user(exact.as_ref(), n_users, items);
             let (hnsw, hnsw_fit) = staged(HNSW)?;
             let hnsw_micros = micros_per_user(hnsw.as_ref(), n_users, items);
+            let base = if ranker == "ncf" { 0 } else { 3 };
+            point(format!("{ranker} alone"), base, x, alone_micros);
+            point(
+                format!("two_tower exact + {ranker}"),
+                base + 1,
+                x,
+                exact_micros,
+            );
+            point(
+                format!("two_tower HNSW + {ranker}"),
+                base + 2,
+                x,
+                hnsw_micros,
+            );
             outln!(
                 "| {items} | {ranker} | {alone_micros:.0} | {exact_micros:.0} | {hnsw_micros:.0} | {:.1}× | {:.1} | {} | {} | {} |",
                 alone_micros / hnsw_micros,
@@ -535,6 +568,18 @@ fn two_stage_bench(args: &ScoringArgs) -> Result<()> {
                 hnsw.cost().madds_per_user
             );
         }
+    }
+    if let Some(path) = &args.svg {
+        let labels: Vec<String> = args.catalogues.iter().map(|n| n.to_string()).collect();
+        let svg = figures::lines(
+            &format!("Scoring one user: ranker alone vs two stages (N = {n})"),
+            "catalogue items",
+            "log10 µs per user",
+            &series,
+            Some(&labels),
+        )
+        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))?;
+        recsweep::store::write_atomic(path, svg.as_bytes())?;
     }
     Ok(())
 }
