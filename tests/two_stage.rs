@@ -388,3 +388,46 @@ fn a_narrow_index_loses_candidates_and_the_overlap_shows_it() {
         .mean;
     assert!(overlap > 0.0 && overlap < 1.0, "{overlap}");
 }
+
+/// Pipelines with each index and retrieved negatives give the same numbers
+/// with 1 and 2 threads (timings aside).
+#[test]
+fn pipelines_do_not_depend_on_thread_count() {
+    let spec = parse_spec(
+        &format!(
+            "{DATA}models:\n  - model: pipeline\n    params: {{retriever: {{model: mf, params: {{dim: 8, epochs: 2}}}}, candidates: 20, ranker: {{model: dcn, params: {{dim: 4, hidden: [8], epochs: 2}}}}, ranker_negatives: retrieved}}\n    sweep: {{index: [exact, {{hnsw: {{m: 4, ef_construction: 16, ef_search: 20}}}}, {{ivf: {{lists: 5, probes: 2}}}}]}}\n"
+        ),
+        Path::new("t.yaml"),
+        &[],
+    )
+    .unwrap();
+    let experiment = Experiment::prepare(spec).unwrap();
+    let outcome = |jobs: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let results = ResultsDir::new(dir.path().join("t"));
+        let options = RunOptions {
+            jobs: Some(jobs),
+            ..RunOptions::default()
+        };
+        runner::run(&experiment, &results, &options, &|_| {}).unwrap();
+        experiment
+            .expansion
+            .trials
+            .iter()
+            .map(|t| {
+                let Outcome::Ok { test, stages, .. } = results.read_trial(&t.id).unwrap().outcome
+                else {
+                    panic!("trial failed")
+                };
+                let stages = stages.expect("stages");
+                (
+                    test,
+                    stages.retriever,
+                    stages.index.map(|i| (i.index, i.overhead_bytes)),
+                    results.read_per_user(&t.id).unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcome(1), outcome(2));
+}
