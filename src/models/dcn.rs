@@ -435,7 +435,7 @@ impl PairScorer for DcnScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::nn::tests::check_matrix;
+    use crate::models::nn::tests::{batch, check_dense, check_matrix, check_table};
 
     fn net(structure: Structure, rank: usize) -> Net {
         let mut rng = Pcg64Mcg::seed_from_u64(5);
@@ -462,31 +462,6 @@ mod tests {
         }
     }
 
-    fn batch() -> Vec<Example> {
-        [
-            (0, 1, 1.0, 2.0),
-            (0, 3, 0.0, 1.0),
-            (1, 1, 0.0, 1.0),
-            (2, 2, 1.0, 0.5),
-        ]
-        .map(|(user, item, label, weight)| Example {
-            user,
-            item,
-            label,
-            weight,
-        })
-        .to_vec()
-    }
-
-    fn table_matrix(t: &Table) -> Mat<f64> {
-        Mat::from_fn(t.rows(), t.dim, |r, k| t.row(r as u32)[k])
-    }
-
-    fn from_matrix(m: &Mat<f64>) -> Table {
-        let d = m.ncols();
-        Table::from_values(d, (0..m.nrows() * d).map(|x| m[(x / d, x % d)]).collect())
-    }
-
     /// The loss against both embedding tables, every cross projection
     /// (weights and bias), an MLP layer and the head, through dropout
     /// (fixed by the seed), BCE and l2; stacked and parallel, full and low
@@ -506,23 +481,8 @@ mod tests {
                     .0
             };
             let (_, grads) = net.gradients(&batch(), p, l2, &mut Pcg64Mcg::seed_from_u64(8));
-            type Get = fn(&mut Net) -> &mut Table;
-            let tables: [(Get, &RowGrads, usize); 2] = [
-                (|n| &mut n.users, &grads.users, 3),
-                (|n| &mut n.items, &grads.items, 4),
-            ];
-            for (get, g, rows) in tables {
-                let at = table_matrix(get(&mut net.clone()));
-                check_matrix(
-                    &at,
-                    &|m| {
-                        let mut c = net.clone();
-                        *get(&mut c) = from_matrix(m);
-                        loss(&c)
-                    },
-                    &Mat::from_fn(rows, 2, |r, k| g.get(r as u32, 2).map_or(0.0, |g| g[k])),
-                );
-            }
+            check_table(&net, |n| &mut n.users, &grads.users, &loss);
+            check_table(&net, |n| &mut n.items, &grads.items, &loss);
             for l in 0..2 {
                 for j in 0..net.cross[l].project.len() {
                     check_matrix(
@@ -547,24 +507,8 @@ mod tests {
                     &Mat::from_fn(1, b.len(), |_, j| grads.cross[l][last].b[j]),
                 );
             }
-            check_matrix(
-                &net.mlp.layers[0].w,
-                &|w| {
-                    let mut c = net.clone();
-                    c.mlp.layers[0].w = w.clone();
-                    loss(&c)
-                },
-                &grads.mlp[0].w,
-            );
-            check_matrix(
-                &net.head.w,
-                &|w| {
-                    let mut c = net.clone();
-                    c.head.w = w.clone();
-                    loss(&c)
-                },
-                &grads.head.w,
-            );
+            check_dense(&net, |n| &mut n.mlp.layers[0], &grads.mlp[0], &loss);
+            check_dense(&net, |n| &mut n.head, &grads.head, &loss);
         }
     }
 

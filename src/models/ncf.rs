@@ -455,7 +455,7 @@ impl PairScorer for NcfScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::nn::tests::check_matrix;
+    use crate::models::nn::tests::{batch, check_dense, check_table};
 
     fn net(variant: Variant) -> Net {
         let mut rng = Pcg64Mcg::seed_from_u64(5);
@@ -470,35 +470,6 @@ mod tests {
         }
     }
 
-    fn batch() -> Vec<Example> {
-        [
-            (0, 1, 1.0, 2.0),
-            (0, 3, 0.0, 1.0),
-            (1, 1, 0.0, 1.0),
-            (2, 2, 1.0, 0.5),
-        ]
-        .map(|(user, item, label, weight)| Example {
-            user,
-            item,
-            label,
-            weight,
-        })
-        .to_vec()
-    }
-
-    fn table_matrix(t: &Table) -> Mat<f64> {
-        Mat::from_fn(t.rows(), t.dim, |r, k| t.row(r as u32)[k])
-    }
-
-    fn from_matrix(m: &Mat<f64>) -> Table {
-        let d = m.ncols();
-        Table::from_values(d, (0..m.nrows() * d).map(|x| m[(x / d, x % d)]).collect())
-    }
-
-    fn grad_matrix(g: &RowGrads, rows: usize, d: usize) -> Mat<f64> {
-        Mat::from_fn(rows, d, |r, k| g.get(r as u32, d).map_or(0.0, |g| g[k]))
-    }
-
     /// NeuMF's loss against every embedding table, an MLP layer and the
     /// head, through dropout (fixed by the seed), BCE and l2.
     #[test]
@@ -511,43 +482,17 @@ mod tests {
         };
         let (_, grads) = net.gradients(&batch(), p, l2, &mut Pcg64Mcg::seed_from_u64(8));
         type Get = fn(&mut Net) -> &mut Table;
-        let tables: [(Get, &RowGrads, usize); 4] = [
-            (|n| &mut n.gmf_users, &grads.gmf_users, 3),
-            (|n| &mut n.gmf_items, &grads.gmf_items, 4),
-            (|n| &mut n.mlp_users, &grads.mlp_users, 3),
-            (|n| &mut n.mlp_items, &grads.mlp_items, 4),
+        let tables: [(Get, &RowGrads); 4] = [
+            (|n| &mut n.gmf_users, &grads.gmf_users),
+            (|n| &mut n.gmf_items, &grads.gmf_items),
+            (|n| &mut n.mlp_users, &grads.mlp_users),
+            (|n| &mut n.mlp_items, &grads.mlp_items),
         ];
-        for (get, g, rows) in tables {
-            let mut probe = net.clone();
-            let at = table_matrix(get(&mut probe));
-            check_matrix(
-                &at,
-                &|m| {
-                    let mut c = net.clone();
-                    *get(&mut c) = from_matrix(m);
-                    loss(&c)
-                },
-                &grad_matrix(g, rows, 2),
-            );
+        for (get, g) in tables {
+            check_table(&net, get, g, &loss);
         }
-        check_matrix(
-            &net.mlp.layers[1].w,
-            &|w| {
-                let mut c = net.clone();
-                c.mlp.layers[1].w = w.clone();
-                loss(&c)
-            },
-            &grads.mlp[1].w,
-        );
-        check_matrix(
-            &net.head.w,
-            &|w| {
-                let mut c = net.clone();
-                c.head.w = w.clone();
-                loss(&c)
-            },
-            &grads.head.w,
-        );
+        check_dense(&net, |n| &mut n.mlp.layers[1], &grads.mlp[1], &loss);
+        check_dense(&net, |n| &mut n.head, &grads.head, &loss);
     }
 
     #[test]

@@ -781,6 +781,70 @@ pub mod tests {
         Mat::from_fn(rows, cols, |_, _| rng.random::<f64>() - 0.5)
     }
 
+    /// Four labelled examples over 3 users and 4 items, for the pointwise
+    /// models' gradient tests.
+    pub fn batch() -> Vec<crate::models::train::Example> {
+        [
+            (0, 1, 1.0, 2.0),
+            (0, 3, 0.0, 1.0),
+            (1, 1, 0.0, 1.0),
+            (2, 2, 1.0, 0.5),
+        ]
+        .map(
+            |(user, item, label, weight)| crate::models::train::Example {
+                user,
+                item,
+                label,
+                weight,
+            },
+        )
+        .to_vec()
+    }
+
+    /// Finite differences of `loss` against every entry of the embedding
+    /// table `get` picks out of `net`, against the sparse gradient `grads`.
+    pub fn check_table<N: Clone>(
+        net: &N,
+        get: fn(&mut N) -> &mut Table,
+        grads: &crate::models::train::RowGrads,
+        loss: &dyn Fn(&N) -> f64,
+    ) {
+        let table = get(&mut net.clone()).clone();
+        let (rows, d) = (table.rows(), table.dim);
+        let at = Mat::from_fn(rows, d, |r, k| table.row(r as u32)[k]);
+        let analytic = Mat::from_fn(rows, d, |r, k| grads.get(r as u32, d).map_or(0.0, |g| g[k]));
+        check_matrix(
+            &at,
+            &|m| {
+                let mut probe = net.clone();
+                *get(&mut probe) =
+                    Table::from_values(d, (0..rows * d).map(|x| m[(x / d, x % d)]).collect());
+                loss(&probe)
+            },
+            &analytic,
+        );
+    }
+
+    /// Finite differences of `loss` against the weights of the dense layer
+    /// `get` picks out of `net`.
+    pub fn check_dense<N: Clone>(
+        net: &N,
+        get: fn(&mut N) -> &mut Dense,
+        grad: &DenseGrad,
+        loss: &dyn Fn(&N) -> f64,
+    ) {
+        let at = get(&mut net.clone()).w.clone();
+        check_matrix(
+            &at,
+            &|w| {
+                let mut probe = net.clone();
+                get(&mut probe).w = w.clone();
+                loss(&probe)
+            },
+            &grad.w,
+        );
+    }
+
     /// Central differences of `f` at `x` against `analytic`, every entry.
     pub fn check_matrix(x: &Mat<f64>, f: &dyn Fn(&Mat<f64>) -> f64, analytic: &Mat<f64>) {
         let h = 1e-6;
