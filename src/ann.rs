@@ -31,6 +31,9 @@ pub trait MipsIndex: Send + Sync {
     /// item for which `skip` holds.
     fn search(&self, query: &[f32], n: usize, skip: &dyn Fn(u32) -> bool) -> Vec<u32>;
 
+    /// q · x_item, from the vectors the index holds.
+    fn inner_product(&self, query: &[f32], item: u32) -> f32;
+
     /// Bytes the index holds beyond the item vectors themselves.
     fn overhead_bytes(&self) -> usize;
 
@@ -63,6 +66,11 @@ impl Lifted {
 
     fn len(&self) -> usize {
         self.rows.len() / self.dim
+    }
+
+    /// q · x from the lifted row's first coordinates (the original x).
+    fn inner_product(&self, q: &[f32], i: u32) -> f32 {
+        q.iter().zip(self.row(i)).map(|(a, b)| a * b).sum()
     }
 
     fn row(&self, i: u32) -> &[f32] {
@@ -340,6 +348,10 @@ impl MipsIndex for Hnsw {
         }
     }
 
+    fn inner_product(&self, query: &[f32], item: u32) -> f32 {
+        self.items.inner_product(query, item)
+    }
+
     fn overhead_bytes(&self) -> usize {
         self.links
             .iter()
@@ -391,7 +403,10 @@ impl Ivf {
     pub fn build(dim: usize, items: &[f32], params: IvfParams, seed: u64) -> Result<Self, String> {
         let items = Lifted::new(dim, items);
         let (n, d) = (items.len(), items.dim);
-        let lists = params.lists.clamp(1, n.max(1));
+        if n == 0 {
+            return Err("no items to index".to_string());
+        }
+        let lists = params.lists.clamp(1, n);
         let records =
             Array2::from_shape_vec((n, d), items.rows.iter().map(|&v| f64::from(v)).collect())
                 .map_err(|e| e.to_string())?;
@@ -444,6 +459,10 @@ impl MipsIndex for Ivf {
             .collect();
         found.sort_unstable();
         found.into_iter().take(n).map(|near| near.1).collect()
+    }
+
+    fn inner_product(&self, query: &[f32], item: u32) -> f32 {
+        self.items.inner_product(query, item)
     }
 
     fn overhead_bytes(&self) -> usize {

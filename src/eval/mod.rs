@@ -214,14 +214,9 @@ pub fn evaluate_stages(
                 .map(|&u| index.search(u, &excluded(u), n))
                 .collect();
             let seconds = start.elapsed().as_secs_f64();
-            let (dim, item_factors) = stages
-                .retriever
-                .item_factors()
-                .unwrap_or((index.dim, Vec::new()));
             let dot = |u: u32, i: u32| -> f32 {
-                let q = &index.queries[u as usize * dim..(u as usize + 1) * dim];
-                let x = &item_factors[i as usize * dim..(i as usize + 1) * dim];
-                q.iter().zip(x).map(|(a, b)| a * b).sum()
+                let q = &index.queries[u as usize * index.dim..(u as usize + 1) * index.dim];
+                index.index.inner_product(q, i)
             };
             let mut overlap = Vec::with_capacity(users.len());
             let ordered = users

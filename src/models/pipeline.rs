@@ -601,14 +601,18 @@ struct PipelineScorer {
 }
 
 impl PipelineScorer {
+    fn retrieval(&self) -> Retrieval<'_> {
+        Retrieval {
+            retriever: self.retriever.as_ref(),
+            index: self.index.as_ref(),
+            candidates: self.candidates,
+            n_items: self.n_items,
+        }
+    }
+
     fn staged(&self) -> Staged<'_> {
         Staged {
-            retrieval: Retrieval {
-                retriever: self.retriever.as_ref(),
-                index: self.index.as_ref(),
-                candidates: self.candidates,
-                n_items: self.n_items,
-            },
+            retrieval: self.retrieval(),
             ranker: self.ranker.as_ref(),
         }
     }
@@ -628,15 +632,7 @@ impl Scorer for PipelineScorer {
     }
 
     fn stages(&self) -> Option<Stages<'_>> {
-        Some(
-            Retrieval {
-                retriever: self.retriever.as_ref(),
-                index: self.index.as_ref(),
-                candidates: self.candidates,
-                n_items: self.n_items,
-            }
-            .stages(),
-        )
+        Some(self.retrieval().stages())
     }
 
     fn item_factors(&self) -> Option<(usize, Vec<f32>)> {

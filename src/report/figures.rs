@@ -366,7 +366,17 @@ pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, Stri
 /// A 2-D map of items, shaded by popularity decile (1 = most popular tenth)
 /// with three marker shapes (decile 1 triangles, deciles 2–5 crosses,
 /// deciles 6–10 dots).
+/// Items a map draws at most: beyond it every k-th item (by id) is drawn,
+/// so a large catalogue's figure stays a readable size.
+pub const MAP_POINTS: usize = 5_000;
+
+/// The k of "every k-th item" for a map of `n` items (1: all of them).
+pub fn map_stride(n: usize) -> usize {
+    n.div_ceil(MAP_POINTS).max(1)
+}
+
 pub fn item_map(title: &str, points: &[(f64, f64)], deciles: &[usize]) -> Result<String, String> {
+    let stride = map_stride(points.len());
     let (xr, yr) = (
         range(points.iter().map(|p| p.0)),
         range(points.iter().map(|p| p.1)),
@@ -384,7 +394,7 @@ pub fn item_map(title: &str, points: &[(f64, f64)], deciles: &[usize]) -> Result
             .x_label_formatter(&|x| crate::format::format_number(*x))
             .draw()?;
         // Draw the tail first so the head stays visible on top.
-        let mut order: Vec<usize> = (0..points.len()).collect();
+        let mut order: Vec<usize> = (0..points.len()).step_by(stride).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(deciles[i]));
         for (group, name, deciles_in) in [
             (2usize, "deciles 6–10 (tail), dots", 6..=10),

@@ -506,8 +506,14 @@ fn embedding(
                 row.knobs,
                 100.0 * explained
             );
+            let stride = figures::map_stride(points.len());
+            let drawn = if stride > 1 {
+                format!("; every {stride}th of {} items drawn", points.len())
+            } else {
+                String::new()
+            };
             let short = format!(
-                "{}: item embeddings, PCA ({:.0}% of variance)",
+                "{}: item embeddings, PCA ({:.0}% of variance{drawn})",
                 row.model,
                 100.0 * explained
             );
