@@ -9,7 +9,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::claim::{claim_path, Attempt, Claims};
-use crate::data::{self, CsrMatrix, DataError, DatasetStats, Interactions};
+use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features, Interactions};
 use crate::eval::{
     evaluate, evaluate_stages, sampled_candidates, Evaluation, ItemStats, MetricSet, Summary,
     Target,
@@ -42,6 +42,8 @@ pub struct Experiment {
     pub spec: Spec,
     pub data: Interactions,
     pub dataset: DatasetStats,
+    /// The dataset's user and item features (none when it declares none).
+    pub features: Features,
     pub split: Split,
     pub expansion: Expansion,
     pub context: String,
@@ -60,10 +62,13 @@ pub struct Candidates {
 impl Candidates {
     fn draw(protocol: Protocol, index: usize, split: &Split, seed: u64) -> Self {
         let Protocol::Sampled { negatives, sampler } = protocol else {
+            // Full ranking: of the whole catalogue, or of the split's own
+            // candidates (a cold_items split's cold items).
+            let own = split.candidates.as_ref();
             return Self {
                 protocol,
-                validation: None,
-                test: None,
+                validation: own.and_then(|c| c.validation.clone()),
+                test: own.map(|c| c.test.clone()),
             };
         };
         let popularity = split.train.column_counts();
@@ -84,7 +89,14 @@ impl Candidates {
 impl Experiment {
     pub fn prepare(valid: ValidSpec) -> Result<Self, RunError> {
         let (spec, expansion) = valid.into_parts();
-        let (data, dataset) = data::load(&spec.dataset)?;
+        let (data, dataset) = match spec.split.method {
+            split::SplitMethod::Files => data::load_files(&spec.dataset, &spec.split.files())?,
+            _ => data::load(&spec.dataset)?,
+        };
+        let features = match &spec.dataset.features {
+            Some(f) => data::load_features(f, &data)?,
+            None => Features::default(),
+        };
         let split = split::split(&data, &spec.split, spec.seed)?;
         let candidates = spec
             .evaluation
@@ -96,8 +108,14 @@ impl Experiment {
             .collect();
         // Another recsweep version may compute numbers differently, so its
         // stored trials are redone rather than mixed with this one's.
+        // Features change what models learn; a dataset without them keeps
+        // the context (and every stored trial) it had before features.
+        let fingerprint = match &spec.dataset.features {
+            Some(_) => format!("{}+{}", dataset.fingerprint, features.fingerprint()),
+            None => dataset.fingerprint.clone(),
+        };
         let context = stable_hash(&(
-            &dataset.fingerprint,
+            &fingerprint,
             &spec.split,
             &spec.evaluation,
             spec.seed,
@@ -108,6 +126,7 @@ impl Experiment {
             spec,
             data,
             dataset,
+            features,
             split,
             expansion,
             context,
@@ -123,6 +142,7 @@ impl Experiment {
             spec: self.spec.clone(),
             dataset: self.dataset.clone(),
             split: self.split.stats.clone(),
+            features: self.features.summary(),
             expansion: self.expansion.clone(),
             run: None,
         }
@@ -461,6 +481,7 @@ impl<'a> Setting<'a> {
                 seed: trial.seed,
                 negatives: None,
                 monitor: split.validation.as_ref().map(|_| &monitor as Monitor),
+                features: &self.experiment.features,
             })
             .map_err(|e| e.to_string())?;
         let fit_seconds = start.elapsed().as_secs_f64();

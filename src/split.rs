@@ -1,27 +1,44 @@
 //! Train / validation / test splits, each a user × item [`CsrMatrix`].
 //!
 //! Validation is carved from train by the same rule as test, so selecting on
-//! validation mimics how the selected model will be judged on test.
+//! validation mimics how the selected model will be judged on test. The
+//! cold-start splits hold out whole items (or users), so the held-out
+//! entities have no train interaction at all; `files` takes a split made
+//! elsewhere, one file per part.
+
+use std::path::PathBuf;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 
-use crate::data::{CsrMatrix, Interactions};
+use crate::data::{CsrMatrix, Interactions, Side};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SplitSpec {
     #[serde(default)]
     pub method: SplitMethod,
-    /// Share of each user's (random_holdout) or of all (temporal) interactions
-    /// held out; leave_one_out holds out exactly one.
+    /// Share of each user's (random_holdout) or of all (temporal)
+    /// interactions held out, or of the items (cold_items) or users
+    /// (cold_users); leave_one_out holds out exactly one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_fraction: Option<f64>,
-    /// Carve a validation split from train the same way; selection uses it.
-    #[serde(default = "yes")]
-    pub validation: bool,
+    /// Carve a validation split from train the same way (selection uses
+    /// it); with `method: files`, the validation file's path.
+    #[serde(default)]
+    pub validation: Validation,
+    /// cold_items: rank each user's held-out items among the cold items
+    /// only, or among the whole catalogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<ColdCandidates>,
+    /// files: the train and test files (same loader settings as the dataset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
 }
 
 impl Default for SplitSpec {
@@ -29,9 +46,100 @@ impl Default for SplitSpec {
         Self {
             method: SplitMethod::LeaveOneOut,
             test_fraction: None,
-            validation: true,
+            validation: Validation::default(),
+            candidates: None,
+            train: None,
+            test: None,
         }
     }
+}
+
+impl SplitSpec {
+    /// Whether the split has a validation part.
+    pub fn has_validation(&self) -> bool {
+        match (&self.validation, self.method) {
+            (Validation::File(_), _) => true,
+            (Validation::Carve(_), SplitMethod::Files) => false,
+            (Validation::Carve(on), _) => *on,
+        }
+    }
+
+    /// The side whose held-out entities have no train interaction.
+    pub fn cold_side(&self) -> Option<Side> {
+        match self.method {
+            SplitMethod::ColdItems => Some(Side::Items),
+            SplitMethod::ColdUsers => Some(Side::Users),
+            _ => None,
+        }
+    }
+
+    /// The three files of `method: files`, in part order.
+    pub fn files(&self) -> Vec<(&'static str, &PathBuf)> {
+        let validation = match &self.validation {
+            Validation::File(p) => Some(p),
+            Validation::Carve(_) => None,
+        };
+        [
+            ("train", self.train.as_ref()),
+            ("validation", validation),
+            ("test", self.test.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, p)| Some((name, p?)))
+        .collect()
+    }
+}
+
+/// `split.validation`: a flag (carve one) or, with `method: files`, a path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Validation {
+    Carve(bool),
+    File(PathBuf),
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Validation::Carve(true)
+    }
+}
+
+impl Serialize for Validation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Validation::Carve(on) => s.serialize_bool(*on),
+            Validation::File(p) => p.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Validation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl Visitor<'_> for Visit {
+            type Value = Validation;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false, or (with method: files) a file path")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Validation, E> {
+                Ok(Validation::Carve(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Validation, E> {
+                Ok(Validation::File(PathBuf::from(v)))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// What a cold_items split ranks a user's held-out items against.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ColdCandidates {
+    /// The held-out (cold) items only: how well features place new items.
+    #[default]
+    Cold,
+    /// Every item the user has not interacted with, warm ones included.
+    All,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -41,6 +149,9 @@ pub enum SplitMethod {
     LeaveOneOut,
     RandomHoldout,
     Temporal,
+    ColdItems,
+    ColdUsers,
+    Files,
 }
 
 impl SplitMethod {
@@ -49,23 +160,34 @@ impl SplitMethod {
             SplitMethod::LeaveOneOut => "leave_one_out",
             SplitMethod::RandomHoldout => "random_holdout",
             SplitMethod::Temporal => "temporal",
+            SplitMethod::ColdItems => "cold_items",
+            SplitMethod::ColdUsers => "cold_users",
+            SplitMethod::Files => "files",
         }
     }
 }
 
 /// The share held out by random_holdout and temporal splits by default.
 pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
-
-fn yes() -> bool {
-    true
-}
+/// The share of items (users) held out by cold_items (cold_users) by default.
+pub const DEFAULT_COLD_FRACTION: f64 = 0.1;
 
 #[derive(Debug, Clone)]
 pub struct Split {
     pub train: CsrMatrix,
     pub validation: Option<CsrMatrix>,
     pub test: CsrMatrix,
+    /// `candidates: cold`: each evaluated user's candidate items (the cold
+    /// items of that part), ranked instead of the catalogue.
+    pub candidates: Option<PartCandidates>,
     pub stats: SplitStats,
+}
+
+/// Per-user candidate lists of the validation and test parts.
+#[derive(Debug, Clone)]
+pub struct PartCandidates {
+    pub validation: Option<CsrMatrix>,
+    pub test: CsrMatrix,
 }
 
 impl Split {
@@ -95,12 +217,27 @@ pub struct SplitStats {
     pub cold_users_dropped: usize,
     /// Leave-one-out orders by timestamp when the data has them, else by input order.
     pub ordered_by: String,
+    /// Cold-start splits: items (users) held out entirely for test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_test: Option<usize>,
+    /// Users and items with no train interaction but some held-out one
+    /// (a files split's test-only ids): kept and evaluated, not dropped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub users_without_train: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub items_without_train: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
     #[error("split.method temporal needs timestamps, but the dataset has none; use leave_one_out or random_holdout, or map a timestamp column")]
     NeedsTimestamps,
+    #[error("split.method files needs the data read from its files (a parts column), but the dataset came from one source")]
+    NoParts,
     #[error("the {method} split left no user with a test item ({users} users, {interactions} interactions); use a dataset with more interactions per user")]
     NoTestUsers {
         method: &'static str,
@@ -119,8 +256,53 @@ enum Part {
 
 pub fn split(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split, SplitError> {
     let fraction = spec.test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
+    let validation = spec.has_validation();
     let mut parts = vec![Part::Train; data.len()];
     match spec.method {
+        SplitMethod::Files => {
+            let given = data.parts.as_ref().ok_or(SplitError::NoParts)?;
+            for (p, g) in parts.iter_mut().zip(given) {
+                *p = match g {
+                    0 => Part::Train,
+                    1 => Part::Validation,
+                    _ => Part::Test,
+                };
+            }
+        }
+        SplitMethod::ColdItems | SplitMethod::ColdUsers => {
+            let side = spec.cold_side().expect("a cold split");
+            let (ids, n) = match side {
+                Side::Items => (&data.items, data.n_items()),
+                Side::Users => (&data.users, data.n_users()),
+            };
+            let of = held_out_entities(n, fraction, validation, seed);
+            for (p, &e) in parts.iter_mut().zip(ids) {
+                *p = of[e as usize];
+            }
+            let mut split = build(data, spec, parts, 0, None)?;
+            split.stats.cold_test = Some(of.iter().filter(|&&p| p == Part::Test).count());
+            if side == Side::Items && spec.candidates.unwrap_or_default() == ColdCandidates::Cold {
+                let users = |m: &CsrMatrix| m.nonempty_rows();
+                let list = |part| -> Vec<u32> {
+                    (0..n as u32).filter(|&i| of[i as usize] == part).collect()
+                };
+                let rows = |m: &CsrMatrix, items: &[u32]| {
+                    let pairs: Vec<(u32, u32)> = users(m)
+                        .into_iter()
+                        .flat_map(|u| items.iter().map(move |&i| (u, i)))
+                        .collect();
+                    CsrMatrix::from_pairs(m.n_rows(), m.n_cols(), &pairs)
+                };
+                split.candidates = Some(PartCandidates {
+                    validation: split
+                        .validation
+                        .as_ref()
+                        .map(|v| rows(v, &list(Part::Validation))),
+                    test: rows(&split.test, &list(Part::Test)),
+                });
+            }
+            return Ok(split);
+        }
         SplitMethod::LeaveOneOut => {
             for rows in rows_by_user(data) {
                 let ordered = time_ordered(data, rows);
@@ -128,7 +310,7 @@ pub fn split(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split, 
                 if n >= 2 {
                     parts[ordered[n - 1]] = Part::Test;
                 }
-                if spec.validation && n >= 3 {
+                if validation && n >= 3 {
                     parts[ordered[n - 2]] = Part::Validation;
                 }
             }
@@ -143,7 +325,7 @@ pub fn split(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split, 
                 for &r in &rows[..n_test] {
                     parts[r] = Part::Test;
                 }
-                if spec.validation {
+                if validation {
                     let rest = &rows[n_test..];
                     for &r in &rest[..holdout_size(rest.len(), fraction)] {
                         parts[r] = Part::Validation;
@@ -163,7 +345,7 @@ pub fn split(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split, 
             for &r in after {
                 parts[r] = Part::Test;
             }
-            if spec.validation {
+            if validation {
                 let n_val = (fraction * before.len() as f64).ceil() as usize;
                 for &r in &before[before.len() - n_val.min(before.len())..] {
                     parts[r] = Part::Validation;
@@ -211,10 +393,13 @@ fn build(
     let (nu, ni) = (data.n_users(), data.n_items());
     let train = CsrMatrix::from_pairs(nu, ni, &pairs[0]);
     let validation = spec
-        .validation
+        .has_validation()
         .then(|| CsrMatrix::from_pairs(nu, ni, &pairs[1]));
     let test = CsrMatrix::from_pairs(nu, ni, &pairs[2]);
     let test_users = test.nonempty_rows().len();
+    let has_held_out = |u: usize| {
+        !test.row(u).is_empty() || validation.as_ref().is_some_and(|v| !v.row(u).is_empty())
+    };
     if test_users == 0 {
         return Err(SplitError::NoTestUsers {
             method: spec.method.as_str(),
@@ -236,13 +421,48 @@ fn build(
         } else {
             "input order (no timestamps)".into()
         },
+        cold_test: None,
+        users_without_train: (0..nu)
+            .filter(|&u| train.row(u).is_empty() && has_held_out(u))
+            .count(),
+        items_without_train: {
+            let trained = train.column_counts();
+            let mut held = vec![false; ni];
+            for m in [Some(&test), validation.as_ref()].into_iter().flatten() {
+                for (_, i) in m.pairs() {
+                    held[i as usize] = true;
+                }
+            }
+            (0..ni).filter(|&i| trained[i] == 0 && held[i]).count()
+        },
     };
     Ok(Split {
         train,
         validation,
         test,
+        candidates: None,
         stats,
     })
+}
+
+/// Which part each entity (item or user) of a cold split goes to: a seeded
+/// shuffle, the first round(fraction·n) to test, as many of the rest to
+/// validation, the others to train (at least one entity stays in train).
+fn held_out_entities(n: usize, fraction: f64, validation: bool, seed: u64) -> Vec<Part> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut Pcg64Mcg::seed_from_u64(seed ^ 0xC01D_5EED));
+    let mut of = vec![Part::Train; n];
+    let n_test = holdout_size(n, fraction);
+    for &e in &order[..n_test] {
+        of[e] = Part::Test;
+    }
+    if validation {
+        let rest = &order[n_test..];
+        for &e in &rest[..holdout_size(rest.len(), fraction)] {
+            of[e] = Part::Validation;
+        }
+    }
+    of
 }
 
 fn rows_by_user(data: &Interactions) -> Vec<Vec<usize>> {
@@ -283,6 +503,7 @@ mod tests {
             ratings: None,
             user_labels: vec!["a".into(), "b".into(), "c".into()],
             item_labels: (0..4).map(|i| i.to_string()).collect(),
+            parts: None,
         }
     }
 
@@ -290,7 +511,8 @@ mod tests {
         SplitSpec {
             method,
             test_fraction: fraction,
-            validation,
+            validation: Validation::Carve(validation),
+            ..SplitSpec::default()
         }
     }
 
@@ -364,5 +586,88 @@ mod tests {
         assert_eq!(a.test.row(1).len(), 1); // at least one, never all
         assert_eq!(a.test.row(2).len(), 0); // a single row stays in train
         assert_eq!(split(&data(), &sp, 1).unwrap().test, a.test);
+    }
+
+    /// 6 users × 10 items, every user on items u..u+4 (mod 10).
+    fn wide() -> Interactions {
+        let (mut users, mut items) = (Vec::new(), Vec::new());
+        for u in 0..6u32 {
+            for k in 0..5u32 {
+                users.push(u);
+                items.push((u + k) % 10);
+            }
+        }
+        Interactions {
+            users,
+            items,
+            timestamps: None,
+            ratings: None,
+            user_labels: (0..6).map(|u| u.to_string()).collect(),
+            item_labels: (0..10).map(|i| i.to_string()).collect(),
+            parts: None,
+        }
+    }
+
+    #[test]
+    fn cold_items_hold_out_whole_items_and_rank_them_among_themselves() {
+        let mut sp = spec(SplitMethod::ColdItems, true, Some(0.2));
+        sp.candidates = Some(ColdCandidates::Cold);
+        let s = split(&wide(), &sp, 3).unwrap();
+        let train_items = s.train.column_counts();
+        let cold: Vec<u32> = (0..10)
+            .filter(|&i| s.test.column_counts()[i as usize] > 0)
+            .collect();
+        assert_eq!(s.stats.cold_test, Some(2)); // round(0.2·10)
+        assert!(cold.len() <= 2);
+        let v = s.validation.as_ref().unwrap();
+        for u in 0..6 {
+            for &i in s.test.row(u).iter().chain(v.row(u)) {
+                assert_eq!(train_items[i as usize], 0, "held-out item {i} in train");
+            }
+            // Every interaction with a cold item is held out.
+            for k in 0..5u32 {
+                let i = (u as u32 + k) % 10;
+                let held = s.test.contains(u, i) || v.contains(u, i);
+                assert_eq!(held, train_items[i as usize] == 0);
+            }
+        }
+        let c = s.candidates.as_ref().unwrap();
+        for u in s.test.nonempty_rows() {
+            let row = c.test.row(u as usize);
+            assert!(row
+                .iter()
+                .all(|&i| train_items[i as usize] == 0 && s.test.column_counts()[i as usize] > 0));
+            assert!(s.test.row(u as usize).iter().all(|i| row.contains(i)));
+        }
+        assert_eq!(split(&wide(), &sp, 3).unwrap().test, s.test);
+    }
+
+    #[test]
+    fn cold_users_hold_out_every_interaction_of_a_user() {
+        let sp = spec(SplitMethod::ColdUsers, false, Some(0.34));
+        let s = split(&wide(), &sp, 1).unwrap();
+        assert_eq!(s.stats.cold_test, Some(2)); // round(0.34·6)
+        for u in 0..6 {
+            assert!(s.train.row(u).is_empty() != s.test.row(u).is_empty());
+        }
+        assert_eq!(s.stats.users_without_train, 2);
+        assert!(s.candidates.is_none());
+    }
+
+    #[test]
+    fn files_take_each_row_to_the_part_it_came_from() {
+        let mut d = data();
+        d.parts = Some(vec![0, 2, 0, 1, 2, 0, 2]);
+        let mut sp = spec(SplitMethod::Files, false, None);
+        sp.validation = Validation::File("v.tsv".into());
+        let s = split(&d, &sp, 0).unwrap();
+        assert_eq!(s.train.row(0), &[0, 3]);
+        assert_eq!(s.test.row(0), &[1]);
+        assert_eq!(s.validation.as_ref().unwrap().row(0), &[2]);
+        // u2's only row is a test row: kept and counted, not dropped.
+        assert_eq!(s.test.row(2), &[0]);
+        assert_eq!(s.stats.users_without_train, 1);
+        d.parts = None;
+        assert!(matches!(split(&d, &sp, 0), Err(SplitError::NoParts)));
     }
 }

@@ -37,6 +37,9 @@ pub struct ExperimentRecord {
     pub spec: Spec,
     pub dataset: DatasetStats,
     pub split: SplitStats,
+    /// The feature tables read (dataset.features), column by column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<crate::data::SideSummary>,
     pub expansion: Expansion,
     /// Who ran it last: absent in results from before recsweep recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 use sha2::{Digest, Sha256};
 
-use crate::data::hex_prefix;
+use crate::data::{hex_prefix, FeatureNames};
 use crate::format::describe_values;
 use crate::models::{popularity_methods, ModelKind};
 use crate::seed::mix;
@@ -75,6 +75,11 @@ pub struct Expansion {
     /// from [`crate::models::ModelConfig::warnings`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Configurations left out because they cannot score what the split
+    /// holds out ("model (settings): why"): ids-only models on a
+    /// cold-start split.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 /// An axis of the sweep for one model: where it was written and its values.
@@ -86,6 +91,12 @@ struct Axis {
 
 pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
     let mut out = Expanding::default();
+    if let Some(features) = &spec.dataset.features {
+        match features.names() {
+            Ok(names) => out.names = names,
+            Err((path, message)) => out.issues.push(SpecIssue::new(path, message)),
+        }
+    }
     for index in 0..spec.models.len() {
         let configs = match &spec.sweep.random {
             Some(random) => out.random_space(spec, index, random),
@@ -98,12 +109,15 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
         knobs,
         issues,
         warnings,
+        skipped,
+        names: _,
     } = out;
     if issues.is_empty() {
         Ok(Expansion {
             trials,
             knobs,
             warnings,
+            skipped,
         })
     } else {
         Err(issues)
@@ -117,6 +131,9 @@ struct Expanding {
     knobs: Vec<KnobUsage>,
     issues: Vec<SpecIssue>,
     warnings: Vec<String>,
+    skipped: Vec<String>,
+    /// The dataset's feature columns, what `features` params may name.
+    names: FeatureNames,
 }
 
 impl Expanding {
@@ -189,6 +206,7 @@ impl Expanding {
         let entry = &spec.models[index];
         let name = spec.model_name(index);
         let (trials, issues, warnings) = (&mut self.trials, &mut self.issues, &mut self.warnings);
+        let (skipped, names) = (&mut self.skipped, &self.names);
         let runs = spec.sweep.seeds;
         let mut seen = BTreeSet::new();
         'configs: for (overrides, paths) in configs {
@@ -210,7 +228,15 @@ impl Expanding {
                     }
                 }
             }
-            let config = match entry.model.configure(&params) {
+            let configured = entry.model.configure(&params).and_then(|c| {
+                let problems = c.input_issues(names);
+                if problems.is_empty() {
+                    Ok(c)
+                } else {
+                    Err(problems)
+                }
+            });
+            let config = match configured {
                 Ok(c) => c,
                 Err(problems) => {
                     for p in problems {
@@ -242,6 +268,23 @@ impl Expanding {
             let config_id = stable_hash(&(&name, entry.model, &resolved));
             if !seen.insert(config_id.clone()) {
                 continue;
+            }
+            if let Some(side) = spec.split.cold_side() {
+                if !config.scores_cold(side, names) {
+                    let settings = if overrides.is_empty() {
+                        String::new()
+                    } else {
+                        crate::format::describe_knobs(&overrides)
+                    };
+                    let singular = &side.as_str()[..side.as_str().len() - 1];
+                    skipped.push(format!(
+                        "{name}{}: cannot score {} without train interactions (it reads no {singular} feature), which split.method {} holds out",
+                        if settings.is_empty() { String::new() } else { format!(" ({settings})") },
+                        side.as_str(),
+                        spec.split.method.as_str()
+                    ));
+                    continue;
+                }
             }
             let seeds = if config.is_stochastic() { runs } else { 1 };
             for seed_index in 0..seeds {

@@ -115,6 +115,7 @@ fn l2_shrinks_the_factorisation() {
                 seed: 1,
                 negatives: None,
                 monitor: None,
+                features: &recsweep::data::NO_FEATURES,
             })
             .unwrap()
             .scorer;
@@ -153,6 +154,7 @@ fn fit(kind: ModelKind, params: &str, train: &CsrMatrix) -> Fitted {
             seed: 1,
             negatives: None,
             monitor: None,
+            features: &recsweep::data::NO_FEATURES,
         })
         .unwrap()
 }

@@ -232,6 +232,7 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
                 seed: 9,
                 negatives: None,
                 monitor: None,
+                features: &recsweep::data::NO_FEATURES,
             })
             .unwrap()
             .scorer;

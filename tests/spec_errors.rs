@@ -19,7 +19,7 @@ fn errors(text: &str) -> String {
 fn misspelt_key_wrong_type_and_out_of_range_values_are_all_reported() {
     let text = std::fs::read_to_string("tests/specs/three_mistakes.yaml").unwrap();
     let golden = "\
-spec.yaml:3:3: dataset.sorce: unknown key `sorce`; did you mean `source`? (allowed: source, path, header, separator, columns, positive, filter, users, items, interactions, popularity_exponent, latent_dim, affinity, seed)
+spec.yaml:3:3: dataset.sorce: unknown key `sorce`; did you mean `source`? (allowed: source, path, header, separator, columns, positive, filter, features, users, items, interactions, popularity_exponent, latent_dim, affinity, seed)
 spec.yaml:8:7: models[0].params.l2: wrong type: found string \"lots\", expected f64
 spec.yaml:14:17: evaluation.cutoffs[1]: cutoff 0 is out of range; K must be ≥ 1
 3 errors in spec.yaml";

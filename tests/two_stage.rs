@@ -36,6 +36,7 @@ fn fit(experiment: &Experiment, kind: ModelKind, params: &str) -> Box<dyn Scorer
             seed: 7,
             monitor: None,
             negatives: None,
+            features: &recsweep::data::NO_FEATURES,
         })
         .unwrap()
         .scorer

@@ -342,6 +342,7 @@ fn ials_bench(args: IalsArgs) -> Result<()> {
             seed: 1,
             negatives: None,
             monitor: None,
+            features: &recsweep::data::NO_FEATURES,
         })?;
         times.push(start.elapsed().as_secs_f64());
     }
@@ -413,6 +414,7 @@ fn train_bench(args: TrainArgs) -> Result<()> {
                 seed: 1,
                 negatives: None,
                 monitor: None,
+                features: &recsweep::data::NO_FEATURES,
             })
         })?;
         times.push(start.elapsed().as_secs_f64());
@@ -445,6 +447,7 @@ fn fitted(model: &str, params: &str, train: &CsrMatrix) -> Result<Box<dyn Scorer
             seed: 1,
             negatives: None,
             monitor: None,
+            features: &recsweep::data::NO_FEATURES,
         })?
         .scorer)
 }

@@ -55,6 +55,9 @@ pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
         print_table(t)?;
     }
 
+    for skipped in &experiment.expansion.skipped {
+        outln!("not run: {skipped}");
+    }
     let mut t = Builder::default();
     t.push_record(["#", "trial", "model", "configuration", "seed"]);
     for (i, trial) in experiment.expansion.trials.iter().enumerate() {

@@ -245,6 +245,7 @@ fn from_frame(
         None => None,
     };
     Ok(RawLog {
+        parts: None,
         users,
         items,
         ratings,

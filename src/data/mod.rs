@@ -2,6 +2,7 @@
 //! synthetic generator), positive thresholds, deduplication, k-core filtering
 //! and dense id remapping.
 
+mod features;
 mod loader;
 mod matrix;
 mod parquet;
@@ -14,6 +15,11 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use features::{
+    load_features, ColumnSpec, ColumnSummary, FeatureColumn, FeatureNames, FeatureTableSpec,
+    FeatureType, FeatureValues, Features, FeaturesSpec, Side, SideFeatures, SideSummary,
+    TableFormat, TableStats, NO_FEATURES,
+};
 pub use loader::movielens_layout;
 pub use matrix::CsrMatrix;
 pub use parquet::{read_parquet, ParquetReadError};
@@ -34,6 +40,9 @@ pub struct Interactions {
     /// numeric when every id is an integer, else lexicographic).
     pub user_labels: Vec<String>,
     pub item_labels: Vec<String>,
+    /// Which file each row came from when a split's files were read
+    /// (0 train, 1 validation, 2 test); None for a single source.
+    pub parts: Option<Vec<u8>>,
 }
 
 impl Interactions {
@@ -127,4 +136,33 @@ pub fn load(spec: &DatasetSpec) -> Result<(Interactions, DatasetStats), DataErro
         }
     };
     prepare::prepare(raw, spec, &name)
+}
+
+/// Loads a split made elsewhere: each file (train, validation, test, in
+/// that order) read with the dataset's source and column mapping, then
+/// cleaned as one log whose rows remember their file
+/// ([`Interactions::parts`]).
+pub fn load_files(
+    spec: &DatasetSpec,
+    files: &[(&str, &PathBuf)],
+) -> Result<(Interactions, DatasetStats), DataError> {
+    let mut logs = Vec::with_capacity(files.len());
+    for (name, path) in files {
+        let part = match *name {
+            "train" => 0u8,
+            "validation" => 1,
+            _ => 2,
+        };
+        let one = DatasetSpec {
+            path: Some((*path).clone()),
+            ..spec.clone()
+        };
+        logs.push((part, loader::read(&one)?));
+    }
+    let name = files
+        .iter()
+        .map(|(_, p)| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    prepare::prepare(RawLog::concat(logs), spec, &name)
 }

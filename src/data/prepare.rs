@@ -15,6 +15,31 @@ pub enum Ids {
 }
 
 impl Ids {
+    /// Every id as text (what mixing integer and text ids needs).
+    fn into_strings(self) -> Vec<String> {
+        match self {
+            Ids::Int(v) => v.iter().map(i64::to_string).collect(),
+            Ids::Str(v) => v,
+        }
+    }
+
+    /// The ids of several logs in order; integers stay integers when every
+    /// log's are.
+    fn concat(all: Vec<Ids>) -> Ids {
+        if all.iter().all(|i| matches!(i, Ids::Int(_))) {
+            Ids::Int(
+                all.into_iter()
+                    .flat_map(|i| match i {
+                        Ids::Int(v) => v,
+                        Ids::Str(_) => unreachable!("checked above"),
+                    })
+                    .collect(),
+            )
+        } else {
+            Ids::Str(all.into_iter().flat_map(Ids::into_strings).collect())
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
             Ids::Int(v) => v.len(),
@@ -59,6 +84,33 @@ pub struct RawLog {
     pub items: Ids,
     pub ratings: Option<Vec<f64>>,
     pub timestamps: Option<Vec<i64>>,
+    /// The part each row belongs to (a split read from files).
+    pub parts: Option<Vec<u8>>,
+}
+
+impl RawLog {
+    /// Several logs (each tagged with its part) as one, rows in order.
+    pub fn concat(logs: Vec<(u8, RawLog)>) -> RawLog {
+        let all_have = |f: fn(&RawLog) -> bool| logs.iter().all(|(_, l)| f(l));
+        let ratings = all_have(|l| l.ratings.is_some());
+        let timestamps = all_have(|l| l.timestamps.is_some());
+        let mut parts = Vec::new();
+        let (mut users, mut items, mut r, mut t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (part, log) in logs {
+            parts.extend(std::iter::repeat_n(part, log.users.len()));
+            users.push(log.users);
+            items.push(log.items);
+            r.extend(log.ratings.unwrap_or_default());
+            t.extend(log.timestamps.unwrap_or_default());
+        }
+        RawLog {
+            users: Ids::concat(users),
+            items: Ids::concat(items),
+            ratings: ratings.then_some(r),
+            timestamps: timestamps.then_some(t),
+            parts: Some(parts),
+        }
+    }
 }
 
 pub(crate) fn prepare(
@@ -121,6 +173,10 @@ pub(crate) fn prepare(
             .map(|t| rows.iter().map(|&r| t[r] as f32).collect()),
         user_labels,
         item_labels,
+        parts: raw
+            .parts
+            .as_ref()
+            .map(|p| rows.iter().map(|&r| p[r]).collect()),
     };
     let mut popularity = vec![0u32; interactions.n_items()];
     for &i in &interactions.items {
@@ -212,6 +268,7 @@ mod tests {
 
     fn raw() -> RawLog {
         RawLog {
+            parts: None,
             users: Ids::Str(
                 vec!["b", "a", "b", "c", "a", "b", "a"]
                     .into_iter()

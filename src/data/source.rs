@@ -25,6 +25,9 @@ pub struct DatasetSpec {
     pub positive: Option<PositiveSpec>,
     #[serde(default)]
     pub filter: FilterSpec,
+    /// User and item feature tables (any source; see [`FeaturesSpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<super::FeaturesSpec>,
     /// Synthetic source only (see [`SyntheticSpec`] for meanings and defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<usize>,

@@ -83,6 +83,7 @@ pub fn generate(s: &SyntheticSpec) -> RawLog {
 
     let rows: Vec<(i64, i64, f64, i64)> = per_user.into_iter().flatten().collect();
     RawLog {
+        parts: None,
         users: Ids::Int(rows.iter().map(|r| r.0).collect()),
         items: Ids::Int(rows.iter().map(|r| r.1).collect()),
         ratings: Some(rows.iter().map(|r| r.2).collect()),

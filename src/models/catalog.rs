@@ -71,6 +71,18 @@ const DENSE_L2: ParamDoc = ParamDoc {
     meaning: "λ·‖W‖² on dense weights per batch, λ·‖row‖² on embedding rows per use",
 };
 
+const IDS: ParamDoc = ParamDoc {
+    param: "ids",
+    rule: "true, false",
+    meaning:
+        "learn an id embedding per user and item; false: features only (docs/spec.md, \"Features\")",
+};
+const FEATURES: ParamDoc = ParamDoc {
+    param: "features",
+    rule: "all, or names of dataset.features columns",
+    meaning: "the feature columns read, each embedded (categorical), mean-pooled (multi) or fed as is (numeric); [] = ids only",
+};
+
 /// Every param of `kind` with its rule and meaning, in the order the
 /// params struct serializes them.
 pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
@@ -187,6 +199,8 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
             OPTIMIZER,
             POPULARITY,
             PATIENCE,
+            IDS,
+            FEATURES,
         ],
         ModelKind::Ncf => &[
             ParamDoc {
@@ -217,12 +231,14 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
             OPTIMIZER,
             POPULARITY,
             PATIENCE,
+            IDS,
+            FEATURES,
         ],
         ModelKind::Dcn => &[
             ParamDoc {
                 param: "dim",
                 rule: "≥ 1",
-                meaning: "embedding width per side; x_0 = [user ; item] has 2·dim features",
+                meaning: "embedding width; x_0 = [user input ; item input], 2·dim wide with ids alone",
             },
             ParamDoc {
                 param: "cross_layers",
@@ -257,6 +273,8 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
             DENSE_L2,
             PATIENCE,
             POPULARITY,
+            IDS,
+            FEATURES,
         ],
         ModelKind::Pipeline => &[
             ParamDoc {

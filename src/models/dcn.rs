@@ -1,5 +1,5 @@
 //! Deep & cross network, DCN-v2 (Wang et al. 2021): the user and item
-//! embeddings, concatenated as x_0, pass through cross layers
+//! inputs (id embedding and features, [`Encoder`]), concatenated as x_0, pass through cross layers
 //! x_{l+1} = x_0 ⊙ (x_l·W + b) + x_l that build explicit feature crosses of
 //! rising degree, and a ReLU MLP, either stacked after the crosses or in
 //! parallel with them, into one logit; binary cross-entropy against sampled
@@ -11,18 +11,19 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
+use super::features::{encoder, Encoder, EncoderGrads, FeatureSet, Ids, Inputs};
 use super::nn::{
-    binary_cross_entropy, cross_backward, cross_forward, dense_f32, layer_f32, matrix_f32, Cross,
-    Dense, DenseGrad, PairScorer, PerPair, Stack,
+    binary_cross_entropy, cross_backward, cross_forward, dense_f32, layer_f32, Cross, Dense,
+    DenseGrad, PairScorer, PerPair, Stack,
 };
 use super::train::{
-    self, Example, Examples, Fitted, Optimizer, Pointwise, PointwiseSettings, RowGrads, Step,
-    Table, Trainable,
+    self, Example, Examples, Fitted, Optimizer, Pointwise, PointwiseSettings, Step, Trainable,
 };
 use super::{
     FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
     ServingCost,
 };
+use crate::data::Side;
 
 /// How the cross layers and the MLP are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -69,6 +70,12 @@ pub struct DcnParams {
     pub patience: usize,
     #[serde(default)]
     pub popularity: Popularity,
+    /// Learn id embeddings (false: features only).
+    #[serde(default)]
+    pub ids: Ids,
+    /// Feature columns x_0 holds (absent: all the dataset has).
+    #[serde(default)]
+    pub features: FeatureSet,
 }
 
 impl DcnParams {
@@ -115,6 +122,8 @@ impl Default for DcnParams {
             l2: 0.0,
             patience: 0,
             popularity: Popularity::None,
+            ids: Ids::Both,
+            features: FeatureSet::All,
         }
     }
 }
@@ -157,18 +166,23 @@ impl ModelConfig for DcnParams {
         true
     }
 
+    fn inputs(&self) -> Option<Inputs<'_>> {
+        Some(Inputs::new(self.ids, &self.features))
+    }
+
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
-        let (n_users, n_items, d) = (input.train.n_rows(), input.train.n_cols(), self.dim);
-        let users = Table::normal(n_users, d, 0.01, &mut rng);
-        let items = Table::normal(n_items, d, 0.01, &mut rng);
+        let (d, inputs) = (self.dim, self.inputs().expect("dcn reads features"));
+        let users = encoder(input, inputs, Side::Users, d, 0.01, &mut rng)?;
+        let items = encoder(input, inputs, Side::Items, d, 0.01, &mut rng)?;
+        let width = users.width() + items.width();
         let cross = (0..self.cross_layers)
-            .map(|_| Cross::new(2 * d, self.low_rank, &mut rng))
+            .map(|_| Cross::new(width, self.low_rank, &mut rng))
             .collect();
-        let mlp = Stack::new(2 * d, &self.hidden, false, &mut rng);
+        let mlp = Stack::new(width, &self.hidden, false, &mut rng);
         let features = match self.structure {
-            Structure::Stacked => mlp.width(2 * d),
-            Structure::Parallel => 2 * d + mlp.width(2 * d),
+            Structure::Stacked => mlp.width(width),
+            Structure::Parallel => width + mlp.width(width),
         };
         let head = Dense::new(features, 1, &mut rng);
         let mut model = Dcn {
@@ -200,16 +214,16 @@ impl ModelConfig for DcnParams {
 #[derive(Clone)]
 struct Net {
     structure: Structure,
-    users: Table,
-    items: Table,
+    users: Encoder,
+    items: Encoder,
     cross: Vec<Cross>,
     mlp: Stack,
     head: Dense,
 }
 
 struct NetGrads {
-    users: RowGrads,
-    items: RowGrads,
+    users: EncoderGrads,
+    items: EncoderGrads,
     cross: Vec<Vec<DenseGrad>>,
     mlp: Vec<DenseGrad>,
     head: DenseGrad,
@@ -217,7 +231,7 @@ struct NetGrads {
 
 impl Net {
     fn width(&self) -> usize {
-        2 * self.users.dim
+        self.users.width() + self.items.width()
     }
 }
 
@@ -225,15 +239,22 @@ impl Pointwise for Net {
     type Grads = NetGrads;
 
     fn gradients(&self, batch: &[Example], p: f64, l2: f64, rng: &mut Pcg64Mcg) -> (f64, NetGrads) {
-        let (n, d, width) = (batch.len(), self.users.dim, self.width());
-        let x0 = Mat::from_fn(n, width, |a, k| {
-            let e = batch[a];
-            if k < d {
-                self.users.row(e.user)[k]
-            } else {
-                self.items.row(e.item)[k - d]
-            }
-        });
+        let (n, width) = (batch.len(), self.width());
+        let users: Vec<u32> = batch.iter().map(|e| e.user).collect();
+        let items: Vec<u32> = batch.iter().map(|e| e.item).collect();
+        let (xu, xi) = (self.users.encode(&users), self.items.encode(&items));
+        let wu = xu.ncols();
+        let x0 = Mat::from_fn(
+            n,
+            width,
+            |a, k| {
+                if k < wu {
+                    xu[(a, k)]
+                } else {
+                    xi[(a, k - wu)]
+                }
+            },
+        );
         let (crossed, cross_cache) = cross_forward(&self.cross, &x0);
         let mlp_input = match self.structure {
             Structure::Stacked => crossed.clone(),
@@ -279,28 +300,17 @@ impl Pointwise for Net {
                 ((mlp, cross), dx0)
             }
         };
-        let ((mlp, cross), scale) = (mlp, 2.0 * l2 / n as f64);
-        let mut grads = NetGrads {
-            users: RowGrads::default(),
-            items: RowGrads::default(),
+        let (mlp, cross) = mlp;
+        let (lu, users) = self.users.backward(&users, dx0.as_ref(), 0, l2, n as f64);
+        let (li, items) = self.items.backward(&items, dx0.as_ref(), wu, l2, n as f64);
+        let grads = NetGrads {
+            users,
+            items,
             cross,
             mlp,
             head,
         };
-        let mut row = vec![0.0; d];
-        for (a, e) in batch.iter().enumerate() {
-            let (pu, qi) = (self.users.row(e.user), self.items.row(e.item));
-            loss += l2 * (train::dot(pu, pu) + train::dot(qi, qi)) / n as f64;
-            for k in 0..d {
-                row[k] = dx0[(a, k)] + scale * pu[k];
-            }
-            grads.users.add(e.user, 1.0, &row);
-            for k in 0..d {
-                row[k] = dx0[(a, d + k)] + scale * qi[k];
-            }
-            grads.items.add(e.item, 1.0, &row);
-        }
-        (loss, grads)
+        (loss + lu + li, grads)
     }
 
     fn update(&mut self, grads: &NetGrads, step: &Step) {
@@ -349,9 +359,8 @@ impl Trainable for Dcn<'_> {
 /// Evaluation-mode DCN in f32: one forward pass per (user, item).
 struct DcnScorer {
     structure: Structure,
-    dim: usize,
-    users: Vec<f32>,
-    /// items × dim.
+    /// Each user's and item's part of x_0 (its encoder's output).
+    users: Mat<f32>,
     items: Mat<f32>,
     /// Each cross layer's projections (W: in × out, b).
     cross: Vec<Vec<(Mat<f32>, Vec<f32>)>>,
@@ -365,20 +374,25 @@ impl DcnScorer {
         let per_item = net.cross.iter().map(Cross::madds).sum::<u64>()
             + net.mlp.madds()
             + net.head.inputs() as u64;
+        let encoded = |e: &Encoder| {
+            let all: Vec<u32> = (0..e.len() as u32).collect();
+            let x = e.encode(&all);
+            Mat::from_fn(x.nrows(), x.ncols(), |r, k| x[(r, k)] as f32)
+        };
         Self {
             structure: net.structure,
-            dim: net.users.dim,
-            users: net.users.to_f32(),
-            items: matrix_f32(&net.items),
+            users: encoded(&net.users),
+            items: encoded(&net.items),
             cross: net.cross.iter().map(Cross::to_f32).collect(),
             mlp: net.mlp.layers.iter().map(dense_f32).collect(),
             head: dense_f32(&net.head),
             cost: ServingCost {
-                parameters: (net.users.values.len() + net.items.values.len()) as u64
+                parameters: net.users.parameters()
+                    + net.items.parameters()
                     + net.cross.iter().map(Cross::parameters).sum::<u64>()
                     + net.mlp.parameters()
                     + net.head.parameters(),
-                madds_per_user: net.items.rows() as u64 * per_item,
+                madds_per_user: net.items.len() as u64 * per_item,
             },
         }
     }
@@ -386,14 +400,14 @@ impl DcnScorer {
 
 impl PairScorer for DcnScorer {
     fn score_user(&self, user: u32, items: Option<&[u32]>, out: &mut [f32]) {
-        let (d, n) = (self.dim, out.len());
+        let n = out.len();
+        let (wu, width) = (self.users.ncols(), self.users.ncols() + self.items.ncols());
         let item = |i: usize| items.map_or(i, |s| s[i] as usize);
-        let pu = &self.users[user as usize * d..(user as usize + 1) * d];
-        let x0 = Mat::from_fn(n, 2 * d, |i, k| {
-            if k < d {
-                pu[k]
+        let x0 = Mat::from_fn(n, width, |i, k| {
+            if k < wu {
+                self.users[(user as usize, k)]
             } else {
-                self.items[(item(i), k - d)]
+                self.items[(item(i), k - wu)]
             }
         });
         let mut x = x0.clone();
@@ -402,7 +416,7 @@ impl PairScorer for DcnScorer {
             if let Some(u) = projections.get(1) {
                 z = layer_f32(z.as_ref(), u, false);
             }
-            x = Mat::from_fn(n, 2 * d, |i, k| x0[(i, k)] * z[(i, k)] + x[(i, k)]);
+            x = Mat::from_fn(n, width, |i, k| x0[(i, k)] * z[(i, k)] + x[(i, k)]);
         }
         let mut h = match self.structure {
             Structure::Stacked => x.clone(),
@@ -413,11 +427,11 @@ impl PairScorer for DcnScorer {
         }
         let features = match self.structure {
             Structure::Stacked => h,
-            Structure::Parallel => Mat::from_fn(n, 2 * d + h.ncols(), |i, k| {
-                if k < 2 * d {
+            Structure::Parallel => Mat::from_fn(n, width + h.ncols(), |i, k| {
+                if k < width {
                     x[(i, k)]
                 } else {
-                    h[(i, k - 2 * d)]
+                    h[(i, k - width)]
                 }
             }),
         };
@@ -435,11 +449,19 @@ impl PairScorer for DcnScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::nn::tests::{batch, check_dense, check_matrix, check_table};
+    use crate::models::features::tests::{check_encoder, columns};
+    use crate::models::nn::tests::{batch, check_dense, check_matrix};
 
+    /// 3 users (ids) and 4 items (ids and every kind of feature; item 3
+    /// cold): x_0 is 2 + 2 + 2 + 2 + 1 = 9 wide.
     fn net(structure: Structure, rank: usize) -> Net {
         let mut rng = Pcg64Mcg::seed_from_u64(5);
-        let mut cross: Vec<Cross> = (0..2).map(|_| Cross::new(4, rank, &mut rng)).collect();
+        let cols = columns();
+        let refs: Vec<_> = cols.iter().collect();
+        let users = Encoder::new(vec![true; 3], true, &[], 2, 0.5, &mut rng);
+        let items = Encoder::new(vec![true, true, true, false], true, &refs, 2, 0.5, &mut rng);
+        let width = users.width() + items.width();
+        let mut cross: Vec<Cross> = (0..2).map(|_| Cross::new(width, rank, &mut rng)).collect();
         // Non-zero biases, so their gradients are exercised.
         for layer in &mut cross {
             let last = layer.project.last_mut().expect("a projection");
@@ -447,22 +469,22 @@ mod tests {
                 *b = 0.1 * (j as f64 + 1.0);
             }
         }
-        let mlp = Stack::new(4, &[3], false, &mut rng);
+        let mlp = Stack::new(width, &[3], false, &mut rng);
         let features = match structure {
             Structure::Stacked => 3,
-            Structure::Parallel => 4 + 3,
+            Structure::Parallel => width + 3,
         };
         Net {
             structure,
-            users: Table::normal(3, 2, 0.5, &mut rng),
-            items: Table::normal(4, 2, 0.5, &mut rng),
+            users,
+            items,
             cross,
             mlp,
             head: Dense::new(features, 1, &mut rng),
         }
     }
 
-    /// The loss against both embedding tables, every cross projection
+    /// The loss against every embedding table (ids and features), every cross projection
     /// (weights and bias), an MLP layer and the head, through dropout
     /// (fixed by the seed), BCE and l2; stacked and parallel, full and low
     /// rank.
@@ -481,8 +503,8 @@ mod tests {
                     .0
             };
             let (_, grads) = net.gradients(&batch(), p, l2, &mut Pcg64Mcg::seed_from_u64(8));
-            check_table(&net, |n| &mut n.users, &grads.users, &loss);
-            check_table(&net, |n| &mut n.items, &grads.items, &loss);
+            check_encoder(&net, |n| &mut n.users, &grads.users, &loss);
+            check_encoder(&net, |n| &mut n.items, &grads.items, &loss);
             for l in 0..2 {
                 for j in 0..net.cross[l].project.len() {
                     check_matrix(

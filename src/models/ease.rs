@@ -153,6 +153,7 @@ impl Scorer for Ease {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::NO_FEATURES;
 
     #[test]
     fn closed_form_matches_a_hand_inverted_two_item_case() {
@@ -171,6 +172,7 @@ mod tests {
             seed: 0,
             negatives: None,
             monitor: None,
+            features: &NO_FEATURES,
         })
         .unwrap()
         .scorer;

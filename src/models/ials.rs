@@ -335,6 +335,7 @@ fn conjugate_gradient(x: &mut [f64], b: &[f64], steps: usize, apply: impl Fn(&[f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::NO_FEATURES;
 
     fn data() -> CsrMatrix {
         let pairs: Vec<(u32, u32)> = (0..30u32)
@@ -365,6 +366,7 @@ mod tests {
                 seed: 1,
                 negatives: None,
                 monitor: None,
+                features: &NO_FEATURES,
             });
             let Err(ModelError::Numerical { message, .. }) = fit else {
                 panic!("{solver:?}: expected a numerical error");

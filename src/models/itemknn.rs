@@ -175,6 +175,7 @@ impl Scorer for ItemKnn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::NO_FEATURES;
 
     #[test]
     fn similarities_follow_the_shrunk_cosine() {
@@ -193,6 +194,7 @@ mod tests {
                 seed: 0,
                 negatives: None,
                 monitor: None,
+                features: &NO_FEATURES,
             })
             .unwrap()
             .scorer;

@@ -25,6 +25,7 @@ pub mod catalog;
 mod dcn;
 mod ease;
 mod factors;
+mod features;
 mod ials;
 mod itemknn;
 mod mf;
@@ -43,9 +44,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 
-use crate::data::CsrMatrix;
+use crate::data::{CsrMatrix, FeatureNames, Features, Side};
 
 pub use factors::DotProduct;
+pub use features::Inputs;
 pub use pipeline::Index;
 pub use popularity::{methods_of as popularity_methods, Penalized, Popularity};
 pub use train::{EpochLog, Fitted, Monitor, TrainingCurve};
@@ -95,6 +97,9 @@ pub struct FitInput<'a> {
     /// retrieved candidates, `ranker_negatives: retrieved`); None draws them
     /// from the catalogue.
     pub negatives: Option<&'a CsrMatrix>,
+    /// User and item features ([`crate::data::NO_FEATURES`] when the
+    /// dataset has none), aligned with the train matrix's ids.
+    pub features: &'a Features,
 }
 
 /// Serving cost of a fitted model.
@@ -213,6 +218,28 @@ pub trait ModelConfig: Send + Sync + fmt::Debug {
         false
     }
 
+    /// What a feature-taking model reads (its `ids` and `features`
+    /// params); None for models of interactions alone.
+    fn inputs(&self) -> Option<Inputs<'_>> {
+        None
+    }
+
+    /// Problems with what the model reads, given the dataset's feature
+    /// columns: a name no table has, a side left with no input.
+    fn input_issues(&self, names: &FeatureNames) -> Vec<ParamIssue> {
+        self.inputs()
+            .map(|inputs| inputs.issues(names))
+            .unwrap_or_default()
+    }
+
+    /// Whether the model gives entities of `side` with no train interaction
+    /// scores of their own (from their features, or by not needing the
+    /// entity at all): what a cold-start split of that side evaluates.
+    fn scores_cold(&self, side: Side, names: &FeatureNames) -> bool {
+        self.inputs()
+            .is_some_and(|inputs| inputs.reads(names.side(side)))
+    }
+
     /// Values that pass the range checks but leave the model degenerate
     /// (every user gets the same list, or lists in item-id order): shown by
     /// `validate` and in the report, since such a trial fails silently.
@@ -228,6 +255,9 @@ pub enum ModelError {
         model: &'static str,
         message: String,
     },
+    /// The data does not give the model what its params ask to read.
+    #[error("{0}")]
+    Input(String),
 }
 
 impl ModelKind {

@@ -7,6 +7,7 @@ use super::{
     FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
     ServingCost,
 };
+use crate::data::{FeatureNames, Side};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,12 @@ impl Params for MostPopParams {
 
 impl ModelConfig for MostPopParams {
     config_basics!(stochastic: false);
+
+    /// Popularity needs nothing of a user, so a cold user gets the list
+    /// everyone gets; a cold item has no popularity of its own (0).
+    fn scores_cold(&self, side: Side, _: &FeatureNames) -> bool {
+        side == Side::Users
+    }
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         Ok(Fitted::new(Box::new(MostPop {

@@ -2,7 +2,10 @@
 //! of user and item embeddings), MLP (their concatenation through ReLU
 //! layers with dropout) or NeuMF (both, with separate embeddings, joined
 //! before a final linear unit); sigmoid output trained by binary
-//! cross-entropy against `negatives` sampled items per positive.
+//! cross-entropy against `negatives` sampled items per positive. The MLP
+//! reads each side through the feature [`Encoder`] (id embedding and
+//! features); GMF multiplies user and item id embeddings, so unless `ids`
+//! is true NeuMF is its MLP path alone.
 //!
 //! The similarity is learned, so nothing can be precomputed per item: scoring
 //! one user against the catalogue costs |I| forward passes, which the
@@ -13,6 +16,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
+use super::features::{encoder, Encoder, EncoderGrads, FeatureSet, Ids, Inputs};
 use super::nn::{
     binary_cross_entropy, dense_f32, layer_f32, matrix_f32, Dense, DenseGrad, PairScorer, PerPair,
     Stack,
@@ -25,6 +29,7 @@ use super::{
     FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
     ServingCost,
 };
+use crate::data::Side;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -78,6 +83,12 @@ pub struct NcfParams {
     pub patience: usize,
     #[serde(default)]
     pub popularity: Popularity,
+    /// Learn id embeddings (false: the MLP reads features only).
+    #[serde(default)]
+    pub ids: Ids,
+    /// Feature columns the MLP reads (absent: all the dataset has).
+    #[serde(default)]
+    pub features: FeatureSet,
 }
 
 impl NcfParams {
@@ -119,6 +130,8 @@ impl Default for NcfParams {
             l2: 0.0,
             patience: 0,
             popularity: Popularity::None,
+            ids: Ids::Both,
+            features: FeatureSet::All,
         }
     }
 }
@@ -140,6 +153,12 @@ impl Params for NcfParams {
                 "the mlp and neumf variants need at least one MLP layer; use variant: gmf for none",
             ));
         }
+        if self.variant == Variant::Gmf && self.ids != Ids::Both {
+            issues.push(ParamIssue::new(
+                "ids",
+                "variant gmf multiplies user and item id embeddings; without both use variant mlp or neumf",
+            ));
+        }
         issues.extend(super::check_training(
             self.learning_rate,
             self.l2,
@@ -156,25 +175,52 @@ impl ModelConfig for NcfParams {
         true
     }
 
+    fn inputs(&self) -> Option<Inputs<'_>> {
+        // GMF alone reads ids only.
+        Some(Inputs {
+            ids: self.ids,
+            features: if self.variant.has_mlp() {
+                Inputs::new(self.ids, &self.features).features
+            } else {
+                Some(&[])
+            },
+        })
+    }
+
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
         let (n_users, n_items, d) = (input.train.n_rows(), input.train.n_cols(), self.dim);
         let v = self.variant;
+        let gmf = v.has_gmf() && self.ids == Ids::Both;
         let table = |rows, on: bool, rng: &mut Pcg64Mcg| {
             Table::normal(if on { rows } else { 0 }, d, 0.01, rng)
         };
-        let gmf_users = table(n_users, v.has_gmf(), &mut rng);
-        let gmf_items = table(n_items, v.has_gmf(), &mut rng);
-        let mlp_users = table(n_users, v.has_mlp(), &mut rng);
-        let mlp_items = table(n_items, v.has_mlp(), &mut rng);
+        let gmf_users = table(n_users, gmf, &mut rng);
+        let gmf_items = table(n_items, gmf, &mut rng);
+        let inputs = self.inputs().expect("ncf reads features");
+        let side = |side, rng: &mut Pcg64Mcg| {
+            if v.has_mlp() {
+                encoder(input, inputs, side, d, 0.01, rng)
+            } else {
+                Ok(Encoder::new(Vec::new(), false, &[], d, 0.01, rng))
+            }
+        };
+        let mlp_users = side(Side::Users, &mut rng)?;
+        let mlp_items = side(Side::Items, &mut rng)?;
         let hidden = if v.has_mlp() { &self.hidden[..] } else { &[] };
-        let mlp = Stack::new(2 * d, hidden, false, &mut rng);
-        let features = if v.has_gmf() { d } else { 0 } + if v.has_mlp() { mlp.width(0) } else { 0 };
+        let mlp = Stack::new(
+            mlp_users.width() + mlp_items.width(),
+            hidden,
+            false,
+            &mut rng,
+        );
+        let features = if gmf { d } else { 0 } + if v.has_mlp() { mlp.width(0) } else { 0 };
         let head = Dense::new(features, 1, &mut rng);
         let mut model = Ncf {
             params: self,
             net: Net {
-                variant: v,
+                gmf,
+                mlp_on: v.has_mlp(),
                 gmf_users,
                 gmf_items,
                 mlp_users,
@@ -193,11 +239,13 @@ impl ModelConfig for NcfParams {
 /// The network's weights.
 #[derive(Clone)]
 struct Net {
-    variant: Variant,
+    /// Whether the GMF path (id embeddings) and the MLP path are on.
+    gmf: bool,
+    mlp_on: bool,
     gmf_users: Table,
     gmf_items: Table,
-    mlp_users: Table,
-    mlp_items: Table,
+    mlp_users: Encoder,
+    mlp_items: Encoder,
     mlp: Stack,
     head: Dense,
 }
@@ -206,15 +254,15 @@ struct Net {
 struct NetGrads {
     gmf_users: RowGrads,
     gmf_items: RowGrads,
-    mlp_users: RowGrads,
-    mlp_items: RowGrads,
+    mlp_users: EncoderGrads,
+    mlp_items: EncoderGrads,
     mlp: Vec<DenseGrad>,
     head: DenseGrad,
 }
 
 impl Net {
     fn gmf_width(&self) -> usize {
-        if self.variant.has_gmf() {
+        if self.gmf {
             self.gmf_users.dim
         } else {
             0
@@ -231,13 +279,16 @@ impl Pointwise for Net {
         let n = batch.len();
         let d = self.gmf_users.dim;
         let g_width = self.gmf_width();
-        let mlp_out = if self.variant.has_mlp() {
-            let x = Mat::from_fn(n, 2 * d, |a, k| {
-                let e = batch[a];
-                if k < d {
-                    self.mlp_users.row(e.user)[k]
+        let users: Vec<u32> = batch.iter().map(|e| e.user).collect();
+        let items: Vec<u32> = batch.iter().map(|e| e.item).collect();
+        let wu = self.mlp_users.width();
+        let mlp_out = if self.mlp_on {
+            let (xu, xi) = (self.mlp_users.encode(&users), self.mlp_items.encode(&items));
+            let x = Mat::from_fn(n, wu + xi.ncols(), |a, k| {
+                if k < wu {
+                    xu[(a, k)]
                 } else {
-                    self.mlp_items.row(e.item)[k - d]
+                    xi[(a, k - wu)]
                 }
             });
             Some(self.mlp.forward_train(x, p, rng))
@@ -265,13 +316,13 @@ impl Pointwise for Net {
         let mut grads = NetGrads {
             gmf_users: RowGrads::default(),
             gmf_items: RowGrads::default(),
-            mlp_users: RowGrads::default(),
-            mlp_items: RowGrads::default(),
+            mlp_users: EncoderGrads::default(),
+            mlp_items: EncoderGrads::default(),
             mlp: Vec::new(),
             head,
         };
         let mut row = vec![0.0; d];
-        if self.variant.has_gmf() {
+        if self.gmf {
             for (a, e) in batch.iter().enumerate() {
                 let (pu, qi) = (self.gmf_users.row(e.user), self.gmf_items.row(e.item));
                 loss += l2 * (train::dot(pu, pu) + train::dot(qi, qi)) / n as f64;
@@ -289,18 +340,14 @@ impl Pointwise for Net {
             let dh = Mat::from_fn(n, h_width, |a, k| df[(a, g_width + k)]);
             let (layers, dx) = self.mlp.backward(&cache, dh, l2);
             grads.mlp = layers;
-            for (a, e) in batch.iter().enumerate() {
-                let (pu, qi) = (self.mlp_users.row(e.user), self.mlp_items.row(e.item));
-                loss += l2 * (train::dot(pu, pu) + train::dot(qi, qi)) / n as f64;
-                for k in 0..d {
-                    row[k] = dx[(a, k)] + scale * pu[k];
-                }
-                grads.mlp_users.add(e.user, 1.0, &row);
-                for k in 0..d {
-                    row[k] = dx[(a, d + k)] + scale * qi[k];
-                }
-                grads.mlp_items.add(e.item, 1.0, &row);
-            }
+            let (lu, gu) = self
+                .mlp_users
+                .backward(&users, dx.as_ref(), 0, l2, n as f64);
+            let (li, gi) = self
+                .mlp_items
+                .backward(&items, dx.as_ref(), wu, l2, n as f64);
+            loss += lu + li;
+            (grads.mlp_users, grads.mlp_items) = (gu, gi);
         }
         (loss, grads)
     }
@@ -315,14 +362,10 @@ impl Pointwise for Net {
     }
 
     fn is_finite(&self) -> bool {
-        [
-            &self.gmf_users,
-            &self.gmf_items,
-            &self.mlp_users,
-            &self.mlp_items,
-        ]
-        .iter()
-        .all(|t| t.is_finite())
+        self.gmf_users.is_finite()
+            && self.gmf_items.is_finite()
+            && self.mlp_users.is_finite()
+            && self.mlp_items.is_finite()
             && self.mlp.is_finite()
             && self.head.is_finite()
     }
@@ -363,12 +406,14 @@ impl Trainable for Ncf<'_> {
 
 /// Evaluation-mode NCF in f32: every (user, item) pair is a forward pass.
 struct NcfScorer {
-    variant: Variant,
+    gmf: bool,
+    mlp_on: bool,
     dim: usize,
     gmf_users: Vec<f32>,
     /// items × dim.
     gmf_items: Mat<f32>,
-    mlp_users: Vec<f32>,
+    /// Each user's and item's MLP input (its encoder's output).
+    mlp_users: Mat<f32>,
     mlp_items: Mat<f32>,
     /// (W: in × out, b) per MLP layer, then the head.
     layers: Vec<(Mat<f32>, Vec<f32>)>,
@@ -378,25 +423,25 @@ struct NcfScorer {
 
 impl NcfScorer {
     fn new(net: &Net) -> Self {
-        let n_items = net.gmf_items.rows().max(net.mlp_items.rows()) as u64;
+        let n_items = net.gmf_items.rows().max(net.mlp_items.len()) as u64;
         let d = net.gmf_users.dim as u64;
-        let gmf_madds = if net.variant.has_gmf() { d } else { 0 };
-        let tables = [
-            &net.gmf_users,
-            &net.gmf_items,
-            &net.mlp_users,
-            &net.mlp_items,
-        ]
-        .iter()
-        .map(|t| t.values.len() as u64)
-        .sum::<u64>();
+        let gmf_madds = if net.gmf { d } else { 0 };
+        let tables = (net.gmf_users.values.len() + net.gmf_items.values.len()) as u64
+            + net.mlp_users.parameters()
+            + net.mlp_items.parameters();
+        let encoded = |e: &Encoder| {
+            let all: Vec<u32> = (0..e.len() as u32).collect();
+            let x = e.encode(&all);
+            Mat::from_fn(x.nrows(), x.ncols(), |r, k| x[(r, k)] as f32)
+        };
         Self {
-            variant: net.variant,
+            gmf: net.gmf,
+            mlp_on: net.mlp_on,
             dim: net.gmf_users.dim,
             gmf_users: net.gmf_users.to_f32(),
             gmf_items: matrix_f32(&net.gmf_items),
-            mlp_users: net.mlp_users.to_f32(),
-            mlp_items: matrix_f32(&net.mlp_items),
+            mlp_users: encoded(&net.mlp_users),
+            mlp_items: encoded(&net.mlp_items),
             layers: net.mlp.layers.iter().map(dense_f32).collect(),
             head: dense_f32(&net.head),
             cost: ServingCost {
@@ -413,17 +458,17 @@ impl PairScorer for NcfScorer {
         let (d, n) = (self.dim, out.len());
         let item = |i: usize| items.map_or(i, |s| s[i] as usize);
         let u = user as usize * d..(user as usize + 1) * d;
-        let gmf = self.variant.has_gmf().then(|| {
+        let gmf = self.gmf.then(|| {
             let pu = &self.gmf_users[u.clone()];
             Mat::from_fn(n, d, |i, k| pu[k] * self.gmf_items[(item(i), k)])
         });
-        let mlp = self.variant.has_mlp().then(|| {
-            let pu = &self.mlp_users[u.clone()];
-            let mut x = Mat::from_fn(n, 2 * d, |i, k| {
-                if k < d {
-                    pu[k]
+        let mlp = self.mlp_on.then(|| {
+            let wu = self.mlp_users.ncols();
+            let mut x = Mat::from_fn(n, wu + self.mlp_items.ncols(), |i, k| {
+                if k < wu {
+                    self.mlp_users[(user as usize, k)]
                 } else {
-                    self.mlp_items[(item(i), k - d)]
+                    self.mlp_items[(item(i), k - wu)]
                 }
             });
             for layer in &self.layers {
@@ -455,23 +500,33 @@ impl PairScorer for NcfScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::features::tests::{check_encoder, columns};
     use crate::models::nn::tests::{batch, check_dense, check_table};
 
+    /// 3 users and 4 items; the items' MLP input reads every kind of
+    /// feature, and item 3 is cold (no id embedding).
     fn net(variant: Variant) -> Net {
         let mut rng = Pcg64Mcg::seed_from_u64(5);
+        let cols = columns();
+        let refs: Vec<_> = cols.iter().collect();
+        let mlp_users = Encoder::new(vec![true; 3], true, &[], 2, 0.5, &mut rng);
+        let mlp_items = Encoder::new(vec![true, true, true, false], true, &refs, 2, 0.5, &mut rng);
+        let width = mlp_users.width() + mlp_items.width();
         Net {
-            variant,
+            gmf: variant.has_gmf(),
+            mlp_on: variant.has_mlp(),
             gmf_users: Table::normal(3, 2, 0.5, &mut rng),
             gmf_items: Table::normal(4, 2, 0.5, &mut rng),
-            mlp_users: Table::normal(3, 2, 0.5, &mut rng),
-            mlp_items: Table::normal(4, 2, 0.5, &mut rng),
-            mlp: Stack::new(4, &[3, 2], false, &mut rng),
+            mlp_users,
+            mlp_items,
+            mlp: Stack::new(width, &[3, 2], false, &mut rng),
             head: Dense::new(4, 1, &mut rng),
         }
     }
 
-    /// NeuMF's loss against every embedding table, an MLP layer and the
-    /// head, through dropout (fixed by the seed), BCE and l2.
+    /// NeuMF's loss against every embedding table (ids and features), an
+    /// MLP layer and the head, through dropout (fixed by the seed), pooling,
+    /// BCE and l2.
     #[test]
     fn neumf_gradients_match_finite_differences() {
         let net = net(Variant::Neumf);
@@ -482,15 +537,15 @@ mod tests {
         };
         let (_, grads) = net.gradients(&batch(), p, l2, &mut Pcg64Mcg::seed_from_u64(8));
         type Get = fn(&mut Net) -> &mut Table;
-        let tables: [(Get, &RowGrads); 4] = [
+        let tables: [(Get, &RowGrads); 2] = [
             (|n| &mut n.gmf_users, &grads.gmf_users),
             (|n| &mut n.gmf_items, &grads.gmf_items),
-            (|n| &mut n.mlp_users, &grads.mlp_users),
-            (|n| &mut n.mlp_items, &grads.mlp_items),
         ];
         for (get, g) in tables {
             check_table(&net, get, g, &loss);
         }
+        check_encoder(&net, |n| &mut n.mlp_users, &grads.mlp_users, &loss);
+        check_encoder(&net, |n| &mut n.mlp_items, &grads.mlp_items, &loss);
         check_dense(&net, |n| &mut n.mlp.layers[1], &grads.mlp[1], &loss);
         check_dense(&net, |n| &mut n.head, &grads.head, &loss);
     }
@@ -501,7 +556,7 @@ mod tests {
             let mut net = net(variant);
             let mut rng = Pcg64Mcg::seed_from_u64(1);
             if variant == Variant::Gmf {
-                net.mlp = Stack::new(4, &[], false, &mut rng);
+                net.mlp = Stack::new(0, &[], false, &mut rng);
             }
             if variant != Variant::Neumf {
                 // GMF's 2 factors or the MLP's last 2 units alone.

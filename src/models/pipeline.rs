@@ -20,6 +20,7 @@ use super::{
 };
 use crate::ann::{Hnsw, HnswParams, Ivf, IvfParams, MipsIndex};
 use crate::data::CsrMatrix;
+use crate::data::{FeatureNames, Side};
 use crate::format::describe_value;
 use crate::topk::best_k;
 
@@ -339,6 +340,29 @@ impl ModelConfig for PipelineParams {
         &self.popularity
     }
 
+    fn input_issues(&self, names: &FeatureNames) -> Vec<ParamIssue> {
+        let Ok(stages) = self.configured() else {
+            return Vec::new();
+        };
+        self.stages()
+            .iter()
+            .zip(&stages)
+            .flat_map(|((name, _), config)| {
+                config
+                    .input_issues(names)
+                    .into_iter()
+                    .map(move |p| ParamIssue::new(format!("{name}.params.{}", p.key), p.message))
+            })
+            .collect()
+    }
+
+    /// Both stages must score the cold entity: the retriever to pass it
+    /// on, the ranker to order it.
+    fn scores_cold(&self, side: Side, names: &FeatureNames) -> bool {
+        self.configured()
+            .is_ok_and(|stages| stages.iter().all(|s| s.scores_cold(side, names)))
+    }
+
     fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Ok(stages) = self.configured() {
@@ -391,6 +415,7 @@ impl ModelConfig for PipelineParams {
                 .as_ref()
                 .map(|m| m as &(dyn Fn(&dyn Scorer) -> f64 + Sync)),
             negatives: pools.as_ref(),
+            features: input.features,
         })?;
         let ranker = Penalized::wrap(
             ranked.scorer,

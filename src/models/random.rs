@@ -9,6 +9,7 @@ use super::{
     FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
     ServingCost,
 };
+use crate::data::{FeatureNames, Side};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +28,11 @@ impl Params for RandomParams {
 
 impl ModelConfig for RandomParams {
     config_basics!(stochastic: true);
+
+    /// Random scores are the floor any cold-start model must beat.
+    fn scores_cold(&self, _: Side, _: &FeatureNames) -> bool {
+        true
+    }
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         Ok(Fitted::new(Box::new(Random {

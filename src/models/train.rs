@@ -539,6 +539,7 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::NO_FEATURES;
     use rand::SeedableRng;
 
     /// Pooled negatives come from the user's pool and are never the user's
@@ -555,6 +556,7 @@ mod tests {
             seed: 0,
             monitor: None,
             negatives: Some(&pools),
+            features: &NO_FEATURES,
         };
         let examples = Examples::new(&input, &Popularity::None);
         let mut rng = Pcg64Mcg::seed_from_u64(3);

@@ -1,6 +1,8 @@
 //! Two-tower retrieval (docs/spec.md, "two_tower"): a user tower and an item tower, each an
-//! id embedding followed by `hidden` dense layers (dropout, linear, ReLU) and
-//! a linear output, optionally L2-normalised; score = dot product of the two
+//! id embedding and the side's features ([`Encoder`]) followed by `hidden`
+//! dense layers (dropout, linear, ReLU) and a linear output, optionally
+//! L2-normalised; an item without train interactions is encoded from its
+//! features alone; score = dot product of the two
 //! outputs; in-batch sampled softmax with temperature, masked accidental hits,
 //! logQ correction and per-example weights. With `hidden: []`,
 //! `normalize: false` and τ = 1 it is TensorFlow Recommenders' basic
@@ -12,14 +14,16 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
+use super::features::{encoder, Encoder, EncoderGrads, FeatureSet, Ids, Inputs};
 use super::nn::{
-    column, in_batch_softmax, normalize, normalize_backward, DenseGrad, InBatch, Stack, StackCache,
+    in_batch_softmax, normalize, normalize_backward, DenseGrad, InBatch, Stack, StackCache,
 };
-use super::train::{self, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
+use super::train::{self, Examples, Fitted, Optimizer, Step, Trainable};
 use super::{
     DotProduct, FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity,
     Scorer, ServingCost,
 };
+use crate::data::Side;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +59,12 @@ pub struct TwoTowerParams {
     pub patience: usize,
     #[serde(default)]
     pub popularity: Popularity,
+    /// Learn an id embedding per user and item (false: features only).
+    #[serde(default)]
+    pub ids: Ids,
+    /// Feature columns the towers read (absent: all the dataset has).
+    #[serde(default)]
+    pub features: FeatureSet,
 }
 
 impl TwoTowerParams {
@@ -99,6 +109,8 @@ impl Default for TwoTowerParams {
             temperature: Self::default_temperature(),
             patience: 0,
             popularity: Popularity::None,
+            ids: Ids::Both,
+            features: FeatureSet::All,
         }
     }
 }
@@ -135,25 +147,12 @@ impl ModelConfig for TwoTowerParams {
         !matches!(self.popularity, Popularity::Penalty { .. })
     }
 
+    fn inputs(&self) -> Option<Inputs<'_>> {
+        Some(Inputs::new(self.ids, &self.features))
+    }
+
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
-        let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
-        let d = self.dim;
-        let scale = 0.1 / (d as f64).sqrt();
-        let mut widths = self.hidden.clone();
-        if !widths.is_empty() {
-            widths.push(d);
-        }
-        let mut model = TwoTower {
-            params: self,
-            users: Table::normal(input.train.n_rows(), d, scale, &mut rng),
-            items: Table::normal(input.train.n_cols(), d, scale, &mut rng),
-            user_tower: Stack::new(d, &widths, true, &mut rng),
-            item_tower: Stack::new(d, &widths, true, &mut rng),
-            examples: Examples::new(input, &self.popularity),
-            rng,
-            step: 0,
-            scratch: Mat::new(),
-        };
+        let mut model = self.model(input)?;
         train::train(
             &mut model,
             "two_tower",
@@ -164,11 +163,45 @@ impl ModelConfig for TwoTowerParams {
     }
 }
 
+impl TwoTowerParams {
+    /// The untrained model: encoders, then towers, drawn from the seed.
+    fn model<'a>(&'a self, input: &'a FitInput) -> Result<TwoTower<'a>, ModelError> {
+        let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
+        let d = self.dim;
+        let scale = 0.1 / (d as f64).sqrt();
+        let inputs = self.inputs().expect("two_tower reads features");
+        let users = encoder(input, inputs, Side::Users, d, scale, &mut rng)?;
+        let items = encoder(input, inputs, Side::Items, d, scale, &mut rng)?;
+        // An id embedding alone enters the tower as is (TFRS's basic model
+        // with `hidden: []`); wider inputs are projected to `dim`.
+        let widths = |inputs: usize| {
+            let mut w = self.hidden.clone();
+            if !w.is_empty() || inputs != d {
+                w.push(d);
+            }
+            w
+        };
+        let user_tower = Stack::new(users.width(), &widths(users.width()), true, &mut rng);
+        let item_tower = Stack::new(items.width(), &widths(items.width()), true, &mut rng);
+        Ok(TwoTower {
+            params: self,
+            users,
+            items,
+            user_tower,
+            item_tower,
+            examples: Examples::new(input, &self.popularity),
+            rng,
+            step: 0,
+            scratch: Mat::new(),
+        })
+    }
+}
+
 #[derive(Clone)]
 struct TwoTower<'a> {
     params: &'a TwoTowerParams,
-    users: Table,
-    items: Table,
+    users: Encoder,
+    items: Encoder,
     user_tower: Stack,
     item_tower: Stack,
     examples: Examples<'a>,
@@ -178,9 +211,9 @@ struct TwoTower<'a> {
     scratch: Mat<f64>,
 }
 
-/// Gradients of one side: embedding rows and tower layers.
+/// Gradients of one side: its encoder's rows and its tower's layers.
 struct SideGrads {
-    rows: RowGrads,
+    rows: EncoderGrads,
     layers: Vec<DenseGrad>,
 }
 
@@ -191,10 +224,6 @@ struct Pass {
     norms: Option<Vec<f64>>,
 }
 
-fn gather(table: &Table, ids: &[u32]) -> Mat<f64> {
-    Mat::from_fn(ids.len(), table.dim, |a, k| table.row(ids[a])[k])
-}
-
 impl TwoTower<'_> {
     fn forward(&mut self, user_side: bool, ids: &[u32]) -> Pass {
         let (table, tower) = if user_side {
@@ -203,7 +232,7 @@ impl TwoTower<'_> {
             (&self.items, &self.item_tower)
         };
         let (mut output, cache) =
-            tower.forward_train(gather(table, ids), self.params.dropout, &mut self.rng);
+            tower.forward_train(table.encode(ids), self.params.dropout, &mut self.rng);
         let norms = self.params.normalize.then(|| normalize(&mut output));
         Pass {
             output,
@@ -256,23 +285,8 @@ impl TwoTower<'_> {
                 (&self.items, &self.item_tower)
             };
             let (layers, dx) = tower.backward(&pass.cache, grad, p.l2);
-            // dx row by row, so each embedding row's gradient is contiguous.
-            let d = table.dim;
-            let mut flat = vec![0.0; ids.len() * d];
-            for k in 0..d {
-                for (a, v) in column(dx.as_ref(), k).iter().enumerate() {
-                    flat[a * d + k] = *v;
-                }
-            }
-            let mut rows = RowGrads::default();
-            for (&id, row) in ids.iter().zip(flat.chunks_exact_mut(d)) {
-                let e = table.row(id);
-                penalty += p.l2 * train::dot(e, e) / n;
-                for (r, e) in row.iter_mut().zip(e) {
-                    *r += 2.0 * p.l2 / n * e;
-                }
-                rows.add(id, 1.0, row);
-            }
+            let (l2_term, rows) = table.backward(ids, dx.as_ref(), 0, p.l2, n);
+            penalty += l2_term;
             SideGrads { rows, layers }
         });
         (loss + penalty, sides)
@@ -299,10 +313,10 @@ impl TwoTower<'_> {
             (&self.items, &self.item_tower)
         };
         let d = self.params.dim;
-        let mut out = Vec::with_capacity(table.values.len());
-        let ids: Vec<u32> = (0..table.rows() as u32).collect();
+        let ids: Vec<u32> = (0..table.len() as u32).collect();
+        let mut out = Vec::with_capacity(ids.len() * d);
         for chunk in ids.chunks(4096) {
-            let mut y = tower.forward(gather(table, chunk));
+            let mut y = tower.forward(table.encode(chunk));
             if self.params.normalize {
                 normalize(&mut y);
             }
@@ -342,7 +356,7 @@ impl Trainable for TwoTower<'_> {
         // tower once and takes |I|·d dot products.
         let tower = self.user_tower.parameters() + self.item_tower.parameters();
         Box::new(dot.with_cost(ServingCost {
-            parameters: (self.users.values.len() + self.items.values.len()) as u64 + tower,
+            parameters: self.users.parameters() + self.items.parameters() + tower,
             madds_per_user: base.madds_per_user + self.user_tower.madds(),
         }))
     }
@@ -351,13 +365,14 @@ impl Trainable for TwoTower<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::CsrMatrix;
+    use crate::data::{CsrMatrix, NO_FEATURES};
+    use crate::models::features::tests::{check_encoder, columns as feature_columns};
     use crate::models::nn::tests::check_matrix;
 
     /// The whole model's loss as a function of the user embeddings, the item
-    /// embeddings and the first user-tower layer, checked by finite
-    /// differences through dropout (fixed by the seed), the towers,
-    /// normalisation, logQ, masking and the l2 terms.
+    /// id and feature embeddings and the first user-tower layer, checked by
+    /// finite differences through dropout (fixed by the seed), pooling, the
+    /// towers, normalisation, logQ, masking and the l2 terms.
     #[test]
     fn end_to_end_gradients_match_finite_differences() {
         let train = CsrMatrix::from_pairs(
@@ -372,6 +387,7 @@ mod tests {
             seed: 3,
             negatives: None,
             monitor: None,
+            features: &NO_FEATURES,
         };
         let params = TwoTowerParams {
             dim: 3,
@@ -383,45 +399,34 @@ mod tests {
             ..TwoTowerParams::default()
         };
         let mut rng = Pcg64Mcg::seed_from_u64(1);
+        // Items read every kind of feature; item 4 is cold (no id row).
+        let columns = feature_columns();
+        let refs: Vec<_> = columns.iter().collect();
+        let items = Encoder::new(
+            vec![true, true, true, true, false],
+            true,
+            &refs,
+            3,
+            0.5,
+            &mut rng,
+        );
         let model = TwoTower {
             params: &params,
-            users: Table::normal(4, 3, 0.5, &mut rng),
-            items: Table::normal(5, 3, 0.5, &mut rng),
+            users: Encoder::new(vec![true; 4], true, &[], 3, 0.5, &mut rng),
             user_tower: Stack::new(3, &[4, 3], true, &mut rng),
-            item_tower: Stack::new(3, &[4, 3], true, &mut rng),
+            item_tower: Stack::new(items.width(), &[4, 3], true, &mut rng),
+            items,
             examples: Examples::new(&input, &params.popularity),
             rng: Pcg64Mcg::seed_from_u64(9),
             step: 0,
             scratch: Mat::new(),
         };
-        // Item 1 twice: an accidental hit.
-        let batch = [(0, 1), (1, 2), (3, 1), (2, 3)];
+        // Item 1 twice: an accidental hit; item 4 as a cold in-batch item.
+        let batch = [(0, 1), (1, 2), (3, 1), (2, 3), (3, 4)];
         let (_, [users, items]) = model.clone().gradients(&batch);
-        let table_matrix = |t: &Table| Mat::from_fn(t.rows(), t.dim, |r, k| t.row(r as u32)[k]);
-        let grad_matrix = |g: &RowGrads, rows: usize| {
-            Mat::from_fn(rows, 3, |r, k| g.get(r as u32, 3).map_or(0.0, |g| g[k]))
-        };
-        let from_matrix = |m: &Mat<f64>| {
-            Table::from_values(3, (0..m.nrows() * 3).map(|x| m[(x / 3, x % 3)]).collect())
-        };
-        check_matrix(
-            &table_matrix(&model.users),
-            &|m| {
-                let mut c = model.clone();
-                c.users = from_matrix(m);
-                c.gradients(&batch).0
-            },
-            &grad_matrix(&users.rows, 4),
-        );
-        check_matrix(
-            &table_matrix(&model.items),
-            &|m| {
-                let mut c = model.clone();
-                c.items = from_matrix(m);
-                c.gradients(&batch).0
-            },
-            &grad_matrix(&items.rows, 5),
-        );
+        let loss = |m: &TwoTower| m.clone().gradients(&batch).0;
+        check_encoder(&model, |m| &mut m.users, &users.rows, &loss);
+        check_encoder(&model, |m| &mut m.items, &items.rows, &loss);
         check_matrix(
             &model.user_tower.layers[0].w,
             &|w| {
@@ -431,5 +436,63 @@ mod tests {
             },
             &users.layers[0].w,
         );
+    }
+
+    /// A features-only tower scores an item that has no train interaction
+    /// exactly as a tower trained on a log where the item does not exist
+    /// at all scores it from its feature row: nothing of the cold item
+    /// (no id row, no example) enters training.
+    #[test]
+    fn a_cold_item_is_scored_from_its_features_alone() {
+        use crate::data::{Features, SideFeatures, TableStats};
+        let pairs = [(0, 0), (0, 1), (1, 1), (1, 2), (2, 3), (3, 0), (3, 2)];
+        let with_cold = CsrMatrix::from_pairs(4, 5, &pairs); // item 4: no interaction
+        let without = CsrMatrix::from_pairs(4, 4, &pairs); // item 4: not in the log
+        let features = Features {
+            users: None,
+            items: Some(SideFeatures {
+                columns: feature_columns(),
+                stats: TableStats {
+                    path: String::new(),
+                    rows: 5,
+                    rows_not_in_log: 0,
+                    ids_without_row: 0,
+                },
+            }),
+        };
+        let params = TwoTowerParams {
+            dim: 3,
+            hidden: vec![4],
+            ids: Ids::Users,
+            batch_size: 3,
+            learning_rate: 0.05,
+            temperature: 0.5,
+            ..TwoTowerParams::default()
+        };
+        let fit = |train: &CsrMatrix| {
+            let counts = train.column_counts();
+            let input = FitInput {
+                train,
+                item_popularity: &counts,
+                seed: 4,
+                negatives: None,
+                monitor: None,
+                features: &features,
+            };
+            let mut model = params.model(&input).unwrap();
+            for _ in 0..5 {
+                model.epoch();
+            }
+            let mut cold = model.item_tower.forward(model.items.encode(&[4]));
+            normalize(&mut cold);
+            let cold: Vec<f32> = (0..3).map(|k| cold[(0, k)] as f32).collect();
+            (model.outputs(true), model.outputs(false), cold)
+        };
+        let (users_a, items_a, cold_a) = fit(&with_cold);
+        let (users_b, items_b, cold_b) = fit(&without);
+        assert_eq!(users_a, users_b, "training saw the cold item");
+        assert_eq!(&items_a[..12], &items_b[..]);
+        assert_eq!(&items_a[12..], &cold_b[..]);
+        assert_eq!(cold_a, cold_b);
     }
 }

@@ -51,7 +51,9 @@ fn introduction(out: &mut String, report: &Report) {
     let part = part_name(report);
     let _ = writeln!(out, "# recsweep report: {}\n", spec.name);
     let _ = writeln!(out, "{}\n", report.summary.join(" "));
+    let cold_list = spec.split.candidates == Some(crate::split::ColdCandidates::Cold);
     let protocol = match spec.evaluation.protocol.primary() {
+        Protocol::Full if cold_list => "full ranking of the cold items: each user's held-out items are ranked among all items held out of training (`split.candidates: cold`)".to_string(),
         Protocol::Full => "full ranking, every item the user has not interacted with is a candidate".to_string(),
         p @ Protocol::Sampled { .. } => format!(
             "**{p}**: each user's held-out items ranked among sampled items they never interacted with, ties ranking negatives first \
@@ -71,6 +73,9 @@ fn introduction(out: &mut String, report: &Report) {
     }
     for warning in &record.expansion.warnings {
         let _ = writeln!(out, "\n> **Warning**: {warning}.");
+    }
+    for skipped in &record.expansion.skipped {
+        let _ = writeln!(out, "\n> **Not run**: {skipped}.");
     }
     if report.missing > 0 {
         let _ = writeln!(
@@ -132,6 +137,102 @@ fn dataset_section(out: &mut String, report: &Report) {
         ("cold users dropped", s.cold_users_dropped.to_string()),
     ] {
         t.push_record([k.to_string(), v]);
+    }
+    push_table(out, t);
+    // Rows of the cold-start and files splits only.
+    let side = spec.split.cold_side().map_or("", |s| s.as_str());
+    let cold = s
+        .cold_test
+        .map(|n| (format!("{side} held out for test (cold)"), n.to_string()));
+    let candidates = spec.split.candidates.map(|c| {
+        let what = match c {
+            crate::split::ColdCandidates::Cold => "the cold test items only",
+            crate::split::ColdCandidates::All => "every item the user has not interacted with",
+        };
+        (
+            "a user's cold items ranked among".to_string(),
+            what.to_string(),
+        )
+    });
+    let without = |n: usize, what: &str| {
+        (n > 0).then(|| {
+            (
+                format!("{what} with held-out but no train interactions (kept, evaluated)"),
+                n.to_string(),
+            )
+        })
+    };
+    let extra: Vec<(String, String)> = [
+        cold,
+        candidates,
+        without(s.users_without_train, "users"),
+        without(s.items_without_train, "items"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !extra.is_empty() {
+        let mut t = table(&["cold start", "value"]);
+        for (k, v) in extra {
+            t.push_record([k, v]);
+        }
+        push_table(out, t);
+    }
+    features_tables(out, report);
+}
+
+/// The feature tables read and which columns each model used.
+fn features_tables(out: &mut String, report: &Report) {
+    let record = &report.record;
+    if record.features.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Feature tables (docs/spec.md, \"Features\"); token 0 of every column is \"unknown\":\n"
+    );
+    let mut t = table(&["side", "column", "type", "values", "missing", "file"]);
+    for side in &record.features {
+        for c in &side.columns {
+            t.push_record([
+                side.side.as_str().to_string(),
+                c.name.clone(),
+                c.kind.as_str().to_string(),
+                if c.values == 0 {
+                    "—".to_string()
+                } else {
+                    c.values.to_string()
+                },
+                c.missing.to_string(),
+                format!(
+                    "{} ({} rows, {} not in the log, {} ids without a row)",
+                    side.table.path,
+                    side.table.rows,
+                    side.table.rows_not_in_log,
+                    side.table.ids_without_row
+                ),
+            ]);
+        }
+    }
+    push_table(out, t);
+    let rows = super::features::rows(record);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "What each model read (an entity without train interactions uses no id embedding):\n"
+    );
+    let mut t = table(&["model", "id embeddings", "user features", "item features"]);
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    for r in rows {
+        t.push_record([r.model, r.ids, list(&r.users), list(&r.items)]);
     }
     push_table(out, t);
 }

@@ -3,6 +3,7 @@
 //! formats. Markdown is the one format today.
 
 mod embedding;
+mod features;
 pub mod figures;
 mod markdown;
 mod stages;
@@ -306,7 +307,9 @@ impl Facts<'_> {
             .compare
             .baseline
             .as_deref()
-            .filter(|b| *b != best.model)?;
+            .filter(|b| *b != best.model)
+            // A baseline a cold-start split left out has no row.
+            .filter(|b| self.leaderboard.iter().any(|r| r.model == *b))?;
         let beaten = self
             .leaderboard
             .iter()

@@ -34,7 +34,7 @@ impl Part {
     /// Where configurations are selected: on validation when the split has
     /// one, else (optimistically) on test.
     pub fn selection(split: &SplitSpec) -> Self {
-        if split.validation {
+        if split.has_validation() {
             Part::Validation
         } else {
             Part::Test

@@ -222,7 +222,10 @@ impl Collector<'_> {
         if let Some(name) = &name {
             self.check_name(name);
         }
-        let dataset = dataset.map(|d| self.check_dataset(d));
+        let files_split = split
+            .as_ref()
+            .is_some_and(|s| s.method == SplitMethod::Files);
+        let dataset = dataset.map(|d| self.check_dataset(d, files_split));
         let split = split.map(|s| self.check_split(s));
         if let Some(e) = &evaluation {
             self.check_evaluation(e);
@@ -249,6 +252,7 @@ impl Collector<'_> {
         };
         self.check_compare(&mut spec);
         self.check_gate(&mut spec);
+        self.check_split_with_data(&spec);
         if spec.report.path.is_none() {
             spec.report.path = Some(PathBuf::from(format!("reports/{}.md", spec.name)));
         }
@@ -405,8 +409,8 @@ impl Collector<'_> {
 
     /// The dataset section: keys that apply to its source, and the ranges
     /// of the synthetic generator (whose defaults are then written back).
-    fn check_dataset(&mut self, mut d: DatasetSpec) -> DatasetSpec {
-        self.check_dataset_keys(&d);
+    fn check_dataset(&mut self, mut d: DatasetSpec, files_split: bool) -> DatasetSpec {
+        self.check_dataset_keys(&d, files_split);
         self.check_file_source(&d);
         if d.source == DataSource::Synthetic {
             self.check_synthetic(&d);
@@ -416,7 +420,7 @@ impl Collector<'_> {
     }
 
     /// Synthetic keys on a file source, or file keys on the synthetic one.
-    fn check_dataset_keys(&mut self, d: &DatasetSpec) {
+    fn check_dataset_keys(&mut self, d: &DatasetSpec, files_split: bool) {
         let synthetic = d.source == DataSource::Synthetic;
         let set = |present: bool, key: &'static str| present.then_some(key);
         let synthetic_keys = [
@@ -453,11 +457,20 @@ impl Collector<'_> {
                 format!("`{key}` does not apply to source `{source}` (it is for {hint})"),
             );
         }
-        if !synthetic && d.path.is_none() {
-            self.push(
+        match (files_split, synthetic, &d.path) {
+            (false, false, None) => self.push(
                 "dataset",
                 format!("missing required key `path` for source `{source}`"),
-            );
+            ),
+            (true, false, Some(_)) => self.push(
+                "dataset.path",
+                "with split.method files the split's train, validation and test files are the data; remove dataset.path",
+            ),
+            (true, true, _) => self.push(
+                "split.method",
+                "files reads a split made elsewhere; it needs a file source (csv, tsv, parquet, movielens), not synthetic",
+            ),
+            _ => {}
         }
     }
 
@@ -538,20 +551,87 @@ impl Collector<'_> {
     }
 
     fn check_split(&mut self, mut s: SplitSpec) -> SplitSpec {
+        let method = s.method.as_str();
+        let files = s.method == SplitMethod::Files;
+        if !files {
+            for (present, key) in [(s.train.is_some(), "train"), (s.test.is_some(), "test")] {
+                if present {
+                    self.push(
+                        format!("split.{key}"),
+                        format!("`{key}` is a file of split.method files; it does not apply to {method}"),
+                    );
+                }
+            }
+            if let crate::split::Validation::File(p) = &s.validation {
+                self.push(
+                    "split.validation",
+                    format!(
+                        "`{}` is a path, which only split.method files takes; {method} carves validation itself (true or false)",
+                        p.display()
+                    ),
+                );
+            }
+        } else {
+            for (missing, key) in [(s.train.is_none(), "train"), (s.test.is_none(), "test")] {
+                if missing {
+                    self.push(
+                        "split",
+                        format!("missing required key `{key}` (a file path) for method files"),
+                    );
+                }
+            }
+            if s.validation == crate::split::Validation::Carve(true) {
+                self.push(
+                    "split.validation",
+                    "with method files validation is the validation file's path, or false for none",
+                );
+            }
+        }
+        if s.candidates.is_some() && s.method != SplitMethod::ColdItems {
+            self.push(
+                "split.candidates",
+                format!("applies to cold_items only (which items a user's cold items are ranked against), not {method}"),
+            );
+        }
         match (s.method, s.test_fraction) {
-            (SplitMethod::LeaveOneOut, Some(_)) => self.push(
+            (SplitMethod::LeaveOneOut | SplitMethod::Files, Some(_)) => self.push(
                 "split.test_fraction",
-                "does not apply to leave_one_out (it holds out exactly one interaction per user)",
+                format!("does not apply to {method} (leave_one_out holds out one interaction per user, files takes the parts as given)"),
             ),
-            (SplitMethod::LeaveOneOut, None) => {}
+            (SplitMethod::LeaveOneOut | SplitMethod::Files, None) => {}
             (_, Some(f)) if !(f > 0.0 && f < 1.0) => self.push(
                 "split.test_fraction",
                 format!("{f} is out of range; must be in (0, 1)"),
             ),
             (_, Some(_)) => {}
+            (SplitMethod::ColdItems | SplitMethod::ColdUsers, None) => {
+                s.test_fraction = Some(crate::split::DEFAULT_COLD_FRACTION)
+            }
             (_, None) => s.test_fraction = Some(crate::split::DEFAULT_TEST_FRACTION),
         }
+        if s.method == SplitMethod::ColdItems && s.candidates.is_none() {
+            s.candidates = Some(crate::split::ColdCandidates::default());
+        }
         s
+    }
+
+    /// A cold item's candidates are the split's own list: a sampled
+    /// protocol would rank other items.
+    fn check_split_with_data(&mut self, spec: &Spec) {
+        let cold_list = spec.split.candidates == Some(crate::split::ColdCandidates::Cold);
+        if cold_list
+            && spec
+                .evaluation
+                .protocol
+                .0
+                .iter()
+                .any(|p| *p != Protocol::Full)
+        {
+            self.push(
+                "evaluation.protocol",
+                "split.candidates cold already fixes what each user's items are ranked against; use protocol full (or candidates: all)",
+            );
+        }
     }
 
     fn check_evaluation(&mut self, e: &EvaluationSpec) {
