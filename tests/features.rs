@@ -23,6 +23,16 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// A report with runs of spaces collapsed (table cells are padded).
+fn report(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("reports/{name}.md")))
+        .unwrap()
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Exit 2 with `expected` in the message, never a panic.
 fn bad_input(out: &Output, expected: &str) {
     let all = text(out);
@@ -85,13 +95,7 @@ evaluation: {{cutoffs: [3, 10]}}\nmodels:\n  - model: random\n  - model: most_po
         &["run", "spec.yaml", "--quiet", "--results", "res"],
     );
     assert!(out.status.success(), "{}", text(&out));
-    // Table cells are padded: compare with runs of spaces collapsed.
-    let report = std::fs::read_to_string(dir.path().join("reports/cold.md"))
-        .unwrap()
-        .split(' ')
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let report = report(dir.path(), "cold");
     for expected in [
         "**Not run**: most_pop: cannot score items without train interactions",
         "**Not run**: ease: cannot score items",
@@ -251,4 +255,52 @@ evaluation: {cutoffs: [5]}\nmodels:\n  - model: most_pop\n";
         std::fs::write(dir.path().join("s.yaml"), format!("{base}split: {split}\n")).unwrap();
         bad_input(&recsweep(dir.path(), &["validate", "s.yaml"]), expected);
     }
+}
+
+/// A CSV feature table with declared columns (a `|`-separated multi
+/// column, a bucketised number with a missing marker) on a cold-user split:
+/// users held out entirely are ranked from their features.
+#[test]
+fn csv_user_features_serve_a_cold_user_split() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let mut users = String::from("uid,tastes,age\n");
+    for u in 0..24u32 {
+        let taste = if u < 12 { "a|x" } else { "b" };
+        let age = if u == 5 {
+            "n/a".to_string()
+        } else {
+            (20 + u).to_string()
+        };
+        users.push_str(&format!("{},{taste},{age}\n", u + 1));
+    }
+    std::fs::write(dir.path().join("users.csv"), users).unwrap();
+    let spec = format!(
+        "name: coldusers\nseed: 3\ndataset:\n  source: tsv\n  path: log.tsv\n  columns: {{user: user, item: item}}\n  \
+features:\n    users:\n      path: users.csv\n      id: uid\n      columns:\n        \
+tastes: {{type: multi}}\n        age: {{type: numeric, buckets: 3, missing: [n/a]}}\n\
+split: {{method: cold_users, test_fraction: 0.25}}\nevaluation: {{cutoffs: [3, 10]}}\n\
+models:\n  - model: most_pop\n  - model: ials\n    params: {{dim: 4}}\n  \
+- model: two_tower\n    params: {TOWER}\n"
+    );
+    std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
+    let out = recsweep(
+        dir.path(),
+        &["run", "spec.yaml", "--quiet", "--results", "res"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report = report(dir.path(), "coldusers");
+    for expected in [
+        "**Not run**: ials: cannot score users without train interactions",
+        "users held out for test (cold) | 6",
+        "| users | tastes | multi | 3 | 0 |",
+        "| users | age | numeric | 3 | 1 |",
+        "| two_tower | true | tastes, age | — |",
+    ] {
+        assert!(
+            report.contains(expected),
+            "missing `{expected}` in:\n{report}"
+        );
+    }
+    assert!(report.contains("| most_pop |") && !report.contains("Not run**: most_pop"));
 }

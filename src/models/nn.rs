@@ -810,16 +810,30 @@ pub mod tests {
         loss: &dyn Fn(&N) -> f64,
     ) {
         let table = get(&mut net.clone()).clone();
+        check_rows(&table, grads, &|t| {
+            let mut probe = net.clone();
+            *get(&mut probe) = t;
+            loss(&probe)
+        });
+    }
+
+    /// Central differences of `loss_with` (the loss with a table in place
+    /// of `table`) against every entry of `table`, vs the sparse `grads`.
+    pub fn check_rows(
+        table: &Table,
+        grads: &crate::models::train::RowGrads,
+        loss_with: &dyn Fn(Table) -> f64,
+    ) {
         let (rows, d) = (table.rows(), table.dim);
         let at = Mat::from_fn(rows, d, |r, k| table.row(r as u32)[k]);
         let analytic = Mat::from_fn(rows, d, |r, k| grads.get(r as u32, d).map_or(0.0, |g| g[k]));
         check_matrix(
             &at,
             &|m| {
-                let mut probe = net.clone();
-                *get(&mut probe) =
-                    Table::from_values(d, (0..rows * d).map(|x| m[(x / d, x % d)]).collect());
-                loss(&probe)
+                loss_with(Table::from_values(
+                    d,
+                    (0..rows * d).map(|x| m[(x / d, x % d)]).collect(),
+                ))
             },
             &analytic,
         );
