@@ -49,6 +49,9 @@ pub struct Experiment {
     pub context: String,
     /// One per protocol of the spec, in its order (the first is primary).
     pub candidates: Vec<Candidates>,
+    /// Wall seconds of each preparation phase (load or generate, features,
+    /// split), in order: what `run` prints so large runs can be profiled.
+    pub phases: Vec<(&'static str, f64)>,
 }
 
 /// What a protocol ranks: None for full ranking, else each user's sampled
@@ -89,15 +92,29 @@ impl Candidates {
 impl Experiment {
     pub fn prepare(valid: ValidSpec) -> Result<Self, RunError> {
         let (spec, expansion) = valid.into_parts();
+        let mut phases = Vec::new();
+        let mut clock = Instant::now();
+        let mut lap = |name| {
+            phases.push((name, clock.elapsed().as_secs_f64()));
+            clock = Instant::now();
+        };
         let (data, dataset) = match spec.split.method {
             split::SplitMethod::Files => data::load_files(&spec.dataset, &spec.split.files())?,
             _ => data::load(&spec.dataset)?,
         };
+        lap(match spec.dataset.source {
+            data::DataSource::Synthetic => "generate",
+            _ => "load",
+        });
         let features = match &spec.dataset.features {
             Some(f) => data::load_features(f, &data)?,
             None => Features::default(),
         };
+        if spec.dataset.features.is_some() {
+            lap("features");
+        }
         let split = split::split(&data, &spec.split, spec.seed)?;
+        lap("split");
         let candidates = spec
             .evaluation
             .protocol
@@ -131,6 +148,7 @@ impl Experiment {
             expansion,
             context,
             candidates,
+            phases,
         })
     }
 

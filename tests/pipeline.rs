@@ -63,7 +63,7 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     assert!(v["summary"][0]
         .as_str()
         .unwrap()
-        .starts_with("The best model on test ndcg@10 is **ease**"));
+        .starts_with("The best model on test ndcg@10 is **two_tower**"));
     assert_eq!(v["leaderboard"].as_array().unwrap().len(), 9);
     // The pipeline's two candidate counts, each with its lift tested.
     let stages = v["stages"].as_array().unwrap();

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -31,6 +31,25 @@ pub enum Bench {
     /// Scoring cost per user against the whole catalogue: two_tower vs ncf;
     /// with --catalogues, rankers alone vs two_tower retrieval + ranker on N
     Scoring(ScoringArgs),
+    /// The synthetic generator alone, then with the loader's cleaning;
+    /// optionally writes the log as CSV and Parquet (to time the loader)
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[arg(long, default_value_t = 138_000)]
+    users: usize,
+    #[arg(long, default_value_t = 27_000)]
+    items: usize,
+    #[arg(long, default_value_t = 20_000_000)]
+    interactions: usize,
+    /// Write `user,item,rating,timestamp` with a header to this CSV file
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write the same columns to this Parquet file
+    #[arg(long)]
+    parquet: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -136,7 +155,68 @@ pub fn run(bench: Bench) -> Result<()> {
         Bench::Ials(args) => ials_bench(args),
         Bench::Train(args) => train_bench(args),
         Bench::Scoring(args) => scoring_bench(args),
+        Bench::Generate(args) => generate_bench(args),
     }
+}
+
+fn generate_bench(args: GenerateArgs) -> Result<()> {
+    use polars::prelude::*;
+    use recsweep::data::{generate, load, Ids};
+    use recsweep::spec::{DataSource, DatasetSpec};
+    let spec = DatasetSpec {
+        source: DataSource::Synthetic,
+        users: Some(args.users),
+        items: Some(args.items),
+        interactions: Some(args.interactions),
+        ..DatasetSpec::default()
+    };
+    let start = Instant::now();
+    let raw = generate(&spec.synthetic());
+    let generated = start.elapsed().as_secs_f64();
+    let rows = match &raw.users {
+        Ids::Int(v) => v.len(),
+        Ids::Str(v) => v.len(),
+    };
+    outln!("generate: {rows} rows in {generated:.2} s");
+    if args.csv.is_some() || args.parquet.is_some() {
+        let ints = |ids: &Ids| match ids {
+            Ids::Int(v) => v.clone(),
+            Ids::Str(_) => unreachable!("the generator writes integer ids"),
+        };
+        let mut frame = DataFrame::new(
+            rows,
+            vec![
+                Column::new("user".into(), ints(&raw.users)),
+                Column::new("item".into(), ints(&raw.items)),
+                Column::new("rating".into(), raw.ratings.clone().unwrap_or_default()),
+                Column::new(
+                    "timestamp".into(),
+                    raw.timestamps.clone().unwrap_or_default(),
+                ),
+            ],
+        )?;
+        if let Some(path) = &args.csv {
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            CsvWriter::new(&mut file).finish(&mut frame)?;
+            outln!("wrote {}", path.display());
+        }
+        if let Some(path) = &args.parquet {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            ParquetWriter::new(file).finish(&mut frame)?;
+            outln!("wrote {}", path.display());
+        }
+    }
+    drop(raw);
+    let start = Instant::now();
+    let (data, _) = load(&spec)?;
+    outln!(
+        "generate and clean (dedup, k-core, dense ids): {} interactions in {:.2} s",
+        data.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn permutation_bench(args: PermutationArgs) -> Result<()> {

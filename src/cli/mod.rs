@@ -324,13 +324,20 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let spec = load_spec(&args.spec.spec, &args.spec.overrides)?;
     eprintln!("loading {} data", spec.dataset.source.as_str());
     let experiment = Experiment::prepare(spec)?;
+    let phases: Vec<String> = experiment
+        .phases
+        .iter()
+        .map(|(name, seconds)| format!("{name} {seconds:.1} s"))
+        .collect();
     eprintln!(
-        "{} users, {} items, {} interactions; {} trials",
+        "{} users, {} items, {} interactions; {} trials ({})",
         experiment.dataset.users,
         experiment.dataset.items,
         experiment.dataset.interactions,
-        experiment.expansion.trials.len()
+        experiment.expansion.trials.len(),
+        phases.join(", ")
     );
+    let trials_started = std::time::Instant::now();
     let results = runner::results_dir(&args.results, &experiment.spec);
     let shard = match args.shard {
         Some(ShardArg::Fixed(shard)) => Some(shard),
@@ -357,17 +364,23 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         String::new()
     };
     eprintln!(
-        "{} trials run, {} already done{elsewhere}; results in {}",
+        "{} trials run, {} already done{elsewhere}; results in {} (trials {:.1} s)",
         summary.ran,
         summary.skipped,
-        results.root().display()
+        results.root().display(),
+        trials_started.elapsed().as_secs_f64()
     );
     for warning in &experiment.expansion.warnings {
         eprintln!("warning: {warning}");
     }
     let path = experiment.spec.report.path.clone().unwrap_or_default();
+    let report_started = std::time::Instant::now();
     write_report(&results, &path)?;
-    outln!("report: {}", path.display());
+    outln!(
+        "report: {} ({:.1} s)",
+        path.display(),
+        report_started.elapsed().as_secs_f64()
+    );
     if summary.failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
