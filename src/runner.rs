@@ -9,7 +9,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::claim::{claim_path, Attempt, Claims};
-use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features, Interactions};
+use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features};
 use crate::eval::{
     evaluate, evaluate_stages, sampled_candidates, Evaluation, ItemStats, MetricSet, Summary,
     Target,
@@ -40,7 +40,9 @@ pub enum RunError {
 /// Everything trials share: data, split, expansion, sampled candidates.
 pub struct Experiment {
     pub spec: Spec,
-    pub data: Interactions,
+    /// Original ids of the dense users and items: all trials need of the
+    /// log once it is split (its rows, 400 MB at 20M, are dropped then).
+    pub labels: Labels,
     pub dataset: DatasetStats,
     /// The dataset's user and item features (none when it declares none).
     pub features: Features,
@@ -52,6 +54,12 @@ pub struct Experiment {
     /// Wall seconds of each preparation phase (load or generate, features,
     /// split), in order: what `run` prints so large runs can be profiled.
     pub phases: Vec<(&'static str, f64)>,
+}
+
+/// Original user and item ids, by dense id.
+pub struct Labels {
+    pub users: Vec<String>,
+    pub items: Vec<String>,
 }
 
 /// What a protocol ranks: None for full ranking, else each user's sampled
@@ -139,9 +147,13 @@ impl Experiment {
             FORMAT,
             env!("CARGO_PKG_VERSION"),
         ));
+        let labels = Labels {
+            users: data.user_labels,
+            items: data.item_labels,
+        };
         Ok(Self {
             spec,
-            data,
+            labels,
             dataset,
             features,
             split,
@@ -237,7 +249,7 @@ pub fn run(
         ..experiment.record()
     })?;
     results.write_items(
-        &experiment.data.item_labels,
+        &experiment.labels.items,
         &experiment.split.train.column_counts(),
     )?;
     let mine: Vec<&Trial> = experiment
@@ -577,7 +589,7 @@ fn run_trial(
         trial: trial.clone(),
         outcome,
     };
-    let data = &experiment.data;
+    let labels = &experiment.labels;
     match outcome {
         Ok(e) => {
             let record = record(Outcome::Ok {
@@ -595,14 +607,14 @@ fn run_trial(
                 &record,
                 Some((&e.test.per_user, &e.test.lists)),
                 factors,
-                &data.user_labels,
-                &data.item_labels,
+                &labels.users,
+                &labels.items,
             )?;
             Ok(record)
         }
         Err(error) => {
             let record = record(Outcome::Failed { error });
-            results.write_trial(&record, None, None, &data.user_labels, &data.item_labels)?;
+            results.write_trial(&record, None, None, &labels.users, &labels.items)?;
             Ok(record)
         }
     }

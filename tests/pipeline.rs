@@ -363,13 +363,13 @@ fn sampled_negatives_are_drawn_once_and_shared_by_every_trial() {
     let results = ResultsDir::new(dir.path().join("small"));
     runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
     // Every trial's stored top lists come from the same candidates.
-    let data = &experiment.data;
+    let labels = &experiment.labels;
     let allowed: std::collections::HashSet<(String, String)> = candidates
         .pairs()
         .map(|(u, i)| {
             (
-                data.user_labels[u as usize].clone(),
-                data.item_labels[i as usize].clone(),
+                labels.users[u as usize].clone(),
+                labels.items[i as usize].clone(),
             )
         })
         .collect();

@@ -498,7 +498,7 @@ fn validate(args: SpecArgs) -> Result<ExitCode> {
 fn export_split(args: SplitArgs) -> Result<ExitCode> {
     let spec = load_spec(&args.spec.spec, &args.spec.overrides)?;
     let experiment = Experiment::prepare(spec)?;
-    let (data, split) = (&experiment.data, &experiment.split);
+    let (labels, split) = (&experiment.labels, &experiment.split);
     let parts = [
         ("train.tsv", Some(&split.train)),
         ("validation.tsv", split.validation.as_ref()),
@@ -508,9 +508,9 @@ fn export_split(args: SplitArgs) -> Result<ExitCode> {
         let Some(matrix) = part else { continue };
         let mut text = String::from("user\titem\n");
         for (u, i) in matrix.pairs() {
-            text.push_str(&data.user_labels[u as usize]);
+            text.push_str(&labels.users[u as usize]);
             text.push('\t');
-            text.push_str(&data.item_labels[i as usize]);
+            text.push_str(&labels.items[i as usize]);
             text.push('\n');
         }
         let path = args.out.join(name);
