@@ -167,6 +167,17 @@ fn features_params_and_feature_tables_give_located_errors() {
         &recsweep(dir.path(), &["validate", "skip.yaml"]),
         "column `titel` is not in the header",
     );
+    write(
+        "buckets.yaml",
+        &spec("  - model: random\n").replace(
+            "skip: [title]}",
+            "skip: [title], columns: {year: {type: numeric, buckets: 1}}}",
+        ),
+    );
+    bad_input(
+        &recsweep(dir.path(), &["validate", "buckets.yaml"]),
+        "dataset.features.items.columns.year.buckets: 1 is out of range; buckets must be ≥ 2",
+    );
     // Ids that match nothing: the wrong id column, most likely.
     write("f.user", "user_id:token\tgroup:token\nu1\tg1\nu2\tg2\n");
     bad_input(

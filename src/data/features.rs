@@ -273,6 +273,31 @@ impl FeaturesSpec {
         let mut names = FeatureNames::default();
         for (side, table) in [(Side::Users, &self.users), (Side::Items, &self.items)] {
             let Some(table) = table else { continue };
+            for (name, c) in &table.columns {
+                let at =
+                    |key: &str| format!("dataset.features.{}.columns.{name}.{key}", side.as_str());
+                match (c.kind, c.buckets, c.separator.as_deref()) {
+                    (FeatureType::Numeric, Some(n), _) if n < 2 => {
+                        return Err((
+                            at("buckets"),
+                            format!("{n} is out of range; buckets must be ≥ 2"),
+                        ))
+                    }
+                    (FeatureType::Categorical | FeatureType::Multi, Some(_), _) => {
+                        return Err((at("buckets"), "applies to numeric columns only".to_string()))
+                    }
+                    (FeatureType::Multi, _, Some("")) => {
+                        return Err((at("separator"), "must not be empty".to_string()))
+                    }
+                    (FeatureType::Categorical | FeatureType::Numeric, _, Some(_)) => {
+                        return Err((
+                            at("separator"),
+                            "applies to multi columns only (tokens within a cell)".to_string(),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
             let found = table
                 .feature_names(side)
                 .map_err(|m| (format!("dataset.features.{}", side.as_str()), m))?;

@@ -78,6 +78,10 @@ impl Interactions {
         for r in self.ratings.iter().flatten() {
             h.update(r.to_le_bytes());
         }
+        // A split read from files: moving a row between them is other data.
+        for p in self.parts.iter().flatten() {
+            h.update([*p]);
+        }
         hex_prefix(&h.finalize(), 16)
     }
 }
