@@ -159,17 +159,21 @@ pub fn run(bench: Bench) -> Result<()> {
     }
 }
 
+/// The synthetic dataset of a bench's size flags.
+fn synthetic(users: usize, items: usize, interactions: usize) -> recsweep::spec::DatasetSpec {
+    recsweep::spec::DatasetSpec {
+        source: recsweep::spec::DataSource::Synthetic,
+        users: Some(users),
+        items: Some(items),
+        interactions: Some(interactions),
+        ..Default::default()
+    }
+}
+
 fn generate_bench(args: GenerateArgs) -> Result<()> {
     use polars::prelude::*;
     use recsweep::data::{generate, load, Ids};
-    use recsweep::spec::{DataSource, DatasetSpec};
-    let spec = DatasetSpec {
-        source: DataSource::Synthetic,
-        users: Some(args.users),
-        items: Some(args.items),
-        interactions: Some(args.interactions),
-        ..DatasetSpec::default()
-    };
+    let spec = synthetic(args.users, args.items, args.interactions);
     let start = Instant::now();
     let raw = generate(&spec.synthetic());
     let generated = start.elapsed().as_secs_f64();
@@ -376,14 +380,7 @@ fn peak_memory() -> Option<String> {
 fn ials_bench(args: IalsArgs) -> Result<()> {
     use recsweep::data::load;
     use recsweep::models::{FitInput, ModelKind};
-    use recsweep::spec::{DataSource, DatasetSpec};
-    let spec = DatasetSpec {
-        source: DataSource::Synthetic,
-        users: Some(args.users),
-        items: Some(args.items),
-        interactions: Some(args.interactions),
-        ..DatasetSpec::default()
-    };
+    let spec = synthetic(args.users, args.items, args.interactions);
     let (data, _) = load(&spec)?;
     let pairs: Vec<(u32, u32)> = data
         .users
