@@ -276,7 +276,7 @@ impl Expanding {
                     } else {
                         crate::format::describe_knobs(&overrides)
                     };
-                    let singular = &side.as_str()[..side.as_str().len() - 1];
+                    let singular = side.singular();
                     skipped.push(format!(
                         "{name}{}: cannot score {} without train interactions (it reads no {singular} feature), which split.method {} holds out",
                         if settings.is_empty() { String::new() } else { format!(" ({settings})") },

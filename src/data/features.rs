@@ -121,6 +121,14 @@ impl Side {
         }
     }
 
+    /// `user` or `item`, for messages.
+    pub fn singular(self) -> &'static str {
+        match self {
+            Side::Users => "user",
+            Side::Items => "item",
+        }
+    }
+
     fn default_id(self) -> &'static str {
         match self {
             Side::Users => "user_id",
@@ -684,7 +692,7 @@ fn read_table(
     if matched == 0 && !labels.is_empty() {
         return Err(err(format!(
             "no id in column `{id_column}` matches a {} id of the log (first ids: {}; the log's: {}); is `id:` the right column?",
-            &side.as_str()[..side.as_str().len() - 1],
+            side.singular(),
             ids.iter().flatten().take(3).cloned().collect::<Vec<_>>().join(", "),
             labels.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
         )));

@@ -374,15 +374,10 @@ impl DcnScorer {
         let per_item = net.cross.iter().map(Cross::madds).sum::<u64>()
             + net.mlp.madds()
             + net.head.inputs() as u64;
-        let encoded = |e: &Encoder| {
-            let all: Vec<u32> = (0..e.len() as u32).collect();
-            let x = e.encode(&all);
-            Mat::from_fn(x.nrows(), x.ncols(), |r, k| x[(r, k)] as f32)
-        };
         Self {
             structure: net.structure,
-            users: encoded(&net.users),
-            items: encoded(&net.items),
+            users: net.users.encode_all_f32(),
+            items: net.items.encode_all_f32(),
             cross: net.cross.iter().map(Cross::to_f32).collect(),
             mlp: net.mlp.layers.iter().map(dense_f32).collect(),
             head: dense_f32(&net.head),

@@ -193,8 +193,8 @@ impl Inputs<'_> {
                     "ids",
                     format!(
                         "no {} id embedding and no {} feature selected leaves the {} side with no input",
-                        &side.as_str()[..side.as_str().len() - 1],
-                        &side.as_str()[..side.as_str().len() - 1],
+                        side.singular(),
+                        side.singular(),
                         side.as_str()
                     ),
                 ));
@@ -266,6 +266,14 @@ impl Encoder {
             fields,
             dim,
         }
+    }
+
+    /// Every entity's input in f32 (entities × width): what pair scorers
+    /// (ncf, dcn) precompute once per fit.
+    pub fn encode_all_f32(&self) -> Mat<f32> {
+        let all: Vec<u32> = (0..self.len() as u32).collect();
+        let x = self.encode(&all);
+        Mat::from_fn(x.nrows(), x.ncols(), |r, k| x[(r, k)] as f32)
     }
 
     /// Entities encoded (users or items).
@@ -431,7 +439,7 @@ pub fn encoder(
     if !inputs.ids.on(side) && columns.is_empty() {
         return Err(ModelError::Input(format!(
             "no id embedding and no {} feature selected: the {} side has no input",
-            &side.as_str()[..side.as_str().len() - 1],
+            side.singular(),
             side.as_str()
         )));
     }

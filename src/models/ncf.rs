@@ -429,19 +429,14 @@ impl NcfScorer {
         let tables = (net.gmf_users.values.len() + net.gmf_items.values.len()) as u64
             + net.mlp_users.parameters()
             + net.mlp_items.parameters();
-        let encoded = |e: &Encoder| {
-            let all: Vec<u32> = (0..e.len() as u32).collect();
-            let x = e.encode(&all);
-            Mat::from_fn(x.nrows(), x.ncols(), |r, k| x[(r, k)] as f32)
-        };
         Self {
             gmf: net.gmf,
             mlp_on: net.mlp_on,
             dim: net.gmf_users.dim,
             gmf_users: net.gmf_users.to_f32(),
             gmf_items: matrix_f32(&net.gmf_items),
-            mlp_users: encoded(&net.mlp_users),
-            mlp_items: encoded(&net.mlp_items),
+            mlp_users: net.mlp_users.encode_all_f32(),
+            mlp_items: net.mlp_items.encode_all_f32(),
             layers: net.mlp.layers.iter().map(dense_f32).collect(),
             head: dense_f32(&net.head),
             cost: ServingCost {
