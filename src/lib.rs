@@ -24,6 +24,7 @@ pub mod runner;
 pub mod scale;
 pub mod seed;
 pub mod simd;
+pub mod simulation;
 pub mod spec;
 pub mod split;
 pub mod stats;

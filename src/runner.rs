@@ -9,7 +9,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::claim::{claim_path, Attempt, Claims};
-use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features};
+use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features, Preferences};
 use crate::eval::{
     evaluate, evaluate_stages, sampled_candidates, Evaluation, ItemStats, MetricSet, Summary,
     Target,
@@ -17,6 +17,7 @@ use crate::eval::{
 use crate::models::{FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve};
 use crate::plan::ValidSpec;
 use crate::seed::mix;
+use crate::simulation::{simulate, SimulationRun, World};
 use crate::spec::{Protocol, Spec};
 use crate::split::{self, Split, SplitError};
 use crate::store::{
@@ -54,6 +55,9 @@ pub struct Experiment {
     /// Wall seconds of each preparation phase (load or generate, features,
     /// split), in order: what `run` prints so large runs can be profiled.
     pub phases: Vec<(&'static str, f64)>,
+    /// The synthetic generator's true preferences, when the spec asks for
+    /// truth metrics.
+    pub preferences: Option<Preferences>,
 }
 
 /// Original user and item ids, by dense id.
@@ -151,6 +155,19 @@ impl Experiment {
             users: data.user_labels,
             items: data.item_labels,
         };
+        // A simulation's trials carry what the section produced, so its
+        // settings enter the context; a spec without one keeps its old one.
+        let context = match &spec.simulation {
+            Some(sim) => stable_hash(&(&context, sim)),
+            None => context,
+        };
+        let wants_truth =
+            spec.evaluation.metrics.iter().any(|m| m.is_truth()) || spec.simulation.is_some();
+        let preferences = (wants_truth && spec.dataset.source == data::DataSource::Synthetic)
+            .then(|| Preferences::new(&spec.dataset.synthetic(), &labels.users, &labels.items));
+        if preferences.is_some() {
+            lap("truth");
+        }
         Ok(Self {
             spec,
             labels,
@@ -161,6 +178,7 @@ impl Experiment {
             context,
             candidates,
             phases,
+            preferences,
         })
     }
 
@@ -403,6 +421,7 @@ struct Evaluated {
     curve: Option<TrainingCurve>,
     item_factors: Option<(usize, Vec<f32>)>,
     stages: Option<Box<StageRecord>>,
+    simulation: Vec<SimulationRun>,
 }
 
 /// What every trial of an experiment shares for fitting and scoring.
@@ -422,7 +441,8 @@ impl<'a> Setting<'a> {
                 popularity.clone(),
                 spec.evaluation.head_share,
                 split.n_users(),
-            ),
+            )
+            .with_propensity(spec.evaluation.propensity.as_ref()),
             popularity,
             set: MetricSet {
                 cutoffs: spec.evaluation.cutoffs.clone(),
@@ -450,6 +470,7 @@ impl<'a> Setting<'a> {
             exclude: vec![&split.train],
             history: Some(&split.train),
             candidates: self.experiment.candidates[0].validation.as_ref(),
+            preferences: self.experiment.preferences.as_ref(),
         };
         evaluate(
             scorer,
@@ -473,6 +494,7 @@ impl<'a> Setting<'a> {
                 exclude: vec![&split.train],
                 history: Some(&split.train),
                 candidates: c.validation.as_ref(),
+                preferences: self.experiment.preferences.as_ref(),
             };
             evaluate(scorer, &target, &self.set, &self.items, block).summary
         });
@@ -492,7 +514,48 @@ impl<'a> Setting<'a> {
             exclude,
             history: Some(&split.train),
             candidates: c.test.as_ref(),
+            preferences: self.experiment.preferences.as_ref(),
         }
+    }
+
+    /// The feedback loop at each of the spec's exploration rates, from the
+    /// whole log (none without a `simulation` section).
+    fn simulate(
+        &self,
+        config: &dyn crate::models::ModelConfig,
+        seed: u64,
+    ) -> Result<Vec<SimulationRun>, String> {
+        let experiment = self.experiment;
+        let (Some(sim), Some(preferences)) = (&experiment.spec.simulation, &experiment.preferences)
+        else {
+            return Ok(Vec::new());
+        };
+        let split = &experiment.split;
+        let mut pairs: Vec<(u32, u32)> = split.train.pairs().collect();
+        pairs.extend(split.test.pairs());
+        if let Some(v) = &split.validation {
+            pairs.extend(v.pairs());
+        }
+        let world = World {
+            log: CsrMatrix::from_pairs(split.n_users(), split.train.n_cols(), &pairs),
+            preferences,
+            features: &experiment.features,
+            head_share: experiment.spec.evaluation.head_share,
+            block_users: experiment.spec.evaluation.block_users,
+        };
+        sim.epsilon
+            .iter()
+            .enumerate()
+            .map(|(i, &epsilon)| {
+                simulate(
+                    config,
+                    &world,
+                    sim,
+                    epsilon,
+                    mix(seed ^ mix(0x51AD + i as u64)),
+                )
+            })
+            .collect()
     }
 
     /// Fits the trial's model and scores it under every protocol.
@@ -551,7 +614,9 @@ impl<'a> Setting<'a> {
                 }
             })
             .collect();
+        let simulation = self.simulate(config.as_ref(), trial.seed)?;
         Ok(Evaluated {
+            simulation,
             fit_seconds,
             cost: scorer.cost(),
             validation,
@@ -601,6 +666,7 @@ fn run_trial(
                 secondary: e.secondary,
                 curve: e.curve,
                 stages: e.stages,
+                simulation: e.simulation,
             });
             let factors = e.item_factors.as_ref().map(|(d, v)| (*d, &v[..]));
             results.write_trial(

@@ -86,6 +86,9 @@ pub enum Outcome {
         /// A pipeline's retriever scored alone.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stages: Option<Box<StageRecord>>,
+        /// The feedback loop at each exploration rate (docs/simulation.md).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        simulation: Vec<crate::simulation::SimulationRun>,
     },
     Failed {
         error: String,

@@ -286,7 +286,13 @@ impl Expanding {
                     continue;
                 }
             }
-            let seeds = if config.is_stochastic() { runs } else { 1 };
+            // A simulation draws users' acceptances from the seed, so under
+            // one every model repeats.
+            let seeds = if config.is_stochastic() || spec.simulation.is_some() {
+                runs
+            } else {
+                1
+            };
             for seed_index in 0..seeds {
                 let seed = derive_seed(spec.seed, seed_index as u64);
                 trials.push(Trial {

@@ -241,6 +241,7 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
             exclude: vec![&split.train, split.validation.as_ref().unwrap()],
             history: Some(&split.train),
             candidates: None,
+            preferences: None,
         };
         let one = evaluate(scorer.as_ref(), &target(), &set, &items, 1);
         let many = evaluate(scorer.as_ref(), &target(), &set, &items, 97);

@@ -54,7 +54,7 @@ fn per_cutoff(list: &[u32], truth: &[u32], cutoffs: &[usize]) -> Vec<(MetricId, 
     };
     let items = ItemStats::new(vec![1; 64], 0.8, 10);
     let mut out = Vec::new();
-    user_metrics(list, truth, f64::NAN, &set, &items, &mut out);
+    user_metrics(list, truth, f64::NAN, None, &set, &items, &mut out);
     set.per_user_columns().into_iter().zip(out).collect()
 }
 
@@ -150,7 +150,7 @@ proptest! {
         let empty = CsrMatrix::from_pairs(n_users, n_items, &[]);
         let set = MetricSet { cutoffs: vec![5, 10], metrics: ACCURACY.to_vec() };
         let items = ItemStats::new(vec![1; n_items], 0.8, n_users);
-        let target = Target { truth: &truth, exclude: vec![&empty], history: None, candidates: None };
+        let target = Target { truth: &truth, exclude: vec![&empty], history: None, candidates: None, preferences: None };
         let whole = evaluate(&scorer, &target, &set, &items, n_users);
         let blocked = evaluate(&scorer, &target, &set, &items, block);
         prop_assert_eq!(&whole.per_user.users, &blocked.per_user.users);

@@ -19,7 +19,7 @@ fn errors(text: &str) -> String {
 fn misspelt_key_wrong_type_and_out_of_range_values_are_all_reported() {
     let text = std::fs::read_to_string("tests/specs/three_mistakes.yaml").unwrap();
     let golden = "\
-spec.yaml:3:3: dataset.sorce: unknown key `sorce`; did you mean `source`? (allowed: source, path, header, separator, columns, positive, filter, features, users, items, interactions, popularity_exponent, latent_dim, affinity, seed)
+spec.yaml:3:3: dataset.sorce: unknown key `sorce`; did you mean `source`? (allowed: source, path, header, separator, columns, positive, filter, features, users, items, interactions, popularity_exponent, latent_dim, affinity, exposure_bias, seed)
 spec.yaml:8:7: models[0].params.l2: wrong type: found string \"lots\", expected f64
 spec.yaml:14:17: evaluation.cutoffs[1]: cutoff 0 is out of range; K must be ≥ 1
 3 errors in spec.yaml";
@@ -83,6 +83,43 @@ fn range_and_cross_field_rules() {
             "compare.alpha: 1.5 is out of range",
         ),
         ("compare: {test: ttest}", "unknown value `ttest`"),
+        (
+            "evaluation: {metrics: [ndcg, ips_ndcg]}",
+            "evaluation.metrics[1]: `ips_ndcg` weights hits by inverse item propensities; add an evaluation.propensity block",
+        ),
+        (
+            "evaluation: {metrics: [ndcg], propensity: {exponent: 0.5}}",
+            "evaluation.propensity: no debiased metric uses it",
+        ),
+        (
+            "evaluation: {metrics: [snips_recall], propensity: {preset: yang2018}}",
+            "evaluation.propensity.gamma: missing: preset yang2018 (e = (gamma + 1) / 2) needs `gamma`",
+        ),
+        (
+            "evaluation: {metrics: [snips_recall], propensity: {exponent: 0.5, preset: steck2011, beta: 0.5}}",
+            "evaluation.propensity.preset: give either `exponent` or `preset`, not both",
+        ),
+        (
+            "evaluation: {metrics: [snips_recall], propensity: {exponent: 0.5, clip: 0.5}}",
+            "evaluation.propensity.clip: 0.5 must be ≥ 1",
+        ),
+        (
+            "simulation: {epsilon: [0.1, 1.5]}",
+            "simulation.epsilon[1]: 1.5 must lie in [0, 1]",
+        ),
+        ("simulation: {rounds: 0}", "simulation.rounds: must be at least 1"),
+        (
+            "simulation: {baseline: {model: nope}}",
+            "simulation.baseline.model: `nope` is not a model of this spec (models: most_pop)",
+        ),
+        (
+            "simulation: {epsilon: [0.1], baseline: {model: most_pop, epsilon: 0.0}}",
+            "simulation.baseline.epsilon: 0 is not among simulation.epsilon",
+        ),
+        (
+            "evaluation: {metrics: [snips_recall], propensity: {exponent: 0.5, gamma: 1.0}}",
+            "evaluation.propensity.gamma: applies only to preset yang2018",
+        ),
     ] {
         let e = errors(&format!("{base}{extra}\n"));
         assert!(
@@ -90,6 +127,20 @@ fn range_and_cross_field_rules() {
             "for `{extra}` expected `{expected}` in:\n{e}"
         );
     }
+    let e = errors(
+        "name: x\ndataset: {source: synthetic, exposure_bias: -1.0}\nmodels: [{model: most_pop}]\n",
+    );
+    assert!(e.contains("dataset.exposure_bias: must be ≥ 0"), "{e}");
+    let e = errors("name: x\ndataset: {source: csv, path: a.csv, columns: {user: 0, item: 1}}\nevaluation: {metrics: [truth_ndcg]}\nmodels: [{model: most_pop}]\n");
+    assert!(
+        e.contains("evaluation.metrics[0]: `truth_ndcg` needs known true preferences, which only `source: synthetic` has; a `csv` log has none"),
+        "{e}"
+    );
+    let e = errors("name: x\ndataset: {source: csv, path: a.csv, columns: {user: 0, item: 1}}\nmodels: [{model: most_pop}]\nsimulation: {rounds: 2}\n");
+    assert!(
+        e.contains("simulation: users accept recommendations with their true preferences, which only `source: synthetic` knows"),
+        "{e}"
+    );
     let e = errors("name: x\ndataset: {source: csv, users: 5}\nmodels: [{model: most_pop}, {model: most_pop}]\n");
     assert!(
         e.contains("dataset.users: `users` does not apply to source `csv`"),

@@ -59,6 +59,7 @@ fn test_target(experiment: &Experiment) -> Target<'_> {
         exclude,
         history: Some(&split.train),
         candidates: None,
+        preferences: None,
     }
 }
 

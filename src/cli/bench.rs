@@ -347,6 +347,7 @@ fn eval_bench(args: EvalArgs) -> Result<()> {
         exclude: vec![&train],
         history: Some(&train),
         candidates: None,
+        preferences: None,
     };
     let result = evaluate(&scorer, &target, &set, &stats, args.block_users);
     let whole = start.elapsed().as_secs_f64();

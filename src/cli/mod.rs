@@ -560,6 +560,21 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
             m.as_str()
         )));
     }
+    if let Some(m) = args
+        .metrics
+        .iter()
+        .find(|m| m.is_debiased() || m.is_truth())
+    {
+        bail!(InputError(format!(
+            "--metrics {}: needs {} a spec gives; use `recsweep run`",
+            m.as_str(),
+            if m.is_truth() {
+                "the synthetic generator's true preferences, which only"
+            } else {
+                "item propensities (evaluation.propensity), which only"
+            }
+        )));
+    }
     let metrics = if args.metrics.is_empty() {
         MetricKind::DEFAULT
             .iter()

@@ -27,7 +27,7 @@ pub use prepare::{Ids, RawLog};
 pub use source::{
     ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, SyntheticSpec,
 };
-pub use synthetic::generate;
+pub use synthetic::{generate, Preferences};
 
 /// A cleaned interaction log with dense ids, in input order.
 #[derive(Debug, Clone, PartialEq)]

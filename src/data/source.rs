@@ -42,6 +42,8 @@ pub struct DatasetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure_bias: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
 }
 
@@ -56,12 +58,15 @@ impl DatasetSpec {
             popularity_exponent: self.popularity_exponent.unwrap_or(d.popularity_exponent),
             latent_dim: self.latent_dim.unwrap_or(d.latent_dim),
             affinity: self.affinity.unwrap_or(d.affinity),
+            exposure_bias: self.exposure_bias.unwrap_or(d.exposure_bias),
             seed: self.seed.unwrap_or(d.seed),
         }
     }
 
     /// Writes every synthetic default back, so the stored spec says exactly
-    /// what was generated.
+    /// what was generated; all but `exposure_bias`, whose default 0 is
+    /// written only when given, so specs from before it keep their context
+    /// (and stored trials).
     pub fn fill_synthetic_defaults(&mut self) {
         let s = self.synthetic();
         self.users = Some(s.users);
@@ -165,6 +170,11 @@ pub struct SyntheticSpec {
     pub latent_dim: usize,
     /// How strongly the factors (rather than popularity alone) drive choices.
     pub affinity: f64,
+    /// Exposure bias of the log, apart from the true preferences: the system
+    /// that collected it showed item i ∝ rank_i^(−exposure_bias), and users
+    /// log only what they were shown, so the log's popularity skew exceeds
+    /// their preferences'. 0 = users saw everything.
+    pub exposure_bias: f64,
     pub seed: u64,
 }
 
@@ -201,6 +211,7 @@ impl Default for SyntheticSpec {
             popularity_exponent: Self::default_exponent(),
             latent_dim: Self::default_latent_dim(),
             affinity: Self::default_affinity(),
+            exposure_bias: 0.0,
             seed: Self::default_seed(),
         }
     }

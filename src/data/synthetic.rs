@@ -31,27 +31,69 @@ const SPAN: f64 = 365.0 * 86_400.0;
 /// cache while the block's users are drawn.
 const BLOCK: usize = 8;
 
-pub fn generate(s: &SyntheticSpec) -> RawLog {
-    let mut rng = Pcg64Mcg::seed_from_u64(s.seed);
-    let d = s.latent_dim;
-    let mut ranks: Vec<usize> = (1..=s.items).collect();
-    ranks.shuffle(&mut rng);
-    let log_popularity: Vec<f64> = ranks
-        .iter()
-        .map(|&r| -s.popularity_exponent * (r as f64).ln())
-        .collect();
-    let mut gaussian =
-        |n: usize| -> Vec<f64> { (0..n).map(|_| StandardNormal.sample(&mut rng)).collect() };
-    let item_factors = gaussian(s.items * d);
-    let user_factors = gaussian(s.users * d);
+/// The generator's hidden state, drawn from the seed in a fixed order: what
+/// the log is sampled from, and what [`Preferences`] recomputes the truth
+/// from.
+struct Latent {
+    /// Each item's popularity rank, 1 = most popular.
+    ranks: Vec<usize>,
+    /// −exponent·ln(rank_i): the popularity part of the true preferences.
+    log_popularity: Vec<f64>,
+    item_factors: Vec<f64>,
+    user_factors: Vec<f64>,
+    /// Each user's number of interactions.
+    counts: Vec<usize>,
+}
 
-    let activity = LogNormal::new(0.0, 0.75).expect("valid log-normal");
-    let weights: Vec<f64> = (0..s.users).map(|_| activity.sample(&mut rng)).collect();
-    let total: f64 = weights.iter().sum();
-    let cap = (s.items / 2).max(1);
-    let counts: Vec<usize> = weights
+impl Latent {
+    fn draw(s: &SyntheticSpec) -> Self {
+        let mut rng = Pcg64Mcg::seed_from_u64(s.seed);
+        let d = s.latent_dim;
+        let mut ranks: Vec<usize> = (1..=s.items).collect();
+        ranks.shuffle(&mut rng);
+        let log_popularity: Vec<f64> = ranks
+            .iter()
+            .map(|&r| -s.popularity_exponent * (r as f64).ln())
+            .collect();
+        let mut gaussian =
+            |n: usize| -> Vec<f64> { (0..n).map(|_| StandardNormal.sample(&mut rng)).collect() };
+        let item_factors = gaussian(s.items * d);
+        let user_factors = gaussian(s.users * d);
+
+        let activity = LogNormal::new(0.0, 0.75).expect("valid log-normal");
+        let weights: Vec<f64> = (0..s.users).map(|_| activity.sample(&mut rng)).collect();
+        let total: f64 = weights.iter().sum();
+        let cap = (s.items / 2).max(1);
+        let counts: Vec<usize> = weights
+            .iter()
+            .map(|w| ((s.interactions as f64 * w / total).round() as usize).clamp(1, cap))
+            .collect();
+        Self {
+            ranks,
+            log_popularity,
+            item_factors,
+            user_factors,
+            counts,
+        }
+    }
+}
+
+pub fn generate(s: &SyntheticSpec) -> RawLog {
+    let Latent {
+        ranks,
+        log_popularity: preferred,
+        item_factors,
+        user_factors,
+        counts,
+    } = Latent::draw(s);
+    let d = s.latent_dim;
+    // What the log samples from: the true preferences times the exposure
+    // of the system that collected it (rank^(−exposure_bias)); with no
+    // exposure bias, the preferences themselves (x − 0 = x, bit for bit).
+    let log_popularity: Vec<f64> = preferred
         .iter()
-        .map(|w| ((s.interactions as f64 * w / total).round() as usize).clamp(1, cap))
+        .zip(&ranks)
+        .map(|(p, &r)| p - s.exposure_bias * (r as f64).ln())
         .collect();
 
     // Every user's rows have a known place in the output, so blocks write
@@ -144,6 +186,117 @@ pub fn generate(s: &SyntheticSpec) -> RawLog {
         ratings: Some(out.ratings),
         timestamps: Some(out.times),
     }
+}
+
+/// The generator's true preferences, without the exposure bias of its log:
+/// what the truth metrics (and nothing trained on the log) can see.
+///
+/// A user u who logs n_u items picks them by successive sampling ∝
+/// w_ui = exp(s_ui), s_ui = popularity_i + affinity·⟨u, v_i⟩/√d. Item i's
+/// relevance ρ_ui is its probability of being among those picks, in the
+/// Poisson approximation of successive sampling (each item's exponential
+/// clock with rate w_ui rings before a common time λ_u):
+/// ρ_ui = 1 − exp(−λ_u w_ui), with λ_u such that Σ_i ρ_ui = n_u over the whole
+/// generated catalogue. So relevance is a probability, a user's relevances
+/// add up to their activity, and an item the user would likely have picked
+/// counts near 1 whether or not the log holds it.
+pub struct Preferences {
+    dim: usize,
+    /// affinity/√d, the factor of ⟨u, v_i⟩.
+    scale: f64,
+    /// Dense users × dim, dense items × dim.
+    user_factors: Vec<f64>,
+    item_factors: Vec<f64>,
+    log_popularity: Vec<f64>,
+    /// Per dense user: ln λ_u minus the shift that keeps exponents ≤ 0.
+    log_lambda: Vec<f64>,
+}
+
+impl Preferences {
+    /// The preferences of the users and items the cleaned log kept, whose
+    /// labels are the generator's integer ids.
+    pub fn new(s: &SyntheticSpec, user_labels: &[String], item_labels: &[String]) -> Self {
+        let latent = Latent::draw(s);
+        let d = s.latent_dim;
+        let scale = s.affinity / (d as f64).sqrt();
+        let id = |label: &String| -> usize {
+            label
+                .parse()
+                .expect("the synthetic generator's ids are integers")
+        };
+        let users: Vec<usize> = user_labels.iter().map(id).collect();
+        let items: Vec<usize> = item_labels.iter().map(id).collect();
+        let rows = |factors: &[f64], ids: &[usize]| -> Vec<f64> {
+            ids.iter()
+                .flat_map(|&g| factors[g * d..(g + 1) * d].iter().copied())
+                .collect()
+        };
+        let log_lambda = users
+            .par_iter()
+            .map(|&u| {
+                let f = &latent.user_factors[u * d..(u + 1) * d];
+                let logits: Vec<f64> = (0..s.items)
+                    .map(|i| {
+                        latent.log_popularity[i]
+                            + scale * dot(f, &latent.item_factors[i * d..(i + 1) * d])
+                    })
+                    .collect();
+                let top = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let weights: Vec<f64> = logits.iter().map(|l| (l - top).exp()).collect();
+                solve_lambda(&weights, latent.counts[u] as f64).ln() - top
+            })
+            .collect();
+        Self {
+            dim: d,
+            scale,
+            user_factors: rows(&latent.user_factors, &users),
+            item_factors: rows(&latent.item_factors, &items),
+            log_popularity: items.iter().map(|&i| latent.log_popularity[i]).collect(),
+            log_lambda,
+        }
+    }
+
+    pub fn n_items(&self) -> usize {
+        self.log_popularity.len()
+    }
+
+    /// ρ_ui of every dense item for dense user `user`, into `out`.
+    pub fn relevance(&self, user: u32, out: &mut [f64]) {
+        let d = self.dim;
+        let f = &self.user_factors[user as usize * d..(user as usize + 1) * d];
+        let log_lambda = self.log_lambda[user as usize];
+        for (i, rho) in out.iter_mut().enumerate() {
+            let s = self.log_popularity[i]
+                + self.scale * dot(f, &self.item_factors[i * d..(i + 1) * d]);
+            // 1 − exp(−x) without cancellation for small x.
+            *rho = -(-(s + log_lambda).exp()).exp_m1();
+        }
+    }
+}
+
+/// λ with Σ_i (1 − exp(−λ w_i)) = n (0 < n < #items): Newton's method from
+/// λ = 0. The left side is increasing and concave in λ, so every step stays
+/// left of the root and the iterates rise to it monotonically.
+fn solve_lambda(weights: &[f64], n: f64) -> f64 {
+    let mut lambda = 0.0f64;
+    for _ in 0..200 {
+        let (mut f, mut slope) = (-n, 0.0);
+        for &w in weights {
+            let e = (-lambda * w).exp();
+            f += 1.0 - e;
+            slope += w * e;
+        }
+        let step = -f / slope;
+        lambda += step;
+        if step.abs() <= 1e-13 * lambda {
+            break;
+        }
+    }
+    lambda
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 fn norm(x: &[f64]) -> f64 {
@@ -283,6 +436,7 @@ mod tests {
             popularity_exponent: 1.0,
             latent_dim: 8,
             affinity: 2.0,
+            exposure_bias: 0.0,
             seed: 3,
         }
     }
@@ -300,28 +454,96 @@ mod tests {
         assert_ne!(a, other);
     }
 
+    /// Gini of the generated log's item counts (a `small()` catalogue).
+    fn item_gini(spec: SyntheticSpec) -> f64 {
+        let Ids::Int(items) = generate(&spec).items else {
+            panic!("integer ids")
+        };
+        let mut counts = vec![0u32; spec.items];
+        for i in items {
+            counts[i as usize] += 1;
+        }
+        crate::inequality::gini(&counts)
+    }
+
     #[test]
     fn popularity_exponent_skews_item_counts() {
-        let gini_of = |exponent: f64| {
-            let Ids::Int(items) = generate(&SyntheticSpec {
-                popularity_exponent: exponent,
+        let gini_of = |popularity_exponent| {
+            item_gini(SyntheticSpec {
+                popularity_exponent,
                 ..small()
             })
-            .items
-            else {
-                panic!("integer ids")
-            };
-            let mut counts = vec![0u32; 100];
-            for i in items {
-                counts[i as usize] += 1;
-            }
-            crate::inequality::gini(&counts)
         };
         let (flat, skewed) = (gini_of(0.0), gini_of(1.5));
         assert!(
             skewed > flat + 0.15,
             "gini {skewed} with exponent 1.5 vs {flat} uniform"
         );
+    }
+
+    /// ρ is a probability and sums to each user's count over the catalogue;
+    /// and it is what the log samples from: over many seeds' worth of draws
+    /// of one user, an item's share of logs that hold it is ρ within the
+    /// Poisson approximation's error.
+    #[test]
+    fn relevance_is_each_item_s_probability_of_being_logged() {
+        let s = SyntheticSpec {
+            users: 3,
+            items: 40,
+            interactions: 30,
+            ..small()
+        };
+        let labels = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>();
+        let prefs = Preferences::new(&s, &labels(3), &labels(40));
+        let latent = Latent::draw(&s);
+        let mut rho = vec![0.0; 40];
+        prefs.relevance(1, &mut rho);
+        assert!(rho.iter().all(|r| (0.0..=1.0).contains(r)));
+        let total: f64 = rho.iter().sum();
+        assert!((total - latent.counts[1] as f64).abs() < 1e-9, "{total}");
+        // The log of user 1 under 4,000 generator seeds with the same latent
+        // state is not available (the seed draws both), so sample the same
+        // successive process here with the sum tree.
+        let d = s.latent_dim;
+        let scale = s.affinity / (d as f64).sqrt();
+        let f = &latent.user_factors[d..2 * d];
+        let weights: Vec<f64> = (0..40)
+            .map(|i| {
+                (latent.log_popularity[i]
+                    + scale * dot(f, &latent.item_factors[i * d..(i + 1) * d]))
+                .exp()
+            })
+            .collect();
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let mut held = vec![0usize; 40];
+        let runs = 4000;
+        for _ in 0..runs {
+            let mut tree = SumTree::new(40);
+            tree.leaves_mut().copy_from_slice(&weights);
+            tree.build();
+            for _ in 0..latent.counts[1] {
+                held[tree.take(&mut rng)] += 1;
+            }
+        }
+        for i in 0..40 {
+            let share = held[i] as f64 / runs as f64;
+            assert!(
+                (share - rho[i]).abs() < 0.06,
+                "item {i}: logged {share}, ρ {}",
+                rho[i]
+            );
+        }
+    }
+
+    #[test]
+    fn exposure_bias_skews_the_log_beyond_the_preferences() {
+        let gini_of = |exposure_bias| {
+            item_gini(SyntheticSpec {
+                exposure_bias,
+                ..small()
+            })
+        };
+        assert!(gini_of(1.0) > gini_of(0.0) + 0.1);
     }
 
     /// Successive sampling: the first pick ∝ the weights, the second ∝ the

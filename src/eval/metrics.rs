@@ -29,6 +29,12 @@ pub enum MetricKind {
     CeilingNdcg,
     NdcgLift,
     AnnOverlap,
+    IpsRecall,
+    IpsNdcg,
+    SnipsRecall,
+    SnipsNdcg,
+    TruthUtility,
+    TruthNdcg,
 }
 
 /// Whether larger values are better; bias metrics say which way means less
@@ -45,7 +51,7 @@ impl MetricKind {
     /// and pop_lift are opt-in.
     pub const DEFAULT: &'static [MetricKind] = MetricKind::ALL.split_at(11).0;
 
-    pub const ALL: [MetricKind; 20] = [
+    pub const ALL: [MetricKind; 26] = [
         MetricKind::Recall,
         MetricKind::Ndcg,
         MetricKind::HitRate,
@@ -66,7 +72,26 @@ impl MetricKind {
         MetricKind::CeilingNdcg,
         MetricKind::NdcgLift,
         MetricKind::AnnOverlap,
+        MetricKind::IpsRecall,
+        MetricKind::IpsNdcg,
+        MetricKind::SnipsRecall,
+        MetricKind::SnipsNdcg,
+        MetricKind::TruthUtility,
+        MetricKind::TruthNdcg,
     ];
+
+    /// Hits weighted by inverse item propensities (docs/metrics.md,
+    /// "Debiased accuracy"): they need `evaluation.propensity`.
+    pub const DEBIASED: [MetricKind; 4] = [
+        MetricKind::IpsRecall,
+        MetricKind::IpsNdcg,
+        MetricKind::SnipsRecall,
+        MetricKind::SnipsNdcg,
+    ];
+
+    /// Expected relevance under the synthetic generator's own preferences:
+    /// defined only where the truth is known.
+    pub const TRUTH: [MetricKind; 2] = [MetricKind::TruthUtility, MetricKind::TruthNdcg];
 
     /// The metrics of a pipeline's stages (see [`stage_metrics`]): computed
     /// for every pipeline trial, never requested in a spec.
@@ -99,6 +124,12 @@ impl MetricKind {
             MetricKind::CeilingNdcg => "ceiling_ndcg",
             MetricKind::NdcgLift => "ndcg_lift",
             MetricKind::AnnOverlap => "ann_overlap",
+            MetricKind::IpsRecall => "ips_recall",
+            MetricKind::IpsNdcg => "ips_ndcg",
+            MetricKind::SnipsRecall => "snips_recall",
+            MetricKind::SnipsNdcg => "snips_ndcg",
+            MetricKind::TruthUtility => "truth_utility",
+            MetricKind::TruthNdcg => "truth_ndcg",
         }
     }
 
@@ -143,6 +174,22 @@ impl MetricKind {
             MetricKind::AnnOverlap => {
                 "pipelines with an index: share of its N candidates that score within the exact top N (@N)"
             }
+            MetricKind::IpsRecall => {
+                "recall with each hit weighted by 1/propensity (unbiased under the propensity model; can exceed 1)"
+            }
+            MetricKind::IpsNdcg => "ndcg with each hit's gain weighted by 1/propensity",
+            MetricKind::SnipsRecall => {
+                "weighted hits over the weighted held-out items (self-normalised; Steck's stratified recall)"
+            }
+            MetricKind::SnipsNdcg => {
+                "weighted dcg over the best weighted dcg of the held-out items (self-normalised)"
+            }
+            MetricKind::TruthUtility => {
+                "synthetic data: expected share of the top K the user would take, under the generator's preferences"
+            }
+            MetricKind::TruthNdcg => {
+                "synthetic data: dcg of the generator's relevance over the best attainable top K"
+            }
         }
     }
 
@@ -165,6 +212,14 @@ impl MetricKind {
 
     pub fn is_stage(self) -> bool {
         MetricKind::STAGE.contains(&self)
+    }
+
+    pub fn is_debiased(self) -> bool {
+        MetricKind::DEBIASED.contains(&self)
+    }
+
+    pub fn is_truth(self) -> bool {
+        MetricKind::TRUTH.contains(&self)
     }
 
     pub fn direction(self) -> Direction {
@@ -276,6 +331,9 @@ pub struct ItemStats {
     pub tail: Vec<bool>,
     /// |U|: users in the train matrix, the novelty denominator.
     pub users: usize,
+    /// Each item's inverse propensity 1/p_i for the debiased metrics (see
+    /// [`super::PropensitySpec::weights`]); None leaves them undefined.
+    pub weights: Option<Vec<f64>>,
 }
 
 impl ItemStats {
@@ -285,7 +343,14 @@ impl ItemStats {
             popularity,
             tail,
             users,
+            weights: None,
         }
+    }
+
+    /// The same facts with inverse propensities from the train popularity.
+    pub fn with_propensity(mut self, propensity: Option<&super::PropensitySpec>) -> Self {
+        self.weights = propensity.map(|p| p.weights(&self.popularity));
+        self
     }
 
     /// Mean train popularity of a user's history, what pop_lift compares a
@@ -333,11 +398,13 @@ pub fn long_tail(popularity: &[u32], head_share: f64) -> Vec<bool> {
 /// held-out items, non-empty; `history` is the mean train popularity of the
 /// user's own train items (NaN when unknown), for pop_lift. Stratified
 /// metrics and pop_lift are NaN where undefined (no held-out item in the
-/// stratum; no history).
+/// stratum; no history); so are the debiased metrics without `items.weights`
+/// and the truth metrics without `relevance`.
 pub fn user_metrics(
     list: &[u32],
     truth: &[u32],
     history: f64,
+    relevance: Option<&UserRelevance>,
     set: &MetricSet,
     items: &ItemStats,
     out: &mut Vec<f64>,
@@ -410,6 +477,17 @@ pub fn user_metrics(
                 | MetricKind::CeilingNdcg
                 | MetricKind::NdcgLift
                 | MetricKind::AnnOverlap => f64::NAN,
+                MetricKind::IpsRecall
+                | MetricKind::IpsNdcg
+                | MetricKind::SnipsRecall
+                | MetricKind::SnipsNdcg => match &items.weights {
+                    Some(w) => debiased(metric, k, top, rel, truth, w),
+                    None => f64::NAN,
+                },
+                MetricKind::TruthUtility | MetricKind::TruthNdcg => match relevance {
+                    Some(r) => r.metric(metric, k, top),
+                    None => f64::NAN,
+                },
                 MetricKind::PopLift => {
                     let arp = user_metric(MetricKind::Arp, k, top, rel, truth.len(), items);
                     if history.is_finite() && history > 0.0 && !top.is_empty() {
@@ -475,11 +553,93 @@ fn user_metric(
         | MetricKind::CandidateRecall
         | MetricKind::CeilingNdcg
         | MetricKind::NdcgLift
-        | MetricKind::AnnOverlap => unreachable!("derived in user_metrics"),
+        | MetricKind::AnnOverlap
+        | MetricKind::IpsRecall
+        | MetricKind::IpsNdcg
+        | MetricKind::SnipsRecall
+        | MetricKind::SnipsNdcg
+        | MetricKind::TruthUtility
+        | MetricKind::TruthNdcg => unreachable!("derived in user_metrics"),
         MetricKind::Coverage | MetricKind::Gini => {
             unreachable!("global metrics have no per-user value")
         }
     }
+}
+
+/// A debiased metric of one user's top list `top` (hits where `rel`), with
+/// `weights` the items' 1/p_i: IPS divides the weighted hits by what the
+/// naive metric divides by; SNIPS by the same weights' total over the
+/// held-out items `truth` (recall) or their best weighted dcg (ndcg), so a
+/// list holding every held-out item, heaviest first, scores 1.
+fn debiased(
+    metric: MetricKind,
+    k: usize,
+    top: &[u32],
+    rel: &[bool],
+    truth: &[u32],
+    weights: &[f64],
+) -> f64 {
+    let w = |i: u32| weights[i as usize];
+    let hits = || top.iter().zip(rel).enumerate().filter(|(_, (_, &r))| r);
+    let gain: f64 = hits().map(|(_, (&i, _))| w(i)).fold(0.0, |a, b| a + b);
+    let dcg: f64 = hits()
+        .map(|(p, (&i, _))| w(i) * discount(p + 1))
+        .fold(0.0, |a, b| a + b);
+    match metric {
+        MetricKind::IpsRecall => gain / truth.len() as f64,
+        MetricKind::IpsNdcg => dcg / ideal_dcg(k.min(truth.len())),
+        MetricKind::SnipsRecall => gain / truth.iter().map(|&i| w(i)).sum::<f64>(),
+        MetricKind::SnipsNdcg => {
+            let mut heaviest: Vec<f64> = truth.iter().map(|&i| w(i)).collect();
+            heaviest.sort_by(|a, b| b.total_cmp(a));
+            dcg / weighted_ideal(&heaviest, k)
+        }
+        _ => unreachable!("not a debiased metric"),
+    }
+}
+
+/// One user's relevance of every item under the synthetic generator's
+/// preferences, and the largest such relevances among the items the user
+/// could be recommended (descending, at least as many as the largest
+/// cutoff where the catalogue allows): what the truth metrics need.
+pub struct UserRelevance<'a> {
+    pub row: &'a [f64],
+    pub ideal: &'a [f64],
+}
+
+impl UserRelevance<'_> {
+    fn metric(&self, metric: MetricKind, k: usize, top: &[u32]) -> f64 {
+        let rho = |i: u32| self.row[i as usize];
+        match metric {
+            MetricKind::TruthUtility => {
+                top.iter().map(|&i| rho(i)).fold(0.0, |a, b| a + b) / k as f64
+            }
+            MetricKind::TruthNdcg => {
+                let dcg: f64 = top
+                    .iter()
+                    .enumerate()
+                    .map(|(p, &i)| rho(i) * discount(p + 1))
+                    .fold(0.0, |a, b| a + b);
+                dcg / weighted_ideal(self.ideal, k)
+            }
+            _ => unreachable!("not a truth metric"),
+        }
+    }
+}
+
+/// dcg of the first k of `gains` (descending), in ranks 1, 2, …
+fn weighted_ideal(gains: &[f64], k: usize) -> f64 {
+    gains
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(p, g)| g * discount(p + 1))
+        .fold(0.0, |a, b| a + b)
+}
+
+/// The ideal dcg of binary gains: n relevant items in the first n ranks.
+fn ideal_dcg(n: usize) -> f64 {
+    (1..=n).map(discount).fold(0.0, |a, b| a + b)
 }
 
 /// One user's stage metrics, appended to `out`: candidate_recall@N (the
@@ -526,10 +686,7 @@ fn ndcg(rel: &[bool], k: usize, n_relevant: usize) -> f64 {
         .filter(|(_, &r)| r)
         .map(|(p, _)| discount(p + 1))
         .fold(0.0, |a, b| a + b);
-    let ideal: f64 = (1..=k.min(n_relevant))
-        .map(discount)
-        .fold(0.0, |a, b| a + b);
-    dcg / ideal
+    dcg / ideal_dcg(k.min(n_relevant))
 }
 
 fn discount(rank: usize) -> f64 {
@@ -596,6 +753,7 @@ mod tests {
                     list,
                     &truth,
                     f64::NAN,
+                    None,
                     &set(&[MetricKind::Ndcg], &[k]),
                     &stats,
                     &mut v,
@@ -627,16 +785,7 @@ mod tests {
     }
 
     fn one(metric: MetricKind, k: usize, list: &[u32], truth: &[u32]) -> f64 {
-        let mut out = Vec::new();
-        user_metrics(
-            list,
-            truth,
-            f64::NAN,
-            &set(&[metric], &[k]),
-            &stats(),
-            &mut out,
-        );
-        out[0]
+        all(list, truth, &[metric], k, &stats())[0]
     }
 
     #[test]
@@ -701,7 +850,7 @@ mod tests {
             &[2],
         );
         let mut out = Vec::new();
-        user_metrics(&[4, 0, 1], &[1, 4], 2.0, &s, &stats(), &mut out);
+        user_metrics(&[4, 0, 1], &[1, 4], 2.0, None, &s, &stats(), &mut out);
         // Top 2 = 4, 0: tail item 4 hit (1/1), head item 1 missed (0/1).
         assert_eq!(out[0], 0.0);
         assert_eq!(out[1], 1.0);
@@ -710,8 +859,160 @@ mod tests {
         assert_eq!(out[3], 1.25);
         // No tail held-out item, no history: undefined.
         out.clear();
-        user_metrics(&[4, 0], &[1], f64::NAN, &s, &stats(), &mut out);
+        user_metrics(&[4, 0], &[1], f64::NAN, None, &s, &stats(), &mut out);
         assert!(out[1].is_nan() && out[2].is_nan() && out[3].is_nan());
+    }
+
+    fn weighted(popularity: Vec<u32>, exponent: f64) -> ItemStats {
+        let n = popularity.len();
+        ItemStats::new(popularity, 0.8, n).with_propensity(Some(&super::super::PropensitySpec {
+            exponent: Some(exponent),
+            preset: None,
+            gamma: None,
+            beta: None,
+            clip: None,
+        }))
+    }
+
+    fn all(
+        list: &[u32],
+        truth: &[u32],
+        metrics: &[MetricKind],
+        k: usize,
+        items: &ItemStats,
+    ) -> Vec<f64> {
+        let mut out = Vec::new();
+        user_metrics(
+            list,
+            truth,
+            f64::NAN,
+            None,
+            &set(metrics, &[k]),
+            items,
+            &mut out,
+        );
+        out
+    }
+
+    /// Equal popularity gives every item propensity 1, whatever the
+    /// exponent: each debiased metric then equals its naive one, on random
+    /// lists and held-out sets.
+    #[test]
+    fn debiased_metrics_with_equal_propensities_equal_the_naive_ones() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
+        let items = weighted(vec![7; 30], 0.8);
+        let metrics = [
+            MetricKind::Recall,
+            MetricKind::Ndcg,
+            MetricKind::IpsRecall,
+            MetricKind::IpsNdcg,
+            MetricKind::SnipsRecall,
+            MetricKind::SnipsNdcg,
+        ];
+        for _ in 0..200 {
+            let mut catalogue: Vec<u32> = (0..30).collect();
+            catalogue.shuffle(&mut rng);
+            let list = &catalogue[..rng.random_range(1..=15)];
+            let mut truth: Vec<u32> = (0..30).filter(|_| rng.random_bool(0.2)).collect();
+            if truth.is_empty() {
+                truth.push(catalogue[0]);
+            }
+            let k = rng.random_range(1..=12);
+            let v = all(list, &truth, &metrics, k, &items);
+            for (naive, debiased) in [(0, 2), (1, 3), (0, 4), (1, 5)] {
+                assert!((v[naive] - v[debiased]).abs() < 1e-12, "{v:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn debiased_metrics_match_hand_computed_values() {
+        // Popularity 16, 4, 1, 1 at e = 0.5: weights 1, 2, 4, 4.
+        let items = weighted(vec![16, 4, 1, 1, 16], 0.5);
+        // Held out {0, 2}; list 2, 4, 0: hits at ranks 1 (w 4) and 3 (w 1).
+        let metrics = [
+            MetricKind::IpsRecall,
+            MetricKind::IpsNdcg,
+            MetricKind::SnipsRecall,
+            MetricKind::SnipsNdcg,
+        ];
+        let v = all(&[2, 4, 0], &[0, 2], &metrics, 3, &items);
+        assert_eq!(v[0], (4.0 + 1.0) / 2.0);
+        let dcg = 4.0 + 1.0 / 4f64.log2();
+        assert!((v[1] - dcg / (1.0 + 1.0 / 3f64.log2())).abs() < 1e-12);
+        assert_eq!(v[2], 1.0);
+        // Best weighted order: 4 at rank 1, 1 at rank 2.
+        assert!((v[3] - dcg / (4.0 + 1.0 / 3f64.log2())).abs() < 1e-12);
+        // Without propensities they are undefined, not naive.
+        let plain = all(&[2, 4, 0], &[0, 2], &metrics, 3, &stats());
+        assert!(plain.iter().all(|v| v.is_nan()));
+    }
+
+    /// A perfect list (every held-out item first, heaviest first) scores
+    /// SNIPS 1 at any K ≥ the held-out count; IPS then exceeds the naive 1.
+    #[test]
+    fn snips_of_a_perfect_list_is_one() {
+        let items = weighted(vec![50, 20, 9, 3, 1, 1, 40, 2], 0.7);
+        let truth = [1, 3, 4];
+        let w = items.weights.as_ref().unwrap();
+        let mut perfect = truth.to_vec();
+        perfect.sort_by(|a, b| w[*b as usize].total_cmp(&w[*a as usize]));
+        perfect.extend([0, 6, 7]);
+        for k in [3, 5, 6] {
+            let v = all(
+                &perfect,
+                &truth,
+                &[
+                    MetricKind::SnipsRecall,
+                    MetricKind::SnipsNdcg,
+                    MetricKind::IpsRecall,
+                ],
+                k,
+                &items,
+            );
+            assert!(
+                (v[0] - 1.0).abs() < 1e-12 && (v[1] - 1.0).abs() < 1e-12,
+                "{v:?}"
+            );
+            assert!(v[2] > 1.0);
+        }
+    }
+
+    #[test]
+    fn truth_metrics_match_hand_computed_values() {
+        let row = [0.5, 0.1, 0.9, 0.2, 0.05];
+        // Item 2 is excluded (say, a train item): the ideal is 0.5, 0.2, 0.1.
+        let ideal = [0.5, 0.2, 0.1];
+        let relevance = UserRelevance {
+            row: &row,
+            ideal: &ideal,
+        };
+        let s = set(&[MetricKind::TruthUtility, MetricKind::TruthNdcg], &[2]);
+        let mut out = Vec::new();
+        user_metrics(
+            &[3, 0, 1],
+            &[0],
+            f64::NAN,
+            Some(&relevance),
+            &s,
+            &stats(),
+            &mut out,
+        );
+        assert!((out[0] - (0.2 + 0.5) / 2.0).abs() < 1e-12);
+        let dcg = 0.2 + 0.5 / 3f64.log2();
+        assert!((out[1] - dcg / (0.5 + 0.2 / 3f64.log2())).abs() < 1e-12);
+        // The ideal list itself scores 1.
+        out.clear();
+        user_metrics(
+            &[0, 3],
+            &[0],
+            f64::NAN,
+            Some(&relevance),
+            &s,
+            &stats(),
+            &mut out,
+        );
+        assert!((out[1] - 1.0).abs() < 1e-12);
     }
 
     #[test]

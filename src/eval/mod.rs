@@ -3,6 +3,7 @@
 //! computed per user. No users × items matrix is ever held.
 
 mod metrics;
+mod propensity;
 mod protocol;
 mod sampling;
 mod summary;
@@ -11,15 +12,16 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::data::CsrMatrix;
+use crate::data::{CsrMatrix, Preferences};
 use crate::models::{Scorer, Stages};
 
 pub use crate::inequality::gini;
 pub use crate::topk::{best_k, top_k, top_k_masked};
 pub use metrics::{
     coverage, long_tail, stage_metrics, user_metrics, Direction, ItemStats, MetricId, MetricKind,
-    MetricSet, DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
+    MetricSet, UserRelevance, DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
 };
+pub use propensity::{PropensityPreset, PropensitySpec};
 pub use protocol::{Protocol, Protocols, Sampler};
 pub use sampling::{rank_candidates, sampled_candidates};
 pub use summary::{mean_ci95, summarise, MetricSummary, Summary};
@@ -79,6 +81,9 @@ pub struct Target<'a> {
     /// Sampled protocol: rank only these items per user (held-out items plus
     /// sampled negatives); None for full ranking.
     pub candidates: Option<&'a CsrMatrix>,
+    /// The synthetic generator's true preferences, for the truth metrics;
+    /// None leaves them undefined.
+    pub preferences: Option<&'a Preferences>,
 }
 
 pub fn evaluate(
@@ -91,6 +96,10 @@ pub fn evaluate(
     let n_items = target.truth.n_cols();
     let users = target.truth.nonempty_rows();
     let k = set.max_cutoff();
+    let truth_of = target
+        .preferences
+        .filter(|_| set.metrics.iter().any(|m| m.is_truth()))
+        .map(|p| (p, k));
     let start = Instant::now();
     let blocks: Vec<ScoredBlock> = users
         .par_chunks(block_users.max(1))
@@ -118,7 +127,19 @@ pub fn evaluate(
                 // −∞ means "never recommended" (excluded items, a pipeline's
                 // non-candidates): such items do not fill a short list.
                 list.retain(|&i| row[i as usize] != f32::NEG_INFINITY);
-                user_metrics(&list, truth, history, set, items, &mut values);
+                let relevance = truth_of
+                    .as_ref()
+                    .map(|(prefs, k)| TrueRow::of(prefs, u, target, *k));
+                let relevance = relevance.as_ref().map(TrueRow::view);
+                user_metrics(
+                    &list,
+                    truth,
+                    history,
+                    relevance.as_ref(),
+                    set,
+                    items,
+                    &mut values,
+                );
                 list_scores.push(list.iter().map(|&i| row[i as usize]).collect());
                 lists.push(list);
             }
@@ -158,6 +179,52 @@ pub fn evaluate(
         summary,
         lists,
         micros_per_user: elapsed * 1e6 / users.len().max(1) as f64,
+    }
+}
+
+/// One user's true relevances and the best of them among the items the
+/// user could be recommended (not excluded; among the candidates where a
+/// protocol or split fixes them).
+struct TrueRow {
+    row: Vec<f64>,
+    ideal: Vec<f64>,
+}
+
+impl TrueRow {
+    fn of(preferences: &Preferences, user: u32, target: &Target, k: usize) -> Self {
+        let mut row = vec![0.0; preferences.n_items()];
+        preferences.relevance(user, &mut row);
+        let u = user as usize;
+        let mut rankable: Vec<f64> = match target.candidates {
+            Some(c) => c.row(u).iter().map(|&i| row[i as usize]).collect(),
+            None => row.clone(),
+        };
+        if target.candidates.is_none() {
+            for m in &target.exclude {
+                for &i in m.row(u) {
+                    rankable[i as usize] = f64::NEG_INFINITY;
+                }
+            }
+        }
+        let descending = |a: &f64, b: &f64| b.total_cmp(a);
+        let k = k.min(rankable.len());
+        if k > 0 && k < rankable.len() {
+            rankable.select_nth_unstable_by(k - 1, descending);
+        }
+        rankable.truncate(k);
+        rankable.sort_by(descending);
+        rankable.retain(|r| r.is_finite());
+        Self {
+            row,
+            ideal: rankable,
+        }
+    }
+
+    fn view(&self) -> UserRelevance<'_> {
+        UserRelevance {
+            row: &self.row,
+            ideal: &self.ideal,
+        }
     }
 }
 

@@ -145,6 +145,7 @@ pub fn evaluate(
             &list,
             &relevant[user as usize],
             history(user),
+            None,
             set,
             &items,
             &mut row,

@@ -30,6 +30,7 @@ pub enum Section {
     Training,
     Cost,
     Embedding,
+    Simulation,
 }
 
 /// A named series of (x, y) points.

@@ -6,6 +6,8 @@ mod embedding;
 mod features;
 pub mod figures;
 mod markdown;
+mod orderings;
+mod simulation;
 mod stages;
 mod visuals;
 
@@ -27,6 +29,8 @@ pub use crate::results::{Contrast, Sensitivity};
 pub use embedding::EmbeddingRow;
 pub use figures::{Figure, Section};
 pub use markdown::render as render_markdown;
+pub use orderings::{OrderingTau, Orderings};
+pub use simulation::{Loop, LoopRow};
 pub use stages::StageRow;
 
 /// A selected configuration of one model.
@@ -89,6 +93,10 @@ pub struct Report {
     pub stages: Vec<StageRow>,
     /// Agreement of each secondary protocol with the primary one.
     pub protocols: Vec<ProtocolAgreement>,
+    /// Naive vs debiased vs true orders of the models, when evaluated.
+    pub orderings: Option<Orderings>,
+    /// The feedback-loop simulation, when the spec has one.
+    pub simulation: Option<Loop>,
     pub trials: Vec<TrialRow>,
     pub figures: Vec<Figure>,
     pub embedding: Vec<EmbeddingRow>,
@@ -149,6 +157,8 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         .iter()
         .map(|p| agreement(&p.to_string(), &configs, &selected, metric))
         .collect();
+    let orderings =
+        orderings::orderings(&configs, &selected, metric, &record.spec.evaluation.metrics);
     let trials: Vec<TrialRow> = records
         .iter()
         .map(|r| TrialRow {
@@ -171,6 +181,18 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         stages: &stages,
         metric,
     })?;
+    let simulation = record.spec.simulation.as_ref().and_then(|sim| {
+        simulation::build(
+            &configs,
+            sim,
+            &record.spec.model_name(0),
+            compare,
+            record.spec.seed,
+        )
+    });
+    if let Some(l) = &simulation {
+        figures.extend(simulation::figures(l));
+    }
     if !record.spec.report.plots {
         figures.clear();
     }
@@ -197,6 +219,8 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         sensitivity,
         stages,
         protocols,
+        orderings,
+        simulation,
         trials,
         missing,
     })

@@ -28,6 +28,7 @@ pub use crate::data::{
     ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, SyntheticSpec,
 };
 pub use crate::eval::{Protocol, Protocols, Sampler};
+pub use crate::simulation::SimulationSpec;
 pub use crate::split::{SplitMethod, SplitSpec};
 
 /// The base seed of a spec that names none.
@@ -56,6 +57,9 @@ pub struct Spec {
     pub check: CheckSpec,
     #[serde(default)]
     pub report: ReportSpec,
+    /// The feedback-loop simulation (docs/simulation.md); None runs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<SimulationSpec>,
 }
 
 impl Spec {
@@ -88,6 +92,9 @@ pub struct EvaluationSpec {
     /// threads × block_users × items scores. Results do not depend on it.
     #[serde(default = "EvaluationSpec::default_block_users")]
     pub block_users: usize,
+    /// Item propensities for the debiased metrics (ips_*, snips_*).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<crate::eval::PropensitySpec>,
 }
 
 impl EvaluationSpec {
@@ -118,6 +125,7 @@ impl Default for EvaluationSpec {
             metrics: Self::default_metrics(),
             head_share: Self::default_head_share(),
             block_users: Self::default_block_users(),
+            propensity: None,
         }
     }
 }

@@ -28,6 +28,7 @@ const TOP_KEYS: &[&str] = &[
     "compare",
     "check",
     "report",
+    "simulation",
 ];
 
 /// A `--set key.path=value` override applied to the YAML before validation,
@@ -218,6 +219,7 @@ impl Collector<'_> {
         let compare: Option<CompareSpec> = self.optional(&map, "compare", CompareSpec::default);
         let check: Option<CheckSpec> = self.optional(&map, "check", CheckSpec::default);
         let report: Option<ReportSpec> = self.optional(&map, "report", ReportSpec::default);
+        let simulation: Option<Option<SimulationSpec>> = self.optional(&map, "simulation", || None);
 
         if let Some(name) = &name {
             self.check_name(name);
@@ -228,7 +230,7 @@ impl Collector<'_> {
         let dataset = dataset.map(|d| self.check_dataset(d, files_split));
         let split = split.map(|s| self.check_split(s));
         if let Some(e) = &evaluation {
-            self.check_evaluation(e);
+            self.check_evaluation(e, dataset.as_ref().map(|d| d.source));
         }
         if let (Some(s), Some(e)) = (&selection, &evaluation) {
             self.check_selection(s, e);
@@ -249,8 +251,10 @@ impl Collector<'_> {
             compare: compare?,
             check: check?,
             report: report?,
+            simulation: simulation?,
         };
         self.check_compare(&mut spec);
+        self.check_simulation(&spec);
         self.check_gate(&mut spec);
         self.check_split_with_data(&spec);
         if spec.report.path.is_none() {
@@ -430,6 +434,7 @@ impl Collector<'_> {
             set(d.popularity_exponent.is_some(), "popularity_exponent"),
             set(d.latent_dim.is_some(), "latent_dim"),
             set(d.affinity.is_some(), "affinity"),
+            set(d.exposure_bias.is_some(), "exposure_bias"),
             set(d.seed.is_some(), "seed"),
         ];
         let file_keys = [
@@ -548,6 +553,12 @@ impl Collector<'_> {
         if !(s.affinity.is_finite() && s.affinity >= 0.0) {
             self.push("dataset.affinity", "must be ≥ 0 (0 = popularity alone)");
         }
+        if !(s.exposure_bias.is_finite() && s.exposure_bias >= 0.0) {
+            self.push(
+                "dataset.exposure_bias",
+                "must be ≥ 0 (0 = users were shown every item)",
+            );
+        }
     }
 
     fn check_split(&mut self, mut s: SplitSpec) -> SplitSpec {
@@ -634,7 +645,9 @@ impl Collector<'_> {
         }
     }
 
-    fn check_evaluation(&mut self, e: &EvaluationSpec) {
+    /// `source` is None when the dataset section itself failed to parse (its
+    /// errors are reported; the source-dependent rules are skipped).
+    fn check_evaluation(&mut self, e: &EvaluationSpec, source: Option<DataSource>) {
         if e.cutoffs.is_empty() {
             self.push(
                 "evaluation.cutoffs",
@@ -674,6 +687,36 @@ impl Collector<'_> {
                         m.as_str()
                     ),
                 );
+            } else if m.is_debiased() && e.propensity.is_none() {
+                self.push(
+                    format!("evaluation.metrics[{i}]"),
+                    format!(
+                        "`{}` weights hits by inverse item propensities; add an evaluation.propensity block, e.g. `propensity: {{exponent: 0.5}}`",
+                        m.as_str()
+                    ),
+                );
+            } else if let Some(source) =
+                source.filter(|s| m.is_truth() && *s != DataSource::Synthetic)
+            {
+                self.push(
+                    format!("evaluation.metrics[{i}]"),
+                    format!(
+                        "`{}` needs known true preferences, which only `source: synthetic` has; a `{}` log has none",
+                        m.as_str(),
+                        source.as_str()
+                    ),
+                );
+            }
+        }
+        if let Some(p) = &e.propensity {
+            for (key, message) in p.issues() {
+                self.push(format!("evaluation.propensity.{key}"), message);
+            }
+            if !e.metrics.iter().any(|m| m.is_debiased()) {
+                self.push(
+                    "evaluation.propensity",
+                    "no debiased metric uses it: add ips_recall, ips_ndcg, snips_recall or snips_ndcg to evaluation.metrics",
+                );
             }
         }
         if !(e.head_share > 0.0 && e.head_share <= 1.0) {
@@ -692,8 +735,9 @@ impl Collector<'_> {
         // Selection (and early stopping) compare means over every evaluated
         // user, so the metric must be an accuracy metric defined for each
         // user: not a bias metric, nor a head/tail one (undefined where the
-        // held-out items are all of the other stratum).
-        if !m.kind.is_accuracy() {
+        // held-out items are all of the other stratum). Debiased and truth
+        // metrics are defined for every user once the spec allows them.
+        if !(m.kind.is_accuracy() || m.kind.is_debiased() || m.kind.is_truth()) {
             let per_user: Vec<&str> = MetricKind::ALL
                 .iter()
                 .filter(|k| k.is_accuracy())
@@ -702,7 +746,7 @@ impl Collector<'_> {
             self.push(
                 "selection.metric",
                 format!(
-                    "`{}` is not a per-user accuracy metric defined for every user; use one of {}",
+                    "`{}` is not a per-user accuracy metric defined for every user; use one of {} (or a debiased or truth metric of evaluation.metrics)",
                     m.kind.as_str(),
                     per_user.join(", ")
                 ),
@@ -725,6 +769,39 @@ impl Collector<'_> {
                     m.kind.as_str()
                 ),
             );
+        }
+    }
+
+    /// The loop needs known preferences (synthetic data) and a baseline
+    /// that names a model of the spec.
+    fn check_simulation(&mut self, spec: &Spec) {
+        let Some(sim) = &spec.simulation else {
+            return;
+        };
+        for (key, message) in sim.issues() {
+            self.push(format!("simulation.{key}"), message);
+        }
+        if spec.dataset.source != DataSource::Synthetic {
+            self.push(
+                "simulation",
+                format!(
+                    "users accept recommendations with their true preferences, which only `source: synthetic` knows; a `{}` log has none (a truth model fitted on a real log is not built yet)",
+                    spec.dataset.source.as_str()
+                ),
+            );
+        }
+        if let Some(b) = &sim.baseline {
+            let names: Vec<String> = (0..spec.models.len()).map(|i| spec.model_name(i)).collect();
+            if !names.contains(&b.model) {
+                self.push(
+                    "simulation.baseline.model",
+                    format!(
+                        "`{}` is not a model of this spec (models: {})",
+                        b.model,
+                        names.join(", ")
+                    ),
+                );
+            }
         }
     }
 

@@ -1,0 +1,99 @@
+//! How the naive offline metric, its debiased versions and (on synthetic
+//! data) the truth order the same models: when the log is biased, offline
+//! accuracy rewards copying the system that collected it, and these orders
+//! disagree. Kendall's τ-b between each pair says by how much.
+
+use serde::Serialize;
+
+use crate::eval::MetricId;
+use crate::results::{Configuration, Part};
+use crate::stats::kendall_tau_b;
+
+/// The selected models under each ordering metric, and the τ between them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Orderings {
+    /// The selection metric first (naive, as a rule), then each other
+    /// debiased metric, then each other truth metric, all at its K.
+    pub metrics: Vec<MetricId>,
+    /// Each selected model's test value under each metric.
+    pub models: Vec<(String, Vec<f64>)>,
+    pub taus: Vec<OrderingTau>,
+    /// Configurations with test values under every metric.
+    pub configurations: usize,
+}
+
+/// τ-b between two orderings: over the selected models, and over every
+/// configuration of the sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderingTau {
+    pub first: MetricId,
+    pub second: MetricId,
+    pub models: Option<f64>,
+    pub configurations: Option<f64>,
+}
+
+/// None unless the spec evaluates a debiased or truth metric.
+pub fn orderings(
+    configs: &[Configuration],
+    selected: &[usize],
+    metric: MetricId,
+    evaluated: &[crate::eval::MetricKind],
+) -> Option<Orderings> {
+    let at = |kind| MetricId { kind, k: metric.k };
+    // The selection metric leads (naive unless the spec selects by a
+    // debiased or truth metric, which then is not repeated).
+    let other = |m: &&crate::eval::MetricKind| **m != metric.kind;
+    let debiased = evaluated
+        .iter()
+        .filter(|m| m.is_debiased())
+        .filter(other)
+        .map(|&m| at(m));
+    let truth = evaluated
+        .iter()
+        .filter(|m| m.is_truth())
+        .filter(other)
+        .map(|&m| at(m));
+    let metrics: Vec<MetricId> = std::iter::once(metric)
+        .chain(debiased)
+        .chain(truth)
+        .collect();
+    if metrics.len() < 2 {
+        return None;
+    }
+    let values = |c: &Configuration| -> Option<Vec<f64>> {
+        metrics.iter().map(|&m| c.mean(Part::Test, m)).collect()
+    };
+    let models: Vec<(String, Vec<f64>)> = selected
+        .iter()
+        .filter_map(|&i| Some((configs[i].model_name.clone(), values(&configs[i])?)))
+        .collect();
+    let all: Vec<Vec<f64>> = configs.iter().filter_map(values).collect();
+    let column = |rows: &mut dyn Iterator<Item = &Vec<f64>>, a: usize, b: usize| {
+        let (x, y): (Vec<f64>, Vec<f64>) = rows.map(|r| (r[a], r[b])).unzip();
+        kendall_tau_b(&x, &y)
+    };
+    // The selection metric against every other; each debiased metric
+    // against each truth metric.
+    let is_truth = |m: &MetricId| m.kind.is_truth();
+    let mut pairs: Vec<(usize, usize)> = (1..metrics.len()).map(|j| (0, j)).collect();
+    for a in (1..metrics.len()).filter(|&a| !is_truth(&metrics[a])) {
+        for b in (1..metrics.len()).filter(|&b| is_truth(&metrics[b])) {
+            pairs.push((a, b));
+        }
+    }
+    let taus = pairs
+        .into_iter()
+        .map(|(a, b)| OrderingTau {
+            first: metrics[a],
+            second: metrics[b],
+            models: column(&mut models.iter().map(|m| &m.1), a, b),
+            configurations: column(&mut all.iter(), a, b),
+        })
+        .collect();
+    Some(Orderings {
+        configurations: all.len(),
+        metrics,
+        models,
+        taus,
+    })
+}

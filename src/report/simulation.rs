@@ -1,0 +1,182 @@
+//! The feedback loop in the report: each configuration × exploration rate
+//! over rounds (mean and 95% t-interval over seeds), and its final round
+//! tested against the spec's baseline, paired over users.
+
+use serde::Serialize;
+
+use super::figures::{self, Figure, Section, Series};
+use crate::eval::mean_ci95;
+use crate::format::describe_knobs;
+use crate::results::{contrast, Configuration, Contrast};
+use crate::simulation::{Round, SimulationRun, SimulationSpec};
+use crate::spec::CompareSpec;
+use crate::stats::adjust;
+use crate::store::Outcome;
+
+/// A configuration at one exploration rate, over its seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoopRow {
+    pub label: String,
+    pub model: String,
+    pub epsilon: f64,
+    pub seeds: usize,
+    /// measures[m][r]: (mean, 95% half-width) over seeds of measure m at round r.
+    pub measures: Vec<Vec<(f64, Option<f64>)>>,
+    /// Final-round truth utility against the baseline; None for the
+    /// baseline itself.
+    pub versus: Option<Contrast>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Loop {
+    pub rounds: usize,
+    pub k: usize,
+    pub baseline: String,
+    pub rows: Vec<LoopRow>,
+}
+
+/// None without a simulation section or results.
+pub fn build(
+    configs: &[Configuration],
+    spec: &SimulationSpec,
+    first_model: &str,
+    compare: &CompareSpec,
+    seed: u64,
+) -> Option<Loop> {
+    fn runs<'a>(c: &Configuration<'a>, epsilon: f64) -> Vec<&'a SimulationRun> {
+        c.trials
+            .iter()
+            .filter_map(|t| match &t.outcome {
+                Outcome::Ok { simulation, .. } => simulation.iter().find(|s| s.epsilon == epsilon),
+                Outcome::Failed { .. } => None,
+            })
+            .collect()
+    }
+    let (baseline_model, baseline_epsilon) = spec.baseline.as_ref().map_or_else(
+        || (first_model.to_string(), spec.epsilon[0]),
+        |b| (b.model.clone(), b.epsilon),
+    );
+    let baseline = configs
+        .iter()
+        .find(|c| c.model_name == baseline_model)
+        .map(|c| (c.config_id.clone(), baseline_epsilon));
+    // The per-user final utility averaged over seeds (users align: every
+    // run covers every dense user).
+    let averaged = |runs: &[&SimulationRun]| -> Vec<f64> {
+        let n = runs.first().map_or(0, |r| r.final_utility.len());
+        (0..n)
+            .map(|u| runs.iter().map(|r| r.final_utility[u]).sum::<f64>() / runs.len() as f64)
+            .collect()
+    };
+    let mut rows = Vec::new();
+    let mut baseline_values = None;
+    let mut baseline_label = String::new();
+    for c in configs {
+        for &epsilon in &spec.epsilon {
+            let found = runs(c, epsilon);
+            if found.is_empty() {
+                continue;
+            }
+            let label = format!(
+                "{} ({}) ε={epsilon}",
+                c.model_name,
+                describe_knobs(&c.knobs)
+            );
+            let measures = Round::MEASURES
+                .iter()
+                .map(|measure| {
+                    (0..spec.rounds)
+                        .map(|r| {
+                            let values: Vec<f64> = found
+                                .iter()
+                                .filter_map(|run| run.rounds.get(r).map(measure.of))
+                                .collect();
+                            mean_ci95(&values)
+                        })
+                        .collect()
+                })
+                .collect();
+            if baseline.as_ref() == Some(&(c.config_id.clone(), epsilon)) {
+                baseline_values = Some(averaged(&found));
+                baseline_label = label.clone();
+            }
+            rows.push((
+                LoopRow {
+                    label,
+                    model: c.model_name.clone(),
+                    epsilon,
+                    seeds: found.len(),
+                    measures,
+                    versus: None,
+                },
+                averaged(&found),
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    if let Some(b) = &baseline_values {
+        for (row, values) in rows.iter_mut() {
+            if row.label != baseline_label {
+                row.versus = contrast((&row.label, values), (&baseline_label, b), compare, seed);
+            }
+        }
+        // One family: the table's rows, corrected together.
+        let raw: Vec<f64> = rows
+            .iter()
+            .filter_map(|(r, _)| r.versus.as_ref().map(|c| c.p_raw))
+            .collect();
+        let mut adjusted = adjust(&raw, compare.correction).into_iter();
+        for c in rows.iter_mut().filter_map(|(r, _)| r.versus.as_mut()) {
+            c.p_adjusted = adjusted.next().expect("one adjusted p per raw p");
+        }
+    }
+    Some(Loop {
+        rounds: spec.rounds,
+        k: spec.k,
+        baseline: baseline_label,
+        rows: rows.into_iter().map(|(r, _)| r).collect(),
+    })
+}
+
+/// One figure per measure: a line per configuration and rate, with bands.
+pub fn figures(l: &Loop) -> Vec<Figure> {
+    Round::MEASURES
+        .iter()
+        .enumerate()
+        .map(|(m, measure)| {
+            let (name, desc) = (measure.name, measure.meaning);
+            let series: Vec<Series> = l
+                .rows
+                .iter()
+                .enumerate()
+                .map(|(style, row)| Series {
+                    name: row.label.clone(),
+                    points: row.measures[m]
+                        .iter()
+                        .enumerate()
+                        .map(|(r, (mean, _))| ((r + 1) as f64, *mean))
+                        .collect(),
+                    band: Some(
+                        row.measures[m]
+                            .iter()
+                            .map(|(_, ci)| ci.unwrap_or(0.0))
+                            .collect(),
+                    ),
+                    style,
+                })
+                .collect();
+            let title = format!("Feedback loop: {desc}, K = {}", l.k);
+            let svg = figures::lines(&title, "round", desc, &series, None).unwrap_or_else(|e| {
+                format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><text x=\"10\" y=\"20\">figure failed: {e}</text></svg>")
+            });
+            Figure {
+                file: format!("loop-{name}.svg"),
+                title,
+                section: Section::Simulation,
+                svg,
+            }
+        })
+        .collect()
+}

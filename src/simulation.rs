@@ -1,0 +1,482 @@
+//! Feedback-loop simulation: a model retrains on a log that its own
+//! recommendations keep extending. Each round it trains on the current log,
+//! recommends K unseen items to every user (ε of the slots explore), users
+//! accept each recommended item with its true relevance (the synthetic
+//! generator's [`Preferences`]), and the accepted items join the log. Per
+//! round it measures what users gained (truth utility) and how the exposure
+//! narrowed (coverage, Gini, ARP, long-tail share, homogenisation).
+//! docs/simulation.md defines each number.
+
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{CsrMatrix, Features, Preferences};
+use crate::eval::{best_k, gini, long_tail};
+use crate::models::{FitInput, ModelConfig, Penalized};
+use crate::seed::mix;
+
+/// The spec's `simulation` section.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationSpec {
+    #[serde(default = "SimulationSpec::default_rounds")]
+    pub rounds: usize,
+    /// Items recommended to every user each round.
+    #[serde(default = "SimulationSpec::default_k")]
+    pub k: usize,
+    /// Exploration rates swept: each slot is explored with probability ε.
+    #[serde(default = "SimulationSpec::default_epsilon")]
+    pub epsilon: Vec<f64>,
+    /// Where explored slots draw from.
+    #[serde(default)]
+    pub explore: Explore,
+    /// The configuration the final round is tested against; default the
+    /// first model at the first ε.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<SimulationBaseline>,
+}
+
+impl SimulationSpec {
+    fn default_rounds() -> usize {
+        10
+    }
+    fn default_k() -> usize {
+        10
+    }
+    fn default_epsilon() -> Vec<f64> {
+        vec![0.0]
+    }
+
+    /// Problems, each with its key under `simulation`.
+    pub fn issues(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.rounds == 0 {
+            out.push(("rounds".into(), "must be at least 1".into()));
+        }
+        if self.k == 0 {
+            out.push(("k".into(), "must be at least 1".into()));
+        }
+        if self.epsilon.is_empty() {
+            out.push((
+                "epsilon".into(),
+                "empty list: give at least one rate, e.g. [0.0, 0.1]".into(),
+            ));
+        }
+        for (i, e) in self.epsilon.iter().enumerate() {
+            if !(0.0..=1.0).contains(e) {
+                out.push((format!("epsilon[{i}]"), format!("{e} must lie in [0, 1]")));
+            } else if self.epsilon[..i].contains(e) {
+                out.push((format!("epsilon[{i}]"), format!("{e} is listed twice")));
+            }
+        }
+        if let Some(b) = &self.baseline {
+            if !self.epsilon.contains(&b.epsilon) {
+                out.push((
+                    "baseline.epsilon".into(),
+                    format!("{} is not among simulation.epsilon", b.epsilon),
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Explore {
+    /// Any item the user has not interacted with.
+    #[default]
+    Uniform,
+    /// Long-tail items (by the initial log) the user has not interacted
+    /// with; any unseen item once none is left.
+    LongTail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationBaseline {
+    /// A model name of the spec (its first configuration in sweep order).
+    pub model: String,
+    #[serde(default)]
+    pub epsilon: f64,
+}
+
+/// What one round showed and what users did with it, over all users.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Round {
+    /// Mean over users of Σ_{i ∈ list} ρ_ui / K.
+    pub truth_utility: f64,
+    /// Mean accepted items per user.
+    pub accepted: f64,
+    /// Share of the catalogue recommended to anyone this round.
+    pub coverage: f64,
+    /// Gini index of this round's recommendation counts over the catalogue.
+    pub gini: f64,
+    /// Mean over users of the mean initial-log popularity of their list.
+    pub arp: f64,
+    /// Share of recommended slots holding long-tail items (initial log).
+    pub long_tail: f64,
+    /// Mean Jaccard similarity of users' accepted items so far, over pairs.
+    pub jaccard: f64,
+}
+
+/// A round's number as the report and its figures show it.
+pub struct Measure {
+    pub name: &'static str,
+    pub meaning: &'static str,
+    pub of: fn(&Round) -> f64,
+}
+
+impl Round {
+    pub const MEASURES: [Measure; 6] = [
+        Measure {
+            name: "truth_utility",
+            meaning: "truth utility (expected share of the K taken)",
+            of: |r| r.truth_utility,
+        },
+        Measure {
+            name: "coverage",
+            meaning: "coverage (share of the catalogue shown)",
+            of: |r| r.coverage,
+        },
+        Measure {
+            name: "gini",
+            meaning: "Gini of exposure",
+            of: |r| r.gini,
+        },
+        Measure {
+            name: "arp",
+            meaning: "ARP (mean initial popularity shown)",
+            of: |r| r.arp,
+        },
+        Measure {
+            name: "long_tail",
+            meaning: "long-tail share of the slots",
+            of: |r| r.long_tail,
+        },
+        Measure {
+            name: "jaccard",
+            meaning: "homogenisation (mean Jaccard of accepted items)",
+            of: |r| r.jaccard,
+        },
+    ];
+}
+
+/// One trial's simulation at one exploration rate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SimulationRun {
+    pub epsilon: f64,
+    pub rounds: Vec<Round>,
+    /// Each user's truth utility in the last round, by dense user id: the
+    /// paired unit of the final-round tests.
+    pub final_utility: Vec<f64>,
+}
+
+/// What every simulation of an experiment starts from.
+pub struct World<'a> {
+    /// The initial log: every interaction of the dataset.
+    pub log: CsrMatrix,
+    pub preferences: &'a Preferences,
+    pub features: &'a Features,
+    /// The long-tail rule's head share (`evaluation.head_share`).
+    pub head_share: f64,
+    pub block_users: usize,
+}
+
+/// At most this many user pairs enter the Jaccard mean; more users get a
+/// fixed seeded sample of pairs (the same every round).
+const JACCARD_PAIRS: usize = 50_000;
+
+/// Runs the loop for one model configuration at one exploration rate.
+pub fn simulate(
+    config: &dyn ModelConfig,
+    world: &World,
+    spec: &SimulationSpec,
+    epsilon: f64,
+    seed: u64,
+) -> Result<SimulationRun, String> {
+    let n_users = world.log.n_rows();
+    let n_items = world.log.n_cols();
+    let initial_popularity = world.log.column_counts();
+    let tail = long_tail(&initial_popularity, world.head_share);
+    let pairs = jaccard_pairs(n_users, mix(seed ^ 0x4A43));
+    let mut log = world.log.clone();
+    let mut taken: Vec<Vec<u32>> = vec![Vec::new(); n_users];
+    let mut rounds = Vec::with_capacity(spec.rounds);
+    let mut final_utility = Vec::new();
+    for round in 0..spec.rounds {
+        let round_seed = mix(seed ^ mix(round as u64 + 1));
+        let popularity = log.column_counts();
+        let fitted = config
+            .fit(&FitInput {
+                train: &log,
+                item_popularity: &popularity,
+                seed: round_seed,
+                negatives: None,
+                monitor: None,
+                features: world.features,
+            })
+            .map_err(|e| format!("round {}: {e}", round + 1))?;
+        let scorer = Penalized::wrap(fitted.scorer, config.popularity(), &popularity);
+        let users: Vec<u32> = (0..n_users as u32).collect();
+        let shown: Vec<(Vec<u32>, Vec<u32>, f64)> = users
+            .par_chunks(world.block_users.max(1))
+            .flat_map_iter(|block| {
+                let mut scores = vec![0.0f32; block.len() * n_items];
+                scorer.score_block_excluding(block, &[&log], &mut scores);
+                let mut rho = vec![0.0; n_items];
+                block
+                    .iter()
+                    .zip(scores.chunks_exact_mut(n_items))
+                    .map(|(&u, row)| {
+                        let seen = log.row(u as usize);
+                        // Twice K, so explored slots that the model also
+                        // ranks do not leave the list short.
+                        let ranked = best_k(row, &[seen], 2 * spec.k);
+                        let mut rng =
+                            Pcg64Mcg::seed_from_u64(mix(round_seed ^ mix(u64::from(u) + 7)));
+                        let list = fill_slots(&ranked, seen, &tail, spec, epsilon, &mut rng);
+                        world.preferences.relevance(u, &mut rho);
+                        let accepted: Vec<u32> = list
+                            .iter()
+                            .copied()
+                            .filter(|&i| rng.random::<f64>() < rho[i as usize])
+                            .collect();
+                        let utility =
+                            list.iter().map(|&i| rho[i as usize]).sum::<f64>() / spec.k as f64;
+                        (list, accepted, utility)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut exposure = vec![0u32; n_items];
+        let (mut slots, mut tail_slots, mut arp, mut accepted) = (0usize, 0usize, 0.0, 0usize);
+        let mut new_pairs: Vec<(u32, u32)> = log.pairs().collect();
+        for (u, (list, took, _)) in shown.iter().enumerate() {
+            for &i in list {
+                exposure[i as usize] += 1;
+                tail_slots += usize::from(tail[i as usize]);
+            }
+            slots += list.len();
+            if !list.is_empty() {
+                arp += list
+                    .iter()
+                    .map(|&i| f64::from(initial_popularity[i as usize]))
+                    .sum::<f64>()
+                    / list.len() as f64;
+            }
+            accepted += took.len();
+            new_pairs.extend(took.iter().map(|&i| (u as u32, i)));
+            taken[u].extend(took);
+            taken[u].sort_unstable();
+        }
+        log = CsrMatrix::from_pairs(n_users, n_items, &new_pairs);
+        let utilities: Vec<f64> = shown.iter().map(|s| s.2).collect();
+        rounds.push(Round {
+            truth_utility: utilities.iter().sum::<f64>() / n_users.max(1) as f64,
+            accepted: accepted as f64 / n_users.max(1) as f64,
+            coverage: crate::eval::coverage(&exposure),
+            gini: gini(&exposure),
+            arp: arp / n_users.max(1) as f64,
+            long_tail: if slots == 0 {
+                0.0
+            } else {
+                tail_slots as f64 / slots as f64
+            },
+            jaccard: mean_jaccard(&taken, &pairs),
+        });
+        final_utility = utilities;
+    }
+    Ok(SimulationRun {
+        epsilon,
+        rounds,
+        final_utility,
+    })
+}
+
+/// One user's K slots: each explored with probability ε (an item drawn
+/// uniformly from the explore pool, minus what is seen or already listed),
+/// else the model's next-best item not yet listed. `ranked` is the model's
+/// order of unseen items; `seen` is sorted.
+pub fn fill_slots(
+    ranked: &[u32],
+    seen: &[u32],
+    tail: &[bool],
+    spec: &SimulationSpec,
+    epsilon: f64,
+    rng: &mut Pcg64Mcg,
+) -> Vec<u32> {
+    let mut list: Vec<u32> = Vec::with_capacity(spec.k);
+    let mut next = ranked.iter();
+    let unseen = |i: &u32| seen.binary_search(i).is_err();
+    let mut pool: Option<Vec<u32>> = None;
+    for _ in 0..spec.k {
+        let explore = epsilon > 0.0 && rng.random::<f64>() < epsilon;
+        let pick = if explore {
+            let pool = pool.get_or_insert_with(|| {
+                let n = tail.len() as u32;
+                let all: Vec<u32> = (0..n).filter(unseen).collect();
+                let from_tail: Vec<u32> =
+                    all.iter().copied().filter(|&i| tail[i as usize]).collect();
+                match spec.explore {
+                    Explore::LongTail if !from_tail.is_empty() => from_tail,
+                    _ => all,
+                }
+            });
+            pool.retain(|i| !list.contains(i));
+            pool.choose(rng).copied()
+        } else {
+            next.by_ref().find(|i| !list.contains(i)).copied()
+        };
+        match pick {
+            Some(i) => list.push(i),
+            None => break,
+        }
+    }
+    list
+}
+
+/// The user pairs of the Jaccard mean: all of them when few, else a fixed
+/// seeded sample of [`JACCARD_PAIRS`] distinct-user pairs.
+fn jaccard_pairs(n_users: usize, seed: u64) -> Vec<(u32, u32)> {
+    let all = n_users * n_users.saturating_sub(1) / 2;
+    if all <= JACCARD_PAIRS {
+        return (0..n_users as u32)
+            .flat_map(|a| (a + 1..n_users as u32).map(move |b| (a, b)))
+            .collect();
+    }
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    (0..JACCARD_PAIRS)
+        .map(|_| {
+            let a = rng.random_range(0..n_users as u32);
+            let mut b = rng.random_range(0..n_users as u32 - 1);
+            if b >= a {
+                b += 1;
+            }
+            (a.min(b), a.max(b))
+        })
+        .collect()
+}
+
+/// Mean |A ∩ B| / |A ∪ B| over the pairs where either user accepted
+/// something (sets sorted); 0 when none did.
+fn mean_jaccard(sets: &[Vec<u32>], pairs: &[(u32, u32)]) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for &(a, b) in pairs {
+        let (x, y) = (&sets[a as usize], &sets[b as usize]);
+        if x.is_empty() && y.is_empty() {
+            continue;
+        }
+        let (mut i, mut j, mut both) = (0, 0, 0usize);
+        while i < x.len() && j < y.len() {
+            match x[i].cmp(&y[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    both += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        sum += both as f64 / (x.len() + y.len() - both) as f64;
+        n += 1;
+    }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+
+    fn spec(k: usize, explore: Explore) -> SimulationSpec {
+        SimulationSpec {
+            rounds: 1,
+            k,
+            epsilon: vec![1.0],
+            explore,
+            baseline: None,
+        }
+    }
+
+    /// ε = 1 fills every slot uniformly from the user's unseen items: over
+    /// 3,000 users with different seen sets, each item's count matches its
+    /// expectation Σ_u [i unseen by u] · K / |unseen_u| (chi-square, 19
+    /// degrees of freedom, p > 0.001).
+    #[test]
+    fn epsilon_one_recommends_uniformly_among_unseen_items() {
+        let n_items = 20u32;
+        let tail = vec![false; n_items as usize];
+        let s = spec(4, Explore::Uniform);
+        let model: Vec<u32> = (0..n_items).collect();
+        let mut observed = [0f64; 20];
+        let mut expected = [0f64; 20];
+        for u in 0..3000u64 {
+            let mut rng = Pcg64Mcg::seed_from_u64(mix(u));
+            let seen: Vec<u32> = (0..n_items)
+                .filter(|i| (u + u64::from(*i)) % 5 == 0)
+                .collect();
+            let ranked: Vec<u32> = model
+                .iter()
+                .copied()
+                .filter(|i| !seen.contains(i))
+                .collect();
+            let list = fill_slots(&ranked, &seen, &tail, &s, 1.0, &mut rng);
+            assert_eq!(list.len(), 4);
+            let mut distinct = list.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 4, "a repeat in {list:?}");
+            for &i in &list {
+                assert!(!seen.contains(&i));
+                observed[i as usize] += 1.0;
+            }
+            let unseen = f64::from(n_items) - seen.len() as f64;
+            for i in (0..n_items).filter(|i| !seen.contains(i)) {
+                expected[i as usize] += 4.0 / unseen;
+            }
+        }
+        let chi2: f64 = observed
+            .iter()
+            .zip(&expected)
+            .map(|(o, e)| (o - e).powi(2) / e)
+            .sum();
+        let p = 1.0 - ChiSquared::new(19.0).unwrap().cdf(chi2);
+        assert!(p > 0.001, "chi-square {chi2}, p {p}");
+        // ε = 0 is the model's list.
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        assert_eq!(
+            fill_slots(&model, &[], &tail, &s, 0.0, &mut rng),
+            vec![0, 1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn long_tail_exploration_draws_tail_items_until_none_is_left() {
+        let tail: Vec<bool> = (0..10).map(|i| i >= 7).collect();
+        let s = spec(5, Explore::LongTail);
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        let list = fill_slots(&[0, 1, 2], &[], &tail, &s, 1.0, &mut rng);
+        let mut first: Vec<u32> = list[..3].to_vec();
+        first.sort_unstable();
+        assert_eq!(first, vec![7, 8, 9]);
+        assert!(list[3..].iter().all(|&i| i < 7));
+    }
+
+    #[test]
+    fn jaccard_of_hand_made_sets() {
+        let sets = vec![vec![1, 2, 3], vec![2, 3, 4], vec![], vec![]];
+        // (0,1): 2/4; (0,2), (0,3), (1,2), (1,3): 0; (2,3) skipped.
+        let pairs = jaccard_pairs(4, 0);
+        assert_eq!(pairs.len(), 6);
+        assert!((mean_jaccard(&sets, &pairs) - 0.5 / 5.0).abs() < 1e-12);
+    }
+}
