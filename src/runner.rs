@@ -9,7 +9,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::claim::{claim_path, Attempt, Claims};
-use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features, Preferences};
+use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features, Preferences, TrueRelevance};
 use crate::eval::{
     evaluate, evaluate_stages, sampled_candidates, Evaluation, ItemStats, MetricSet, Summary,
     Target,
@@ -17,7 +17,7 @@ use crate::eval::{
 use crate::models::{FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve};
 use crate::plan::ValidSpec;
 use crate::seed::mix;
-use crate::simulation::{simulate, SimulationRun, World};
+use crate::simulation::{simulate, FittedTruth, SimulationRun, World};
 use crate::spec::{Protocol, Spec};
 use crate::split::{self, Split, SplitError};
 use crate::store::{
@@ -34,6 +34,8 @@ pub enum RunError {
     Split(#[from] SplitError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("simulation.truth: fitting {model} on the whole log failed: {message}")]
+    Truth { model: String, message: String },
     #[error("cannot start {jobs} worker threads: {message}")]
     Threads { jobs: usize, message: String },
 }
@@ -56,8 +58,21 @@ pub struct Experiment {
     /// split), in order: what `run` prints so large runs can be profiled.
     pub phases: Vec<(&'static str, f64)>,
     /// The synthetic generator's true preferences, when the spec asks for
-    /// truth metrics.
+    /// truth metrics or simulates with them.
     pub preferences: Option<Preferences>,
+    /// The model that stands in for the truth in a simulation
+    /// (`simulation.truth`), fitted on the whole log.
+    pub fitted_truth: Option<FittedTruth>,
+}
+
+/// Every interaction of the split: train, validation and test together.
+fn whole_log(split: &Split) -> CsrMatrix {
+    let mut pairs: Vec<(u32, u32)> = split.train.pairs().collect();
+    pairs.extend(split.test.pairs());
+    if let Some(v) = &split.validation {
+        pairs.extend(v.pairs());
+    }
+    CsrMatrix::from_pairs(split.n_users(), split.train.n_cols(), &pairs)
 }
 
 /// Original user and item ids, by dense id.
@@ -168,6 +183,23 @@ impl Experiment {
         if preferences.is_some() {
             lap("truth");
         }
+        let fitted_truth = match spec.simulation.as_ref().and_then(|s| s.truth.as_ref()) {
+            Some(truth) => {
+                let fitted = FittedTruth::fit(
+                    truth,
+                    &whole_log(&split),
+                    &features,
+                    mix(spec.seed ^ 0x7207),
+                )
+                .map_err(|message| RunError::Truth {
+                    model: truth.model.as_str().to_string(),
+                    message,
+                })?;
+                lap("truth");
+                Some(fitted)
+            }
+            None => None,
+        };
         Ok(Self {
             spec,
             labels,
@@ -179,6 +211,7 @@ impl Experiment {
             candidates,
             phases,
             preferences,
+            fitted_truth,
         })
     }
 
@@ -470,7 +503,7 @@ impl<'a> Setting<'a> {
             exclude: vec![&split.train],
             history: Some(&split.train),
             candidates: self.experiment.candidates[0].validation.as_ref(),
-            preferences: self.experiment.preferences.as_ref(),
+            preferences: self.experiment.preferences.as_ref().map(|p| p as _),
         };
         evaluate(
             scorer,
@@ -494,7 +527,7 @@ impl<'a> Setting<'a> {
                 exclude: vec![&split.train],
                 history: Some(&split.train),
                 candidates: c.validation.as_ref(),
-                preferences: self.experiment.preferences.as_ref(),
+                preferences: self.experiment.preferences.as_ref().map(|p| p as _),
             };
             evaluate(scorer, &target, &self.set, &self.items, block).summary
         });
@@ -514,7 +547,7 @@ impl<'a> Setting<'a> {
             exclude,
             history: Some(&split.train),
             candidates: c.test.as_ref(),
-            preferences: self.experiment.preferences.as_ref(),
+            preferences: self.experiment.preferences.as_ref().map(|p| p as _),
         }
     }
 
@@ -526,19 +559,16 @@ impl<'a> Setting<'a> {
         seed: u64,
     ) -> Result<Vec<SimulationRun>, String> {
         let experiment = self.experiment;
-        let (Some(sim), Some(preferences)) = (&experiment.spec.simulation, &experiment.preferences)
-        else {
+        let truth: Option<&dyn TrueRelevance> = match &experiment.fitted_truth {
+            Some(fitted) => Some(fitted),
+            None => experiment.preferences.as_ref().map(|p| p as _),
+        };
+        let (Some(sim), Some(truth)) = (&experiment.spec.simulation, truth) else {
             return Ok(Vec::new());
         };
-        let split = &experiment.split;
-        let mut pairs: Vec<(u32, u32)> = split.train.pairs().collect();
-        pairs.extend(split.test.pairs());
-        if let Some(v) = &split.validation {
-            pairs.extend(v.pairs());
-        }
         let world = World {
-            log: CsrMatrix::from_pairs(split.n_users(), split.train.n_cols(), &pairs),
-            preferences,
+            log: whole_log(&experiment.split),
+            truth,
             features: &experiment.features,
             head_share: experiment.spec.evaluation.head_share,
             block_users: experiment.spec.evaluation.block_users,

@@ -13,9 +13,9 @@ use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{CsrMatrix, Features, Preferences};
+use crate::data::{inclusion, log_lambda, CsrMatrix, Features, TrueRelevance};
 use crate::eval::{best_k, gini, long_tail};
-use crate::models::{FitInput, ModelConfig, Penalized};
+use crate::models::{FitInput, ModelConfig, ModelKind, Penalized, Scorer};
 use crate::seed::mix;
 
 /// The spec's `simulation` section.
@@ -37,6 +37,100 @@ pub struct SimulationSpec {
     /// first model at the first ε.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<SimulationBaseline>,
+    /// A model fitted on the whole log that stands in for users' true
+    /// preferences; required on a file source (synthetic data has its
+    /// generator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth: Option<TruthSpec>,
+}
+
+/// `simulation.truth`: a model fitted on the whole log; its scores divided
+/// by `temperature` are the logits of the users' choice process
+/// ([`crate::data::log_lambda`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TruthSpec {
+    pub model: ModelKind,
+    #[serde(default)]
+    pub params: serde_yaml::Mapping,
+    /// Score units per logit unit: small values make the truth sharp (users
+    /// take the model's top items), large ones nearly uniform.
+    pub temperature: f64,
+}
+
+/// A fitted model as the truth: ρ_ui from its scores as logits s_ui/τ, with
+/// each user's λ_u calibrated to their count in the log it was fitted on.
+pub struct FittedTruth {
+    scorer: Box<dyn Scorer>,
+    temperature: f64,
+    log_lambda: Vec<f64>,
+    n_items: usize,
+}
+
+impl FittedTruth {
+    pub fn fit(
+        spec: &TruthSpec,
+        log: &CsrMatrix,
+        features: &Features,
+        seed: u64,
+    ) -> Result<Self, String> {
+        let config = spec.model.configure(&spec.params).map_err(|issues| {
+            issues
+                .iter()
+                .map(|i| format!("{}: {}", i.key, i.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        let popularity = log.column_counts();
+        let fitted = config
+            .fit(&FitInput {
+                train: log,
+                item_popularity: &popularity,
+                seed,
+                negatives: None,
+                monitor: None,
+                features,
+            })
+            .map_err(|e| e.to_string())?;
+        let n_items = log.n_cols();
+        let users: Vec<u32> = (0..log.n_rows() as u32).collect();
+        let log_lambda = users
+            .par_iter()
+            .map(|&u| {
+                let mut row = vec![0.0f32; n_items];
+                fitted.scorer.score_block(&[u], &mut row);
+                let logits: Vec<f64> = row
+                    .iter()
+                    .map(|&s| f64::from(s) / spec.temperature)
+                    .collect();
+                // At least one pick, at most half the catalogue, as the
+                // generator's users.
+                let n = (log.row(u as usize).len() as f64).clamp(1.0, (n_items / 2).max(1) as f64);
+                log_lambda(&logits, n)
+            })
+            .collect();
+        Ok(Self {
+            scorer: fitted.scorer,
+            temperature: spec.temperature,
+            log_lambda,
+            n_items,
+        })
+    }
+}
+
+impl TrueRelevance for FittedTruth {
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    fn relevance(&self, user: u32, out: &mut [f64]) {
+        let mut row = vec![0.0f32; self.n_items];
+        self.scorer.score_block(&[user], &mut row);
+        let l = self.log_lambda[user as usize];
+        for (rho, &s) in out.iter_mut().zip(&row) {
+            *rho = inclusion(f64::from(s) / self.temperature, l);
+        }
+    }
 }
 
 impl SimulationSpec {
@@ -70,6 +164,19 @@ impl SimulationSpec {
                 out.push((format!("epsilon[{i}]"), format!("{e} must lie in [0, 1]")));
             } else if self.epsilon[..i].contains(e) {
                 out.push((format!("epsilon[{i}]"), format!("{e} is listed twice")));
+            }
+        }
+        if let Some(t) = &self.truth {
+            if !(t.temperature.is_finite() && t.temperature > 0.0) {
+                out.push((
+                    "truth.temperature".into(),
+                    format!("{} must be > 0", t.temperature),
+                ));
+            }
+            if let Err(issues) = t.model.configure(&t.params) {
+                for i in issues {
+                    out.push((format!("truth.params.{}", i.key), i.message));
+                }
             }
         }
         if let Some(b) = &self.baseline {
@@ -179,7 +286,8 @@ pub struct SimulationRun {
 pub struct World<'a> {
     /// The initial log: every interaction of the dataset.
     pub log: CsrMatrix,
-    pub preferences: &'a Preferences,
+    /// What users accept by: the generator's preferences or a fitted truth.
+    pub truth: &'a dyn TrueRelevance,
     pub features: &'a Features,
     /// The long-tail rule's head share (`evaluation.head_share`).
     pub head_share: f64,
@@ -239,7 +347,7 @@ pub fn simulate(
                         let mut rng =
                             Pcg64Mcg::seed_from_u64(mix(round_seed ^ mix(u64::from(u) + 7)));
                         let list = fill_slots(&ranked, seen, &tail, spec, epsilon, &mut rng);
-                        world.preferences.relevance(u, &mut rho);
+                        world.truth.relevance(u, &mut rho);
                         let accepted: Vec<u32> = list
                             .iter()
                             .copied()
@@ -404,6 +512,7 @@ mod tests {
             epsilon: vec![1.0],
             explore,
             baseline: None,
+            truth: None,
         }
     }
 

@@ -85,3 +85,47 @@ fn the_report_tests_the_final_round_against_the_baseline() {
     assert!(text.contains("## Feedback loop"), "{text}");
     assert!(text.contains("loop-jaccard.svg"));
 }
+
+/// On a file source a fitted model stands in for the truth: the loop runs
+/// on it, its relevances are probabilities, and the report names it.
+#[test]
+fn a_model_fitted_on_a_real_log_stands_in_for_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    let mut text = String::from("user,item\n");
+    for u in 0..80u32 {
+        for j in 0..8u32 {
+            // Two taste groups over 50 items, with overlap.
+            let item = (u % 2) * 20 + (u * 7 + j * 3) % 30;
+            text.push_str(&format!("u{u},i{item}\n"));
+        }
+    }
+    std::fs::write(&log, text).unwrap();
+    let spec = format!(
+        "name: real\nseed: 2\n\
+         dataset: {{source: csv, path: {}, columns: {{user: user, item: item}}}}\n\
+         split: {{method: random_holdout, test_fraction: 0.2, validation: false}}\n\
+         evaluation: {{cutoffs: [10], metrics: [ndcg]}}\n\
+         models:\n  - model: most_pop\n  - model: itemknn\n\
+         simulation: {{rounds: 2, k: 5, truth: {{model: ease, params: {{l2: 10.0}}, temperature: 0.1}}}}\n",
+        log.display()
+    );
+    let experiment =
+        Experiment::prepare(parse_spec(&spec, Path::new("real.yaml"), &[]).unwrap()).unwrap();
+    assert!(experiment.preferences.is_none() && experiment.fitted_truth.is_some());
+    let trials = runs(&experiment, 2);
+    for trial in &trials {
+        let run = &trial[0];
+        assert_eq!(run.rounds.len(), 2);
+        assert!(run.final_utility.iter().all(|u| (0.0..=1.0).contains(u)));
+        assert!(run.rounds[0].truth_utility > 0.0);
+    }
+    let results_dir = tempfile::tempdir().unwrap();
+    let results = ResultsDir::new(results_dir.path().join("real"));
+    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let text = report::render_markdown(&report::build(&results).unwrap());
+    assert!(
+        text.contains("**ease fitted on the whole log** (l2=10)"),
+        "{text}"
+    );
+}

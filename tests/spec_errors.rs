@@ -104,6 +104,10 @@ fn range_and_cross_field_rules() {
             "evaluation.propensity.clip: 0.5 must be ≥ 1",
         ),
         (
+            "simulation: {truth: {model: ease, params: {l2: -1.0}, temperature: 0.0}}",
+            "simulation.truth.temperature: 0 must be > 0",
+        ),
+        (
             "simulation: {epsilon: [0.1, 1.5]}",
             "simulation.epsilon[1]: 1.5 must lie in [0, 1]",
         ),
@@ -138,7 +142,7 @@ fn range_and_cross_field_rules() {
     );
     let e = errors("name: x\ndataset: {source: csv, path: a.csv, columns: {user: 0, item: 1}}\nmodels: [{model: most_pop}]\nsimulation: {rounds: 2}\n");
     assert!(
-        e.contains("simulation: users accept recommendations with their true preferences, which only `source: synthetic` knows"),
+        e.contains("simulation.truth: missing: users accept recommendations with their true preferences, which only `source: synthetic` knows"),
         "{e}"
     );
     let e = errors("name: x\ndataset: {source: csv, users: 5}\nmodels: [{model: most_pop}, {model: most_pop}]\n");

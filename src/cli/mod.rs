@@ -808,7 +808,7 @@ fn is_input_error(error: &anyhow::Error) -> bool {
                     _ => true,
                 })
             || e.downcast_ref::<RunError>().is_some_and(|r| match r {
-                RunError::Data(_) | RunError::Split(_) => true,
+                RunError::Data(_) | RunError::Split(_) | RunError::Truth { .. } => true,
                 RunError::Store(s) => s.is_input(),
                 RunError::Threads { .. } => false,
             })

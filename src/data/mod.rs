@@ -9,6 +9,7 @@ mod parquet;
 mod prepare;
 mod source;
 mod synthetic;
+mod truth;
 
 use std::path::PathBuf;
 
@@ -28,6 +29,7 @@ pub use source::{
     ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, SyntheticSpec,
 };
 pub use synthetic::{generate, Preferences};
+pub use truth::{inclusion, log_lambda, TrueRelevance};
 
 /// A cleaned interaction log with dense ids, in input order.
 #[derive(Debug, Clone, PartialEq)]

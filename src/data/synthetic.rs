@@ -22,6 +22,7 @@ use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 
 use super::prepare::{Ids, RawLog};
+use super::truth::{inclusion, log_lambda, TrueRelevance};
 use super::SyntheticSpec;
 
 /// One year of seconds, from 2020-01-01 UTC: timestamps for temporal splits.
@@ -192,14 +193,11 @@ pub fn generate(s: &SyntheticSpec) -> RawLog {
 /// what the truth metrics (and nothing trained on the log) can see.
 ///
 /// A user u who logs n_u items picks them by successive sampling ∝
-/// w_ui = exp(s_ui), s_ui = popularity_i + affinity·⟨u, v_i⟩/√d. Item i's
-/// relevance ρ_ui is its probability of being among those picks, in the
-/// Poisson approximation of successive sampling (each item's exponential
-/// clock with rate w_ui rings before a common time λ_u):
-/// ρ_ui = 1 − exp(−λ_u w_ui), with λ_u such that Σ_i ρ_ui = n_u over the whole
-/// generated catalogue. So relevance is a probability, a user's relevances
-/// add up to their activity, and an item the user would likely have picked
-/// counts near 1 whether or not the log holds it.
+/// exp(s_ui), s_ui = popularity_i + affinity·⟨u, v_i⟩/√d, so ρ_ui is the
+/// calibration of [`super::truth`] with these logits over the whole
+/// generated catalogue: a probability, a user's relevances add up to their
+/// activity, and an item the user would likely have picked counts near 1
+/// whether or not the log holds it.
 pub struct Preferences {
     dim: usize,
     /// affinity/√d, the factor of ⟨u, v_i⟩.
@@ -208,7 +206,7 @@ pub struct Preferences {
     user_factors: Vec<f64>,
     item_factors: Vec<f64>,
     log_popularity: Vec<f64>,
-    /// Per dense user: ln λ_u minus the shift that keeps exponents ≤ 0.
+    /// Per dense user: ln λ_u ([`log_lambda`]).
     log_lambda: Vec<f64>,
 }
 
@@ -241,9 +239,7 @@ impl Preferences {
                             + scale * dot(f, &latent.item_factors[i * d..(i + 1) * d])
                     })
                     .collect();
-                let top = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let weights: Vec<f64> = logits.iter().map(|l| (l - top).exp()).collect();
-                solve_lambda(&weights, latent.counts[u] as f64).ln() - top
+                log_lambda(&logits, latent.counts[u] as f64)
             })
             .collect();
         Self {
@@ -255,44 +251,23 @@ impl Preferences {
             log_lambda,
         }
     }
+}
 
-    pub fn n_items(&self) -> usize {
+impl TrueRelevance for Preferences {
+    fn n_items(&self) -> usize {
         self.log_popularity.len()
     }
 
-    /// ρ_ui of every dense item for dense user `user`, into `out`.
-    pub fn relevance(&self, user: u32, out: &mut [f64]) {
+    fn relevance(&self, user: u32, out: &mut [f64]) {
         let d = self.dim;
         let f = &self.user_factors[user as usize * d..(user as usize + 1) * d];
         let log_lambda = self.log_lambda[user as usize];
         for (i, rho) in out.iter_mut().enumerate() {
             let s = self.log_popularity[i]
                 + self.scale * dot(f, &self.item_factors[i * d..(i + 1) * d]);
-            // 1 − exp(−x) without cancellation for small x.
-            *rho = -(-(s + log_lambda).exp()).exp_m1();
+            *rho = inclusion(s, log_lambda);
         }
     }
-}
-
-/// λ with Σ_i (1 − exp(−λ w_i)) = n (0 < n < #items): Newton's method from
-/// λ = 0. The left side is increasing and concave in λ, so every step stays
-/// left of the root and the iterates rise to it monotonically.
-fn solve_lambda(weights: &[f64], n: f64) -> f64 {
-    let mut lambda = 0.0f64;
-    for _ in 0..200 {
-        let (mut f, mut slope) = (-n, 0.0);
-        for &w in weights {
-            let e = (-lambda * w).exp();
-            f += 1.0 - e;
-            slope += w * e;
-        }
-        let step = -f / slope;
-        lambda += step;
-        if step.abs() <= 1e-13 * lambda {
-            break;
-        }
-    }
-    lambda
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {

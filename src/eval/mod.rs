@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::data::{CsrMatrix, Preferences};
+use crate::data::{CsrMatrix, TrueRelevance};
 use crate::models::{Scorer, Stages};
 
 pub use crate::inequality::gini;
@@ -81,9 +81,9 @@ pub struct Target<'a> {
     /// Sampled protocol: rank only these items per user (held-out items plus
     /// sampled negatives); None for full ranking.
     pub candidates: Option<&'a CsrMatrix>,
-    /// The synthetic generator's true preferences, for the truth metrics;
-    /// None leaves them undefined.
-    pub preferences: Option<&'a Preferences>,
+    /// True relevance (the synthetic generator's preferences), for the
+    /// truth metrics; None leaves them undefined.
+    pub preferences: Option<&'a dyn TrueRelevance>,
 }
 
 pub fn evaluate(
@@ -129,7 +129,7 @@ pub fn evaluate(
                 list.retain(|&i| row[i as usize] != f32::NEG_INFINITY);
                 let relevance = truth_of
                     .as_ref()
-                    .map(|(prefs, k)| TrueRow::of(prefs, u, target, *k));
+                    .map(|(prefs, k)| TrueRow::of(*prefs, u, target, *k));
                 let relevance = relevance.as_ref().map(TrueRow::view);
                 user_metrics(
                     &list,
@@ -191,7 +191,7 @@ struct TrueRow {
 }
 
 impl TrueRow {
-    fn of(preferences: &Preferences, user: u32, target: &Target, k: usize) -> Self {
+    fn of(preferences: &dyn TrueRelevance, user: u32, target: &Target, k: usize) -> Self {
         let mut row = vec![0.0; preferences.n_items()];
         preferences.relevance(user, &mut row);
         let u = user as usize;

@@ -873,6 +873,16 @@ fn simulation_section(out: &mut String, report: &Report) {
         return;
     };
     section(out, "Feedback loop");
+    let truth = match &sim.truth {
+        None => "the synthetic generator's preferences (docs/metrics.md, \"Truth metrics\")".to_string(),
+        Some(t) => format!(
+            "a stand-in for the truth: **{} fitted on the whole log** ({}), its scores ÷ {} taken as the logits of users' choices \
+             (docs/simulation.md); models that resemble it are favoured",
+            t.model.as_str(),
+            crate::format::describe_knobs(&t.params),
+            t.temperature
+        ),
+    };
     let explore = match sim.explore {
         crate::simulation::Explore::Uniform => {
             "uniformly among the items the user has not interacted with"
@@ -885,7 +895,7 @@ fn simulation_section(out: &mut String, report: &Report) {
         out,
         "Each of {} rounds retrains the model on the current log (at first the whole dataset), recommends {} unseen items to every user \
          (each slot, with probability ε, filled {explore}), and each user accepts each recommended item with its true relevance \
-         under the synthetic generator's preferences (docs/metrics.md, \"Truth metrics\"); accepted items join the log. \
+         under {truth}; accepted items join the log. \
          Truth utility is the expected share of the K items a user would take; ARP and the long tail refer to the initial log; \
          homogenisation is the mean Jaccard similarity of users' accepted items so far (docs/simulation.md). \
          Mean over seeds ± the half-width of a 95% t-interval over seeds, in the last round. \

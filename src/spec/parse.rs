@@ -781,11 +781,11 @@ impl Collector<'_> {
         for (key, message) in sim.issues() {
             self.push(format!("simulation.{key}"), message);
         }
-        if spec.dataset.source != DataSource::Synthetic {
+        if spec.dataset.source != DataSource::Synthetic && sim.truth.is_none() {
             self.push(
-                "simulation",
+                "simulation.truth",
                 format!(
-                    "users accept recommendations with their true preferences, which only `source: synthetic` knows; a `{}` log has none (a truth model fitted on a real log is not built yet)",
+                    "missing: users accept recommendations with their true preferences, which only `source: synthetic` knows; on a `{}` log name a model fitted on the whole log to stand in for them, e.g. `truth: {{model: ease, params: {{l2: 500.0}}, temperature: 0.05}}`",
                     spec.dataset.source.as_str()
                 ),
             );
