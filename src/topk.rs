@@ -53,19 +53,24 @@ pub fn best_k(row: &mut [f32], excluded: &[&[u32]], k: usize) -> Vec<u32> {
     })
 }
 
-/// Scores tested together in the candidate scan.
-const CHUNK: usize = 16;
+/// Lanes of the group-maximum scan: one AVX2 register of f32.
+const LANES: usize = 8;
+/// Largest group: a group's maximum costs one horizontal reduction, so
+/// groups are long where the catalogue allows.
+const MAX_GROUP: usize = 64;
 
 crate::dispatch! {
     /// The fast path on a row whose excluded items are already -inf: the same
     /// list as [`top_k`], or None where it cannot decide cheaply (short rows, or
     /// fewer than K items with a finite score).
     ///
-    /// Items are split into `width` ≥ K strided groups; the K-th largest group
-    /// maximum t is a lower bound of the K-th best score (K distinct items reach
-    /// it). Only items scoring ≥ t are candidates; the exact order is then taken
-    /// among them. Both passes are element-wise or OR-reductions, which
-    /// vectorise, so a row costs a few vector operations per 16 items.
+    /// The row is cut into G ≥ K groups of consecutive items; the K-th largest
+    /// group maximum t is a lower bound of the K-th best score (K distinct
+    /// items reach it). Only groups whose maximum reaches t can hold a
+    /// candidate, about K of them, so the second pass reads a few hundred
+    /// scores rather than the row again; the exact order is then taken among
+    /// the candidates. The maxima are lane-wise (vertical) maxima over
+    /// groups of 8-float lanes, which vectorise, so the row is read once.
     pub fn top_k_masked(scores: &[f32], k: usize) -> Option<Vec<u32>> => top_k_masked_portable
 }
 
@@ -74,31 +79,54 @@ fn top_k_masked_portable(scores: &[f32], k: usize) -> Option<Vec<u32>> {
     if k == 0 {
         return Some(Vec::new());
     }
-    let width = (2 * k).max(256);
-    if scores.len() < 2 * width {
+    // About 2K groups (tight bound), each a whole number of lanes.
+    let group = (scores.len() / (2 * k) / LANES * LANES).min(MAX_GROUP);
+    if group < LANES || scores.len() / group < k {
         return None;
     }
-    let mut maxima = vec![f32::NEG_INFINITY; width];
-    for part in scores.chunks(width) {
-        for (m, &s) in maxima.iter_mut().zip(part) {
-            // A NaN score compares false, so it never raises the bound;
-            // this form maps to one vector max instruction.
-            *m = if s > *m { s } else { *m };
+    // Plain loops, not iterator adapters: a closure is compiled as its own
+    // function, without the AVX2/AVX-512 features of the dispatched body.
+    let groups = scores.len().div_ceil(group);
+    let mut maxima = Vec::with_capacity(groups);
+    for g in scores.chunks(group) {
+        let mut lanes = [f32::NEG_INFINITY; LANES];
+        let whole = g.len() / LANES * LANES;
+        for part in g[..whole].chunks_exact(LANES) {
+            for l in 0..LANES {
+                // A NaN score compares false, so it never raises the bound;
+                // this form maps to one vector max instruction.
+                lanes[l] = if part[l] > lanes[l] {
+                    part[l]
+                } else {
+                    lanes[l]
+                };
+            }
         }
+        // The row's last group may end in a partial lane.
+        for (l, &s) in g[whole..].iter().enumerate() {
+            lanes[l] = if s > lanes[l] { s } else { lanes[l] };
+        }
+        let mut m = f32::NEG_INFINITY;
+        for &x in &lanes {
+            m = if x > m { x } else { m };
+        }
+        maxima.push(m);
     }
-    let (_, &mut bound, _) = maxima.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    let mut order = maxima.clone();
+    let (_, &mut bound, _) = order.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
     if !bound.is_finite() {
         return None;
     }
     let mut candidates = Vec::with_capacity(4 * k);
-    for (c, chunk) in scores.chunks(CHUNK).enumerate() {
-        // An OR of comparisons is associative, so it vectorises.
-        if !chunk.iter().fold(false, |any, &s| any | (s >= bound)) {
+    for (g, &m) in maxima.iter().enumerate() {
+        if m < bound {
             continue;
         }
-        for (j, &s) in chunk.iter().enumerate() {
+        let first = g * group;
+        let last = (first + group).min(scores.len());
+        for (j, &s) in scores[first..last].iter().enumerate() {
             if s >= bound {
-                candidates.push((c * CHUNK + j) as u32);
+                candidates.push((first + j) as u32);
             }
         }
     }
