@@ -173,9 +173,15 @@ impl ModelConfig for IalsParams {
 
 impl IalsParams {
     /// Re-solves every row of `solved` given `fixed`; `matrix` lists each
-    /// row's observed columns, `slope(row, col)` the confidence slope. The
-    /// body is compiled for AVX-512/AVX2 as well and chosen at run time
-    /// ([`crate::simd`]); the arithmetic is the same.
+    /// row's observed columns, `slope(row, col)` the confidence slope.
+    ///
+    /// The kernels (a Gram row, a row's solve) are compiled for
+    /// AVX-512/AVX2 as well and chosen at run time ([`crate::simd`]). They
+    /// are dispatched one row at a time, inside rayon's closures, because a
+    /// closure is compiled as its own function: dispatching the whole side
+    /// left rayon's per-row closures, and every loop in them, at baseline
+    /// x86-64 (perf showed the dot products there). The arithmetic is the
+    /// same on every path.
     fn solve_side(
         &self,
         solved: &mut [f64],
@@ -183,103 +189,138 @@ impl IalsParams {
         matrix: &CsrMatrix,
         slope: impl Fn(usize, u32) -> f64 + Sync,
     ) -> Result<(), ModelError> {
-        solve_side_fast(self, solved, fixed, matrix, slope)
+        let d = self.dim;
+        // Gram matrix BᵀB + λI, shared by every row.
+        let mut gram = vec![0.0f64; d * d];
+        gram.par_chunks_mut(d)
+            .enumerate()
+            .for_each(|(r, row)| gram_row(fixed, r, self.l2, row));
+        solved
+            .par_chunks_mut(d)
+            .enumerate()
+            .try_for_each(|(a, x)| solve_row(self, &gram, fixed, matrix.row(a), |j| slope(a, j), x))
     }
 }
 
 crate::dispatch! {
-    fn solve_side_fast[S: Fn(usize, u32) -> f64 + Sync](
-        params: &IalsParams,
-        solved: &mut [f64],
-        fixed: &[f64],
-        matrix: &CsrMatrix,
-        slope: S,
-    ) -> Result<(), ModelError> => solve_side_portable
+    /// Row `r` of BᵀB + λI for the rows of `fixed` (each `row.len()` long).
+    fn gram_row(fixed: &[f64], r: usize, l2: f64, row: &mut [f64]) => gram_row_portable
 }
 
 #[inline(always)]
-fn solve_side_portable<S: Fn(usize, u32) -> f64 + Sync>(
+fn gram_row_portable(fixed: &[f64], r: usize, l2: f64, row: &mut [f64]) {
+    let d = row.len();
+    for b in fixed.chunks_exact(d) {
+        let br = b[r];
+        for (g, &bc) in row.iter_mut().zip(b) {
+            *g += br * bc;
+        }
+    }
+    row[r] += l2;
+}
+
+crate::dispatch! {
+    /// Solves one row x given the Gram matrix, the fixed side, the row's
+    /// observed columns and their confidence slopes.
+    fn solve_row[S: Fn(u32) -> f64](
+        params: &IalsParams,
+        gram: &[f64],
+        fixed: &[f64],
+        observed: &[u32],
+        slope: S,
+        x: &mut [f64],
+    ) -> Result<(), ModelError> => solve_row_portable
+}
+
+#[inline(always)]
+fn solve_row_portable<S: Fn(u32) -> f64>(
     params: &IalsParams,
-    solved: &mut [f64],
+    gram: &[f64],
     fixed: &[f64],
-    matrix: &CsrMatrix,
+    observed: &[u32],
     slope: S,
+    x: &mut [f64],
 ) -> Result<(), ModelError> {
     let d = params.dim;
-    // Gram matrix BᵀB + λI, shared by every row.
-    let n_fixed = fixed.len() / d;
-    let mut gram = vec![0.0f64; d * d];
-    gram.par_chunks_mut(d).enumerate().for_each(|(r, row)| {
-        for j in 0..n_fixed {
-            let b = &fixed[j * d..(j + 1) * d];
-            let br = b[r];
-            for (g, &bc) in row.iter_mut().zip(b) {
-                *g += br * bc;
+    let mut rhs = vec![0.0f64; d];
+    for &j in observed {
+        let c = 1.0 + slope(j);
+        for (r, &b) in rhs
+            .iter_mut()
+            .zip(&fixed[j as usize * d..(j as usize + 1) * d])
+        {
+            *r += c * b;
+        }
+    }
+    match params.solver {
+        Solver::Exact => {
+            // Σ w_j b_j b_jᵀ as one product of the gathered rows
+            // √w_j·b_j, added onto BᵀB + λI.
+            let mut system = Mat::<f64>::from_fn(d, d, |r, c| gram[r * d + c]);
+            let rows = Mat::<f64>::from_fn(observed.len(), d, |k, c| {
+                let j = observed[k];
+                slope(j).sqrt() * fixed[j as usize * d + c]
+            });
+            matmul(
+                system.as_mut(),
+                Accum::Add,
+                rows.transpose(),
+                rows.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            // BᵀB + λI plus positive semidefinite terms is positive
+            // definite in exact arithmetic; overflowing confidences or
+            // factors break that in floats.
+            let llt = system.llt(Side::Lower).map_err(|_| {
+                numerical(
+                    "an exact solve met a non-positive pivot (confidences or factors overflowed); lower alpha or the popularity weight's beta, or use solver: cg",
+                )
+            })?;
+            let mut solution = Mat::<f64>::from_fn(d, 1, |r, _| rhs[r]);
+            llt.solve_in_place(solution.as_mut());
+            for (xi, r) in x.iter_mut().zip(0..d) {
+                *xi = solution[(r, 0)];
             }
         }
-        row[r] += params.l2;
-    });
-    solved.par_chunks_mut(d).enumerate().try_for_each(|(a, x)| {
-        let observed = matrix.row(a);
-        let mut rhs = vec![0.0f64; d];
-        for &j in observed {
-            let c = 1.0 + slope(a, j);
-            for (r, &b) in rhs
-                .iter_mut()
-                .zip(&fixed[j as usize * d..(j as usize + 1) * d])
-            {
-                *r += c * b;
+        Solver::Cg => {
+            let system = RowSystem {
+                gram,
+                fixed,
+                observed,
+                slope: &slope,
+            };
+            conjugate_gradient(x, &rhs, params.cg_steps, &system);
+        }
+    }
+    Ok(())
+}
+
+/// One row's system (BᵀB + λI + Σ_j slope_j b_j b_jᵀ) as a product with a
+/// vector, without forming it. A struct with an inlined method rather than a
+/// closure, so that it compiles inside the dispatched kernel.
+struct RowSystem<'a, S> {
+    gram: &'a [f64],
+    fixed: &'a [f64],
+    observed: &'a [u32],
+    slope: &'a S,
+}
+
+impl<S: Fn(u32) -> f64> RowSystem<'_, S> {
+    #[inline(always)]
+    fn apply(&self, v: &[f64], out: &mut [f64]) {
+        let d = v.len();
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = dot_in_lanes(&self.gram[r * d..(r + 1) * d], v);
+        }
+        for &j in self.observed {
+            let b = &self.fixed[j as usize * d..(j as usize + 1) * d];
+            let scale = (self.slope)(j) * dot_in_lanes(b, v);
+            for (o, &bj) in out.iter_mut().zip(b) {
+                *o += scale * bj;
             }
         }
-        match params.solver {
-            Solver::Exact => {
-                // Σ w_j b_j b_jᵀ as one product of the gathered rows
-                // √w_j·b_j, added onto BᵀB + λI.
-                let mut system = Mat::<f64>::from_fn(d, d, |r, c| gram[r * d + c]);
-                let rows = Mat::<f64>::from_fn(observed.len(), d, |k, c| {
-                    let j = observed[k];
-                    slope(a, j).sqrt() * fixed[j as usize * d + c]
-                });
-                matmul(
-                    system.as_mut(),
-                    Accum::Add,
-                    rows.transpose(),
-                    rows.as_ref(),
-                    1.0,
-                    Par::Seq,
-                );
-                // BᵀB + λI plus positive semidefinite terms is positive
-                // definite in exact arithmetic; overflowing confidences
-                // or factors break that in floats.
-                let llt = system.llt(Side::Lower).map_err(|_| {
-                    numerical(
-                        "an exact solve met a non-positive pivot (confidences or factors overflowed); lower alpha or the popularity weight's beta, or use solver: cg",
-                    )
-                })?;
-                let mut solution = Mat::<f64>::from_fn(d, 1, |r, _| rhs[r]);
-                llt.solve_in_place(solution.as_mut());
-                for (xi, r) in x.iter_mut().zip(0..d) {
-                    *xi = solution[(r, 0)];
-                }
-            }
-            Solver::Cg => {
-                let apply = |v: &[f64], out: &mut [f64]| {
-                    for (r, o) in out.iter_mut().enumerate() {
-                        *o = dot_in_lanes(&gram[r * d..(r + 1) * d], v);
-                    }
-                    for &j in observed {
-                        let b = &fixed[j as usize * d..(j as usize + 1) * d];
-                        let scale = slope(a, j) * dot_in_lanes(b, v);
-                        for (o, &bj) in out.iter_mut().zip(b) {
-                            *o += scale * bj;
-                        }
-                    }
-                };
-                conjugate_gradient(x, &rhs, params.cg_steps, apply);
-            }
-        }
-        Ok(())
-    })
+    }
 }
 
 fn numerical(message: &str) -> ModelError {
@@ -292,6 +333,7 @@ fn numerical(message: &str) -> ModelError {
 /// A dot product with eight running sums: a strict left-to-right float sum
 /// cannot be vectorised, this fixed grouping can, and it is still the same
 /// arithmetic on every run and thread count.
+#[inline(always)]
 fn dot_in_lanes(p: &[f64], q: &[f64]) -> f64 {
     let mut sums = [0.0f64; 8];
     let (pc, qc) = (p.chunks_exact(8), q.chunks_exact(8));
@@ -306,10 +348,16 @@ fn dot_in_lanes(p: &[f64], q: &[f64]) -> f64 {
 }
 
 /// A few conjugate-gradient steps on A x = b from the current x.
-fn conjugate_gradient(x: &mut [f64], b: &[f64], steps: usize, apply: impl Fn(&[f64], &mut [f64])) {
+#[inline(always)]
+fn conjugate_gradient<S: Fn(u32) -> f64>(
+    x: &mut [f64],
+    b: &[f64],
+    steps: usize,
+    a: &RowSystem<'_, S>,
+) {
     let d = x.len();
     let mut ax = vec![0.0; d];
-    apply(x, &mut ax);
+    a.apply(x, &mut ax);
     let mut r: Vec<f64> = b.iter().zip(&ax).map(|(b, a)| b - a).collect();
     let mut p = r.clone();
     let mut rr = dot_in_lanes(&r, &r);
@@ -318,7 +366,7 @@ fn conjugate_gradient(x: &mut [f64], b: &[f64], steps: usize, apply: impl Fn(&[f
         if rr <= 1e-20 {
             break;
         }
-        apply(&p, &mut ap);
+        a.apply(&p, &mut ap);
         let step = rr / dot_in_lanes(&p, &ap);
         for i in 0..d {
             x[i] += step * p[i];
