@@ -988,30 +988,25 @@ mod tests {
             ideal: &ideal,
         };
         let s = set(&[MetricKind::TruthUtility, MetricKind::TruthNdcg], &[2]);
-        let mut out = Vec::new();
-        user_metrics(
-            &[3, 0, 1],
-            &[0],
-            f64::NAN,
-            Some(&relevance),
-            &s,
-            &stats(),
-            &mut out,
-        );
+        let truth_of = |list: &[u32]| {
+            let mut out = Vec::new();
+            user_metrics(
+                list,
+                &[0],
+                f64::NAN,
+                Some(&relevance),
+                &s,
+                &stats(),
+                &mut out,
+            );
+            out
+        };
+        let out = truth_of(&[3, 0, 1]);
         assert!((out[0] - (0.2 + 0.5) / 2.0).abs() < 1e-12);
         let dcg = 0.2 + 0.5 / 3f64.log2();
         assert!((out[1] - dcg / (0.5 + 0.2 / 3f64.log2())).abs() < 1e-12);
         // The ideal list itself scores 1.
-        out.clear();
-        user_metrics(
-            &[0, 3],
-            &[0],
-            f64::NAN,
-            Some(&relevance),
-            &s,
-            &stats(),
-            &mut out,
-        );
+        let out = truth_of(&[0, 3]);
         assert!((out[1] - 1.0).abs() < 1e-12);
     }
 
