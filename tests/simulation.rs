@@ -129,3 +129,20 @@ fn a_model_fitted_on_a_real_log_stands_in_for_the_truth() {
         "{text}"
     );
 }
+
+#[test]
+fn validate_says_what_each_trial_simulates() {
+    let spec =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/feedback-loop-synthetic.yaml");
+    let out = assert_cmd::Command::cargo_bin("recsweep")
+        .unwrap()
+        .args(["validate", spec.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("15 trials\neach trial then simulates 10 rounds of 10 recommendations per user at ε = 0, 0.1 (truth: the synthetic generator's preferences)"),
+        "{text}"
+    );
+}

@@ -71,6 +71,19 @@ pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
     }
     print_table(t)?;
     outln!("{} trials", experiment.expansion.trials.len());
+    if let Some(sim) = &experiment.spec.simulation {
+        let rates: Vec<String> = sim.epsilon.iter().map(|e| e.to_string()).collect();
+        let truth = match &sim.truth {
+            Some(t) => format!("{} fitted on the whole log", t.model.as_str()),
+            None => "the synthetic generator's preferences".to_string(),
+        };
+        outln!(
+            "each trial then simulates {} rounds of {} recommendations per user at ε = {} (truth: {truth})",
+            sim.rounds,
+            sim.k,
+            rates.join(", ")
+        );
+    }
     Ok(())
 }
 
