@@ -267,3 +267,51 @@ fn rank_only_runs_are_ordered_by_rank_and_bias_metrics_need_train() {
     // arp: user 1 mean(n_10 = 1, n_12 = 1) = 1, user 2 empty = 0 → 0.5.
     assert_eq!(v["metrics"]["arp@2"], 0.5);
 }
+
+/// Debiased metrics of an external run: weights from the train file's
+/// popularity (item 1 in four users' histories, item 2 in one: at e = 0.5,
+/// w = 1 and 2); e = 0 gives the naive values; without an exponent they are
+/// refused, and truth metrics always are.
+#[test]
+fn debiased_metrics_take_their_propensities_from_the_train_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    std::fs::write(path("train.csv"), "user,item\n1,1\n2,1\n3,1\n4,1\n4,2\n").unwrap();
+    std::fs::write(path("truth.csv"), "user,item\n5,1\n5,2\n").unwrap();
+    std::fs::write(path("recs.tsv"), "user\titem\trank\n5\t2\t1\n5\t1\t2\n").unwrap();
+    let run = |extra: &[&str]| {
+        let (recs, truth, train) = (path("recs.tsv"), path("truth.csv"), path("train.csv"));
+        let mut args = vec![
+            "--recs", &recs, "--truth", &truth, "--train", &train, "--k", "2", "--json",
+        ];
+        args.extend(extra);
+        recsweep(&args)
+    };
+    let metrics = ["--metrics", "recall,ips_recall,snips_recall"];
+    let value = |out: std::process::Output| -> serde_json::Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = value(run(
+        &[&metrics[..], &["--propensity-exponent", "0.5"]].concat()
+    ));
+    assert_eq!(v["metrics"]["recall@2"], 1.0);
+    assert_eq!(v["metrics"]["ips_recall@2"], 1.5);
+    assert_eq!(v["metrics"]["snips_recall@2"], 1.0);
+    let v = value(run(
+        &[&metrics[..], &["--propensity-exponent", "0"]].concat()
+    ));
+    assert_eq!(v["metrics"]["ips_recall@2"], 1.0);
+    let out = run(&metrics);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give --propensity-exponent E"));
+    let out = run(&["--metrics", "recall", "--propensity-exponent=-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--propensity-exponent -1 must be ≥ 0"));
+    let out = run(&["--metrics", "truth_ndcg"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -111,6 +111,13 @@ struct EvaluateArgs {
     /// Share of train interactions held by head items (the long-tail rule of aplt)
     #[arg(long, default_value_t = recsweep::eval::DEFAULT_HEAD_SHARE)]
     head_share: f64,
+    /// Propensity exponent e of p_i ∝ n_i^e (train popularity) for the
+    /// ips_/snips_ metrics (docs/metrics.md, "Debiased accuracy"); needs --train
+    #[arg(long, value_name = "E")]
+    propensity_exponent: Option<f64>,
+    /// Largest weight 1/p_i of the debiased metrics
+    #[arg(long, value_name = "C", requires = "propensity_exponent")]
+    propensity_clip: Option<f64>,
     /// Order by the full f64 scores; by default scores are compared as 32-bit
     /// floats, as trec_eval stores them, so scores equal in float are ties
     #[arg(long)]
@@ -560,19 +567,34 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
             m.as_str()
         )));
     }
+    if let Some(m) = args.metrics.iter().find(|m| m.is_truth()) {
+        bail!(InputError(format!(
+            "--metrics {}: needs the synthetic generator's true preferences, which only a spec with `source: synthetic` has; use `recsweep run`",
+            m.as_str()
+        )));
+    }
+    let propensity = args
+        .propensity_exponent
+        .map(|exponent| recsweep::eval::PropensitySpec {
+            exponent: Some(exponent),
+            preset: None,
+            gamma: None,
+            beta: None,
+            clip: args.propensity_clip,
+        });
+    if let Some(p) = &propensity {
+        if let Some((key, message)) = p.issues().into_iter().next() {
+            bail!(InputError(format!("--propensity-{key} {message}")));
+        }
+    }
     if let Some(m) = args
         .metrics
         .iter()
-        .find(|m| m.is_debiased() || m.is_truth())
+        .find(|m| m.is_debiased() && propensity.is_none())
     {
         bail!(InputError(format!(
-            "--metrics {}: needs {} a spec gives; use `recsweep run`",
-            m.as_str(),
-            if m.is_truth() {
-                "the synthetic generator's true preferences, which only"
-            } else {
-                "item propensities (evaluation.propensity), which only"
-            }
+            "--metrics {}: weights hits by inverse item propensities; give --propensity-exponent E (and --train, whose popularity they come from)",
+            m.as_str()
         )));
     }
     let metrics = if args.metrics.is_empty() {
@@ -602,6 +624,7 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
         &set,
         &external::EvaluateOptions {
             head_share: args.head_share,
+            propensity,
             precision: if args.exact_scores {
                 external::ScorePrecision::Exact
             } else {

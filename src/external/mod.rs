@@ -52,11 +52,13 @@ pub enum ScorePrecision {
 }
 
 /// Settings of one `evaluate` call besides the metrics.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EvaluateOptions {
     /// Share of train interactions held by head items (aplt's long-tail rule).
     pub head_share: f64,
     pub precision: ScorePrecision,
+    /// Item propensities for the debiased metrics, from train popularity.
+    pub propensity: Option<crate::eval::PropensitySpec>,
 }
 
 impl Default for EvaluateOptions {
@@ -64,6 +66,7 @@ impl Default for EvaluateOptions {
         Self {
             head_share: crate::eval::DEFAULT_HEAD_SHARE,
             precision: ScorePrecision::default(),
+            propensity: None,
         }
     }
 }
@@ -115,7 +118,8 @@ pub fn evaluate(
         popularity[i as usize] += 1;
     }
     let train_users = histories.iter().filter(|h| !h.is_empty()).count();
-    let items = ItemStats::new(popularity, options.head_share, train_users);
+    let items = ItemStats::new(popularity, options.head_share, train_users)
+        .with_propensity(options.propensity.as_ref());
     let history = |u: u32| items.mean_popularity(&histories[u as usize]);
     let name_rank = name_ranks(&vocabulary.items);
 
