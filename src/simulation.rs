@@ -230,44 +230,50 @@ pub struct Round {
     pub jaccard: f64,
 }
 
-/// A round's number as the report and its figures show it.
+/// A round's number as the report and its figures show it, from the
+/// rounds so far (`of(rounds, r)` is round r's value, 0-based).
 pub struct Measure {
     pub name: &'static str,
     pub meaning: &'static str,
-    pub of: fn(&Round) -> f64,
+    pub of: fn(&[Round], usize) -> f64,
 }
 
 impl Round {
-    pub const MEASURES: [Measure; 6] = [
+    pub const MEASURES: [Measure; 7] = [
         Measure {
             name: "truth_utility",
             meaning: "truth utility (expected share of the K taken)",
-            of: |r| r.truth_utility,
+            of: |r, i| r[i].truth_utility,
+        },
+        Measure {
+            name: "taken",
+            meaning: "items taken per user so far",
+            of: |r, i| r[..=i].iter().map(|x| x.accepted).sum(),
         },
         Measure {
             name: "coverage",
             meaning: "coverage (share of the catalogue shown)",
-            of: |r| r.coverage,
+            of: |r, i| r[i].coverage,
         },
         Measure {
             name: "gini",
             meaning: "Gini of exposure",
-            of: |r| r.gini,
+            of: |r, i| r[i].gini,
         },
         Measure {
             name: "arp",
             meaning: "ARP (mean initial popularity shown)",
-            of: |r| r.arp,
+            of: |r, i| r[i].arp,
         },
         Measure {
             name: "long_tail",
             meaning: "long-tail share of the slots",
-            of: |r| r.long_tail,
+            of: |r, i| r[i].long_tail,
         },
         Measure {
             name: "jaccard",
             meaning: "homogenisation (mean Jaccard of accepted items)",
-            of: |r| r.jaccard,
+            of: |r, i| r[i].jaccard,
         },
     ];
 }

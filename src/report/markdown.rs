@@ -896,7 +896,7 @@ fn simulation_section(out: &mut String, report: &Report) {
         "Each of {} rounds retrains the model on the current log (at first the whole dataset), recommends {} unseen items to every user \
          (each slot, with probability ε, filled {explore}), and each user accepts each recommended item with its true relevance \
          under {truth}; accepted items join the log. \
-         Truth utility is the expected share of the K items a user would take; ARP and the long tail refer to the initial log; \
+         Truth utility is the expected share of the K items a user would take; taken counts the items a user accepted through the round; ARP and the long tail refer to the initial log; \
          homogenisation is the mean Jaccard similarity of users' accepted items so far (docs/simulation.md). \
          Mean over seeds ± the half-width of a 95% t-interval over seeds, in the last round. \
          The last column tests each row's final-round truth utility against **{}**, paired over users (per-user values averaged over seeds; {}, {} correction).\n",

@@ -89,7 +89,8 @@ pub fn build(
                         .map(|r| {
                             let values: Vec<f64> = found
                                 .iter()
-                                .filter_map(|run| run.rounds.get(r).map(measure.of))
+                                .filter(|run| r < run.rounds.len())
+                                .map(|run| (measure.of)(&run.rounds, r))
                                 .collect();
                             mean_ci95(&values)
                         })
