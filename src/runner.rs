@@ -63,6 +63,9 @@ pub struct Experiment {
     /// The model that stands in for the truth in a simulation
     /// (`simulation.truth`), fitted on the whole log.
     pub fitted_truth: Option<FittedTruth>,
+    /// Where every trial's simulation starts: the whole log, built once
+    /// (None without a `simulation` section).
+    pub simulation_log: Option<CsrMatrix>,
 }
 
 /// Every interaction of the split: train, validation and test together.
@@ -183,22 +186,21 @@ impl Experiment {
         if preferences.is_some() {
             lap("truth");
         }
-        let fitted_truth = match spec.simulation.as_ref().and_then(|s| s.truth.as_ref()) {
-            Some(truth) => {
-                let fitted = FittedTruth::fit(
-                    truth,
-                    &whole_log(&split),
-                    &features,
-                    mix(spec.seed ^ 0x7207),
-                )
-                .map_err(|message| RunError::Truth {
-                    model: truth.model.as_str().to_string(),
-                    message,
-                })?;
+        let simulation_log = spec.simulation.as_ref().map(|_| whole_log(&split));
+        let fitted_truth = match (
+            spec.simulation.as_ref().and_then(|s| s.truth.as_ref()),
+            &simulation_log,
+        ) {
+            (Some(truth), Some(log)) => {
+                let fitted = FittedTruth::fit(truth, log, &features, mix(spec.seed ^ 0x7207))
+                    .map_err(|message| RunError::Truth {
+                        model: truth.model.as_str().to_string(),
+                        message,
+                    })?;
                 lap("truth");
                 Some(fitted)
             }
-            None => None,
+            _ => None,
         };
         Ok(Self {
             spec,
@@ -212,6 +214,7 @@ impl Experiment {
             phases,
             preferences,
             fitted_truth,
+            simulation_log,
         })
     }
 
@@ -563,11 +566,15 @@ impl<'a> Setting<'a> {
             Some(fitted) => Some(fitted),
             None => experiment.preferences.as_ref().map(|p| p as _),
         };
-        let (Some(sim), Some(truth)) = (&experiment.spec.simulation, truth) else {
+        let (Some(sim), Some(truth), Some(log)) = (
+            &experiment.spec.simulation,
+            truth,
+            &experiment.simulation_log,
+        ) else {
             return Ok(Vec::new());
         };
         let world = World {
-            log: whole_log(&experiment.split),
+            log,
             truth,
             features: &experiment.features,
             head_share: experiment.spec.evaluation.head_share,

@@ -291,7 +291,7 @@ pub struct SimulationRun {
 /// What every simulation of an experiment starts from.
 pub struct World<'a> {
     /// The initial log: every interaction of the dataset.
-    pub log: CsrMatrix,
+    pub log: &'a CsrMatrix,
     /// What users accept by: the generator's preferences or a fitted truth.
     pub truth: &'a dyn TrueRelevance,
     pub features: &'a Features,
@@ -415,7 +415,7 @@ pub fn simulate(
 /// uniformly from the explore pool, minus what is seen or already listed),
 /// else the model's next-best item not yet listed. `ranked` is the model's
 /// order of unseen items; `seen` is sorted.
-pub fn fill_slots(
+fn fill_slots(
     ranked: &[u32],
     seen: &[u32],
     tail: &[bool],

@@ -21,6 +21,27 @@ pub struct Figure {
     pub svg: String,
 }
 
+impl Figure {
+    /// A drawn figure, or where drawing failed (only a plotters bug can),
+    /// an SVG saying so in its place, so the report keeps the rest.
+    pub fn drawn(
+        file: String,
+        title: String,
+        section: Section,
+        svg: Result<String, String>,
+    ) -> Self {
+        let svg = svg.unwrap_or_else(|e| {
+            format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><text x=\"10\" y=\"20\">figure failed: {e}</text></svg>")
+        });
+        Self {
+            file,
+            title,
+            section,
+            svg,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {

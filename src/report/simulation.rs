@@ -53,7 +53,12 @@ pub fn build(
             .collect()
     }
     let (baseline_model, baseline_epsilon) = spec.baseline.as_ref().map_or_else(
-        || (first_model.to_string(), spec.epsilon[0]),
+        || {
+            (
+                first_model.to_string(),
+                spec.epsilon.first().copied().unwrap_or(0.0),
+            )
+        },
         |b| (b.model.clone(), b.epsilon),
     );
     let baseline = configs
@@ -61,9 +66,14 @@ pub fn build(
         .find(|c| c.model_name == baseline_model)
         .map(|c| (c.config_id.clone(), baseline_epsilon));
     // The per-user final utility averaged over seeds (users align: every
-    // run covers every dense user).
+    // run covers every dense user; a hand-edited record that does not is cut
+    // to the users all runs have).
     let averaged = |runs: &[&SimulationRun]| -> Vec<f64> {
-        let n = runs.first().map_or(0, |r| r.final_utility.len());
+        let n = runs
+            .iter()
+            .map(|r| r.final_utility.len())
+            .min()
+            .unwrap_or(0);
         (0..n)
             .map(|u| runs.iter().map(|r| r.final_utility[u]).sum::<f64>() / runs.len() as f64)
             .collect()
@@ -169,15 +179,8 @@ pub fn figures(l: &Loop) -> Vec<Figure> {
                 })
                 .collect();
             let title = format!("Feedback loop: {desc}, K = {}", l.k);
-            let svg = figures::lines(&title, "round", desc, &series, None).unwrap_or_else(|e| {
-                format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><text x=\"10\" y=\"20\">figure failed: {e}</text></svg>")
-            });
-            Figure {
-                file: format!("loop-{name}.svg"),
-                title,
-                section: Section::Simulation,
-                svg,
-            }
+            let svg = figures::lines(&title, "round", desc, &series, None);
+            Figure::drawn(format!("loop-{name}.svg"), title, Section::Simulation, svg)
         })
         .collect()
 }

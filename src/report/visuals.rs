@@ -55,17 +55,7 @@ pub fn build(inputs: &Inputs) -> Result<(Vec<Figure>, Vec<EmbeddingRow>), StoreE
     let protocol = inputs.record.spec.evaluation.protocol.primary().to_string();
     let mut figures = Vec::new();
     let mut push = |file: String, title: String, section: Section, svg: Result<String, String>| {
-        // Drawing only fails on a plotters bug; the report says so in the
-        // figure's place rather than losing the rest.
-        let svg = svg.unwrap_or_else(|e| {
-            format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><text x=\"10\" y=\"20\">figure failed: {e}</text></svg>")
-        });
-        figures.push(Figure {
-            file,
-            title,
-            section,
-            svg,
-        });
+        figures.push(Figure::drawn(file, title, section, svg));
     };
     let metric = inputs.metric;
     for (file, title, series, labels) in knob_series(inputs, &protocol) {
