@@ -124,6 +124,46 @@ fn exp_portable(xs: &mut [f64]) {
     }
 }
 
+crate::dispatch! {
+    /// e^x for every x ≤ 0 of an f32 slice, in place, within 2e-7 relative
+    /// of the exact value: f32 training's softmax. The same scheme as
+    /// [`exp_in_place`] in single precision (ln 2 split for f32, the Taylor
+    /// series to r⁷/7!, whose remainder 5e-9 is below f32's rounding), and
+    /// 0 below −87 where 2^k would be subnormal.
+    pub fn exp_in_place_f32(xs: &mut [f32]) => exp_portable_f32
+}
+
+#[inline(always)]
+fn exp_portable_f32(xs: &mut [f32]) {
+    // ln 2 = LN2_HI + LN2_LO with LN2_HI's low 12 bits zero, so k·LN2_HI is
+    // exact for |k| < 2^12.
+    const LN2_HI: f32 = f32::from_bits(0x3f31_7000);
+    const LN2_LO: f32 = 3.194_618_5e-5;
+    // 1.5·2^23: adding and subtracting it rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    for x in xs.iter_mut() {
+        let y = x.max(-87.0);
+        let shifted = y * std::f32::consts::LOG2_E + ROUND;
+        let k = shifted - ROUND;
+        let r = (y - k * LN2_HI) - k * LN2_LO;
+        let mut poly = 1.0 / 5_040.0;
+        for c in [
+            1.0 / 720.0,
+            1.0 / 120.0,
+            1.0 / 24.0,
+            1.0 / 6.0,
+            0.5,
+            1.0,
+            1.0,
+        ] {
+            poly = poly * r + c;
+        }
+        let bits = (shifted.to_bits().wrapping_add(127)) << 23;
+        let scale = f32::from_bits(bits);
+        *x = if *x < -87.0 { 0.0 } else { poly * scale };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +184,21 @@ mod tests {
         }
         let mut tail = [-708.5, -1e4, f64::NEG_INFINITY];
         exp_in_place(&mut tail);
+        assert_eq!(tail, [0.0; 3]);
+    }
+
+    #[test]
+    fn exp_in_place_f32_matches_f64_exp() {
+        let mut xs: Vec<f32> = (0..=20_000).map(|k| -87.0 * k as f32 / 20_000.0).collect();
+        xs.extend([0.0, -1e-30, -0.5 * std::f32::consts::LN_2, -86.999]);
+        let expected: Vec<f64> = xs.iter().map(|&x| f64::from(x).exp()).collect();
+        exp_in_place_f32(&mut xs);
+        for (got, want) in xs.iter().zip(&expected) {
+            let rel = ((f64::from(*got) - want) / want).abs();
+            assert!(rel < 2e-7, "exp: got {got}, want {want}, relative {rel}");
+        }
+        let mut tail = [-87.5f32, -1e4, f32::NEG_INFINITY];
+        exp_in_place_f32(&mut tail);
         assert_eq!(tail, [0.0; 3]);
     }
 }

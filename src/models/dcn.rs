@@ -16,6 +16,7 @@ use super::nn::{
     binary_cross_entropy, cross_backward, cross_forward, dense_f32, layer_f32, Cross, Dense,
     DenseGrad, PairScorer, PerPair, Stack,
 };
+use super::real::{Real, Trained};
 use super::train::{
     self, Example, Examples, Fitted, Optimizer, Pointwise, PointwiseSettings, Step, Trainable,
 };
@@ -212,33 +213,39 @@ impl ModelConfig for DcnParams {
 
 /// The network's weights.
 #[derive(Clone)]
-struct Net {
+struct Net<T: Real = Trained> {
     structure: Structure,
-    users: Encoder,
-    items: Encoder,
-    cross: Vec<Cross>,
-    mlp: Stack,
-    head: Dense,
+    users: Encoder<T>,
+    items: Encoder<T>,
+    cross: Vec<Cross<T>>,
+    mlp: Stack<T>,
+    head: Dense<T>,
 }
 
-struct NetGrads {
-    users: EncoderGrads,
-    items: EncoderGrads,
-    cross: Vec<Vec<DenseGrad>>,
-    mlp: Vec<DenseGrad>,
-    head: DenseGrad,
+struct NetGrads<T: Real> {
+    users: EncoderGrads<T>,
+    items: EncoderGrads<T>,
+    cross: Vec<Vec<DenseGrad<T>>>,
+    mlp: Vec<DenseGrad<T>>,
+    head: DenseGrad<T>,
 }
 
-impl Net {
+impl<T: Real> Net<T> {
     fn width(&self) -> usize {
         self.users.width() + self.items.width()
     }
 }
 
-impl Pointwise for Net {
-    type Grads = NetGrads;
+impl<T: Real> Pointwise for Net<T> {
+    type Grads = NetGrads<T>;
 
-    fn gradients(&self, batch: &[Example], p: f64, l2: f64, rng: &mut Pcg64Mcg) -> (f64, NetGrads) {
+    fn gradients(
+        &self,
+        batch: &[Example],
+        p: f64,
+        l2: f64,
+        rng: &mut Pcg64Mcg,
+    ) -> (f64, NetGrads<T>) {
         let (n, width) = (batch.len(), self.width());
         let users: Vec<u32> = batch.iter().map(|e| e.user).collect();
         let items: Vec<u32> = batch.iter().map(|e| e.item).collect();
@@ -272,9 +279,9 @@ impl Pointwise for Net {
             }),
         };
         let logits = self.head.forward(features.as_ref());
-        let z: Vec<f64> = (0..n).map(|a| logits[(a, 0)]).collect();
-        let labels: Vec<f64> = batch.iter().map(|e| e.label).collect();
-        let weights: Vec<f64> = batch.iter().map(|e| e.weight).collect();
+        let z: Vec<T> = (0..n).map(|a| logits[(a, 0)]).collect();
+        let labels: Vec<T> = batch.iter().map(|e| T::of(e.label)).collect();
+        let weights: Vec<T> = batch.iter().map(|e| T::of(e.weight)).collect();
         let (mut loss, dz) = binary_cross_entropy(&z, &labels, &weights);
         let dz = Mat::from_fn(n, 1, |a, _| dz[a]);
         let (head, df) = self.head.backward(features.as_ref(), dz.as_ref(), l2);
@@ -313,7 +320,7 @@ impl Pointwise for Net {
         (loss + lu + li, grads)
     }
 
-    fn update(&mut self, grads: &NetGrads, step: &Step) {
+    fn update(&mut self, grads: &NetGrads<T>, step: &Step) {
         self.users.update(&grads.users, step);
         self.items.update(&grads.items, step);
         for (layer, g) in self.cross.iter_mut().zip(&grads.cross) {
@@ -326,7 +333,7 @@ impl Pointwise for Net {
     fn is_finite(&self) -> bool {
         self.users.is_finite()
             && self.items.is_finite()
-            && self.cross.iter().all(Cross::is_finite)
+            && self.cross.iter().all(|c| c.is_finite())
             && self.mlp.is_finite()
             && self.head.is_finite()
     }
@@ -370,7 +377,7 @@ struct DcnScorer {
 }
 
 impl DcnScorer {
-    fn new(net: &Net) -> Self {
+    fn new<T: Real>(net: &Net<T>) -> Self {
         let per_item = net.cross.iter().map(Cross::madds).sum::<u64>()
             + net.mlp.madds()
             + net.head.inputs() as u64;
@@ -446,6 +453,13 @@ mod tests {
     use super::*;
     use crate::models::features::tests::{check_encoder, columns};
     use crate::models::nn::tests::{batch, check_dense, check_matrix};
+
+    // The tests run in f64: central differences need its precision.
+    type Net = super::Net<f64>;
+    type Encoder = super::Encoder<f64>;
+    type Cross = super::Cross<f64>;
+    type Stack = super::Stack<f64>;
+    type Dense = super::Dense<f64>;
 
     /// 3 users (ids) and 4 items (ids and every kind of feature; item 3
     /// cold): x_0 is 2 + 2 + 2 + 2 + 1 = 9 wide.

@@ -13,6 +13,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::real::{Real, Trained};
 use super::train::{self, RowGrads, Step, Table};
 use super::{FitInput, ModelError, ParamIssue};
 use crate::data::{FeatureColumn, FeatureNames, FeatureValues, Features, Side};
@@ -215,30 +216,39 @@ impl Inputs<'_> {
 
 /// One side's encoder: its tables and the feature columns it reads.
 #[derive(Debug, Clone)]
-pub struct Encoder {
-    ids: Option<Table>,
+pub struct Encoder<T: Real = Trained> {
+    ids: Option<Table<T>>,
     /// Entities with train interactions: only they use their id embedding.
     warm: Vec<bool>,
-    fields: Vec<Field>,
+    fields: Vec<Field<T>>,
     dim: usize,
 }
 
 #[derive(Debug, Clone)]
-struct Field {
+struct Field<T: Real> {
     /// A copy of the column's values: a fitted model owns its inputs.
     values: FeatureValues,
     /// The token embeddings; None for a numeric column.
-    table: Option<Table>,
+    table: Option<Table<T>>,
 }
 
 /// Gradients of one batch: the id rows, then each embedded field's rows.
-#[derive(Debug, Default)]
-pub struct EncoderGrads {
-    ids: RowGrads,
-    fields: Vec<RowGrads>,
+#[derive(Debug)]
+pub struct EncoderGrads<T: Real = Trained> {
+    ids: RowGrads<T>,
+    fields: Vec<RowGrads<T>>,
 }
 
-impl Encoder {
+impl<T: Real> Default for EncoderGrads<T> {
+    fn default() -> Self {
+        Self {
+            ids: RowGrads::default(),
+            fields: Vec::new(),
+        }
+    }
+}
+
+impl<T: Real> Encoder<T> {
     /// An encoder of `warm.len()` entities, embeddings of width `dim` drawn
     /// from N(0, scale²) (ids first, then the columns in order).
     pub fn new(
@@ -273,7 +283,7 @@ impl Encoder {
     pub fn encode_all_f32(&self) -> Mat<f32> {
         let all: Vec<u32> = (0..self.len() as u32).collect();
         let x = self.encode(&all);
-        Mat::from_fn(x.nrows(), x.ncols(), |r, k| x[(r, k)] as f32)
+        Mat::from_fn(x.nrows(), x.ncols(), |r, k| x[(r, k)].narrow())
     }
 
     /// Entities encoded (users or items).
@@ -298,7 +308,7 @@ impl Encoder {
     }
 
     /// Writes entity `e`'s input into `out` (`width()` long).
-    pub fn encode_into(&self, e: u32, out: &mut [f64]) {
+    pub fn encode_into(&self, e: u32, out: &mut [T]) {
         let mut at = 0;
         for (field, w) in self.segments() {
             let seg = &mut out[at..at + w];
@@ -306,18 +316,18 @@ impl Encoder {
             match field {
                 None => match (&self.ids, self.warm[e as usize]) {
                     (Some(t), true) => seg.copy_from_slice(t.row(e)),
-                    _ => seg.fill(0.0),
+                    _ => seg.fill(T::zero()),
                 },
                 Some(f) => {
                     let field = &self.fields[f];
                     match (&field.table, &field.values) {
-                        (_, FeatureValues::Numbers(v)) => seg[0] = v[e as usize],
+                        (_, FeatureValues::Numbers(v)) => seg[0] = T::of(v[e as usize]),
                         (Some(t), values) => {
                             let tokens = values.tokens_of(e);
-                            seg.fill(0.0);
-                            let share = 1.0 / tokens.len() as f64;
+                            seg.fill(T::zero());
+                            let share = T::of(1.0 / tokens.len() as f64);
                             for &tok in tokens {
-                                for (s, x) in seg.iter_mut().zip(t.row(tok)) {
+                                for (s, &x) in seg.iter_mut().zip(t.row(tok)) {
                                     *s += share * x;
                                 }
                             }
@@ -330,17 +340,16 @@ impl Encoder {
     }
 
     /// Inputs of `entities`, one row each.
-    pub fn encode(&self, entities: &[u32]) -> Mat<f64> {
+    pub fn encode(&self, entities: &[u32]) -> Mat<T> {
+        // Rows written contiguously, then one transposing copy into faer's
+        // column-major layout (an entry at a time into it strides by the
+        // batch size at every step).
         let w = self.width();
-        let mut row = vec![0.0; w];
-        let mut x = Mat::zeros(entities.len(), w);
-        for (a, &e) in entities.iter().enumerate() {
-            self.encode_into(e, &mut row);
-            for (k, v) in row.iter().enumerate() {
-                x[(a, k)] = *v;
-            }
+        let mut rows = vec![T::zero(); entities.len() * w];
+        for (row, &e) in rows.chunks_exact_mut(w.max(1)).zip(entities) {
+            self.encode_into(e, row);
         }
-        x
+        Mat::from_fn(entities.len(), w, |a, k| rows[a * w + k])
     }
 
     /// Row gradients from the input gradient `dx` (entities × width, from
@@ -349,23 +358,27 @@ impl Encoder {
     pub fn backward(
         &self,
         entities: &[u32],
-        dx: MatRef<f64>,
+        dx: MatRef<T>,
         offset: usize,
         l2: f64,
         n: f64,
-    ) -> (f64, EncoderGrads) {
+    ) -> (f64, EncoderGrads<T>) {
         let mut grads = EncoderGrads {
             ids: RowGrads::default(),
             fields: self.fields.iter().map(|_| RowGrads::default()).collect(),
         };
         let mut penalty = 0.0;
-        let mut g = vec![0.0; self.dim];
+        let mut g = vec![T::zero(); self.dim];
+        let decay = T::of(2.0 * l2 / n);
+        // Column a of the transpose is row a of dx, contiguous.
+        let dxt = dx.transpose().to_owned();
         for (a, &e) in entities.iter().enumerate() {
+            let dx = dxt.col(a);
             let mut at = offset;
             for (field, w) in self.segments() {
                 let start = at;
                 at += w;
-                let (table, rows, tokens): (&Table, &mut RowGrads, &[u32]) = match field {
+                let (table, rows, tokens): (&Table<T>, &mut RowGrads<T>, &[u32]) = match field {
                     None => match (&self.ids, self.warm[e as usize]) {
                         (Some(t), true) => (t, &mut grads.ids, std::slice::from_ref(&e)),
                         _ => continue,
@@ -375,21 +388,21 @@ impl Encoder {
                         None => continue,
                     },
                 };
-                let share = 1.0 / tokens.len() as f64;
+                let share = T::of(1.0 / tokens.len() as f64);
                 for &tok in tokens {
                     let row = table.row(tok);
-                    penalty += l2 * train::dot(row, row) / n;
+                    penalty += l2 * train::dot(row, row).wide() / n;
                     for k in 0..self.dim {
-                        g[k] = share * dx[(a, start + k)] + 2.0 * l2 / n * row[k];
+                        g[k] = share * dx[start + k] + decay * row[k];
                     }
-                    rows.add(tok, 1.0, &g);
+                    rows.add(tok, T::one(), &g);
                 }
             }
         }
         (penalty, grads)
     }
 
-    pub fn update(&mut self, grads: &EncoderGrads, step: &Step) {
+    pub fn update(&mut self, grads: &EncoderGrads<T>, step: &Step) {
         if let Some(t) = &mut self.ids {
             t.update(&grads.ids, step);
         }
@@ -409,14 +422,14 @@ impl Encoder {
         self.tables().all(Table::is_finite)
     }
 
-    fn tables(&self) -> impl Iterator<Item = &Table> {
+    fn tables(&self) -> impl Iterator<Item = &Table<T>> {
         self.ids
             .iter()
             .chain(self.fields.iter().filter_map(|f| f.table.as_ref()))
     }
 
     #[cfg(test)]
-    fn tables_mut(&mut self) -> Vec<&mut Table> {
+    fn tables_mut(&mut self) -> Vec<&mut Table<T>> {
         self.ids
             .iter_mut()
             .chain(self.fields.iter_mut().filter_map(|f| f.table.as_mut()))
@@ -427,14 +440,14 @@ impl Encoder {
 /// The encoder of `side` for a model reading `inputs`, from the fit's
 /// train matrix and feature tables. A side with neither ids nor features
 /// has no input at all: an error, not a constant tower.
-pub fn encoder(
+pub fn encoder<T: Real>(
     input: &FitInput,
     inputs: Inputs,
     side: Side,
     dim: usize,
     scale: f64,
     rng: &mut Pcg64Mcg,
-) -> Result<Encoder, ModelError> {
+) -> Result<Encoder<T>, ModelError> {
     let columns = inputs.columns(input.features, side);
     if !inputs.ids.on(side) && columns.is_empty() {
         return Err(ModelError::Input(format!(
@@ -470,6 +483,11 @@ pub mod tests {
     use crate::data::FeatureType;
     use crate::models::nn::tests::{check_rows, random};
     use rand::SeedableRng;
+
+    // The tests run in f64: central differences need its precision.
+    type Encoder = super::Encoder<f64>;
+    type EncoderGrads = super::EncoderGrads<f64>;
+    type RowGrads = super::RowGrads<f64>;
 
     /// Finite differences of `loss` against every table of the encoder
     /// `get` picks out of `net` (id and feature embeddings alike).

@@ -19,6 +19,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
 use super::nn::{in_batch_softmax, log_sigmoid, InBatch};
+use super::real::{Real, Trained};
 use super::train::{self, dot, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
 use super::{
     DotProduct, FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity,
@@ -145,7 +146,7 @@ impl ModelConfig for MfParams {
         let scale = 0.1 / (d as f64).sqrt();
         let users = Table::normal(train.n_rows(), d, scale, &mut rng);
         let items = Table::normal(train.n_cols(), d, scale, &mut rng);
-        let mut model = Mf {
+        let mut model = Mf::<Trained> {
             params: self,
             users,
             items,
@@ -158,18 +159,18 @@ impl ModelConfig for MfParams {
     }
 }
 
-struct Mf<'a> {
+struct Mf<'a, T: Real> {
     params: &'a MfParams,
-    users: Table,
-    items: Table,
+    users: Table<T>,
+    items: Table<T>,
     examples: Examples<'a>,
     rng: Pcg64Mcg,
     step: u64,
     /// The in-batch softmax's logits, reused across batches.
-    scratch: Mat<f64>,
+    scratch: Mat<T>,
 }
 
-impl Trainable for Mf<'_> {
+impl<T: Real> Trainable for Mf<'_, T> {
     fn epoch(&mut self) -> f64 {
         let p = self.params;
         let order = self.examples.epoch(&mut self.rng);
@@ -231,15 +232,30 @@ pub struct Triple {
 }
 
 /// Gradients of a batch's mean loss for the rows it touched.
-#[derive(Debug, Default)]
-pub struct Grads {
-    users: RowGrads,
-    items: RowGrads,
+#[derive(Debug)]
+pub struct Grads<T: Real> {
+    users: RowGrads<T>,
+    items: RowGrads<T>,
+}
+
+impl<T: Real> Default for Grads<T> {
+    fn default() -> Self {
+        Self {
+            users: RowGrads::default(),
+            items: RowGrads::default(),
+        }
+    }
 }
 
 /// Mean BPR loss of a batch and its gradients.
-pub fn bpr_batch(users: &Table, items: &Table, batch: &[Triple], l2: f64) -> (f64, Grads) {
+pub fn bpr_batch<T: Real>(
+    users: &Table<T>,
+    items: &Table<T>,
+    batch: &[Triple],
+    l2: f64,
+) -> (f64, Grads<T>) {
     let n = batch.len() as f64;
+    let decay = T::of(2.0 * l2 / n);
     let mut loss = 0.0;
     let mut grads = Grads::default();
     for t in batch {
@@ -248,37 +264,41 @@ pub fn bpr_batch(users: &Table, items: &Table, batch: &[Triple], l2: f64) -> (f6
             items.row(t.positive),
             items.row(t.negative),
         );
-        let diff: Vec<f64> = yi.iter().zip(yj).map(|(a, b)| a - b).collect();
+        let diff: Vec<T> = yi.iter().zip(yj).map(|(&a, &b)| a - b).collect();
         let z = dot(x, &diff);
-        loss += -t.weight * log_sigmoid(z) + l2 * (dot(x, x) + dot(yi, yi) + dot(yj, yj));
+        loss +=
+            -t.weight * log_sigmoid(z).wide() + l2 * (dot(x, x) + dot(yi, yi) + dot(yj, yj)).wide();
         // d(−log σ(z))/dz = −σ(−z).
-        let dz = -t.weight / (1.0 + z.exp()) / n;
+        let dz = -T::of(t.weight) / (T::one() + z.exp()) / T::of(n);
         grads.users.add(t.user, dz, &diff);
-        grads.users.add(t.user, 2.0 * l2 / n, x);
+        grads.users.add(t.user, decay, x);
         grads.items.add(t.positive, dz, x);
-        grads.items.add(t.positive, 2.0 * l2 / n, yi);
+        grads.items.add(t.positive, decay, yi);
         grads.items.add(t.negative, -dz, x);
-        grads.items.add(t.negative, 2.0 * l2 / n, yj);
+        grads.items.add(t.negative, decay, yj);
     }
     (loss / n, grads)
 }
 
 /// Mean in-batch softmax loss and its gradients (the two-tower loss on raw
 /// factors): `corrections` holds alpha·log q per item.
-pub fn softmax_batch(
-    users: &Table,
-    items: &Table,
+pub fn softmax_batch<T: Real>(
+    users: &Table<T>,
+    items: &Table<T>,
     batch: &[Triple],
     corrections: &[f64],
     (temperature, l2): (f64, f64),
-    scratch: &mut Mat<f64>,
-) -> (f64, Grads) {
+    scratch: &mut Mat<T>,
+) -> (f64, Grads<T>) {
     let (n, d) = (batch.len(), users.dim);
-    let x = Mat::<f64>::from_fn(n, d, |a, k| users.row(batch[a].user)[k]);
-    let y = Mat::<f64>::from_fn(n, d, |b, k| items.row(batch[b].positive)[k]);
+    let x = Mat::<T>::from_fn(n, d, |a, k| users.row(batch[a].user)[k]);
+    let y = Mat::<T>::from_fn(n, d, |b, k| items.row(batch[b].positive)[k]);
     let ids: Vec<u32> = batch.iter().map(|t| t.positive).collect();
-    let weights: Vec<f64> = batch.iter().map(|t| t.weight).collect();
-    let corrections: Vec<f64> = ids.iter().map(|&i| corrections[i as usize]).collect();
+    let weights: Vec<T> = batch.iter().map(|t| T::of(t.weight)).collect();
+    let corrections: Vec<T> = ids
+        .iter()
+        .map(|&i| T::of(corrections[i as usize]))
+        .collect();
     let (mut loss, dx, dy) = in_batch_softmax(
         x.as_ref(),
         y.as_ref(),
@@ -291,14 +311,14 @@ pub fn softmax_batch(
         scratch,
     );
     let mut grads = Grads::default();
-    let scale = 2.0 * l2 / n as f64;
+    let scale = T::of(2.0 * l2 / n as f64);
     for (a, t) in batch.iter().enumerate() {
         let (xa, ya) = (users.row(t.user), items.row(t.positive));
-        loss += l2 * (dot(xa, xa) + dot(ya, ya)) / n as f64;
-        let gx: Vec<f64> = (0..d).map(|k| dx[(a, k)] + scale * xa[k]).collect();
-        let gy: Vec<f64> = (0..d).map(|k| dy[(a, k)] + scale * ya[k]).collect();
-        grads.users.add(t.user, 1.0, &gx);
-        grads.items.add(t.positive, 1.0, &gy);
+        loss += l2 * (dot(xa, xa) + dot(ya, ya)).wide() / n as f64;
+        let gx: Vec<T> = (0..d).map(|k| dx[(a, k)] + scale * xa[k]).collect();
+        let gy: Vec<T> = (0..d).map(|k| dy[(a, k)] + scale * ya[k]).collect();
+        grads.users.add(t.user, T::one(), &gx);
+        grads.items.add(t.positive, T::one(), &gy);
     }
     (loss, grads)
 }
@@ -306,6 +326,10 @@ pub fn softmax_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The tests run in f64: central differences need its precision.
+    type Table = super::Table<f64>;
+    type Grads = super::Grads<f64>;
 
     fn table(rows: usize, d: usize, seed: u64) -> Table {
         Table::normal(rows, d, 0.5, &mut Pcg64Mcg::seed_from_u64(seed))

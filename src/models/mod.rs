@@ -35,6 +35,7 @@ mod nn;
 mod pipeline;
 mod popularity;
 mod random;
+mod real;
 mod train;
 mod two_tower;
 

@@ -21,6 +21,7 @@ use super::nn::{
     binary_cross_entropy, dense_f32, layer_f32, matrix_f32, Dense, DenseGrad, PairScorer, PerPair,
     Stack,
 };
+use super::real::{Real, Trained};
 use super::train::{
     self, Example, Examples, Fitted, Optimizer, Pointwise, PointwiseSettings, RowGrads, Step,
     Table, Trainable,
@@ -238,29 +239,29 @@ impl ModelConfig for NcfParams {
 
 /// The network's weights.
 #[derive(Clone)]
-struct Net {
+struct Net<T: Real = Trained> {
     /// Whether the GMF path (id embeddings) and the MLP path are on.
     gmf: bool,
     mlp_on: bool,
-    gmf_users: Table,
-    gmf_items: Table,
-    mlp_users: Encoder,
-    mlp_items: Encoder,
-    mlp: Stack,
-    head: Dense,
+    gmf_users: Table<T>,
+    gmf_items: Table<T>,
+    mlp_users: Encoder<T>,
+    mlp_items: Encoder<T>,
+    mlp: Stack<T>,
+    head: Dense<T>,
 }
 
 /// Gradients of one batch.
-struct NetGrads {
-    gmf_users: RowGrads,
-    gmf_items: RowGrads,
-    mlp_users: EncoderGrads,
-    mlp_items: EncoderGrads,
-    mlp: Vec<DenseGrad>,
-    head: DenseGrad,
+struct NetGrads<T: Real> {
+    gmf_users: RowGrads<T>,
+    gmf_items: RowGrads<T>,
+    mlp_users: EncoderGrads<T>,
+    mlp_items: EncoderGrads<T>,
+    mlp: Vec<DenseGrad<T>>,
+    head: DenseGrad<T>,
 }
 
-impl Net {
+impl<T: Real> Net<T> {
     fn gmf_width(&self) -> usize {
         if self.gmf {
             self.gmf_users.dim
@@ -270,12 +271,18 @@ impl Net {
     }
 }
 
-impl Pointwise for Net {
-    type Grads = NetGrads;
+impl<T: Real> Pointwise for Net<T> {
+    type Grads = NetGrads<T>;
 
     /// Mean loss (l2 included) and gradients of a batch of examples, with
     /// dropout rate `p` drawn from `rng`.
-    fn gradients(&self, batch: &[Example], p: f64, l2: f64, rng: &mut Pcg64Mcg) -> (f64, NetGrads) {
+    fn gradients(
+        &self,
+        batch: &[Example],
+        p: f64,
+        l2: f64,
+        rng: &mut Pcg64Mcg,
+    ) -> (f64, NetGrads<T>) {
         let n = batch.len();
         let d = self.gmf_users.dim;
         let g_width = self.gmf_width();
@@ -305,14 +312,14 @@ impl Pointwise for Net {
             }
         });
         let logits = self.head.forward(features.as_ref());
-        let z: Vec<f64> = (0..n).map(|a| logits[(a, 0)]).collect();
-        let labels: Vec<f64> = batch.iter().map(|e| e.label).collect();
-        let weights: Vec<f64> = batch.iter().map(|e| e.weight).collect();
+        let z: Vec<T> = (0..n).map(|a| logits[(a, 0)]).collect();
+        let labels: Vec<T> = batch.iter().map(|e| T::of(e.label)).collect();
+        let weights: Vec<T> = batch.iter().map(|e| T::of(e.weight)).collect();
         let (mut loss, dz) = binary_cross_entropy(&z, &labels, &weights);
         let dz = Mat::from_fn(n, 1, |a, _| dz[a]);
         let (head, df) = self.head.backward(features.as_ref(), dz.as_ref(), l2);
         loss += self.head.penalty(l2) + self.mlp.penalty(l2);
-        let scale = 2.0 * l2 / n as f64;
+        let scale = T::of(2.0 * l2 / n as f64);
         let mut grads = NetGrads {
             gmf_users: RowGrads::default(),
             gmf_items: RowGrads::default(),
@@ -321,19 +328,19 @@ impl Pointwise for Net {
             mlp: Vec::new(),
             head,
         };
-        let mut row = vec![0.0; d];
+        let mut row = vec![T::zero(); d];
         if self.gmf {
             for (a, e) in batch.iter().enumerate() {
                 let (pu, qi) = (self.gmf_users.row(e.user), self.gmf_items.row(e.item));
-                loss += l2 * (train::dot(pu, pu) + train::dot(qi, qi)) / n as f64;
+                loss += l2 * (train::dot(pu, pu) + train::dot(qi, qi)).wide() / n as f64;
                 for k in 0..d {
                     row[k] = df[(a, k)] * qi[k] + scale * pu[k];
                 }
-                grads.gmf_users.add(e.user, 1.0, &row);
+                grads.gmf_users.add(e.user, T::one(), &row);
                 for k in 0..d {
                     row[k] = df[(a, k)] * pu[k] + scale * qi[k];
                 }
-                grads.gmf_items.add(e.item, 1.0, &row);
+                grads.gmf_items.add(e.item, T::one(), &row);
             }
         }
         if let Some((_, cache)) = mlp_out {
@@ -352,7 +359,7 @@ impl Pointwise for Net {
         (loss, grads)
     }
 
-    fn update(&mut self, grads: &NetGrads, step: &Step) {
+    fn update(&mut self, grads: &NetGrads<T>, step: &Step) {
         self.gmf_users.update(&grads.gmf_users, step);
         self.gmf_items.update(&grads.gmf_items, step);
         self.mlp_users.update(&grads.mlp_users, step);
@@ -422,7 +429,7 @@ struct NcfScorer {
 }
 
 impl NcfScorer {
-    fn new(net: &Net) -> Self {
+    fn new<T: Real>(net: &Net<T>) -> Self {
         let n_items = net.gmf_items.rows().max(net.mlp_items.len()) as u64;
         let d = net.gmf_users.dim as u64;
         let gmf_madds = if net.gmf { d } else { 0 };
@@ -497,6 +504,14 @@ mod tests {
     use super::*;
     use crate::models::features::tests::{check_encoder, columns};
     use crate::models::nn::tests::{batch, check_dense, check_table};
+
+    // The tests run in f64: central differences need its precision.
+    type Net = super::Net<f64>;
+    type Encoder = super::Encoder<f64>;
+    type Table = super::Table<f64>;
+    type RowGrads = super::RowGrads<f64>;
+    type Stack = super::Stack<f64>;
+    type Dense = super::Dense<f64>;
 
     /// 3 users and 4 items; the items' MLP input reads every kind of
     /// feature, and item 3 is cold (no id embedding).

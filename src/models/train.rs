@@ -11,6 +11,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
 use super::popularity::popularity_weights;
+use super::real::{Real, Trained};
 use super::{FitInput, ModelError, Popularity, Scorer};
 use crate::data::CsrMatrix;
 
@@ -339,16 +340,16 @@ pub enum Optimizer {
 /// Optimizer state of one flat parameter vector (a dense layer, or a whole
 /// embedding table updated row by row).
 #[derive(Debug, Clone)]
-pub struct Moments {
-    m: Vec<f64>,
-    v: Vec<f64>,
+pub struct Moments<T: Real = Trained> {
+    m: Vec<T>,
+    v: Vec<T>,
 }
 
-impl Moments {
+impl<T: Real> Moments<T> {
     pub fn new(len: usize) -> Self {
         Self {
-            m: vec![0.0; len],
-            v: vec![0.0; len],
+            m: vec![T::zero(); len],
+            v: vec![T::zero(); len],
         }
     }
 }
@@ -393,34 +394,38 @@ impl Step {
 
     /// Updates `p` (as long as `grad`), whose optimizer state starts at
     /// `offset` in `moments`.
-    pub fn apply(&self, p: &mut [f64], moments: &mut Moments, offset: usize, grad: &[f64]) {
+    pub fn apply<T: Real>(&self, p: &mut [T], moments: &mut Moments<T>, offset: usize, grad: &[T]) {
         let range = offset..offset + grad.len();
-        let (lr, scale) = (self.lr, self.scale);
+        let (lr, scale) = (T::of(self.lr), T::of(self.scale));
         // One loop per optimizer, so each is a plain zip that vectorises.
         match self.kind {
             Optimizer::Sgd => {
-                for (p, g) in p.iter_mut().zip(grad) {
-                    *p -= lr * scale * g;
+                let factor = T::of(self.lr * self.scale);
+                for (p, &g) in p.iter_mut().zip(grad) {
+                    *p -= factor * g;
                 }
             }
             Optimizer::Adagrad => {
                 // The accumulator starts at 0.1 (Keras' default, as in TFRS):
                 // starting at 0 makes every row's first step ±lr in each
                 // coordinate whatever the gradient's size.
-                for ((p, g), v) in p.iter_mut().zip(grad).zip(&mut moments.v[range]) {
+                let (start, eps) = (T::of(0.1), T::of(1e-10));
+                for ((p, &g), v) in p.iter_mut().zip(grad).zip(&mut moments.v[range]) {
                     let g = scale * g;
                     *v += g * g;
-                    *p -= lr * g / ((0.1 + *v).sqrt() + 1e-10);
+                    *p -= lr * g / ((start + *v).sqrt() + eps);
                 }
             }
             Optimizer::Adam => {
-                let (c1, c2) = (self.c1, self.c2);
+                let (c1, c2) = (T::of(self.c1), T::of(self.c2));
+                let (b1, b2) = (T::of(0.9), T::of(0.999));
+                let (a1, a2, eps) = (T::of(0.1), T::of(0.001), T::of(1e-8));
                 let (m, v) = (&mut moments.m[range.clone()], &mut moments.v[range]);
-                for (((p, g), m), v) in p.iter_mut().zip(grad).zip(m).zip(v) {
+                for (((p, &g), m), v) in p.iter_mut().zip(grad).zip(m).zip(v) {
                     let g = scale * g;
-                    *m = 0.9 * *m + 0.1 * g;
-                    *v = 0.999 * *v + 0.001 * g * g;
-                    *p -= lr * (*m * c1) / ((*v * c2).sqrt() + 1e-8);
+                    *m = b1 * *m + a1 * g;
+                    *v = b2 * *v + a2 * g * g;
+                    *p -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);
                 }
             }
         }
@@ -429,21 +434,22 @@ impl Step {
 
 /// An embedding table: rows of `dim` values, with its optimizer state.
 #[derive(Debug, Clone)]
-pub struct Table {
+pub struct Table<T: Real = Trained> {
     pub dim: usize,
-    pub values: Vec<f64>,
-    moments: Moments,
+    pub values: Vec<T>,
+    moments: Moments<T>,
 }
 
-impl Table {
-    /// Rows drawn from N(0, scale²).
+impl<T: Real> Table<T> {
+    /// Rows drawn from N(0, scale²) (in f64, then rounded: both precisions
+    /// start from the same draws).
     pub fn normal(rows: usize, dim: usize, scale: f64, rng: &mut Pcg64Mcg) -> Self {
         let normal = Normal::new(0.0, scale).expect("a positive scale");
-        let values = (0..rows * dim).map(|_| normal.sample(rng)).collect();
+        let values = (0..rows * dim).map(|_| T::of(normal.sample(rng))).collect();
         Self::from_values(dim, values)
     }
 
-    pub fn from_values(dim: usize, values: Vec<f64>) -> Self {
+    pub fn from_values(dim: usize, values: Vec<T>) -> Self {
         let len = values.len();
         Self {
             dim,
@@ -456,17 +462,17 @@ impl Table {
         self.values.len() / self.dim.max(1)
     }
 
-    pub fn row(&self, r: u32) -> &[f64] {
+    pub fn row(&self, r: u32) -> &[T] {
         &self.values[r as usize * self.dim..(r as usize + 1) * self.dim]
     }
 
     #[cfg(test)]
-    pub fn row_mut(&mut self, r: u32) -> &mut [f64] {
+    pub fn row_mut(&mut self, r: u32) -> &mut [T] {
         &mut self.values[r as usize * self.dim..(r as usize + 1) * self.dim]
     }
 
     /// Updates only the rows with a gradient (sparse embedding updates).
-    pub fn update(&mut self, grads: &RowGrads, step: &Step) {
+    pub fn update(&mut self, grads: &RowGrads<T>, step: &Step) {
         let d = self.dim;
         for (r, g) in grads.iter(d) {
             let offset = r as usize * d;
@@ -480,7 +486,7 @@ impl Table {
     }
 
     pub fn to_f32(&self) -> Vec<f32> {
-        self.values.iter().map(|&x| x as f32).collect()
+        self.values.iter().map(|&x| x.narrow()).collect()
     }
 
     pub fn is_finite(&self) -> bool {
@@ -490,39 +496,49 @@ impl Table {
 
 /// Gradients of a batch for the rows it touched, in a flat arena (one slot
 /// per row, in first-touch order, so updates run in a fixed order).
-#[derive(Debug, Default)]
-pub struct RowGrads {
+#[derive(Debug)]
+pub struct RowGrads<T: Real = Trained> {
     slots: HashMap<u32, usize>,
     rows: Vec<u32>,
-    values: Vec<f64>,
+    values: Vec<T>,
 }
 
-impl RowGrads {
-    fn slot(&mut self, row: u32, d: usize) -> &mut [f64] {
+impl<T: Real> Default for RowGrads<T> {
+    fn default() -> Self {
+        Self {
+            slots: HashMap::new(),
+            rows: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<T: Real> RowGrads<T> {
+    fn slot(&mut self, row: u32, d: usize) -> &mut [T] {
         let next = self.rows.len();
         let s = *self.slots.entry(row).or_insert(next);
         if s == next {
             self.rows.push(row);
-            self.values.resize(self.values.len() + d, 0.0);
+            self.values.resize(self.values.len() + d, T::zero());
         }
         &mut self.values[s * d..(s + 1) * d]
     }
 
     /// Adds `scale·v` to the gradient of `row`.
-    pub fn add(&mut self, row: u32, scale: f64, v: &[f64]) {
-        for (a, b) in self.slot(row, v.len()).iter_mut().zip(v) {
+    pub fn add(&mut self, row: u32, scale: T, v: &[T]) {
+        for (a, &b) in self.slot(row, v.len()).iter_mut().zip(v) {
             *a += scale * b;
         }
     }
 
     #[cfg(test)]
-    pub fn get(&self, row: u32, d: usize) -> Option<&[f64]> {
+    pub fn get(&self, row: u32, d: usize) -> Option<&[T]> {
         self.slots
             .get(&row)
             .map(|&s| &self.values[s * d..(s + 1) * d])
     }
 
-    pub fn iter(&self, d: usize) -> impl Iterator<Item = (u32, &[f64])> {
+    pub fn iter(&self, d: usize) -> impl Iterator<Item = (u32, &[T])> {
         self.rows
             .iter()
             .copied()
@@ -532,8 +548,8 @@ impl RowGrads {
 
 /// A dot product summed strictly left to right (the learned models' losses
 /// and gradients); iALS's hot loop uses its own eight-lane sum.
-pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+pub fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).map(|(&x, &y)| x * y).sum()
 }
 
 #[cfg(test)]
@@ -630,14 +646,14 @@ mod tests {
     #[test]
     fn adam_first_step_moves_each_coordinate_by_the_learning_rate() {
         // With bias correction, Adam's first step is lr·sign(g).
-        let mut params = vec![1.0, 1.0, 1.0];
+        let mut params = vec![1.0f64, 1.0, 1.0];
         let mut moments = Moments::new(3);
         Step::new(Optimizer::Adam, 0.1, 1).apply(&mut params, &mut moments, 0, &[2.0, -0.5, 0.0]);
         let expected = [0.9, 1.1, 1.0];
         for (p, e) in params.iter().zip(expected) {
             assert!((p - e).abs() < 1e-6, "{params:?}");
         }
-        let mut params = vec![1.0];
+        let mut params = vec![1.0f64];
         let mut moments = Moments::new(1);
         let step = Step::new(Optimizer::Adagrad, 0.5, 1);
         step.apply(&mut params, &mut moments, 0, &[4.0]);
@@ -646,7 +662,7 @@ mod tests {
         let expected = 1.0 - 2.0 / 16.1f64.sqrt() - 1.5 / 25.1f64.sqrt();
         assert!((params[0] - expected).abs() < 1e-9, "{params:?}");
         // A summed step is the mean step with n× the gradient.
-        let (mut a, mut b) = (vec![1.0], vec![1.0]);
+        let (mut a, mut b) = (vec![1.0f64], vec![1.0f64]);
         Step::new(Optimizer::Sgd, 0.5, 1).summed_over(4).apply(
             &mut a,
             &mut Moments::new(1),

@@ -18,6 +18,7 @@ use super::features::{encoder, Encoder, EncoderGrads, FeatureSet, Ids, Inputs};
 use super::nn::{
     in_batch_softmax, normalize, normalize_backward, DenseGrad, InBatch, Stack, StackCache,
 };
+use super::real::{Real, Trained};
 use super::train::{self, Examples, Fitted, Optimizer, Step, Trainable};
 use super::{
     DotProduct, FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity,
@@ -152,7 +153,7 @@ impl ModelConfig for TwoTowerParams {
     }
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
-        let mut model = self.model(input)?;
+        let mut model = self.model::<Trained>(input)?;
         train::train(
             &mut model,
             "two_tower",
@@ -165,7 +166,7 @@ impl ModelConfig for TwoTowerParams {
 
 impl TwoTowerParams {
     /// The untrained model: encoders, then towers, drawn from the seed.
-    fn model<'a>(&'a self, input: &'a FitInput) -> Result<TwoTower<'a>, ModelError> {
+    fn model<'a, T: Real>(&'a self, input: &'a FitInput) -> Result<TwoTower<'a, T>, ModelError> {
         let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
         let d = self.dim;
         let scale = 0.1 / (d as f64).sqrt();
@@ -198,34 +199,34 @@ impl TwoTowerParams {
 }
 
 #[derive(Clone)]
-struct TwoTower<'a> {
+struct TwoTower<'a, T: Real = Trained> {
     params: &'a TwoTowerParams,
-    users: Encoder,
-    items: Encoder,
-    user_tower: Stack,
-    item_tower: Stack,
+    users: Encoder<T>,
+    items: Encoder<T>,
+    user_tower: Stack<T>,
+    item_tower: Stack<T>,
     examples: Examples<'a>,
     rng: Pcg64Mcg,
     step: u64,
     /// The in-batch softmax's logits, reused across batches.
-    scratch: Mat<f64>,
+    scratch: Mat<T>,
 }
 
 /// Gradients of one side: its encoder's rows and its tower's layers.
-struct SideGrads {
-    rows: EncoderGrads,
-    layers: Vec<DenseGrad>,
+struct SideGrads<T: Real> {
+    rows: EncoderGrads<T>,
+    layers: Vec<DenseGrad<T>>,
 }
 
 /// A tower's training forward pass, kept for its backward pass.
-struct Pass {
-    output: Mat<f64>,
-    cache: StackCache,
-    norms: Option<Vec<f64>>,
+struct Pass<T: Real> {
+    output: Mat<T>,
+    cache: StackCache<T>,
+    norms: Option<Vec<T>>,
 }
 
-impl TwoTower<'_> {
-    fn forward(&mut self, user_side: bool, ids: &[u32]) -> Pass {
+impl<T: Real> TwoTower<'_, T> {
+    fn forward(&mut self, user_side: bool, ids: &[u32]) -> Pass<T> {
         let (table, tower) = if user_side {
             (&self.users, &self.user_tower)
         } else {
@@ -243,17 +244,17 @@ impl TwoTower<'_> {
 
     /// One batch's mean loss (l2 terms included) and gradients: forward
     /// both towers, softmax, backward.
-    fn gradients(&mut self, batch: &[(u32, u32)]) -> (f64, [SideGrads; 2]) {
+    fn gradients(&mut self, batch: &[(u32, u32)]) -> (f64, [SideGrads<T>; 2]) {
         let p = self.params;
         let user_ids: Vec<u32> = batch.iter().map(|&(u, _)| u).collect();
         let item_ids: Vec<u32> = batch.iter().map(|&(_, i)| i).collect();
-        let weights: Vec<f64> = item_ids
+        let weights: Vec<T> = item_ids
             .iter()
-            .map(|&i| self.examples.weight[i as usize])
+            .map(|&i| T::of(self.examples.weight[i as usize]))
             .collect();
-        let corrections: Vec<f64> = item_ids
+        let corrections: Vec<T> = item_ids
             .iter()
-            .map(|&i| self.examples.correction[i as usize])
+            .map(|&i| T::of(self.examples.correction[i as usize]))
             .collect();
         let user_pass = self.forward(true, &user_ids);
         let item_pass = self.forward(false, &item_ids);
@@ -321,14 +322,14 @@ impl TwoTower<'_> {
                 normalize(&mut y);
             }
             for a in 0..chunk.len() {
-                out.extend((0..d).map(|k| y[(a, k)] as f32));
+                out.extend((0..d).map(|k| y[(a, k)].narrow()));
             }
         }
         out
     }
 }
 
-impl Trainable for TwoTower<'_> {
+impl<T: Real> Trainable for TwoTower<'_, T> {
     fn epoch(&mut self) -> f64 {
         let order = self.examples.epoch(&mut self.rng);
         let mut total = 0.0;
@@ -368,6 +369,11 @@ mod tests {
     use crate::data::{CsrMatrix, NO_FEATURES};
     use crate::models::features::tests::{check_encoder, columns as feature_columns};
     use crate::models::nn::tests::check_matrix;
+
+    // The tests run in f64: central differences need its precision.
+    type Encoder = super::Encoder<f64>;
+    type Stack = super::Stack<f64>;
+    type TwoTower<'a> = super::TwoTower<'a, f64>;
 
     /// The whole model's loss as a function of the user embeddings, the item
     /// id and feature embeddings and the first user-tower layer, checked by
@@ -479,7 +485,7 @@ mod tests {
                 monitor: None,
                 features: &features,
             };
-            let mut model = params.model(&input).unwrap();
+            let mut model = params.model::<Trained>(&input).unwrap();
             for _ in 0..5 {
                 model.epoch();
             }
