@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::popularity::popularity_weights;
+use super::real::{Real, Trained};
 use super::{
     DotProduct, FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
     Popularity,
@@ -147,12 +148,15 @@ impl ModelConfig for IalsParams {
         };
         let mut rng = Pcg64Mcg::seed_from_u64(input.seed);
         let normal = Normal::new(0.0, 0.1 / (d as f64).sqrt()).expect("a positive scale");
-        let mut users: Vec<f64> = (0..by_user.n_rows() * d)
-            .map(|_| normal.sample(&mut rng))
+        // Factors in f32, as implicit and most ALS libraries keep them: half
+        // the bytes of every row the solves stream through, twice the lanes.
+        let mut users: Vec<Trained> = (0..by_user.n_rows() * d)
+            .map(|_| Trained::of(normal.sample(&mut rng)))
             .collect();
-        let mut items: Vec<f64> = (0..by_user.n_cols() * d)
-            .map(|_| normal.sample(&mut rng))
+        let mut items: Vec<Trained> = (0..by_user.n_cols() * d)
+            .map(|_| Trained::of(normal.sample(&mut rng)))
             .collect();
+        let slope: Vec<Trained> = slope.into_iter().map(Trained::of).collect();
         for _ in 0..self.iterations {
             self.solve_side(&mut users, &items, by_user, |_, j| slope[j as usize])?;
             self.solve_side(&mut items, &users, &by_item, |i, _| slope[i])?;
@@ -162,12 +166,7 @@ impl ModelConfig for IalsParams {
                 "factors became infinite or NaN; lower alpha or the popularity weight's beta",
             ));
         }
-        let to_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        Ok(Fitted::new(Box::new(DotProduct::new(
-            d,
-            to_f32(&users),
-            &to_f32(&items),
-        ))))
+        Ok(Fitted::new(Box::new(DotProduct::new(d, users, &items))))
     }
 }
 
@@ -182,19 +181,20 @@ impl IalsParams {
     /// left rayon's per-row closures, and every loop in them, at baseline
     /// x86-64 (perf showed the dot products there). The arithmetic is the
     /// same on every path.
-    fn solve_side(
+    fn solve_side<T: Real>(
         &self,
-        solved: &mut [f64],
-        fixed: &[f64],
+        solved: &mut [T],
+        fixed: &[T],
         matrix: &CsrMatrix,
-        slope: impl Fn(usize, u32) -> f64 + Sync,
+        slope: impl Fn(usize, u32) -> T + Sync,
     ) -> Result<(), ModelError> {
         let d = self.dim;
         // Gram matrix BᵀB + λI, shared by every row.
-        let mut gram = vec![0.0f64; d * d];
+        let mut gram = vec![T::zero(); d * d];
+        let l2 = T::of(self.l2);
         gram.par_chunks_mut(d)
             .enumerate()
-            .for_each(|(r, row)| gram_row(fixed, r, self.l2, row));
+            .for_each(|(r, row)| gram_row(fixed, r, l2, row));
         solved
             .par_chunks_mut(d)
             .enumerate()
@@ -204,11 +204,11 @@ impl IalsParams {
 
 crate::dispatch! {
     /// Row `r` of BᵀB + λI for the rows of `fixed` (each `row.len()` long).
-    fn gram_row(fixed: &[f64], r: usize, l2: f64, row: &mut [f64]) => gram_row_portable
+    fn gram_row[T: Real](fixed: &[T], r: usize, l2: T, row: &mut [T]) => gram_row_portable
 }
 
 #[inline(always)]
-fn gram_row_portable(fixed: &[f64], r: usize, l2: f64, row: &mut [f64]) {
+fn gram_row_portable<T: Real>(fixed: &[T], r: usize, l2: T, row: &mut [T]) {
     let d = row.len();
     for b in fixed.chunks_exact(d) {
         let br = b[r];
@@ -222,29 +222,29 @@ fn gram_row_portable(fixed: &[f64], r: usize, l2: f64, row: &mut [f64]) {
 crate::dispatch! {
     /// Solves one row x given the Gram matrix, the fixed side, the row's
     /// observed columns and their confidence slopes.
-    fn solve_row[S: Fn(u32) -> f64](
+    fn solve_row[T: Real, S: Fn(u32) -> T](
         params: &IalsParams,
-        gram: &[f64],
-        fixed: &[f64],
+        gram: &[T],
+        fixed: &[T],
         observed: &[u32],
         slope: S,
-        x: &mut [f64],
+        x: &mut [T],
     ) -> Result<(), ModelError> => solve_row_portable
 }
 
 #[inline(always)]
-fn solve_row_portable<S: Fn(u32) -> f64>(
+fn solve_row_portable<T: Real, S: Fn(u32) -> T>(
     params: &IalsParams,
-    gram: &[f64],
-    fixed: &[f64],
+    gram: &[T],
+    fixed: &[T],
     observed: &[u32],
     slope: S,
-    x: &mut [f64],
+    x: &mut [T],
 ) -> Result<(), ModelError> {
     let d = params.dim;
-    let mut rhs = vec![0.0f64; d];
+    let mut rhs = vec![T::zero(); d];
     for &j in observed {
-        let c = 1.0 + slope(j);
+        let c = T::one() + slope(j);
         for (r, &b) in rhs
             .iter_mut()
             .zip(&fixed[j as usize * d..(j as usize + 1) * d])
@@ -256,8 +256,8 @@ fn solve_row_portable<S: Fn(u32) -> f64>(
         Solver::Exact => {
             // Σ w_j b_j b_jᵀ as one product of the gathered rows
             // √w_j·b_j, added onto BᵀB + λI.
-            let mut system = Mat::<f64>::from_fn(d, d, |r, c| gram[r * d + c]);
-            let rows = Mat::<f64>::from_fn(observed.len(), d, |k, c| {
+            let mut system = Mat::<T>::from_fn(d, d, |r, c| gram[r * d + c]);
+            let rows = Mat::<T>::from_fn(observed.len(), d, |k, c| {
                 let j = observed[k];
                 slope(j).sqrt() * fixed[j as usize * d + c]
             });
@@ -266,7 +266,7 @@ fn solve_row_portable<S: Fn(u32) -> f64>(
                 Accum::Add,
                 rows.transpose(),
                 rows.as_ref(),
-                1.0,
+                T::one(),
                 Par::Seq,
             );
             // BᵀB + λI plus positive semidefinite terms is positive
@@ -277,7 +277,7 @@ fn solve_row_portable<S: Fn(u32) -> f64>(
                     "an exact solve met a non-positive pivot (confidences or factors overflowed); lower alpha or the popularity weight's beta, or use solver: cg",
                 )
             })?;
-            let mut solution = Mat::<f64>::from_fn(d, 1, |r, _| rhs[r]);
+            let mut solution = Mat::<T>::from_fn(d, 1, |r, _| rhs[r]);
             llt.solve_in_place(solution.as_mut());
             for (xi, r) in x.iter_mut().zip(0..d) {
                 *xi = solution[(r, 0)];
@@ -299,16 +299,16 @@ fn solve_row_portable<S: Fn(u32) -> f64>(
 /// One row's system (BᵀB + λI + Σ_j slope_j b_j b_jᵀ) as a product with a
 /// vector, without forming it. A struct with an inlined method rather than a
 /// closure, so that it compiles inside the dispatched kernel.
-struct RowSystem<'a, S> {
-    gram: &'a [f64],
-    fixed: &'a [f64],
+struct RowSystem<'a, T, S> {
+    gram: &'a [T],
+    fixed: &'a [T],
     observed: &'a [u32],
     slope: &'a S,
 }
 
-impl<S: Fn(u32) -> f64> RowSystem<'_, S> {
+impl<T: Real, S: Fn(u32) -> T> RowSystem<'_, T, S> {
     #[inline(always)]
-    fn apply(&self, v: &[f64], out: &mut [f64]) {
+    fn apply(&self, v: &[T], out: &mut [T]) {
         let d = v.len();
         for (r, o) in out.iter_mut().enumerate() {
             *o = dot_in_lanes(&self.gram[r * d..(r + 1) * d], v);
@@ -334,8 +334,8 @@ fn numerical(message: &str) -> ModelError {
 /// cannot be vectorised, this fixed grouping can, and it is still the same
 /// arithmetic on every run and thread count.
 #[inline(always)]
-fn dot_in_lanes(p: &[f64], q: &[f64]) -> f64 {
-    let mut sums = [0.0f64; 8];
+fn dot_in_lanes<T: Real>(p: &[T], q: &[T]) -> T {
+    let mut sums = [T::zero(); 8];
     let (pc, qc) = (p.chunks_exact(8), q.chunks_exact(8));
     let (pr, qr) = (pc.remainder(), qc.remainder());
     for (a, b) in pc.zip(qc) {
@@ -343,27 +343,34 @@ fn dot_in_lanes(p: &[f64], q: &[f64]) -> f64 {
             sums[k] += a[k] * b[k];
         }
     }
-    let tail: f64 = pr.iter().zip(qr).map(|(a, b)| a * b).sum();
+    let mut tail = T::zero();
+    for (&a, &b) in pr.iter().zip(qr) {
+        tail += a * b;
+    }
     ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7])) + tail
 }
 
 /// A few conjugate-gradient steps on A x = b from the current x.
 #[inline(always)]
-fn conjugate_gradient<S: Fn(u32) -> f64>(
-    x: &mut [f64],
-    b: &[f64],
+fn conjugate_gradient<T: Real, S: Fn(u32) -> T>(
+    x: &mut [T],
+    b: &[T],
     steps: usize,
-    a: &RowSystem<'_, S>,
+    a: &RowSystem<'_, T, S>,
 ) {
     let d = x.len();
-    let mut ax = vec![0.0; d];
+    let mut ax = vec![T::zero(); d];
     a.apply(x, &mut ax);
-    let mut r: Vec<f64> = b.iter().zip(&ax).map(|(b, a)| b - a).collect();
+    let mut r = vec![T::zero(); d];
+    for i in 0..d {
+        r[i] = b[i] - ax[i];
+    }
     let mut p = r.clone();
     let mut rr = dot_in_lanes(&r, &r);
-    let mut ap = vec![0.0; d];
+    let mut ap = vec![T::zero(); d];
+    let converged = T::of(1e-20);
     for _ in 0..steps {
-        if rr <= 1e-20 {
+        if rr <= converged {
             break;
         }
         a.apply(&p, &mut ap);
@@ -479,6 +486,39 @@ mod tests {
         cg.solve_side(&mut b, &items, &x, |_, _| 10.0).unwrap();
         for (p, q) in a.iter().zip(&b) {
             assert!((p - q).abs() < 1e-8, "{p} vs {q}");
+        }
+    }
+
+    /// Fits solve in f32: a side solved in f32 matches the f64 solve of
+    /// the same system to f32's precision, for both solvers.
+    #[test]
+    fn f32_solves_match_the_f64_reference() {
+        let x = data();
+        let d = 8;
+        let items: Vec<f64> = (0..20 * d)
+            .map(|i| ((i * 13 % 7) as f64 - 3.0) / 10.0)
+            .collect();
+        let narrow: Vec<f32> = items.iter().map(|&v| v as f32).collect();
+        for solver in [Solver::Exact, Solver::Cg] {
+            let params = IalsParams {
+                dim: d,
+                solver,
+                ..IalsParams::default()
+            };
+            let (mut wide, mut single) = (vec![0.0f64; 30 * d], vec![0.0f32; 30 * d]);
+            params
+                .solve_side(&mut wide, &items, &x, |_, _| 10.0)
+                .unwrap();
+            params
+                .solve_side(&mut single, &narrow, &x, |_, _| 10.0)
+                .unwrap();
+            let scale = wide.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (p, q) in wide.iter().zip(&single) {
+                assert!(
+                    (p - f64::from(*q)).abs() < 1e-4 * scale,
+                    "{solver:?}: {p} vs {q}"
+                );
+            }
         }
     }
 }
