@@ -483,18 +483,23 @@ fn versus(report: &Report, model: &str, baseline: &str) -> String {
                 return None;
             };
             let diff = sign * c.diff();
-            let marker = match (c.significant(alpha), diff > 0.0) {
-                (false, _) => "·",
-                (true, true) => "▲",
-                (true, false) => "▼",
-            };
             Some(format!(
-                "{} {marker} p={}",
+                "{} {} p={}",
                 signed(kind, diff),
+                marker(c.significant(alpha), diff),
                 format_p(c.p_adjusted)
             ))
         })
         .unwrap_or_else(|| "—".to_string())
+}
+
+/// ▲ or ▼ for a significant difference by its sign, · for one that is not.
+fn marker(significant: bool, diff: f64) -> &'static str {
+    match (significant, diff > 0.0) {
+        (false, _) => "·",
+        (true, true) => "▲",
+        (true, false) => "▼",
+    }
 }
 
 fn signed(kind: MetricKind, v: f64) -> String {
@@ -929,9 +934,9 @@ fn simulation_section(out: &mut String, report: &Report) {
         cells.push(match &row.versus {
             None => "baseline".into(),
             Some(c) => format!(
-                "{:+.4}{} p={}",
+                "{:+.4} {} p={}",
                 c.diff(),
-                if c.significant(alpha) { " ▲" } else { "" },
+                marker(c.significant(alpha), c.diff()),
                 format_p(c.p_adjusted)
             ),
         });
