@@ -126,21 +126,33 @@ fn top_k_masked_portable(scores: &[f32], k: usize) -> Option<Vec<u32>> {
         let last = (first + group).min(scores.len());
         for (j, &s) in scores[first..last].iter().enumerate() {
             if s >= bound {
-                candidates.push((first + j) as u32);
+                candidates.push(rank_key(s, (first + j) as u32));
             }
         }
     }
-    let better = |a: &u32, b: &u32| {
-        scores[*b as usize]
-            .total_cmp(&scores[*a as usize])
-            .then(a.cmp(b))
-    };
     if candidates.len() > k {
-        candidates.select_nth_unstable_by(k - 1, better);
+        candidates.select_nth_unstable(k - 1);
         candidates.truncate(k);
     }
-    candidates.sort_unstable_by(better);
-    Some(candidates)
+    candidates.sort_unstable();
+    Some(candidates.into_iter().map(|key| key as u32).collect())
+}
+
+/// An integer whose ascending order is the list's order: score descending
+/// (`f32::total_cmp`), then item id ascending. The candidates are sorted as
+/// these plain integers rather than through a comparator that loads two
+/// scores per comparison (the sort was a fifth of the top-K's time).
+#[inline(always)]
+fn rank_key(score: f32, item: u32) -> u64 {
+    // Flipping the sign bit of a positive float, and every bit of a negative
+    // one, orders the bits as total_cmp orders the floats.
+    let bits = score.to_bits();
+    let ascending = if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    };
+    (u64::from(!ascending) << 32) | u64::from(item)
 }
 
 #[cfg(test)]
@@ -183,7 +195,8 @@ mod tests {
                 .map(|_| match rng.random_range(0..20) {
                     0 => f32::NAN,
                     1 => f32::NEG_INFINITY,
-                    _ => (rng.random_range(0..8) as f32) / 4.0,
+                    2 => -0.0,
+                    _ => (rng.random_range(-4..8) as f32) / 4.0,
                 })
                 .collect();
             let excluded: Vec<bool> = (0..n).map(|_| rng.random_range(0..4) == 0).collect();
