@@ -233,19 +233,10 @@ struct Field<T: Real> {
 }
 
 /// Gradients of one batch: the id rows, then each embedded field's rows.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct EncoderGrads<T: Real = Trained> {
     ids: RowGrads<T>,
     fields: Vec<RowGrads<T>>,
-}
-
-impl<T: Real> Default for EncoderGrads<T> {
-    fn default() -> Self {
-        Self {
-            ids: RowGrads::default(),
-            fields: Vec::new(),
-        }
-    }
 }
 
 impl<T: Real> Encoder<T> {

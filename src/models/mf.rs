@@ -232,19 +232,10 @@ pub struct Triple {
 }
 
 /// Gradients of a batch's mean loss for the rows it touched.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Grads<T: Real> {
     users: RowGrads<T>,
     items: RowGrads<T>,
-}
-
-impl<T: Real> Default for Grads<T> {
-    fn default() -> Self {
-        Self {
-            users: RowGrads::default(),
-            items: RowGrads::default(),
-        }
-    }
 }
 
 /// Mean BPR loss of a batch and its gradients.

@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::features::{encoder, Encoder, EncoderGrads, FeatureSet, Ids, Inputs};
 use super::nn::{
-    binary_cross_entropy, dense_f32, layer_f32, matrix_f32, Dense, DenseGrad, PairScorer, PerPair,
-    Stack,
+    dense_f32, examples_loss, layer_f32, matrix_f32, Dense, DenseGrad, PairScorer, PerPair, Stack,
 };
 use super::real::{Real, Trained};
 use super::train::{
@@ -312,11 +311,7 @@ impl<T: Real> Pointwise for Net<T> {
             }
         });
         let logits = self.head.forward(features.as_ref());
-        let z: Vec<T> = (0..n).map(|a| logits[(a, 0)]).collect();
-        let labels: Vec<T> = batch.iter().map(|e| T::of(e.label)).collect();
-        let weights: Vec<T> = batch.iter().map(|e| T::of(e.weight)).collect();
-        let (mut loss, dz) = binary_cross_entropy(&z, &labels, &weights);
-        let dz = Mat::from_fn(n, 1, |a, _| dz[a]);
+        let (mut loss, dz) = examples_loss(logits.as_ref(), batch);
         let (head, df) = self.head.backward(features.as_ref(), dz.as_ref(), l2);
         loss += self.head.penalty(l2) + self.mlp.penalty(l2);
         let scale = T::of(2.0 * l2 / n as f64);

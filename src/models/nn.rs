@@ -17,7 +17,7 @@ use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 
 use super::real::{Real, Trained};
-use super::train::{Moments, Step, Table};
+use super::train::{Example, Moments, Step, Table};
 use super::{Scorer, ServingCost};
 
 /// y = x·W + b, with W stored input × output.
@@ -758,6 +758,17 @@ pub fn binary_cross_entropy<T: Real>(logits: &[T], labels: &[T], weights: &[T]) 
         })
         .collect();
     (loss / logits.len() as f64, grad)
+}
+
+/// The pointwise models' (ncf, dcn) loss: the mean weighted BCE of a
+/// batch's logits (batch × 1) against its examples' labels, and the
+/// gradient with respect to the logits (batch × 1).
+pub fn examples_loss<T: Real>(logits: MatRef<T>, batch: &[Example]) -> (f64, Mat<T>) {
+    let z: Vec<T> = (0..batch.len()).map(|a| logits[(a, 0)]).collect();
+    let labels: Vec<T> = batch.iter().map(|e| T::of(e.label)).collect();
+    let weights: Vec<T> = batch.iter().map(|e| T::of(e.weight)).collect();
+    let (loss, dz) = binary_cross_entropy(&z, &labels, &weights);
+    (loss, Mat::from_fn(batch.len(), 1, |a, _| dz[a]))
 }
 
 #[cfg(test)]

@@ -496,21 +496,11 @@ impl<T: Real> Table<T> {
 
 /// Gradients of a batch for the rows it touched, in a flat arena (one slot
 /// per row, in first-touch order, so updates run in a fixed order).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RowGrads<T: Real = Trained> {
     slots: HashMap<u32, usize>,
     rows: Vec<u32>,
     values: Vec<T>,
-}
-
-impl<T: Real> Default for RowGrads<T> {
-    fn default() -> Self {
-        Self {
-            slots: HashMap::new(),
-            rows: Vec::new(),
-            values: Vec::new(),
-        }
-    }
 }
 
 impl<T: Real> RowGrads<T> {
