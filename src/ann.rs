@@ -536,7 +536,7 @@ mod tests {
         let index = Hnsw::build(dim, &items, params, 3);
         let queries = random_items(20, dim, 4);
         for q in queries.chunks_exact(dim) {
-            let skip = |i: u32| i % 7 == 0;
+            let skip = |i: u32| i.is_multiple_of(7);
             assert_eq!(index.search(q, 10, &skip), exact(&items, dim, q, 10, &skip));
         }
     }

@@ -9,9 +9,8 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use polars::prelude::*;
-
-use crate::data::{movielens_layout, read_parquet, DataError};
+use crate::data::{movielens_layout, DataError};
+use crate::table::{self, Table};
 
 /// Below this many sampled ratings the positive threshold is written
 /// commented out.
@@ -51,7 +50,7 @@ pub fn detect(path: &Path) -> Result<Detected, DataError> {
         message,
     };
     if path.extension().is_some_and(|e| e == "parquet") {
-        let frame = read_parquet(path).map_err(|e| {
+        let frame = table::read_parquet(path).map_err(|e| {
             e.into_error(
                 |source| DataError::Open {
                     path: path.to_path_buf(),
@@ -220,27 +219,15 @@ fn from_text<'a>(rows: &[Vec<&'a str>], separator: char) -> Detected {
     detected
 }
 
-fn from_parquet(frame: &DataFrame) -> Detected {
-    let names: Vec<String> = frame
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
+fn from_parquet(frame: &Table) -> Detected {
+    let names: Vec<String> = frame.names().into_iter().map(str::to_string).collect();
     let profiles: Vec<Profile> = frame
-        .columns()
+        .columns
         .iter()
         .map(|column| {
-            let head = column.head(Some(SAMPLE_ROWS));
-            let text = head.cast(&DataType::String).ok();
-            let values: Vec<String> = text
-                .as_ref()
-                .and_then(|t| t.str().ok())
-                .map(|s| {
-                    s.iter()
-                        .map(|v| v.unwrap_or_default().to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
+            let values: Vec<String> = (0..column.len().min(SAMPLE_ROWS))
+                .map(|row| column.text(row).unwrap_or_default())
+                .collect();
             profile(&values.iter().map(String::as_str).collect::<Vec<_>>())
         })
         .collect();

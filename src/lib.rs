@@ -30,4 +30,5 @@ pub mod split;
 pub mod stats;
 pub mod store;
 pub mod sweep;
+pub mod table;
 pub mod topk;

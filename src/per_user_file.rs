@@ -3,16 +3,14 @@
 //! (`ndcg@10`, ...), one row per user, sorted by user id. A trial folder or a
 //! `per_user.parquet` is read too.
 //!
-//! The TSV reader is hand-written (not polars) so that every error can name
-//! the exact line and user.
+//! The TSV reader is hand-written (not [`crate::table`]'s) so that every
+//! error can name the exact line and user.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::*;
-
-use crate::data::read_parquet;
+use crate::table::{self, Values};
 
 /// Per-user values of named metrics.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,7 +161,7 @@ fn read_parquet_table(path: &Path) -> Result<PerUserTable, PerUserFileError> {
         path: path.to_path_buf(),
         message,
     };
-    let frame = read_parquet(path).map_err(|e| {
+    let frame = table::read_parquet(path).map_err(|e| {
         e.into_error(
             |source| PerUserFileError::Open {
                 path: path.to_path_buf(),
@@ -172,34 +170,28 @@ fn read_parquet_table(path: &Path) -> Result<PerUserTable, PerUserFileError> {
             err,
         )
     })?;
-    let users = frame
+    let users: Vec<String> = frame
         .column("user")
-        .and_then(|c| c.cast(&DataType::String))
-        .map_err(|_| err("no `user` column".into()))?;
-    let users: Vec<String> = users
-        .str()
-        .map_err(|e| err(e.to_string()))?
-        .iter()
-        .map(|u| u.unwrap_or_default().to_string())
+        .ok_or_else(|| err("no `user` column".into()))?
+        .texts()
+        .into_iter()
+        .map(Option::unwrap_or_default)
         .collect();
     let mut columns = Vec::new();
     let mut values = Vec::new();
-    for column in frame.columns() {
-        let name = column.name().to_string();
-        if name == "user" || name == "user_index" || !column.dtype().is_primitive_numeric() {
+    for column in &frame.columns {
+        let numeric = matches!(column.values, Values::Int(_) | Values::Float(_));
+        if column.name == "user" || column.name == "user_index" || !numeric {
             continue;
         }
-        let cast = column
-            .cast(&DataType::Float64)
-            .map_err(|e| err(e.to_string()))?;
-        let v: Vec<f64> = cast
-            .f64()
-            .map_err(|e| err(e.to_string()))?
-            .iter()
-            .map(|x| x.unwrap_or(f64::NAN))
-            .collect();
-        columns.push(name);
-        values.push(v);
+        columns.push(column.name.clone());
+        values.push(
+            column
+                .numbers()
+                .into_iter()
+                .map(|x| x.unwrap_or(f64::NAN))
+                .collect(),
+        );
     }
     Ok(PerUserTable {
         users,

@@ -14,7 +14,6 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetStats;
@@ -23,6 +22,7 @@ use crate::models::{ServingCost, TrainingCurve};
 use crate::spec::Spec;
 use crate::split::SplitStats;
 use crate::sweep::{Expansion, Trial};
+use crate::table::{self, Table, Values, WriteColumn};
 
 /// Bumped when stored results change meaning; older trials are then redone.
 pub const FORMAT: u32 = 1;
@@ -254,19 +254,17 @@ impl ResultsDir {
     /// Train interactions per item, by label: what the report's long-tail and
     /// embedding sections measure popularity by.
     pub fn write_items(&self, labels: &[String], train_counts: &[u32]) -> Result<(), StoreError> {
-        let frame = DataFrame::new(
-            labels.len(),
-            vec![
-                Column::new("item".into(), labels),
-                Column::new("train_count".into(), train_counts),
-            ],
-        )
-        .expect("one count per item");
         fs::create_dir_all(&self.root).map_err(|source| StoreError::Write {
             path: self.root.clone(),
             source,
         })?;
-        write_parquet(&self.root.join("items.parquet"), frame)
+        write_parquet(
+            &self.root.join("items.parquet"),
+            &[
+                WriteColumn::Text("item", labels.iter().map(String::as_str).collect()),
+                WriteColumn::U32("train_count", train_counts),
+            ],
+        )
     }
 
     /// (labels, train counts); None for results written before recsweep
@@ -277,24 +275,8 @@ impl ResultsDir {
             return Ok(None);
         }
         let frame = read_parquet(&path)?;
-        let corrupt = |e: PolarsError| StoreError::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        let labels = frame
-            .column("item")
-            .and_then(|c| {
-                c.str().map(|v| {
-                    v.iter()
-                        .map(|l| l.unwrap_or_default().to_string())
-                        .collect()
-                })
-            })
-            .map_err(corrupt)?;
-        let counts = frame
-            .column("train_count")
-            .and_then(|c| c.u32().map(|v| v.into_no_null_iter().collect()))
-            .map_err(corrupt)?;
+        let labels = texts(&frame, "item", &path)?;
+        let counts = u32s(&frame, "train_count", &path)?;
         Ok(Some((labels, counts)))
     }
 
@@ -306,20 +288,14 @@ impl ResultsDir {
             return Ok(None);
         }
         let frame = read_parquet(&path)?;
-        let dim = frame.width();
+        let dim = frame.columns.len();
         let columns = (0..dim)
-            .map(|k| {
-                frame
-                    .column(&format!("f{k}"))
-                    .and_then(|c| c.f32().map(|v| v.into_no_null_iter().collect::<Vec<f32>>()))
-                    .map_err(|e| StoreError::Corrupt {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })
-            })
+            .map(|k| floats(&frame, &format!("f{k}"), &path))
             .collect::<Result<Vec<_>, _>>()?;
-        let rows = frame.height();
-        let values = (0..rows * dim).map(|x| columns[x % dim][x / dim]).collect();
+        let rows = frame.rows();
+        let values = (0..rows * dim)
+            .map(|x| columns[x % dim][x / dim] as f32)
+            .collect();
         Ok(Some((dim, values)))
     }
 
@@ -336,18 +312,12 @@ impl ResultsDir {
             path: path.clone(),
             message,
         };
-        let users = frame
-            .column("user")
-            .and_then(|c| c.str().cloned())
-            .map_err(|e| corrupt(e.to_string()))?;
-        let items = frame
-            .column("item")
-            .and_then(|c| c.str().cloned())
-            .map_err(|e| corrupt(e.to_string()))?;
+        let users = texts(&frame, "user", &path)?;
+        let items = texts(&frame, "item", &path)?;
         let mut lists: Vec<Vec<u32>> = Vec::new();
         let mut current: Option<&str> = None;
-        for (user, item) in users.iter().zip(items.iter()) {
-            let (user, item) = (user.unwrap_or_default(), item.unwrap_or_default());
+        for (user, item) in users.iter().zip(&items) {
+            let (user, item) = (user.as_str(), item.as_str());
             let i = *index
                 .get(item)
                 .ok_or_else(|| corrupt(format!("item `{item}` is not in items.parquet")))?;
@@ -399,26 +369,20 @@ impl ResultsDir {
         })?;
         if let Some((dim, values)) = item_factors {
             let rows = values.len() / dim.max(1);
-            let columns = (0..dim)
-                .map(|k| {
-                    Column::new(
-                        format!("f{k}").into(),
-                        (0..rows).map(|r| values[r * dim + k]).collect::<Vec<f32>>(),
-                    )
-                })
+            let names: Vec<String> = (0..dim).map(|k| format!("f{k}")).collect();
+            let columns: Vec<Vec<f32>> = (0..dim)
+                .map(|k| (0..rows).map(|r| values[r * dim + k]).collect())
                 .collect();
-            let frame = DataFrame::new(rows, columns).expect("one value per item");
-            write_parquet(&dir.join("item_factors.parquet"), frame)?;
+            let columns: Vec<WriteColumn> = names
+                .iter()
+                .zip(&columns)
+                .map(|(name, column)| WriteColumn::F32(name, column))
+                .collect();
+            write_parquet(&dir.join("item_factors.parquet"), &columns)?;
         }
         if let Some((per_user, lists)) = tables {
-            write_parquet(
-                &dir.join("per_user.parquet"),
-                per_user_frame(per_user, user_labels),
-            )?;
-            write_parquet(
-                &dir.join("topk.parquet"),
-                lists_frame(lists, user_labels, item_labels),
-            )?;
+            write_per_user(&dir.join("per_user.parquet"), per_user, user_labels)?;
+            write_lists(&dir.join("topk.parquet"), lists, user_labels, item_labels)?;
         }
         let json = serde_json::to_string_pretty(record).expect("records serialize");
         write_atomic(&dir.join("trial.json"), json.as_bytes())
@@ -427,24 +391,16 @@ impl ResultsDir {
     /// The stored per-user test metrics of a trial.
     pub fn read_per_user(&self, id: &str) -> Result<PerUser, StoreError> {
         let path = self.trial_dir(id).join("per_user.parquet");
-        let corrupt = |message: String| StoreError::Corrupt {
-            path: path.clone(),
-            message,
-        };
         let frame = read_parquet(&path)?;
-        let users = frame
-            .column("user_index")
-            .and_then(|c| c.u32().map(|v| v.into_no_null_iter().collect()))
-            .map_err(|e| corrupt(e.to_string()))?;
+        let users = u32s(&frame, "user_index", &path)?;
         let mut columns = Vec::new();
         let mut values = Vec::new();
-        for column in frame.columns() {
-            let Ok(metric) = column.name().parse::<MetricId>() else {
+        for column in &frame.columns {
+            let Ok(metric) = column.name.parse::<MetricId>() else {
                 continue;
             };
-            let v = column.f64().map_err(|e| corrupt(e.to_string()))?;
             columns.push(metric);
-            values.push(v.into_no_null_iter().collect());
+            values.push(floats(&frame, &column.name, &path)?);
         }
         Ok(PerUser {
             users,
@@ -454,25 +410,35 @@ impl ResultsDir {
     }
 }
 
-fn per_user_frame(per_user: &PerUser, user_labels: &[String]) -> DataFrame {
+fn write_per_user(
+    path: &Path,
+    per_user: &PerUser,
+    user_labels: &[String],
+) -> Result<(), StoreError> {
+    let names: Vec<String> = per_user.columns.iter().map(ToString::to_string).collect();
     let mut columns = vec![
-        Column::new(
-            "user".into(),
+        WriteColumn::Text(
+            "user",
             per_user
                 .users
                 .iter()
                 .map(|&u| user_labels[u as usize].as_str())
-                .collect::<Vec<_>>(),
+                .collect(),
         ),
-        Column::new("user_index".into(), per_user.users.clone()),
+        WriteColumn::U32("user_index", &per_user.users),
     ];
-    for (metric, values) in per_user.columns.iter().zip(&per_user.values) {
-        columns.push(Column::new(metric.to_string().into(), values.clone()));
+    for (name, values) in names.iter().zip(&per_user.values) {
+        columns.push(WriteColumn::F64(name, values));
     }
-    DataFrame::new(per_user.users.len(), columns).expect("columns have one value per user")
+    write_parquet(path, &columns)
 }
 
-fn lists_frame(lists: &TopLists, user_labels: &[String], item_labels: &[String]) -> DataFrame {
+fn write_lists(
+    path: &Path,
+    lists: &TopLists,
+    user_labels: &[String],
+    item_labels: &[String],
+) -> Result<(), StoreError> {
     let (mut users, mut ranks, mut items, mut scores) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ((u, list), list_scores) in lists.users.iter().zip(&lists.items).zip(&lists.scores) {
@@ -483,17 +449,65 @@ fn lists_frame(lists: &TopLists, user_labels: &[String], item_labels: &[String])
             scores.push(*s);
         }
     }
-    let height = users.len();
-    DataFrame::new(
-        height,
-        vec![
-            Column::new("user".into(), users),
-            Column::new("rank".into(), ranks),
-            Column::new("item".into(), items),
-            Column::new("score".into(), scores),
+    write_parquet(
+        path,
+        &[
+            WriteColumn::Text("user", users),
+            WriteColumn::U32("rank", &ranks),
+            WriteColumn::Text("item", items),
+            WriteColumn::F32("score", &scores),
         ],
     )
-    .expect("columns have one value per row")
+}
+
+/// A stored column, typed as recsweep writes it; anything else is corrupt.
+fn stored<'t>(frame: &'t Table, name: &str, path: &Path) -> Result<&'t Values, StoreError> {
+    let corrupt = |message: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let column = frame
+        .column(name)
+        .ok_or_else(|| corrupt(format!("no column `{name}`")))?;
+    if let Some(row) = column.missing.first() {
+        return Err(corrupt(format!("`{name}` is empty in row {}", row + 1)));
+    }
+    Ok(&column.values)
+}
+
+fn wrong_kind(name: &str, values: &Values, path: &Path) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message: format!("`{name}` holds {} values", values.kind()),
+    }
+}
+
+fn texts(frame: &Table, name: &str, path: &Path) -> Result<Vec<String>, StoreError> {
+    match stored(frame, name, path)? {
+        Values::Text(v) => Ok(v.clone()),
+        other => Err(wrong_kind(name, other, path)),
+    }
+}
+
+fn u32s(frame: &Table, name: &str, path: &Path) -> Result<Vec<u32>, StoreError> {
+    match stored(frame, name, path)? {
+        Values::Int(v) => v
+            .iter()
+            .map(|&x| u32::try_from(x))
+            .collect::<Result<_, _>>()
+            .map_err(|_| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("`{name}` holds a value outside 0..2^32"),
+            }),
+        other => Err(wrong_kind(name, other, path)),
+    }
+}
+
+fn floats(frame: &Table, name: &str, path: &Path) -> Result<Vec<f64>, StoreError> {
+    match stored(frame, name, path)? {
+        Values::Float(v) => Ok(v.clone()),
+        other => Err(wrong_kind(name, other, path)),
+    }
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>, StoreError> {
@@ -503,8 +517,8 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, StoreError> {
     })
 }
 
-fn read_parquet(path: &Path) -> Result<DataFrame, StoreError> {
-    crate::data::read_parquet(path).map_err(|e| {
+fn read_parquet(path: &Path) -> Result<Table, StoreError> {
+    table::read_parquet(path).map_err(|e| {
         e.into_error(
             |source| StoreError::Read {
                 path: path.to_path_buf(),
@@ -518,21 +532,19 @@ fn read_parquet(path: &Path) -> Result<DataFrame, StoreError> {
     })
 }
 
-fn write_parquet(path: &Path, mut frame: DataFrame) -> Result<(), StoreError> {
+/// Writes a table to a temporary sibling, syncs it, and renames it over
+/// `path` (see [`write_atomic`]).
+fn write_parquet(path: &Path, columns: &[WriteColumn]) -> Result<(), StoreError> {
     let tmp = temporary(path);
     let result = (|| {
         let mut file = File::create(&tmp)?;
-        // Serial: trials write from rayon workers, and polars' parallel
-        // writer would block each on polars' own pool while rayon lets it
-        // steal further trials, nesting writes so that no trial.json lands
-        // until the whole stack unwinds (seen as dozens of .tmp files).
-        ParquetWriter::new(&mut file)
-            .set_parallel(false)
-            .finish(&mut frame)
-            .map_err(std::io::Error::other)?;
+        table::write_parquet(&mut file, columns).map_err(std::io::Error::other)?;
         file.sync_all()?;
         fs::rename(&tmp, path)
     })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
     result.map_err(|source| StoreError::Write {
         path: path.to_path_buf(),
         source,

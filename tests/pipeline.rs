@@ -375,20 +375,18 @@ fn sampled_negatives_are_drawn_once_and_shared_by_every_trial() {
         })
         .collect();
     for trial in &experiment.expansion.trials {
-        use polars::prelude::*;
-        let file = std::fs::File::open(
-            dir.path()
+        let topk = recsweep::table::read_parquet(
+            &dir.path()
                 .join("small/trials")
                 .join(&trial.id)
                 .join("topk.parquet"),
         )
         .unwrap();
-        let topk = ParquetReader::new(file).finish().unwrap();
-        let users = topk.column("user").unwrap().str().unwrap().clone();
-        let items = topk.column("item").unwrap().str().unwrap().clone();
-        assert_eq!(topk.height(), 10 * split.test.nonempty_rows().len());
-        for (u, i) in users.iter().zip(items.iter()) {
-            let pair = (u.unwrap().to_string(), i.unwrap().to_string());
+        let users = topk.column("user").unwrap().texts();
+        let items = topk.column("item").unwrap().texts();
+        assert_eq!(topk.rows(), 10 * split.test.nonempty_rows().len());
+        for (u, i) in users.into_iter().zip(items) {
+            let pair = (u.unwrap(), i.unwrap());
             assert!(
                 allowed.contains(&pair),
                 "{} ranked {pair:?} outside the shared candidates",

@@ -5,7 +5,7 @@
 Cargo unifies the features of a package over everything a build needs; the
 test build also needs the dev-dependencies, which can turn on features of
 shared crates (regex-automata, bitflags, ...). Then every crate above them
-(polars, ...) is compiled twice, and the README's second command costs as much
+(parquet, faer, ...) is compiled twice, and the README's second command costs as much
 as the first. Cargo.toml names such crates with the dev features on; this
 script checks that nothing new has crept in.
 

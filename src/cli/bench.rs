@@ -171,8 +171,8 @@ fn synthetic(users: usize, items: usize, interactions: usize) -> recsweep::spec:
 }
 
 fn generate_bench(args: GenerateArgs) -> Result<()> {
-    use polars::prelude::*;
     use recsweep::data::{generate, load, Ids};
+    use recsweep::table::{self, WriteColumn};
     let spec = synthetic(args.users, args.items, args.interactions);
     let start = Instant::now();
     let raw = generate(&spec.synthetic());
@@ -187,28 +187,25 @@ fn generate_bench(args: GenerateArgs) -> Result<()> {
             Ids::Int(v) => v.clone(),
             Ids::Str(_) => unreachable!("the generator writes integer ids"),
         };
-        let mut frame = DataFrame::new(
-            rows,
-            vec![
-                Column::new("user".into(), ints(&raw.users)),
-                Column::new("item".into(), ints(&raw.items)),
-                Column::new("rating".into(), raw.ratings.clone().unwrap_or_default()),
-                Column::new(
-                    "timestamp".into(),
-                    raw.timestamps.clone().unwrap_or_default(),
-                ),
-            ],
-        )?;
+        let (users, items) = (ints(&raw.users), ints(&raw.items));
+        let ratings = raw.ratings.clone().unwrap_or_default();
+        let timestamps = raw.timestamps.clone().unwrap_or_default();
+        let columns = [
+            WriteColumn::I64("user", &users),
+            WriteColumn::I64("item", &items),
+            WriteColumn::F64("rating", &ratings),
+            WriteColumn::I64("timestamp", &timestamps),
+        ];
         if let Some(path) = &args.csv {
-            let mut file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            CsvWriter::new(&mut file).finish(&mut frame)?;
+            table::write_csv(path, &columns)
+                .with_context(|| format!("writing {}", path.display()))?;
             outln!("wrote {}", path.display());
         }
         if let Some(path) = &args.parquet {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
-            ParquetWriter::new(file).finish(&mut frame)?;
+            table::write_parquet(file, &columns)
+                .with_context(|| format!("writing {}", path.display()))?;
             outln!("wrote {}", path.display());
         }
     }

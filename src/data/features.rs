@@ -12,11 +12,11 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{hex_prefix, DataError, Interactions};
+use crate::table::{self, Delimited};
 
 /// `dataset.features`: one optional table per side.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -533,15 +533,7 @@ fn read_table(
     };
     let format = spec.format();
     let frame = match format {
-        TableFormat::Parquet => super::read_parquet(path).map_err(|e| {
-            e.into_error(
-                |source| DataError::Open {
-                    path: path.clone(),
-                    source,
-                },
-                err,
-            )
-        })?,
+        TableFormat::Parquet => table::read_parquet(path),
         TableFormat::Csv | TableFormat::Tsv | TableFormat::Atomic => {
             let separator = match (format, spec.separator) {
                 (TableFormat::Atomic, _) => b'\t',
@@ -550,30 +542,27 @@ fn read_table(
                 (TableFormat::Tsv, None) => b'\t',
                 _ => b',',
             };
-            File::open(path).map_err(|source| DataError::Open {
+            // Every column as text (no inference): the types are the spec's
+            // or the header's, and a bad cell gets its line.
+            let options = Delimited {
+                separator,
+                header: true,
+                quoting: format != TableFormat::Atomic,
+                infer: false,
+            };
+            table::read_delimited(path, options)
+        }
+    }
+    .map_err(|e| {
+        e.into_error(
+            |source| DataError::Open {
                 path: path.clone(),
                 source,
-            })?;
-            // Every column as text (schema inference off): the types are
-            // the spec's or the header's, and a bad cell gets its line.
-            CsvReadOptions::default()
-                .with_has_header(true)
-                .with_infer_schema_length(Some(0))
-                .with_parse_options(
-                    CsvParseOptions::default()
-                        .with_separator(separator)
-                        .with_quote_char((format != TableFormat::Atomic).then_some(b'"')),
-                )
-                .try_into_reader_with_file_path(Some(path.clone()))
-                .and_then(|reader| reader.finish())
-                .map_err(|e| err(format!("cannot parse as a feature table: {e}")))?
-        }
-    };
-    let names: Vec<String> = frame
-        .get_column_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
+            },
+            |message| err(format!("cannot read as a feature table: {message}")),
+        )
+    })?;
+    let names: Vec<String> = frame.names().into_iter().map(str::to_string).collect();
     let line = |row: usize| match format {
         TableFormat::Parquet => format!("row {}", row + 1),
         _ => format!("line {}", row + 2),
@@ -636,25 +625,16 @@ fn read_table(
         _ => spec.id_name(names.iter().map(String::as_str), side),
     };
     let text = |name: &str| -> Result<Vec<Option<String>>, DataError> {
-        let column = frame.column(name).map_err(|_| {
+        let column = frame.column(name).ok_or_else(|| {
             err(format!(
                 "column `{name}` not found; the file has columns {}",
                 names.join(", ")
             ))
         })?;
-        let cast = column
-            .cast(&DataType::String)
-            .map_err(|e| err(format!("column `{name}`: {e}")))?;
-        let values = cast
-            .str()
-            .map_err(|e| err(format!("column `{name}`: {e}")))?;
-        Ok(values
-            .iter()
-            .map(|v| {
-                v.map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_string)
-            })
+        Ok(column
+            .texts()
+            .into_iter()
+            .map(|v| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
             .collect())
     };
 

@@ -1,15 +1,14 @@
-//! Reading interaction files with polars: MovieLens layouts (detected from the
-//! first line), generic CSV/TSV with a column mapping, and Parquet.
+//! Reading interaction files: MovieLens layouts (detected from the first
+//! line), generic CSV/TSV with a column mapping, and Parquet.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-
-use polars::prelude::*;
+use std::path::Path;
 
 use super::prepare::{Ids, RawLog};
 use super::DataError;
 use super::{ColumnRef, ColumnsSpec, DataSource, DatasetSpec};
+use crate::table::{self, Column, Delimited, Table, Values};
 
 /// Which MovieLens release a file is, from its first line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +49,7 @@ pub(crate) fn read(spec: &DatasetSpec) -> Result<RawLog, DataError> {
             from_frame(&frame, columns, &path, Rows::Lines { header })
         }
         DataSource::Parquet => {
-            let frame = super::read_parquet(&path).map_err(|e| {
+            let frame = table::read_parquet(&path).map_err(|e| {
                 e.into_error(
                     |source| DataError::Open {
                         path: path.clone(),
@@ -98,7 +97,7 @@ fn read_movielens(path: &Path) -> Result<RawLog, DataError> {
             read_csv(path, b'\t', false)?,
             [index(0), index(1), index(2), index(3)],
         ),
-        // polars separators are one byte: splitting `a::b` on ':' yields an
+        // Separators are one byte: splitting `a::b` on ':' yields an
         // empty field between every pair of values, so values sit at 0, 2, 4, 6.
         MovieLensLayout::Dat => (
             read_csv(path, b':', false)?,
@@ -148,18 +147,25 @@ fn detect(first_line: &str) -> Option<MovieLensLayout> {
     }
 }
 
-fn read_csv(path: &Path, separator: u8, header: bool) -> Result<DataFrame, DataError> {
-    open(path)?;
-    CsvReadOptions::default()
-        .with_has_header(header)
-        .with_infer_schema_length(Some(10_000))
-        .with_parse_options(CsvParseOptions::default().with_separator(separator))
-        .try_into_reader_with_file_path(Some(PathBuf::from(path)))
-        .and_then(|reader| reader.finish())
-        .map_err(|e| DataError::Format {
-            path: path.to_path_buf(),
-            message: format!("cannot parse as {}: {e}", describe(separator, header)),
-        })
+fn read_csv(path: &Path, separator: u8, header: bool) -> Result<Table, DataError> {
+    let options = Delimited {
+        separator,
+        header,
+        quoting: true,
+        infer: true,
+    };
+    table::read_delimited(path, options).map_err(|e| {
+        e.into_error(
+            |source| DataError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+            |message| DataError::Format {
+                path: path.to_path_buf(),
+                message: format!("cannot parse as {}: {message}", describe(separator, header)),
+            },
+        )
+    })
 }
 
 fn describe(separator: u8, header: bool) -> String {
@@ -194,7 +200,7 @@ impl Rows {
 }
 
 fn from_frame(
-    frame: &DataFrame,
+    frame: &Table,
     columns: &ColumnsSpec,
     path: &Path,
     rows: Rows,
@@ -205,11 +211,11 @@ fn from_frame(
     };
     let get = |col: &ColumnRef| -> Result<&Column, DataError> {
         let found = match col {
-            ColumnRef::Name(name) => frame.column(name).ok(),
-            ColumnRef::Index(i) => frame.columns().get(*i),
+            ColumnRef::Name(name) => frame.column(name),
+            ColumnRef::Index(i) => frame.columns.get(*i),
         };
         found.ok_or_else(|| {
-            let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
+            let names = frame.names();
             err(format!(
                 "{col} not found; the file has {} columns: {} (name columns by header, or by 0-based position when header: false)",
                 names.len(),
@@ -221,7 +227,7 @@ fn from_frame(
     let items = ids(get(&columns.item)?, &columns.item, &err)?;
     let ratings = match &columns.rating {
         Some(c) => {
-            let values = numbers(get(c)?, c, &DataType::Float64, &err)?;
+            let values = numbers(get(c)?, c, &err)?;
             // `inf` and `NaN` parse as floats but are no rating: `inf` would
             // pass any min_rating, NaN none.
             if let Some(row) = values.iter().position(|v| !v.is_finite()) {
@@ -236,12 +242,17 @@ fn from_frame(
         None => None,
     };
     let timestamps = match &columns.timestamp {
-        Some(c) => Some(
-            numbers(get(c)?, c, &DataType::Int64, &err)?
-                .into_iter()
-                .map(|t| t as i64)
-                .collect(),
-        ),
+        Some(c) => {
+            let column = get(c)?;
+            let values = match &column.values {
+                Values::Int(v) => v.clone(),
+                // Truncated toward zero, as a float timestamp's whole seconds.
+                Values::Float(v) => v.iter().map(|&t| t as i64).collect(),
+                other => return Err(not_numeric(c, other, &err)),
+            };
+            no_missing(column, c, &err)?;
+            Some(values)
+        }
         None => None,
     };
     Ok(RawLog {
@@ -253,18 +264,12 @@ fn from_frame(
     })
 }
 
-fn first_null(column: &Column) -> Option<usize> {
-    let mask = column.is_null();
-    let row = mask.iter().position(|v| v == Some(true));
-    row
-}
-
-fn null_error(
+fn no_missing(
     column: &Column,
     name: &ColumnRef,
     err: &dyn Fn(String) -> DataError,
 ) -> Result<(), DataError> {
-    match first_null(column) {
+    match column.missing.first() {
         Some(row) => Err(err(format!(
             "{name} is empty or unparsable in data row {} (counting from 1, header excluded)",
             row + 1
@@ -273,48 +278,45 @@ fn null_error(
     }
 }
 
+fn not_numeric(name: &ColumnRef, values: &Values, err: &dyn Fn(String) -> DataError) -> DataError {
+    err(format!(
+        "{name} must be numeric but holds {} values",
+        values.kind()
+    ))
+}
+
+/// Integer ids stay integers (sorted numerically later); any other column's
+/// cells are ids by their text.
 fn ids(
     column: &Column,
     name: &ColumnRef,
     err: &dyn Fn(String) -> DataError,
 ) -> Result<Ids, DataError> {
-    null_error(column, name, err)?;
-    let polars_err = |e: PolarsError| err(format!("{name}: {e}"));
-    if column.dtype().is_integer() {
-        let cast = column.cast(&DataType::Int64).map_err(polars_err)?;
-        let values = cast.i64().map_err(polars_err)?;
-        Ok(Ids::Int(values.into_no_null_iter().collect()))
-    } else {
-        let cast = column.cast(&DataType::String).map_err(polars_err)?;
-        let values = cast.str().map_err(polars_err)?;
-        Ok(Ids::Str(
-            values
-                .iter()
-                .map(|v| v.unwrap_or_default().to_string())
+    no_missing(column, name, err)?;
+    Ok(match &column.values {
+        Values::Int(v) => Ids::Int(v.clone()),
+        _ => Ids::Str(
+            column
+                .texts()
+                .into_iter()
+                .map(Option::unwrap_or_default)
                 .collect(),
-        ))
-    }
+        ),
+    })
 }
 
 fn numbers(
     column: &Column,
     name: &ColumnRef,
-    dtype: &DataType,
     err: &dyn Fn(String) -> DataError,
 ) -> Result<Vec<f64>, DataError> {
-    if !column.dtype().is_primitive_numeric() {
-        return Err(err(format!(
-            "{name} must be numeric but holds {} values",
-            column.dtype()
-        )));
-    }
-    null_error(column, name, err)?;
-    let cast = column
-        .cast(dtype)
-        .and_then(|c| c.cast(&DataType::Float64))
-        .map_err(|e| err(format!("{name}: {e}")))?;
-    let values = cast.f64().map_err(|e| err(format!("{name}: {e}")))?;
-    Ok(values.into_no_null_iter().collect())
+    let values = match &column.values {
+        Values::Int(v) => v.iter().map(|&x| x as f64).collect(),
+        Values::Float(v) => v.clone(),
+        other => return Err(not_numeric(name, other, err)),
+    };
+    no_missing(column, name, err)?;
+    Ok(values)
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
-//! Interaction logs: loading (MovieLens, CSV/TSV/Parquet via polars, the
-//! synthetic generator), positive thresholds, deduplication, k-core filtering
+//! Interaction logs: loading (MovieLens, CSV/TSV/Parquet through
+//! [`crate::table`], the synthetic generator), positive thresholds, deduplication, k-core filtering
 //! and dense id remapping.
 
 mod features;
 mod loader;
 mod matrix;
-mod parquet;
 mod prepare;
 mod source;
 mod synthetic;
@@ -23,7 +22,6 @@ pub use features::{
 };
 pub use loader::movielens_layout;
 pub use matrix::CsrMatrix;
-pub use parquet::{read_parquet, ParquetReadError};
 pub use prepare::{Ids, RawLog};
 pub use source::{
     ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, SyntheticSpec,

@@ -1,15 +1,13 @@
 //! Readers for recommendations and held-out interactions produced by other
 //! systems: TREC run and qrels files, delimited text with a header, Parquet.
 //!
-//! Text formats are parsed by hand (not polars) so that every error names
-//! the file and line; Parquet goes through polars.
+//! Text formats are parsed by hand so that every error names the file and
+//! line; Parquet goes through [`crate::table`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::*;
-
-use crate::data::read_parquet;
+use crate::table::{self, Table};
 
 /// Ids interned as they are read: each distinct string is stored once, so a
 /// 14M-row run costs 14M small records rather than 28M strings.
@@ -300,8 +298,8 @@ pub fn read_judgements(
     Ok(out)
 }
 
-fn parquet(path: &Path) -> Result<DataFrame, FormatError> {
-    read_parquet(path).map_err(|e| {
+fn parquet(path: &Path) -> Result<Table, FormatError> {
+    table::read_parquet(path).map_err(|e| {
         e.into_error(
             |source| FormatError::Open {
                 path: path.to_path_buf(),
@@ -315,49 +313,39 @@ fn parquet(path: &Path) -> Result<DataFrame, FormatError> {
     })
 }
 
-fn strings(frame: &DataFrame, name: &str, path: &Path) -> Result<Vec<String>, FormatError> {
+fn strings(frame: &Table, name: &str, path: &Path) -> Result<Vec<String>, FormatError> {
     let err = |message: String| FormatError::File {
         path: path.to_path_buf(),
         message,
     };
     let column = frame
         .column(name)
-        .map_err(|_| err(format!("no `{name}` column")))?
-        .cast(&DataType::String)
-        .map_err(|e| err(e.to_string()))?;
-    let values = column.str().map_err(|e| err(e.to_string()))?;
-    values
-        .iter()
+        .ok_or_else(|| err(format!("no `{name}` column")))?;
+    column
+        .texts()
+        .into_iter()
         .enumerate()
-        .map(|(row, v)| {
-            v.map(str::to_string)
-                .ok_or_else(|| err(format!("`{name}` is empty in row {}", row + 1)))
-        })
+        .map(|(row, v)| v.ok_or_else(|| err(format!("`{name}` is empty in row {}", row + 1))))
         .collect()
 }
 
-fn floats(frame: &DataFrame, name: &str, path: &Path) -> Result<Option<Vec<f64>>, FormatError> {
-    let Ok(column) = frame.column(name) else {
+fn floats(frame: &Table, name: &str, path: &Path) -> Result<Option<Vec<f64>>, FormatError> {
+    let Some(column) = frame.column(name) else {
         return Ok(None);
     };
-    let err = |message: String| FormatError::File {
-        path: path.to_path_buf(),
-        message,
-    };
-    let cast = column
-        .cast(&DataType::Float64)
-        .map_err(|e| err(format!("`{name}`: {e}")))?;
-    let values = cast.f64().map_err(|e| err(e.to_string()))?;
-    values
-        .iter()
+    column
+        .numbers()
+        .into_iter()
         .enumerate()
         .map(|(row, v)| {
-            v.filter(|x| x.is_finite()).ok_or_else(|| {
-                err(format!(
-                    "`{name}` in row {} is empty or not a finite number",
-                    row + 1
-                ))
-            })
+            v.filter(|x| x.is_finite())
+                .ok_or_else(|| FormatError::File {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "`{name}` in row {} is empty or not a finite number",
+                        row + 1
+                    ),
+                })
         })
         .collect::<Result<Vec<f64>, _>>()
         .map(Some)
