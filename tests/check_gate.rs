@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use std::process::Command;
 
 const SPEC: &str = "name: gate\nseed: 3\n\
 dataset: {source: synthetic, users: 600, items: 300, interactions: 12000, seed: 2}\n\
@@ -13,8 +13,7 @@ models:\n  - model: most_pop\n  - model: ease\n    params: {l2: 100.0}\n\
 check: {metrics: [ndcg@10, arp@10]}\n";
 
 fn recsweep(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("recsweep")
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .current_dir(dir)
         .args(args)
         .output()
@@ -83,8 +82,7 @@ fn a_degraded_model_fails_with_a_readable_table() {
         ],
     );
     let summary = dir.path().join("summary.md");
-    let out = Command::cargo_bin("recsweep")
-        .unwrap()
+    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .current_dir(dir.path())
         .env("GITHUB_STEP_SUMMARY", &summary)
         .args(["check", "worse/gate", "--baseline", "baseline.json"])

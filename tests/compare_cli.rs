@@ -1,12 +1,11 @@
 //! `recsweep compare`: the JSON shape, the paired differences, and clear
 //! exit-2 errors for mismatched or broken files.
 
-use assert_cmd::Command;
 use recsweep::stats::{paired_t, wilcoxon};
+use std::process::Command;
 
 fn compare(args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("recsweep")
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .arg("compare")
         .args(args)
         .output()

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use assert_cmd::Command;
 use recsweep::eval::{MetricKind, MetricSet};
 use recsweep::external::{
     evaluate, read_judgements, read_run, EvaluateOptions, ScorePrecision, Scores, Vocabulary,
 };
+use std::process::Command;
 
 type Reference = BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>>;
 
@@ -141,8 +141,7 @@ fn matches_ranx_with_distinct_scores() {
 }
 
 fn recsweep(args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("recsweep")
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .arg("evaluate")
         .args(args)
         .output()

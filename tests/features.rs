@@ -4,11 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use assert_cmd::cargo::CommandCargoExt;
-
 fn recsweep(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("recsweep")
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .current_dir(dir)
         .args(args)
         .output()

@@ -5,11 +5,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use assert_cmd::Command;
+use std::process::Command;
 
 fn recsweep(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("recsweep")
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .current_dir(dir)
         .args(args)
         .output()

@@ -2,11 +2,10 @@
 //! docs/spec.md holds the same tables, and completions generate for every
 //! shell the README names.
 
-use assert_cmd::Command;
+use std::process::Command;
 
 fn recsweep(args: &[&str]) -> String {
-    let out = Command::cargo_bin("recsweep")
-        .unwrap()
+    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .args(args)
         .output()
         .unwrap();

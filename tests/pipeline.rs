@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use recsweep::eval::{evaluate, ItemStats, MetricSet, Target};
 use recsweep::models::{FitInput, ModelKind};
 use recsweep::plan::{parse_spec, ValidSpec};
 use recsweep::report;
 use recsweep::runner::{self, Experiment, RunOptions};
 use recsweep::store::{Outcome, ResultsDir};
+use std::process::Command;
 
 const SMALL: &str = "name: small\nseed: 5\n\
 dataset: {source: synthetic, users: 300, items: 120, interactions: 6000, seed: 3}\n\
@@ -27,8 +27,7 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     let dir = tempfile::tempdir().unwrap();
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/quickstart.yaml");
     let run = || {
-        Command::cargo_bin("recsweep")
-            .unwrap()
+        Command::new(env!("CARGO_BIN_EXE_recsweep"))
             .current_dir(dir.path())
             .args(["run", spec.to_str().unwrap(), "--quiet"])
             .output()
@@ -53,8 +52,7 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     );
     assert_eq!(std::fs::read_to_string(&report_path).unwrap(), report_text);
 
-    let json = Command::cargo_bin("recsweep")
-        .unwrap()
+    let json = Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .current_dir(dir.path())
         .args(["report", "results/quickstart", "--json"])
         .output()
@@ -103,8 +101,7 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     }
     std::fs::remove_dir_all(&figures_dir).unwrap();
     std::fs::remove_file(&report_path).unwrap();
-    let rebuilt = Command::cargo_bin("recsweep")
-        .unwrap()
+    let rebuilt = Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .current_dir(dir.path())
         .args([
             "report",

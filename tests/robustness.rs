@@ -5,15 +5,12 @@
 use std::path::Path;
 use std::process::{Command as Process, Output, Stdio};
 
-use assert_cmd::cargo::CommandCargoExt;
-
 const SMALL: &str = "name: small\nseed: 1\n\
 dataset: {source: synthetic, users: 120, items: 60, interactions: 1500, seed: 2}\n\
 evaluation: {cutoffs: [5, 10]}\nmodels:\n  - model: most_pop\n  - model: ease\n";
 
 fn recsweep(dir: &Path, args: &[&str]) -> Output {
-    Process::cargo_bin("recsweep")
-        .unwrap()
+    Process::new(env!("CARGO_BIN_EXE_recsweep"))
         .current_dir(dir)
         .args(args)
         .output()
@@ -40,8 +37,7 @@ fn with_spec(text: &str) -> tempfile::TempDir {
 
 /// Runs the command with its standard output closed before it writes.
 fn with_closed_stdout(dir: &Path, args: &[&str]) -> Output {
-    let mut child = Process::cargo_bin("recsweep")
-        .unwrap()
+    let mut child = Process::new(env!("CARGO_BIN_EXE_recsweep"))
         .current_dir(dir)
         .args(args)
         .stdout(Stdio::piped())
@@ -80,8 +76,7 @@ fn a_full_stdout_is_a_clear_error() {
         return;
     };
     let dir = with_spec(SMALL);
-    let out = Process::cargo_bin("recsweep")
-        .unwrap()
+    let out = Process::new(env!("CARGO_BIN_EXE_recsweep"))
         .current_dir(dir.path())
         .args(["validate", "spec.yaml"])
         .stdout(full)
@@ -302,8 +297,7 @@ fn two_concurrent_runs_share_the_trials() {
     );
     let dir = with_spec(&spec);
     let spawn = |results: &str| {
-        Process::cargo_bin("recsweep")
-            .unwrap()
+        Process::new(env!("CARGO_BIN_EXE_recsweep"))
             .current_dir(dir.path())
             .args([
                 "run",
@@ -371,7 +365,7 @@ fn a_killed_workers_claim_is_taken_over() {
         evaluation: {cutoffs: [10]}\nmodels:\n  - model: ease\n    sweep: {l2: [100.0, 200.0, 300.0, 400.0]}\n";
     let dir = with_spec(spec);
     let start = |extra: &[&str]| {
-        let mut cmd = Process::cargo_bin("recsweep").unwrap();
+        let mut cmd = Process::new(env!("CARGO_BIN_EXE_recsweep"));
         cmd.current_dir(dir.path())
             .args([
                 "run",

@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use std::process::Command;
 
 const SPEC: &str = "name: sharded\nseed: 1\n\
 dataset: {source: synthetic, users: 150, items: 60, interactions: 2000, seed: 2}\n\
 evaluation: {cutoffs: [10]}\nmodels:\n  - model: ease\n    sweep: {l2: [10.0, 50.0, 100.0, 500.0]}\n";
 
 fn recsweep(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::cargo_bin("recsweep").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_recsweep"));
     cmd.current_dir(dir).args(args);
     for var in [
         "SLURM_ARRAY_TASK_ID",

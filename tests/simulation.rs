@@ -134,8 +134,7 @@ fn a_model_fitted_on_a_real_log_stands_in_for_the_truth() {
 fn validate_says_what_each_trial_simulates() {
     let spec =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/feedback-loop-synthetic.yaml");
-    let out = assert_cmd::Command::cargo_bin("recsweep")
-        .unwrap()
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .args(["validate", spec.to_str().unwrap()])
         .output()
         .unwrap();

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use recsweep::plan::parse_spec;
 use recsweep::spec::SpecError;
+use std::process::Command;
 
 fn errors(text: &str) -> String {
     match parse_spec(text, Path::new("spec.yaml"), &[]) {
@@ -169,8 +169,7 @@ fn not_yaml_and_not_a_mapping() {
 
 #[test]
 fn validate_exits_2_with_every_error_and_no_panic() {
-    let out = Command::cargo_bin("recsweep")
-        .unwrap()
+    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .args(["validate", "tests/specs/three_mistakes.yaml"])
         .output()
         .unwrap();
@@ -188,21 +187,19 @@ fn validate_exits_2_with_every_error_and_no_panic() {
 
 #[test]
 fn missing_spec_file_and_bad_flags_exit_2() {
-    let mut cmd = Command::cargo_bin("recsweep").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_recsweep"));
     let out = cmd
         .args(["validate", "no/such/spec.yaml"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read spec no/such/spec.yaml"));
-    let out = Command::cargo_bin("recsweep")
-        .unwrap()
+    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .args(["run", "experiments/quickstart.yaml", "--shard", "3/2"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::cargo_bin("recsweep")
-        .unwrap()
+    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .args(["validate", "experiments/quickstart.yaml", "--set", "nokey"])
         .output()
         .unwrap();
