@@ -161,7 +161,7 @@ fn read_parquet_table(path: &Path) -> Result<PerUserTable, PerUserFileError> {
         path: path.to_path_buf(),
         message,
     };
-    let frame = table::read_parquet(path).map_err(|e| {
+    let mut frame = table::read_parquet(path).map_err(|e| {
         e.into_error(
             |source| PerUserFileError::Open {
                 path: path.to_path_buf(),
@@ -171,9 +171,9 @@ fn read_parquet_table(path: &Path) -> Result<PerUserTable, PerUserFileError> {
         )
     })?;
     let users: Vec<String> = frame
-        .column("user")
+        .take("user")
         .ok_or_else(|| err("no `user` column".into()))?
-        .texts()
+        .into_texts()
         .into_iter()
         .map(Option::unwrap_or_default)
         .collect();
@@ -181,7 +181,7 @@ fn read_parquet_table(path: &Path) -> Result<PerUserTable, PerUserFileError> {
     let mut values = Vec::new();
     for column in &frame.columns {
         let numeric = matches!(column.values, Values::Int(_) | Values::Float(_));
-        if column.name == "user" || column.name == "user_index" || !numeric {
+        if column.name == "user_index" || !numeric {
             continue;
         }
         columns.push(column.name.clone());

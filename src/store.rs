@@ -274,9 +274,9 @@ impl ResultsDir {
         if !path.exists() {
             return Ok(None);
         }
-        let frame = read_parquet(&path)?;
-        let labels = texts(&frame, "item", &path)?;
-        let counts = u32s(&frame, "train_count", &path)?;
+        let mut frame = read_parquet(&path)?;
+        let labels = texts(&mut frame, "item", &path)?;
+        let counts = u32s(&mut frame, "train_count", &path)?;
         Ok(Some((labels, counts)))
     }
 
@@ -287,12 +287,11 @@ impl ResultsDir {
         if !path.exists() {
             return Ok(None);
         }
-        let frame = read_parquet(&path)?;
-        let dim = frame.columns.len();
+        let mut frame = read_parquet(&path)?;
+        let (dim, rows) = (frame.columns.len(), frame.rows());
         let columns = (0..dim)
-            .map(|k| floats(&frame, &format!("f{k}"), &path))
+            .map(|k| floats(&mut frame, &format!("f{k}"), &path))
             .collect::<Result<Vec<_>, _>>()?;
-        let rows = frame.rows();
         let values = (0..rows * dim)
             .map(|x| columns[x % dim][x / dim] as f32)
             .collect();
@@ -307,13 +306,13 @@ impl ResultsDir {
         index: &std::collections::HashMap<&str, u32>,
     ) -> Result<Vec<Vec<u32>>, StoreError> {
         let path = self.trial_dir(id).join("topk.parquet");
-        let frame = read_parquet(&path)?;
+        let mut frame = read_parquet(&path)?;
         let corrupt = |message: String| StoreError::Corrupt {
             path: path.clone(),
             message,
         };
-        let users = texts(&frame, "user", &path)?;
-        let items = texts(&frame, "item", &path)?;
+        let users = texts(&mut frame, "user", &path)?;
+        let items = texts(&mut frame, "item", &path)?;
         let mut lists: Vec<Vec<u32>> = Vec::new();
         let mut current: Option<&str> = None;
         for (user, item) in users.iter().zip(&items) {
@@ -391,16 +390,17 @@ impl ResultsDir {
     /// The stored per-user test metrics of a trial.
     pub fn read_per_user(&self, id: &str) -> Result<PerUser, StoreError> {
         let path = self.trial_dir(id).join("per_user.parquet");
-        let frame = read_parquet(&path)?;
-        let users = u32s(&frame, "user_index", &path)?;
+        let mut frame = read_parquet(&path)?;
+        let users = u32s(&mut frame, "user_index", &path)?;
+        let names: Vec<String> = frame.names().into_iter().map(str::to_string).collect();
         let mut columns = Vec::new();
         let mut values = Vec::new();
-        for column in &frame.columns {
-            let Ok(metric) = column.name.parse::<MetricId>() else {
+        for name in names {
+            let Ok(metric) = name.parse::<MetricId>() else {
                 continue;
             };
             columns.push(metric);
-            values.push(floats(&frame, &column.name, &path)?);
+            values.push(floats(&mut frame, &name, &path)?);
         }
         Ok(PerUser {
             users,
@@ -460,19 +460,20 @@ fn write_lists(
     )
 }
 
-/// A stored column, typed as recsweep writes it; anything else is corrupt.
-fn stored<'t>(frame: &'t Table, name: &str, path: &Path) -> Result<&'t Values, StoreError> {
+/// A stored column, typed as recsweep writes it, taken out of the frame;
+/// anything else is corrupt.
+fn stored(frame: &mut Table, name: &str, path: &Path) -> Result<Values, StoreError> {
     let corrupt = |message: String| StoreError::Corrupt {
         path: path.to_path_buf(),
         message,
     };
     let column = frame
-        .column(name)
+        .take(name)
         .ok_or_else(|| corrupt(format!("no column `{name}`")))?;
     if let Some(row) = column.missing.first() {
         return Err(corrupt(format!("`{name}` is empty in row {}", row + 1)));
     }
-    Ok(&column.values)
+    Ok(column.values)
 }
 
 fn wrong_kind(name: &str, values: &Values, path: &Path) -> StoreError {
@@ -482,31 +483,31 @@ fn wrong_kind(name: &str, values: &Values, path: &Path) -> StoreError {
     }
 }
 
-fn texts(frame: &Table, name: &str, path: &Path) -> Result<Vec<String>, StoreError> {
+fn texts(frame: &mut Table, name: &str, path: &Path) -> Result<Vec<String>, StoreError> {
     match stored(frame, name, path)? {
-        Values::Text(v) => Ok(v.clone()),
-        other => Err(wrong_kind(name, other, path)),
+        Values::Text(v) => Ok(v),
+        other => Err(wrong_kind(name, &other, path)),
     }
 }
 
-fn u32s(frame: &Table, name: &str, path: &Path) -> Result<Vec<u32>, StoreError> {
+fn u32s(frame: &mut Table, name: &str, path: &Path) -> Result<Vec<u32>, StoreError> {
     match stored(frame, name, path)? {
         Values::Int(v) => v
-            .iter()
-            .map(|&x| u32::try_from(x))
+            .into_iter()
+            .map(u32::try_from)
             .collect::<Result<_, _>>()
             .map_err(|_| StoreError::Corrupt {
                 path: path.to_path_buf(),
                 message: format!("`{name}` holds a value outside 0..2^32"),
             }),
-        other => Err(wrong_kind(name, other, path)),
+        other => Err(wrong_kind(name, &other, path)),
     }
 }
 
-fn floats(frame: &Table, name: &str, path: &Path) -> Result<Vec<f64>, StoreError> {
+fn floats(frame: &mut Table, name: &str, path: &Path) -> Result<Vec<f64>, StoreError> {
     match stored(frame, name, path)? {
-        Values::Float(v) => Ok(v.clone()),
-        other => Err(wrong_kind(name, other, path)),
+        Values::Float(v) => Ok(v),
+        other => Err(wrong_kind(name, &other, path)),
     }
 }
 

@@ -379,8 +379,8 @@ fn sampled_negatives_are_drawn_once_and_shared_by_every_trial() {
                 .join("topk.parquet"),
         )
         .unwrap();
-        let users = topk.column("user").unwrap().texts();
-        let items = topk.column("item").unwrap().texts();
+        let users = topk.column("user").unwrap().clone().into_texts();
+        let items = topk.column("item").unwrap().clone().into_texts();
         assert_eq!(topk.rows(), 10 * split.test.nonempty_rows().len());
         for (u, i) in users.into_iter().zip(items) {
             let pair = (u.unwrap(), i.unwrap());

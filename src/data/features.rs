@@ -632,7 +632,8 @@ fn read_table(
             ))
         })?;
         Ok(column
-            .texts()
+            .clone()
+            .into_texts()
             .into_iter()
             .map(|v| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
             .collect())

@@ -297,7 +297,8 @@ fn ids(
         Values::Int(v) => Ids::Int(v.clone()),
         _ => Ids::Str(
             column
-                .texts()
+                .clone()
+                .into_texts()
                 .into_iter()
                 .map(Option::unwrap_or_default)
                 .collect(),

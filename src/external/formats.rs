@@ -313,16 +313,16 @@ fn parquet(path: &Path) -> Result<Table, FormatError> {
     })
 }
 
-fn strings(frame: &Table, name: &str, path: &Path) -> Result<Vec<String>, FormatError> {
+fn strings(frame: &mut Table, name: &str, path: &Path) -> Result<Vec<String>, FormatError> {
     let err = |message: String| FormatError::File {
         path: path.to_path_buf(),
         message,
     };
     let column = frame
-        .column(name)
+        .take(name)
         .ok_or_else(|| err(format!("no `{name}` column")))?;
     column
-        .texts()
+        .into_texts()
         .into_iter()
         .enumerate()
         .map(|(row, v)| v.ok_or_else(|| err(format!("`{name}` is empty in row {}", row + 1))))
@@ -355,9 +355,9 @@ fn read_run_parquet(
     path: &Path,
     vocabulary: &mut Vocabulary,
 ) -> Result<Vec<Recommendation>, FormatError> {
-    let frame = parquet(path)?;
-    let users = strings(&frame, "user", path)?;
-    let items = strings(&frame, "item", path)?;
+    let mut frame = parquet(path)?;
+    let users = strings(&mut frame, "user", path)?;
+    let items = strings(&mut frame, "item", path)?;
     let orders: Vec<Order> = match (
         floats(&frame, "score", path)?,
         floats(&frame, "rank", path)?,
@@ -387,9 +387,9 @@ fn read_judgements_parquet(
     path: &Path,
     vocabulary: &mut Vocabulary,
 ) -> Result<Vec<Judgement>, FormatError> {
-    let frame = parquet(path)?;
-    let users = strings(&frame, "user", path)?;
-    let items = strings(&frame, "item", path)?;
+    let mut frame = parquet(path)?;
+    let users = strings(&mut frame, "user", path)?;
+    let items = strings(&mut frame, "item", path)?;
     let relevance = floats(&frame, "relevance", path)?;
     Ok(users
         .into_iter()

@@ -111,9 +111,19 @@ impl Column {
         })
     }
 
-    /// Every cell as text (see [`Column::text`]).
-    pub fn texts(&self) -> Vec<Option<String>> {
-        (0..self.len()).map(|row| self.text(row)).collect()
+    /// Every cell as text (see [`Column::text`]); text cells are moved, not
+    /// copied.
+    pub fn into_texts(self) -> Vec<Option<String>> {
+        match self.values {
+            Values::Text(v) => {
+                let mut cells: Vec<Option<String>> = v.into_iter().map(Some).collect();
+                for &row in &self.missing {
+                    cells[row] = None;
+                }
+                cells
+            }
+            _ => (0..self.len()).map(|row| self.text(row)).collect(),
+        }
     }
 
     /// Every cell as a number: integers converted, text parsed (None where it
@@ -152,6 +162,12 @@ impl Table {
 
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Removes a column and hands it over (no copy of its cells).
+    pub fn take(&mut self, name: &str) -> Option<Column> {
+        let at = self.columns.iter().position(|c| c.name == name)?;
+        Some(self.columns.remove(at))
     }
 }
 

@@ -6,6 +6,8 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use parquet::basic::{Compression, ConvertedType, LogicalType, Repetition, Type as Physical};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::{
@@ -34,26 +36,34 @@ pub fn read_parquet(path: &Path) -> Result<Table, TableError> {
     let file = File::open(path).map_err(TableError::Open)?;
     let reader = SerializedFileReader::new(file).map_err(format)?;
     let schema = reader.metadata().file_metadata().schema_descr_ptr();
-    let mut columns: Vec<Column> = Vec::with_capacity(schema.num_columns());
-    for i in 0..schema.num_columns() {
-        let descr = schema.column(i);
-        let kind = kind(&descr)?;
-        columns.push(Column {
-            name: descr.path().string(),
-            values: match kind {
-                Kind::Bool => Values::Bool(Vec::new()),
-                Kind::Int(_) | Kind::UInt64 => Values::Int(Vec::new()),
-                Kind::Float | Kind::Double | Kind::Decimal(_) => Values::Float(Vec::new()),
-                Kind::Text => Values::Text(Vec::new()),
-            },
-            missing: Vec::new(),
-        });
-        for group in 0..reader.num_row_groups() {
-            let row_group = reader.get_row_group(group).map_err(format)?;
-            let chunk = row_group.get_column_reader(i).map_err(format)?;
-            read_chunk(chunk, kind, &descr, &mut columns[i])?;
-        }
-    }
+    // Columns are independent: each is decoded on its own rayon task (the
+    // same cells in the same order at any thread count), through its own
+    // file handle, as reads seek.
+    let columns = (0..schema.num_columns())
+        .into_par_iter()
+        .map(|i| {
+            let file = File::open(path).map_err(TableError::Open)?;
+            let reader = SerializedFileReader::new(file).map_err(format)?;
+            let descr = schema.column(i);
+            let kind = kind(&descr)?;
+            let mut column = Column {
+                name: descr.path().string(),
+                values: match kind {
+                    Kind::Bool => Values::Bool(Vec::new()),
+                    Kind::Int(_) | Kind::UInt64 => Values::Int(Vec::new()),
+                    Kind::Float | Kind::Double | Kind::Decimal(_) => Values::Float(Vec::new()),
+                    Kind::Text => Values::Text(Vec::new()),
+                },
+                missing: Vec::new(),
+            };
+            for group in 0..reader.num_row_groups() {
+                let row_group = reader.get_row_group(group).map_err(format)?;
+                let chunk = row_group.get_column_reader(i).map_err(format)?;
+                read_chunk(chunk, kind, &descr, &mut column)?;
+            }
+            Ok(column)
+        })
+        .collect::<Result<Vec<Column>, TableError>>()?;
     if let Some(c) = columns.iter().find(|c| c.len() != columns[0].len()) {
         return Err(TableError::Format(format!(
             "not a readable Parquet file: column `{}` has {} rows, `{}` has {}",
@@ -428,7 +438,7 @@ mod tests {
                 ["user", "item", "count", "rating", "score", "price", "ts", "day", "ok"]
             );
             assert_eq!(
-                column("user").texts(),
+                column("user").clone().into_texts(),
                 [
                     Some("u1".to_string()),
                     Some("u2".into()),
@@ -464,7 +474,7 @@ mod tests {
             );
             assert_eq!(column("day").values, Values::Int(vec![1; 4]));
             assert_eq!(
-                column("ok").texts(),
+                column("ok").clone().into_texts(),
                 [
                     Some("true".to_string()),
                     Some("false".into()),
