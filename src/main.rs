@@ -4,5 +4,6 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    recsweep::table::parquet::quiet_guarded_panics();
     cli::main()
 }
