@@ -52,8 +52,8 @@ pub fn read_parquet(path: &Path) -> Result<Table, TableError> {
                 name: descr.path().string(),
                 values: match kind {
                     Kind::Bool => Values::Bool(Vec::new()),
-                    Kind::Int(_) | Kind::UInt64 => Values::Int(Vec::new()),
-                    Kind::Float | Kind::Double | Kind::Decimal(_) => Values::Float(Vec::new()),
+                    Kind::Int { .. } => Values::Int(Vec::new()),
+                    Kind::Float | Kind::Decimal(_) => Values::Float(Vec::new()),
                     Kind::Text => Values::Text(Vec::new()),
                 },
                 missing: Vec::new(),
@@ -122,16 +122,16 @@ fn format(e: parquet::errors::ParquetError) -> TableError {
     TableError::Format(format!("not a readable Parquet file: {e}"))
 }
 
-/// How a physical column's values become [`Values`].
+/// How a column's values become [`Values`]; the physical width (int32 or
+/// int64, float or double) comes with the column's reader.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Bool,
-    /// int32 or int64; `true` when int32 holds unsigned 32-bit values.
-    Int(bool),
-    /// int64 holding unsigned 64-bit values.
-    UInt64,
+    /// int32 or int64, annotated unsigned or not.
+    Int {
+        unsigned: bool,
+    },
     Float,
-    Double,
     /// int32 or int64 holding a decimal with this scale.
     Decimal(i32),
     Text,
@@ -163,19 +163,14 @@ fn kind(descr: &ColumnDescriptor) -> Result<Kind, TableError> {
         Some(LogicalType::Decimal(d)) => Some(d.scale),
         _ => (converted == ConvertedType::DECIMAL).then(|| descr.type_scale()),
     };
-    Ok(match descr.physical_type() {
-        Physical::BOOLEAN => Kind::Bool,
-        Physical::INT32 | Physical::INT64 if decimal.is_some() => {
-            Kind::Decimal(decimal.expect("checked"))
-        }
-        Physical::INT32 => Kind::Int(unsigned),
-        Physical::INT64 if unsigned => Kind::UInt64,
-        Physical::INT64 => Kind::Int(false),
-        Physical::FLOAT => Kind::Float,
-        Physical::DOUBLE => Kind::Double,
-        Physical::BYTE_ARRAY => Kind::Text,
-        Physical::INT96 => return Err(unsupported("int96 (a legacy timestamp)")),
-        Physical::FIXED_LEN_BYTE_ARRAY => {
+    Ok(match (descr.physical_type(), decimal) {
+        (Physical::BOOLEAN, _) => Kind::Bool,
+        (Physical::INT32 | Physical::INT64, Some(scale)) => Kind::Decimal(scale),
+        (Physical::INT32 | Physical::INT64, None) => Kind::Int { unsigned },
+        (Physical::FLOAT | Physical::DOUBLE, _) => Kind::Float,
+        (Physical::BYTE_ARRAY, _) => Kind::Text,
+        (Physical::INT96, _) => return Err(unsupported("int96 (a legacy timestamp)")),
+        (Physical::FIXED_LEN_BYTE_ARRAY, _) => {
             return Err(unsupported(
                 "a fixed-length byte array (a decimal, UUID or float16)",
             ))
@@ -195,37 +190,35 @@ fn read_chunk(
         name: &column.name,
         missing: &mut column.missing,
     };
+    let unsigned = matches!(kind, Kind::Int { unsigned: true });
+    // 10^scale for a decimal; plain integers never reach a float column.
+    let scale = match kind {
+        Kind::Decimal(scale) => 10f64.powi(scale),
+        _ => 1.0,
+    };
     match (chunk, &mut column.values) {
         (ColumnReader::BoolColumnReader(r), Values::Bool(out)) => cells.place(r, out, Ok),
-        (ColumnReader::Int32ColumnReader(r), Values::Int(out)) => {
-            let unsigned = matches!(kind, Kind::Int(true));
-            cells.place(r, out, |v| {
-                Ok(if unsigned {
-                    i64::from(v as u32)
-                } else {
-                    i64::from(v)
-                })
+        (ColumnReader::Int32ColumnReader(r), Values::Int(out)) => cells.place(r, out, |v| {
+            Ok(if unsigned {
+                i64::from(v as u32)
+            } else {
+                i64::from(v)
             })
-        }
-        (ColumnReader::Int64ColumnReader(r), Values::Int(out)) => {
-            let unsigned = matches!(kind, Kind::UInt64);
-            cells.place(r, out, |v| {
-                if unsigned && v < 0 {
-                    Err(format!(
-                        "the unsigned value {} is beyond the largest signed 64-bit integer",
-                        v as u64
-                    ))
-                } else {
-                    Ok(v)
-                }
-            })
-        }
+        }),
+        (ColumnReader::Int64ColumnReader(r), Values::Int(out)) => cells.place(r, out, |v| {
+            if unsigned && v < 0 {
+                Err(format!(
+                    "the unsigned value {} is beyond the largest signed 64-bit integer",
+                    v as u64
+                ))
+            } else {
+                Ok(v)
+            }
+        }),
         (ColumnReader::Int32ColumnReader(r), Values::Float(out)) => {
-            let scale = decimal_scale(kind);
             cells.place(r, out, |v| Ok(f64::from(v) / scale))
         }
         (ColumnReader::Int64ColumnReader(r), Values::Float(out)) => {
-            let scale = decimal_scale(kind);
             cells.place(r, out, |v| Ok(v as f64 / scale))
         }
         (ColumnReader::FloatColumnReader(r), Values::Float(out)) => {
@@ -238,13 +231,6 @@ fn read_chunk(
             })
         }
         _ => unreachable!("kind() matched the reader to the values"),
-    }
-}
-
-fn decimal_scale(kind: Kind) -> f64 {
-    match kind {
-        Kind::Decimal(scale) => 10f64.powi(scale),
-        _ => 1.0,
     }
 }
 
