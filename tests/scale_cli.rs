@@ -208,3 +208,181 @@ fn the_slurm_script_submits_an_array_and_a_dependent_report() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// Runs the script `plan --slurm` prints with stand-ins for sbatch (which
+/// runs the batch script, or its `--wrap` text through sh, in `--chdir`)
+/// and recsweep (which records its arguments), so the test sees every
+/// argument as the cluster's shell would pass it.
+#[test]
+fn the_slurm_script_passes_adversarial_paths_and_overrides_as_single_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work 'd' $(touch PWNED0)");
+    std::fs::create_dir(&work).unwrap();
+    let spec = "a b;'c`touch PWNED1`$(touch PWNED2).yaml";
+    std::fs::write(work.join(spec), SPEC).unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = dir.path().join("calls.log");
+    let script = |name: &str, text: &str| {
+        let path = bin.join(name);
+        std::fs::write(&path, text).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script(
+        "sbatch",
+        "#!/usr/bin/env bash\nwrap=''\nwhile [ $# -gt 0 ]; do case \"$1\" in\n  --wrap) wrap=\"$2\"; shift 2;;\n  --chdir) cd \"$2\"; shift 2;;\n  *) shift;;\nesac; done\nif [ -n \"$wrap\" ]; then sh -c \"$wrap\"; else SLURM_ARRAY_TASK_ID=0 bash -s; fi\necho 42\n",
+    );
+    script(
+        "recsweep",
+        "#!/usr/bin/env bash\n{ echo \"cwd $PWD\"; printf '[%s]\\n' \"$@\"; echo END; } >>\"$CALLS\"\n",
+    );
+    let results = "x; touch PWNED3 `touch PWNED4` 'q\"";
+    let set = "report.path=out dir/r;$(touch PWNED5).md";
+    let out = recsweep(
+        &work,
+        &[
+            "plan",
+            spec,
+            "--slurm",
+            "--shards",
+            "2",
+            "--results",
+            results,
+            "--set",
+            set,
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(work.join("submit.sh"), &out.stdout).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let ran = Command::new("bash")
+        .arg("submit.sh")
+        .current_dir(&work)
+        .env("PATH", path)
+        .env("CALLS", &log)
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let cwd = format!("cwd {}", work.display());
+    let words = |list: &[&str]| {
+        let mut text = format!("{cwd}\n");
+        for w in list {
+            text.push_str(&format!("[{w}]\n"));
+        }
+        text + "END\n"
+    };
+    let expected = words(&[
+        "run",
+        spec,
+        "--results",
+        results,
+        "--set",
+        set,
+        "--shard",
+        "auto",
+        "--quiet",
+    ]) + &words(&["report", &format!("{results}/sharded")]);
+    assert_eq!(calls, expected);
+    for root in [dir.path(), work.as_path()] {
+        let pwned: Vec<_> = std::fs::read_dir(root)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("PWNED"))
+            .collect();
+        assert!(pwned.is_empty(), "an injected command ran: {pwned:?}");
+    }
+
+    // A newline would end a #SBATCH or heredoc line: refused, not quoted.
+    let newline = recsweep(
+        &work,
+        &[
+            "plan",
+            spec,
+            "--slurm",
+            "--shards",
+            "2",
+            "--results",
+            "a\nb",
+        ],
+        &[],
+    );
+    assert_eq!(newline.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&newline.stderr);
+    assert!(
+        err.contains("--results `a\\nb` holds a control character"),
+        "{err}"
+    );
+}
+
+#[test]
+fn kubernetes_objects_get_valid_names_and_quoted_commands() {
+    let dir = setup();
+    let set = "report.path='a: b, [c] \"d\".md'";
+    let out = recsweep(
+        dir.path(),
+        &[
+            "plan",
+            "spec.yaml",
+            "--kubernetes",
+            "--shards",
+            "2",
+            "--set",
+            "name=F_Plan.v2",
+            "--set",
+            set,
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let dns1123 = |s: &str| {
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        s.len() <= 63
+            && s.chars().all(|c| alnum(c) || c == '-')
+            && s.starts_with(alnum)
+            && s.ends_with(alnum)
+    };
+    let sweep = docs[0]["metadata"]["name"].as_str().unwrap();
+    assert!(sweep.starts_with("recsweep-f-plan-v2-"), "{sweep}");
+    let config_map = docs[0]["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+        .as_str()
+        .unwrap();
+    for name in [
+        sweep,
+        docs[1]["metadata"]["name"].as_str().unwrap(),
+        config_map,
+    ] {
+        assert!(dns1123(name), "`{name}` is not a DNS-1123 label");
+    }
+    assert!(text.contains(&format!("kubectl create configmap {config_map} ")));
+    let command: Vec<&str> = docs[0]["spec"]["template"]["spec"]["containers"][0]["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(&command[5..9], ["--set", "name=F_Plan.v2", "--set", set]);
+    // The report reads the results folder under the spec's own name.
+    assert_eq!(
+        docs[1]["spec"]["template"]["spec"]["containers"][0]["command"][2],
+        "/results/F_Plan.v2"
+    );
+}

@@ -468,13 +468,18 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
         bail!(InputError("--shards must be at least 1".into()));
     }
     let spec = load_spec(&args.spec.spec, &args.spec.overrides)?;
+    let workdir = std::env::current_dir().context("cannot read the current folder")?;
+    let overrides: Vec<String> = args.spec.overrides.iter().map(|o| o.text.clone()).collect();
     let input = recsweep::scale::PlanInput {
         spec: &args.spec.spec,
         name: &spec.name,
         results: &args.results,
+        workdir: &workdir,
+        overrides: &overrides,
         shards: args.shards,
         trials: spec.expansion().trials.len(),
     };
+    input.check().map_err(|e| InputError(e.to_string()))?;
     if args.shards > input.trials {
         eprintln!(
             "warning: {} shards for {} trials: {} shards will have nothing to run",

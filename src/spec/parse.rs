@@ -37,6 +37,8 @@ const TOP_KEYS: &[&str] = &[
 pub struct Override {
     pub path: String,
     pub value: Value,
+    /// `KEY=VALUE` as given, so `recsweep plan` can pass it on to its jobs.
+    pub text: String,
 }
 
 impl FromStr for Override {
@@ -53,6 +55,7 @@ impl FromStr for Override {
         Ok(Self {
             path: path.to_string(),
             value,
+            text: s.to_string(),
         })
     }
 }
