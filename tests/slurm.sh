@@ -90,7 +90,8 @@ done
 sed "s|path: reports/quickstart.md|path: $work/sharded.md|" "$root/experiments/quickstart.yaml" >"$work/spec.yaml"
 mkdir -p "$work/bin" && ln -s "$bin" "$work/bin/recsweep"
 export PATH="$work/bin:$PATH"
-"$bin" plan "$work/spec.yaml" --slurm --shards 4 --results "$work/results" >"$work/submit.sh" ||
+# Jobs run (and log) in the folder plan ran in.
+(cd "$work" && "$bin" plan spec.yaml --slurm --shards 4 --results results >submit.sh) ||
   fail "recsweep plan failed"
 (cd "$work" && bash submit.sh) >"$work/submit.log" 2>&1 || fail "submitting failed: $(cat "$work/submit.log")"
 for _ in $(seq 600); do
