@@ -54,14 +54,29 @@ pub fn humanize(message: &str) -> (String, Option<String>) {
         }
     }
     (
-        message.replace("invalid type: ", "wrong type: found "),
+        readable_types(&message.replace("invalid type: ", "wrong type: found ")),
         None,
     )
 }
 
+/// serde's Rust type names (`expected usize`) in words a spec's author uses.
+fn readable_types(message: &str) -> String {
+    let Some((head, expected)) = message.rsplit_once(", expected ") else {
+        return message.to_string();
+    };
+    let words = match expected {
+        "usize" | "u64" | "u32" | "u16" | "u8" => "a whole number ≥ 0",
+        "i64" | "i32" | "i16" | "i8" => "a whole number",
+        "f64" | "f32" => "a number",
+        "a boolean" => "true or false",
+        _ => return message.to_string(),
+    };
+    format!("{head}, expected {words}")
+}
+
 /// The full key path and readable message of a serde error raised while
 /// deserializing the value found at `base`.
-pub fn describe_serde_error(
+fn describe_serde_error(
     base: &str,
     error: &serde_path_to_error::Error<serde_yaml::Error>,
 ) -> (String, String) {
@@ -74,6 +89,47 @@ pub fn describe_serde_error(
             path = join_path(&path, &key);
         }
     }
+    (path, message)
+}
+
+/// [`describe_serde_error`] for an error raised while deserializing `value`
+/// as `T`, with the allowed values of an enum spelt out: serde_yaml says
+/// only "expected a Value::Tagged enum" when a number or list stands where
+/// a named value belongs, so the value at the error's path is swapped for a
+/// string no variant has, and the second attempt's "unknown variant" error
+/// lists the variants.
+pub fn describe_serde_error_in<T: serde::de::DeserializeOwned>(
+    base: &str,
+    error: &serde_path_to_error::Error<serde_yaml::Error>,
+    value: &serde_yaml::Value,
+) -> (String, String) {
+    let (path, message) = describe_serde_error(base, error);
+    const ENUM: &str = "expected a Value::Tagged enum";
+    if !message.contains(ENUM) {
+        return (path, message);
+    }
+    let mut probe = value.clone();
+    let mut node = Some(&mut probe);
+    for segment in error.path().iter() {
+        use serde_path_to_error::Segment;
+        node = node.and_then(|n| match segment {
+            Segment::Seq { index } => n.as_sequence_mut()?.get_mut(*index),
+            Segment::Map { key } => n.as_mapping_mut()?.get_mut(key.as_str()),
+            _ => None,
+        });
+    }
+    let found = node.map(|n| *n = serde_yaml::Value::String("\u{1}".into()));
+    let allowed = found.and_then(|()| {
+        let retry = serde_path_to_error::deserialize::<_, T>(probe.clone()).err()?;
+        let text = retry.inner().to_string();
+        let rest = text.strip_prefix("unknown variant `")?;
+        let names: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
+        (!names.is_empty()).then(|| names.join(", "))
+    });
+    let message = match allowed {
+        Some(names) => message.replace(ENUM, &format!("expected one of: {names}")),
+        None => message.replace(ENUM, "expected one of its named values"),
+    };
     (path, message)
 }
 

@@ -59,6 +59,9 @@ pub fn detect(path: &Path) -> Result<Detected, DataError> {
                 format,
             )
         })?;
+        if let Some(why) = frame.emptiness() {
+            return Err(format(format!("{why}: nothing to build a spec from")));
+        }
         return Ok(from_parquet(&frame));
     }
     let file = std::fs::File::open(path).map_err(|source| DataError::Open {
@@ -88,6 +91,9 @@ pub fn detect(path: &Path) -> Result<Detected, DataError> {
             }
         };
         let skip = usize::from(detected.header);
+        if lines.len() <= skip {
+            return Err(format(NO_ROWS.into()));
+        }
         detected.ratings = lines[skip..]
             .iter()
             .filter_map(|l| split(l).get(2).and_then(|v| v.trim().parse().ok()))
@@ -98,8 +104,15 @@ pub fn detect(path: &Path) -> Result<Detected, DataError> {
         format("found no separator (comma, tab, semicolon or |) in the first rows".into())
     })?;
     let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split(separator).collect()).collect();
-    Ok(from_text(&rows, separator))
+    let detected = from_text(&rows, separator);
+    if rows.len() <= usize::from(detected.header) {
+        return Err(format(NO_ROWS.into()));
+    }
+    Ok(detected)
 }
+
+/// A header line alone: nothing to detect types or a split from.
+const NO_ROWS: &str = "the file has column names but no rows: nothing to build a spec from";
 
 /// A MovieLens layout: `::` or a `userId,movieId,rating` header, or four
 /// tab-separated integer fields (u.data).

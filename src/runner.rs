@@ -36,6 +36,13 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("simulation.truth: fitting {model} on the whole log failed: {message}")]
     Truth { model: String, message: String },
+    #[error("{key}: {value} is more than the catalogue's {items} items; {why}")]
+    BeyondCatalogue {
+        key: String,
+        value: u64,
+        items: usize,
+        why: &'static str,
+    },
     #[error("cannot start {jobs} worker threads: {message}")]
     Threads { jobs: usize, message: String },
 }
@@ -76,6 +83,70 @@ fn whole_log(split: &Split) -> CsrMatrix {
         pairs.extend(v.pairs());
     }
     CsrMatrix::from_pairs(split.n_users(), split.train.n_cols(), &pairs)
+}
+
+/// Sizes the spec states in items, which only the data bounds: a
+/// pipeline's candidates N and a simulation's K. Beyond the catalogue they
+/// mean nothing (every item is a candidate; no list can be that long), and
+/// lists are allocated from them, so they are refused here, before any
+/// trial runs (and by `validate`).
+fn check_catalogue_sizes(spec: &Spec, expansion: &Expansion, items: usize) -> Result<(), RunError> {
+    let beyond = |key: String, value: u64, why| RunError::BeyondCatalogue {
+        key,
+        value,
+        items,
+        why,
+    };
+    for trial in &expansion.trials {
+        if trial.model != crate::models::ModelKind::Pipeline {
+            continue;
+        }
+        let n = trial.params.get("candidates").and_then(|v| v.as_u64());
+        if let Some(n) = n.filter(|&n| n > items as u64) {
+            return Err(beyond(
+                format!("models[{}] ({}).params.candidates", trial.model_index, trial.model_name),
+                n,
+                "the retriever would pass every item on, leaving the ranker alone: use at most the catalogue",
+            ));
+        }
+    }
+    if let Some(sim) = spec
+        .simulation
+        .as_ref()
+        .filter(|s| s.k as u64 > items as u64)
+    {
+        return Err(beyond(
+            "simulation.k".into(),
+            sim.k as u64,
+            "a round recommends K unseen items to every user: use fewer than the catalogue",
+        ));
+    }
+    Ok(())
+}
+
+/// Fewer held-out items of a cold_items split than this cannot separate
+/// models: a handful of items decide every user's metrics together.
+const FEW_COLD_ITEMS: usize = 10;
+
+/// Held-out parts too small to compare models on: a cold_items split that
+/// ranks each user's held-out items among at most K cold items puts every
+/// one of them in every top-K (recall@K is 1 for any model), and a few
+/// cold items make every user's numbers hinge on the same items.
+fn held_out_warnings(split: &Split, k: usize) -> Vec<String> {
+    let (Some(cold), "cold_items") = (split.stats.cold_test, split.stats.method.as_str()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if split.candidates.is_some() && cold <= k {
+        out.push(format!(
+            "the cold_items split holds out {cold} items and ranks each user's among them (candidates: cold): with K = {k} every list holds all of them, so recall@{k} is 1 for every model; raise split.test_fraction or use candidates: all"
+        ));
+    } else if cold < FEW_COLD_ITEMS {
+        out.push(format!(
+            "the cold_items split holds out only {cold} items: every user's metrics hinge on the same few items, too few to compare models; raise split.test_fraction"
+        ));
+    }
+    out
 }
 
 /// Original user and item ids, by dense id.
@@ -121,7 +192,7 @@ impl Candidates {
 
 impl Experiment {
     pub fn prepare(valid: ValidSpec) -> Result<Self, RunError> {
-        let (spec, expansion) = valid.into_parts();
+        let (spec, mut expansion) = valid.into_parts();
         let mut phases = Vec::new();
         let mut clock = Instant::now();
         let mut lap = |name| {
@@ -145,6 +216,14 @@ impl Experiment {
         }
         let split = split::split(&data, &spec.split, spec.seed)?;
         lap("split");
+        check_catalogue_sizes(&spec, &expansion, split.n_items())?;
+        // Stored with the expansion, so `validate`, `run` and the report
+        // all show them.
+        for warning in held_out_warnings(&split, spec.evaluation.max_cutoff()) {
+            if !expansion.warnings.contains(&warning) {
+                expansion.warnings.push(warning);
+            }
+        }
         let candidates = spec
             .evaluation
             .protocol

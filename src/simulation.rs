@@ -18,6 +18,11 @@ use crate::eval::{best_k, gini, long_tail};
 use crate::models::{FitInput, ModelConfig, ModelKind, Penalized, Scorer};
 use crate::seed::mix;
 
+/// The most rounds a simulation may ask for: each retrains the model, so
+/// 1,000 is already days of training; the bound keeps a typo (an extra
+/// zero run wild) from allocating or running forever.
+pub const MAX_ROUNDS: usize = 1000;
+
 /// The spec's `simulation` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -147,8 +152,14 @@ impl SimulationSpec {
     /// Problems, each with its key under `simulation`.
     pub fn issues(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        if self.rounds == 0 {
-            out.push(("rounds".into(), "must be at least 1".into()));
+        if !(1..=MAX_ROUNDS).contains(&self.rounds) {
+            out.push((
+                "rounds".into(),
+                format!(
+                    "{} is out of range; must be 1 to {MAX_ROUNDS} (every round retrains the model)",
+                    self.rounds
+                ),
+            ));
         }
         if self.k == 0 {
             out.push(("k".into(), "must be at least 1".into()));
@@ -423,7 +434,7 @@ fn fill_slots(
     epsilon: f64,
     rng: &mut Pcg64Mcg,
 ) -> Vec<u32> {
-    let mut list: Vec<u32> = Vec::with_capacity(spec.k);
+    let mut list: Vec<u32> = Vec::with_capacity(spec.k.min(tail.len()));
     let mut next = ranked.iter();
     let unseen = |i: &u32| seen.binary_search(i).is_err();
     let mut pool: Option<Vec<u32>> = None;

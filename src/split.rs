@@ -244,6 +244,15 @@ pub enum SplitError {
         users: usize,
         interactions: usize,
     },
+    #[error("split.test_fraction: {fraction} of {n} {side} holds out round({fraction}·{n}) = 0 {side} for {part}; a {method} split needs at least one (use test_fraction ≥ {least})")]
+    NothingHeldOut {
+        method: &'static str,
+        side: &'static str,
+        part: &'static str,
+        fraction: f64,
+        n: usize,
+        least: String,
+    },
 }
 
 /// Which part each interaction row goes to.
@@ -275,7 +284,17 @@ pub fn split(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split, 
                 Side::Items => (&data.items, data.n_items()),
                 Side::Users => (&data.users, data.n_users()),
             };
-            let of = held_out_entities(n, fraction, validation, seed);
+            let of = held_out_entities(n, fraction, validation, seed).map_err(|(part, n)| {
+                SplitError::NothingHeldOut {
+                    method: spec.method.as_str(),
+                    side: side.as_str(),
+                    part,
+                    fraction,
+                    n,
+                    // round(f·n) ≥ 1 from f = 0.5/n on.
+                    least: crate::format::format_number(0.5 / n.max(1) as f64),
+                }
+            })?;
             for (p, &e) in parts.iter_mut().zip(ids) {
                 *p = of[e as usize];
             }
@@ -446,23 +465,36 @@ fn build(
 }
 
 /// Which part each entity (item or user) of a cold split goes to: a seeded
-/// shuffle, the first round(fraction·n) to test, as many of the rest to
-/// validation, the others to train (at least one entity stays in train).
-fn held_out_entities(n: usize, fraction: f64, validation: bool, seed: u64) -> Vec<Part> {
+/// shuffle, the first round(fraction·n) to test, round(fraction·rest) of
+/// the rest to validation, the others to train (at least one entity stays
+/// in train). A part that rounds to nothing is an error, (part, n): unlike
+/// a per-user holdout, where one item more is a small change, one whole
+/// item or user held out where the spec asked for none makes every list
+/// trivially perfect.
+fn held_out_entities(
+    n: usize,
+    fraction: f64,
+    validation: bool,
+    seed: u64,
+) -> Result<Vec<Part>, (&'static str, usize)> {
+    let size = |n: usize, part| match (fraction * n as f64).round() as usize {
+        0 => Err((part, n)),
+        held => Ok(held.min(n.saturating_sub(1))),
+    };
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut Pcg64Mcg::seed_from_u64(seed ^ 0xC01D_5EED));
     let mut of = vec![Part::Train; n];
-    let n_test = holdout_size(n, fraction);
+    let n_test = size(n, "test")?;
     for &e in &order[..n_test] {
         of[e] = Part::Test;
     }
     if validation {
         let rest = &order[n_test..];
-        for &e in &rest[..holdout_size(rest.len(), fraction)] {
+        for &e in &rest[..size(rest.len(), "validation")?] {
             of[e] = Part::Validation;
         }
     }
-    of
+    Ok(of)
 }
 
 fn rows_by_user(data: &Interactions) -> Vec<Vec<usize>> {

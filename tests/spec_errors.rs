@@ -20,7 +20,7 @@ fn misspelt_key_wrong_type_and_out_of_range_values_are_all_reported() {
     let text = std::fs::read_to_string("tests/specs/three_mistakes.yaml").unwrap();
     let golden = "\
 spec.yaml:3:3: dataset.sorce: unknown key `sorce`; did you mean `source`? (allowed: source, path, header, separator, columns, positive, filter, features, users, items, interactions, popularity_exponent, latent_dim, affinity, exposure_bias, seed)
-spec.yaml:8:7: models[0].params.l2: wrong type: found string \"lots\", expected f64
+spec.yaml:8:7: models[0].params.l2: wrong type: found string \"lots\", expected a number; l2 takes > 0
 spec.yaml:14:17: evaluation.cutoffs[1]: cutoff 0 is out of range; K must be ≥ 1
 3 errors in spec.yaml";
     assert_eq!(errors(&text), golden);
@@ -111,7 +111,7 @@ fn range_and_cross_field_rules() {
             "simulation: {epsilon: [0.1, 1.5]}",
             "simulation.epsilon[1]: 1.5 must lie in [0, 1]",
         ),
-        ("simulation: {rounds: 0}", "simulation.rounds: must be at least 1"),
+        ("simulation: {rounds: 0}", "simulation.rounds: 0 is out of range; must be 1 to 1000"),
         (
             "simulation: {baseline: {model: nope}}",
             "simulation.baseline.model: `nope` is not a model of this spec (models: most_pop)",

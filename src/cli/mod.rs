@@ -498,8 +498,10 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
 
 fn validate(args: SpecArgs) -> Result<ExitCode> {
     let spec = load_spec(&args.spec, &args.overrides)?;
-    outln!("{}: valid", args.spec.display());
+    // The verdict comes once the data has been read and split too: a data
+    // error after "valid" on stdout would contradict it.
     let experiment = Experiment::prepare(spec)?;
+    outln!("{}: valid", args.spec.display());
     for warning in &experiment.expansion.warnings {
         eprintln!("warning: {warning}");
     }
@@ -637,7 +639,10 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
             },
         },
     )
-    .map_err(|e| InputError(e.to_string()))?;
+    .map_err(|e| match e {
+        external::EvaluateError::NoTruth => InputError(format!("{}: {e}", args.truth.display())),
+        e => InputError(e.to_string()),
+    })?;
     let notes = &outcome.notes;
     if notes.duplicates > 0 {
         eprintln!(
@@ -836,7 +841,10 @@ fn is_input_error(error: &anyhow::Error) -> bool {
                     _ => true,
                 })
             || e.downcast_ref::<RunError>().is_some_and(|r| match r {
-                RunError::Data(_) | RunError::Split(_) | RunError::Truth { .. } => true,
+                RunError::Data(_)
+                | RunError::Split(_)
+                | RunError::Truth { .. }
+                | RunError::BeyondCatalogue { .. } => true,
                 RunError::Store(s) => s.is_input(),
                 RunError::Threads { .. } => false,
             })

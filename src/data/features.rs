@@ -239,6 +239,12 @@ fn atomic_header(path: &Path) -> Result<Vec<(String, String)>, String> {
     BufReader::new(file)
         .read_line(&mut line)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if line.trim().is_empty() {
+        return Err(format!(
+            "{}: line 1: the file is empty (no header, no rows); a RecBole atomic file starts with `name:type` cells",
+            path.display()
+        ));
+    }
     line.trim_end_matches(['\n', '\r'])
         .split('\t')
         .map(|cell| {

@@ -209,6 +209,9 @@ fn from_frame(
         path: path.to_path_buf(),
         message,
     };
+    if let Some(why) = frame.emptiness() {
+        return Err(err(format!("{why}: there are no interactions to read")));
+    }
     let get = |col: &ColumnRef| -> Result<&Column, DataError> {
         let found = match col {
             ColumnRef::Name(name) => frame.column(name),

@@ -5,6 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The largest exponent e accepted. The weights are (n_max / n_i)^e with
+/// popularity counts below 2^32, so at e ≤ 10 every weight is below 2^320
+/// (about 1e96) and every per-user sum and ratio stays finite in f64;
+/// at e = 1e308 the weights are infinite and IPS/SNIPS meaningless.
+pub const MAX_EXPONENT: f64 = 10.0;
+
 /// The spec's `evaluation.propensity` block: an exponent, or a named preset
 /// with its parameter; optionally a cap on the weights 1/p_i.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -67,6 +73,21 @@ impl PropensitySpec {
                 out.push(("exponent", format!("{e} must be ≥ 0 (0 = no debiasing)")));
             }
             _ => {}
+        }
+        let e = self.resolved_exponent();
+        if e.is_finite() && e > MAX_EXPONENT {
+            let key = match self.preset {
+                None => "exponent",
+                Some(PropensityPreset::Yang2018) => "gamma",
+                Some(PropensityPreset::Steck2011) => "beta",
+            };
+            out.push((
+                key,
+                format!(
+                    "gives the exponent e = {} above {MAX_EXPONENT}: weights (n_max/n_i)^e would overflow to infinity (use e ≤ {MAX_EXPONENT}; published values are 0.5–2)",
+                    crate::format::format_number(e)
+                ),
+            ));
         }
         let wanted = match self.preset {
             Some(PropensityPreset::Yang2018) => Some("gamma"),

@@ -83,11 +83,13 @@ pub fn summarise(
 }
 
 /// Mean and 95% t-interval half-width (None below two values), over the
-/// finite values: stratified metrics and pop_lift are NaN for users where
-/// they are undefined, and average over the others.
+/// defined values: stratified metrics and pop_lift are NaN for users where
+/// they are undefined, and average over the others. An infinite value is
+/// kept, so it shows in the mean instead of silently shrinking the users
+/// averaged over.
 pub fn mean_ci95(values: &[f64]) -> (f64, Option<f64>) {
-    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    let values = &finite[..];
+    let defined: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    let values = &defined[..];
     let n = values.len();
     if n == 0 {
         return (0.0, None);
@@ -115,5 +117,8 @@ mod tests {
         let expected = 2.776_445_105 * (2.5f64 / 5.0).sqrt();
         assert!((ci.unwrap() - expected).abs() < 1e-8, "{ci:?}");
         assert_eq!(mean_ci95(&[4.0]), (4.0, None));
+        // Undefined (NaN) values are left out; an infinite one is not.
+        assert_eq!(mean_ci95(&[f64::NAN, 4.0]), (4.0, None));
+        assert_eq!(mean_ci95(&[f64::INFINITY, 4.0]).0, f64::INFINITY);
     }
 }

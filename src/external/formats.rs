@@ -96,6 +96,18 @@ enum Layout {
     Delimited(char),
 }
 
+/// `rows` as read, or an error naming the file when there are none: a
+/// header alone (or an empty Parquet file) is no run and no judgements.
+fn nonempty<T>(path: &Path, rows: Vec<T>) -> Result<Vec<T>, FormatError> {
+    if rows.is_empty() {
+        return Err(FormatError::File {
+            path: path.to_path_buf(),
+            message: "the file has no rows (column names only)".into(),
+        });
+    }
+    Ok(rows)
+}
+
 fn read_text(path: &Path) -> Result<String, FormatError> {
     std::fs::read_to_string(path).map_err(|source| FormatError::Open {
         path: path.to_path_buf(),
@@ -205,7 +217,7 @@ pub fn read_run(
     vocabulary: &mut Vocabulary,
 ) -> Result<Vec<Recommendation>, FormatError> {
     if path.extension().is_some_and(|e| e == "parquet") {
-        return read_run_parquet(path, vocabulary);
+        return read_run_parquet(path, vocabulary).and_then(|rows| nonempty(path, rows));
     }
     let text = read_text(path)?;
     let mut out = Vec::new();
@@ -249,7 +261,7 @@ pub fn read_run(
         }
         Layout::Parquet => unreachable!("handled above"),
     }
-    Ok(out)
+    nonempty(path, out)
 }
 
 /// Reads held-out (or train) interactions: TREC qrels (`user 0 item
@@ -260,7 +272,7 @@ pub fn read_judgements(
     vocabulary: &mut Vocabulary,
 ) -> Result<Vec<Judgement>, FormatError> {
     if path.extension().is_some_and(|e| e == "parquet") {
-        return read_judgements_parquet(path, vocabulary);
+        return read_judgements_parquet(path, vocabulary).and_then(|rows| nonempty(path, rows));
     }
     let text = read_text(path)?;
     let mut out = Vec::new();
@@ -295,7 +307,7 @@ pub fn read_judgements(
         }
         Layout::Parquet => unreachable!("handled above"),
     }
-    Ok(out)
+    nonempty(path, out)
 }
 
 fn parquet(path: &Path) -> Result<Table, FormatError> {

@@ -42,7 +42,7 @@ const PATIENCE: ParamDoc = ParamDoc {
 };
 const EPOCHS: ParamDoc = ParamDoc {
     param: "epochs",
-    rule: "≥ 1",
+    rule: "1 to 10,000",
     meaning: "shuffled passes over the train positives",
 };
 const BATCH: ParamDoc = ParamDoc {
@@ -112,12 +112,12 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
         ModelKind::Ials => &[
             ParamDoc {
                 param: "dim",
-                rule: "≥ 1",
+                rule: "1 to 4,096",
                 meaning: "factors per user and item",
             },
             ParamDoc {
                 param: "iterations",
-                rule: "≥ 1",
+                rule: "1 to 10,000",
                 meaning: "alternating sweeps (users, then items)",
             },
             ParamDoc {
@@ -145,7 +145,7 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
         ModelKind::Mf => &[
             ParamDoc {
                 param: "dim",
-                rule: "≥ 1",
+                rule: "1 to 4,096",
                 meaning: "factors per user and item",
             },
             ParamDoc {
@@ -173,12 +173,12 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
         ModelKind::TwoTower => &[
             ParamDoc {
                 param: "dim",
-                rule: "≥ 1",
+                rule: "1 to 4,096",
                 meaning: "id embedding and output width of each tower",
             },
             ParamDoc {
                 param: "hidden",
-                rule: "widths ≥ 1",
+                rule: "widths 1 to 4,096",
                 meaning: "dense ReLU layers per tower, then a linear output to dim; [] = embeddings only",
             },
             ParamDoc {
@@ -210,17 +210,17 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
             },
             ParamDoc {
                 param: "dim",
-                rule: "≥ 1",
+                rule: "1 to 4,096",
                 meaning: "GMF factors and the MLP's embedding width per side",
             },
             ParamDoc {
                 param: "hidden",
-                rule: "widths ≥ 1, non-empty for mlp/neumf",
+                rule: "widths 1 to 4,096, non-empty for mlp/neumf",
                 meaning: "MLP layer widths",
             },
             ParamDoc {
                 param: "negatives",
-                rule: "≥ 1",
+                rule: "1 to 1,000",
                 meaning: "sampled items per positive, labelled 0 in the binary cross-entropy",
             },
             DROPOUT,
@@ -237,12 +237,12 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
         ModelKind::Dcn => &[
             ParamDoc {
                 param: "dim",
-                rule: "≥ 1",
+                rule: "1 to 4,096",
                 meaning: "embedding width; x_0 = [user input ; item input], 2·dim wide with ids alone",
             },
             ParamDoc {
                 param: "cross_layers",
-                rule: "≥ 1",
+                rule: "1 to 64",
                 meaning: "cross layers x_{l+1} = x_0 ⊙ (x_l·W + b) + x_l",
             },
             ParamDoc {
@@ -257,12 +257,12 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
             },
             ParamDoc {
                 param: "hidden",
-                rule: "widths ≥ 1",
+                rule: "widths 1 to 4,096",
                 meaning: "MLP layer widths; [] = cross layers alone",
             },
             ParamDoc {
                 param: "negatives",
-                rule: "≥ 1",
+                rule: "1 to 1,000",
                 meaning: "sampled items per positive, labelled 0 in the binary cross-entropy",
             },
             EPOCHS,
@@ -284,7 +284,7 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
             },
             ParamDoc {
                 param: "candidates",
-                rule: "≥ 1",
+                rule: "≥ 1, at most the catalogue's items",
                 meaning: "N, items passed to the ranker per user",
             },
             ParamDoc {

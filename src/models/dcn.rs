@@ -134,11 +134,16 @@ impl Params for DcnParams {
 
     fn check(&self) -> Vec<ParamIssue> {
         let mut issues = super::check_sizes(&[
-            ("dim", self.dim, 1),
-            ("cross_layers", self.cross_layers, 1),
-            ("negatives", self.negatives, 1),
-            ("epochs", self.epochs, 1),
-            ("batch_size", self.batch_size, 1),
+            ("dim", self.dim, 1, super::MAX_WIDTH),
+            (
+                "cross_layers",
+                self.cross_layers,
+                1,
+                super::MAX_CROSS_LAYERS,
+            ),
+            ("negatives", self.negatives, 1, super::MAX_NEGATIVES),
+            ("epochs", self.epochs, 1, super::MAX_EPOCHS),
+            ("batch_size", self.batch_size, 1, usize::MAX),
         ]);
         if self.low_rank >= 2 * self.dim {
             issues.push(ParamIssue::new(

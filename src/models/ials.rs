@@ -96,19 +96,11 @@ impl Params for IalsParams {
     const KIND: ModelKind = ModelKind::Ials;
 
     fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = Vec::new();
-        for (key, value) in [
-            ("dim", self.dim),
-            ("iterations", self.iterations),
-            ("cg_steps", self.cg_steps),
-        ] {
-            if value == 0 {
-                issues.push(ParamIssue::new(
-                    key,
-                    format!("0 is out of range; {key} must be ≥ 1"),
-                ));
-            }
-        }
+        let mut issues = super::check_sizes(&[
+            ("dim", self.dim, 1, super::MAX_WIDTH),
+            ("iterations", self.iterations, 1, super::MAX_EPOCHS),
+            ("cg_steps", self.cg_steps, 1, usize::MAX),
+        ]);
         issues.extend(super::require(
             "alpha",
             self.alpha,

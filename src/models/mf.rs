@@ -102,9 +102,9 @@ impl Params for MfParams {
 
     fn check(&self) -> Vec<ParamIssue> {
         let mut issues = super::check_sizes(&[
-            ("dim", self.dim, 1),
-            ("epochs", self.epochs, 1),
-            ("batch_size", self.batch_size, 2),
+            ("dim", self.dim, 1, super::MAX_WIDTH),
+            ("epochs", self.epochs, 1, super::MAX_EPOCHS),
+            ("batch_size", self.batch_size, 2, usize::MAX),
         ]);
         issues.extend(super::check_training(self.learning_rate, self.l2, 0.0));
         issues.extend(super::require(

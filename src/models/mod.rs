@@ -372,9 +372,19 @@ trait Params: ModelConfig + DeserializeOwned + Serialize + Default + 'static {
 
 fn configure<P: Params>(params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<ParamIssue>> {
     let value = Value::Mapping(params.clone());
-    let parsed: P = serde_path_to_error::deserialize(value).map_err(|e| {
-        let (key, message) = crate::describe::describe_serde_error("", &e);
-        vec![ParamIssue { key, message }]
+    let parsed: P = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let (key, message) = crate::describe::describe_serde_error_in::<P>("", &e, &value);
+        // A value of the wrong type: say what the param takes.
+        let rule = catalog::params(P::KIND)
+            .iter()
+            .find(|d| {
+                d.param == key && !message.contains("unknown") && !message.contains("one of:")
+            })
+            .map_or(String::new(), |d| format!("; {key} takes {}", d.rule));
+        vec![ParamIssue {
+            key,
+            message: message + &rule,
+        }]
     })?;
     let mut issues = parsed.check();
     let popularity = parsed.popularity();
@@ -407,28 +417,55 @@ fn to_mapping<P: Serialize>(params: &P) -> Mapping {
     }
 }
 
-/// Lower bounds of integer params, as (key, value, min).
-fn check_sizes(sizes: &[(&str, usize, usize)]) -> Vec<ParamIssue> {
+/// Largest `dim` and layer width: wider than recommenders use (DLRM's
+/// widest layers are 1,024), yet small enough that the allocation they
+/// drive cannot abort the process (a typo of 1e12 asks for terabytes)
+/// and the report's PCA map of the item vectors stays seconds.
+pub const MAX_WIDTH: usize = 4_096;
+/// Largest `epochs` or `iterations`: the per-epoch log grows with them,
+/// and no fit needs more.
+pub const MAX_EPOCHS: usize = 10_000;
+/// Largest sampled `negatives` per positive (NCF uses 4; 1,000 is a
+/// full softmax's worth on a small catalogue): batches grow with it.
+pub const MAX_NEGATIVES: usize = 1_000;
+/// Largest `cross_layers` of DCN (the paper uses 1–6).
+pub const MAX_CROSS_LAYERS: usize = 64;
+
+/// Ranges of integer params, as (key, value, min, max); `usize::MAX` for
+/// no upper bound.
+fn check_sizes(sizes: &[(&str, usize, usize, usize)]) -> Vec<ParamIssue> {
     sizes
         .iter()
-        .filter(|(_, value, min)| value < min)
-        .map(|(key, value, min)| {
+        .filter(|(_, value, min, max)| value < min || value > max)
+        .map(|(key, value, min, max)| {
+            let range = if *max == usize::MAX {
+                format!("≥ {min}")
+            } else {
+                format!("between {min} and {max}")
+            };
             ParamIssue::new(
                 *key,
-                format!("{value} is out of range; {key} must be ≥ {min}"),
+                format!("{value} is out of range; {key} must be {range}"),
             )
         })
         .collect()
 }
 
-/// Layer widths (`hidden`) must be ≥ 1; names the first that is not.
+/// Layer widths (`hidden`) must be 1 to [`MAX_WIDTH`]; names the first
+/// that is not.
 fn check_widths(hidden: &[usize]) -> Option<ParamIssue> {
-    hidden.iter().position(|&w| w == 0).map(|k| {
-        ParamIssue::new(
-            format!("hidden[{k}]"),
-            "0 is out of range; layer widths must be ≥ 1",
-        )
-    })
+    hidden
+        .iter()
+        .position(|&w| w == 0 || w > MAX_WIDTH)
+        .map(|k| {
+            ParamIssue::new(
+                format!("hidden[{k}]"),
+                format!(
+                    "{} is out of range; layer widths must be between 1 and {MAX_WIDTH}",
+                    hidden[k]
+                ),
+            )
+        })
 }
 
 /// Ranges of the params every gradient-trained model has.

@@ -141,10 +141,10 @@ impl Params for NcfParams {
 
     fn check(&self) -> Vec<ParamIssue> {
         let mut issues = super::check_sizes(&[
-            ("dim", self.dim, 1),
-            ("negatives", self.negatives, 1),
-            ("epochs", self.epochs, 1),
-            ("batch_size", self.batch_size, 1),
+            ("dim", self.dim, 1, super::MAX_WIDTH),
+            ("negatives", self.negatives, 1, super::MAX_NEGATIVES),
+            ("epochs", self.epochs, 1, super::MAX_EPOCHS),
+            ("batch_size", self.batch_size, 1, usize::MAX),
         ]);
         issues.extend(super::check_widths(&self.hidden));
         if self.variant.has_mlp() && self.hidden.is_empty() {

@@ -155,14 +155,14 @@ impl Index {
                 ef_construction,
                 ef_search,
             }) => super::check_sizes(&[
-                ("index.hnsw.m", m, 2),
-                ("index.hnsw.ef_construction", ef_construction, 1),
-                ("index.hnsw.ef_search", ef_search, 1),
+                ("index.hnsw.m", m, 2, usize::MAX),
+                ("index.hnsw.ef_construction", ef_construction, 1, usize::MAX),
+                ("index.hnsw.ef_search", ef_search, 1, usize::MAX),
             ]),
             Index::Ivf(IvfParams { lists, probes }) => {
                 let mut issues = super::check_sizes(&[
-                    ("index.ivf.lists", lists, 1),
-                    ("index.ivf.probes", probes, 1),
+                    ("index.ivf.lists", lists, 1, usize::MAX),
+                    ("index.ivf.probes", probes, 1, usize::MAX),
                 ]);
                 if probes > lists {
                     issues.push(ParamIssue::new(
@@ -269,7 +269,7 @@ impl Params for PipelineParams {
     const KIND: ModelKind = ModelKind::Pipeline;
 
     fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = super::check_sizes(&[("candidates", self.candidates, 1)]);
+        let mut issues = super::check_sizes(&[("candidates", self.candidates, 1, usize::MAX)]);
         issues.extend(self.index.check());
         for (name, stage) in self.stages() {
             if stage.model == ModelKind::Pipeline {
@@ -573,7 +573,7 @@ impl Scorer for Staged<'_> {
     fn score_block_excluding(&self, users: &[u32], exclude: &[&CsrMatrix], out: &mut [f32]) {
         let n_items = self.retrieval.n_items;
         let lists = self.retrieval.retrieve(users, exclude, out);
-        let mut ranked = Vec::with_capacity(self.retrieval.candidates);
+        let mut ranked = Vec::with_capacity(self.retrieval.candidates.min(n_items));
         for ((row, &u), candidates) in out.chunks_exact_mut(n_items.max(1)).zip(users).zip(lists) {
             ranked.resize(candidates.len(), 0.0);
             self.ranker

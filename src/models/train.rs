@@ -75,7 +75,7 @@ pub fn train(
     patience: usize,
     monitor: Option<Monitor>,
 ) -> Result<Fitted, ModelError> {
-    let mut logs = Vec::with_capacity(epochs);
+    let mut logs = Vec::new();
     let mut best: Option<(f64, usize, Box<dyn Scorer>)> = None;
     let mut stopped_early = false;
     for epoch in 1..=epochs {
@@ -291,7 +291,8 @@ pub fn pointwise_epoch<N: Pointwise>(
     let s = settings;
     let order = examples.epoch(rng);
     let (mut total, mut batches) = (0.0, 0);
-    let mut batch = Vec::with_capacity(s.batch_size * (1 + s.negatives));
+    // A batch holds at most every positive, whatever batch_size says.
+    let mut batch = Vec::with_capacity(s.batch_size.min(order.len()) * (1 + s.negatives));
     for chunk in order.chunks(s.batch_size) {
         batch.clear();
         for &(u, i) in chunk {

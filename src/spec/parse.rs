@@ -13,7 +13,7 @@ use serde_yaml::{Mapping, Value};
 use super::error::{SpecError, SpecIssue};
 use super::location::{Position, PositionIndex};
 use super::*;
-use crate::describe::{describe_serde_error, did_you_mean, humanize, join_path};
+use crate::describe::{describe_serde_error_in, did_you_mean, humanize, join_path};
 use crate::eval::MetricKind;
 
 const TOP_KEYS: &[&str] = &[
@@ -30,6 +30,13 @@ const TOP_KEYS: &[&str] = &[
     "report",
     "simulation",
 ];
+
+/// Bounds of the synthetic generator's sizes: far above any benchmark
+/// (ML-20M: 138K users, 27K items, 20M interactions) and below what would
+/// make its per-user and per-item tables fail to allocate.
+const MAX_SYNTHETIC_SIDE: usize = 10_000_000;
+const MAX_SYNTHETIC_INTERACTIONS: usize = 500_000_000;
+const MAX_LATENT_DIM: usize = 1_024;
 
 /// A `--set key.path=value` override applied to the YAML before validation,
 /// e.g. `--set dataset.path=../shared/datasets/ml-100k/u.data`.
@@ -292,7 +299,7 @@ impl Collector<'_> {
             match serde_path_to_error::deserialize::<_, T>(value.clone()) {
                 Ok(v) => return Some(v),
                 Err(e) => {
-                    let (full, message) = describe_serde_error(path, &e);
+                    let (full, message) = describe_serde_error_in::<T>(path, &e, &value);
                     if suggested
                         .iter()
                         .any(|k| message == format!("missing required key `{k}`"))
@@ -303,6 +310,10 @@ impl Collector<'_> {
                         suggested.push(key.to_string());
                     }
                     let relative = full.strip_prefix(path).unwrap_or(&full);
+                    // The key removed below, once reported, is not "missing" too.
+                    if let Some(key) = relative.rsplit('.').next().filter(|k| !k.contains('[')) {
+                        suggested.push(key.to_string());
+                    }
                     let repaired = remove_at(&mut value, relative.trim_start_matches('.'));
                     self.push(full, message);
                     if !repaired {
@@ -528,13 +539,23 @@ impl Collector<'_> {
     /// The synthetic generator's ranges.
     fn check_synthetic(&mut self, d: &DatasetSpec) {
         let s = d.synthetic();
-        if s.users < 2 {
-            self.push("dataset.users", "must be at least 2");
+        for (key, value) in [("dataset.users", s.users), ("dataset.items", s.items)] {
+            if !(2..=MAX_SYNTHETIC_SIDE).contains(&value) {
+                self.push(
+                    key,
+                    format!("{value} is out of range; must be 2 to {MAX_SYNTHETIC_SIDE}"),
+                );
+            }
         }
-        if s.items < 2 {
-            self.push("dataset.items", "must be at least 2");
-        }
-        if s.interactions < s.users || s.interactions > s.users.saturating_mul(s.items) / 2 {
+        if s.interactions > MAX_SYNTHETIC_INTERACTIONS {
+            self.push(
+                "dataset.interactions",
+                format!(
+                    "{} is out of range; the generator makes at most {MAX_SYNTHETIC_INTERACTIONS} (ML-20M has 20M)",
+                    s.interactions
+                ),
+            );
+        } else if s.interactions < s.users || s.interactions > s.users.saturating_mul(s.items) / 2 {
             self.push(
                 "dataset.interactions",
                 format!(
@@ -550,8 +571,14 @@ impl Collector<'_> {
                 "must be ≥ 0 (0 = uniform popularity)",
             );
         }
-        if s.latent_dim == 0 {
-            self.push("dataset.latent_dim", "must be at least 1");
+        if !(1..=MAX_LATENT_DIM).contains(&s.latent_dim) {
+            self.push(
+                "dataset.latent_dim",
+                format!(
+                    "{} is out of range; must be 1 to {MAX_LATENT_DIM}",
+                    s.latent_dim
+                ),
+            );
         }
         if !(s.affinity.is_finite() && s.affinity >= 0.0) {
             self.push("dataset.affinity", "must be ≥ 0 (0 = popularity alone)");

@@ -156,6 +156,18 @@ impl Table {
         self.columns.first().map_or(0, Column::len)
     }
 
+    /// Why the table holds no data, if it holds none: what a reader says
+    /// first, since an empty file has none of the columns it looks for.
+    pub fn emptiness(&self) -> Option<&'static str> {
+        if self.columns.is_empty() {
+            Some("the file is empty (no header, no rows)")
+        } else if self.rows() == 0 {
+            Some("the file has column names but no rows")
+        } else {
+            None
+        }
+    }
+
     pub fn names(&self) -> Vec<&str> {
         self.columns.iter().map(|c| c.name.as_str()).collect()
     }
