@@ -420,3 +420,264 @@ fn a_killed_workers_claim_is_taken_over() {
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(!report.contains("Incomplete"), "{report}");
 }
+
+/// SMALL (60 items) with `models` and `extra` sections in place of its models.
+fn small_with(models: &str, extra: &str) -> String {
+    format!(
+        "name: small\nseed: 1\n\
+dataset: {{source: synthetic, users: 120, items: 60, interactions: 1500, seed: 2}}\n\
+evaluation: {{cutoffs: [5, 10]}}\n{extra}models:\n{models}"
+    )
+}
+
+#[test]
+fn sizes_beyond_the_catalogue_are_refused_at_their_key_before_any_trial() {
+    let cases = [
+        (
+            small_with("  - model: pipeline\n    params: {candidates: 1000000000000}\n", ""),
+            "models[0] (pipeline).params.candidates: 1000000000000 is more than the catalogue's 60 items",
+        ),
+        (
+            small_with("  - model: most_pop\n", "simulation: {k: 1000000000000}\n"),
+            "simulation.k: 1000000000000 is more than the catalogue's 60 items",
+        ),
+        (
+            small_with("  - model: most_pop\n", "simulation: {rounds: 1000000000000}\n"),
+            "simulation.rounds: 1000000000000 is out of range; must be 1 to 1000",
+        ),
+    ];
+    for (spec, expected) in cases {
+        let dir = with_spec(&spec);
+        for args in [
+            &["validate", "spec.yaml"][..],
+            &["run", "spec.yaml", "--quiet", "--results", "r"],
+        ] {
+            let out = recsweep(dir.path(), args);
+            bad_input(&out, expected);
+            assert!(out.stdout.is_empty(), "{args:?} printed before the error");
+        }
+        assert!(!dir.path().join("r").exists(), "no trial may start");
+    }
+}
+
+#[test]
+fn propensity_weights_stay_finite_and_ips_never_falls_below_the_naive_value() {
+    let dir = with_spec(&small_with("  - model: most_pop\n  - model: random\n", ""));
+    let overflow = "evaluation={cutoffs: [5, 10], metrics: [recall, ndcg, ips_recall], propensity: {exponent: 1e308}}";
+    let out = recsweep(dir.path(), &["validate", "spec.yaml", "--set", overflow]);
+    bad_input(
+        &out,
+        "evaluation.propensity.exponent: gives the exponent e = 1e308 above 10",
+    );
+    let out = recsweep(
+        dir.path(),
+        &[
+            "validate",
+            "spec.yaml",
+            "--set",
+            "evaluation.propensity={preset: yang2018, gamma: 1e308}",
+        ],
+    );
+    bad_input(&out, "evaluation.propensity.gamma: gives the exponent");
+
+    // At the largest exponent accepted every weight is ≥ 1 and finite, so
+    // each model's mean IPS recall is at least its recall, over all users.
+    let largest = "evaluation={cutoffs: [5, 10], metrics: [recall, ndcg, ips_recall, snips_recall], propensity: {exponent: 10}}";
+    let out = recsweep(
+        dir.path(),
+        &[
+            "run",
+            "spec.yaml",
+            "--quiet",
+            "--results",
+            "r",
+            "--set",
+            largest,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json = recsweep(dir.path(), &["report", "r/small", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    for row in report["leaderboard"].as_array().unwrap() {
+        let mean = |m: &str| row["test"][m]["mean"].as_f64().unwrap();
+        assert!(mean("ips_recall@10").is_finite() && mean("snips_recall@10").is_finite());
+        assert!(mean("ips_recall@10") >= mean("recall@10"), "{row}");
+    }
+
+    // `recsweep evaluate` applies the same rule.
+    std::fs::write(dir.path().join("run.tsv"), "user\titem\tscore\nu1\ta\t1\n").unwrap();
+    std::fs::write(dir.path().join("truth.tsv"), "user\titem\nu1\ta\n").unwrap();
+    std::fs::write(
+        dir.path().join("train.tsv"),
+        "user\titem\nu1\tb\nu2\ta\nu2\tb\n",
+    )
+    .unwrap();
+    let out = recsweep(
+        dir.path(),
+        &[
+            "evaluate",
+            "--recs",
+            "run.tsv",
+            "--truth",
+            "truth.tsv",
+            "--train",
+            "train.tsv",
+            "--metrics",
+            "ips_recall",
+            "--propensity-exponent",
+            "1e308",
+        ],
+    );
+    bad_input(
+        &out,
+        "--propensity-exponent gives the exponent e = 1e308 above 10",
+    );
+}
+
+#[test]
+fn a_cold_split_that_rounds_to_no_item_is_refused_and_a_tiny_one_warned_about() {
+    let dir = with_spec(&small_with("  - model: random\n", ""));
+    let split = |fraction: &str| format!("split={{method: cold_items, test_fraction: {fraction}}}");
+    let out = recsweep(
+        dir.path(),
+        &["validate", "spec.yaml", "--set", &split("0.001")],
+    );
+    bad_input(
+        &out,
+        "split.test_fraction: 0.001 of 60 items holds out round(0.001·60) = 0 items for test",
+    );
+    // 3 cold items ranked among themselves: every top-5 holds all of them.
+    let out = recsweep(
+        dir.path(),
+        &["validate", "spec.yaml", "--set", &split("0.05")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: the cold_items split holds out 3 items and ranks each user's among them (candidates: cold): with K = 10 every list holds all of them"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn wrong_types_say_what_the_key_takes() {
+    let cases = [
+        (
+            "  - model: pipeline\n    params: {ranker_negatives: 5}\n",
+            "models[0].params.ranker_negatives: wrong type: found integer `5`, expected one of: uniform, retrieved",
+        ),
+        (
+            "  - model: pipeline\n    params: {candidates: -3}\n",
+            "models[0].params.candidates: invalid value: integer `-3`, expected a whole number ≥ 0; candidates takes ≥ 1",
+        ),
+        (
+            "  - model: pipeline\n    params: {candidates: many}\n",
+            "found string \"many\", expected a whole number ≥ 0; candidates takes ≥ 1",
+        ),
+        (
+            "  - model: ncf\n    params: {dim: 1000000000000}\n",
+            "models[0].params.dim: 1000000000000 is out of range; dim must be between 1 and 4096",
+        ),
+        ("  - model: 5\n", "models[0].model: wrong type: found integer `5`, expected one of: most_pop, random,"),
+    ];
+    for (models, expected) in cases {
+        let dir = with_spec(&small_with(models, ""));
+        bad_input(&recsweep(dir.path(), &["validate", "spec.yaml"]), expected);
+    }
+    let dir = with_spec(&small_with("  - model: most_pop\n", ""));
+    let out = recsweep(
+        dir.path(),
+        &["validate", "spec.yaml", "--set", "split.method=5"],
+    );
+    bad_input(
+        &out,
+        "split.method: wrong type: found integer `5`, expected one of: leave_one_out,",
+    );
+    assert!(
+        !stderr(&out).contains("missing required key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn empty_and_header_only_files_are_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("train.csv"), "user,item\n1,1\n1,2\n2,1\n2,3\n3,2\n").unwrap();
+    std::fs::write(d.join("empty.csv"), "").unwrap();
+    std::fs::write(d.join("header.csv"), "user,item\n").unwrap();
+    let parquet = |name: &str, users: &[i64], items: &[i64]| {
+        use recsweep::table::WriteColumn;
+        let file = std::fs::File::create(d.join(name)).unwrap();
+        let columns = [
+            WriteColumn::I64("user", users),
+            WriteColumn::I64("item", items),
+        ];
+        recsweep::table::write_parquet(file, &columns).unwrap();
+    };
+    parquet("train.parquet", &[1, 1, 2, 2, 3], &[1, 2, 1, 3, 2]);
+    parquet("none.parquet", &[], &[]);
+    let spec = |test: &str| {
+        let (source, train) = if test.ends_with("parquet") {
+            ("parquet", "train.parquet")
+        } else {
+            ("csv", "train.csv")
+        };
+        format!(
+            "name: files\ndataset: {{source: {source}, columns: {{user: user, item: item}}}}\n\
+split: {{method: files, train: {train}, test: {test}, validation: false}}\n\
+evaluation: {{cutoffs: [10]}}\nmodels: [{{model: most_pop}}]\n"
+        )
+    };
+    for (test, expected) in [
+        (
+            "empty.csv",
+            "empty.csv: the file is empty (no header, no rows)",
+        ),
+        (
+            "header.csv",
+            "header.csv: the file has column names but no rows",
+        ),
+        (
+            "none.parquet",
+            "none.parquet: the file has column names but no rows",
+        ),
+    ] {
+        std::fs::write(d.join("spec.yaml"), spec(test)).unwrap();
+        let out = recsweep(d, &["validate", "spec.yaml"]);
+        bad_input(&out, expected);
+        // The verdict comes after the data: nothing on stdout.
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    // An empty RecBole atomic feature file.
+    std::fs::write(d.join("f.item"), "").unwrap();
+    std::fs::write(
+        d.join("spec.yaml"),
+        "name: feat\ndataset: {source: csv, path: train.csv, columns: {user: user, item: item}, features: {items: {path: f.item}}}\nevaluation: {cutoffs: [10]}\nmodels: [{model: most_pop}]\n",
+    )
+    .unwrap();
+    bad_input(
+        &recsweep(d, &["validate", "spec.yaml"]),
+        "f.item: line 1: the file is empty (no header, no rows)",
+    );
+
+    // `evaluate` with a header-only truth file, and `init` on a header-only log.
+    std::fs::write(d.join("run.tsv"), "user\titem\tscore\n1\t1\t0.5\n").unwrap();
+    std::fs::write(d.join("truth.tsv"), "user\titem\n").unwrap();
+    bad_input(
+        &recsweep(
+            d,
+            &["evaluate", "--recs", "run.tsv", "--truth", "truth.tsv"],
+        ),
+        "truth.tsv: the file has no rows (column names only)",
+    );
+    let out = recsweep(d, &["init", "header.csv"]);
+    bad_input(&out, "header.csv: the file has column names but no rows");
+    assert!(out.stdout.is_empty());
+}

@@ -74,6 +74,30 @@ fn shard_auto_follows_slurm_and_kubernetes_and_the_shards_cover_every_trial() {
     let no_count = recsweep(dir.path(), &run, &[("JOB_COMPLETION_INDEX", "0")]);
     assert_eq!(no_count.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_count.stderr).contains("--shards N"));
+    // A task id below the array's minimum, or a count of 0, is bad input
+    // that names the variable, never a shard run by mistake.
+    for (vars, expected) in [
+        (
+            &[
+                ("SLURM_ARRAY_TASK_ID", "1"),
+                ("SLURM_ARRAY_TASK_MIN", "3"),
+                ("SLURM_ARRAY_TASK_MAX", "6"),
+            ][..],
+            "SLURM_ARRAY_TASK_ID 1 is below SLURM_ARRAY_TASK_MIN 3",
+        ),
+        (
+            &[
+                ("SLURM_ARRAY_TASK_ID", "0"),
+                ("SLURM_ARRAY_TASK_COUNT", "0"),
+            ][..],
+            "the shard count from SLURM_ARRAY_TASK_COUNT is 0",
+        ),
+    ] {
+        let out = recsweep(dir.path(), &run, vars);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(expected), "{err}");
+    }
 }
 
 #[test]

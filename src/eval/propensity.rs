@@ -85,7 +85,7 @@ impl PropensitySpec {
                 key,
                 format!(
                     "gives the exponent e = {} above {MAX_EXPONENT}: weights (n_max/n_i)^e would overflow to infinity (use e ≤ {MAX_EXPONENT}; published values are 0.5–2)",
-                    crate::format::format_number(e)
+                    crate::describe::number(e)
                 ),
             ));
         }

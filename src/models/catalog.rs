@@ -127,7 +127,7 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
             },
             ParamDoc {
                 param: "l2",
-                rule: "> 0",
+                rule: "0 < l2 ≤ 1e30",
                 meaning: "ridge λ on every factor row",
             },
             ParamDoc {

@@ -110,8 +110,8 @@ impl Params for IalsParams {
         issues.extend(super::require(
             "l2",
             self.l2,
-            self.l2 > 0.0,
-            "must be > 0 (the ridge keeps each solve well posed)",
+            self.l2 > 0.0 && self.l2 <= 1e30,
+            "must be > 0 (the ridge keeps each solve well posed) and ≤ 1e30 (iALS solves in float32)",
         ));
         issues
     }
@@ -262,11 +262,30 @@ fn solve_row_portable<T: Real, S: Fn(u32) -> T>(
                 Par::Seq,
             );
             // BᵀB + λI plus positive semidefinite terms is positive
-            // definite in exact arithmetic; overflowing confidences or
-            // factors break that in floats.
-            let llt = system.llt(Side::Lower).map_err(|_| {
+            // definite in exact arithmetic, but float rounding leaves
+            // negative eigenvalues of about ε·‖A‖ that a small λ cannot
+            // outweigh: in f32 with large confidences, or when dim exceeds
+            // the rows of B (rank-deficient BᵀB). Such a row is retried
+            // with jitter on the diagonal, 1e-6·mean diag and ten times
+            // more each try (the usual remedy for a float Cholesky); rows
+            // whose first factorization succeeds are untouched.
+            let mean_diag = (0..d).map(|i| system[(i, i)].wide()).sum::<f64>() / d as f64;
+            let mut llt = system.llt(Side::Lower);
+            let mut jitter = 1e-6 * mean_diag;
+            for _ in 0..JITTER_TRIES {
+                if llt.is_ok() || !jitter.is_finite() || jitter <= 0.0 {
+                    break;
+                }
+                let mut jittered = system.clone();
+                for i in 0..d {
+                    jittered[(i, i)] += T::of(jitter);
+                }
+                llt = jittered.llt(Side::Lower);
+                jitter *= 10.0;
+            }
+            let llt = llt.map_err(|_| {
                 numerical(
-                    "an exact solve met a non-positive pivot (confidences or factors overflowed); lower alpha or the popularity weight's beta, or use solver: cg",
+                    "an exact solve met a non-positive pivot even with jitter (confidences or factors overflowed); lower alpha or the popularity weight's beta, raise l2, or use solver: cg",
                 )
             })?;
             let mut solution = Mat::<T>::from_fn(d, 1, |r, _| rhs[r]);
@@ -314,6 +333,10 @@ impl<T: Real, S: Fn(u32) -> T> RowSystem<'_, T, S> {
         }
     }
 }
+
+/// Diagonal jitters tried on a row whose exact solve fails (1e-6 to 1e-3
+/// of the mean diagonal).
+const JITTER_TRIES: usize = 4;
 
 fn numerical(message: &str) -> ModelError {
     ModelError::Numerical {

@@ -84,7 +84,7 @@ pub fn train(
             return Err(ModelError::Numerical {
                 model: name,
                 message: format!(
-                    "training diverged at epoch {epoch} (loss {loss}); lower learning_rate or raise l2"
+                    "training diverged at epoch {epoch} (loss {loss}); lower learning_rate, or bring an extreme l2, temperature or popularity strength toward its default"
                 ),
             });
         }

@@ -154,6 +154,10 @@ pub fn pca_map(dim: usize, values: &[f32]) -> Result<(Vec<(f64, f64)>, f64), Emb
     // axis times (n − 1), as `total` is.
     let explained = pca.singular_values().mapv(|s| s * s).sum();
     let coords = pca.predict(&records);
+    if coords.ncols() == 0 {
+        // Every item vector equal (e.g. all zero under a huge ridge): no axis.
+        return Err(EmbeddingError("the item vectors have no variance".into()));
+    }
     let points = (0..n)
         // PCA keeps at most n − 1 axes: a second one may not exist.
         .map(|i| {
@@ -223,6 +227,12 @@ mod tests {
         let mut firsts = vec![a.clusters[0], a.clusters[10], a.clusters[20]];
         firsts.dedup();
         assert_eq!(firsts.len(), 3);
+    }
+
+    #[test]
+    fn identical_vectors_have_no_map() {
+        let values = vec![0.0f32; 4 * 3];
+        assert!(pca_map(3, &values).is_err());
     }
 
     #[test]
