@@ -40,6 +40,21 @@ pub struct Trial {
     pub seed: u64,
 }
 
+impl Trial {
+    /// Whether `stored` computed what this trial computes: the same model,
+    /// name, params and seed (the id hashes exactly these). Where the model
+    /// sits in the spec (`model_index`), which of its keys were swept
+    /// (`knobs`) and the seed's position only label the trial, so
+    /// inserting, removing or reordering models reruns nothing else.
+    pub fn same_work(&self, stored: &Trial) -> bool {
+        self.id == stored.id
+            && self.model == stored.model
+            && self.model_name == stored.model_name
+            && self.params == stored.params
+            && self.seed == stored.seed
+    }
+}
+
 /// Which knob values reached which model, for `validate` and the report.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KnobUsage {

@@ -681,3 +681,46 @@ evaluation: {{cutoffs: [10]}}\nmodels: [{{model: most_pop}}]\n"
     bad_input(&out, "header.csv: the file has column names but no rows");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn inserting_reordering_or_removing_models_reruns_nothing_else() {
+    let models = "  - model: ials\n    params: {dim: 8, iterations: 2}\n  - model: ease\n  - model: itemknn\n";
+    let dir = with_spec(&small_with(models, ""));
+    let run = |dir: &Path| {
+        let out = recsweep(dir, &["run", "spec.yaml", "--quiet", "--results", "r"]);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        let line = err.lines().find(|l| l.contains(" trials run, ")).unwrap().to_string();
+        let report = std::fs::read_to_string(dir.join("reports/small.md")).unwrap();
+        (line, report)
+    };
+    let (first, _) = run(dir.path());
+    assert!(first.starts_with("3 trials run, 0 already done"), "{first}");
+    // A model inserted first and the others reordered: only it runs.
+    let edited = "  - model: most_pop\n  - model: itemknn\n  - model: ials\n    params: {dim: 8, iterations: 2}\n  - model: ease\n";
+    std::fs::write(dir.path().join("spec.yaml"), small_with(edited, "")).unwrap();
+    let (second, report) = run(dir.path());
+    assert!(second.starts_with("1 trials run, 3 already done"), "{second}");
+    // The report labels reused trials by the current spec, as a fresh run would.
+    let fresh = with_spec(&small_with(edited, ""));
+    let (_, expected) = run(fresh.path());
+    // Everything but the measured times (the serving-cost section).
+    let untimed = |text: &str| -> String {
+        let mut timed = false;
+        text.lines()
+            .filter(|l| {
+                if l.starts_with("## ") {
+                    timed = l.starts_with("## Serving cost");
+                }
+                !timed && !l.contains("worker threads")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(untimed(&report), untimed(&expected));
+    // Removing a model reruns nothing.
+    let fewer = "  - model: ease\n  - model: most_pop\n";
+    std::fs::write(dir.path().join("spec.yaml"), small_with(fewer, "")).unwrap();
+    let (third, _) = run(dir.path());
+    assert!(third.starts_with("0 trials run, 2 already done"), "{third}");
+}

@@ -25,7 +25,12 @@ pub fn load_records(
     let mut missing = 0;
     for trial in &record.expansion.trials {
         match results.read_trial(&trial.id) {
-            Ok(r) if r.context == record.context && r.trial == *trial => records.push(r),
+            // Stored under an earlier spec, its labels (position, swept
+            // keys) may be stale: the expansion's are the current ones.
+            Ok(mut r) if r.context == record.context && trial.same_work(&r.trial) => {
+                r.trial = trial.clone();
+                records.push(r);
+            }
             // Not run yet (or by another context): missing. A record that
             // exists but cannot be read or parsed is an error, never a
             // silently dropped trial.
