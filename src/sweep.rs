@@ -97,6 +97,61 @@ pub struct Expansion {
     pub skipped: Vec<String>,
 }
 
+/// Sweep keys that reach no model of the spec: a misspelt knob
+/// (`temprature`) would otherwise train every trial at the default and be
+/// listed only as "not a param". A key that some other model of the spec
+/// has stays a note in the Knobs table.
+fn unknown_knobs(spec: &Spec) -> Vec<SpecIssue> {
+    let mut keys: Vec<(String, String)> = spec
+        .sweep
+        .grid
+        .keys()
+        .map(|k| (k, "sweep.grid".to_string()))
+        .chain(spec.sweep.random.iter().flat_map(|r| {
+            r.space
+                .keys()
+                .map(|k| (k, "sweep.random.space".to_string()))
+        }))
+        .chain(spec.models.iter().enumerate().flat_map(|(i, m)| {
+            m.sweep
+                .keys()
+                .map(move |k| (k, format!("models[{i}].sweep")))
+        }))
+        .map(|(k, base)| {
+            let key = k.as_str().unwrap_or("?").to_string();
+            (format!("{base}.{key}"), key)
+        })
+        .collect();
+    keys.dedup();
+    let mut known: Vec<String> = Vec::new();
+    for m in &spec.models {
+        for k in m.model.param_keys() {
+            if !known.contains(&k) {
+                known.push(k);
+            }
+        }
+    }
+    keys.into_iter()
+        .filter(|(_, key)| {
+            spec.models
+                .iter()
+                .all(|m| m.model.knob_paths(&m.params, key, &Value::Null).is_empty())
+        })
+        .map(|(path, key)| {
+            let candidates: Vec<&str> = known.iter().map(String::as_str).collect();
+            let hint = crate::describe::did_you_mean(&key, &candidates)
+                .map_or(String::new(), |s| format!("; did you mean `{s}`?"));
+            SpecIssue::new(
+                path,
+                format!(
+                    "`{key}` is a param of no model in this spec{hint} (their params: {})",
+                    known.join(", ")
+                ),
+            )
+        })
+        .collect()
+}
+
 /// An axis of the sweep for one model: where it was written and its values.
 struct Axis {
     key: String,
@@ -109,9 +164,13 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
     if let Some(features) = &spec.dataset.features {
         match features.names() {
             Ok(names) => out.names = names,
-            Err((path, message)) => out.issues.push(SpecIssue::new(path, message)),
+            Err((path, message)) => {
+                out.issues.push(SpecIssue::new(path, message));
+                out.names_unknown = true;
+            }
         }
     }
+    out.issues.extend(unknown_knobs(spec));
     for index in 0..spec.models.len() {
         let configs = match &spec.sweep.random {
             Some(random) => out.random_space(spec, index, random),
@@ -126,6 +185,7 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
         warnings,
         skipped,
         names: _,
+        names_unknown: _,
     } = out;
     if issues.is_empty() {
         Ok(Expansion {
@@ -149,6 +209,9 @@ struct Expanding {
     skipped: Vec<String>,
     /// The dataset's feature columns, what `features` params may name.
     names: FeatureNames,
+    /// The feature tables could not be read (already an issue): params
+    /// that name columns are not checked against nothing.
+    names_unknown: bool,
 }
 
 impl Expanding {
@@ -222,6 +285,7 @@ impl Expanding {
         let name = spec.model_name(index);
         let (trials, issues, warnings) = (&mut self.trials, &mut self.issues, &mut self.warnings);
         let (skipped, names) = (&mut self.skipped, &self.names);
+        let names_unknown = self.names_unknown;
         let runs = spec.sweep.seeds;
         let mut seen = BTreeSet::new();
         'configs: for (overrides, paths) in configs {
@@ -244,7 +308,11 @@ impl Expanding {
                 }
             }
             let configured = entry.model.configure(&params).and_then(|c| {
-                let problems = c.input_issues(names);
+                let problems = if names_unknown {
+                    Vec::new()
+                } else {
+                    c.input_issues(names)
+                };
                 if problems.is_empty() {
                     Ok(c)
                 } else {

@@ -690,7 +690,11 @@ fn inserting_reordering_or_removing_models_reruns_nothing_else() {
         let out = recsweep(dir, &["run", "spec.yaml", "--quiet", "--results", "r"]);
         let err = stderr(&out);
         assert!(out.status.success(), "{err}");
-        let line = err.lines().find(|l| l.contains(" trials run, ")).unwrap().to_string();
+        let line = err
+            .lines()
+            .find(|l| l.contains(" trials run, "))
+            .unwrap()
+            .to_string();
         let report = std::fs::read_to_string(dir.join("reports/small.md")).unwrap();
         (line, report)
     };
@@ -700,7 +704,10 @@ fn inserting_reordering_or_removing_models_reruns_nothing_else() {
     let edited = "  - model: most_pop\n  - model: itemknn\n  - model: ials\n    params: {dim: 8, iterations: 2}\n  - model: ease\n";
     std::fs::write(dir.path().join("spec.yaml"), small_with(edited, "")).unwrap();
     let (second, report) = run(dir.path());
-    assert!(second.starts_with("1 trials run, 3 already done"), "{second}");
+    assert!(
+        second.starts_with("1 trials run, 3 already done"),
+        "{second}"
+    );
     // The report labels reused trials by the current spec, as a fresh run would.
     let fresh = with_spec(&small_with(edited, ""));
     let (_, expected) = run(fresh.path());

@@ -205,3 +205,36 @@ fn missing_spec_file_and_bad_flags_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_sweep_key_that_reaches_no_model_is_an_error_with_a_suggestion() {
+    let text = "name: x\ndataset: {source: synthetic, users: 50, items: 40, interactions: 500}\n\
+models:\n  - model: two_tower\n    sweep: {temprature: [0.1, 0.2], neighbors: [5, 10]}\n  - model: itemknn\n\
+sweep:\n  grid: {dropuot: [0.1]}\n";
+    let e = errors(text);
+    assert!(
+        e.contains("spec.yaml:5:13: models[0].sweep.temprature: `temprature` is a param of no model in this spec; did you mean `temperature`?"),
+        "{e}"
+    );
+    assert!(
+        e.contains("spec.yaml:8:10: sweep.grid.dropuot: `dropuot` is a param of no model in this spec; did you mean `dropout`?"),
+        "{e}"
+    );
+    // `neighbors` is itemknn's: under two_tower it stays a note, not an error.
+    assert!(!e.contains("neighbors`"), "{e}");
+    assert!(e.ends_with("2 errors in spec.yaml"), "{e}");
+}
+
+#[test]
+fn a_broken_section_does_not_hide_the_sweeps_mistakes() {
+    let text = "name: x\ndataset: {sorce: synthetic, users: 50, items: 40, interactions: 500}\n\
+evaluation: {cutoffs: [0, 10]}\nmodels:\n  - model: two_tower\n    sweep: {dropout: [1.2, 0.1]}\n";
+    let e = errors(text);
+    for expected in [
+        "spec.yaml:2:11: dataset.sorce: unknown key `sorce`",
+        "evaluation.cutoffs[0]: cutoff 0 is out of range",
+        "spec.yaml:6:23: models[0].sweep.dropout[0]: for model `two_tower`: dropout: 1.2 is out of range",
+    ] {
+        assert!(e.contains(expected), "expected `{expected}` in:\n{e}");
+    }
+}

@@ -249,6 +249,44 @@ impl Collector<'_> {
             self.check_sweep(s);
         }
 
+        let complete = name.is_some()
+            && seed.is_some()
+            && dataset.is_some()
+            && split.is_some()
+            && evaluation.is_some()
+            && sweep.is_some()
+            && selection.is_some()
+            && compare.is_some()
+            && check.is_some()
+            && report.is_some()
+            && simulation.is_some();
+        if !complete {
+            // A section that failed (a `sorce:` typo) must not hide the
+            // sweep's mistakes: expand the models over defaults in its
+            // place. With the dataset in doubt, its feature columns are
+            // unknown, so what the expansion says of features is left out.
+            let stand_in = Spec {
+                name: name.unwrap_or_default(),
+                seed: seed.unwrap_or(DEFAULT_SEED),
+                dataset: dataset.clone().unwrap_or_default(),
+                split: split.unwrap_or_default(),
+                evaluation: evaluation.unwrap_or_default(),
+                models: models?,
+                sweep: sweep.unwrap_or_default(),
+                selection: selection.unwrap_or_default(),
+                compare: compare.unwrap_or_default(),
+                check: check.unwrap_or_default(),
+                report: report.unwrap_or_default(),
+                simulation: simulation.flatten(),
+            };
+            for issue in later(&stand_in) {
+                if dataset.is_none() && issue.message.contains("feature") {
+                    continue;
+                }
+                self.push(issue.path, issue.message);
+            }
+            return None;
+        }
         let mut spec = Spec {
             name: name?,
             seed: seed?,
@@ -270,14 +308,13 @@ impl Collector<'_> {
         if spec.report.path.is_none() {
             spec.report.path = Some(PathBuf::from(format!("reports/{}.md", spec.name)));
         }
-        if !self.issues.is_empty() {
-            return None;
-        }
+        // The expansion runs even after other mistakes, so all of them
+        // are reported at once.
         let issues = later(&spec);
-        if !issues.is_empty() {
-            for issue in issues {
-                self.push(issue.path, issue.message);
-            }
+        for issue in issues {
+            self.push(issue.path, issue.message);
+        }
+        if !self.issues.is_empty() {
             return None;
         }
         Some(spec)
