@@ -49,7 +49,7 @@ fn score(
         precision,
         ..EvaluateOptions::default()
     };
-    evaluate(&run, &qrels, None, &vocabulary, &set, &options).unwrap()
+    evaluate(&run, &qrels, None, None, &vocabulary, &set, &options).unwrap()
 }
 
 /// Compares every per-user value of every metric the reference has; returns
@@ -249,6 +249,8 @@ fn rank_only_runs_are_ordered_by_rank_and_bias_metrics_need_train() {
         "tests/fixtures/bad_runs/truth.csv",
         "--train",
         "tests/fixtures/bad_runs/truth.csv",
+        // The truth file stands in for train: keep its items in the lists.
+        "--keep-seen",
         "--k",
         "2",
         "--metrics",
@@ -313,4 +315,62 @@ fn debiased_metrics_take_their_propensities_from_the_train_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--propensity-exponent -1 must be ≥ 0"));
     let out = run(&["--metrics", "truth_ndcg"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A run that lists each user's train (and validation) items first is
+/// scored as recsweep scores its own models: those items are removed
+/// before the cutoff, so it equals the run without them; `--keep-seen`
+/// scores it as given.
+#[test]
+fn seen_items_are_removed_before_the_cutoff_unless_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let write = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
+    // u1 held out c; trained on a, b; validated on v. u2 held out a.
+    write("truth.tsv", "user\titem\nu1\tc\nu2\ta\n");
+    write("train.tsv", "user\titem\nu1\ta\nu1\tb\nu2\tb\n");
+    write("validation.tsv", "user\titem\nu1\tv\n");
+    write(
+        "clean.tsv",
+        "user\titem\tscore\nu1\tc\t5\nu1\td\t4\nu2\ta\t5\nu2\tc\t4\n",
+    );
+    write(
+        "seen.tsv",
+        "user\titem\tscore\nu1\ta\t9\nu1\tb\t8\nu1\tv\t7\nu1\tc\t5\nu1\td\t4\nu2\tb\t9\nu2\ta\t5\nu2\tc\t4\n",
+    );
+    let ndcg = |recs: &str, extra: &[&str]| -> (f64, String) {
+        let mut args = vec![
+            "--recs",
+            recs,
+            "--truth",
+            "truth.tsv",
+            "--train",
+            "train.tsv",
+        ];
+        args.extend(extra);
+        args.extend(["--metrics", "ndcg", "--k", "1", "--json"]);
+        let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
+            .current_dir(d)
+            .arg("evaluate")
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (json["metrics"]["ndcg@1"].as_f64().unwrap(), err)
+    };
+    let (clean, _) = ndcg("clean.tsv", &[]);
+    assert_eq!(clean, 1.0);
+    let (removed, note) = ndcg("seen.tsv", &["--validation", "validation.tsv"]);
+    assert_eq!(removed, clean);
+    assert!(
+        note.contains("removed 4 recommendations of 2 users that name items of their own train or validation interactions"),
+        "{note}"
+    );
+    // Without the validation file u1's validation item v stays on top.
+    assert_eq!(ndcg("seen.tsv", &[]).0, 0.5);
+    let (kept, quiet) = ndcg("seen.tsv", &["--keep-seen"]);
+    assert_eq!(kept, 0.0);
+    assert!(!quiet.contains("removed"), "{quiet}");
 }

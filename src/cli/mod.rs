@@ -99,9 +99,15 @@ struct EvaluateArgs {
     /// Held-out interactions: TREC qrels (user 0 item relevance), or CSV/TSV/Parquet with user, item [, relevance]
     #[arg(long)]
     truth: PathBuf,
-    /// Train interactions (same formats): enables coverage, gini, arp, aplt and novelty
+    /// Train interactions (same formats): enables coverage, gini, arp, aplt and novelty, and removes each user's train items from their list
     #[arg(long)]
     train: Option<PathBuf>,
+    /// Validation interactions (same formats): also removed from each user's list, as recsweep does when scoring test
+    #[arg(long)]
+    validation: Option<PathBuf>,
+    /// Score the lists as given, train and validation items included
+    #[arg(long)]
+    keep_seen: bool,
     /// Cutoffs
     #[arg(long, value_delimiter = ',', default_values_t = recsweep::eval::DEFAULT_CUTOFFS)]
     k: Vec<usize>,
@@ -532,6 +538,17 @@ fn export_split(args: SplitArgs) -> Result<ExitCode> {
             .with_context(|| format!("writing {}", path.display()))?;
         outln!("{}: {} interactions", path.display(), matrix.nnz());
     }
+    let out = args.out.display();
+    let validation = if split.validation.is_some() {
+        format!(" --validation {out}/validation.tsv")
+    } else {
+        String::new()
+    };
+    outln!(
+        "score a model trained on these with: recsweep evaluate --recs RUN --truth {out}/test.tsv --train {out}/train.tsv{validation}\n\
+         (train{} items are removed from each user's list, as recsweep's own models never recommend them; --keep-seen keeps them)",
+        if validation.is_empty() { "" } else { " and validation" }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -623,10 +640,18 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
         Some(path) => Some(external::read_judgements(path, &mut vocabulary)?),
         None => None,
     };
+    let validation = match &args.validation {
+        Some(path) => external::read_judgements(path, &mut vocabulary)?,
+        None => Vec::new(),
+    };
+    let seen: Option<Vec<external::Judgement>> = (!args.keep_seen
+        && (train.is_some() || args.validation.is_some()))
+    .then(|| train.iter().flatten().chain(&validation).copied().collect());
     let outcome = external::evaluate(
         &run,
         &truth,
         train.as_deref(),
+        seen.as_deref(),
         &vocabulary,
         &set,
         &external::EvaluateOptions {
@@ -664,6 +689,14 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
             "warning: {} users of {} have no recommendations; they count with zeros",
             notes.users_without_recommendations,
             args.truth.display()
+        );
+    }
+    if notes.seen_removed > 0 {
+        eprintln!(
+            "note: removed {} recommendations of {} users that name items of their own train{} interactions, as recsweep's models never recommend them (--keep-seen scores the lists as given)",
+            notes.seen_removed,
+            notes.seen_users,
+            if args.validation.is_some() { " or validation" } else { "" }
         );
     }
     if let Some(path) = &args.per_user {

@@ -20,6 +20,10 @@ pub struct Notes {
     pub run_users_ignored: usize,
     /// Users in the truth file with no recommendation: scored as empty lists.
     pub users_without_recommendations: usize,
+    /// Recommendations of items the user had already interacted with (the
+    /// `seen` judgements), removed before the cutoff, and their users.
+    pub seen_removed: usize,
+    pub seen_users: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -75,11 +79,15 @@ impl Default for EvaluateOptions {
 /// ordered by score descending (or rank ascending) and ties by item id
 /// compared as strings, descending, exactly as trec_eval orders documents;
 /// scores are compared as trec_eval stores them unless `options.precision`
-/// says otherwise.
+/// says otherwise. Items of a user's `seen` judgements (train, and
+/// validation when scoring test) are removed from their list before the
+/// cutoff, as recsweep's own models never recommend them; None scores the
+/// run as given.
 pub fn evaluate(
     run: &[Recommendation],
     truth: &[Judgement],
     train: Option<&[Judgement]>,
+    seen: Option<&[Judgement]>,
     vocabulary: &Vocabulary,
     set: &MetricSet,
     options: &EvaluateOptions,
@@ -121,6 +129,7 @@ pub fn evaluate(
     let items = ItemStats::new(popularity, options.head_share, train_users)
         .with_propensity(options.propensity.as_ref());
     let history = |u: u32| items.mean_popularity(&histories[u as usize]);
+    let seen_items = seen.map(|s| by_user(s.iter(), n_users));
     let name_rank = name_ranks(&vocabulary.items);
 
     let mut users: Vec<u32> = evaluated;
@@ -142,6 +151,13 @@ pub fn evaluate(
             seen[r.item as usize] = false;
         }
         notes.duplicates += before - recs.len();
+        if let Some(seen_items) = &seen_items {
+            let mine = &seen_items[user as usize];
+            let before = recs.len();
+            recs.retain(|r| mine.binary_search(&r.item).is_err());
+            notes.seen_removed += before - recs.len();
+            notes.seen_users += usize::from(recs.len() < before);
+        }
         recs.sort_by(|a, b| trec_order(a, b, options.precision, &name_rank));
         let list: Vec<u32> = recs.iter().take(k).map(|r| r.item).collect();
         row.clear();
