@@ -25,6 +25,21 @@ fn recsweep(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Ou
     cmd.output().unwrap()
 }
 
+/// `recsweep plan ARGS` in `dir`, succeeded: its text and YAML documents.
+fn manifest(dir: &Path, args: &[&str]) -> (String, Vec<serde_yaml::Value>) {
+    let out = recsweep(dir, args, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    (text, docs)
+}
+
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
@@ -103,20 +118,10 @@ fn shard_auto_follows_slurm_and_kubernetes_and_the_shards_cover_every_trial() {
 #[test]
 fn the_kubernetes_manifest_is_an_indexed_job_and_a_report_job() {
     let dir = setup();
-    let out = recsweep(
+    let (text, docs) = manifest(
         dir.path(),
         &["plan", "spec.yaml", "--kubernetes", "--shards", "3"],
-        &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
     assert_eq!(docs.len(), 2);
     let job = &docs[0];
     assert_eq!(job["kind"], "Job");
@@ -353,7 +358,7 @@ fn the_slurm_script_passes_adversarial_paths_and_overrides_as_single_words() {
 fn kubernetes_objects_get_valid_names_and_quoted_commands() {
     let dir = setup();
     let set = "report.path='a: b, [c] \"d\".md'";
-    let out = recsweep(
+    let (text, docs) = manifest(
         dir.path(),
         &[
             "plan",
@@ -366,17 +371,7 @@ fn kubernetes_objects_get_valid_names_and_quoted_commands() {
             "--set",
             set,
         ],
-        &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
     let dns1123 = |s: &str| {
         let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
         s.len() <= 63
