@@ -118,7 +118,7 @@ fn check_catalogue_sizes(spec: &Spec, expansion: &Expansion, items: usize) -> Re
         return Err(beyond(
             "simulation.k".into(),
             sim.k as u64,
-            "a round recommends K unseen items to every user: use fewer than the catalogue",
+            "a round recommends K unseen items to every user: use at most the catalogue",
         ));
     }
     Ok(())
@@ -132,8 +132,8 @@ const FEW_COLD_ITEMS: usize = 10;
 /// ranks each user's held-out items among at most K cold items puts every
 /// one of them in every top-K (recall@K is 1 for any model), and a few
 /// cold items make every user's numbers hinge on the same items.
-fn held_out_warnings(split: &Split, k: usize) -> Vec<String> {
-    let (Some(cold), "cold_items") = (split.stats.cold_test, split.stats.method.as_str()) else {
+fn held_out_warnings(split: &Split, method: split::SplitMethod, k: usize) -> Vec<String> {
+    let (Some(cold), split::SplitMethod::ColdItems) = (split.stats.cold_test, method) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -219,7 +219,7 @@ impl Experiment {
         check_catalogue_sizes(&spec, &expansion, split.n_items())?;
         // Stored with the expansion, so `validate`, `run` and the report
         // all show them.
-        for warning in held_out_warnings(&split, spec.evaluation.max_cutoff()) {
+        for warning in held_out_warnings(&split, spec.split.method, spec.evaluation.max_cutoff()) {
             if !expansion.warnings.contains(&warning) {
                 expansion.warnings.push(warning);
             }

@@ -106,34 +106,57 @@ pub struct PlanInput<'a> {
 
 /// A value `plan` would write into a job definition that no quoting makes
 /// safe: a control character (a newline ends a `#SBATCH` line, a heredoc
-/// line or a YAML comment, and could start a command of its own).
+/// line or a YAML comment, and could start a command of its own), or a
+/// path that is not UTF-8 (it could only be written as another path).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{what} `{}` holds a control character (newline, tab, ...); job scripts cannot carry it safely: rename it", .value.escape_debug())]
+#[error("{what} `{}` {why}; job scripts cannot carry it safely: rename it", .value.escape_debug())]
 pub struct UnsafeValue {
     pub what: &'static str,
     pub value: String,
+    pub why: &'static str,
+}
+
+/// The paths of a [`PlanInput`] as checked text.
+struct Paths<'a> {
+    spec: &'a str,
+    results: &'a str,
+    workdir: &'a str,
 }
 
 impl PlanInput<'_> {
-    /// Every value interpolated into a job definition, refused if it holds
-    /// a control character.
-    pub fn check(&self) -> Result<(), UnsafeValue> {
-        let paths = [
-            ("the spec path", self.spec),
-            ("--results", self.results),
-            ("the working folder", self.workdir),
-        ];
-        let values = paths
-            .iter()
-            .map(|(what, p)| (*what, p.to_string_lossy().into_owned()))
-            .chain(self.overrides.iter().map(|o| ("--set", o.clone())))
-            .chain([("the spec name", self.name.to_string())]);
+    /// Every value interpolated into a job definition, checked: the paths
+    /// as UTF-8 text, and no value with a control character.
+    fn checked(&self) -> Result<Paths<'_>, UnsafeValue> {
+        fn text<'p>(what: &'static str, path: &'p Path) -> Result<&'p str, UnsafeValue> {
+            path.to_str().ok_or_else(|| UnsafeValue {
+                what,
+                value: path.to_string_lossy().into_owned(),
+                why: "is not UTF-8",
+            })
+        }
+        let paths = Paths {
+            spec: text("the spec path", self.spec)?,
+            results: text("--results", self.results)?,
+            workdir: text("the working folder", self.workdir)?,
+        };
+        let values = [
+            ("the spec path", paths.spec),
+            ("--results", paths.results),
+            ("the working folder", paths.workdir),
+            ("the spec name", self.name),
+        ]
+        .into_iter()
+        .chain(self.overrides.iter().map(|o| ("--set", o.as_str())));
         for (what, value) in values {
             if value.chars().any(char::is_control) {
-                return Err(UnsafeValue { what, value });
+                return Err(UnsafeValue {
+                    what,
+                    value: value.to_string(),
+                    why: "holds a control character (newline, tab, ...)",
+                });
             }
         }
-        Ok(())
+        Ok(paths)
     }
 
     /// `--set KEY=VALUE` for each override, as argv words.
@@ -150,7 +173,7 @@ impl PlanInput<'_> {
 /// (inside single quotes nothing is special, so `$()`, backticks, `;` and
 /// spaces stay literal). Written here: no maintained crate does only this
 /// (shell-escape is unmaintained; shlex's `try_quote` also quotes `=`).
-pub fn shell_word(word: &str) -> String {
+fn shell_word(word: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c);
     if !word.is_empty() && word.chars().all(plain) {
         word.to_string()
@@ -174,15 +197,16 @@ fn shell_line<S: AsRef<str>>(words: &[S]) -> String {
 /// report lists what is missing). Every interpolated value is one quoted
 /// shell word ([`shell_word`]); the report job's `--wrap` text is quoted
 /// twice, since Slurm hands it to a shell again.
-pub fn slurm_script(p: &PlanInput) -> String {
+pub fn slurm_script(p: &PlanInput) -> Result<String, UnsafeValue> {
     let name = p.name;
-    let (spec, results) = (p.spec.to_string_lossy(), p.results.to_string_lossy());
-    let workdir = shell_word(&p.workdir.to_string_lossy());
-    let mut run = vec!["recsweep", "run", &spec, "--results", &results];
+    let paths = p.checked()?;
+    let workdir = shell_word(paths.workdir);
+    let mut run = vec!["recsweep", "run", paths.spec, "--results", paths.results];
     let sets = p.set_args();
     run.extend(sets.iter().map(String::as_str));
     run.extend(["--shard", "auto", "--quiet"]);
-    let report_dir = p.results.join(name);
+    // Both parts are checked UTF-8, so the joined path converts exactly.
+    let report_dir = Path::new(paths.results).join(name);
     let report = shell_line(&["recsweep", "report", &report_dir.to_string_lossy()]);
     let mut out = String::new();
     let _ = writeln!(
@@ -217,7 +241,7 @@ pub fn slurm_script(p: &PlanInput) -> String {
         run = shell_line(&run),
         wrap = shell_word(&report),
     );
-    out
+    Ok(out)
 }
 
 /// The longest suffix `plan --kubernetes` appends to the base object name.
@@ -255,8 +279,9 @@ pub fn kubernetes_name(name: &str) -> String {
 /// Object names come from [`kubernetes_name`]; every command word is a
 /// YAML double-quoted string, and the spec's ConfigMap key is always
 /// `spec.yaml`, whatever the file is called.
-pub fn kubernetes_manifest(p: &PlanInput) -> String {
+pub fn kubernetes_manifest(p: &PlanInput) -> Result<String, UnsafeValue> {
     let (name, shards) = (p.name, p.shards);
+    let paths = p.checked()?;
     let object = kubernetes_name(name);
     let yaml_list = |words: &[String]| {
         let quoted: Vec<String> = words
@@ -304,7 +329,7 @@ pub fn kubernetes_manifest(p: &PlanInput) -> String {
         );
         text
     };
-    format!(
+    Ok(format!(
         "# {trials} trials of {name} as a Kubernetes Indexed Job of {shards} completions; written by\n\
          # `recsweep plan --kubernetes`. First the spec, then the Indexed Job, then, once it has\n\
          # completed, the report Job (Kubernetes Jobs have no dependencies; -l picks one Job):\n\
@@ -316,8 +341,8 @@ pub fn kubernetes_manifest(p: &PlanInput) -> String {
         job("sweep", "", true, &yaml_list(&run)),
         job("report", "-report", false, &yaml_list(&report)),
         trials = p.trials,
-        spec = shell_word(&p.spec.to_string_lossy()),
-    )
+        spec = shell_word(paths.spec),
+    ))
 }
 
 #[cfg(test)]
@@ -419,6 +444,26 @@ mod tests {
         assert!(kubernetes_name("F_Plan.v2").starts_with("recsweep-f-plan-v2-"));
         assert_ne!(kubernetes_name("F_Plan.v2"), kubernetes_name("f-plan-v2"));
         assert_ne!(kubernetes_name("f_plan.v2"), kubernetes_name("F_Plan.v2"));
+    }
+
+    #[test]
+    fn job_definitions_refuse_what_no_quoting_makes_safe() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let not_utf8 = Path::new(std::ffi::OsStr::from_bytes(b"spec\xff.yaml"));
+        let input = |spec: &'static Path, results: &'static Path| PlanInput {
+            spec,
+            name: "x",
+            results,
+            workdir: Path::new("/work"),
+            overrides: &[],
+            shards: 2,
+            trials: 4,
+        };
+        let err = slurm_script(&input(not_utf8, Path::new("r"))).unwrap_err();
+        assert_eq!((err.what, err.why), ("the spec path", "is not UTF-8"));
+        let err = kubernetes_manifest(&input(Path::new("s.yaml"), Path::new("a\nb"))).unwrap_err();
+        assert_eq!(err.what, "--results");
+        assert!(slurm_script(&input(Path::new("s p.yaml"), Path::new("r"))).is_ok());
     }
 
     #[test]

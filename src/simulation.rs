@@ -21,7 +21,7 @@ use crate::seed::mix;
 /// The most rounds a simulation may ask for: each retrains the model, so
 /// 1,000 is already days of training; the bound keeps a typo (an extra
 /// zero run wild) from allocating or running forever.
-pub const MAX_ROUNDS: usize = 1000;
+const MAX_ROUNDS: usize = 1000;
 
 /// The spec's `simulation` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -102,7 +102,7 @@ pub struct Expansion {
 /// listed only as "not a param". A key that some other model of the spec
 /// has stays a note in the Knobs table.
 fn unknown_knobs(spec: &Spec) -> Vec<SpecIssue> {
-    let mut keys: Vec<(String, String)> = spec
+    let keys: Vec<(String, String)> = spec
         .sweep
         .grid
         .keys()
@@ -122,7 +122,6 @@ fn unknown_knobs(spec: &Spec) -> Vec<SpecIssue> {
             (format!("{base}.{key}"), key)
         })
         .collect();
-    keys.dedup();
     let mut known: Vec<String> = Vec::new();
     for m in &spec.models {
         for k in m.model.param_keys() {

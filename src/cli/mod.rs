@@ -485,7 +485,6 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
         shards: args.shards,
         trials: spec.expansion().trials.len(),
     };
-    input.check().map_err(|e| InputError(e.to_string()))?;
     if args.shards > input.trials {
         eprintln!(
             "warning: {} shards for {} trials: {} shards will have nothing to run",
@@ -494,11 +493,12 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
             args.shards - input.trials
         );
     }
-    if args.slurm {
-        outln!("{}", recsweep::scale::slurm_script(&input));
+    let text = if args.slurm {
+        recsweep::scale::slurm_script(&input)
     } else {
-        outln!("{}", recsweep::scale::kubernetes_manifest(&input));
-    }
+        recsweep::scale::kubernetes_manifest(&input)
+    };
+    outln!("{}", text.map_err(|e| InputError(e.to_string()))?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// popularity counts below 2^32, so at e ≤ 10 every weight is below 2^320
 /// (about 1e96) and every per-user sum and ratio stays finite in f64;
 /// at e = 1e308 the weights are infinite and IPS/SNIPS meaningless.
-pub const MAX_EXPONENT: f64 = 10.0;
+const MAX_EXPONENT: f64 = 10.0;
 
 /// The spec's `evaluation.propensity` block: an exponent, or a named preset
 /// with its parameter; optionally a cap on the weights 1/p_i.

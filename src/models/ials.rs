@@ -110,8 +110,11 @@ impl Params for IalsParams {
         issues.extend(super::require(
             "l2",
             self.l2,
-            self.l2 > 0.0 && self.l2 <= 1e30,
-            "must be > 0 (the ridge keeps each solve well posed) and ≤ 1e30 (iALS solves in float32)",
+            self.l2 > 0.0 && self.l2 <= MAX_L2,
+            &format!(
+                "must be > 0 (the ridge keeps each solve well posed) and ≤ {} (iALS solves in float32)",
+                crate::describe::number(MAX_L2)
+            ),
         ));
         issues
     }
@@ -333,6 +336,10 @@ impl<T: Real, S: Fn(u32) -> T> RowSystem<'_, T, S> {
         }
     }
 }
+
+/// Largest ridge λ: the solves run in float32 (largest about 3.4e38), and
+/// far below that every factor is already 0.
+const MAX_L2: f64 = 1e30;
 
 /// Diagonal jitters tried on a row whose exact solve fails (1e-6 to 1e-3
 /// of the mean diagonal).

@@ -421,15 +421,15 @@ fn to_mapping<P: Serialize>(params: &P) -> Mapping {
 /// widest layers are 1,024), yet small enough that the allocation they
 /// drive cannot abort the process (a typo of 1e12 asks for terabytes)
 /// and the report's PCA map of the item vectors stays seconds.
-pub const MAX_WIDTH: usize = 4_096;
+const MAX_WIDTH: usize = 4_096;
 /// Largest `epochs` or `iterations`: the per-epoch log grows with them,
 /// and no fit needs more.
-pub const MAX_EPOCHS: usize = 10_000;
+const MAX_EPOCHS: usize = 10_000;
 /// Largest sampled `negatives` per positive (NCF uses 4; 1,000 is a
 /// full softmax's worth on a small catalogue): batches grow with it.
-pub const MAX_NEGATIVES: usize = 1_000;
+const MAX_NEGATIVES: usize = 1_000;
 /// Largest `cross_layers` of DCN (the paper uses 1–6).
-pub const MAX_CROSS_LAYERS: usize = 64;
+const MAX_CROSS_LAYERS: usize = 64;
 
 /// Ranges of integer params, as (key, value, min, max); `usize::MAX` for
 /// no upper bound.
