@@ -286,6 +286,13 @@ impl Expanding {
         let (skipped, names) = (&mut self.skipped, &self.names);
         let names_unknown = self.names_unknown;
         let runs = spec.sweep.seeds;
+        // What an inert param is reset to, so its values collapse into one
+        // trial: the value the spec gives it (or the default).
+        let base = [entry.params.clone(), Mapping::new()]
+            .iter()
+            .find_map(|p| entry.model.configure(p).ok())
+            .map(|c| c.params());
+        let mut inert_knobs: Vec<InertKnob> = Vec::new();
         let mut seen = BTreeSet::new();
         'configs: for (overrides, paths) in configs {
             let mut params = entry.params.clone();
@@ -346,7 +353,64 @@ impl Expanding {
                     warnings.push(w);
                 }
             }
-            let resolved = config.params();
+            let inert = if names_unknown {
+                Vec::new()
+            } else {
+                config.inert(names)
+            };
+            let mut knobs = overrides.clone();
+            for (k, v) in &overrides {
+                let key = k.as_str().unwrap_or_default();
+                let targets = entry.model.knob_paths(&entry.params, key, v);
+                if targets.is_empty() {
+                    continue;
+                }
+                let why = targets
+                    .iter()
+                    .map(|t| inert.iter().find(|i| &i.param == t))
+                    .collect::<Option<Vec<_>>>();
+                let at = match inert_knobs.iter().position(|t| t.key == key) {
+                    Some(at) => at,
+                    None => {
+                        inert_knobs.push(InertKnob {
+                            key: key.to_string(),
+                            why: String::new(),
+                            active: false,
+                        });
+                        inert_knobs.len() - 1
+                    }
+                };
+                match why.and_then(|w| w.first().copied()) {
+                    Some(first) => {
+                        knobs.remove(k);
+                        inert_knobs[at].why.clone_from(&first.why);
+                    }
+                    None => inert_knobs[at].active = true,
+                }
+            }
+            let mut resolved = config.params();
+            for i in &inert {
+                let swept = overrides.keys().any(|k| {
+                    entry
+                        .model
+                        .knob_paths(&entry.params, k.as_str().unwrap_or_default(), &Value::Null)
+                        .contains(&i.param)
+                });
+                let set = get_path(&entry.params, &i.param);
+                if !swept
+                    && set.is_some()
+                    && set != default_of(entry.model, &entry.params, &i.param).as_ref()
+                {
+                    let w = format!("{name}: `{}` is set but has no effect: {}", i.param, i.why);
+                    if !warnings.contains(&w) {
+                        warnings.push(w);
+                    }
+                }
+                if let Some(v) = base.as_ref().and_then(|b| get_path(b, &i.param)) {
+                    // The path exists in the resolved params too.
+                    let _ = set_path(&mut resolved, &i.param, v.clone());
+                }
+            }
             let config_id = stable_hash(&(&name, entry.model, &resolved));
             if !seen.insert(config_id.clone()) {
                 continue;
@@ -384,13 +448,54 @@ impl Expanding {
                     model_name: name.clone(),
                     model: entry.model,
                     params: resolved.clone(),
-                    knobs: overrides.clone(),
+                    knobs: knobs.clone(),
                     seed_index,
                     seed,
                 });
             }
         }
+        for t in inert_knobs.into_iter().filter(|t| !t.why.is_empty()) {
+            let Some(usage) = self
+                .knobs
+                .iter_mut()
+                .find(|u| u.model == name && u.knob == t.key)
+            else {
+                continue;
+            };
+            let warning = if t.active {
+                let note = format!("no effect in some configurations: {}", t.why);
+                usage.note = [usage.note.as_str(), note.as_str()]
+                    .into_iter()
+                    .filter(|n| !n.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                format!(
+                    "{name}: swept `{}` has no effect in some configurations (their trials run once): {}",
+                    t.key, t.why
+                )
+            } else {
+                let applied = std::mem::take(&mut usage.applied);
+                usage.skipped.extend(applied);
+                usage.note = format!("no effect in this configuration: {}", t.why);
+                format!(
+                    "{name}: swept `{}` has no effect in this configuration (one trial runs, not one per value): {}",
+                    t.key, t.why
+                )
+            };
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
     }
+}
+
+/// A swept knob whose param some configuration trains without.
+struct InertKnob {
+    key: String,
+    /// Why it had no effect (empty: it acted everywhere).
+    why: String,
+    /// Whether it acted in some configuration.
+    active: bool,
 }
 
 /// The model's axes: the top-level grid, with the model's own `sweep` values
@@ -472,6 +577,26 @@ fn knob_caused(knob: &str, key: &str) -> bool {
         || key.starts_with(&format!("{knob}."))
         || key.starts_with(&format!("{knob}["))
         || key.split(['.', '[']).any(|part| part == knob)
+}
+
+/// The default of the param at dotted `path`: the model's own, or for a
+/// pipeline's `STAGE.params.KEY` that of the stage's model.
+fn default_of(kind: ModelKind, params: &Mapping, path: &str) -> Option<Value> {
+    if kind == ModelKind::Pipeline {
+        let (stage, rest) = path.split_once(".params.")?;
+        let model = get_path(params, &format!("{stage}.model"))?;
+        let model: ModelKind = serde_yaml::from_value(model.clone()).ok()?;
+        return default_of(model, &Mapping::new(), rest);
+    }
+    get_path(&kind.configure(&Mapping::new()).ok()?.params(), path).cloned()
+}
+
+/// The param at dotted `path`, if every mapping on the way has it.
+fn get_path<'a>(params: &'a Mapping, path: &str) -> Option<&'a Value> {
+    match path.split_once('.') {
+        Some((head, rest)) => get_path(params.get(head)?.as_mapping()?, rest),
+        None => params.get(path),
+    }
 }
 
 /// Sets the param at dotted `path` (`index`, `retriever.params.dim`),

@@ -256,3 +256,89 @@ fn low_temperature_beats_one_with_normalised_towers() {
         );
     }
 }
+
+/// Every param a configuration calls inert really changes nothing: two
+/// values train the same scores. The sweep collapses such values into one
+/// trial, so a wrong claim would hide a knob's effect.
+#[test]
+fn params_said_to_have_no_effect_train_identical_models() {
+    let train = train_split();
+    let users: Vec<u32> = (0..50).collect();
+    let cases = [
+        (
+            ModelKind::TwoTower,
+            "{dim: 8, hidden: [], epochs: 2}",
+            "dropout",
+            "0.0",
+            "0.5",
+        ),
+        (
+            ModelKind::Ncf,
+            "{variant: gmf, dim: 8, epochs: 1}",
+            "dropout",
+            "0.0",
+            "0.5",
+        ),
+        (
+            ModelKind::Dcn,
+            "{dim: 8, hidden: [], epochs: 1}",
+            "dropout",
+            "0.0",
+            "0.5",
+        ),
+        (
+            ModelKind::Mf,
+            "{dim: 8, loss: bpr, epochs: 2}",
+            "temperature",
+            "0.1",
+            "2.0",
+        ),
+    ];
+    for (kind, base, param, a, b) in cases {
+        let with = |value: &str| base.replacen('{', &format!("{{{param}: {value}, "), 1);
+        let params: serde_yaml::Mapping = serde_yaml::from_str(&with(a)).unwrap();
+        let inert = kind
+            .configure(&params)
+            .unwrap()
+            .inert(&recsweep::data::FeatureNames::default());
+        assert!(
+            inert.iter().any(|i| i.param == param),
+            "{} {base}: {param} not said to be inert",
+            kind.as_str()
+        );
+        let scores = |value: &str| {
+            let scorer = fit(kind, &with(value), &train).scorer;
+            let mut out = vec![0f32; users.len() * train.n_cols()];
+            scorer.score_block(&users, &mut out);
+            out
+        };
+        assert_eq!(
+            scores(a),
+            scores(b),
+            "{} {base}: {param} {a} vs {b}",
+            kind.as_str()
+        );
+    }
+    // The same params with a dense layer (or a softmax) do act.
+    for (kind, params, param) in [
+        (
+            ModelKind::TwoTower,
+            "{dim: 8, hidden: [8], epochs: 1}",
+            "dropout",
+        ),
+        (ModelKind::Ncf, "{dim: 8, epochs: 1}", "dropout"),
+        (ModelKind::Dcn, "{dim: 8, epochs: 1}", "dropout"),
+        (
+            ModelKind::Mf,
+            "{dim: 8, loss: softmax, epochs: 1}",
+            "temperature",
+        ),
+    ] {
+        let params: serde_yaml::Mapping = serde_yaml::from_str(params).unwrap();
+        let inert = kind
+            .configure(&params)
+            .unwrap()
+            .inert(&recsweep::data::FeatureNames::default());
+        assert!(!inert.iter().any(|i| i.param == param), "{params:?}");
+    }
+}

@@ -106,3 +106,61 @@ fn random_search_draws_seeded_samples_within_bounds() {
         assert!((5..=8).contains(&n), "{n}");
     }
 }
+
+/// A knob that cannot act (dropout without a dense layer, temperature
+/// without a softmax) runs once, is not a tested knob, and says why.
+#[test]
+fn knobs_that_cannot_act_run_once_and_say_why() {
+    let e = expansion(
+        "models:\n  - model: two_tower\n    params: {hidden: []}\n    sweep: {dropout: [0.0, 0.2], temperature: [0.1, 0.2]}\n\
+         \x20 - model: mf\n    sweep: {temperature: [0.1, 0.5]}\n\
+         \x20 - model: dcn\n    sweep: {hidden: [[], [16]], dropout: [0.0, 0.5]}\n\
+         \x20 - model: ncf\n    params: {variant: gmf, dropout: 0.3}\n\
+         \x20 - model: two_tower\n    name: plain\n    params: {hidden: []}\n",
+    );
+    let of = |m: &str| {
+        e.trials
+            .iter()
+            .filter(|t| t.model_name == m)
+            .collect::<Vec<_>>()
+    };
+    // Seeds: one by default.
+    assert_eq!(of("two_tower").len(), 2);
+    assert!(of("two_tower")
+        .iter()
+        .all(|t| !t.knobs.contains_key("dropout")));
+    assert_eq!(of("mf").len(), 1);
+    // dcn: hidden [] once, hidden [16] with both dropouts.
+    assert_eq!(of("dcn").len(), 3);
+    let note = |m: &str, k: &str| {
+        let u = e
+            .knobs
+            .iter()
+            .find(|u| u.model == m && u.knob == k)
+            .unwrap();
+        (u.applied.len(), u.note.clone())
+    };
+    let (applied, why) = note("two_tower", "dropout");
+    assert_eq!(applied, 0);
+    assert!(why.starts_with("no effect in this configuration") && why.contains("hidden: []"));
+    assert!(note("mf", "temperature").1.contains("loss: bpr"));
+    assert_eq!(note("dcn", "dropout").0, 2);
+    assert!(note("dcn", "dropout")
+        .1
+        .contains("no effect in some configurations"));
+    assert_eq!(note("two_tower", "temperature").1, "");
+    assert_eq!(
+        e.warnings
+            .iter()
+            .filter(|w| w.contains("has no effect"))
+            .count(),
+        4
+    );
+    // Set in params to a value other than the default: warned; left at the
+    // default (plain two_tower): not.
+    assert!(e
+        .warnings
+        .iter()
+        .any(|w| w.starts_with("ncf: `dropout` is set but has no effect")));
+    assert!(!e.warnings.iter().any(|w| w.starts_with("plain")));
+}

@@ -21,10 +21,10 @@ use super::train::{
     self, Example, Examples, Fitted, Optimizer, Pointwise, PointwiseSettings, Step, Trainable,
 };
 use super::{
-    FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
+    FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
     ServingCost,
 };
-use crate::data::Side;
+use crate::data::{FeatureNames, Side};
 
 /// How the cross layers and the MLP are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -174,6 +174,18 @@ impl ModelConfig for DcnParams {
 
     fn inputs(&self) -> Option<Inputs<'_>> {
         Some(Inputs::new(self.ids, &self.features))
+    }
+
+    /// Dropout acts on the MLP's layer inputs, not on the cross layers.
+    fn inert(&self, _: &FeatureNames) -> Vec<Inert> {
+        if self.hidden.is_empty() {
+            vec![Inert::new(
+                "dropout",
+                "dropout acts on the MLP's layers (not the crosses), and `hidden: []` leaves it none",
+            )]
+        } else {
+            Vec::new()
+        }
     }
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {

@@ -22,9 +22,10 @@ use super::nn::{in_batch_softmax, log_sigmoid, InBatch};
 use super::real::{Real, Trained};
 use super::train::{self, dot, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
 use super::{
-    DotProduct, FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity,
-    Scorer,
+    DotProduct, FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
+    Popularity, Scorer,
 };
+use crate::data::FeatureNames;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -137,6 +138,17 @@ impl ModelConfig for MfParams {
 
     fn samples_negatives(&self) -> bool {
         self.loss == Loss::Bpr
+    }
+
+    fn inert(&self, _: &FeatureNames) -> Vec<Inert> {
+        if self.loss == Loss::Bpr {
+            vec![Inert::new(
+                "temperature",
+                "temperature divides softmax logits, and loss: bpr has none",
+            )]
+        } else {
+            Vec::new()
+        }
     }
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {

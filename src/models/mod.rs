@@ -84,6 +84,26 @@ impl ParamIssue {
     }
 }
 
+/// A param a configuration trains without: every value gives the same
+/// model, so sweeping it only repeats a trial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inert {
+    /// Its path relative to the model's params (`dropout`,
+    /// `ranker.params.dropout`).
+    pub param: String,
+    /// What it acts on, and why that is absent here.
+    pub why: String,
+}
+
+impl Inert {
+    pub fn new(param: impl Into<String>, why: impl Into<String>) -> Self {
+        Self {
+            param: param.into(),
+            why: why.into(),
+        }
+    }
+}
+
 /// What a model learns from.
 pub struct FitInput<'a> {
     /// Train interactions, user × item.
@@ -239,6 +259,14 @@ pub trait ModelConfig: Send + Sync + fmt::Debug {
     fn scores_cold(&self, side: Side, names: &FeatureNames) -> bool {
         self.inputs()
             .is_some_and(|inputs| inputs.reads(names.side(side)))
+    }
+
+    /// Params this configuration trains without (dropout with no dense
+    /// layer, temperature without a softmax), given the dataset's feature
+    /// columns. Only what the params alone prove: a knob said to have no
+    /// effect never does, though one not listed may still change nothing.
+    fn inert(&self, _names: &FeatureNames) -> Vec<Inert> {
+        Vec::new()
     }
 
     /// Values that pass the range checks but leave the model degenerate

@@ -26,10 +26,10 @@ use super::train::{
     Table, Trainable,
 };
 use super::{
-    FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
+    FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
     ServingCost,
 };
-use crate::data::Side;
+use crate::data::{FeatureNames, Side};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -185,6 +185,19 @@ impl ModelConfig for NcfParams {
                 Some(&[])
             },
         })
+    }
+
+    /// Dropout acts on the MLP's layer inputs only (`check` gives the mlp
+    /// and neumf variants at least one layer).
+    fn inert(&self, _: &FeatureNames) -> Vec<Inert> {
+        if self.variant.has_mlp() {
+            Vec::new()
+        } else {
+            vec![Inert::new(
+                "dropout",
+                "dropout acts on the MLP's layers, and variant gmf has no MLP",
+            )]
+        }
     }
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {

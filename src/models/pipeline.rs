@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 
 use super::{
-    FitInput, Fitted, IndexStage, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
+    FitInput, Fitted, IndexStage, Inert, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
     Penalized, Popularity, Scorer, ServingCost, Stages,
 };
 use crate::ann::{Hnsw, HnswParams, Ivf, IvfParams, MipsIndex};
@@ -361,6 +361,24 @@ impl ModelConfig for PipelineParams {
     fn scores_cold(&self, side: Side, names: &FeatureNames) -> bool {
         self.configured()
             .is_ok_and(|stages| stages.iter().all(|s| s.scores_cold(side, names)))
+    }
+
+    fn inert(&self, names: &FeatureNames) -> Vec<Inert> {
+        let Ok(stages) = self.configured() else {
+            return Vec::new();
+        };
+        self.stages()
+            .iter()
+            .zip(&stages)
+            .flat_map(|((name, _), config)| {
+                config.inert(names).into_iter().map(move |i| {
+                    Inert::new(
+                        format!("{name}.params.{}", i.param),
+                        format!("{name}: {}", i.why),
+                    )
+                })
+            })
+            .collect()
     }
 
     fn warnings(&self) -> Vec<String> {

@@ -21,10 +21,10 @@ use super::nn::{
 use super::real::{Real, Trained};
 use super::train::{self, Examples, Fitted, Optimizer, Step, Trainable};
 use super::{
-    DotProduct, FitInput, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity,
-    Scorer, ServingCost,
+    DotProduct, FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
+    Popularity, Scorer, ServingCost,
 };
-use crate::data::Side;
+use crate::data::{FeatureNames, Side};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -150,6 +150,24 @@ impl ModelConfig for TwoTowerParams {
 
     fn inputs(&self) -> Option<Inputs<'_>> {
         Some(Inputs::new(self.ids, &self.features))
+    }
+
+    /// With `hidden: []` and id embeddings alone a tower has no layer (see
+    /// [`TwoTowerParams::model`]), so nothing drops out. With features the
+    /// input may be projected to `dim`, which depends on the columns' types.
+    fn inert(&self, names: &FeatureNames) -> Vec<Inert> {
+        let inputs = Inputs::new(self.ids, &self.features);
+        let ids_only = [Side::Users, Side::Items]
+            .into_iter()
+            .all(|side| !inputs.reads(names.side(side)));
+        if self.hidden.is_empty() && ids_only {
+            vec![Inert::new(
+                "dropout",
+                "dropout acts on dense layers' inputs, and with `hidden: []` and id embeddings alone the towers have none",
+            )]
+        } else {
+            Vec::new()
+        }
     }
 
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {

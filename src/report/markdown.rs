@@ -329,7 +329,7 @@ fn knobs_section(out: &mut String, report: &Report) {
     section(out, "Knobs");
     let _ = writeln!(
         out,
-        "Which swept values reached which model. A knob a model does not have is skipped for it, without duplicate trials.\n"
+        "Which swept values reached which model. A knob a model does not have is skipped for it, without duplicate trials; one that cannot act in a configuration (\"no effect\") runs once there and is not counted as tested.\n"
     );
     if record.expansion.knobs.is_empty() {
         let _ = writeln!(
