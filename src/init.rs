@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use crate::data::{movielens_layout, DataError};
+use crate::data::{movielens_layout, unix_seconds, DataError};
 use crate::table::{self, Table};
 
 /// Below this many sampled ratings the positive threshold is written
@@ -167,6 +167,8 @@ struct Profile {
     min: f64,
     max: f64,
     distinct: usize,
+    /// Every value an ISO 8601 date or date-time.
+    datetime: bool,
 }
 
 fn profile(values: &[&str]) -> Profile {
@@ -185,6 +187,7 @@ fn profile(values: &[&str]) -> Profile {
         min: parsed.iter().copied().fold(f64::INFINITY, f64::min),
         max: parsed.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         distinct: distinct.len(),
+        datetime: !values.is_empty() && values.iter().all(|v| unix_seconds(v).is_some()),
     }
 }
 
@@ -291,8 +294,8 @@ fn role_by_name(name: &str) -> Option<Role> {
     }
 }
 
-/// Roles by name, then by content: integers beyond 1e8 are timestamps (Unix
-/// seconds), a numeric column with few small values is a rating, and the
+/// Roles by name, then by content: integers beyond 1e8 (Unix seconds) and
+/// ISO 8601 dates are timestamps, a numeric column with few small values is a rating, and the
 /// first two remaining columns are the user and the item.
 fn assign(names: &[Option<&str>], profiles: &[Profile]) -> Detected {
     let mut roles: Vec<Option<Role>> = names.iter().map(|n| n.and_then(role_by_name)).collect();
@@ -301,14 +304,19 @@ fn assign(names: &[Option<&str>], profiles: &[Profile]) -> Detected {
         Some(n) => format!("`{n}`"),
         None => format!("column {c}"),
     };
-    // The loader reads timestamps and ratings as numbers only.
+    // The loader reads ratings as numbers, timestamps as numbers or dates.
     for (c, p) in profiles.iter().enumerate() {
-        if matches!(roles[c], Some(Role::Timestamp | Role::Rating)) && !p.numeric {
+        let readable = match roles[c] {
+            Some(Role::Timestamp) => p.numeric || p.datetime,
+            Some(Role::Rating) => p.numeric,
+            _ => true,
+        };
+        if !readable {
             notes.push(format!(
                 "{} is named like a {} but is not numeric, so it is left out",
                 label(c),
                 if roles[c] == Some(Role::Timestamp) {
-                    "timestamp (recsweep reads Unix times)"
+                    "timestamp (recsweep reads Unix times and ISO 8601 dates)"
                 } else {
                     "rating"
                 }
@@ -317,10 +325,10 @@ fn assign(names: &[Option<&str>], profiles: &[Profile]) -> Detected {
         }
     }
     for (c, p) in profiles.iter().enumerate() {
-        if roles[c].is_some() || !p.numeric {
+        if roles[c].is_some() || !(p.numeric || p.datetime) {
             continue;
         }
-        let role = if p.integer && p.min >= 1e8 {
+        let role = if p.datetime || (p.integer && p.min >= 1e8) {
             Role::Timestamp
         } else if p.distinct <= 20
             && p.min >= 0.0
@@ -337,6 +345,7 @@ fn assign(names: &[Option<&str>], profiles: &[Profile]) -> Detected {
                 "{} looks like the {} by its values",
                 label(c),
                 match role {
+                    Role::Timestamp if p.datetime => "timestamp (ISO 8601 dates)",
                     Role::Timestamp => "timestamp (large integers)",
                     _ => "rating (few small numbers)",
                 }
@@ -562,9 +571,28 @@ mod tests {
             "c2;p2;2024-01-02",
         ]);
         assert_eq!(d.separator, Some(';'));
-        // A date as text is no Unix time: recognised, left out, said so.
-        assert_eq!((d.user, d.item, d.timestamp), (Some(0), Some(1), None));
-        assert!(d.notes[0].contains("`event_time`"), "{:?}", d.notes);
+        // ISO 8601 dates are timestamps.
+        assert_eq!((d.user, d.item, d.timestamp), (Some(0), Some(1), Some(2)));
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        // Unnamed, by content; a named one that holds no time is left out.
+        let d = text(&[
+            "a,b,c,when",
+            "c1,p1,2024-04-25 22:50:12,soon",
+            "c2,p2,2024-04-26T08:00:00+02:00,later",
+        ]);
+        assert_eq!((d.user, d.item, d.timestamp), (Some(0), Some(1), Some(2)));
+        assert!(
+            d.notes.iter().any(|n| n.contains("ISO 8601 dates")),
+            "{:?}",
+            d.notes
+        );
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.contains("`when`") && n.contains("left out")),
+            "{:?}",
+            d.notes
+        );
     }
 
     #[test]

@@ -121,8 +121,20 @@ fn made_up_column_namings_are_told_apart() {
                 "separator: ;",
                 "user: customer",
                 "item: product_code",
-                "`order_date` is named like a timestamp",
+                "timestamp: order_date",
             ],
+        ),
+        // A purchase export with date-times, rows not in time order.
+        (
+            "purchases.csv",
+            made_up(Some("customer,sku,purchased_at"), |u, i, k| {
+                format!(
+                    "c{u},s{i},2024-04-{:02} {:02}:50:12",
+                    28 - (k * 7) % 15,
+                    k % 24
+                )
+            }),
+            vec!["timestamp: purchased_at", "method: leave_one_out"],
         ),
     ];
     for (name, text, expected) in cases {

@@ -117,3 +117,48 @@ fn bad_files_get_errors_that_name_file_and_fix() {
     .unwrap_err();
     assert!(err.contains("not a readable Parquet file"), "{err}");
 }
+
+/// ISO 8601 dates and date-times (zoned or not) are read as Unix seconds,
+/// so a shuffled export orders by time; a cell that is no time is an error
+/// naming its line and the accepted forms.
+#[test]
+fn iso_8601_timestamps_are_read_as_unix_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("purchases.csv");
+    std::fs::write(
+        &path,
+        "customer,sku,purchased_at\n\
+         c1,s2,2024-04-25 22:50:12\n\
+         c1,s1,2024-04-25T20:50:12Z\n\
+         c2,s3,2024-04-26T00:50:12+02:00\n\
+         c2,s1,2024-04-24\n",
+    )
+    .unwrap();
+    let yaml = |p: &std::path::Path| {
+        format!(
+            "{{source: csv, path: '{}', columns: {{user: customer, item: sku, timestamp: purchased_at}}}}",
+            p.display()
+        )
+    };
+    let (data, _) = load_yaml(&yaml(&path)).unwrap();
+    // `date -u -d '2024-04-25 22:50:12' +%s` and the same instant in the
+    // other forms.
+    assert_eq!(
+        data.timestamps.unwrap(),
+        [1_714_085_412, 1_714_078_212, 1_714_085_412, 1_713_916_800]
+    );
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "customer,sku,purchased_at\nc1,s1,2024-04-25\nc1,s2,25/04/2024\n",
+    )
+    .unwrap();
+    let err = load_yaml(&yaml(&bad)).unwrap_err();
+    assert!(
+        err.contains("bad.csv")
+            && err.contains("line 3")
+            && err.contains("`25/04/2024`, not a timestamp")
+            && err.contains("ISO 8601"),
+        "{err}"
+    );
+}

@@ -247,13 +247,27 @@ fn from_frame(
     let timestamps = match &columns.timestamp {
         Some(c) => {
             let column = get(c)?;
+            no_missing(column, c, &err)?;
             let values = match &column.values {
                 Values::Int(v) => v.clone(),
                 // Truncated toward zero, as a float timestamp's whole seconds.
                 Values::Float(v) => v.iter().map(|&t| t as i64).collect(),
+                Values::Text(cells) => {
+                    let mut seconds = Vec::with_capacity(cells.len());
+                    for (row, cell) in cells.iter().enumerate() {
+                        let Some(t) = super::unix_seconds(cell) else {
+                            return Err(err(format!(
+                                "{}: {c} is `{cell}`, not a timestamp; recsweep reads {}",
+                                rows.locate(row),
+                                super::DATETIME_FORMS
+                            )));
+                        };
+                        seconds.push(t);
+                    }
+                    seconds
+                }
                 other => return Err(not_numeric(c, other, &err)),
             };
-            no_missing(column, c, &err)?;
             Some(values)
         }
         None => None,

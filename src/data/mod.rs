@@ -2,6 +2,7 @@
 //! [`crate::table`], the synthetic generator), positive thresholds, deduplication, k-core filtering
 //! and dense id remapping.
 
+mod datetime;
 mod features;
 mod loader;
 mod matrix;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use datetime::{unix_seconds, DATETIME_FORMS};
 pub use features::{
     load_features, ColumnSpec, ColumnSummary, FeatureColumn, FeatureNames, FeatureTableSpec,
     FeatureType, FeatureValues, Features, FeaturesSpec, Side, SideFeatures, SideSummary,

@@ -42,8 +42,8 @@ impl TableError {
 /// hold a placeholder and are listed in [`Column::missing`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Values {
-    /// Every signed or unsigned integer type, dates and timestamps (in their
-    /// stored unit).
+    /// Every signed or unsigned integer type; dates and timestamps as Unix
+    /// seconds.
     Int(Vec<i64>),
     /// float, double, and decimals (scaled).
     Float(Vec<f64>),

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use parquet::basic::{Compression, ConvertedType, LogicalType, Repetition, Type as Physical};
+use parquet::basic::{
+    Compression, ConvertedType, LogicalType, Repetition, TimeUnit, Type as Physical,
+};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::{
     ByteArray, ByteArrayType, DataType, DoubleType, FloatType, Int32Type, Int64Type,
@@ -52,7 +54,7 @@ pub fn read_parquet(path: &Path) -> Result<Table, TableError> {
                 name: descr.path().string(),
                 values: match kind {
                     Kind::Bool => Values::Bool(Vec::new()),
-                    Kind::Int { .. } => Values::Int(Vec::new()),
+                    Kind::Int { .. } | Kind::Time(_) => Values::Int(Vec::new()),
                     Kind::Float | Kind::Decimal(_) => Values::Float(Vec::new()),
                     Kind::Text => Values::Text(Vec::new()),
                 },
@@ -134,7 +136,30 @@ enum Kind {
     Float,
     /// int32 or int64 holding a decimal with this scale.
     Decimal(i32),
+    /// A date (days) or timestamp (this many units per second), read as
+    /// Unix seconds like every timestamp recsweep reads: a log split over
+    /// Parquet and CSV files orders as one.
+    Time(Time),
     Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Time {
+    Days,
+    PerSecond(i64),
+}
+
+impl Time {
+    /// Whole Unix seconds (rounded toward the past, so order is kept except
+    /// within one second), or why not.
+    fn seconds(self, v: i64) -> Result<i64, String> {
+        match self {
+            Time::Days => v
+                .checked_mul(86_400)
+                .ok_or_else(|| format!("the date {v} (days since 1970) is out of range")),
+            Time::PerSecond(n) => Ok(v.div_euclid(n)),
+        }
+    }
 }
 
 fn kind(descr: &ColumnDescriptor) -> Result<Kind, TableError> {
@@ -159,11 +184,28 @@ fn kind(descr: &ColumnDescriptor) -> Result<Kind, TableError> {
                 | ConvertedType::UINT_64
         ),
     };
+    let time = match logical {
+        Some(LogicalType::Date) => Some(Time::Days),
+        Some(LogicalType::Timestamp(t)) => Some(Time::PerSecond(match t.unit {
+            TimeUnit::MILLIS => 1_000,
+            TimeUnit::MICROS => 1_000_000,
+            TimeUnit::NANOS => 1_000_000_000,
+        })),
+        _ => match converted {
+            ConvertedType::DATE => Some(Time::Days),
+            ConvertedType::TIMESTAMP_MILLIS => Some(Time::PerSecond(1_000)),
+            ConvertedType::TIMESTAMP_MICROS => Some(Time::PerSecond(1_000_000)),
+            _ => None,
+        },
+    };
     let decimal = match logical {
         Some(LogicalType::Decimal(d)) => Some(d.scale),
         _ => (converted == ConvertedType::DECIMAL).then(|| descr.type_scale()),
     };
     Ok(match (descr.physical_type(), decimal) {
+        (Physical::INT32 | Physical::INT64, None) if time.is_some() => {
+            Kind::Time(time.expect("checked"))
+        }
         (Physical::BOOLEAN, _) => Kind::Bool,
         (Physical::INT32 | Physical::INT64, Some(scale)) => Kind::Decimal(scale),
         (Physical::INT32 | Physical::INT64, None) => Kind::Int { unsigned },
@@ -191,6 +233,10 @@ fn read_chunk(
         missing: &mut column.missing,
     };
     let unsigned = matches!(kind, Kind::Int { unsigned: true });
+    let time = |v: i64| match kind {
+        Kind::Time(t) => t.seconds(v),
+        _ => Ok(v),
+    };
     // 10^scale for a decimal; plain integers never reach a float column.
     let scale = match kind {
         Kind::Decimal(scale) => 10f64.powi(scale),
@@ -199,7 +245,7 @@ fn read_chunk(
     match (chunk, &mut column.values) {
         (ColumnReader::BoolColumnReader(r), Values::Bool(out)) => cells.place(r, out, Ok),
         (ColumnReader::Int32ColumnReader(r), Values::Int(out)) => cells.place(r, out, |v| {
-            Ok(if unsigned {
+            time(if unsigned {
                 i64::from(v as u32)
             } else {
                 i64::from(v)
@@ -212,7 +258,7 @@ fn read_chunk(
                     v as u64
                 ))
             } else {
-                Ok(v)
+                time(v)
             }
         }),
         (ColumnReader::Int32ColumnReader(r), Values::Float(out)) => {
@@ -496,11 +542,13 @@ mod tests {
                     "{codec}: {got:?} vs {want}"
                 );
             }
+            // Timestamps (ms) and dates (days) as Unix seconds, rounded
+            // toward the past: -1 ms is 1969-12-31T23:59:59.999.
             assert_eq!(
                 column("ts").values,
-                Values::Int(vec![0, 1_600_000_000_000, -1, 5])
+                Values::Int(vec![0, 1_600_000_000, -1, 0])
             );
-            assert_eq!(column("day").values, Values::Int(vec![1; 4]));
+            assert_eq!(column("day").values, Values::Int(vec![86_400; 4]));
             assert_eq!(
                 column("ok").clone().into_texts(),
                 [
