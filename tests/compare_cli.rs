@@ -117,3 +117,93 @@ fn broken_inputs_name_the_file_and_user_or_line() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("no column `mrr@10`; it has ndcg@10, recall@10"));
 }
+
+/// With `--results`, a side may name a model: its selected configuration
+/// (by validation, as the report selects), each user's value averaged over
+/// its seeds, paired by user id with a trial folder or per-user file on the
+/// other side. A name that is no model is an error naming the models.
+#[test]
+fn a_model_of_a_results_folder_is_its_selected_configuration_seeds_averaged() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        "name: cmp\nseed: 5\n\
+         dataset: {source: synthetic, users: 150, items: 60, interactions: 2500, seed: 2}\n\
+         split: {method: leave_one_out, validation: true}\n\
+         evaluation: {cutoffs: [10], metrics: [ndcg]}\n\
+         models:\n  - model: most_pop\n  - model: mf\n    params: {dim: 8, epochs: 2}\n    sweep: {l2: [0.0, 0.01]}\n\
+         sweep: {seeds: 2}\n",
+    )
+    .unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_recsweep"))
+        .current_dir(dir.path())
+        .args(["run", "s.yaml", "--quiet", "--results", "res"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let res = dir.path().join("res/cmp");
+    let results = recsweep::store::ResultsDir::new(&res);
+    let record = results.read_experiment().unwrap();
+    let (records, _) = recsweep::results::load_records(&results, &record).unwrap();
+    let configs = recsweep::results::configurations(&record.expansion, &records);
+    let metric = record.spec.selection.metric;
+    let part = recsweep::results::Part::selection(&record.spec.split);
+    let selected = recsweep::results::select(&configs, metric, part)
+        .into_iter()
+        .map(|i| &configs[i])
+        .find(|c| c.model_name == "mf")
+        .unwrap();
+    assert_eq!(selected.trials.len(), 2);
+    let seed_means: Vec<f64> = selected
+        .trials
+        .iter()
+        .map(|t| match &t.outcome {
+            recsweep::store::Outcome::Ok { test, .. } => test.get(metric).unwrap().mean,
+            recsweep::store::Outcome::Failed { error } => panic!("{error}"),
+        })
+        .collect();
+    let first_seed = results.trial_path(&selected.trials[0].trial.id);
+    let out = compare(&[
+        "mf",
+        first_seed.to_str().unwrap(),
+        "--results",
+        res.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mean_a = v["mean_a"].as_f64().unwrap();
+    assert!(
+        (mean_a - (seed_means[0] + seed_means[1]) / 2.0).abs() < 1e-12,
+        "{mean_a} vs {seed_means:?}"
+    );
+    assert!((v["mean_b"].as_f64().unwrap() - seed_means[0]).abs() < 1e-12);
+    assert_eq!(v["n"], 150);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("A: mf in") && said.contains("2 seeds averaged"),
+        "{said}"
+    );
+    // Two models by name.
+    let out = compare(&["mf", "most_pop", "--results", res.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = compare(&["mff", "most_pop", "--results", res.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no model named `mff`") && err.contains("did you mean `mf`"),
+        "{err}"
+    );
+}

@@ -138,10 +138,13 @@ struct EvaluateArgs {
 
 #[derive(Args)]
 struct CompareArgs {
-    /// Per-user metrics of A: a TSV from `evaluate --per-user`, a per_user.parquet, or a trial folder
+    /// Per-user metrics of A: a TSV from `evaluate --per-user`, a per_user.parquet, a trial folder, or with --results a model name
     a: PathBuf,
     /// Per-user metrics of B, same forms
     b: PathBuf,
+    /// A results folder: A or B may then name one of its models (its selected configuration, seeds averaged, as the report compares it)
+    #[arg(long)]
+    results: Option<PathBuf>,
     /// The metric column to compare
     #[arg(long, default_value = "ndcg@10")]
     metric: String,
@@ -801,8 +804,18 @@ fn compare(args: CompareArgs) -> Result<ExitCode> {
             "--permutations and --resamples must be at least 1".into()
         ));
     }
-    let a = per_user_file::read(&args.a)?;
-    let b = per_user_file::read(&args.b)?;
+    let results = args.results.as_ref().map(ResultsDir::new);
+    let (a, label_a) = compare_side(&args.a, results.as_ref())?;
+    let (b, label_b) = compare_side(&args.b, results.as_ref())?;
+    // Says what each side is: in the JSON's place on standard error.
+    let describe = |side: &str, label: &str| format!("{side}: {label}");
+    for line in [describe("A", &label_a), describe("B", &label_b)] {
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            outln!("{line}");
+        }
+    }
     let (va, vb) = (
         a.finite_column(&args.metric, &args.a)?,
         b.finite_column(&args.metric, &args.b)?,
@@ -827,6 +840,34 @@ fn compare(args: CompareArgs) -> Result<ExitCode> {
         terminal::print_comparison(&result, args.test, args.alpha)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One side of `compare`: a model of the results folder where one is given
+/// and the argument names one (or names no file), else a per-user file; with
+/// what it is, for the output.
+fn compare_side(
+    arg: &Path,
+    results: Option<&ResultsDir>,
+) -> Result<(per_user_file::PerUserTable, String)> {
+    if let Some(results) = results {
+        let name = arg.to_str().unwrap_or_default();
+        let is_model = results
+            .read_experiment()
+            .is_ok_and(|r| recsweep::results::model_names(&r).iter().any(|m| m == name));
+        if is_model || !arg.exists() {
+            let m = recsweep::results::selected_model(results, name)?;
+            let label = format!(
+                "{} in {} (selected configuration {}, {} seed{} averaged per user)",
+                m.model,
+                results.root().display(),
+                m.configuration,
+                m.seeds,
+                if m.seeds == 1 { "" } else { "s" }
+            );
+            return Ok((m.table, label));
+        }
+    }
+    Ok((per_user_file::read(arg)?, arg.display().to_string()))
 }
 
 fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
@@ -883,5 +924,10 @@ fn is_input_error(error: &anyhow::Error) -> bool {
             })
             || e.downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_input)
+            || e.downcast_ref::<recsweep::results::SelectedModelError>()
+                .is_some_and(|m| match m {
+                    recsweep::results::SelectedModelError::Store(s) => s.is_input(),
+                    _ => true,
+                })
     })
 }

@@ -8,6 +8,8 @@ mod selection;
 mod significance;
 
 use crate::eval::PerUser;
+use crate::format::describe_knobs;
+use crate::per_user_file::{self, PerUserFileError, PerUserTable};
 use crate::store::{ExperimentRecord, ResultsDir, StoreError, TrialRecord};
 
 pub use selection::{configurations, select, Configuration, Part};
@@ -76,4 +78,125 @@ pub fn seed_averaged(
         }
         acc
     }))
+}
+
+/// A model of a results folder as the report compares it: its selected
+/// configuration, each user's values averaged over that configuration's
+/// seeds, users by their original ids (what `compare` pairs with a file).
+#[derive(Debug, Clone)]
+pub struct SelectedModel {
+    pub model: String,
+    /// The selected configuration's knobs (`defaults` when none).
+    pub configuration: String,
+    pub seeds: usize,
+    pub table: PerUserTable,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelectedModelError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    PerUser(#[from] PerUserFileError),
+    #[error("{}: no model named `{model}`{hint}; its models: {}", results.display(), models.join(", "))]
+    UnknownModel {
+        results: std::path::PathBuf,
+        model: String,
+        hint: String,
+        models: Vec<String>,
+    },
+    #[error("{}: model `{model}` has no successful trial to compare", results.display())]
+    NothingSucceeded {
+        results: std::path::PathBuf,
+        model: String,
+    },
+    #[error("{}: the seeds of `{model}`'s selected configuration hold different users", results.display())]
+    SeedsDisagree {
+        results: std::path::PathBuf,
+        model: String,
+    },
+}
+
+/// The names of the models a results folder holds, in spec order.
+pub fn model_names(record: &ExperimentRecord) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for t in &record.expansion.trials {
+        if !names.contains(&t.model_name) {
+            names.push(t.model_name.clone());
+        }
+    }
+    names
+}
+
+/// `model`'s selected configuration (by the spec's selection metric, on
+/// validation where the split has one, as the report selects), its seeds'
+/// per-user values averaged.
+pub fn selected_model(
+    results: &ResultsDir,
+    model: &str,
+) -> Result<SelectedModel, SelectedModelError> {
+    let record = results.read_experiment()?;
+    let names = model_names(&record);
+    if !names.iter().any(|n| n == model) {
+        let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+        return Err(SelectedModelError::UnknownModel {
+            results: results.root().to_path_buf(),
+            model: model.to_string(),
+            hint: crate::describe::did_you_mean(model, &candidates)
+                .map_or(String::new(), |s| format!(" (did you mean `{s}`?)")),
+            models: names,
+        });
+    }
+    let (records, _) = load_records(results, &record)?;
+    let spec = &record.spec;
+    let configs = configurations(&record.expansion, &records);
+    let selected = select(
+        &configs,
+        spec.selection.metric,
+        Part::selection(&spec.split),
+    )
+    .into_iter()
+    .map(|i| &configs[i])
+    .find(|c| c.model_name == model)
+    .ok_or_else(|| SelectedModelError::NothingSucceeded {
+        results: results.root().to_path_buf(),
+        model: model.to_string(),
+    })?;
+    let mut sum: Option<PerUserTable> = None;
+    for trial in &selected.trials {
+        let table = per_user_file::read(&results.trial_path(&trial.trial.id))?;
+        sum = Some(match sum {
+            None => table,
+            Some(mut acc) => {
+                if acc.users != table.users || acc.columns != table.columns {
+                    return Err(SelectedModelError::SeedsDisagree {
+                        results: results.root().to_path_buf(),
+                        model: model.to_string(),
+                    });
+                }
+                for (a, b) in acc.values.iter_mut().zip(&table.values) {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x += y;
+                    }
+                }
+                acc
+            }
+        });
+    }
+    let seeds = selected.trials.len();
+    let mut table = sum.ok_or_else(|| SelectedModelError::NothingSucceeded {
+        results: results.root().to_path_buf(),
+        model: model.to_string(),
+    })?;
+    for column in &mut table.values {
+        for v in column.iter_mut() {
+            *v /= seeds as f64;
+        }
+    }
+    Ok(SelectedModel {
+        model: model.to_string(),
+        configuration: describe_knobs(&selected.knobs),
+        seeds,
+        table,
+    })
 }
