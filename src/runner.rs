@@ -11,8 +11,8 @@ use rayon::prelude::*;
 use crate::claim::{claim_path, Attempt, Claims};
 use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features, Preferences, TrueRelevance};
 use crate::eval::{
-    evaluate, evaluate_stages, sampled_candidates, Evaluation, ItemStats, MetricSet, Summary,
-    Target,
+    evaluate, evaluate_stages, sampled_candidates, serving_time, Evaluation, ItemStats, MetricSet,
+    ServingTime, Summary, Target,
 };
 use crate::models::{FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve};
 use crate::plan::ValidSpec;
@@ -529,6 +529,7 @@ enum Step {
 /// Everything a successful trial produced.
 struct Evaluated {
     fit_seconds: f64,
+    serving: Option<ServingTime>,
     cost: ServingCost,
     validation: Option<Summary>,
     test: Evaluation,
@@ -731,9 +732,18 @@ impl<'a> Setting<'a> {
             })
             .collect();
         let simulation = self.simulate(config.as_ref(), trial.seed)?;
+        let target = self.test_target(&candidates[0]);
+        let serving = serving_time(
+            scorer.as_ref(),
+            &split.test.nonempty_rows(),
+            &target.exclude,
+            split.test.n_cols(),
+            self.set.max_cutoff(),
+        );
         Ok(Evaluated {
             simulation,
             fit_seconds,
+            serving,
             cost: scorer.cost(),
             validation,
             test,
@@ -776,6 +786,7 @@ fn run_trial(
             let record = record(Outcome::Ok {
                 fit_seconds: e.fit_seconds,
                 score_micros_per_user: e.test.micros_per_user,
+                serving: e.serving.map(Box::new),
                 cost: e.cost,
                 validation: e.validation,
                 test: e.test.summary.clone(),

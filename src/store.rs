@@ -71,8 +71,13 @@ impl RunInfo {
 pub enum Outcome {
     Ok {
         fit_seconds: f64,
-        /// Test scoring wall time per user, in microseconds.
+        /// Test evaluation wall time per user, in microseconds, while other
+        /// trials share the cores: see `serving` for the time to compare.
         score_micros_per_user: f64,
+        /// Scoring and top-K per user timed apart from training, repeated;
+        /// absent in records of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        serving: Option<Box<crate::eval::ServingTime>>,
         cost: ServingCost,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         validation: Option<Summary>,

@@ -30,11 +30,17 @@ fn report_matches_the_golden_file() {
         if let Outcome::Ok {
             fit_seconds,
             score_micros_per_user,
+            serving,
             ..
         } = &mut record.outcome
         {
             *fit_seconds = 0.0;
             *score_micros_per_user = 1.0;
+            // Timed: present, ordered and repeated; then masked.
+            let s = serving.as_mut().expect("every trial is timed apart");
+            assert!(s.min_micros <= s.median_micros && s.median_micros <= s.max_micros);
+            assert_eq!(s.repeats, recsweep::eval::ServingTime::REPEATS);
+            (s.median_micros, s.min_micros, s.max_micros) = (1.0, 0.5, 2.0);
         }
         let path = dir
             .path()

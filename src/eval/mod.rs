@@ -6,6 +6,7 @@ mod metrics;
 mod propensity;
 mod protocol;
 mod sampling;
+mod serving;
 mod summary;
 
 use std::time::Instant;
@@ -24,6 +25,7 @@ pub use metrics::{
 pub use propensity::{PropensityPreset, PropensitySpec};
 pub use protocol::{Protocol, Protocols, Sampler};
 pub use sampling::{rank_candidates, sampled_candidates};
+pub use serving::{serving_time, ServingTime};
 pub use summary::{mean_ci95, summarise, MetricSummary, Summary};
 
 /// Per-user values of every per-user column, for the evaluated users only.

@@ -363,11 +363,13 @@ pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, Stri
     let (xr, yr) = (lo / 1.5..hi * 1.5, range(all.iter().map(|p| p.1)));
     let corner = clear_corner(&all, &xr, &yr, true);
     render(|root| {
-        let mut chart = titled(&root, title, (42, 64))
-            .build_cartesian_2d(xr.clone().log_scale(), yr.clone())?;
+        let mut chart = titled(&root, title, (42, 64)).build_cartesian_2d(
+            xr.clone().log_scale().with_key_points(log_ticks(&xr)),
+            yr.clone(),
+        )?;
         chart
             .configure_mesh()
-            .x_desc("scoring µs per user (log scale)")
+            .x_desc("serving µs per user (log scale)")
             .y_desc(y_desc)
             .light_line_style(WHITE)
             .label_style(("sans-serif", 15))
@@ -383,6 +385,20 @@ pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, Stri
         }
         legend(&mut chart, corner)
     })
+}
+
+/// Ticks 1, 2, 5 × 10^k inside `range`: plotters' own log ticks are
+/// powers of ten only, which left a figure of models between 1 and 10 µs
+/// without a label.
+fn log_ticks(range: &std::ops::Range<f64>) -> Vec<f64> {
+    let (first, last) = (
+        range.start.log10().floor() as i32,
+        range.end.log10().ceil() as i32,
+    );
+    (first..=last)
+        .flat_map(|k| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(k)))
+        .filter(|t| range.contains(t))
+        .collect()
 }
 
 /// A 2-D map of items, shaded by popularity decile (1 = most popular tenth)
@@ -469,6 +485,16 @@ pub fn item_map(title: &str, points: &[(f64, f64)], deciles: &[usize]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_ticks_label_every_decade_at_1_2_5() {
+        assert_eq!(log_ticks(&(1.3..30.0)), [2.0, 5.0, 10.0, 20.0]);
+        assert_eq!(log_ticks(&(0.06..0.3)), [0.1, 0.2]);
+        assert_eq!(
+            log_ticks(&(150.0..9_000.0)),
+            [200.0, 500.0, 1_000.0, 2_000.0, 5_000.0]
+        );
+    }
 
     #[test]
     fn the_legend_goes_to_the_emptiest_corner() {

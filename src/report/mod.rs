@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::eval::{mean_ci95, MetricId, MetricSummary, PerUser};
+use crate::eval::{mean_ci95, MetricId, MetricSummary, PerUser, ServingTime};
 use crate::format::{describe_knobs, format_number};
 use crate::models::ServingCost;
 use crate::results::{
@@ -49,6 +49,9 @@ pub struct LeaderRow {
     pub seed_sd: Option<f64>,
     pub fit_seconds: f64,
     pub score_micros_per_user: f64,
+    /// Scoring timed apart, pooled over seeds (None for records of
+    /// versions that did not time it).
+    pub serving: Option<ServingTime>,
     pub cost: ServingCost,
     /// Its trials, in seed order.
     pub trial_ids: Vec<String>,
@@ -499,6 +502,16 @@ fn leader_row(
             } => Some(*score_micros_per_user),
             Outcome::Failed { .. } => None,
         }),
+        serving: ServingTime::pooled(
+            &config
+                .trials
+                .iter()
+                .filter_map(|r| match &r.outcome {
+                    Outcome::Ok { serving, .. } => serving.as_deref().copied(),
+                    Outcome::Failed { .. } => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
         cost: first_cost.unwrap_or_default(),
         trial_ids: config.trials.iter().map(|r| r.trial.id.clone()).collect(),
     }

@@ -422,6 +422,9 @@ fn cost_series(inputs: &Inputs, protocol: &str) -> Option<(String, Vec<Series>)>
         inputs.configs.iter().filter_map(|c| {
             let micros = c.mean_of(|o| match o {
                 Outcome::Ok {
+                    serving: Some(s), ..
+                } => Some(s.median_micros),
+                Outcome::Ok {
                     score_micros_per_user,
                     ..
                 } => Some(*score_micros_per_user),
