@@ -339,6 +339,9 @@ fn two_concurrent_runs_share_the_trials() {
                 serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             record["fit_seconds"] = 0.0.into();
             record["score_micros_per_user"] = 1.0.into();
+            record["serving"] = serde_json::json!({
+                "median_micros": 1.0, "min_micros": 1.0, "max_micros": 1.0, "repeats": 5, "users": 8
+            });
             std::fs::write(&path, record.to_string()).unwrap();
         }
         let out = recsweep(
