@@ -60,24 +60,33 @@ pub fn seed_averaged(
         sum = Some(match sum {
             None => per_user,
             Some(mut acc) => {
-                for (a, b) in acc.values.iter_mut().zip(&per_user.values) {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        *x += y;
-                    }
-                }
+                add_columns(&mut acc.values, &per_user.values);
                 acc
             }
         });
     }
-    let seeds = config.trials.len() as f64;
     Ok(sum.map(|mut acc| {
-        for column in &mut acc.values {
-            for v in column.iter_mut() {
-                *v /= seeds;
-            }
-        }
+        divide_columns(&mut acc.values, config.trials.len());
         acc
     }))
+}
+
+/// `acc[c][n] += next[c][n]`: one seed's per-user values into the sum.
+fn add_columns(acc: &mut [Vec<f64>], next: &[Vec<f64>]) {
+    for (a, b) in acc.iter_mut().zip(next) {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += y;
+        }
+    }
+}
+
+/// The sum over `seeds` seeds made a mean.
+fn divide_columns(acc: &mut [Vec<f64>], seeds: usize) {
+    for column in acc {
+        for v in column.iter_mut() {
+            *v /= seeds as f64;
+        }
+    }
 }
 
 /// A model of a results folder as the report compares it: its selected
@@ -174,11 +183,7 @@ pub fn selected_model(
                         model: model.to_string(),
                     });
                 }
-                for (a, b) in acc.values.iter_mut().zip(&table.values) {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        *x += y;
-                    }
-                }
+                add_columns(&mut acc.values, &table.values);
                 acc
             }
         });
@@ -188,11 +193,7 @@ pub fn selected_model(
         results: results.root().to_path_buf(),
         model: model.to_string(),
     })?;
-    for column in &mut table.values {
-        for v in column.iter_mut() {
-            *v /= seeds as f64;
-        }
-    }
+    divide_columns(&mut table.values, seeds);
     Ok(SelectedModel {
         model: model.to_string(),
         configuration: describe_knobs(&selected.knobs),
