@@ -44,6 +44,13 @@ pub struct TrainingCurve {
     pub kept_epoch: usize,
     /// Whether patience ran out before the configured number of epochs.
     pub stopped_early: bool,
+    /// Whether validation was still improving when the epoch budget ran out:
+    /// the kept epoch lies within the last `patience` epochs (the last epoch
+    /// when patience is 0), so more epochs might have helped. Always false
+    /// without a validation monitor. Absent in trials stored before it
+    /// existed, read as false.
+    #[serde(default)]
+    pub still_improving: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,16 +115,19 @@ pub fn train(
             }
         }
     }
+    let monitored = best.is_some();
     let (scorer, kept_epoch) = match best {
         Some((_, epoch, scorer)) => (scorer, epoch),
         None => (model.scorer(), logs.len()),
     };
+    let still_improving = monitored && !stopped_early && kept_epoch + patience.max(1) > logs.len();
     Ok(Fitted {
         scorer,
         curve: Some(TrainingCurve {
             epochs: logs,
             kept_epoch,
             stopped_early,
+            still_improving,
         }),
     })
 }
@@ -623,6 +633,34 @@ mod tests {
         assert_eq!(curve.epochs.len(), 5, "epochs 4 and 5 exhaust patience 2");
         assert_eq!(metric(fitted.scorer.as_ref()), 0.0);
         assert_eq!(curve.epochs[1].loss, 0.5);
+        assert!(!curve.still_improving);
+    }
+
+    #[test]
+    fn a_best_epoch_within_patience_of_the_budget_is_still_improving() {
+        // Peaked is best at epoch 3: a budget of 4 with patience 2 ends one
+        // epoch after it, before patience runs out.
+        let mut model = Peaked { epoch: 0 };
+        let curve = train(&mut model, "test", 4, 2, Some(&metric))
+            .unwrap()
+            .curve
+            .unwrap();
+        assert_eq!((curve.kept_epoch, curve.stopped_early), (3, false));
+        assert!(curve.still_improving);
+        // Patience 0 runs every epoch: improving only if the last is the best.
+        let mut model = Peaked { epoch: 0 };
+        let curve = train(&mut model, "test", 3, 0, Some(&metric))
+            .unwrap()
+            .curve
+            .unwrap();
+        assert!(curve.still_improving);
+        let mut model = Peaked { epoch: 0 };
+        let curve = train(&mut model, "test", 5, 0, Some(&metric))
+            .unwrap()
+            .curve
+            .unwrap();
+        assert_eq!(curve.kept_epoch, 3);
+        assert!(!curve.still_improving);
     }
 
     #[test]
@@ -631,6 +669,7 @@ mod tests {
         let fitted = train(&mut model, "test", 6, 2, None).unwrap();
         let curve = fitted.curve.unwrap();
         assert_eq!((curve.kept_epoch, curve.stopped_early), (6, false));
+        assert!(!curve.still_improving, "nothing was monitored");
         assert!(curve.epochs.iter().all(|e| e.validation.is_none()));
     }
 
