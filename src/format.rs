@@ -93,9 +93,39 @@ pub fn format_number(f: f64) -> String {
     }
 }
 
+/// `v` to the precision an uncertainty of `half` (an interval's
+/// half-width) supports: two significant digits of `half`, a true minus
+/// sign. Without an uncertainty, [`format_number`].
+pub fn format_to_precision(v: f64, half: Option<f64>) -> String {
+    let text = match half.filter(|h| h.is_finite() && *h > 0.0 && v.is_finite()) {
+        Some(h) => {
+            let decimals = (1 - h.log10().floor() as i32).clamp(0, 12) as usize;
+            format!("{v:.decimals$}")
+        }
+        None => format_number(v),
+    };
+    match text.strip_prefix('-') {
+        // -0.000 rounds a tiny negative: no sign then.
+        Some(rest) if rest.chars().any(|c| c.is_ascii_digit() && c != '0') => format!("−{rest}"),
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_rounded_to_their_interval() {
+        // Half-width 0.0147: two significant digits → three decimals.
+        assert_eq!(format_to_precision(0.007239, Some(0.0147)), "0.007");
+        assert_eq!(format_to_precision(-0.007448, Some(0.0147)), "−0.007");
+        assert_eq!(format_to_precision(0.1850, Some(0.011)), "0.185");
+        assert_eq!(format_to_precision(329.2, Some(12.0)), "329");
+        assert_eq!(format_to_precision(-0.0001, Some(0.02)), "0.000");
+        assert_eq!(format_to_precision(0.1234567, None), "0.1235");
+    }
 
     #[test]
     fn p_values_never_read_as_zero() {

@@ -58,10 +58,15 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert!(v["summary"][0]
-        .as_str()
-        .unwrap()
-        .starts_with("The best model on test ndcg@10 is **two_tower**"));
+    // two_tower leads, but two seeds cannot separate it from mf: the
+    // opening names the group instead of a best model.
+    let opening = v["summary"][0].as_str().unwrap();
+    assert!(
+        opening.starts_with("No model is significantly best on test ndcg@10: **two_tower**"),
+        "{opening}"
+    );
+    assert!(v["pairs"][0]["estimate"]["se"].is_f64());
+    assert!(v["pairs"][0]["detectable"].is_f64());
     assert_eq!(v["leaderboard"].as_array().unwrap().len(), 9);
     // The pipeline's two candidate counts, each with its lift tested.
     let stages = v["stages"].as_array().unwrap();

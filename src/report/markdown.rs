@@ -6,10 +6,10 @@ use std::fmt::Write;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::{Report, Section};
+use super::{popularity_undefined, Contrast, Report, Section};
 use crate::eval::{Direction, MetricId, MetricKind, MetricSummary};
 use crate::format::format_p;
-use crate::results::Part;
+use crate::results::{Part, Verdict, POWER};
 use crate::simulation::Round;
 use crate::spec::Protocol;
 use crate::store::Outcome;
@@ -66,7 +66,7 @@ fn introduction(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "Each model's configuration is selected on **{part} {metric}** (mean over seeds) and reported on **test**. \
-         Protocol: {protocol}. ± is the half-width of a 95% t-interval over users."
+         Protocol: {protocol}. ± is the half-width of a 95% interval over users and seeds (docs/statistics.md)."
     );
     if report.selected_on == Part::Test {
         let _ = writeln!(
@@ -249,6 +249,7 @@ fn leaderboard_section(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "One row per model: its selected configuration, sorted by test {metric}. \
+         ± is the 95% interval over users and seeds (the seeds' own spread is in `seeds (sd)`). \
          Bias metrics: higher coverage, aplt and novelty and lower arp and gini mean less popularity bias.\n"
     );
     for &k in &spec.evaluation.cutoffs {
@@ -278,11 +279,12 @@ fn leaderboard_section(out: &mut String, report: &Report) {
                 row.knobs.clone(),
                 value(metric.kind, row.selection_value),
             ];
-            cells.extend(
-                metrics
-                    .iter()
-                    .map(|m| row.test.get(m).map_or("—".into(), |s| summary(m.kind, s))),
-            );
+            cells.extend(metrics.iter().map(|m| {
+                match (popularity_undefined(&spec.split, m.kind), row.test.get(m)) {
+                    (None, Some(s)) => summary(m.kind, s),
+                    _ => "—".to_string(),
+                }
+            }));
             cells.push(match row.seed_sd {
                 Some(sd) => format!("{} ({})", row.seeds, value(metric.kind, sd)),
                 None => row.seeds.to_string(),
@@ -293,6 +295,25 @@ fn leaderboard_section(out: &mut String, report: &Report) {
             t.push_record(cells);
         }
         push_table(out, t);
+    }
+    let undefined: Vec<String> = spec
+        .evaluation
+        .metrics
+        .iter()
+        .filter(|kind| popularity_undefined(&spec.split, **kind).is_some())
+        .map(|kind| kind.as_str().to_string())
+        .collect();
+    if let Some(reason) = spec
+        .evaluation
+        .metrics
+        .iter()
+        .find_map(|kind| popularity_undefined(&spec.split, *kind))
+    {
+        let _ = writeln!(
+            out,
+            "— for {}: {reason} (`split.method: cold_items`), so these metrics say nothing here.\n",
+            undefined.join(", ")
+        );
     }
 }
 
@@ -541,14 +562,16 @@ fn significance_section(out: &mut String, report: &Report) {
     section(out, "Significance");
     let _ = writeln!(
         out,
-        "Paired `{}` tests over the test users on **{metric}**, each configuration's per-user values averaged over its seeds first; \
+        "Paired `{}` tests over the test users on **{metric}**, over users and seeds: the users test runs on each configuration's per-user values averaged over its seeds, \
+         and the variance between seeds that users do not explain is added (docs/statistics.md), so a model whose seeds disagree gets a wide interval. \
          p-values corrected with **{}** over the report's family of {family} comparisons (these pairs and the knob comparisons below); \
-         significant when the corrected p < {}. Δ = A − B; d_z is Cohen's effect size of paired differences. \
-         With thousands of users small differences become significant: read Δ and d_z, not only p. \
-         Seed-to-seed spread is in the leaderboard's `seeds (sd)` column.\n",
+         significant when the corrected p < {}. Δ = A − B with its 95% interval; d_z is Cohen's effect size of paired differences. \
+         *detectable* is the smallest |Δ| the comparison finds with {:.0}% power at the corrected level: a non-significant Δ whose interval lies within ±detectable \
+         reads *no detectable difference*, one whose interval reaches beyond it *inconclusive* (more users or seeds could tell).\n",
         c.test.as_str(),
         c.correction.as_str(),
-        c.alpha
+        c.alpha,
+        100.0 * POWER
     );
     if report.pairs.is_empty() {
         let _ = writeln!(
@@ -561,12 +584,12 @@ fn significance_section(out: &mut String, report: &Report) {
             "B",
             "mean A",
             "mean B",
-            "Δ",
+            "Δ (95% interval)",
             "relative",
             "d_z",
-            "p",
             "p corrected",
-            "significant",
+            "detectable",
+            "verdict",
         ]);
         for p in &report.pairs {
             t.push_record([
@@ -574,16 +597,32 @@ fn significance_section(out: &mut String, report: &Report) {
                 p.b.clone(),
                 value(metric.kind, p.mean_a),
                 value(metric.kind, p.mean_b),
-                signed(metric.kind, p.diff()),
+                with_interval(metric.kind, p),
                 p.relative_diff
                     .map_or("—".to_string(), |r| format!("{:+.1}%", 100.0 * r)),
                 optional(p.cohens_dz, 3),
-                format_p(p.p_raw),
                 format_p(p.p_adjusted),
-                if p.significant(c.alpha) { "yes" } else { "no" }.to_string(),
+                p.detectable
+                    .map_or("—".to_string(), |d| format!("±{}", value(metric.kind, d))),
+                p.verdict(c.alpha, metric.kind.direction())
+                    .as_str()
+                    .to_string(),
             ]);
         }
         push_table(out, t);
+    }
+}
+
+/// `+0.0123 (−0.0040, +0.0286)`: Δ with its interval over users and seeds.
+fn with_interval(kind: MetricKind, p: &Contrast) -> String {
+    match p.interval() {
+        Some((lo, hi)) => format!(
+            "{} ({}, {})",
+            signed(kind, p.diff()),
+            signed(kind, lo),
+            signed(kind, hi)
+        ),
+        None => signed(kind, p.diff()),
     }
 }
 
@@ -723,7 +762,8 @@ fn sensitivity_section(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "For each swept knob of each model: the best configuration at each value (by {part} {metric}), its {part} and test {metric}; \
-         then the best value against the runner-up on test, with the same test and correction as above.\n"
+         then the value selected on {part} against the runner-up on test, with the same test, correction and verdicts as above \
+         (*significantly worse on test* means {part} picked the wrong value: selection by noise).\n"
     );
     if report.sensitivity.is_empty() {
         let _ = writeln!(out, "No model had a knob with two or more values.\n");
@@ -748,14 +788,14 @@ fn sensitivity_section(out: &mut String, report: &Report) {
                 (&knob_value.value, &knob_value.selection, &knob_value.test);
             let verdict = match (&s.best_vs_second, Some(v.as_str()) == best) {
                 (Some(cmp), true) => format!(
-                    "best; vs {}: {} p={} {}",
+                    "selected; vs {}: {} p={} {}",
                     cmp.b,
-                    signed(metric.kind, cmp.diff()),
+                    with_interval(metric.kind, cmp),
                     format_p(cmp.p_adjusted),
-                    if cmp.significant(c.alpha) {
-                        "significant"
-                    } else {
-                        "not significant"
+                    match cmp.verdict(c.alpha, metric.kind.direction()) {
+                        Verdict::Better => "significantly better",
+                        Verdict::Worse => "**significantly worse on test**",
+                        v => v.as_str(),
                     }
                 ),
                 _ => String::new(),

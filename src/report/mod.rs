@@ -15,14 +15,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::eval::{mean_ci95, MetricId, MetricSummary, PerUser, ServingTime};
-use crate::format::{describe_knobs, format_number};
+use crate::eval::{mean_ci95, Direction, MetricId, MetricKind, MetricSummary, ServingTime};
+use crate::format::{describe_knobs, format_number, format_p, format_to_precision};
 use crate::models::ServingCost;
 use crate::results::{
-    configurations, correct, load_records, pairwise, seed_averaged, select, sensitivity,
-    Configuration, Part,
+    configurations, contrast_over_seeds, correct, load_records, pairwise, per_seed, select,
+    sensitivity, Configuration, Part, SeedValues, Verdict,
 };
-use crate::stats::kendall_tau_b;
+use crate::stats::{kendall_tau_b, mean_over_users_and_seeds};
 use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError};
 
 pub use crate::results::{Contrast, Sensitivity};
@@ -118,20 +118,22 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     let selected_on = Part::selection(&record.spec.split);
     let configs = configurations(&record.expansion, &records);
     let mut leaderboard = Vec::new();
-    let mut selected_values = BTreeMap::new();
+    let mut selected_seeds = BTreeMap::new();
     for index in select(&configs, metric, selected_on) {
-        let per_user = seed_averaged(results, &configs[index])?;
-        if let Some(column) = per_user.as_ref().and_then(|p| p.column(metric)) {
-            selected_values.insert(configs[index].model_name.clone(), column.to_vec());
-        }
+        let seeds = per_seed(results, &configs[index])?;
         leaderboard.push(leader_row(
             &record,
             &configs[index],
             metric,
             selected_on,
-            per_user.as_ref(),
+            &seeds,
         ));
+        selected_seeds.insert(configs[index].model_name.clone(), seeds);
     }
+    let selected_values: BTreeMap<String, Vec<Vec<f64>>> = selected_seeds
+        .iter()
+        .filter_map(|(name, seeds)| Some((name.clone(), seeds.column(metric)?)))
+        .collect();
     leaderboard.sort_by(|a, b| {
         let value = |r: &LeaderRow| r.test.get(&metric).map_or(f64::NEG_INFINITY, |m| m.mean);
         value(b)
@@ -141,12 +143,12 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     let compare = &record.spec.compare;
     let names: Vec<String> = leaderboard.iter().map(|r| r.model.clone()).collect();
     let mut pairs = pairwise(&names, &selected_values, compare, record.spec.seed);
-    let per_user = |c: &Configuration| seed_averaged(results, c).ok().flatten();
+    let seed_values = |c: &Configuration| per_seed(results, c).ok();
     let mut sensitivity = sensitivity(
         &configs,
         metric,
         selected_on,
-        &per_user,
+        &seed_values,
         compare,
         record.spec.seed,
     );
@@ -172,7 +174,17 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             outcome: r.outcome.clone(),
         })
         .collect();
-    let summary = summarise(&record, &leaderboard, &pairs, &sensitivity, metric, missing);
+    let summary = summarise(
+        &Facts {
+            record: &record,
+            leaderboard: &leaderboard,
+            pairs: &pairs,
+            sensitivity: &sensitivity,
+            seeds: &selected_seeds,
+            metric,
+        },
+        missing,
+    );
     let stages = stages::rows(results, &configs, metric.k, compare, record.spec.seed)?;
     let (mut figures, embedding) = visuals::build(&visuals::Inputs {
         results,
@@ -229,28 +241,21 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     })
 }
 
-/// The report's opening sentences, from the numbers alone.
-fn summarise(
-    record: &ExperimentRecord,
-    leaderboard: &[LeaderRow],
-    pairs: &[Contrast],
-    sensitivity: &[Sensitivity],
-    metric: MetricId,
-    missing: usize,
-) -> Vec<String> {
-    let Some(best) = leaderboard.first() else {
+/// The report's opening sentences, from the numbers alone: a model is
+/// called best only when it is significantly ahead of every other, a knob
+/// only said to matter in the direction its test went, and popularity bias
+/// compared only with a test and where popularity is defined.
+fn summarise(facts: &Facts, missing: usize) -> Vec<String> {
+    let Some(best) = facts.leaderboard.first() else {
         return vec!["No trial has results yet.".to_string()];
-    };
-    let facts = Facts {
-        record,
-        leaderboard,
-        pairs,
-        metric,
-        alpha: record.spec.compare.alpha,
     };
     let mut out = facts.lead(best);
     out.extend(facts.baseline_beaten(best));
-    out.extend(knob_sentences(sensitivity, facts.alpha));
+    out.extend(knob_sentences(
+        facts.sensitivity,
+        facts.alpha(),
+        facts.metric.kind.direction(),
+    ));
     out.extend(facts.bias_tradeoff(best));
     if missing > 0 {
         out.push(format!(
@@ -260,16 +265,50 @@ fn summarise(
     out
 }
 
+/// Why popularity metrics mean nothing on this split, if they do not: a
+/// cold_items split holds out items with no train interactions, so a
+/// held-out item has no popularity to stratify by, and lists drawn from the
+/// cold items only (`candidates: cold`) have none either (every ARP is 0).
+pub fn popularity_undefined(
+    split: &crate::split::SplitSpec,
+    kind: MetricKind,
+) -> Option<&'static str> {
+    use crate::split::{ColdCandidates, SplitMethod};
+    if split.method != SplitMethod::ColdItems {
+        return None;
+    }
+    let stratified = matches!(
+        kind,
+        MetricKind::RecallHead
+            | MetricKind::RecallTail
+            | MetricKind::NdcgHead
+            | MetricKind::NdcgTail
+    );
+    let of_lists = matches!(
+        kind,
+        MetricKind::Arp | MetricKind::Aplt | MetricKind::Novelty | MetricKind::PopLift
+    );
+    let cold_lists = split.candidates == Some(ColdCandidates::Cold);
+    (stratified || (of_lists && cold_lists))
+        .then_some("undefined: held-out items have no train popularity")
+}
+
 /// What the summary sentences are written from.
 struct Facts<'a> {
     record: &'a ExperimentRecord,
     leaderboard: &'a [LeaderRow],
     pairs: &'a [Contrast],
+    sensitivity: &'a [Sensitivity],
+    /// Each selected model's per-seed values (for tests beyond `pairs`).
+    seeds: &'a BTreeMap<String, SeedValues>,
     metric: MetricId,
-    alpha: f64,
 }
 
 impl Facts<'_> {
+    fn alpha(&self) -> f64 {
+        self.record.spec.compare.alpha
+    }
+
     fn test(&self, row: &LeaderRow, m: MetricId) -> Option<f64> {
         row.test.get(&m).map(|s| s.mean)
     }
@@ -280,13 +319,14 @@ impl Facts<'_> {
             .map_or("—".to_string(), format_number)
     }
 
-    /// A − B on the selection metric: (difference, corrected p, significant).
-    fn pair(&self, a: &str, b: &str) -> Option<(f64, f64, bool)> {
+    /// A against B on the selection metric, whichever way it was tested:
+    /// (contrast, sign to make it A − B).
+    fn pair(&self, a: &str, b: &str) -> Option<(&Contrast, f64)> {
         self.pairs.iter().find_map(|p| {
             if p.a == a && p.b == b {
-                Some((p.diff(), p.p_adjusted, p.significant(self.alpha)))
+                Some((p, 1.0))
             } else if p.a == b && p.b == a {
-                Some((-p.diff(), p.p_adjusted, p.significant(self.alpha)))
+                Some((p, -1.0))
             } else {
                 None
             }
@@ -294,36 +334,88 @@ impl Facts<'_> {
     }
 
     fn beats_significantly(&self, a: &str, b: &str) -> bool {
-        self.pair(a, b).is_some_and(|(d, _, s)| s && d > 0.0)
+        let direction = self.metric.kind.direction();
+        self.pair(a, b).is_some_and(|(c, sign)| {
+            c.significant(self.alpha())
+                && match direction {
+                    Direction::Higher => sign * c.diff() > 0.0,
+                    Direction::Lower => sign * c.diff() < 0.0,
+                }
+        })
     }
 
-    /// The best model, and its lead over the runner-up.
+    /// The leader, called best only when significantly ahead of every other
+    /// model; otherwise the group that cannot be told apart from it.
     fn lead(&self, best: &LeaderRow) -> Vec<String> {
         let metric = self.metric;
-        let mut out = vec![format!(
-            "The best model on test {metric} is **{}** ({}) at {}.",
-            best.model,
-            best.knobs,
-            self.value(best)
-        )];
-        let second = self.leaderboard.get(1);
-        if let Some((second, (diff, p, significant))) =
-            second.and_then(|s| Some((s, self.pair(&best.model, &s.model)?)))
-        {
-            let verdict = if significant {
-                "significant"
-            } else {
-                "not significant"
-            };
-            out.push(format!(
-                "It leads {} ({}) by {} ({verdict}, corrected p = {}).",
+        let alpha = self.alpha();
+        let others: Vec<&LeaderRow> = self.leaderboard.iter().skip(1).collect();
+        if others.is_empty() {
+            return vec![format!(
+                "Only **{}** ({}) has results: test {metric} {}.",
+                best.model,
+                best.knobs,
+                self.value(best)
+            )];
+        }
+        let tied: Vec<&LeaderRow> = others
+            .iter()
+            .copied()
+            .filter(|r| !self.beats_significantly(&best.model, &r.model))
+            .collect();
+        let second = others[0];
+        let Some((c, sign)) = self.pair(&best.model, &second.model) else {
+            return vec![format!(
+                "**{}** ({}) leads on test {metric} at {}; it could not be compared with {}.",
+                best.model,
+                best.knobs,
+                self.value(best),
+                second.model
+            )];
+        };
+        let half = c.interval().map(|(lo, hi)| (hi - lo) / 2.0);
+        let number = |v: f64| format_to_precision(v, half);
+        let diff = number(sign * c.diff());
+        let interval = c.interval().map_or(String::new(), |(lo, hi)| {
+            let (lo, hi) = if sign > 0.0 { (lo, hi) } else { (-hi, -lo) };
+            format!(", 95% interval {} to {}", number(lo), number(hi))
+        });
+        let detectable = c.detectable.map_or(String::new(), |d| {
+            format!(
+                "; this comparison detects differences of ±{} or more",
+                number(d)
+            )
+        });
+        if tied.is_empty() {
+            return vec![format!(
+                "The best model on test {metric} is **{}** ({}) at {}, significantly ahead of every other model; \
+                 it leads the runner-up {} ({}) by {}{interval} (corrected p = {}).",
+                best.model,
+                best.knobs,
+                self.value(best),
                 second.model,
                 self.value(second),
-                format_number(diff),
-                format_number(p)
-            ));
+                diff,
+                format_p(c.p_adjusted),
+            )];
         }
-        out
+        let names: Vec<String> = tied
+            .iter()
+            .map(|r| format!("{} ({})", r.model, self.value(r)))
+            .collect();
+        let alike = c.verdict(alpha, metric.kind.direction()) == Verdict::NoDetectableDifference;
+        vec![format!(
+            "No model is significantly best on test {metric}: **{}** ({}) leads at {}, but {} cannot be told apart from it after correction. \
+             Its lead over {} is {}{interval} (corrected p = {}{detectable}){}.",
+            best.model,
+            best.knobs,
+            self.value(best),
+            join_names(&names),
+            second.model,
+            diff,
+            format_p(c.p_adjusted),
+            if alike { ": no detectable difference" } else { ": inconclusive, more users or seeds could tell" }
+        )]
     }
 
     /// How many models beat the baseline significantly.
@@ -349,13 +441,19 @@ impl Facts<'_> {
     }
 
     /// Accuracy against popularity bias, among the models that beat the
-    /// baseline significantly (a random model is trivially unbiased).
+    /// baseline significantly (a random model is trivially unbiased): said
+    /// only where popularity is defined, and only with a paired test of the
+    /// ARP difference (over users and seeds, at α without correction, its p
+    /// given).
     fn bias_tradeoff(&self, best: &LeaderRow) -> Option<String> {
         let metric = self.metric;
         let arp = MetricId {
-            kind: crate::eval::MetricKind::Arp,
+            kind: MetricKind::Arp,
             k: metric.k,
         };
+        if popularity_undefined(&self.record.spec.split, MetricKind::Arp).is_some() {
+            return None;
+        }
         let baseline = self.record.spec.compare.baseline.as_deref()?;
         let competitive: Vec<(&LeaderRow, f64)> = self
             .leaderboard
@@ -363,53 +461,88 @@ impl Facts<'_> {
             .filter(|r| r.model == best.model || self.beats_significantly(&r.model, baseline))
             .filter_map(|r| self.test(r, arp).map(|a| (r, a)))
             .collect();
-        let least = competitive.iter().min_by(|a, b| a.1.total_cmp(&b.1));
-        match (self.test(best, arp), least) {
-            (Some(best_arp), Some((row, lowest))) if row.model != best.model => Some(format!(
-                "Accuracy costs popularity bias here: {}'s lists average {} train interactions per item ({arp}), {}'s {} at {metric} {}.",
+        let best_arp = self.test(best, arp)?;
+        let lowest_other = competitive
+            .iter()
+            .filter(|(r, _)| r.model != best.model)
+            .min_by(|a, b| a.1.total_cmp(&b.1))?;
+        let column = |model: &str| self.seeds.get(model)?.column(arp);
+        let c = contrast_over_seeds(
+            (&best.model, &column(&best.model)?),
+            (&lowest_other.0.model, &column(&lowest_other.0.model)?),
+            &self.record.spec.compare,
+            self.record.spec.seed,
+        )?;
+        if !c.significant(self.alpha()) {
+            return None;
+        }
+        Some(if c.diff() > 0.0 {
+            format!(
+                "Accuracy costs popularity bias here: {}'s lists average {} train interactions per item ({arp}), {}'s {} at {metric} {} (p = {}).",
                 best.model,
                 format_number(best_arp),
-                row.model,
-                format_number(*lowest),
-                self.value(row)
-            )),
-            (Some(best_arp), Some(_)) if competitive.len() > 1 => Some(format!(
-                "{} is also the least popularity-biased of the models that beat {baseline} ({arp} {}).",
+                lowest_other.0.model,
+                format_number(lowest_other.1),
+                self.value(lowest_other.0),
+                format_p(c.p_raw)
+            )
+        } else {
+            format!(
+                "{} is also less popularity-biased than every other model that beats {baseline} ({arp} {} against {}'s {}, p = {}).",
                 best.model,
-                format_number(best_arp)
-            )),
-            _ => None,
-        }
+                format_number(best_arp),
+                lowest_other.0.model,
+                format_number(lowest_other.1),
+                format_p(c.p_raw)
+            )
+        })
     }
 }
 
-/// Which knobs' best value beat the runner-up significantly, and which not.
-fn knob_sentences(sensitivity: &[Sensitivity], alpha: f64) -> Vec<String> {
-    let (mattered, flat): (Vec<&Sensitivity>, Vec<&Sensitivity>) = sensitivity
+/// `a`, `a and b`, `a, b and c`.
+fn join_names(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Which knobs' selected value beat the runner-up significantly on test,
+/// which lost to it significantly (selection by noise), and which were not
+/// told apart.
+fn knob_sentences(sensitivity: &[Sensitivity], alpha: f64, direction: Direction) -> Vec<String> {
+    let tested: Vec<(&Sensitivity, Verdict)> = sensitivity
         .iter()
-        .filter(|s| s.best_vs_second.is_some())
-        .partition(|s| {
-            s.best_vs_second
-                .as_ref()
-                .is_some_and(|c| c.significant(alpha))
-        });
-    let names = |list: &[&Sensitivity]| {
-        list.iter()
-            .map(|s| format!("{} {}", s.model, s.knob))
+        .filter_map(|s| Some((s, s.best_vs_second.as_ref()?.verdict(alpha, direction))))
+        .collect();
+    let names = |keep: &dyn Fn(Verdict) -> bool| {
+        tested
+            .iter()
+            .filter(|(_, v)| keep(*v))
+            .map(|(s, _)| format!("{} {}", s.model, s.knob))
             .collect::<Vec<_>>()
-            .join(", ")
     };
     let mut out = Vec::new();
-    if !mattered.is_empty() {
+    let better = names(&|v| v == Verdict::Better);
+    if !better.is_empty() {
         out.push(format!(
-            "Knobs whose best value beat the runner-up significantly: {}.",
-            names(&mattered)
+            "Knobs whose selected value beat the runner-up significantly on test: {}.",
+            join_names(&better)
         ));
     }
+    let worse = names(&|v| v == Verdict::Worse);
+    if !worse.is_empty() {
+        out.push(format!(
+            "Knobs whose selected value was significantly *worse* on test than the runner-up, so validation picked the wrong value: {}.",
+            join_names(&worse)
+        ));
+    }
+    let flat = names(&|v| matches!(v, Verdict::NoDetectableDifference | Verdict::Inconclusive));
     if !flat.is_empty() {
         out.push(format!(
             "Knobs without a significant difference between their two best values: {}.",
-            names(&flat)
+            join_names(&flat)
         ));
     }
     out
@@ -451,15 +584,32 @@ fn leader_row(
     config: &Configuration,
     metric: MetricId,
     part: Part,
-    averaged: Option<&PerUser>,
+    per_seed: &SeedValues,
 ) -> LeaderRow {
     let seeds = config.trials.len();
     let mut test = BTreeMap::new();
-    if let Some(averaged) = averaged {
-        for (column, values) in averaged.columns.iter().zip(&averaged.values) {
-            let (mean, ci95) = mean_ci95(values);
-            test.insert(*column, MetricSummary { mean, ci95 });
-        }
+    for column in per_seed.0.first().map_or(&[][..], |p| &p.columns[..]) {
+        let Some(values) = per_seed.column(*column) else {
+            continue;
+        };
+        // Over users and seeds; a column defined for fewer than two users
+        // keeps its mean without an interval, as mean_ci95 does.
+        let summary = match mean_over_users_and_seeds(&values) {
+            Some(e) => MetricSummary {
+                mean: e.estimate,
+                ci95: e.ci95(),
+            },
+            None => {
+                let (mean, ci95) = mean_ci95(
+                    &per_seed
+                        .averaged()
+                        .and_then(|p| p.column(*column).map(<[f64]>::to_vec))
+                        .unwrap_or_default(),
+                );
+                MetricSummary { mean, ci95 }
+            }
+        };
+        test.insert(*column, summary);
     }
     for column in record
         .spec
@@ -514,5 +664,78 @@ fn leader_row(
         ),
         cost: first_cost.unwrap_or_default(),
         trial_ids: config.trials.iter().map(|r| r.trial.id.clone()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::contrast;
+    use crate::spec::CompareSpec;
+    use crate::split::{ColdCandidates, SplitMethod, SplitSpec};
+
+    /// A knob whose selected value is `lead` ahead of its runner-up on test
+    /// for 300 users (with spread, so the test is defined).
+    fn knob(name: &str, lead: f64) -> Sensitivity {
+        let b: Vec<f64> = (0..300).map(|u| (u % 7) as f64 / 10.0).collect();
+        let a: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(u, x)| x + lead + (u % 3) as f64 / 100.0 - 0.01)
+            .collect();
+        Sensitivity {
+            model: "m".into(),
+            knob: name.into(),
+            values: Vec::new(),
+            best_vs_second: contrast(("x", &a), ("y", &b), &CompareSpec::default(), 0),
+        }
+    }
+
+    #[test]
+    fn knob_sentences_follow_the_sign_of_the_difference() {
+        let knobs = [knob("won", 0.05), knob("lost", -0.05), knob("flat", 0.0)];
+        let text = knob_sentences(&knobs, 0.05, Direction::Higher).join(" ");
+        assert!(
+            text.contains("beat the runner-up significantly on test: m won."),
+            "{text}"
+        );
+        assert!(
+            text.contains("significantly *worse* on test than the runner-up, so validation picked the wrong value: m lost."),
+            "{text}"
+        );
+        assert!(text.contains("two best values: m flat."), "{text}");
+        // Lower is better (e.g. arp): the same contrasts read the other way.
+        let text = knob_sentences(&knobs, 0.05, Direction::Lower).join(" ");
+        assert!(text.contains("on test: m lost."), "{text}");
+    }
+
+    #[test]
+    fn popularity_metrics_are_undefined_where_held_out_items_have_no_popularity() {
+        let split = |method, candidates| SplitSpec {
+            method,
+            candidates,
+            ..SplitSpec::default()
+        };
+        let cold = split(SplitMethod::ColdItems, Some(ColdCandidates::Cold));
+        let all = split(SplitMethod::ColdItems, Some(ColdCandidates::All));
+        let warm = split(SplitMethod::LeaveOneOut, None);
+        for kind in [
+            MetricKind::Arp,
+            MetricKind::Aplt,
+            MetricKind::Novelty,
+            MetricKind::PopLift,
+        ] {
+            assert!(popularity_undefined(&cold, kind).is_some(), "{kind:?}");
+            // Lists drawn from the whole catalogue hold warm items.
+            assert!(popularity_undefined(&all, kind).is_none(), "{kind:?}");
+        }
+        for kind in [MetricKind::RecallTail, MetricKind::NdcgHead] {
+            assert!(popularity_undefined(&cold, kind).is_some());
+            assert!(popularity_undefined(&all, kind).is_some());
+            assert!(popularity_undefined(&warm, kind).is_none());
+        }
+        for kind in [MetricKind::Ndcg, MetricKind::Coverage, MetricKind::Gini] {
+            assert!(popularity_undefined(&cold, kind).is_none());
+        }
     }
 }

@@ -7,14 +7,15 @@
 mod selection;
 mod significance;
 
-use crate::eval::PerUser;
+use crate::eval::{MetricId, PerUser};
 use crate::format::describe_knobs;
 use crate::per_user_file::{self, PerUserFileError, PerUserTable};
 use crate::store::{ExperimentRecord, ResultsDir, StoreError, TrialRecord};
 
 pub use selection::{configurations, select, Configuration, Part};
 pub use significance::{
-    contrast, correct, pairwise, sensitivity, Contrast, KnobValue, Sensitivity,
+    contrast, contrast_over_seeds, correct, pairwise, sensitivity, Contrast, KnobValue,
+    Sensitivity, Verdict, POWER,
 };
 
 /// The stored records of the expansion's trials that match it, and how many
@@ -48,27 +49,52 @@ pub fn load_records(
     Ok((records, missing))
 }
 
-/// Each user's values averaged over a configuration's seeds (seeds share the
-/// split, so users line up). None when no seed succeeded.
+/// Each seed's per-user values of one configuration, in seed order (seeds
+/// share the split, so users line up).
+#[derive(Debug, Clone)]
+pub struct SeedValues(pub Vec<PerUser>);
+
+impl SeedValues {
+    /// One metric's values, `[seed][user]`; None when a seed lacks it or
+    /// there is no seed.
+    pub fn column(&self, metric: MetricId) -> Option<Vec<Vec<f64>>> {
+        let columns: Option<Vec<Vec<f64>>> = self
+            .0
+            .iter()
+            .map(|p| p.column(metric).map(<[f64]>::to_vec))
+            .collect();
+        columns.filter(|c| !c.is_empty())
+    }
+
+    /// Each user's values averaged over the seeds; None without a seed.
+    pub fn averaged(&self) -> Option<PerUser> {
+        let mut seeds = self.0.iter();
+        let mut acc = seeds.next()?.clone();
+        for next in seeds {
+            add_columns(&mut acc.values, &next.values);
+        }
+        divide_columns(&mut acc.values, self.0.len());
+        Some(acc)
+    }
+}
+
+/// A configuration's per-user values, seed by seed.
+pub fn per_seed(results: &ResultsDir, config: &Configuration) -> Result<SeedValues, StoreError> {
+    config
+        .trials
+        .iter()
+        .map(|t| results.read_per_user(&t.trial.id))
+        .collect::<Result<_, _>>()
+        .map(SeedValues)
+}
+
+/// Each user's values averaged over a configuration's seeds. None when no
+/// seed succeeded.
 pub fn seed_averaged(
     results: &ResultsDir,
     config: &Configuration,
 ) -> Result<Option<PerUser>, StoreError> {
-    let mut sum: Option<PerUser> = None;
-    for trial in &config.trials {
-        let per_user = results.read_per_user(&trial.trial.id)?;
-        sum = Some(match sum {
-            None => per_user,
-            Some(mut acc) => {
-                add_columns(&mut acc.values, &per_user.values);
-                acc
-            }
-        });
-    }
-    Ok(sum.map(|mut acc| {
-        divide_columns(&mut acc.values, config.trials.len());
-        acc
-    }))
+    Ok(per_seed(results, config)?.averaged())
 }
 
 /// `acc[c][n] += next[c][n]`: one seed's per-user values into the sum.

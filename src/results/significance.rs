@@ -1,19 +1,25 @@
 //! Significance for the report: every pair of selected configurations and,
 //! per knob, its best value against the runner-up, all on the selection
-//! metric's per-user test values (averaged over seeds first), corrected as
-//! one family.
+//! metric's per-user test values, over users and seeds (the users test on
+//! seed-averaged values, the seed variance added by
+//! [`crate::stats::difference_over_users_and_seeds`]), corrected as one
+//! family, each with the smallest difference it could have detected.
 
 use std::collections::BTreeMap;
 
 use serde_yaml::Value;
 
-use super::{Configuration, Part};
-use crate::eval::{Direction, MetricId, PerUser};
+use super::{Configuration, Part, SeedValues};
+use crate::eval::{Direction, MetricId};
 use crate::spec::CompareSpec;
 use crate::stats::{
-    adjust, defined_pairs, differences, paired_t, permutation, wilcoxon, Effect, StatsError,
-    TestKind,
+    adjust, defined_pairs, difference_over_users_and_seeds, differences, paired_t, permutation,
+    wilcoxon, Correction, Effect, Estimate, StatsError, TestKind,
 };
+
+/// The power at which the report states each comparison's detectable
+/// difference (the usual 80% of power analyses).
+pub const POWER: f64 = 0.8;
 
 /// One comparison of A against B (differences A − B).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -32,6 +38,42 @@ pub struct Contrast {
     /// Users left out because the metric is undefined (NaN) for them on
     /// either side (head/tail metrics, pop_lift).
     pub undefined: usize,
+    /// Seeds of A and B (1 for values of one run or already averaged).
+    pub seeds: (usize, usize),
+    /// Δ over users and seeds: its standard error and degrees of freedom.
+    pub estimate: Estimate,
+    /// The smallest |Δ| this comparison detects with [`POWER`] at its
+    /// per-comparison level after correction; filled by [`correct`].
+    pub detectable: Option<f64>,
+}
+
+/// What a comparison allows one to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A is significantly ahead of B (after correction), in the metric's
+    /// direction.
+    Better,
+    /// A is significantly behind B.
+    Worse,
+    /// Not significant, and the 95% interval holds 0 and lies within
+    /// ±the detectable difference: any real difference is smaller than
+    /// this comparison could see (criterion's noise threshold).
+    NoDetectableDifference,
+    /// Not significant, but the interval reaches beyond the detectable
+    /// difference or excludes 0 before correction: more users or seeds
+    /// could still tell them apart.
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Better => "A better",
+            Verdict::Worse => "A worse",
+            Verdict::NoDetectableDifference => "no detectable difference",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 impl Contrast {
@@ -41,6 +83,36 @@ impl Contrast {
 
     pub fn significant(&self, alpha: f64) -> bool {
         self.p_adjusted < alpha
+    }
+
+    /// The 95% interval of Δ over users and seeds.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        self.estimate.interval(0.95)
+    }
+
+    /// Whether A is ahead of B on a metric of this direction.
+    pub fn ahead(&self, direction: Direction) -> bool {
+        match direction {
+            Direction::Higher => self.diff() > 0.0,
+            Direction::Lower => self.diff() < 0.0,
+        }
+    }
+
+    pub fn verdict(&self, alpha: f64, direction: Direction) -> Verdict {
+        if self.significant(alpha) {
+            return if self.ahead(direction) {
+                Verdict::Better
+            } else {
+                Verdict::Worse
+            };
+        }
+        match (self.interval(), self.detectable) {
+            (Some((lo, hi)), Some(mde)) if -mde < lo && lo <= 0.0 && 0.0 <= hi && hi < mde => {
+                Verdict::NoDetectableDifference
+            }
+            (None, _) if self.diff() == 0.0 => Verdict::NoDetectableDifference,
+            _ => Verdict::Inconclusive,
+        }
     }
 }
 
@@ -81,18 +153,52 @@ pub fn run_test(
     })
 }
 
-/// A against B on one metric's per-user values (users aligned), paired over
-/// the users where both are defined; means, effect and p are over those
-/// users. None when fewer than two such users remain or a value is infinite.
+/// A against B on one metric's per-user values of one run each (users
+/// aligned): [`contrast_over_seeds`] with one seed a side.
 pub fn contrast(
     a: (&str, &[f64]),
     b: (&str, &[f64]),
     spec: &CompareSpec,
     seed: u64,
 ) -> Option<Contrast> {
-    let pairs = defined_pairs(a.1, b.1).ok()?;
+    contrast_over_seeds((a.0, &[a.1.to_vec()]), (b.0, &[b.1.to_vec()]), spec, seed)
+}
+
+/// A against B on one metric, `x[s][u]` each side's value for user u under
+/// seed s (users aligned), paired over the users defined on every seed of
+/// both sides; means, effect and the users test are over their
+/// seed-averaged values. The p-value counts the seeds too: under the paired
+/// t-test it is the users-and-seeds t-test (the paired t-test itself when
+/// the seeds add no variance); under the Wilcoxon or permutation test it is
+/// the larger of that test's p and the users-and-seeds t-test's when the
+/// seeds add variance, so a difference is called only when it stands out
+/// from both sources of noise (an intersection–union test, still at level
+/// α). None when fewer than two users remain or a value is infinite.
+pub fn contrast_over_seeds(
+    a: (&str, &[Vec<f64>]),
+    b: (&str, &[Vec<f64>]),
+    spec: &CompareSpec,
+    seed: u64,
+) -> Option<Contrast> {
+    let average = |x: &[Vec<f64>]| -> Option<Vec<f64>> {
+        let users = x.first()?.len();
+        Some(
+            (0..users)
+                .map(|u| x.iter().map(|s| s[u]).sum::<f64>() / x.len() as f64)
+                .collect(),
+        )
+    };
+    let (avg_a, avg_b) = (average(a.1)?, average(b.1)?);
+    let pairs = defined_pairs(&avg_a, &avg_b).ok()?;
     let d = differences(&pairs.a, &pairs.b).ok()?;
-    let p_raw = run_test(spec.test, &d, spec, seed).ok()?;
+    let estimate = difference_over_users_and_seeds(a.1, b.1)?;
+    let p_raw = match spec.test {
+        TestKind::PairedT => estimate.p_value(),
+        _ if estimate.seeds_matter() => run_test(spec.test, &d, spec, seed)
+            .ok()?
+            .max(estimate.p_value()),
+        _ => run_test(spec.test, &d, spec, seed).ok()?,
+    };
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (mean_a, mean_b) = (mean(&pairs.a), mean(&pairs.b));
     let effect = Effect::of(mean_b, &d);
@@ -107,6 +213,9 @@ pub fn contrast(
         cohens_dz: effect.cohens_dz,
         p_raw,
         p_adjusted: p_raw,
+        seeds: (a.1.len(), b.1.len()),
+        estimate,
+        detectable: None,
     })
 }
 
@@ -115,7 +224,7 @@ pub fn sensitivity(
     configs: &[Configuration],
     metric: MetricId,
     part: Part,
-    per_user: &dyn Fn(&Configuration) -> Option<PerUser>,
+    per_seed: &dyn Fn(&Configuration) -> Option<SeedValues>,
     spec: &CompareSpec,
     seed: u64,
 ) -> Vec<Sensitivity> {
@@ -167,10 +276,9 @@ pub fn sensitivity(
                 Direction::Higher => b.2.total_cmp(&a.2),
                 Direction::Lower => a.2.total_cmp(&b.2),
             });
-            let column =
-                |i: usize| per_user(mine[i]).and_then(|p| p.column(metric).map(<[f64]>::to_vec));
+            let column = |i: usize| per_seed(mine[i]).and_then(|p| p.column(metric));
             let best_vs_second = match (column(ranked[0].1), column(ranked[1].1)) {
-                (Some(a), Some(b)) => contrast(
+                (Some(a), Some(b)) => contrast_over_seeds(
                     (&crate::format::describe_value(&ranked[0].0), &a),
                     (&crate::format::describe_value(&ranked[1].0), &b),
                     spec,
@@ -189,7 +297,11 @@ pub fn sensitivity(
     out
 }
 
-/// Corrects every comparison of the report together, in place.
+/// Corrects every comparison of the report together, in place, and states
+/// each one's detectable difference at the per-comparison level α/m
+/// (Bonferroni's, the strictest step of Holm and of Benjamini–Hochberg, so
+/// the stated difference is detectable whatever the other p-values; α with
+/// no correction).
 pub fn correct(pairs: &mut [Contrast], knobs: &mut [Sensitivity], spec: &CompareSpec) {
     let mut raw: Vec<f64> = pairs.iter().map(|c| c.p_raw).collect();
     raw.extend(
@@ -204,13 +316,23 @@ pub fn correct(pairs: &mut [Contrast], knobs: &mut [Sensitivity], spec: &Compare
     for c in knobs.iter_mut().filter_map(|k| k.best_vs_second.as_mut()) {
         c.p_adjusted = adjusted.next().expect("one adjusted p per raw p");
     }
+    let level = match spec.correction {
+        Correction::None => spec.alpha,
+        _ => spec.alpha / raw.len().max(1) as f64,
+    };
+    let all = pairs
+        .iter_mut()
+        .chain(knobs.iter_mut().filter_map(|k| k.best_vs_second.as_mut()));
+    for c in all {
+        c.detectable = c.estimate.minimum_detectable(level, POWER);
+    }
 }
 
 /// Pairwise comparisons of the selected configurations, A before B in
 /// leaderboard order.
 pub fn pairwise(
     names: &[String],
-    values: &BTreeMap<String, Vec<f64>>,
+    values: &BTreeMap<String, Vec<Vec<f64>>>,
     spec: &CompareSpec,
     seed: u64,
 ) -> Vec<Contrast> {
@@ -218,9 +340,112 @@ pub fn pairwise(
     for (i, a) in names.iter().enumerate() {
         for b in &names[i + 1..] {
             if let (Some(x), Some(y)) = (values.get(a), values.get(b)) {
-                out.extend(contrast((a, x), (b, y), spec, seed));
+                out.extend(contrast_over_seeds((a, x), (b, y), spec, seed));
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(test: TestKind) -> CompareSpec {
+        CompareSpec {
+            test,
+            ..CompareSpec::default()
+        }
+    }
+
+    /// 200 users; A's seeds lie `spread` apart around 0.15 + lead, B's at
+    /// 0.15; user effects shared, small per-user noise.
+    fn sides(lead: f64, spread: f64) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let user = |u: usize| ((u * 37 % 101) as f64 / 101.0 - 0.5) * 0.2;
+        let noise = |s: usize, u: usize| ((u * 13 + s * 7) % 11) as f64 / 11.0 * 0.02;
+        let a = (0..2)
+            .map(|s| {
+                let b = if s == 0 { spread / 2.0 } else { -spread / 2.0 };
+                (0..200)
+                    .map(|u| 0.15 + lead + b + user(u) + noise(s, u))
+                    .collect()
+            })
+            .collect();
+        let b = (0..2)
+            .map(|s| (0..200).map(|u| 0.15 + user(u) + noise(s + 2, u)).collect())
+            .collect();
+        (a, b)
+    }
+
+    #[test]
+    fn seeds_that_disagree_widen_the_test_where_users_alone_would_not() {
+        // The features-cold case: two seeds 0.08 apart, a lead of 0.04.
+        let (a, b) = sides(0.04, 0.08);
+        for test in [TestKind::PairedT, TestKind::Wilcoxon, TestKind::Permutation] {
+            let c = contrast_over_seeds(("a", &a), ("b", &b), &spec(test), 1).unwrap();
+            let averaged = |x: &[Vec<f64>]| -> Vec<f64> {
+                (0..200).map(|u| (x[0][u] + x[1][u]) / 2.0).collect()
+            };
+            let flat =
+                contrast(("a", &averaged(&a)), ("b", &averaged(&b)), &spec(test), 1).unwrap();
+            // (The permutation test bottoms out at 1 / 10,001.)
+            assert!(flat.p_raw < 1e-3, "{test:?}: users only p {}", flat.p_raw);
+            assert!(c.p_raw > 0.05, "{test:?}: users and seeds p {}", c.p_raw);
+            assert!(c.estimate.seeds_matter());
+            assert_eq!(c.seeds, (2, 2));
+        }
+        // Seeds that agree leave the paired t-test as it was.
+        let (a, b) = sides(0.04, 0.0);
+        let c = contrast_over_seeds(("a", &a), ("b", &b), &spec(TestKind::PairedT), 1).unwrap();
+        assert!(c.p_raw < 1e-6, "{}", c.p_raw);
+    }
+
+    #[test]
+    fn verdicts_follow_the_sign_the_correction_and_the_detectable_difference() {
+        let (a, b) = sides(0.04, 0.0);
+        let mut c = contrast_over_seeds(("a", &a), ("b", &b), &spec(TestKind::PairedT), 1).unwrap();
+        assert_eq!(c.verdict(0.05, Direction::Higher), Verdict::Better);
+        assert_eq!(c.verdict(0.05, Direction::Lower), Verdict::Worse);
+        let mut swapped =
+            contrast_over_seeds(("b", &b), ("a", &a), &spec(TestKind::PairedT), 1).unwrap();
+        assert_eq!(swapped.verdict(0.05, Direction::Higher), Verdict::Worse);
+        // Not significant after correction: the interval excludes 0, so
+        // inconclusive rather than "no detectable difference".
+        c.p_adjusted = 0.5;
+        c.detectable = Some(1.0);
+        assert_eq!(c.verdict(0.05, Direction::Higher), Verdict::Inconclusive);
+        // Identical sides: the interval holds 0 inside ±detectable.
+        swapped = contrast_over_seeds(("a", &a), ("a", &a), &spec(TestKind::PairedT), 1).unwrap();
+        let mut knobs = [];
+        correct(
+            std::slice::from_mut(&mut swapped),
+            &mut knobs,
+            &spec(TestKind::PairedT),
+        );
+        assert_eq!(
+            swapped.verdict(0.05, Direction::Higher),
+            Verdict::NoDetectableDifference
+        );
+    }
+
+    #[test]
+    fn the_detectable_difference_uses_the_bonferroni_level_of_the_family() {
+        let (a, b) = sides(0.01, 0.0);
+        let one = contrast_over_seeds(("a", &a), ("b", &b), &spec(TestKind::PairedT), 1).unwrap();
+        let mut family = vec![one.clone(), one.clone(), one.clone(), one];
+        let mut knobs = [];
+        correct(&mut family, &mut knobs, &spec(TestKind::PairedT));
+        let e = family[0].estimate;
+        assert_eq!(
+            family[0].detectable,
+            e.minimum_detectable(0.05 / 4.0, POWER)
+        );
+        let mut none = family.clone();
+        let uncorrected = CompareSpec {
+            correction: Correction::None,
+            ..spec(TestKind::PairedT)
+        };
+        correct(&mut none, &mut knobs, &uncorrected);
+        assert!(none[0].detectable < family[0].detectable);
+    }
 }
