@@ -14,7 +14,7 @@ use recsweep::store::{Outcome, ResultsDir};
 const SPEC: &str = "name: golden\nseed: 3\n\
 dataset: {source: synthetic, users: 150, items: 60, interactions: 3000, seed: 2}\n\
 evaluation: {cutoffs: [5], metrics: [recall, ndcg, coverage, arp, novelty]}\n\
-models:\n  - model: most_pop\n  - model: ease\n    sweep: {l2: [10.0, 100.0]}\n  - model: mf\n    params: {dim: 4, epochs: 3, batch_size: 64, loss: softmax}\n    sweep: {temperature: [0.5, 1.0]}\n\
+models:\n  - model: most_pop\n  - model: ease\n    sweep: {l2: [1.0, 10.0, 100.0]}\n  - model: mf\n    params: {dim: 4, epochs: 3, batch_size: 64, loss: softmax}\n    sweep: {temperature: [0.5, 1.0]}\n\
 sweep: {seeds: 2}\nselection: {metric: ndcg@5}\ncheck: {metrics: [ndcg@5]}\n";
 
 #[test]

@@ -819,6 +819,18 @@ fn sensitivity_section(out: &mut String, report: &Report) {
         }
     }
     push_table(out, t);
+    let edges: Vec<String> = report
+        .sensitivity
+        .iter()
+        .filter_map(|s| s.on_edge())
+        .collect();
+    if !edges.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Selected on the edge of what was tried:** {}. The optimum may lie beyond; extend the grid (or the search space) past it.\n",
+            edges.join("; ")
+        );
+    }
 }
 
 fn protocol_sections(out: &mut String, report: &Report) {

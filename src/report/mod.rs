@@ -257,6 +257,17 @@ fn summarise(facts: &Facts, missing: usize) -> Vec<String> {
         facts.metric.kind.direction(),
     ));
     out.extend(facts.bias_tradeoff(best));
+    let edges: Vec<String> = facts
+        .sensitivity
+        .iter()
+        .filter_map(|s| s.on_edge())
+        .collect();
+    if !edges.is_empty() {
+        out.push(format!(
+            "Selected on the edge of what was tried, so the optimum may lie beyond: {}.",
+            edges.join("; ")
+        ));
+    }
     if missing > 0 {
         out.push(format!(
             "{missing} trials have no result yet; rerun `recsweep run` to complete the sweep."
@@ -687,6 +698,7 @@ mod tests {
             model: "m".into(),
             knob: name.into(),
             values: Vec::new(),
+            edge: None,
             best_vs_second: contrast(("x", &a), ("y", &b), &CompareSpec::default(), 0),
         }
     }

@@ -14,7 +14,7 @@ use crate::store::{ExperimentRecord, ResultsDir, StoreError, TrialRecord};
 
 pub use selection::{configurations, select, Configuration, Part};
 pub use significance::{
-    contrast, contrast_over_seeds, correct, pairwise, sensitivity, Contrast, KnobValue,
+    contrast, contrast_over_seeds, correct, pairwise, sensitivity, Contrast, Edge, KnobValue,
     Sensitivity, Verdict, POWER,
 };
 

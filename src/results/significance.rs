@@ -138,6 +138,59 @@ pub struct Sensitivity {
     pub values: Vec<KnobValue>,
     /// Best value by the selection split, against the runner-up, on test.
     pub best_vs_second: Option<Contrast>,
+    /// Where the selected value lies when it is the smallest or largest of
+    /// three or more numbers tried: the optimum may lie beyond the grid.
+    pub edge: Option<Edge>,
+}
+
+impl Sensitivity {
+    /// `mf temperature = 1 (the largest of 3 tried)` when the selected value
+    /// sits on an edge.
+    pub fn on_edge(&self) -> Option<String> {
+        let edge = self.edge?;
+        let value = &self.best_vs_second.as_ref()?.a;
+        Some(format!(
+            "{} {} = {value} (the {} of {} tried)",
+            self.model,
+            self.knob,
+            edge.as_str(),
+            self.values.len()
+        ))
+    }
+}
+
+/// The end of a numeric knob's tried values that its selected value sits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Edge {
+    Smallest,
+    Largest,
+}
+
+impl Edge {
+    /// Of numbers tried (three or more, so an edge is informative), which
+    /// end `selected` sits on, if any.
+    pub fn of(selected: f64, tried: &[f64]) -> Option<Edge> {
+        if tried.len() < 3 {
+            return None;
+        }
+        let min = tried.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = tried.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if selected == min {
+            Some(Edge::Smallest)
+        } else if selected == max {
+            Some(Edge::Largest)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Edge::Smallest => "smallest",
+            Edge::Largest => "largest",
+        }
+    }
 }
 
 pub fn run_test(
@@ -286,11 +339,16 @@ pub fn sensitivity(
                 ),
                 _ => None,
             };
+            let numbers: Option<Vec<f64>> = best.iter().map(|(v, _, _)| v.as_f64()).collect();
+            let edge = numbers
+                .zip(ranked[0].0.as_f64())
+                .and_then(|(tried, selected)| Edge::of(selected, &tried));
             out.push(Sensitivity {
                 model: mine[0].model_name.clone(),
                 knob,
                 values,
                 best_vs_second,
+                edge,
             });
         }
     }
@@ -426,6 +484,15 @@ mod tests {
             swapped.verdict(0.05, Direction::Higher),
             Verdict::NoDetectableDifference
         );
+    }
+
+    #[test]
+    fn a_selected_value_at_either_end_of_three_or_more_numbers_is_an_edge() {
+        assert_eq!(Edge::of(0.05, &[0.05, 0.1, 0.2]), Some(Edge::Smallest));
+        assert_eq!(Edge::of(1.0, &[0.1, 1.0, 0.5]), Some(Edge::Largest));
+        assert_eq!(Edge::of(0.1, &[0.05, 0.1, 0.2]), None);
+        // Two values: every choice is an end, which says nothing.
+        assert_eq!(Edge::of(0.2, &[0.1, 0.2]), None);
     }
 
     #[test]
