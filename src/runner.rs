@@ -12,7 +12,7 @@ use crate::claim::{claim_path, Attempt, Claims};
 use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features, Preferences, TrueRelevance};
 use crate::eval::{
     evaluate, evaluate_stages, sampled_candidates, serving_time, Evaluation, ItemStats, MetricSet,
-    ServingTime, Summary, Target,
+    ServingTime, Target,
 };
 use crate::models::{FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve};
 use crate::plan::ValidSpec;
@@ -531,7 +531,7 @@ struct Evaluated {
     fit_seconds: f64,
     serving: Option<ServingTime>,
     cost: ServingCost,
-    validation: Option<Summary>,
+    validation: Option<Evaluation>,
     test: Evaluation,
     secondary: Vec<ProtocolSummary>,
     curve: Option<TrainingCurve>,
@@ -600,8 +600,8 @@ impl<'a> Setting<'a> {
         .map_or(f64::NAN, |m| m.mean)
     }
 
-    /// Validation summary and test evaluation of `scorer` under one protocol.
-    fn score(&self, scorer: &dyn Scorer, c: &Candidates) -> (Option<Summary>, Evaluation) {
+    /// Validation and test evaluations of `scorer` under one protocol.
+    fn score(&self, scorer: &dyn Scorer, c: &Candidates) -> (Option<Evaluation>, Evaluation) {
         let split = &self.experiment.split;
         let block = self.experiment.spec.evaluation.block_users;
         let validation = split.validation.as_ref().map(|v| {
@@ -612,7 +612,7 @@ impl<'a> Setting<'a> {
                 candidates: c.validation.as_ref(),
                 preferences: self.experiment.preferences.as_ref().map(|p| p as _),
             };
-            evaluate(scorer, &target, &self.set, &self.items, block).summary
+            evaluate(scorer, &target, &self.set, &self.items, block)
         });
         (
             validation,
@@ -726,7 +726,7 @@ impl<'a> Setting<'a> {
                 let (validation, test) = self.score(scorer.as_ref(), c);
                 ProtocolSummary {
                     protocol: c.protocol.to_string(),
-                    validation,
+                    validation: validation.map(|v| v.summary),
                     test: test.summary,
                 }
             })
@@ -788,7 +788,7 @@ fn run_trial(
                 score_micros_per_user: e.test.micros_per_user,
                 serving: e.serving.map(Box::new),
                 cost: e.cost,
-                validation: e.validation,
+                validation: e.validation.as_ref().map(|v| v.summary.clone()),
                 test: e.test.summary.clone(),
                 secondary: e.secondary,
                 curve: e.curve,
@@ -799,6 +799,7 @@ fn run_trial(
             results.write_trial(
                 &record,
                 Some((&e.test.per_user, &e.test.lists)),
+                e.validation.as_ref().map(|v| &v.per_user),
                 factors,
                 &labels.users,
                 &labels.items,
@@ -807,7 +808,7 @@ fn run_trial(
         }
         Err(error) => {
             let record = record(Outcome::Failed { error });
-            results.write_trial(&record, None, None, &labels.users, &labels.items)?;
+            results.write_trial(&record, None, None, None, &labels.users, &labels.items)?;
             Ok(record)
         }
     }

@@ -7,6 +7,8 @@
 //!   experiment.yaml               resolved spec, dataset and split facts, trial list
 //!   trials/<id>/trial.json        params, status, timings, cost, summaries
 //!   trials/<id>/per_user.parquet  test metrics per user
+//!   trials/<id>/per_user_validation.parquet  validation metrics per user
+//!                                 (selection's confidence), when validated
 //!   trials/<id>/topk.parquet      test top lists (user, rank, item, score)
 //! ```
 
@@ -362,6 +364,7 @@ impl ResultsDir {
         &self,
         record: &TrialRecord,
         tables: Option<(&PerUser, &TopLists)>,
+        validation: Option<&PerUser>,
         item_factors: Option<(usize, &[f32])>,
         user_labels: &[String],
         item_labels: &[String],
@@ -384,6 +387,13 @@ impl ResultsDir {
                 .collect();
             write_parquet(&dir.join("item_factors.parquet"), &columns)?;
         }
+        if let Some(per_user) = validation {
+            write_per_user(
+                &dir.join("per_user_validation.parquet"),
+                per_user,
+                user_labels,
+            )?;
+        }
         if let Some((per_user, lists)) = tables {
             write_per_user(&dir.join("per_user.parquet"), per_user, user_labels)?;
             write_lists(&dir.join("topk.parquet"), lists, user_labels, item_labels)?;
@@ -394,25 +404,39 @@ impl ResultsDir {
 
     /// The stored per-user test metrics of a trial.
     pub fn read_per_user(&self, id: &str) -> Result<PerUser, StoreError> {
-        let path = self.trial_dir(id).join("per_user.parquet");
-        let mut frame = read_parquet(&path)?;
-        let users = u32s(&mut frame, "user_index", &path)?;
-        let names: Vec<String> = frame.names().into_iter().map(str::to_string).collect();
-        let mut columns = Vec::new();
-        let mut values = Vec::new();
-        for name in names {
-            let Ok(metric) = name.parse::<MetricId>() else {
-                continue;
-            };
-            columns.push(metric);
-            values.push(floats(&mut frame, &name, &path)?);
-        }
-        Ok(PerUser {
-            users,
-            columns,
-            values,
-        })
+        read_per_user_file(&self.trial_dir(id).join("per_user.parquet"))
     }
+
+    /// The stored per-user validation metrics of a trial; None where the
+    /// split has no validation part or an older version did not store them.
+    pub fn read_per_user_validation(&self, id: &str) -> Result<Option<PerUser>, StoreError> {
+        let path = self.trial_dir(id).join("per_user_validation.parquet");
+        if !path.exists() {
+            return Ok(None);
+        }
+        read_per_user_file(&path).map(Some)
+    }
+}
+
+/// A per-user table as `write_per_user` wrote it.
+fn read_per_user_file(path: &Path) -> Result<PerUser, StoreError> {
+    let mut frame = read_parquet(path)?;
+    let users = u32s(&mut frame, "user_index", path)?;
+    let names: Vec<String> = frame.names().into_iter().map(str::to_string).collect();
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for name in names {
+        let Ok(metric) = name.parse::<MetricId>() else {
+            continue;
+        };
+        columns.push(metric);
+        values.push(floats(&mut frame, &name, path)?);
+    }
+    Ok(PerUser {
+        users,
+        columns,
+        values,
+    })
 }
 
 fn write_per_user(

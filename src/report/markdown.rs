@@ -765,6 +765,7 @@ fn sensitivity_section(out: &mut String, report: &Report) {
          then the value selected on {part} against the runner-up on test, with the same test, correction and verdicts as above \
          (*significantly worse on test* means {part} picked the wrong value: selection by noise).\n"
     );
+    selection_table(out, report);
     if report.sensitivity.is_empty() {
         let _ = writeln!(out, "No model had a knob with two or more values.\n");
         return;
@@ -831,6 +832,31 @@ fn sensitivity_section(out: &mut String, report: &Report) {
             edges.join("; ")
         );
     }
+}
+
+/// How often each model's selected configuration stays the best on
+/// validation when its users and seeds are resampled.
+fn selection_table(out: &mut String, report: &Report) {
+    if report.selection.is_empty() {
+        return;
+    }
+    let metric = report.selection_metric;
+    let _ = writeln!(
+        out,
+        "**How sure the selection is:** the share of {} resamples of the validation users and of each configuration's seeds in which the selected configuration \
+         still has the best validation {metric} among its model's configurations (ties shared). \
+         1/n means the choice among n configurations was a draw; validation with few held-out items per user often selects by noise.\n",
+        crate::stats::SELECTION_RESAMPLES
+    );
+    let mut t = table(&["model", "configurations", "P(selected is best)"]);
+    for c in &report.selection {
+        t.push_record([
+            c.model.clone(),
+            c.configurations.to_string(),
+            format!("{:.2}", c.probability),
+        ]);
+    }
+    push_table(out, t);
 }
 
 fn protocol_sections(out: &mut String, report: &Report) {

@@ -20,7 +20,8 @@ use crate::format::{describe_knobs, format_number, format_p, format_to_precision
 use crate::models::ServingCost;
 use crate::results::{
     configurations, contrast_over_seeds, correct, load_records, pairwise, per_seed, select,
-    sensitivity, Configuration, Part, SeedValues, Verdict,
+    selection_confidence, sensitivity, Configuration, Part, SeedValues, SelectionConfidence,
+    Verdict,
 };
 use crate::stats::{kendall_tau_b, mean_over_users_and_seeds};
 use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError};
@@ -92,6 +93,8 @@ pub struct Report {
     /// Every pair of selected configurations on the selection metric (test).
     pub pairs: Vec<Contrast>,
     pub sensitivity: Vec<Sensitivity>,
+    /// How sure each model's selection is.
+    pub selection: Vec<SelectionConfidence>,
     /// Every pipeline configuration's stages at the selection metric's K.
     pub stages: Vec<StageRow>,
     /// Agreement of each secondary protocol with the primary one.
@@ -154,6 +157,11 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     );
     correct(&mut pairs, &mut sensitivity, compare);
     let selected = select(&configs, metric, selected_on);
+    let selection = if selected_on == Part::Validation {
+        selection_confidence(results, &configs, &selected, metric, record.spec.seed)?
+    } else {
+        Vec::new()
+    };
     let protocols = record
         .spec
         .evaluation
@@ -180,6 +188,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             leaderboard: &leaderboard,
             pairs: &pairs,
             sensitivity: &sensitivity,
+            selection: &selection,
             seeds: &selected_seeds,
             metric,
         },
@@ -232,6 +241,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         leaderboard,
         pairs,
         sensitivity,
+        selection,
         stages,
         protocols,
         orderings,
@@ -257,6 +267,23 @@ fn summarise(facts: &Facts, missing: usize) -> Vec<String> {
         facts.metric.kind.direction(),
     ));
     out.extend(facts.bias_tradeoff(best));
+    let unsure: Vec<String> = facts
+        .selection
+        .iter()
+        .filter(|c| c.probability < 0.5)
+        .map(|c| {
+            format!(
+                "{} ({:.2} over {} configurations)",
+                c.model, c.probability, c.configurations
+            )
+        })
+        .collect();
+    if !unsure.is_empty() {
+        out.push(format!(
+            "Validation is unsure of the selected configuration of {}: it stays best in fewer than half of the resamples of validation users and seeds.",
+            join_names(&unsure)
+        ));
+    }
     let edges: Vec<String> = facts
         .sensitivity
         .iter()
@@ -310,6 +337,7 @@ struct Facts<'a> {
     leaderboard: &'a [LeaderRow],
     pairs: &'a [Contrast],
     sensitivity: &'a [Sensitivity],
+    selection: &'a [SelectionConfidence],
     /// Each selected model's per-seed values (for tests beyond `pairs`).
     seeds: &'a BTreeMap<String, SeedValues>,
     metric: MetricId,

@@ -227,3 +227,67 @@ pub fn selected_model(
         table,
     })
 }
+
+/// How sure the selection of one model's configuration is.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SelectionConfidence {
+    pub model: String,
+    /// Configurations of the model with stored validation values.
+    pub configurations: usize,
+    /// P(the selected configuration has the best validation mean), over
+    /// resampled validation users and seeds.
+    pub probability: f64,
+}
+
+/// For each selected configuration (indices into `configs`), the
+/// probability that it is really the best on validation of its model's
+/// configurations ([`crate::stats::selection_probability`]). Models with one
+/// configuration, or whose trials stored no validation values (no
+/// validation split, or results of an older version), are left out.
+pub fn selection_confidence(
+    results: &ResultsDir,
+    configs: &[Configuration],
+    selected: &[usize],
+    metric: MetricId,
+    seed: u64,
+) -> Result<Vec<SelectionConfidence>, StoreError> {
+    let mut out = Vec::new();
+    for &chosen in selected {
+        let model = configs[chosen].model_index;
+        let mine: Vec<usize> = (0..configs.len())
+            .filter(|&i| configs[i].model_index == model)
+            .collect();
+        if mine.len() < 2 {
+            continue;
+        }
+        let mut values = Vec::with_capacity(mine.len());
+        for &i in &mine {
+            let mut seeds = Vec::new();
+            for trial in &configs[i].trials {
+                let column = results
+                    .read_per_user_validation(&trial.trial.id)?
+                    .and_then(|p| p.column(metric).map(<[f64]>::to_vec));
+                seeds.extend(column);
+            }
+            values.push(seeds);
+        }
+        let Some(position) = mine.iter().position(|&i| i == chosen) else {
+            continue;
+        };
+        let higher = metric.kind.direction() == crate::eval::Direction::Higher;
+        if let Some(probability) = crate::stats::selection_probability(
+            &values,
+            position,
+            higher,
+            crate::stats::SELECTION_RESAMPLES,
+            seed,
+        ) {
+            out.push(SelectionConfidence {
+                model: configs[chosen].model_name.clone(),
+                configurations: mine.len(),
+                probability,
+            });
+        }
+    }
+    Ok(out)
+}

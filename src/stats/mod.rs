@@ -11,6 +11,7 @@ mod compare;
 mod correction;
 mod resampling;
 mod seeds;
+mod selection;
 mod tests_paired;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ pub use compare::{
 pub use correction::{adjust, Correction};
 pub use resampling::{bootstrap_ci, permutation};
 pub use seeds::{difference_over_users_and_seeds, mean_over_users_and_seeds, Estimate};
+pub use selection::{selection_probability, SELECTION_RESAMPLES};
 pub use tests_paired::{paired_t, wilcoxon};
 
 /// Sign flips of the permutation test unless a spec or flag says otherwise.
