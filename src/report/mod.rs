@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::eval::{mean_ci95, Direction, MetricId, MetricKind, MetricSummary, ServingTime};
-use crate::format::{describe_knobs, format_number, format_p, format_to_precision};
+use crate::format::{describe_knobs, format_p, format_to_precision};
 use crate::models::ServingCost;
 use crate::results::{
     configurations, contrast_over_seeds, correct, load_records, pairwise, per_seed, select,
@@ -189,6 +189,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             pairs: &pairs,
             sensitivity: &sensitivity,
             selection: &selection,
+            orderings: orderings.as_ref(),
             seeds: &selected_seeds,
             metric,
         },
@@ -259,7 +260,8 @@ fn summarise(facts: &Facts, missing: usize) -> Vec<String> {
     let Some(best) = facts.leaderboard.first() else {
         return vec!["No trial has results yet.".to_string()];
     };
-    let mut out = facts.lead(best);
+    let mut out: Vec<String> = facts.misordering().into_iter().collect();
+    out.extend(facts.lead(best));
     out.extend(facts.baseline_beaten(best));
     out.extend(knob_sentences(
         facts.sensitivity,
@@ -338,12 +340,26 @@ struct Facts<'a> {
     pairs: &'a [Contrast],
     sensitivity: &'a [Sensitivity],
     selection: &'a [SelectionConfidence],
+    orderings: Option<&'a Orderings>,
     /// Each selected model's per-seed values (for tests beyond `pairs`).
     seeds: &'a BTreeMap<String, SeedValues>,
     metric: MetricId,
 }
 
 impl Facts<'_> {
+    /// On a log whose truth is known, whether the selection metric orders
+    /// the models as the truth does; said first, since every sentence after
+    /// it reads the selection metric.
+    fn misordering(&self) -> Option<String> {
+        let (truth, tau, first) = self.orderings?.misordered()?;
+        Some(format!(
+            "This log is biased: test {} orders these models differently from the true {truth} (Kendall τ {tau:.2} over the selected models), \
+             which ranks **{first}** first; the sentences below read {}, not true quality.",
+            self.metric,
+            self.metric
+        ))
+    }
+
     fn alpha(&self) -> f64 {
         self.record.spec.compare.alpha
     }
@@ -352,10 +368,17 @@ impl Facts<'_> {
         row.test.get(&m).map(|s| s.mean)
     }
 
-    /// The selection metric on test, as the report writes it.
+    /// The selection metric on test, to the precision its interval
+    /// supports.
     fn value(&self, row: &LeaderRow) -> String {
-        self.test(row, self.metric)
-            .map_or("—".to_string(), format_number)
+        self.value_of(row, self.metric)
+    }
+
+    /// Any test metric of a row, to the precision its interval supports.
+    fn value_of(&self, row: &LeaderRow, m: MetricId) -> String {
+        row.test
+            .get(&m)
+            .map_or("—".to_string(), |s| format_to_precision(s.mean, s.ci95))
     }
 
     /// A against B on the selection metric, whichever way it was tested:
@@ -426,12 +449,16 @@ impl Facts<'_> {
             )
         });
         if tied.is_empty() {
+            // On a log the metric misorders, its leader is not "best".
+            let (model, knobs, value) = (&best.model, &best.knobs, self.value(best));
+            let opening = if self.misordering().is_some() {
+                format!("On test {metric}, **{model}** ({knobs}) scores {value}")
+            } else {
+                format!("The best model on test {metric} is **{model}** ({knobs}) at {value}")
+            };
             return vec![format!(
-                "The best model on test {metric} is **{}** ({}) at {}, significantly ahead of every other model; \
+                "{opening}, significantly ahead of every other model; \
                  it leads the runner-up {} ({}) by {}{interval} (corrected p = {}).",
-                best.model,
-                best.knobs,
-                self.value(best),
                 second.model,
                 self.value(second),
                 diff,
@@ -500,7 +527,7 @@ impl Facts<'_> {
             .filter(|r| r.model == best.model || self.beats_significantly(&r.model, baseline))
             .filter_map(|r| self.test(r, arp).map(|a| (r, a)))
             .collect();
-        let best_arp = self.test(best, arp)?;
+        self.test(best, arp)?;
         let lowest_other = competitive
             .iter()
             .filter(|(r, _)| r.model != best.model)
@@ -519,9 +546,9 @@ impl Facts<'_> {
             format!(
                 "Accuracy costs popularity bias here: {}'s lists average {} train interactions per item ({arp}), {}'s {} at {metric} {} (p = {}).",
                 best.model,
-                format_number(best_arp),
+                self.value_of(best, arp),
                 lowest_other.0.model,
-                format_number(lowest_other.1),
+                self.value_of(lowest_other.0, arp),
                 self.value(lowest_other.0),
                 format_p(c.p_raw)
             )
@@ -529,9 +556,9 @@ impl Facts<'_> {
             format!(
                 "{} is also less popularity-biased than every other model that beats {baseline} ({arp} {} against {}'s {}, p = {}).",
                 best.model,
-                format_number(best_arp),
+                self.value_of(best, arp),
                 lowest_other.0.model,
-                format_number(lowest_other.1),
+                self.value_of(lowest_other.0, arp),
                 format_p(c.p_raw)
             )
         })

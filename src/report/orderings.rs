@@ -97,3 +97,68 @@ pub fn orderings(
         taus,
     })
 }
+
+impl Orderings {
+    /// When the selection metric orders the selected models differently
+    /// from a truth metric: (truth metric, τ over the selected models, the
+    /// model the truth ranks first). None without a truth metric or when
+    /// the orders agree.
+    pub fn misordered(&self) -> Option<(MetricId, f64, &str)> {
+        let selection = *self.metrics.first()?;
+        let tau = self
+            .taus
+            .iter()
+            .find(|t| t.first == selection && t.second.kind.is_truth())?;
+        let agreement = tau.models?;
+        if agreement >= 1.0 {
+            return None;
+        }
+        let column = self.metrics.iter().position(|m| *m == tau.second)?;
+        let first = self
+            .models
+            .iter()
+            .max_by(|a, b| a.1[column].total_cmp(&b.1[column]))?;
+        Some((tau.second, agreement, first.0.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::MetricKind;
+
+    fn orderings(naive_vs_truth: Option<f64>) -> Orderings {
+        let naive = MetricId {
+            kind: MetricKind::Ndcg,
+            k: 10,
+        };
+        let truth = MetricId {
+            kind: MetricKind::TruthUtility,
+            k: 10,
+        };
+        Orderings {
+            metrics: vec![naive, truth],
+            models: vec![
+                ("ease".into(), vec![0.63, 0.2]),
+                ("ials".into(), vec![0.55, 0.4]),
+            ],
+            taus: vec![OrderingTau {
+                first: naive,
+                second: truth,
+                models: naive_vs_truth,
+                configurations: None,
+            }],
+            configurations: 2,
+        }
+    }
+
+    #[test]
+    fn a_metric_that_misorders_the_models_names_the_truths_leader() {
+        let o = orderings(Some(-1.0));
+        let (truth, tau, first) = o.misordered().unwrap();
+        assert_eq!(truth.kind, MetricKind::TruthUtility);
+        assert_eq!((tau, first), (-1.0, "ials"));
+        assert!(orderings(Some(1.0)).misordered().is_none());
+        assert!(orderings(None).misordered().is_none());
+    }
+}
