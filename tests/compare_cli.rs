@@ -192,6 +192,17 @@ fn a_model_of_a_results_folder_is_its_selected_configuration_seeds_averaged() {
         said.contains("A: mf in") && said.contains("2 seeds averaged"),
         "{said}"
     );
+    // A model's two seeds against one run: the difference also over
+    // users and seeds, with an interval around the users' mean difference.
+    let seeds = &v["users_and_seeds"];
+    assert_eq!(
+        (seeds["seeds_a"].as_u64(), seeds["seeds_b"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let diff = v["mean_diff"].as_f64().unwrap();
+    assert!(
+        seeds["ci_low"].as_f64().unwrap() <= diff && diff <= seeds["ci_high"].as_f64().unwrap()
+    );
     // Two models by name.
     let out = compare(&["mf", "most_pop", "--results", res.to_str().unwrap()]);
     assert!(
@@ -199,6 +210,15 @@ fn a_model_of_a_results_folder_is_its_selected_configuration_seeds_averaged() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("over users and seeds (2 and 1 seeds): 95% CI")
+            && text.contains("(paired_t, over users and seeds: p = "),
+        "{text}"
+    );
+    // Two files are one run each: no such line.
+    let out = compare(&[first_seed.to_str().unwrap(), first_seed.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("over users and seeds"));
     let out = compare(&["mff", "most_pop", "--results", res.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -805,8 +805,8 @@ fn compare(args: CompareArgs) -> Result<ExitCode> {
         ));
     }
     let results = args.results.as_ref().map(ResultsDir::new);
-    let (a, label_a) = compare_side(&args.a, results.as_ref())?;
-    let (b, label_b) = compare_side(&args.b, results.as_ref())?;
+    let (a, label_a, seeds_a) = compare_side(&args.a, results.as_ref())?;
+    let (b, label_b, seeds_b) = compare_side(&args.b, results.as_ref())?;
     // Says what each side is: in the JSON's place on standard error.
     let describe = |side: &str, label: &str| format!("{side}: {label}");
     for line in [describe("A", &label_a), describe("B", &label_b)] {
@@ -829,8 +829,32 @@ fn compare(args: CompareArgs) -> Result<ExitCode> {
         confidence: stats::DEFAULT_CONFIDENCE,
         seed: args.seed,
     };
-    let result =
+    let mut result =
         stats::compare(&args.metric, &xa, &xb, &options).map_err(|e| InputError(e.to_string()))?;
+    // A model's seeds, aligned as its averaged column; a file is one run.
+    let seed_columns = |seeds: &[per_user_file::PerUserTable],
+                        index: &[usize],
+                        one: &[f64],
+                        arg: &Path|
+     -> Result<Vec<Vec<f64>>> {
+        if seeds.len() < 2 {
+            return Ok(vec![one.to_vec()]);
+        }
+        seeds
+            .iter()
+            .map(|t| {
+                let v = t.finite_column(&args.metric, arg)?;
+                Ok(index.iter().map(|&i| v[i]).collect())
+            })
+            .collect()
+    };
+    if seeds_a.len() > 1 || seeds_b.len() > 1 {
+        result.users_and_seeds = stats::OverSeeds::of(
+            &seed_columns(&seeds_a, &ia, &xa, &args.a)?,
+            &seed_columns(&seeds_b, &ib, &xb, &args.b)?,
+            stats::DEFAULT_CONFIDENCE,
+        );
+    }
     if args.json {
         outln!(
             "{}",
@@ -848,7 +872,11 @@ fn compare(args: CompareArgs) -> Result<ExitCode> {
 fn compare_side(
     arg: &Path,
     results: Option<&ResultsDir>,
-) -> Result<(per_user_file::PerUserTable, String)> {
+) -> Result<(
+    per_user_file::PerUserTable,
+    String,
+    Vec<per_user_file::PerUserTable>,
+)> {
     if let Some(results) = results {
         let name = arg.to_str().unwrap_or_default();
         let is_model = results
@@ -864,10 +892,14 @@ fn compare_side(
                 m.seeds,
                 if m.seeds == 1 { "" } else { "s" }
             );
-            return Ok((m.table, label));
+            return Ok((m.table, label, m.per_seed));
         }
     }
-    Ok((per_user_file::read(arg)?, arg.display().to_string()))
+    Ok((
+        per_user_file::read(arg)?,
+        arg.display().to_string(),
+        Vec::new(),
+    ))
 }
 
 fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {

@@ -142,22 +142,40 @@ pub fn print_comparison(c: &Comparison, decide: TestKind, alpha: f64) -> anyhow:
         format!("{:.6e}", c.tests.permutation.p_value),
     ]);
     print_table(t)?;
-    let p = match decide {
+    let users_p = match decide {
         TestKind::PairedT => c.tests.paired_t.p_value,
         TestKind::Wilcoxon => c.tests.wilcoxon.p_value,
         TestKind::Permutation => c.tests.permutation.p_value,
     };
+    let p = match &c.users_and_seeds {
+        Some(s) => {
+            outln!(
+                "over users and seeds ({} and {} seeds): 95% CI [{:+.6}, {:+.6}], t-test p = {:.6e} (df {:.1}){}",
+                s.seeds_a,
+                s.seeds_b,
+                s.ci_low,
+                s.ci_high,
+                s.p_value,
+                s.df,
+                if s.seeds_matter {
+                    ""
+                } else {
+                    "; the seeds add no variance beyond the users'"
+                }
+            );
+            s.decide(decide, users_p)
+        }
+        None => users_p,
+    };
+    let test = match c.users_and_seeds {
+        Some(_) => format!("{}, over users and seeds", decide.as_str()),
+        None => decide.as_str().to_string(),
+    };
     if p < alpha {
         let better = if c.mean_diff > 0.0 { "higher" } else { "lower" };
-        outln!(
-            "A is significantly {better} than B ({} p = {p:.3e} < {alpha})",
-            decide.as_str()
-        );
+        outln!("A is significantly {better} than B ({test}: p = {p:.3e} < {alpha})");
     } else {
-        outln!(
-            "no significant difference ({} p = {p:.3e} ≥ {alpha})",
-            decide.as_str()
-        );
+        outln!("no significant difference ({test}: p = {p:.3e} ≥ {alpha})");
     }
     Ok(())
 }

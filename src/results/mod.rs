@@ -124,7 +124,10 @@ pub struct SelectedModel {
     /// The selected configuration's knobs (`defaults` when none).
     pub configuration: String,
     pub seeds: usize,
+    /// Each user's values averaged over the seeds.
     pub table: PerUserTable,
+    /// Each seed's table (same users and columns), in seed order.
+    pub per_seed: Vec<PerUserTable>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,10 +201,11 @@ pub fn selected_model(
         model: model.to_string(),
     })?;
     let mut sum: Option<PerUserTable> = None;
+    let mut per_seed = Vec::with_capacity(selected.trials.len());
     for trial in &selected.trials {
         let table = per_user_file::read(&results.trial_path(&trial.trial.id))?;
         sum = Some(match sum {
-            None => table,
+            None => table.clone(),
             Some(mut acc) => {
                 if acc.users != table.users || acc.columns != table.columns {
                     return Err(SelectedModelError::SeedsDisagree {
@@ -213,6 +217,7 @@ pub fn selected_model(
                 acc
             }
         });
+        per_seed.push(table);
     }
     let seeds = selected.trials.len();
     let mut table = sum.ok_or_else(|| SelectedModelError::NothingSucceeded {
@@ -225,6 +230,7 @@ pub fn selected_model(
         configuration: describe_knobs(&selected.knobs),
         seeds,
         table,
+        per_seed,
     })
 }
 

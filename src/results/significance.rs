@@ -220,13 +220,9 @@ pub fn contrast(
 /// A against B on one metric, `x[s][u]` each side's value for user u under
 /// seed s (users aligned), paired over the users defined on every seed of
 /// both sides; means, effect and the users test are over their
-/// seed-averaged values. The p-value counts the seeds too: under the paired
-/// t-test it is the users-and-seeds t-test (the paired t-test itself when
-/// the seeds add no variance); under the Wilcoxon or permutation test it is
-/// the larger of that test's p and the users-and-seeds t-test's when the
-/// seeds add variance, so a difference is called only when it stands out
-/// from both sources of noise (an intersection–union test, still at level
-/// α). None when fewer than two users remain or a value is infinite.
+/// seed-averaged values. The p-value counts the seeds too
+/// ([`Estimate::decide`]). None when fewer than two users remain or a value
+/// is infinite.
 pub fn contrast_over_seeds(
     a: (&str, &[Vec<f64>]),
     b: (&str, &[Vec<f64>]),
@@ -245,13 +241,7 @@ pub fn contrast_over_seeds(
     let pairs = defined_pairs(&avg_a, &avg_b).ok()?;
     let d = differences(&pairs.a, &pairs.b).ok()?;
     let estimate = difference_over_users_and_seeds(a.1, b.1)?;
-    let p_raw = match spec.test {
-        TestKind::PairedT => estimate.p_value(),
-        _ if estimate.seeds_matter() => run_test(spec.test, &d, spec, seed)
-            .ok()?
-            .max(estimate.p_value()),
-        _ => run_test(spec.test, &d, spec, seed).ok()?,
-    };
+    let p_raw = estimate.decide(spec.test, run_test(spec.test, &d, spec, seed).ok()?);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (mean_a, mean_b) = (mean(&pairs.a), mean(&pairs.b));
     let effect = Effect::of(mean_b, &d);

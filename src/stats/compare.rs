@@ -67,6 +67,50 @@ pub struct Comparison {
     pub mean_diff: f64,
     pub tests: Tests,
     pub effect: Effect,
+    /// Over users and seeds, where a side has several seeds (a model of a
+    /// results folder); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_and_seeds: Option<OverSeeds>,
+}
+
+/// The difference over users and seeds (docs/statistics.md, "Users and
+/// seeds").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OverSeeds {
+    pub seeds_a: usize,
+    pub seeds_b: usize,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub df: f64,
+    pub p_value: f64,
+    /// Whether the seeds added variance beyond the users'.
+    pub seeds_matter: bool,
+    #[serde(skip)]
+    estimate: super::Estimate,
+}
+
+impl OverSeeds {
+    /// From `[seed][user]` values of each side, users aligned.
+    pub fn of(a: &[Vec<f64>], b: &[Vec<f64>], confidence: f64) -> Option<Self> {
+        let e = super::difference_over_users_and_seeds(a, b)?;
+        let (ci_low, ci_high) = e.interval(confidence).unwrap_or((e.estimate, e.estimate));
+        Some(Self {
+            seeds_a: a.len(),
+            seeds_b: b.len(),
+            ci_low,
+            ci_high,
+            df: e.df,
+            p_value: e.p_value(),
+            seeds_matter: e.seeds_matter(),
+            estimate: e,
+        })
+    }
+
+    /// The verdict's p-value as the report decides it
+    /// ([`super::Estimate::decide`]).
+    pub fn decide(&self, test: super::TestKind, users_p: f64) -> f64 {
+        self.estimate.decide(test, users_p)
+    }
 }
 
 impl Effect {
@@ -106,5 +150,6 @@ pub fn compare(
             bootstrap: Interval { ci_low, ci_high },
         },
         effect: Effect::of(mean_b, &d),
+        users_and_seeds: None,
     })
 }

@@ -17,7 +17,7 @@ mod tests_paired;
 use serde::{Deserialize, Serialize};
 
 pub use compare::{
-    compare, CompareOptions, Comparison, Effect, Interval, PermutationOutcome, Tests,
+    compare, CompareOptions, Comparison, Effect, Interval, OverSeeds, PermutationOutcome, Tests,
 };
 pub use correction::{adjust, Correction};
 pub use resampling::{bootstrap_ci, permutation};

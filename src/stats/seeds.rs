@@ -29,7 +29,9 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 use super::{mean, variance};
 
 /// An estimate with a standard error over users and seeds.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+/// (Default only so a deserialised comparison, which skips it, can be
+/// built.)
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct Estimate {
     pub estimate: f64,
     /// Standard error counting users and seeds.
@@ -84,6 +86,19 @@ impl Estimate {
     /// Whether seeds added variance beyond the users'.
     pub fn seeds_matter(&self) -> bool {
         self.se * self.se > self.users_variance
+    }
+
+    /// The p-value a verdict uses, given the chosen users test's p: under
+    /// the paired t-test this users-and-seeds t-test; under Wilcoxon or the
+    /// permutation test the larger of theirs and this one's when the seeds
+    /// add variance, so a difference is called only when it stands out from
+    /// both sources of noise (an intersection–union test, still at level α).
+    pub fn decide(&self, test: super::TestKind, users_p: f64) -> f64 {
+        match test {
+            super::TestKind::PairedT => self.p_value(),
+            _ if self.seeds_matter() => users_p.max(self.p_value()),
+            _ => users_p,
+        }
     }
 }
 
