@@ -68,6 +68,15 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     assert!(v["pairs"][0]["estimate"]["se"].is_f64());
     assert!(v["pairs"][0]["detectable"].is_f64());
     assert_eq!(v["leaderboard"].as_array().unwrap().len(), 9);
+    // Leave-one-out: the columns the report drops repeat others exactly.
+    for row in v["leaderboard"].as_array().unwrap() {
+        let m = |name: &str| row["test"][name]["mean"].as_f64().unwrap();
+        assert!((m("hit_rate@10") - m("recall@10")).abs() < 1e-12);
+        assert!((m("map@10") - m("mrr@10")).abs() < 1e-12);
+        assert!((10.0 * m("precision@10") - m("recall@10")).abs() < 1e-12);
+    }
+    assert!(report_text.contains("they repeat other columns: hit_rate (= recall)"));
+    assert!(!report_text.contains("| hit_rate@10"));
     // The pipeline's two candidate counts, each with its lift tested.
     let stages = v["stages"].as_array().unwrap();
     assert_eq!(stages.len(), 2);

@@ -252,14 +252,16 @@ fn leaderboard_section(out: &mut String, report: &Report) {
          ± is the 95% interval over users and seeds (the seeds' own spread is in `seeds (sd)`). \
          Bias metrics: higher coverage, aplt and novelty and lower arp and gini mean less popularity bias.\n"
     );
+    let shown: Vec<MetricKind> = spec
+        .evaluation
+        .metrics
+        .iter()
+        .copied()
+        .filter(|kind| repeats(spec, *kind).is_none())
+        .collect();
     for &k in &spec.evaluation.cutoffs {
         let _ = writeln!(out, "### Test metrics at K = {k}\n");
-        let metrics: Vec<MetricId> = spec
-            .evaluation
-            .metrics
-            .iter()
-            .map(|&kind| MetricId { kind, k })
-            .collect();
+        let metrics: Vec<MetricId> = shown.iter().map(|&kind| MetricId { kind, k }).collect();
         let mut header = vec![
             "model".to_string(),
             "configuration".to_string(),
@@ -296,6 +298,20 @@ fn leaderboard_section(out: &mut String, report: &Report) {
         }
         push_table(out, t);
     }
+    let repeated: Vec<String> = spec
+        .evaluation
+        .metrics
+        .iter()
+        .filter_map(|kind| repeats(spec, *kind).map(|r| format!("{} ({r})", kind.as_str())))
+        .collect();
+    if !repeated.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not shown, because with one held-out item per user (leave-one-out) they repeat other columns: {}. \
+             They stay in the results folder and the JSON report.\n",
+            repeated.join(", ")
+        );
+    }
     let undefined: Vec<String> = spec
         .evaluation
         .metrics
@@ -314,6 +330,22 @@ fn leaderboard_section(out: &mut String, report: &Report) {
             "— for {}: {reason} (`split.method: cold_items`), so these metrics say nothing here.\n",
             undefined.join(", ")
         );
+    }
+}
+
+/// What a metric repeats when every user holds out one item (leave-one-out)
+/// and the metric it repeats is shown: hit_rate = recall, map = mrr,
+/// precision = recall / K.
+fn repeats(spec: &crate::spec::Spec, kind: MetricKind) -> Option<&'static str> {
+    if spec.split.method != crate::split::SplitMethod::LeaveOneOut {
+        return None;
+    }
+    let has = |k: MetricKind| spec.evaluation.metrics.contains(&k);
+    match kind {
+        MetricKind::HitRate if has(MetricKind::Recall) => Some("= recall"),
+        MetricKind::Map if has(MetricKind::Mrr) => Some("= mrr"),
+        MetricKind::Precision if has(MetricKind::Recall) => Some("= recall / K"),
+        _ => None,
     }
 }
 
