@@ -11,7 +11,7 @@ use recsweep::report;
 use recsweep::runner::{self, Experiment, RunOptions};
 use recsweep::store::{Outcome, ResultsDir};
 
-const SPEC: &str = "name: golden\nseed: 3\n\
+const SPEC: &str = "name: golden\nquestion: Does EASE beat the popularity baseline on a small synthetic log?\nseed: 3\n\
 dataset: {source: synthetic, users: 150, items: 60, interactions: 3000, seed: 2}\n\
 evaluation: {cutoffs: [5], metrics: [recall, ndcg, coverage, arp, novelty]}\n\
 models:\n  - model: most_pop\n  - model: ease\n    sweep: {l2: [1.0, 10.0, 100.0]}\n  - model: mf\n    params: {dim: 4, epochs: 3, batch_size: 64, loss: softmax}\n    sweep: {temperature: [0.5, 1.0]}\n\

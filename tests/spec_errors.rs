@@ -43,6 +43,18 @@ fn range_and_cross_field_rules() {
             "split.test_fraction: does not apply to leave_one_out",
         ),
         (
+            "question: \"  \"",
+            "question: must be one non-empty line",
+        ),
+        (
+            "question: \"Which?\\nAnd why?\"",
+            "question: must be one non-empty line",
+        ),
+        (
+            "question: [a, b]",
+            "question: wrong type",
+        ),
+        (
             "split: {method: temporal, test_fraction: 1.5}",
             "split.test_fraction: 1.5 is out of range",
         ),

@@ -53,7 +53,15 @@ fn introduction(out: &mut String, report: &Report) {
     let metric = report.selection_metric;
     let part = part_name(report);
     let _ = writeln!(out, "# recsweep report: {}\n", spec.name);
-    let _ = writeln!(out, "{}\n", report.summary.join(" "));
+    match &spec.question {
+        Some(question) => {
+            let _ = writeln!(out, "**Question:** {question}\n");
+            let _ = writeln!(out, "**Answer:** {}\n", report.summary.join(" "));
+        }
+        None => {
+            let _ = writeln!(out, "{}\n", report.summary.join(" "));
+        }
+    }
     let cold_list = spec.split.candidates == Some(crate::split::ColdCandidates::Cold);
     let protocol = match spec.evaluation.protocol.primary() {
         Protocol::Full if cold_list => "full ranking of the cold items: each user's held-out items are ranked among all items held out of training (`split.candidates: cold`)".to_string(),

@@ -39,6 +39,10 @@ pub const DEFAULT_SEED: u64 = 42;
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub name: String,
+    /// The question the experiment answers, in one sentence: the report
+    /// opens with it, then its answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
     pub seed: u64,
     pub dataset: DatasetSpec,
     // Defaults let results stored before a section existed still be read.

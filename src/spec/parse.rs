@@ -18,6 +18,7 @@ use crate::eval::MetricKind;
 
 const TOP_KEYS: &[&str] = &[
     "name",
+    "question",
     "seed",
     "dataset",
     "split",
@@ -217,6 +218,15 @@ impl Collector<'_> {
         }
 
         let name: Option<String> = self.required(&map, "name");
+        let question: Option<Option<String>> = self.optional(&map, "question", || None);
+        if let Some(Some(q)) = &question {
+            if q.trim().is_empty() || q.contains('\n') {
+                self.push(
+                    "question",
+                    "must be one non-empty line (the sentence the report opens with)".to_string(),
+                );
+            }
+        }
         let seed: Option<u64> = self.optional(&map, "seed", || DEFAULT_SEED);
         let dataset: Option<DatasetSpec> = self.required(&map, "dataset");
         let split: Option<SplitSpec> = self.optional(&map, "split", SplitSpec::default);
@@ -250,6 +260,7 @@ impl Collector<'_> {
         }
 
         let complete = name.is_some()
+            && question.is_some()
             && seed.is_some()
             && dataset.is_some()
             && split.is_some()
@@ -267,6 +278,7 @@ impl Collector<'_> {
             // unknown, so what the expansion says of features is left out.
             let stand_in = Spec {
                 name: name.unwrap_or_default(),
+                question: question.flatten(),
                 seed: seed.unwrap_or(DEFAULT_SEED),
                 dataset: dataset.clone().unwrap_or_default(),
                 split: split.unwrap_or_default(),
@@ -289,6 +301,7 @@ impl Collector<'_> {
         }
         let mut spec = Spec {
             name: name?,
+            question: question?,
             seed: seed?,
             dataset: dataset?,
             split: split?,
