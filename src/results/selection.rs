@@ -95,16 +95,6 @@ impl Configuration<'_> {
         (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     }
 
-    /// Mean over seeds of the 95% half-width over users.
-    pub fn ci95(&self, part: Part, metric: MetricId) -> Option<f64> {
-        let values: Vec<f64> = self
-            .summaries(part)
-            .iter()
-            .filter_map(|s| s.get(metric).and_then(|m| m.ci95))
-            .collect();
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-    }
-
     /// Standard deviation over seeds of the summary value (two seeds or more).
     pub fn seed_sd(&self, part: Part, metric: MetricId) -> Option<f64> {
         let values: Vec<f64> = self

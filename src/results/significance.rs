@@ -13,8 +13,8 @@ use super::{Configuration, Part, SeedValues};
 use crate::eval::{Direction, MetricId};
 use crate::spec::CompareSpec;
 use crate::stats::{
-    adjust, defined_pairs, difference_over_users_and_seeds, differences, paired_t, permutation,
-    wilcoxon, Correction, Effect, Estimate, StatsError, TestKind,
+    adjust, defined_pairs, difference_over_users_and_seeds, differences, mean_over_users_and_seeds,
+    paired_t, permutation, wilcoxon, Correction, Effect, Estimate, StatsError, TestKind,
 };
 
 /// The power at which the report states each comparison's detectable
@@ -125,7 +125,7 @@ pub struct KnobValue {
     pub selection: f64,
     /// The selection metric on test, mean over seeds.
     pub test: f64,
-    /// Its 95% half-width over users, averaged over seeds.
+    /// Its 95% half-width over users and seeds.
     pub test_ci95: Option<f64>,
 }
 
@@ -311,7 +311,10 @@ pub fn sensitivity(
                     value: crate::format::describe_value(v),
                     selection: *score,
                     test: mine[*i].mean(Part::Test, metric).unwrap_or(f64::NAN),
-                    test_ci95: mine[*i].ci95(Part::Test, metric),
+                    test_ci95: per_seed(mine[*i])
+                        .and_then(|p| p.column(metric))
+                        .and_then(|c| mean_over_users_and_seeds(&c))
+                        .and_then(|e| e.ci95()),
                 })
                 .collect();
             let mut ranked: Vec<&(Value, usize, f64)> = best.iter().collect();
