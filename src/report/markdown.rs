@@ -320,23 +320,18 @@ fn leaderboard_section(out: &mut String, report: &Report) {
             repeated.join(", ")
         );
     }
-    let undefined: Vec<String> = spec
+    let undefined: Vec<(&str, &str)> = spec
         .evaluation
         .metrics
         .iter()
-        .filter(|kind| popularity_undefined(&spec.split, **kind).is_some())
-        .map(|kind| kind.as_str().to_string())
+        .filter_map(|kind| Some((kind.as_str(), popularity_undefined(&spec.split, *kind)?)))
         .collect();
-    if let Some(reason) = spec
-        .evaluation
-        .metrics
-        .iter()
-        .find_map(|kind| popularity_undefined(&spec.split, *kind))
-    {
+    if let Some((_, reason)) = undefined.first() {
+        let names: Vec<&str> = undefined.iter().map(|(name, _)| *name).collect();
         let _ = writeln!(
             out,
             "— for {}: {reason} (`split.method: cold_items`), so these metrics say nothing here.\n",
-            undefined.join(", ")
+            names.join(", ")
         );
     }
 }
@@ -606,8 +601,8 @@ fn significance_section(out: &mut String, report: &Report) {
          and the variance between seeds that users do not explain is added (docs/statistics.md), so a model whose seeds disagree gets a wide interval. \
          p-values corrected with **{}** over the report's family of {family} comparisons (these pairs and the knob comparisons below); \
          significant when the corrected p < {}. Δ = A − B with its 95% interval; d_z is Cohen's effect size of paired differences. \
-         *detectable* is the smallest |Δ| the comparison finds with {:.0}% power at the corrected level: a non-significant Δ whose interval lies within ±detectable \
-         reads *no detectable difference*, one whose interval reaches beyond it *inconclusive* (more users or seeds could tell).\n",
+         *detectable* is the smallest |Δ| the comparison finds with {:.0}% power at the corrected level: a non-significant Δ whose interval holds 0 and lies within ±detectable \
+         reads *no detectable difference*, any other non-significant Δ *inconclusive* (more users or seeds could tell).\n",
         c.test.as_str(),
         c.correction.as_str(),
         c.alpha,
@@ -860,11 +855,7 @@ fn sensitivity_section(out: &mut String, report: &Report) {
         }
     }
     push_table(out, t);
-    let edges: Vec<String> = report
-        .sensitivity
-        .iter()
-        .filter_map(|s| s.on_edge())
-        .collect();
+    let edges = crate::results::edge_phrases(&report.sensitivity);
     if !edges.is_empty() {
         let _ = writeln!(
             out,

@@ -286,11 +286,7 @@ fn summarise(facts: &Facts, missing: usize) -> Vec<String> {
             join_names(&unsure)
         ));
     }
-    let edges: Vec<String> = facts
-        .sensitivity
-        .iter()
-        .filter_map(|s| s.on_edge())
-        .collect();
+    let edges = crate::results::edge_phrases(facts.sensitivity);
     if !edges.is_empty() {
         out.push(format!(
             "Selected on the edge of what was tried, so the optimum may lie beyond: {}.",
@@ -396,13 +392,13 @@ impl Facts<'_> {
     }
 
     fn beats_significantly(&self, a: &str, b: &str) -> bool {
-        let direction = self.metric.kind.direction();
         self.pair(a, b).is_some_and(|(c, sign)| {
-            c.significant(self.alpha())
-                && match direction {
-                    Direction::Higher => sign * c.diff() > 0.0,
-                    Direction::Lower => sign * c.diff() < 0.0,
-                }
+            let ahead = if sign > 0.0 {
+                Verdict::Better
+            } else {
+                Verdict::Worse
+            };
+            c.verdict(self.alpha(), self.metric.kind.direction()) == ahead
         })
     }
 
@@ -425,7 +421,11 @@ impl Facts<'_> {
             .copied()
             .filter(|r| !self.beats_significantly(&best.model, &r.model))
             .collect();
-        let second = others[0];
+        // The lead is stated over the runner-up, or, when the leader is not
+        // significantly best, over the first model it cannot be told from
+        // (the runner-up may be significantly behind while a lower one is
+        // not, as each pair has its own variance).
+        let second = tied.first().copied().unwrap_or(others[0]);
         let Some((c, sign)) = self.pair(&best.model, &second.model) else {
             return vec![format!(
                 "**{}** ({}) leads on test {metric} at {}; it could not be compared with {}.",

@@ -143,20 +143,23 @@ pub struct Sensitivity {
     pub edge: Option<Edge>,
 }
 
-impl Sensitivity {
-    /// `mf temperature = 1 (the largest of 3 tried)` when the selected value
-    /// sits on an edge.
-    pub fn on_edge(&self) -> Option<String> {
-        let edge = self.edge?;
-        let value = &self.best_vs_second.as_ref()?.a;
-        Some(format!(
-            "{} {} = {value} (the {} of {} tried)",
-            self.model,
-            self.knob,
-            edge.as_str(),
-            self.values.len()
-        ))
-    }
+/// `mf temperature = 1 (the largest of 3 tried)` for each knob whose
+/// selected value sits on an edge.
+pub fn edge_phrases(sensitivity: &[Sensitivity]) -> Vec<String> {
+    sensitivity
+        .iter()
+        .filter_map(|s| {
+            let edge = s.edge?;
+            let value = &s.best_vs_second.as_ref()?.a;
+            Some(format!(
+                "{} {} = {value} (the {} of {} tried)",
+                s.model,
+                s.knob,
+                edge.as_str(),
+                s.values.len()
+            ))
+        })
+        .collect()
 }
 
 /// The end of a numeric knob's tried values that its selected value sits on.
@@ -230,7 +233,9 @@ pub fn contrast_over_seeds(
     seed: u64,
 ) -> Option<Contrast> {
     let average = |x: &[Vec<f64>]| -> Option<Vec<f64>> {
-        let users = x.first()?.len();
+        // The shortest seed bounds the users (they line up, as seeds share
+        // the split; a ragged input must not index past one).
+        let users = x.iter().map(Vec::len).min()?;
         Some(
             (0..users)
                 .map(|u| x.iter().map(|s| s[u]).sum::<f64>() / x.len() as f64)

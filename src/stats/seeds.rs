@@ -325,6 +325,8 @@ mod tests {
         // Seed noise as large as the difference: the users-only interval
         // falls far short, the users-and-seeds one holds its 95%.
         let (both, users_only) = coverage(0.02, 2000);
+        // docs/statistics.md quotes these (run with --nocapture).
+        eprintln!("coverage with seed noise: users and seeds {both}, users only {users_only}");
         assert!((0.93..=0.97).contains(&both), "coverage {both}");
         assert!(users_only < 0.6, "users-only coverage {users_only}");
         // Without seed noise both hold.
