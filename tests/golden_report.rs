@@ -52,6 +52,11 @@ fn report_matches_the_golden_file() {
     results.write_experiment(&experiment.record()).unwrap();
     let built = report::build(&results).unwrap();
     let mut text = report::render_markdown(&built);
+    text.push_str(&format!(
+        "\n<!-- {} -->\n{}",
+        built.appendix_file(),
+        report::render_appendix(&built)
+    ));
     for figure in &built.figures {
         text.push_str(&format!("\n<!-- {} -->\n{}\n", figure.file, figure.svg));
     }
@@ -88,4 +93,5 @@ fn plots_false_leaves_the_figures_out() {
     assert!(built.figures.is_empty());
     assert!(!built.embedding.is_empty(), "tables stay");
     assert!(!report::render_markdown(&built).contains(".svg"));
+    assert!(!report::render_appendix(&built).contains(".svg"));
 }

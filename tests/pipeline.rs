@@ -100,21 +100,35 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
         files
     };
     let figures = read_figures();
-    for name in [
-        "tradeoff.svg",
-        "longtail.svg",
-        "cost.svg",
-        "knob-l2.svg",
-        "pca-ials.svg",
+    // The appendix beside the report, linked from it and back.
+    let appendix_path = dir.path().join("reports/quickstart-appendix.md");
+    let appendix = std::fs::read_to_string(&appendix_path).unwrap();
+    assert!(report_text.contains("[appendix](quickstart-appendix.md)"));
+    assert!(appendix.contains("[the report](quickstart.md)"));
+    assert!(appendix.contains("## All trials") && appendix.contains("## Resolved spec"));
+    assert!(!report_text.contains("## All trials") && !report_text.contains("## Resolved spec"));
+    for (name, in_report) in [
+        ("forest.svg", true),
+        ("tradeoff.svg", true),
+        ("longtail.svg", true),
+        ("cost.svg", true),
+        ("knob-l2.svg", true),
+        ("pca-ials.svg", false),
+        ("curves-loss.svg", false),
     ] {
         assert!(figures.iter().any(|(n, _)| n == name), "missing {name}");
+        let text = if in_report { &report_text } else { &appendix };
         assert!(
-            report_text.contains(&format!("(quickstart/{name})")),
+            text.contains(&format!("(quickstart/{name})")),
             "{name} not linked"
         );
     }
+    // The forest plot comes right after the answer, before any section.
+    let forest = report_text.find("(quickstart/forest.svg)").unwrap();
+    assert!(forest < report_text.find("\n## ").unwrap());
     std::fs::remove_dir_all(&figures_dir).unwrap();
     std::fs::remove_file(&report_path).unwrap();
+    std::fs::remove_file(&appendix_path).unwrap();
     let rebuilt = Command::new(env!("CARGO_BIN_EXE_recsweep"))
         .current_dir(dir.path())
         .args([
@@ -127,6 +141,7 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
         .unwrap();
     assert!(rebuilt.status.success());
     assert_eq!(std::fs::read_to_string(&report_path).unwrap(), report_text);
+    assert_eq!(std::fs::read_to_string(&appendix_path).unwrap(), appendix);
     assert_eq!(read_figures(), figures);
 }
 

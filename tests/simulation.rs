@@ -141,7 +141,7 @@ fn validate_says_what_each_trial_simulates() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("15 trials\neach trial then simulates 10 rounds of 10 recommendations per user at ε = 0, 0.1 (truth: the synthetic generator's preferences)"),
+        text.contains("25 trials\neach trial then simulates 10 rounds of 10 recommendations per user at ε = 0, 0.1 (truth: the synthetic generator's preferences)"),
         "{text}"
     );
 }

@@ -421,6 +421,9 @@ fn write_report(results: &ResultsDir, path: &Path) -> Result<()> {
         |s| s.to_string_lossy().into_owned(),
     );
     built.figure_dir = stem.clone();
+    if let Some(name) = path.file_name() {
+        built.file = name.to_string_lossy().into_owned();
+    }
     let dir = path.parent().unwrap_or(Path::new("")).join(&stem);
     if dir.is_dir() {
         for entry in
@@ -440,6 +443,9 @@ fn write_report(results: &ResultsDir, path: &Path) -> Result<()> {
         write_atomic(&file, figure.svg.as_bytes())
             .with_context(|| format!("writing figure {}", file.display()))?;
     }
+    let appendix = path.with_file_name(built.appendix_file());
+    write_atomic(&appendix, report::render_appendix(&built).as_bytes())
+        .with_context(|| format!("writing report appendix {}", appendix.display()))?;
     let text = report::render_markdown(&built);
     write_atomic(path, text.as_bytes())
         .with_context(|| format!("writing report {}", path.display()))?;

@@ -45,6 +45,8 @@ impl Figure {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
+    /// Beside the answer at the top.
+    Answer,
     Knobs,
     Stages,
     Bias,
@@ -55,6 +57,7 @@ pub enum Section {
 }
 
 /// A named series of (x, y) points.
+#[derive(Clone)]
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
@@ -67,6 +70,7 @@ pub struct Series {
 
 type Drawn = Result<(), Box<dyn Error>>;
 
+/// The plot area's size; a legend widens the figure to its right.
 const SIZE: (u32, u32) = (760, 440);
 
 /// Okabe–Ito: distinguishable under the common colour-vision deficiencies.
@@ -99,6 +103,65 @@ fn marker<DB: DrawingBackend, C: Clone + 'static>(i: usize, at: C) -> DynElement
     }
 }
 
+/// How a legend entry's key is drawn.
+#[derive(Clone, Copy, PartialEq)]
+enum Key {
+    /// Series i's marker.
+    Series(usize),
+    /// A grey line (the Pareto front).
+    Front,
+    /// A popularity-decile group of the item map (0 head … 2 tail).
+    Decile(usize),
+}
+
+/// Legend entries: (label, key), without repeats.
+type Keys = Vec<(String, Key)>;
+
+fn series_keys<'a>(series: impl IntoIterator<Item = &'a Series>) -> Keys {
+    let mut keys: Keys = Vec::new();
+    for s in series {
+        if !keys.iter().any(|(name, _)| *name == s.name) {
+            keys.push((s.name.clone(), Key::Series(s.style)));
+        }
+    }
+    keys
+}
+
+/// Width of the legend column for these labels (0 without a legend):
+/// about 8 px per character of the 15 px font, beside a 28 px key.
+fn legend_width(keys: &Keys) -> u32 {
+    match keys.iter().map(|(label, _)| label.chars().count()).max() {
+        Some(chars) => 48 + 8 * chars as u32,
+        None => 0,
+    }
+}
+
+/// Rows of the legend column: below the caption, one per entry.
+const LEGEND_TOP: i32 = 48;
+const LEGEND_ROW: i32 = 22;
+
+/// The legend in its own column right of the plot, so it never covers data.
+fn draw_legend(area: &DrawingArea<SVGBackend, Shift>, keys: &Keys) -> Drawn {
+    for (row, (label, key)) in keys.iter().enumerate() {
+        let y = LEGEND_TOP + LEGEND_ROW * row as i32;
+        let at = (16, y);
+        match *key {
+            Key::Series(i) => area.draw(&marker(i, at))?,
+            Key::Front => area.draw(&PathElement::new(
+                vec![(8, y), (24, y)],
+                BLACK.mix(0.6).stroke_width(1),
+            ))?,
+            Key::Decile(group) => area.draw(&decile_marker(group, at))?,
+        }
+        area.draw(&Text::new(
+            label.clone(),
+            (32, y - 8),
+            ("sans-serif", 15).into_font(),
+        ))?;
+    }
+    Ok(())
+}
+
 /// Axis range with 5% padding (and a unit range for a single value).
 fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) = values
@@ -111,6 +174,17 @@ fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     }
     let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 };
     (lo - pad)..(hi + pad)
+}
+
+/// A log-axis range around positive values: a factor 1.5 of padding, and
+/// at least a decade.
+fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    let lo = if lo.is_finite() { lo } else { 1.0 };
+    let hi = hi.max(lo * 10.0);
+    lo / 1.5..hi * 1.5
 }
 
 /// A chart with the figures' caption font and margin, and room for axis
@@ -129,18 +203,34 @@ fn titled<'a, 'b>(
     builder
 }
 
-fn render(draw: impl FnOnce(DrawingArea<SVGBackend, Shift>) -> Drawn) -> Result<String, String> {
+/// An SVG of the plot area `size` and, where there are keys, a legend
+/// column to its right.
+fn render(
+    size: (u32, u32),
+    keys: &Keys,
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Drawn,
+) -> Result<String, String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let width = size.0 + legend_width(keys);
+        let root = SVGBackend::with_string(&mut svg, (width, size.1)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        draw(root).map_err(|e| e.to_string())?;
+        let (plot, side) = root.split_horizontally(size.0);
+        draw(&plot).map_err(|e| e.to_string())?;
+        draw_legend(&side, keys).map_err(|e| e.to_string())?;
     }
     Ok(svg)
 }
 
-/// Lines with markers (and optional 95% bands) on linear axes; `x_labels`
-/// names integer x positions for categorical axes.
+/// The x axis of line figures: what it shows, integer positions named for
+/// a categorical axis, or a log scale.
+pub struct XAxis<'a> {
+    pub desc: &'a str,
+    pub labels: Option<&'a [String]>,
+    pub log: bool,
+}
+
+/// Lines with markers (and optional 95% bands) on one axis.
 pub fn lines(
     title: &str,
     x_desc: &str,
@@ -148,49 +238,98 @@ pub fn lines(
     series: &[Series],
     x_labels: Option<&[String]>,
 ) -> Result<String, String> {
+    let x = XAxis {
+        desc: x_desc,
+        labels: x_labels,
+        log: false,
+    };
+    line_panels(title, &x, &[(y_desc.to_string(), series.to_vec())])
+}
+
+/// Line panels side by side over one x axis, one per (y description,
+/// series): quantities of different scales each get their own y axis.
+pub fn line_panels(
+    title: &str,
+    x: &XAxis,
+    panels: &[(String, Vec<Series>)],
+) -> Result<String, String> {
+    let keys = series_keys(panels.iter().flat_map(|(_, s)| s));
+    let size = (SIZE.0.max(420 * panels.len() as u32), SIZE.1);
+    render(size, &keys, |root| {
+        let titled = root.titled(title, ("sans-serif", 22))?;
+        let areas = titled.split_evenly((1, panels.len().max(1)));
+        for ((y_desc, series), area) in panels.iter().zip(areas) {
+            line_panel(&area, x, y_desc, series)?;
+        }
+        Ok(())
+    })
+}
+
+fn line_panel(
+    area: &DrawingArea<SVGBackend, Shift>,
+    x: &XAxis,
+    y_desc: &str,
+    series: &[Series],
+) -> Drawn {
     let all = || series.iter().flat_map(|s| s.points.iter().copied());
-    let lows = series.iter().flat_map(|s| {
+    let bands = series.iter().flat_map(|s| {
         s.points
             .iter()
             .zip(s.band.iter().flatten())
             .flat_map(|(p, b)| [p.1 - b, p.1 + b])
     });
-    let xr = match x_labels {
-        Some(labels) => -0.5..(labels.len() as f64 - 0.5),
-        None => range(all().map(|p| p.0)),
+    let yr = range(all().map(|p| p.1).chain(bands));
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(10)
+        .x_label_area_size(42)
+        .y_label_area_size(64);
+    let format_label = |v: &f64| {
+        let i = v.round();
+        match x.labels {
+            Some(labels) if (v - i).abs() < 1e-9 && i >= 0.0 => {
+                labels.get(i as usize).cloned().unwrap_or_default()
+            }
+            Some(_) => String::new(),
+            None => crate::format::format_number(*v),
+        }
     };
-    let yr = range(all().map(|p| p.1).chain(lows));
-    render(|root| {
-        let mut chart =
-            titled(&root, title, (42, 64)).build_cartesian_2d(xr.clone(), yr.clone())?;
+    if x.log {
+        let xr = log_range(all().map(|p| p.0));
+        let mut chart = builder
+            .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("{} (log scale)", x.desc))
+            .y_desc(y_desc)
+            .light_line_style(WHITE)
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .x_label_formatter(&format_label)
+            .draw()?;
+        draw_series(&mut chart, series)
+    } else {
+        let xr = match x.labels {
+            Some(labels) => -0.5..(labels.len() as f64 - 0.5),
+            None => range(all().map(|p| p.0)),
+        };
+        let mut chart = builder.build_cartesian_2d(xr, yr)?;
         let mut mesh = chart.configure_mesh();
-        mesh.x_desc(x_desc)
+        mesh.x_desc(x.desc)
             .y_desc(y_desc)
             .light_line_style(WHITE)
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 16));
-        let format_label = |x: &f64| {
-            let i = x.round();
-            match x_labels {
-                Some(labels) if (x - i).abs() < 1e-9 && i >= 0.0 => {
-                    labels.get(i as usize).cloned().unwrap_or_default()
-                }
-                Some(_) => String::new(),
-                None => crate::format::format_number(*x),
-            }
-        };
-        if let Some(labels) = x_labels {
+        if let Some(labels) = x.labels {
             mesh.x_labels(labels.len());
         }
         mesh.x_label_formatter(&format_label).draw()?;
-        draw_series(&mut chart, series)?;
-        let corner = clear_corner(&all().collect::<Vec<_>>(), &xr, &yr, false);
-        legend(&mut chart, corner)
-    })
+        draw_series(&mut chart, series)
+    }
 }
 
-fn draw_series<'a>(
-    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+fn draw_series<'a, X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, RangedCoordf64>>,
     series: &[Series],
 ) -> Drawn {
     for s in series {
@@ -204,73 +343,9 @@ fn draw_series<'a>(
             )))?;
         }
         chart.draw_series(LineSeries::new(s.points.iter().copied(), color(i)))?;
-        chart
-            .draw_series(s.points.iter().map(|&p| marker(i, p)))?
-            .label(s.name.as_str())
-            .legend(move |p| marker(i, p));
+        chart.draw_series(s.points.iter().map(|&p| marker(i, p)))?;
     }
     Ok(())
-}
-
-fn legend<'a, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
-    position: SeriesLabelPosition,
-) -> Drawn {
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.6))
-        .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", 15))
-        .position(position)
-        .draw()?;
-    Ok(())
-}
-
-/// The plot corner with the fewest points, so the legend hides as little
-/// data as possible; ties go to the first of upper right, upper left, lower
-/// right, lower left.
-fn clear_corner(
-    points: &[(f64, f64)],
-    x: &std::ops::Range<f64>,
-    y: &std::ops::Range<f64>,
-    log_x: bool,
-) -> SeriesLabelPosition {
-    // (right, upper), in order of preference.
-    let corners = [(true, true), (false, true), (true, false), (false, false)];
-    let inside = |(right, upper): (bool, bool), (fx, fy): (f64, f64)| {
-        let in_x = if right { fx >= 0.55 } else { fx <= 0.45 };
-        let in_y = if upper { fy >= 0.6 } else { fy <= 0.4 };
-        in_x && in_y
-    };
-    let crowding = |corner: &&(bool, bool)| {
-        points
-            .iter()
-            .filter(|&&p| inside(**corner, fraction(p, x, y, log_x)))
-            .count()
-    };
-    // min_by_key keeps the first of equal minima.
-    match corners.iter().min_by_key(crowding) {
-        Some((false, true)) => SeriesLabelPosition::UpperLeft,
-        Some((true, false)) => SeriesLabelPosition::LowerRight,
-        Some((false, false)) => SeriesLabelPosition::LowerLeft,
-        _ => SeriesLabelPosition::UpperRight,
-    }
-}
-
-/// A point's position as fractions of the ranges (x on a log scale when
-/// `log_x`).
-fn fraction(
-    p: (f64, f64),
-    x: &std::ops::Range<f64>,
-    y: &std::ops::Range<f64>,
-    log_x: bool,
-) -> (f64, f64) {
-    let fx = if log_x {
-        (p.0.ln() - x.start.ln()) / (x.end.ln() - x.start.ln())
-    } else {
-        (p.0 - x.start) / (x.end - x.start)
-    };
-    (fx, (p.1 - y.start) / (y.end - y.start))
 }
 
 /// Indices of the Pareto-optimal points: no other point is at least as good
@@ -298,7 +373,9 @@ pub fn tradeoff(
     y_desc: &str,
     panels: &[(String, bool, Vec<Series>)],
 ) -> Result<String, String> {
-    render(|root| {
+    let mut keys = vec![("Pareto front".to_string(), Key::Front)];
+    keys.extend(series_keys(panels.iter().flat_map(|(_, _, s)| s)));
+    render(SIZE, &keys, |root| {
         let titled = root.titled(title, ("sans-serif", 22))?;
         let areas = titled.split_evenly((1, panels.len().max(1)));
         for ((x_desc, x_higher, series), area) in panels.iter().zip(areas) {
@@ -307,7 +384,6 @@ pub fn tradeoff(
                 range(all.iter().map(|p| p.0)),
                 range(all.iter().map(|p| p.1)),
             );
-            let corner = clear_corner(&all, &xr, &yr, false);
             let mut chart = ChartBuilder::on(&area)
                 .margin(10)
                 .x_label_area_size(40)
@@ -326,13 +402,10 @@ pub fn tradeoff(
                 .into_iter()
                 .map(|i| all[i])
                 .collect();
-            chart
-                .draw_series(LineSeries::new(
-                    front.iter().copied(),
-                    BLACK.mix(0.6).stroke_width(1),
-                ))?
-                .label("Pareto front")
-                .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], BLACK));
+            chart.draw_series(LineSeries::new(
+                front.iter().copied(),
+                BLACK.mix(0.6).stroke_width(1),
+            ))?;
             chart.draw_series(
                 front
                     .iter()
@@ -340,12 +413,8 @@ pub fn tradeoff(
             )?;
             for s in series {
                 let i = s.style;
-                chart
-                    .draw_series(s.points.iter().map(|&p| marker(i, p)))?
-                    .label(s.name.as_str())
-                    .legend(move |p| marker(i, p));
+                chart.draw_series(s.points.iter().map(|&p| marker(i, p)))?;
             }
-            legend(&mut chart, corner)?;
         }
         Ok(())
     })
@@ -354,16 +423,10 @@ pub fn tradeoff(
 /// Scoring cost (log x) against accuracy, one point per configuration.
 pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, String> {
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.clone()).collect();
-    let lo = all
-        .iter()
-        .map(|p| p.0)
-        .fold(f64::INFINITY, f64::min)
-        .max(1e-3);
-    let hi = all.iter().map(|p| p.0).fold(0.0, f64::max).max(lo * 10.0);
-    let (xr, yr) = (lo / 1.5..hi * 1.5, range(all.iter().map(|p| p.1)));
-    let corner = clear_corner(&all, &xr, &yr, true);
-    render(|root| {
-        let mut chart = titled(&root, title, (42, 64)).build_cartesian_2d(
+    let xr = log_range(all.iter().map(|p| p.0.max(1e-3)));
+    let yr = range(all.iter().map(|p| p.1));
+    render(SIZE, &series_keys(series), |root| {
+        let mut chart = titled(root, title, (42, 64)).build_cartesian_2d(
             xr.clone().log_scale().with_key_points(log_ticks(&xr)),
             yr.clone(),
         )?;
@@ -378,12 +441,86 @@ pub fn cost(title: &str, y_desc: &str, series: &[Series]) -> Result<String, Stri
             .draw()?;
         for s in series {
             let i = s.style;
-            chart
-                .draw_series(s.points.iter().map(|&p| marker(i, p)))?
-                .label(s.name.as_str())
-                .legend(move |p| marker(i, p));
+            chart.draw_series(s.points.iter().map(|&p| marker(i, p)))?;
         }
-        legend(&mut chart, corner)
+        Ok(())
+    })
+}
+
+/// One row of a forest plot: a model's difference from the reference.
+pub struct ForestRow {
+    pub name: String,
+    pub diff: f64,
+    /// The 95% interval of the difference.
+    pub interval: Option<(f64, f64)>,
+    /// Each seed's difference, drawn as dots under the interval.
+    pub seeds: Vec<f64>,
+    /// Significant after correction: drawn black, else grey.
+    pub significant: bool,
+    pub style: usize,
+}
+
+/// A forest plot: one row per model, top to bottom, its difference with its
+/// interval and per-seed dots, and a line at no difference.
+pub fn forest(title: &str, x_desc: &str, rows: &[ForestRow]) -> Result<String, String> {
+    let n = rows.len();
+    let xs = rows.iter().flat_map(|r| {
+        let (lo, hi) = r.interval.unwrap_or((r.diff, r.diff));
+        [r.diff, lo, hi, 0.0]
+            .into_iter()
+            .chain(r.seeds.iter().copied())
+    });
+    let xr = range(xs);
+    // Row i sits at y = n - 1 - i, so the first row is on top.
+    let y_of = |i: usize| (n - 1 - i) as f64;
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    let label_width = 16 + 8 * names.iter().map(|s| s.chars().count()).max().unwrap_or(4) as u32;
+    let height = (96 + 40 * n as u32).max(200);
+    render((SIZE.0, height), &Vec::new(), |root| {
+        let mut chart = titled(root, title, (42, label_width))
+            .build_cartesian_2d(xr.clone(), -0.6..(n as f64 - 0.4))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .light_line_style(WHITE)
+            .disable_y_mesh()
+            .y_labels(n.max(1))
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .x_label_formatter(&|x| crate::format::format_to_precision(*x, None))
+            .y_label_formatter(&|y| {
+                let i = y.round();
+                match (y - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < n {
+                    true => names[n - 1 - i as usize].to_string(),
+                    false => String::new(),
+                }
+            })
+            .draw()?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, -0.6), (0.0, n as f64 - 0.4)],
+            BLACK.mix(0.5).stroke_width(1),
+        )))?;
+        for (i, row) in rows.iter().enumerate() {
+            let y = y_of(i);
+            let ink = if row.significant {
+                BLACK
+            } else {
+                RGBColor(140, 140, 140)
+            };
+            if let Some((lo, hi)) = row.interval {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(lo, y), (hi, y)],
+                    ink.stroke_width(3),
+                )))?;
+            }
+            chart.draw_series(
+                row.seeds
+                    .iter()
+                    .map(|&d| Circle::new((d, y - 0.22), 3, color(row.style).stroke_width(1))),
+            )?;
+            chart.draw_series(std::iter::once(marker(row.style, (row.diff, y))))?;
+        }
+        Ok(())
     })
 }
 
@@ -419,9 +556,17 @@ pub fn item_map(title: &str, points: &[(f64, f64)], deciles: &[usize]) -> Result
         range(points.iter().map(|p| p.0)),
         range(points.iter().map(|p| p.1)),
     );
-    let corner = clear_corner(points, &xr, &yr, false);
-    render(|root| {
-        let mut chart = titled(&root, title, (36, 56)).build_cartesian_2d(xr, yr)?;
+    let groups = [
+        (0usize, "decile 1 (most popular), triangles", 1..=1),
+        (1, "deciles 2–5, crosses", 2..=5),
+        (2, "deciles 6–10 (tail), dots", 6..=10),
+    ];
+    let keys: Keys = groups
+        .iter()
+        .map(|(group, name, _)| (name.to_string(), Key::Decile(*group)))
+        .collect();
+    render(SIZE, &keys, |root| {
+        let mut chart = titled(root, title, (36, 56)).build_cartesian_2d(xr, yr)?;
         chart
             .configure_mesh()
             .x_desc("PCA 1")
@@ -434,52 +579,50 @@ pub fn item_map(title: &str, points: &[(f64, f64)], deciles: &[usize]) -> Result
         // Draw the tail first so the head stays visible on top.
         let mut order: Vec<usize> = (0..points.len()).step_by(stride).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(deciles[i]));
-        for (group, name, deciles_in) in [
-            (2usize, "deciles 6–10 (tail), dots", 6..=10),
-            (1, "deciles 2–5, crosses", 2..=5),
-            (0, "decile 1 (most popular), triangles", 1..=1),
-        ] {
-            let shade = |d: usize| {
-                let t = (d as f64 - 1.0) / 9.0;
-                RGBColor(
-                    (213.0 * (1.0 - t) + 0.0 * t) as u8,
-                    (94.0 * (1.0 - t) + 114.0 * t) as u8,
-                    (0.0 * (1.0 - t) + 178.0 * t) as u8,
-                )
-            };
-            let mine: Vec<usize> = order
+        for (group, _, deciles_in) in groups.iter().rev() {
+            let mine = order
                 .iter()
                 .copied()
-                .filter(|&i| deciles_in.contains(&deciles[i]))
-                .collect();
-            let element =
-                move |i: usize, p: (f64, f64)| -> DynElement<'static, SVGBackend, (f64, f64)> {
-                    let style = shade(deciles[i]).mix(0.8).filled();
-                    match group {
-                        0 => TriangleMarker::new(p, 5, style).into_dyn(),
-                        1 => Cross::new(p, 3, style).into_dyn(),
-                        _ => Circle::new(p, 2, style).into_dyn(),
-                    }
-                };
-            let legend_color = shade(match group {
-                0 => 1,
-                1 => 3,
-                _ => 9,
-            });
-            chart
-                .draw_series(mine.iter().map(|&i| element(i, points[i])))?
-                .label(name)
-                .legend(move |p| -> DynElement<'static, SVGBackend, (i32, i32)> {
-                    let style = legend_color.filled();
-                    match group {
-                        0 => TriangleMarker::new(p, 5, style).into_dyn(),
-                        1 => Cross::new(p, 3, style).into_dyn(),
-                        _ => Circle::new(p, 3, style).into_dyn(),
-                    }
-                });
+                .filter(|&i| deciles_in.contains(&deciles[i]));
+            chart.draw_series(mine.map(|i| {
+                let style = decile_shade(deciles[i]).mix(0.8).filled();
+                decile_shape(*group, points[i], style)
+            }))?;
         }
-        legend(&mut chart, corner)
+        Ok(())
     })
+}
+
+/// Decile d's shade, from vermilion (1, the head) to blue (10, the tail).
+fn decile_shade(d: usize) -> RGBColor {
+    let t = (d as f64 - 1.0) / 9.0;
+    RGBColor(
+        (213.0 * (1.0 - t)) as u8,
+        (94.0 * (1.0 - t) + 114.0 * t) as u8,
+        (178.0 * t) as u8,
+    )
+}
+
+/// The map's three shapes: head triangles, middle crosses, tail dots.
+fn decile_shape<DB: DrawingBackend, C: Clone + 'static>(
+    group: usize,
+    at: C,
+    style: ShapeStyle,
+) -> DynElement<'static, DB, C> {
+    match group {
+        0 => TriangleMarker::new(at, 5, style).into_dyn(),
+        1 => Cross::new(at, 3, style).into_dyn(),
+        _ => Circle::new(at, 2, style).into_dyn(),
+    }
+}
+
+/// A decile group's key: its shape in a representative shade.
+fn decile_marker<DB: DrawingBackend, C: Clone + 'static>(
+    group: usize,
+    at: C,
+) -> DynElement<'static, DB, C> {
+    let shade = decile_shade([1, 3, 9][group.min(2)]);
+    decile_shape(group, at, shade.filled())
 }
 
 #[cfg(test)]
@@ -494,25 +637,6 @@ mod tests {
             log_ticks(&(150.0..9_000.0)),
             [200.0, 500.0, 1_000.0, 2_000.0, 5_000.0]
         );
-    }
-
-    #[test]
-    fn the_legend_goes_to_the_emptiest_corner() {
-        // Points crowd the upper right and upper left: lower right is free.
-        let crowded = [(0.9, 0.9), (0.8, 0.7), (0.1, 0.9), (0.2, 0.2)];
-        let unit = 0.0..1.0;
-        assert_eq!(
-            clear_corner(&crowded, &unit, &unit, false),
-            SeriesLabelPosition::LowerRight
-        );
-        // Ties keep the conventional upper right.
-        assert_eq!(
-            clear_corner(&[], &unit, &unit, false),
-            SeriesLabelPosition::UpperRight
-        );
-        // Log x: 100 on 1..1000 sits at two thirds, in the right half.
-        let p = fraction((100.0, 5.0), &(1.0..1000.0), &(0.0..10.0), true);
-        assert!((p.0 - 2.0 / 3.0).abs() < 1e-12 && (p.1 - 0.5).abs() < 1e-12);
     }
 
     #[test]
@@ -563,5 +687,53 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.contains("test ndcg@10 (full ranking)"));
         let has_text = |t: &str| svg.lines().any(|l| l.trim() == t);
         assert!(has_text("ease") && has_text("mf") && has_text("0.3"));
+        // The legend sits in its own column right of the plot area.
+        let lines: Vec<&str> = svg.lines().collect();
+        for label in ["ease", "mf"] {
+            let at = lines.iter().position(|l| l.trim() == label).unwrap();
+            let x: f64 = lines[at - 1]
+                .split("x=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .and_then(|x| x.parse().ok())
+                .unwrap();
+            assert!(
+                x >= SIZE.0 as f64,
+                "{label} drawn at x = {x}, inside the plot"
+            );
+        }
+        assert!(svg.contains(&format!(
+            "width=\"{}\"",
+            SIZE.0 + legend_width(&series_keys(&series))
+        )));
+    }
+
+    #[test]
+    fn a_forest_plot_has_one_row_per_model_with_its_seeds() {
+        let rows = vec![
+            ForestRow {
+                name: "two_tower".into(),
+                diff: 0.07,
+                interval: Some((0.06, 0.08)),
+                seeds: vec![0.065, 0.075],
+                significant: true,
+                style: 0,
+            },
+            ForestRow {
+                name: "random".into(),
+                diff: -0.1,
+                interval: None,
+                seeds: vec![-0.1],
+                significant: false,
+                style: 1,
+            },
+        ];
+        let svg = forest("Test ndcg@10 minus most_pop's", "Δ ndcg@10", &rows).unwrap();
+        let has_text = |t: &str| svg.lines().any(|l| l.trim() == t);
+        assert!(has_text("two_tower") && has_text("random"));
+        // Three seed circles plus the first model's round marker.
+        assert_eq!(svg.matches("<circle").count(), 4);
+        // Two rows: 96 px of frame and 40 px a row, at least 200.
+        assert!(svg.contains("height=\"200\""));
     }
 }

@@ -8,8 +8,8 @@ use tabled::settings::Style;
 
 use super::{popularity_undefined, Contrast, Report, Section};
 use crate::eval::{Direction, MetricId, MetricKind, MetricSummary};
-use crate::format::format_p;
-use crate::results::{Part, Verdict, POWER};
+use crate::format::{format_p, format_to_precision};
+use crate::results::{find_pair, Part, Verdict, POWER};
 use crate::simulation::Round;
 use crate::spec::Protocol;
 use crate::store::Outcome;
@@ -28,12 +28,27 @@ pub fn render(report: &Report) -> String {
     orderings_section(&mut out, report);
     simulation_section(&mut out, report);
     bias_section(&mut out, report);
-    training_section(&mut out, report);
     cost_section(&mut out, report);
-    embedding_section(&mut out, report);
+    reproducibility_section(&mut out, report);
+    out
+}
+
+/// The appendix: what a reader checks rather than reads (which knob reached
+/// which model, every trial, training curves, embedding maps, the resolved
+/// spec), in its own file beside the report so the report stays short.
+pub fn render_appendix(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# recsweep report appendix: {}
+
+Details behind [the report]({}).",
+        report.record.spec.name, report.file
+    );
     knobs_section(&mut out, report);
     trials_section(&mut out, report);
-    reproducibility_section(&mut out, report);
+    training_section(&mut out, report);
+    embedding_section(&mut out, report);
     resolved_spec_section(&mut out, report);
     out
 }
@@ -62,6 +77,7 @@ fn introduction(out: &mut String, report: &Report) {
             let _ = writeln!(out, "{}\n", report.summary.join(" "));
         }
     }
+    figures(out, report, Section::Answer);
     let cold_list = spec.split.candidates == Some(crate::split::ColdCandidates::Cold);
     let protocol = match spec.evaluation.protocol.primary() {
         Protocol::Full if cold_list => "full ranking of the cold items: each user's held-out items are ranked among all items held out of training (`split.candidates: cold`)".to_string(),
@@ -75,6 +91,11 @@ fn introduction(out: &mut String, report: &Report) {
         out,
         "Each model's configuration is selected on **{part} {metric}** (mean over seeds) and reported on **test**. \
          Protocol: {protocol}. ± is the half-width of a 95% interval over users and seeds (docs/statistics.md)."
+    );
+    let _ = writeln!(
+        out,
+        "\nEvery trial, the knobs each model received, training curves, embedding maps and the resolved spec are in the [appendix]({}).",
+        report.appendix_file()
     );
     if report.selected_on == Part::Test {
         let _ = writeln!(
@@ -524,9 +545,17 @@ fn value(kind: MetricKind, v: f64) -> String {
     }
 }
 
+/// `0.185 ± 0.011`: the mean to the precision its interval supports.
 fn summary(kind: MetricKind, s: &MetricSummary) -> String {
-    match s.ci95 {
-        Some(ci) => format!("{} ± {}", value(kind, s.mean), value(kind, ci)),
+    match s
+        .ci95
+        .filter(|ci| ci.is_finite() && *ci > 0.0 && s.mean.is_finite())
+    {
+        Some(ci) => format!(
+            "{} ± {}",
+            format_to_precision(s.mean, Some(ci)),
+            format_to_precision(ci, Some(ci))
+        ),
         None => value(kind, s.mean),
     }
 }
@@ -539,26 +568,15 @@ fn versus(report: &Report, model: &str, baseline: &str) -> String {
     }
     let alpha = report.record.spec.compare.alpha;
     let kind = report.selection_metric.kind;
-    report
-        .pairs
-        .iter()
-        .find_map(|c| {
-            let sign = if c.a == model && c.b == baseline {
-                1.0
-            } else if c.a == baseline && c.b == model {
-                -1.0
-            } else {
-                return None;
-            };
-            let diff = sign * c.diff();
-            Some(format!(
-                "{} {} p={}",
-                signed(kind, diff),
-                marker(c.significant(alpha), diff),
-                format_p(c.p_adjusted)
-            ))
-        })
-        .unwrap_or_else(|| "—".to_string())
+    find_pair(&report.pairs, model, baseline).map_or("—".to_string(), |(c, sign)| {
+        let diff = sign * c.diff();
+        format!(
+            "{} {} p={}",
+            signed_rounded(kind, diff, half(c)),
+            marker(c.significant(alpha), diff),
+            format_p(c.p_adjusted)
+        )
+    })
 }
 
 /// ▲ or ▼ for a significant difference by its sign, · for one that is not.
@@ -630,15 +648,16 @@ fn significance_section(out: &mut String, report: &Report) {
             t.push_record([
                 p.a.clone(),
                 p.b.clone(),
-                value(metric.kind, p.mean_a),
-                value(metric.kind, p.mean_b),
+                rounded(metric.kind, p.mean_a, half(p)),
+                rounded(metric.kind, p.mean_b, half(p)),
                 with_interval(metric.kind, p),
                 p.relative_diff
                     .map_or("—".to_string(), |r| format!("{:+.1}%", 100.0 * r)),
                 optional(p.cohens_dz, 3),
                 format_p(p.p_adjusted),
-                p.detectable
-                    .map_or("—".to_string(), |d| format!("±{}", value(metric.kind, d))),
+                p.detectable.map_or("—".to_string(), |d| {
+                    format!("±{}", rounded(metric.kind, d, half(p)))
+                }),
                 p.verdict(c.alpha, metric.kind.direction())
                     .as_str()
                     .to_string(),
@@ -648,14 +667,41 @@ fn significance_section(out: &mut String, report: &Report) {
     }
 }
 
-/// `+0.0123 (−0.0040, +0.0286)`: Δ with its interval over users and seeds.
+/// The half-width of Δ's 95% interval, which sets the precision of every
+/// number in its row.
+fn half(p: &Contrast) -> Option<f64> {
+    p.interval()
+        .map(|(lo, hi)| (hi - lo) / 2.0)
+        .filter(|h| h.is_finite() && *h > 0.0)
+}
+
+/// `v` to the precision of an interval of half-width `half`, else as
+/// [`value`] writes it.
+fn rounded(kind: MetricKind, v: f64, half: Option<f64>) -> String {
+    match half {
+        Some(_) if v.is_finite() => format_to_precision(v, half),
+        _ => value(kind, v),
+    }
+}
+
+/// `+0.012` or `−0.004`: signed, to the precision of `half`.
+fn signed_rounded(kind: MetricKind, v: f64, half: Option<f64>) -> String {
+    let text = rounded(kind, v.abs(), half);
+    match format_to_precision(v, half).starts_with('−') {
+        true => format!("−{text}"),
+        false => format!("+{text}"),
+    }
+}
+
+/// `+0.012 (−0.004, +0.029)`: Δ with its interval over users and seeds,
+/// to the precision the interval supports.
 fn with_interval(kind: MetricKind, p: &Contrast) -> String {
-    match p.interval() {
+    match p.interval().filter(|_| half(p).is_some()) {
         Some((lo, hi)) => format!(
             "{} ({}, {})",
-            signed(kind, p.diff()),
-            signed(kind, lo),
-            signed(kind, hi)
+            signed_rounded(kind, p.diff(), half(p)),
+            signed_rounded(kind, lo, half(p)),
+            signed_rounded(kind, hi, half(p))
         ),
         None => signed(kind, p.diff()),
     }
@@ -1242,6 +1288,6 @@ fn reproducibility_section(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "Numbers do not depend on the thread count. Each trial's seed is in its `trial.json`; \
-         `recsweep run` on the resolved spec below, with the same data file (same fingerprint), reproduces every number except timings.\n"
+         `recsweep run` on the resolved spec (in the appendix), with the same data file (same fingerprint), reproduces every number except timings.\n"
     );
 }

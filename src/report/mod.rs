@@ -19,9 +19,9 @@ use crate::eval::{mean_ci95, Direction, MetricId, MetricKind, MetricSummary, Ser
 use crate::format::{describe_knobs, format_p, format_to_precision};
 use crate::models::ServingCost;
 use crate::results::{
-    configurations, contrast_over_seeds, correct, load_records, pairwise, per_seed, select,
-    selection_confidence, sensitivity, Configuration, Part, SeedValues, SelectionConfidence,
-    Verdict,
+    configurations, contrast_over_seeds, correct, find_pair, load_records, pairwise, per_seed,
+    select, selection_confidence, sensitivity, Configuration, Part, SeedValues,
+    SelectionConfidence, Verdict,
 };
 use crate::stats::{kendall_tau_b, mean_over_users_and_seeds};
 use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError};
@@ -29,7 +29,7 @@ use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError};
 pub use crate::results::{Contrast, Sensitivity};
 pub use embedding::EmbeddingRow;
 pub use figures::{Figure, Section};
-pub use markdown::render as render_markdown;
+pub use markdown::{render as render_markdown, render_appendix};
 pub use orderings::{OrderingTau, Orderings};
 pub use simulation::{Loop, LoopRow};
 pub use stages::StageRow;
@@ -109,9 +109,19 @@ pub struct Report {
     /// Where the figures go, relative to the report file (`<report stem>/`
     /// unless the CLI says otherwise).
     pub figure_dir: String,
+    /// The report's own file name (the appendix links back to it).
+    pub file: String,
     /// Trials of the expansion with no stored record yet (an unfinished or
     /// sharded run).
     pub missing: usize,
+}
+
+impl Report {
+    /// The appendix's file name, beside the report (so both link figures
+    /// the same way): `<report stem>-appendix.md`.
+    pub fn appendix_file(&self) -> String {
+        format!("{}-appendix.md", self.figure_dir)
+    }
 }
 
 pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
@@ -205,6 +215,8 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         trials: &trials,
         stages: &stages,
         metric,
+        pairs: &pairs,
+        values: &selected_values,
     })?;
     let simulation = record.spec.simulation.as_ref().and_then(|sim| {
         simulation::build(
@@ -221,20 +233,20 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     if !record.spec.report.plots {
         figures.clear();
     }
-    let figure_dir = record
-        .spec
-        .report
-        .path
-        .as_ref()
-        .and_then(|p| p.file_stem())
-        .map_or_else(
-            || record.spec.name.clone(),
-            |s| s.to_string_lossy().into_owned(),
-        );
+    let path = record.spec.report.path.as_ref();
+    let figure_dir = path.and_then(|p| p.file_stem()).map_or_else(
+        || record.spec.name.clone(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let file = path.and_then(|p| p.file_name()).map_or_else(
+        || format!("{figure_dir}.md"),
+        |s| s.to_string_lossy().into_owned(),
+    );
     Ok(Report {
         figures,
         embedding,
         figure_dir,
+        file,
         summary,
         record,
         selection_metric: metric,
@@ -380,15 +392,7 @@ impl Facts<'_> {
     /// A against B on the selection metric, whichever way it was tested:
     /// (contrast, sign to make it A − B).
     fn pair(&self, a: &str, b: &str) -> Option<(&Contrast, f64)> {
-        self.pairs.iter().find_map(|p| {
-            if p.a == a && p.b == b {
-                Some((p, 1.0))
-            } else if p.a == b && p.b == a {
-                Some((p, -1.0))
-            } else {
-                None
-            }
-        })
+        find_pair(self.pairs, a, b)
     }
 
     fn beats_significantly(&self, a: &str, b: &str) -> bool {

@@ -196,10 +196,11 @@ fn family(rows: &mut [StageRow]) -> Vec<&mut Contrast> {
         .collect()
 }
 
-/// The figure's series for one pipeline model: ndcg@K of the pipeline, of
-/// its retriever and of a perfect ranker, and candidate recall@N, against
-/// N; at each N the configuration with the best pipeline ndcg.
-pub fn series(rows: &[StageRow], model: &str, style: usize) -> Vec<Series> {
+/// The figure's series for one pipeline model, in two panels of their own
+/// scales: ndcg@K of the pipeline, of its retriever and of a perfect ranker;
+/// and candidate recall@N (0 to 1), against N; at each N the configuration
+/// with the best pipeline ndcg.
+pub fn series(rows: &[StageRow], model: &str, style: usize) -> [Vec<Series>; 2] {
     let mut best: Vec<&StageRow> = Vec::new();
     for row in rows.iter().filter(|r| r.model == model) {
         let value = |r: &StageRow| r.ranked.map_or(f64::NEG_INFINITY, |m| m.mean);
@@ -219,12 +220,14 @@ pub fn series(rows: &[StageRow], model: &str, style: usize) -> Vec<Series> {
         band: None,
         style: style + offset,
     };
-    vec![
-        line("pipeline ndcg", 0, &|r| r.ranked.map(|m| m.mean)),
-        line("ceiling ndcg", 1, &|r| r.ceiling.map(|m| m.mean)),
-        line("retriever ndcg", 2, &|r| r.retriever),
-        line("candidate recall@N", 3, &|r| {
+    [
+        vec![
+            line("pipeline ndcg", 0, &|r| r.ranked.map(|m| m.mean)),
+            line("ceiling ndcg", 1, &|r| r.ceiling.map(|m| m.mean)),
+            line("retriever ndcg", 2, &|r| r.retriever),
+        ],
+        vec![line("candidate recall@N", 3, &|r| {
             r.candidate_recall.map(|m| m.mean)
-        }),
+        })],
     ]
 }

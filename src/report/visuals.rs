@@ -3,14 +3,14 @@
 //! stored top-K lists and train popularity for the long tail, loss curves,
 //! and item factors for the embedding section.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::embedding::{list_metrics, pca_map, EmbeddingRow, ItemSpace};
 use super::figures::{self, Figure, Section, Series};
 use super::stages::{self, StageRow};
-use super::{LeaderRow, Sensitivity, TrialRow};
+use super::{Contrast, LeaderRow, Sensitivity, TrialRow};
 use crate::eval::{MetricId, MetricKind};
-use crate::results::{Configuration, Part};
+use crate::results::{find_pair, Configuration, Part};
 use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError};
 
 /// k-means clusters for `cluster_coverage` (fewer for small catalogues).
@@ -28,6 +28,10 @@ pub struct Inputs<'a> {
     pub trials: &'a [TrialRow],
     pub stages: &'a [StageRow],
     pub metric: MetricId,
+    /// Every pair of selected configurations on the metric.
+    pub pairs: &'a [Contrast],
+    /// Each selected model's per-seed, per-user test values of the metric.
+    pub values: &'a BTreeMap<String, Vec<Vec<f64>>>,
 }
 
 impl Inputs<'_> {
@@ -58,6 +62,10 @@ pub fn build(inputs: &Inputs) -> Result<(Vec<Figure>, Vec<EmbeddingRow>), StoreE
         figures.push(Figure::drawn(file, title, section, svg));
     };
     let metric = inputs.metric;
+    if let Some((title, x_desc, rows)) = forest_rows(inputs, &protocol) {
+        let svg = figures::forest(&title, &x_desc, &rows);
+        push("forest.svg".into(), title, Section::Answer, svg);
+    }
     for (file, title, series, labels) in knob_series(inputs, &protocol) {
         let svg = figures::lines(
             &title,
@@ -105,8 +113,17 @@ pub fn build(inputs: &Inputs) -> Result<(Vec<Figure>, Vec<EmbeddingRow>), StoreE
             "{model}: ndcg@{k} and candidate recall against N ({protocol})",
             k = metric.k
         );
-        let series = stages::series(inputs.stages, model, 0);
-        let svg = figures::lines(&title, "candidates N", "value", &series, None);
+        let [ndcg, recall] = stages::series(inputs.stages, model, 0);
+        let panels = [
+            (format!("ndcg@{}", metric.k), ndcg),
+            ("candidate recall@N".to_string(), recall),
+        ];
+        let x = figures::XAxis {
+            desc: "candidates N",
+            labels: None,
+            log: true,
+        };
+        let svg = figures::line_panels(&title, &x, &panels);
         push(
             format!("stages-{}.svg", file_name(model)),
             title,
@@ -128,6 +145,53 @@ pub fn build(inputs: &Inputs) -> Result<(Vec<Figure>, Vec<EmbeddingRow>), StoreE
         }
     }
     Ok((figures, rows))
+}
+
+/// Each selected model's difference from the reference (the spec's
+/// baseline, else the leader) on the test metric: Δ with its 95% interval
+/// over users and seeds, and each seed's own Δ, the leaderboard's order.
+fn forest_rows(
+    inputs: &Inputs,
+    protocol: &str,
+) -> Option<(String, String, Vec<figures::ForestRow>)> {
+    let metric = inputs.metric;
+    let spec = &inputs.record.spec;
+    let reference = spec
+        .compare
+        .baseline
+        .as_deref()
+        .filter(|b| inputs.leaderboard.iter().any(|r| r.model == *b))
+        .or_else(|| inputs.leaderboard.first().map(|r| r.model.as_str()))?;
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let rows: Vec<figures::ForestRow> = inputs
+        .leaderboard
+        .iter()
+        .filter(|r| r.model != reference)
+        .filter_map(|r| {
+            let (c, sign) = find_pair(inputs.pairs, &r.model, reference)?;
+            let reference_mean = if sign > 0.0 { c.mean_b } else { c.mean_a };
+            let interval = c.signed_interval(sign);
+            let seeds = inputs.values.get(&r.model).map_or(Vec::new(), |seeds| {
+                seeds.iter().map(|s| mean(s) - reference_mean).collect()
+            });
+            Some(figures::ForestRow {
+                name: r.model.clone(),
+                diff: sign * c.diff(),
+                interval,
+                seeds,
+                significant: c.significant(spec.compare.alpha),
+                style: inputs.style(&r.model),
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let title = format!("Test {metric} minus {reference}'s ({protocol})");
+    let x_desc = format!(
+        "Δ {metric}: bar = 95% interval over users and seeds (black if significant), circles = seeds"
+    );
+    Some((title, x_desc, rows))
 }
 
 /// Index recall against speed: one point per pipeline configuration with an

@@ -14,8 +14,8 @@ use crate::store::{ExperimentRecord, ResultsDir, StoreError, TrialRecord};
 
 pub use selection::{configurations, select, Configuration, Part};
 pub use significance::{
-    contrast, contrast_over_seeds, correct, edge_phrases, pairwise, sensitivity, Contrast, Edge,
-    KnobValue, Sensitivity, Verdict, POWER,
+    contrast, contrast_over_seeds, correct, edge_phrases, find_pair, pairwise, sensitivity,
+    Contrast, Edge, KnobValue, Sensitivity, Verdict, POWER,
 };
 
 /// The stored records of the expansion's trials that match it, and how many

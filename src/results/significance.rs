@@ -76,9 +76,32 @@ impl Verdict {
     }
 }
 
+/// The contrast of `a` against `b` among `pairs`, with +1.0 where it is
+/// stored as a − b and −1.0 where as b − a: multiply its differences by it.
+pub fn find_pair<'a>(pairs: &'a [Contrast], a: &str, b: &str) -> Option<(&'a Contrast, f64)> {
+    pairs.iter().find_map(|p| {
+        if p.a == a && p.b == b {
+            Some((p, 1.0))
+        } else if p.a == b && p.b == a {
+            Some((p, -1.0))
+        } else {
+            None
+        }
+    })
+}
+
 impl Contrast {
     pub fn diff(&self) -> f64 {
         self.mean_a - self.mean_b
+    }
+
+    /// The 95% interval of `sign` × Δ (`sign` from [`find_pair`]).
+    pub fn signed_interval(&self, sign: f64) -> Option<(f64, f64)> {
+        let (lo, hi) = self.interval()?;
+        Some(match sign < 0.0 {
+            true => (-hi, -lo),
+            false => (lo, hi),
+        })
     }
 
     pub fn significant(&self, alpha: f64) -> bool {
@@ -454,6 +477,22 @@ mod tests {
         let (a, b) = sides(0.04, 0.0);
         let c = contrast_over_seeds(("a", &a), ("b", &b), &spec(TestKind::PairedT), 1).unwrap();
         assert!(c.p_raw < 1e-6, "{}", c.p_raw);
+    }
+
+    #[test]
+    fn a_pair_found_either_way_round_gives_the_same_difference() {
+        let (a, b) = sides(0.04, 0.02);
+        let c = contrast_over_seeds(("a", &a), ("b", &b), &spec(TestKind::PairedT), 1).unwrap();
+        let pairs = [c];
+        let (ab, plus) = find_pair(&pairs, "a", "b").unwrap();
+        let (ba, minus) = find_pair(&pairs, "b", "a").unwrap();
+        assert_eq!((plus, minus), (1.0, -1.0));
+        assert!(find_pair(&pairs, "a", "c").is_none());
+        let (lo, hi) = ab.signed_interval(plus).unwrap();
+        assert!(lo < 0.04 && 0.04 < hi);
+        // b − a: the same interval mirrored, around −Δ.
+        assert_eq!(ba.signed_interval(minus), Some((-hi, -lo)));
+        assert!((minus * ba.diff() + ab.diff()).abs() < 1e-15);
     }
 
     #[test]
