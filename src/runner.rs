@@ -16,6 +16,7 @@ use crate::eval::{
 };
 use crate::models::{FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve};
 use crate::plan::ValidSpec;
+use crate::results::{configurations, load_records, refit_trials};
 use crate::seed::mix;
 use crate::simulation::{simulate, FittedTruth, SimulationRun, World};
 use crate::spec::{Protocol, Spec};
@@ -73,6 +74,21 @@ pub struct Experiment {
     /// Where every trial's simulation starts: the whole log, built once
     /// (None without a `simulation` section).
     pub simulation_log: Option<CsrMatrix>,
+    /// Train ∪ validation, what refit trials train on (None without
+    /// `selection.refit`).
+    pub refit_train: Option<CsrMatrix>,
+}
+
+/// Train and validation together: all a refit trial may learn from.
+fn train_and_validation(split: &Split) -> Option<CsrMatrix> {
+    let validation = split.validation.as_ref()?;
+    let mut pairs: Vec<(u32, u32)> = split.train.pairs().collect();
+    pairs.extend(validation.pairs());
+    Some(CsrMatrix::from_pairs(
+        split.n_users(),
+        split.train.n_cols(),
+        &pairs,
+    ))
 }
 
 /// Every interaction of the split: train, validation and test together.
@@ -266,6 +282,11 @@ impl Experiment {
             lap("truth");
         }
         let simulation_log = spec.simulation.as_ref().map(|_| whole_log(&split));
+        let refit_train = spec
+            .selection
+            .refit
+            .then(|| train_and_validation(&split))
+            .flatten();
         let fitted_truth = match (
             spec.simulation.as_ref().and_then(|s| s.truth.as_ref()),
             &simulation_log,
@@ -294,6 +315,7 @@ impl Experiment {
             preferences,
             fitted_truth,
             simulation_log,
+            refit_train,
         })
     }
 
@@ -356,6 +378,11 @@ pub enum Progress<'a> {
         seconds: f64,
         error: Option<&'a str>,
     },
+    /// The sweep is stored; this many selected configurations' seeds are
+    /// to be retrained on train ∪ validation (`selection.refit`).
+    Refit {
+        to_run: usize,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -368,6 +395,9 @@ pub struct RunSummary {
     pub elsewhere: usize,
     /// (trial id, error) of trials that failed.
     pub failed: Vec<(String, String)>,
+    /// Under `selection.refit`: trials of the sweep not yet stored, which
+    /// selection (and so the refit) waits for.
+    pub refit_waiting: usize,
 }
 
 pub fn run(
@@ -409,7 +439,46 @@ pub fn run(
         message: e.to_string(),
     })?;
     let steps = run_claimed(experiment, results, options, progress, &pool, &todo);
-    tally(&todo, done.len(), steps)
+    let mut summary = tally(&todo, done.len(), steps)?;
+    if experiment.spec.selection.refit {
+        refit(experiment, results, options, progress, &pool, &mut summary)?;
+    }
+    Ok(summary)
+}
+
+/// `selection.refit`: once every trial of the sweep is stored (by this run
+/// or other workers), each selected configuration's seeds retrained on
+/// train ∪ validation, under claims like any trial, so the last shard to
+/// finish does them and concurrent runs share them.
+fn refit(
+    experiment: &Experiment,
+    results: &ResultsDir,
+    options: &RunOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+    pool: &rayon::ThreadPool,
+    summary: &mut RunSummary,
+) -> Result<(), RunError> {
+    let (records, missing) = load_records(results, &experiment.record())?;
+    if missing > 0 {
+        summary.refit_waiting = missing;
+        return Ok(());
+    }
+    let configs = configurations(&experiment.expansion, &records);
+    let refits: Vec<Trial> = refit_trials(&configs, experiment.spec.selection.metric)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    let (done, todo): (Vec<&Trial>, Vec<&Trial>) = refits
+        .iter()
+        .partition(|t| !options.fresh && results.finished(t, &experiment.context).is_some());
+    progress(Progress::Refit { to_run: todo.len() });
+    let steps = run_claimed(experiment, results, options, progress, pool, &todo);
+    let refitted = tally(&todo, done.len(), steps)?;
+    summary.ran += refitted.ran;
+    summary.skipped += refitted.skipped;
+    summary.elsewhere += refitted.elsewhere;
+    summary.failed.extend(refitted.failed);
+    Ok(())
 }
 
 /// Runs `todo` on `pool`, each trial under a claim (crate::claim), so that
@@ -493,10 +562,8 @@ fn tally(
     steps: Vec<Result<Step, StoreError>>,
 ) -> Result<RunSummary, RunError> {
     let mut summary = RunSummary {
-        ran: 0,
         skipped,
-        elsewhere: 0,
-        failed: Vec::new(),
+        ..RunSummary::default()
     };
     for (trial, step) in todo.iter().zip(steps) {
         match step? {
@@ -600,11 +667,17 @@ impl<'a> Setting<'a> {
         .map_or(f64::NAN, |m| m.mean)
     }
 
-    /// Validation and test evaluations of `scorer` under one protocol.
-    fn score(&self, scorer: &dyn Scorer, c: &Candidates) -> (Option<Evaluation>, Evaluation) {
+    /// Validation and test evaluations of `scorer` under one protocol (test
+    /// only for a refit, which learned from validation).
+    fn score(
+        &self,
+        scorer: &dyn Scorer,
+        c: &Candidates,
+        refit: bool,
+    ) -> (Option<Evaluation>, Evaluation) {
         let split = &self.experiment.split;
         let block = self.experiment.spec.evaluation.block_users;
-        let validation = split.validation.as_ref().map(|v| {
+        let validation = split.validation.as_ref().filter(|_| !refit).map(|v| {
             let target = Target {
                 truth: v,
                 exclude: vec![&split.train],
@@ -683,21 +756,40 @@ impl<'a> Setting<'a> {
             .configure(&trial.params)
             .map_err(|_| "stored params no longer validate".to_string())?;
         let monitor = |scorer: &dyn Scorer| self.monitor(scorer);
+        // A refit learns from train ∪ validation, for the epochs selection
+        // kept (set in its params), with nothing left to monitor; its
+        // popularity (for logQ, negatives and penalties) is that data's.
+        let (train, monitor) = match (trial.refit, &self.experiment.refit_train) {
+            (true, Some(both)) => (both, None),
+            (true, None) => return Err("a refit trial needs a validation split".into()),
+            (false, _) => (
+                &split.train,
+                split.validation.as_ref().map(|_| &monitor as Monitor),
+            ),
+        };
+        let refit_popularity;
+        let popularity = match trial.refit {
+            true => {
+                refit_popularity = train.column_counts();
+                &refit_popularity
+            }
+            false => &self.popularity,
+        };
         let start = Instant::now();
         let fitted = config
             .fit(&FitInput {
-                train: &split.train,
-                item_popularity: &self.popularity,
+                train,
+                item_popularity: popularity,
                 seed: trial.seed,
                 negatives: None,
-                monitor: split.validation.as_ref().map(|_| &monitor as Monitor),
+                monitor,
                 features: &self.experiment.features,
             })
             .map_err(|e| e.to_string())?;
         let fit_seconds = start.elapsed().as_secs_f64();
-        let scorer = Penalized::wrap(fitted.scorer, config.popularity(), &self.popularity);
+        let scorer = Penalized::wrap(fitted.scorer, config.popularity(), popularity);
         let candidates = &self.experiment.candidates;
-        let (validation, mut test) = self.score(scorer.as_ref(), &candidates[0]);
+        let (validation, mut test) = self.score(scorer.as_ref(), &candidates[0], trial.refit);
         let stages = scorer.stages().map(|stages| {
             let alone = evaluate_stages(
                 &mut test,
@@ -723,7 +815,7 @@ impl<'a> Setting<'a> {
         let secondary = candidates[1..]
             .iter()
             .map(|c| {
-                let (validation, test) = self.score(scorer.as_ref(), c);
+                let (validation, test) = self.score(scorer.as_ref(), c, trial.refit);
                 ProtocolSummary {
                     protocol: c.protocol.to_string(),
                     validation: validation.map(|v| v.summary),
@@ -731,7 +823,10 @@ impl<'a> Setting<'a> {
                 }
             })
             .collect();
-        let simulation = self.simulate(config.as_ref(), trial.seed)?;
+        let simulation = match trial.refit {
+            true => Vec::new(),
+            false => self.simulate(config.as_ref(), trial.seed)?,
+        };
         let target = self.test_target(&candidates[0]);
         let serving = serving_time(
             scorer.as_ref(),

@@ -38,6 +38,10 @@ pub struct Trial {
     pub knobs: Mapping,
     pub seed_index: usize,
     pub seed: u64,
+    /// A selected configuration retrained on train ∪ validation and scored
+    /// on test only (`selection.refit`; crate::results::refit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refit: bool,
 }
 
 impl Trial {
@@ -52,6 +56,7 @@ impl Trial {
             && self.model_name == stored.model_name
             && self.params == stored.params
             && self.seed == stored.seed
+            && self.refit == stored.refit
     }
 }
 
@@ -451,6 +456,7 @@ impl Expanding {
                     knobs: knobs.clone(),
                     seed_index,
                     seed,
+                    refit: false,
                 });
             }
         }

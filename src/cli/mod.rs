@@ -389,6 +389,12 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     for warning in &experiment.expansion.warnings {
         eprintln!("warning: {warning}");
     }
+    if summary.refit_waiting > 0 {
+        eprintln!(
+            "note: selection.refit waits for {} trial(s) of the sweep not yet stored (other shards or workers); the run that finishes them refits",
+            summary.refit_waiting
+        );
+    }
     let path = experiment.spec.report.path.clone().unwrap_or_default();
     let report_started = std::time::Instant::now();
     write_report(&results, &path)?;

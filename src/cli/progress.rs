@@ -18,10 +18,11 @@ pub struct TrialProgress {
 
 fn label(trial: &Trial) -> String {
     format!(
-        "{} [{}] seed {}",
+        "{} [{}] seed {}{}",
         trial.model_name,
         describe_knobs(&trial.knobs),
-        trial.seed_index
+        trial.seed_index,
+        if trial.refit { " refit" } else { "" }
     )
 }
 
@@ -57,6 +58,16 @@ impl TrialProgress {
                     None if already_done > 0 => {
                         eprintln!("{already_done} trials already done; {to_run} to run")
                     }
+                    None => {}
+                }
+            }
+            Progress::Refit { to_run } => {
+                let total = self.total.fetch_add(to_run, Ordering::SeqCst) + to_run;
+                match &self.bar {
+                    Some(bar) => bar.set_length(total as u64),
+                    None if to_run > 0 => eprintln!(
+                        "refitting {to_run} selected configuration seeds on train ∪ validation"
+                    ),
                     None => {}
                 }
             }

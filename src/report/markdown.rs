@@ -87,9 +87,13 @@ fn introduction(out: &mut String, report: &Report) {
              (the NCF paper's protocol); sampled metrics can order models differently from full ranking (Krichene & Rendle 2020)"
         ),
     };
+    let refit = match spec.selection.refit && report.selected_on == Part::Validation {
+        true => ", **refit on train ∪ validation** (models trained in epochs for the epoch count early stopping kept on validation),",
+        false => "",
+    };
     let _ = writeln!(
         out,
-        "Each model's configuration is selected on **{part} {metric}** (mean over seeds) and reported on **test**. \
+        "Each model's configuration is selected on **{part} {metric}** (mean over seeds){refit} and reported on **test**. \
          Protocol: {protocol}. ± is the half-width of a 95% interval over users and seeds (docs/statistics.md)."
     );
     let _ = writeln!(
@@ -105,6 +109,13 @@ fn introduction(out: &mut String, report: &Report) {
     }
     for warning in &record.expansion.warnings {
         let _ = writeln!(out, "\n> **Warning**: {warning}.");
+    }
+    if !report.refit_pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n> **Refit pending** for {}: their rows show the sweep's trials, trained on train alone; rerun `recsweep run` to refit them.",
+            report.refit_pending.join(", ")
+        );
     }
     for skipped in &record.expansion.skipped {
         let _ = writeln!(out, "\n> **Not run**: {skipped}.");

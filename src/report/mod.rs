@@ -20,11 +20,11 @@ use crate::format::{describe_knobs, format_p, format_to_precision};
 use crate::models::ServingCost;
 use crate::results::{
     configurations, contrast_over_seeds, correct, find_pair, load_records, pairwise, per_seed,
-    select, selection_confidence, sensitivity, Configuration, Part, SeedValues,
+    refit_trials, select, selection_confidence, sensitivity, Configuration, Part, SeedValues,
     SelectionConfidence, Verdict,
 };
 use crate::stats::{kendall_tau_b, mean_over_users_and_seeds};
-use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError};
+use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError, TrialRecord};
 
 pub use crate::results::{Contrast, Sensitivity};
 pub use embedding::EmbeddingRow;
@@ -114,6 +114,9 @@ pub struct Report {
     /// Trials of the expansion with no stored record yet (an unfinished or
     /// sharded run).
     pub missing: usize,
+    /// Under `selection.refit`: models whose refits are not all stored, so
+    /// their rows show the sweep's trials.
+    pub refit_pending: Vec<String>,
 }
 
 impl Report {
@@ -130,18 +133,44 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     let metric = record.spec.selection.metric;
     let selected_on = Part::selection(&record.spec.split);
     let configs = configurations(&record.expansion, &records);
+    let refit = record.spec.selection.refit && selected_on == Part::Validation;
+    let refits: Vec<(usize, TrialRecord)> = match refit {
+        true => refit_trials(&configs, metric)
+            .into_iter()
+            .filter_map(|(i, t)| Some((i, results.finished(&t, &record.context)?)))
+            .collect(),
+        false => Vec::new(),
+    };
     let mut leaderboard = Vec::new();
     let mut selected_seeds = BTreeMap::new();
+    let mut refit_pending = Vec::new();
     for index in select(&configs, metric, selected_on) {
-        let seeds = per_seed(results, &configs[index])?;
-        leaderboard.push(leader_row(
-            &record,
-            &configs[index],
-            metric,
-            selected_on,
-            &seeds,
-        ));
-        selected_seeds.insert(configs[index].model_name.clone(), seeds);
+        let config = &configs[index];
+        // Scored by its refits once every seed has one, else by the sweep's
+        // own trials (and said so).
+        let refitted: Vec<&TrialRecord> = refits
+            .iter()
+            .filter(|(i, _)| *i == index)
+            .map(|(_, r)| r)
+            .collect();
+        let scored = match refitted.len() == config.trials.len() {
+            true => Configuration {
+                trials: refitted,
+                failed: 0,
+                ..config.clone()
+            },
+            false => {
+                if refit {
+                    refit_pending.push(config.model_name.clone());
+                }
+                config.clone()
+            }
+        };
+        let seeds = per_seed(results, &scored)?;
+        let mut row = leader_row(&record, &scored, metric, selected_on, &seeds);
+        row.selection_value = config.mean(selected_on, metric).unwrap_or(f64::NAN);
+        leaderboard.push(row);
+        selected_seeds.insert(config.model_name.clone(), seeds);
     }
     let selected_values: BTreeMap<String, Vec<Vec<f64>>> = selected_seeds
         .iter()
@@ -261,6 +290,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         simulation,
         trials,
         missing,
+        refit_pending,
     })
 }
 

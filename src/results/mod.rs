@@ -4,6 +4,7 @@
 //! configurations with paired tests corrected as one family
 //! (`significance`). The report renders it; `check` decides on it.
 
+mod refit;
 mod selection;
 mod significance;
 
@@ -12,6 +13,7 @@ use crate::format::describe_knobs;
 use crate::per_user_file::{self, PerUserFileError, PerUserTable};
 use crate::store::{ExperimentRecord, ResultsDir, StoreError, TrialRecord};
 
+pub use refit::{refit_trial, refit_trials};
 pub use selection::{configurations, select, Configuration, Part};
 pub use significance::{
     contrast, contrast_over_seeds, correct, edge_phrases, find_pair, pairwise, sensitivity,

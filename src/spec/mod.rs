@@ -243,6 +243,11 @@ pub struct SelectionSpec {
     /// Chosen on validation, reported on test.
     #[serde(default = "SelectionSpec::default_metric")]
     pub metric: MetricId,
+    /// Retrain each selected configuration on train ∪ validation (epoch
+    /// models for their selected epoch count) before scoring it on test, as
+    /// published protocols without a validation split train on all of train.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refit: bool,
 }
 
 impl SelectionSpec {
@@ -258,6 +263,7 @@ impl Default for SelectionSpec {
     fn default() -> Self {
         Self {
             metric: Self::default_metric(),
+            refit: false,
         }
     }
 }

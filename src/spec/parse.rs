@@ -255,6 +255,14 @@ impl Collector<'_> {
         if let (Some(s), Some(e)) = (&selection, &evaluation) {
             self.check_selection(s, e);
         }
+        if let (Some(s), Some(sp)) = (&selection, &split) {
+            if s.refit && !sp.has_validation() {
+                self.push(
+                    "selection.refit",
+                    "refit retrains the configuration selected on validation, and this split has none (`split.validation`)",
+                );
+            }
+        }
         if let Some(s) = &sweep {
             self.check_sweep(s);
         }
