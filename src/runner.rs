@@ -423,9 +423,7 @@ pub fn run(
         .filter(|(i, _)| options.shard.is_none_or(|s| i % s.count == s.index))
         .map(|(_, t)| t)
         .collect();
-    let (done, todo): (Vec<&Trial>, Vec<&Trial>) = mine
-        .into_iter()
-        .partition(|t| !options.fresh && results.finished(t, &experiment.context).is_some());
+    let (done, todo) = split_finished(mine, experiment, results, options);
     progress(Progress::Planned {
         to_run: todo.len(),
         already_done: done.len(),
@@ -444,6 +442,19 @@ pub fn run(
         refit(experiment, results, options, progress, &pool, &mut summary)?;
     }
     Ok(summary)
+}
+
+/// (finished, to run): trials already stored under this context, unless
+/// `--fresh` redoes them, and the rest.
+fn split_finished<'a>(
+    trials: Vec<&'a Trial>,
+    experiment: &Experiment,
+    results: &ResultsDir,
+    options: &RunOptions,
+) -> (Vec<&'a Trial>, Vec<&'a Trial>) {
+    trials
+        .into_iter()
+        .partition(|t| !options.fresh && results.finished(t, &experiment.context).is_some())
 }
 
 /// `selection.refit`: once every trial of the sweep is stored (by this run
@@ -468,9 +479,7 @@ fn refit(
         .into_iter()
         .map(|(_, t)| t)
         .collect();
-    let (done, todo): (Vec<&Trial>, Vec<&Trial>) = refits
-        .iter()
-        .partition(|t| !options.fresh && results.finished(t, &experiment.context).is_some());
+    let (done, todo) = split_finished(refits.iter().collect(), experiment, results, options);
     progress(Progress::Refit { to_run: todo.len() });
     let steps = run_claimed(experiment, results, options, progress, pool, &todo);
     let refitted = tally(&todo, done.len(), steps)?;

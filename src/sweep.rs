@@ -39,7 +39,7 @@ pub struct Trial {
     pub seed_index: usize,
     pub seed: u64,
     /// A selected configuration retrained on train ∪ validation and scored
-    /// on test only (`selection.refit`; crate::results::refit).
+    /// on test only (`selection.refit`; docs/statistics.md).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub refit: bool,
 }
