@@ -57,13 +57,23 @@ pub struct RunInfo {
     /// working tree differed from it.
     pub git_revision: String,
     pub threads: usize,
+    /// The UTC day the run started (`YYYY-MM-DD`), for the reports index;
+    /// absent in records of versions before it. Reports leave it out, so
+    /// the same results give the same report bytes on any day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 impl RunInfo {
     pub fn current(threads: usize) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         Self {
             git_revision: env!("RECSWEEP_GIT_REVISION").to_string(),
             threads,
+            date: chrono::DateTime::from_timestamp(now, 0)
+                .map(|t| t.format("%Y-%m-%d").to_string()),
         }
     }
 }

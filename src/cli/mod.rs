@@ -71,6 +71,8 @@ enum Command {
     Split(SplitArgs),
     /// Rebuild the markdown report from a results folder
     Report(ReportArgs),
+    /// Build the reports index (reports/README.md): the project's question answered from every experiment that compares two-tower with NCF, and one line per report
+    Index(IndexArgs),
     /// Print the job definitions that run a sweep as a Slurm job array or a Kubernetes Indexed Job
     Plan(PlanArgs),
     /// Score recommendations from any system against held-out interactions
@@ -306,6 +308,16 @@ struct ReportArgs {
     json: bool,
 }
 
+#[derive(Args)]
+struct IndexArgs {
+    /// Results folders (results/<name>), or folders holding them (results/)
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Where to write the index; reports are linked by their file name, beside it
+    #[arg(long, short, default_value = "reports/README.md")]
+    output: PathBuf,
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
@@ -314,6 +326,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate(args),
         Command::Split(args) => export_split(args),
         Command::Report(args) => rebuild_report(args),
+        Command::Index(args) => index(args),
         Command::Plan(args) => plan(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Compare(args) => compare(args),
@@ -587,6 +600,48 @@ fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(format!("reports/{}.md", record.spec.name)));
     write_report(&results, &path)?;
     outln!("report: {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn index(args: IndexArgs) -> Result<ExitCode> {
+    let mut folders = Vec::new();
+    for path in &args.results {
+        if ResultsDir::new(path).read_experiment().is_ok() {
+            folders.push(path.clone());
+            continue;
+        }
+        if !path.is_dir() {
+            bail!(StoreError::NotResults { path: path.clone() });
+        }
+        let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("experiment.yaml").is_file())
+            .collect();
+        if inside.is_empty() {
+            bail!(StoreError::NotResults { path: path.clone() });
+        }
+        inside.sort();
+        folders.extend(inside);
+    }
+    let mut entries = Vec::new();
+    for folder in folders {
+        let built = report::build(&ResultsDir::new(&folder))
+            .with_context(|| format!("building the report of {}", folder.display()))?;
+        let link = built.file.clone();
+        entries.push(report::index::Entry {
+            report: built,
+            link,
+        });
+    }
+    entries.sort_by(|a, b| a.link.cmp(&b.link));
+    write_atomic(&args.output, report::index::render(&entries).as_bytes())
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    outln!(
+        "index of {} reports: {}",
+        entries.len(),
+        args.output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@
 mod embedding;
 mod features;
 pub mod figures;
+pub mod index;
 mod markdown;
 mod orderings;
 mod simulation;
