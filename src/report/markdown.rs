@@ -729,11 +729,11 @@ fn stages_section(out: &mut String, report: &Report) {
     section(out, "Two-stage pipelines");
     let _ = writeln!(
         out,
-        "Every pipeline configuration on test (per-user values averaged over seeds, then mean ± 95% CI over users). \
+        "Every pipeline configuration on test (mean ± 95% interval over users and seeds). \
          candidate recall@N is the share of held-out items among the retriever's N candidates, the ceiling of everything after; \
          ceiling ndcg@{k} is what a perfect ranker of those candidates would reach; \
          retriever ndcg@{k} is the retriever's own order of the same candidates (for N ≥ {k}, the retriever alone). \
-         Δ = pipeline − retriever, tested with paired `{}` tests over users, corrected with **{}** over the section's {} tests (these and the index-against-exact ones below); \
+         Δ = pipeline − retriever with its 95% interval, tested over users and seeds (paired `{}` tests on seed-averaged users, seed variance added), corrected with **{}** over the section's {} tests (these and the index-against-exact ones below); \
          significant when the corrected p < {}. Cost per user: µs measured while scoring test (retriever: scoring and top-N selection; \
          pipeline: both stages), multiply-adds analytic (retriever over the catalogue or its query and index search, ranker over N items).\n",
         c.test.as_str(),
@@ -753,9 +753,9 @@ fn stages_section(out: &mut String, report: &Report) {
         &format!("ceiling ndcg@{k}"),
         &format!("retriever ndcg@{k}"),
         &format!("pipeline ndcg@{k}"),
-        "Δ",
+        "Δ (95% interval)",
         "p corrected",
-        "significant",
+        "verdict",
         "µs / user (retriever, pipeline)",
         "multiply-adds / user (retriever, pipeline)",
     ]);
@@ -766,9 +766,10 @@ fn stages_section(out: &mut String, report: &Report) {
         };
         let (diff, p, significant) = match &row.lift {
             Some(l) => (
-                signed(MetricKind::Ndcg, l.diff()),
+                with_interval(MetricKind::Ndcg, l),
                 format_p(l.p_adjusted),
-                if l.significant(c.alpha) { "yes" } else { "no" }.to_string(),
+                l.verdict(c.alpha, MetricKind::Ndcg.direction())
+                    .naming("pipeline"),
             ),
             None => ("—".into(), "—".into(), "—".into()),
         };
@@ -800,7 +801,7 @@ fn stages_section(out: &mut String, report: &Report) {
              ann overlap@N: the share of the index's N candidates whose exact retriever score reaches the exact N-th score \
              (ties count, as in ann-benchmarks). Searches per second: one thread, every test user once. \
              Overhead: the graph's links or the lists and centroids, beyond the item vectors. \
-             Δ vs exact: pipeline ndcg@{k} minus that of the same configuration with the exact index, paired over users, \
+             Δ vs exact: pipeline ndcg@{k} minus that of the same configuration with the exact index, with its 95% interval over users and seeds, \
              corrected with the lifts above.\n"
         );
         let mut t = table(&[
@@ -810,8 +811,9 @@ fn stages_section(out: &mut String, report: &Report) {
             "ann overlap@N",
             "candidate recall@N",
             &format!("pipeline ndcg@{k}"),
-            "Δ vs exact",
+            "Δ vs exact (95% interval)",
             "p corrected",
+            "verdict",
             "build (s)",
             "overhead (MB)",
             "searches / s",
@@ -831,10 +833,14 @@ fn stages_section(out: &mut String, report: &Report) {
                 show(&row.ranked),
                 row.versus_exact
                     .as_ref()
-                    .map_or("—".into(), |v| signed(MetricKind::Ndcg, v.diff())),
+                    .map_or("—".into(), |v| with_interval(MetricKind::Ndcg, v)),
                 row.versus_exact
                     .as_ref()
                     .map_or("—".into(), |v| format_p(v.p_adjusted)),
+                row.versus_exact.as_ref().map_or("—".into(), |v| {
+                    v.verdict(c.alpha, MetricKind::Ndcg.direction())
+                        .naming("index")
+                }),
                 format!("{:.2}", index.build_seconds),
                 format!("{:.1}", index.overhead_bytes / 1e6),
                 format!("{:.0}", index.queries_per_second),
@@ -1082,7 +1088,8 @@ fn simulation_section(out: &mut String, report: &Report) {
          Truth utility is the expected share of the K items a user would take; taken counts the items a user accepted through the round; ARP and the long tail refer to the initial log; \
          homogenisation is the mean Jaccard similarity of users' accepted items so far (docs/simulation.md). \
          Mean over seeds ± the half-width of a 95% t-interval over seeds, in the last round. \
-         The last column tests each row's final-round truth utility against **{}**, paired over users (per-user values averaged over seeds; {}, {} correction).\n",
+         The last column gives each row's final-round truth utility minus that of **{}** with its 95% interval, tested over users and seeds \
+         (a paired {} test on seed-averaged users, the seeds' own variance added; {} correction).\n",
         l.rounds,
         l.k,
         l.baseline,
@@ -1097,23 +1104,22 @@ fn simulation_section(out: &mut String, report: &Report) {
     let alpha = report.record.spec.compare.alpha;
     for row in &l.rows {
         let mut cells = vec![row.label.clone(), row.seeds.to_string()];
-        for (m, values) in row.measures.iter().enumerate() {
+        for values in &row.measures {
             let (mean, ci) = values.last().copied().unwrap_or((f64::NAN, None));
-            let digits = if Round::MEASURES[m].name == "arp" {
-                1
-            } else {
-                4
-            };
-            cells.push(match ci {
-                Some(ci) => format!("{mean:.digits$} ± {ci:.digits$}"),
-                None => format!("{mean:.digits$}"),
+            cells.push(match ci.filter(|ci| *ci > 0.0 && ci.is_finite()) {
+                Some(ci) => format!(
+                    "{} ± {}",
+                    format_to_precision(mean, Some(ci)),
+                    format_to_precision(ci, Some(ci))
+                ),
+                None => format_to_precision(mean, None),
             });
         }
         cells.push(match &row.versus {
             None => "baseline".into(),
             Some(c) => format!(
-                "{:+.4} {} p={}",
-                c.diff(),
+                "{} {} p={}",
+                with_interval(MetricKind::Ndcg, c),
                 marker(c.significant(alpha), c.diff()),
                 format_p(c.p_adjusted)
             ),

@@ -1,13 +1,13 @@
 //! The feedback loop in the report: each configuration × exploration rate
 //! over rounds (mean and 95% t-interval over seeds), and its final round
-//! tested against the spec's baseline, paired over users.
+//! tested against the spec's baseline over users and seeds.
 
 use serde::Serialize;
 
 use super::figures::{self, Figure, Section, Series};
 use crate::eval::mean_ci95;
 use crate::format::describe_knobs;
-use crate::results::{contrast, Configuration, Contrast};
+use crate::results::{contrast_over_seeds, Configuration, Contrast};
 use crate::simulation::{Round, SimulationRun, SimulationSpec};
 use crate::spec::CompareSpec;
 use crate::stats::adjust;
@@ -65,18 +65,11 @@ pub fn build(
         .iter()
         .find(|c| c.model_name == baseline_model)
         .map(|c| (c.config_id.clone(), baseline_epsilon));
-    // The per-user final utility averaged over seeds (users align: every
-    // run covers every dense user; a hand-edited record that does not is cut
-    // to the users all runs have).
-    let averaged = |runs: &[&SimulationRun]| -> Vec<f64> {
-        let n = runs
-            .iter()
-            .map(|r| r.final_utility.len())
-            .min()
-            .unwrap_or(0);
-        (0..n)
-            .map(|u| runs.iter().map(|r| r.final_utility[u]).sum::<f64>() / runs.len() as f64)
-            .collect()
+    // Each seed's per-user final utility: the test runs over users and
+    // seeds (users align: every run covers every dense user; contrast cuts a
+    // hand-edited record that does not to the users all runs have).
+    let per_seed = |runs: &[&SimulationRun]| -> Vec<Vec<f64>> {
+        runs.iter().map(|r| r.final_utility.clone()).collect()
     };
     let mut rows = Vec::new();
     let mut baseline_values = None;
@@ -108,7 +101,7 @@ pub fn build(
                 })
                 .collect();
             if baseline.as_ref() == Some(&(c.config_id.clone(), epsilon)) {
-                baseline_values = Some(averaged(&found));
+                baseline_values = Some(per_seed(&found));
                 baseline_label = label.clone();
             }
             rows.push((
@@ -120,7 +113,7 @@ pub fn build(
                     measures,
                     versus: None,
                 },
-                averaged(&found),
+                per_seed(&found),
             ));
         }
     }
@@ -130,7 +123,8 @@ pub fn build(
     if let Some(b) = &baseline_values {
         for (row, values) in rows.iter_mut() {
             if row.label != baseline_label {
-                row.versus = contrast((&row.label, values), (&baseline_label, b), compare, seed);
+                row.versus =
+                    contrast_over_seeds((&row.label, values), (&baseline_label, b), compare, seed);
             }
         }
         // One family: the table's rows, corrected together.

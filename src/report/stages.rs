@@ -1,16 +1,16 @@
 //! The two-stage section: for every pipeline configuration, how much of the
 //! held-out set its N candidates hold, what a perfect ranker would reach on
 //! them, what the ranker reaches and whether it beats the retriever's own
-//! order (paired test over users), and what each stage costs.
+//! order (paired test over users and seeds), and what each stage costs.
 
 use serde::Serialize;
 
 use super::figures::Series;
-use crate::eval::{mean_ci95, MetricId, MetricKind, MetricSummary};
+use crate::eval::{MetricId, MetricKind, MetricSummary};
 use crate::format::describe_knobs;
-use crate::results::{contrast, seed_averaged, Configuration, Contrast};
+use crate::results::{contrast_over_seeds, per_seed, Configuration, Contrast};
 use crate::spec::CompareSpec;
-use crate::stats::adjust;
+use crate::stats::{adjust, mean_over_users_and_seeds};
 use crate::store::{Outcome, ResultsDir, StageRecord, StoreError};
 
 /// One pipeline configuration at the report's K, values over seeds.
@@ -21,7 +21,7 @@ pub struct StageRow {
     /// N.
     pub candidates: usize,
     pub seeds: usize,
-    /// candidate_recall@N over users (per-user values averaged over seeds).
+    /// candidate_recall@N over users and seeds.
     pub candidate_recall: Option<MetricSummary>,
     /// ceiling_ndcg@K.
     pub ceiling: Option<MetricSummary>,
@@ -30,7 +30,7 @@ pub struct StageRow {
     pub retriever: Option<f64>,
     /// The pipeline's ndcg@K.
     pub ranked: Option<MetricSummary>,
-    /// Pipeline against its retriever on ndcg@K, paired over users;
+    /// Pipeline against its retriever on ndcg@K, over users and seeds;
     /// `p_adjusted` corrected over the section's rows.
     pub lift: Option<Contrast>,
     pub retriever_micros_per_user: f64,
@@ -42,7 +42,7 @@ pub struct StageRow {
     /// ann_overlap@N, with an index.
     pub overlap: Option<MetricSummary>,
     /// With an index: the pipeline against the same configuration with the
-    /// exact index, on ndcg@K paired over users (what the index loses).
+    /// exact index, on ndcg@K over users and seeds (what the index loses).
     pub versus_exact: Option<Contrast>,
 }
 
@@ -71,7 +71,7 @@ pub fn rows(
     let mut rows = Vec::new();
     // Per row: the configuration's knobs without `index`, and its per-user
     // ndcg@K, to pair an indexed configuration with its exact twin.
-    let mut twins: Vec<(serde_yaml::Mapping, Option<Vec<f64>>)> = Vec::new();
+    let mut twins: Vec<(serde_yaml::Mapping, Option<Vec<Vec<f64>>>)> = Vec::new();
     for config in configs {
         let staged: Vec<Staged> = config
             .trials
@@ -98,17 +98,15 @@ pub fn rows(
             kind: MetricKind::Ndcg,
             k,
         };
-        let per_user = seed_averaged(results, config)?;
-        let column = |kind, k| {
-            per_user
-                .as_ref()
-                .and_then(|p| p.column(MetricId { kind, k }))
-                .map(<[f64]>::to_vec)
-        };
-        let summary = |values: Option<Vec<f64>>| {
-            values.map(|v| {
-                let (mean, ci95) = mean_ci95(&v);
-                MetricSummary { mean, ci95 }
+        // Every seed's per-user values: intervals and tests over users and
+        // seeds, as everywhere in the report (docs/statistics.md).
+        let per_seed = per_seed(results, config)?;
+        let column = |kind, k| per_seed.column(MetricId { kind, k });
+        let summary = |values: Option<Vec<Vec<f64>>>| {
+            let e = mean_over_users_and_seeds(&values?)?;
+            Some(MetricSummary {
+                mean: e.estimate,
+                ci95: e.ci95(),
             })
         };
         let ranked = column(MetricKind::Ndcg, k);
@@ -117,8 +115,12 @@ pub fn rows(
         twins.push((knobs, ranked.clone()));
         let lift = match (&ranked, column(MetricKind::NdcgLift, k)) {
             (Some(ranked), Some(lift)) => {
-                let retrieved: Vec<f64> = ranked.iter().zip(&lift).map(|(r, l)| r - l).collect();
-                contrast(
+                let retrieved: Vec<Vec<f64>> = ranked
+                    .iter()
+                    .zip(&lift)
+                    .map(|(r, l)| r.iter().zip(l).map(|(r, l)| r - l).collect())
+                    .collect();
+                contrast_over_seeds(
                     ("pipeline", ranked),
                     ("retriever", &retrieved),
                     compare,
@@ -174,7 +176,8 @@ pub fn rows(
         });
         if let (Some(j), Some(mine)) = (twin, &twins[i].1) {
             if let Some(exact) = &twins[j].1 {
-                rows[i].versus_exact = contrast(("index", mine), ("exact", exact), compare, seed);
+                rows[i].versus_exact =
+                    contrast_over_seeds(("index", mine), ("exact", exact), compare, seed);
             }
         }
     }

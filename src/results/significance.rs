@@ -66,6 +66,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict naming side A: `pipeline better`, `index worse`.
+    pub fn naming(self, a: &str) -> String {
+        match self {
+            Verdict::Better => format!("{a} better"),
+            Verdict::Worse => format!("{a} worse"),
+            other => other.as_str().to_string(),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Better => "A better",
