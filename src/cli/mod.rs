@@ -65,7 +65,8 @@ enum Command {
     /// Write a commented starter spec for a log (CSV/TSV/Parquet or MovieLens), its columns told apart
     Init(InitArgs),
     /// Check a spec without training: errors, dataset statistics, the expanded trials
-    Validate(SpecArgs),
+    /// (and, once a run stored results, selected values on the edge of their grid)
+    Validate(ValidateArgs),
     /// Write a spec's split (train, validation, test) as TSV files, so other systems
     /// can train and be scored (`recsweep evaluate`) on exactly the same data
     Split(SplitArgs),
@@ -210,6 +211,16 @@ struct SpecArgs {
     /// Override a spec key before validation, e.g. --set dataset.path=data/u.data (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<Override>,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Root of the results folders: where this spec's results are stored,
+    /// also warn about knobs selected on the edge of what was tried
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
 }
 
 #[derive(Args)]
@@ -530,14 +541,21 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn validate(args: SpecArgs) -> Result<ExitCode> {
-    let spec = load_spec(&args.spec, &args.overrides)?;
+fn validate(args: ValidateArgs) -> Result<ExitCode> {
+    let spec = load_spec(&args.spec.spec, &args.spec.overrides)?;
     // The verdict comes once the data has been read and split too: a data
     // error after "valid" on stdout would contradict it.
     let experiment = Experiment::prepare(spec)?;
-    outln!("{}: valid", args.spec.display());
+    outln!("{}: valid", args.spec.spec.display());
     for warning in &experiment.expansion.warnings {
         eprintln!("warning: {warning}");
+    }
+    let results = runner::results_dir(&args.results, &experiment.spec);
+    for edge in recsweep::results::stored_edges(&results, &experiment.context)? {
+        eprintln!(
+            "warning: {edge} was selected on the edge of what was tried (results in {}); the optimum may lie beyond: extend the grid past it",
+            results.root().display()
+        );
     }
     terminal::print_validation(&experiment)?;
     Ok(ExitCode::SUCCESS)

@@ -51,6 +51,31 @@ pub fn load_records(
     Ok((records, missing))
 }
 
+/// The knobs whose selected value sits on an edge of what was tried, from
+/// the stored results of an experiment (what `validate` warns about once a
+/// run has stored them); none where the results hold no experiment.
+pub fn stored_edges(results: &ResultsDir, context: &str) -> Result<Vec<String>, StoreError> {
+    let Ok(record) = results.read_experiment() else {
+        return Ok(Vec::new());
+    };
+    if record.context != context {
+        return Ok(Vec::new());
+    }
+    let (records, _) = load_records(results, &record)?;
+    let spec = &record.spec;
+    let configs = configurations(&record.expansion, &records);
+    let seed_values = |c: &Configuration| per_seed(results, c).ok();
+    let knobs = sensitivity(
+        &configs,
+        spec.selection.metric,
+        Part::selection(&spec.split),
+        &seed_values,
+        &spec.compare,
+        spec.seed,
+    );
+    Ok(edge_phrases(&knobs))
+}
+
 /// Each seed's per-user values of one configuration, in seed order (seeds
 /// share the split, so users line up).
 #[derive(Debug, Clone)]
