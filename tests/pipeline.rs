@@ -60,7 +60,13 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     // two_tower leads, but two seeds cannot separate it from mf: the
     // opening names the group instead of a best model.
-    let opening = v["summary"][0].as_str().unwrap();
+    // The pipeline's question first: does ranking lift the retriever?
+    let first = v["summary"][0].as_str().unwrap();
+    assert!(
+        first.starts_with("Ranking the retriever's candidates lifts ndcg significantly over the retriever's own order in "),
+        "{first}"
+    );
+    let opening = v["summary"][1].as_str().unwrap();
     assert!(
         opening.starts_with("No model is significantly best on test ndcg@10: **two_tower**"),
         "{opening}"
@@ -424,6 +430,13 @@ fn sampled_negatives_are_drawn_once_and_shared_by_every_trial() {
     assert_eq!(built.protocols.len(), 1);
     assert_eq!(built.protocols[0].protocol, "full");
     assert!(built.protocols[0].tau_configurations.is_some());
+    // The opening says whether full ranking orders the models as the
+    // sampled protocol does.
+    assert!(
+        built.summary[0].starts_with("Under the full protocol, test "),
+        "{}",
+        built.summary[0]
+    );
     let text = report::render_markdown(&built);
     assert!(
         text.contains("Protocol: **sampled(20 uniform negatives)**"),

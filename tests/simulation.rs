@@ -81,6 +81,22 @@ fn the_report_tests_the_final_round_against_the_baseline() {
     assert_eq!(l.rows.len(), 6);
     assert_eq!(l.rows.iter().filter(|r| r.versus.is_none()).count(), 1);
     assert!(l.rows.iter().all(|r| r.seeds == 2));
+    // The opening answers with the loop first: the row of highest final
+    // truth utility, against the baseline.
+    let utility = |r: &recsweep::report::LoopRow| r.measures[0].last().unwrap().0;
+    let best = l
+        .rows
+        .iter()
+        .max_by(|a, b| utility(a).total_cmp(&utility(b)))
+        .unwrap();
+    let answer = format!(
+        "After {} rounds of the feedback loop, **{}** keeps the highest truth utility (",
+        l.rounds, best.label
+    );
+    // After the biased-log warning the synthetic truth may raise, before the
+    // models' leaderboard.
+    let at = report.summary.iter().position(|s| s.starts_with(&answer));
+    assert!(at.is_some_and(|i| i <= 1), "{:?}", report.summary);
     let text = report::render_markdown(&report);
     assert!(text.contains("## Feedback loop"), "{text}");
     assert!(text.contains("loop-jaccard.svg"));

@@ -202,7 +202,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     } else {
         Vec::new()
     };
-    let protocols = record
+    let protocols: Vec<ProtocolAgreement> = record
         .spec
         .evaluation
         .protocol
@@ -222,6 +222,16 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             outcome: r.outcome.clone(),
         })
         .collect();
+    let stages = stages::rows(results, &configs, metric.k, compare, record.spec.seed)?;
+    let simulation = record.spec.simulation.as_ref().and_then(|sim| {
+        simulation::build(
+            &configs,
+            sim,
+            &record.spec.model_name(0),
+            compare,
+            record.spec.seed,
+        )
+    });
     let summary = summarise(
         &Facts {
             record: &record,
@@ -232,10 +242,12 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             orderings: orderings.as_ref(),
             seeds: &selected_seeds,
             metric,
+            protocols: &protocols,
+            stages: &stages,
+            simulation: simulation.as_ref(),
         },
         missing,
     );
-    let stages = stages::rows(results, &configs, metric.k, compare, record.spec.seed)?;
     let (mut figures, embedding) = visuals::build(&visuals::Inputs {
         results,
         record: &record,
@@ -248,15 +260,6 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         pairs: &pairs,
         values: &selected_values,
     })?;
-    let simulation = record.spec.simulation.as_ref().and_then(|sim| {
-        simulation::build(
-            &configs,
-            sim,
-            &record.spec.model_name(0),
-            compare,
-            record.spec.seed,
-        )
-    });
     if let Some(l) = &simulation {
         figures.extend(simulation::figures(l));
     }
@@ -303,7 +306,18 @@ fn summarise(facts: &Facts, missing: usize) -> Vec<String> {
     let Some(best) = facts.leaderboard.first() else {
         return vec!["No trial has results yet.".to_string()];
     };
+    // What the experiment asks first (how a biased log, a second protocol,
+    // a pipeline or a feedback loop changes the picture), then the models.
     let mut out: Vec<String> = facts.misordering().into_iter().collect();
+    let primary = facts.record.spec.evaluation.protocol.primary().to_string();
+    out.extend(
+        facts
+            .protocols
+            .iter()
+            .filter_map(|p| p.answer(&primary, facts.metric)),
+    );
+    out.extend(stages::answer(facts.stages, facts.alpha()));
+    out.extend(facts.simulation.and_then(|l| l.answer(facts.alpha())));
     out.extend(facts.lead(best));
     out.extend(facts.baseline_beaten(best));
     out.extend(knob_sentences(
@@ -383,6 +397,9 @@ struct Facts<'a> {
     /// Each selected model's per-seed values (for tests beyond `pairs`).
     seeds: &'a BTreeMap<String, SeedValues>,
     metric: MetricId,
+    protocols: &'a [ProtocolAgreement],
+    stages: &'a [StageRow],
+    simulation: Option<&'a Loop>,
 }
 
 impl Facts<'_> {
@@ -647,6 +664,44 @@ fn knob_sentences(sensitivity: &[Sensitivity], alpha: f64, direction: Direction)
         ));
     }
     out
+}
+
+impl ProtocolAgreement {
+    /// Whether this protocol orders the selected models as the primary one
+    /// does, and who leads under each, for the report's opening.
+    fn answer(&self, primary: &str, metric: MetricId) -> Option<String> {
+        let tau = self.tau_models?;
+        let leader = |pick: fn(&(String, f64, f64)) -> f64| {
+            let better =
+                |a: &&(String, f64, f64), b: &&(String, f64, f64)| match metric.kind.direction() {
+                    Direction::Higher => pick(a).total_cmp(&pick(b)),
+                    Direction::Lower => pick(b).total_cmp(&pick(a)),
+                };
+            self.models.iter().max_by(better).map(|m| m.0.clone())
+        };
+        let (here, there) = (leader(|m| m.2)?, leader(|m| m.1)?);
+        let order = if tau >= 1.0 - 1e-12 {
+            "in the same order as"
+        } else {
+            "differently from"
+        };
+        let leaders = if here == there {
+            format!("**{here}** leads under both")
+        } else {
+            format!(
+                "**{here}** leads under the {} protocol, **{there}** under the {primary} one",
+                self.protocol
+            )
+        };
+        let all = self.tau_configurations.map_or(String::new(), |t| {
+            format!(", {t:.2} over all {} configurations", self.configurations)
+        });
+        Some(format!(
+            "Under the {} protocol, test {metric} orders the selected models {order} the {primary} protocol does (Kendall τ {tau:.2} over {} models{all}): {leaders}.",
+            self.protocol,
+            self.models.len(),
+        ))
+    }
 }
 
 fn agreement(

@@ -145,6 +145,38 @@ pub fn build(
     })
 }
 
+impl Loop {
+    /// What the loop answers, for the report's opening: the configuration
+    /// with the highest final-round truth utility, against the baseline.
+    pub fn answer(&self, alpha: f64) -> Option<String> {
+        let utility = Round::MEASURES
+            .iter()
+            .position(|m| m.name == "truth_utility")?;
+        let last = |row: &LoopRow| row.measures[utility].last().map(|(mean, _)| *mean);
+        let best = self
+            .rows
+            .iter()
+            .filter(|r| last(r).is_some_and(f64::is_finite))
+            .max_by(|a, b| last(a).unwrap_or(0.0).total_cmp(&last(b).unwrap_or(0.0)))?;
+        let versus = match &best.versus {
+            None => "it is the baseline".to_string(),
+            Some(c) => format!(
+                "against the baseline {}: {}, {}",
+                self.baseline,
+                super::stages::lift_phrase(c),
+                c.verdict(alpha, crate::eval::Direction::Higher).of_a()
+            ),
+        };
+        let (mean, half) = *best.measures[utility].last()?;
+        Some(format!(
+            "After {} rounds of the feedback loop, **{}** keeps the highest truth utility ({}); {versus}.",
+            self.rounds,
+            best.label,
+            crate::format::format_to_precision(mean, half)
+        ))
+    }
+}
+
 /// One figure per measure: a line per configuration and rate, with bands.
 pub fn figures(l: &Loop) -> Vec<Figure> {
     Round::MEASURES

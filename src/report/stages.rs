@@ -190,6 +190,64 @@ pub fn rows(
     Ok(rows)
 }
 
+/// What the pipelines answer, for the report's opening: how many ranker
+/// lifts are significant, the largest, and what approximate indexes cost.
+pub fn answer(rows: &[StageRow], alpha: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    let lifts: Vec<(&StageRow, &Contrast)> = rows
+        .iter()
+        .filter_map(|r| Some((r, r.lift.as_ref()?)))
+        .collect();
+    let significant = lifts
+        .iter()
+        .filter(|(_, c)| c.significant(alpha) && c.diff() > 0.0)
+        .count();
+    if let Some((row, lift)) = lifts
+        .iter()
+        .max_by(|a, b| a.1.diff().total_cmp(&b.1.diff()))
+    {
+        out.push(format!(
+            "Ranking the retriever's candidates lifts ndcg significantly over the retriever's own order in {significant} of {} pipeline configurations; \
+             the largest lift is {}'s at N = {} ({}, {}).",
+            lifts.len(),
+            row.model,
+            row.candidates,
+            lift_phrase(lift),
+            lift.verdict(alpha, crate::eval::Direction::Higher).of_a()
+        ));
+    }
+    let losses: Vec<&Contrast> = rows
+        .iter()
+        .filter_map(|r| r.versus_exact.as_ref())
+        .collect();
+    if !losses.is_empty() {
+        let lost = losses
+            .iter()
+            .filter(|c| c.significant(alpha) && c.diff() < 0.0)
+            .count();
+        out.push(format!(
+            "An approximate index loses ndcg significantly against the exact one in {lost} of {} configurations.",
+            losses.len()
+        ));
+    }
+    out
+}
+
+/// `Δ 0.012, 95% interval 0.004 to 0.020`, to the interval's precision.
+pub fn lift_phrase(c: &Contrast) -> String {
+    let half = c.interval().map(|(lo, hi)| (hi - lo) / 2.0);
+    let number = |v: f64| crate::format::format_to_precision(v, half);
+    match c.interval() {
+        Some((lo, hi)) => format!(
+            "Δ {}, 95% interval {} to {}",
+            number(c.diff()),
+            number(lo),
+            number(hi)
+        ),
+        None => format!("Δ {}", number(c.diff())),
+    }
+}
+
 /// The section's tests, in row order: each row's lift, then its test
 /// against the exact index.
 fn family(rows: &mut [StageRow]) -> Vec<&mut Contrast> {

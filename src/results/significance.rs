@@ -75,6 +75,16 @@ impl Verdict {
         }
     }
 
+    /// The verdict as said of A in a sentence about A against B.
+    pub fn of_a(self) -> &'static str {
+        match self {
+            Verdict::Better => "significantly better",
+            Verdict::Worse => "significantly worse",
+            Verdict::NoDetectableDifference => "no detectable difference",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Better => "A better",
