@@ -93,6 +93,11 @@ pub fn format_number(f: f64) -> String {
     }
 }
 
+/// A correlation such as Kendall's τ: two decimals, a true minus sign.
+pub fn format_correlation(tau: f64) -> String {
+    format!("{tau:.2}").replace('-', "−")
+}
+
 /// `v` to the precision an uncertainty of `half` (an interval's
 /// half-width) supports: two significant digits of `half`, a true minus
 /// sign. Without an uncertainty, [`format_number`].
@@ -125,6 +130,7 @@ mod tests {
         assert_eq!(format_to_precision(329.2, Some(12.0)), "329");
         assert_eq!(format_to_precision(-0.0001, Some(0.02)), "0.000");
         assert_eq!(format_to_precision(0.1234567, None), "0.1235");
+        assert_eq!(format_correlation(-0.3333), "−0.33");
     }
 
     #[test]

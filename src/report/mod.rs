@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::eval::{mean_ci95, Direction, MetricId, MetricKind, MetricSummary, ServingTime};
-use crate::format::{describe_knobs, format_p, format_to_precision};
+use crate::format::{describe_knobs, format_correlation, format_p, format_to_precision};
 use crate::models::ServingCost;
 use crate::results::{
     configurations, contrast_over_seeds, correct, find_pair, load_records, pairwise, per_seed,
@@ -409,9 +409,10 @@ impl Facts<'_> {
     fn misordering(&self) -> Option<String> {
         let (truth, tau, first) = self.orderings?.misordered()?;
         Some(format!(
-            "This log is biased: test {} orders these models differently from the true {truth} (Kendall τ {tau:.2} over the selected models), \
+            "This log is biased: test {} orders these models differently from the true {truth} (Kendall τ {} over the selected models), \
              which ranks **{first}** first; the sentences below read {}, not true quality.",
             self.metric,
+            format_correlation(tau),
             self.metric
         ))
     }
@@ -694,11 +695,16 @@ impl ProtocolAgreement {
             )
         };
         let all = self.tau_configurations.map_or(String::new(), |t| {
-            format!(", {t:.2} over all {} configurations", self.configurations)
+            format!(
+                ", {} over all {} configurations",
+                format_correlation(t),
+                self.configurations
+            )
         });
         Some(format!(
-            "Under the {} protocol, test {metric} orders the selected models {order} the {primary} protocol does (Kendall τ {tau:.2} over {} models{all}): {leaders}.",
+            "Under the {} protocol, test {metric} orders the selected models {order} the {primary} protocol does (Kendall τ {} over {} models{all}): {leaders}.",
             self.protocol,
+            format_correlation(tau),
             self.models.len(),
         ))
     }

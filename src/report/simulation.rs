@@ -168,8 +168,23 @@ impl Loop {
             ),
         };
         let (mean, half) = *best.measures[utility].last()?;
+        // The final round alone is confounded by depletion (a model whose
+        // users took more earlier has less left to offer), so the items
+        // taken over the whole loop stand beside it.
+        let taken = Round::MEASURES.iter().position(|m| m.name == "taken")?;
+        let took = |label: &str| {
+            let row = self.rows.iter().find(|r| r.label == label)?;
+            let (mean, half) = *row.measures[taken].last()?;
+            Some(crate::format::format_to_precision(mean, half))
+        };
+        let taken = match (took(&best.label), took(&self.baseline)) {
+            (Some(a), Some(b)) if best.label != self.baseline => {
+                format!(" Over the whole loop its users took {a} items each, the baseline's {b}.")
+            }
+            _ => String::new(),
+        };
         Some(format!(
-            "After {} rounds of the feedback loop, **{}** keeps the highest truth utility ({}); {versus}.",
+            "After {} rounds of the feedback loop, **{}** keeps the highest truth utility ({}); {versus}.{taken}",
             self.rounds,
             best.label,
             crate::format::format_to_precision(mean, half)
