@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::{Direction, MetricId};
 use crate::format::describe_knobs;
-use crate::results::{configurations, contrast, load_records, seed_averaged, select, Part};
+use crate::results::{
+    configurations, contrast, contrast_over_seeds, load_records, per_seed, select, Part,
+};
 use crate::spec::{CheckSpec, CompareSpec, Protocols, SplitSpec};
 use crate::stats::adjust;
 use crate::store::{ResultsDir, StoreError};
@@ -42,6 +44,15 @@ pub struct BaselineEntry {
     /// the user (head/tail metrics, pop_lift), NaN in memory.
     #[serde(with = "nan_as_null")]
     pub values: Vec<f64>,
+    /// Each seed's per-user values, where the configuration ran two or
+    /// more seeds, so the gate tests over users and seeds as the report
+    /// does; absent in baselines written before it (tested over users).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "nan_as_null::seeds"
+    )]
+    pub seeds: Vec<Vec<f64>>,
 }
 
 /// JSON has no NaN: undefined per-user values are written as `null` and
@@ -56,6 +67,27 @@ mod nan_as_null {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
         let values: Vec<Option<f64>> = Vec::deserialize(d)?;
         Ok(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
+
+    /// The same, one list per seed.
+    pub mod seeds {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(seeds: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(seeds.iter().map(|v| {
+                v.iter()
+                    .map(|x| (!x.is_nan()).then_some(*x))
+                    .collect::<Vec<_>>()
+            }))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+            let seeds: Vec<Vec<Option<f64>>> = Vec::deserialize(d)?;
+            Ok(seeds
+                .into_iter()
+                .map(|v| v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+                .collect())
+        }
     }
 }
 
@@ -129,7 +161,8 @@ pub fn baseline(results: &ResultsDir) -> Result<Baseline, CheckError> {
     let mut entries = Vec::new();
     for index in select(&configs, spec.selection.metric, part) {
         let config = &configs[index];
-        let Some(per_user) = seed_averaged(results, config)? else {
+        let seeds = per_seed(results, config)?;
+        let Some(per_user) = seeds.averaged() else {
             continue;
         };
         for &metric in &spec.check.metrics {
@@ -142,6 +175,10 @@ pub fn baseline(results: &ResultsDir) -> Result<Baseline, CheckError> {
                 metric,
                 users: per_user.users.clone(),
                 values: values.to_vec(),
+                seeds: seeds
+                    .column(metric)
+                    .filter(|s| s.len() >= 2)
+                    .unwrap_or_default(),
             });
         }
     }
@@ -186,7 +223,20 @@ pub fn read_baseline(path: &Path) -> Result<Baseline, CheckError> {
                 e.values.len()
             )));
         }
-        if e.values.iter().any(|v| v.is_infinite()) {
+        if let Some(seed) = e.seeds.iter().position(|s| s.len() != e.users.len()) {
+            return Err(err(format!(
+                "entries[{i}] ({} {}): {} users but {} values in seed {seed}",
+                e.model,
+                e.metric,
+                e.users.len(),
+                e.seeds[seed].len()
+            )));
+        }
+        if e.values
+            .iter()
+            .chain(e.seeds.iter().flatten())
+            .any(|v| v.is_infinite())
+        {
             return Err(err(format!(
                 "entries[{i}] ({} {}): a value is infinite",
                 e.model, e.metric
@@ -289,14 +339,23 @@ fn compare_entries(
                 current: cur.users.len().to_string(),
             });
         }
-        // The report's comparison: paired over the users where both sides
-        // are defined, means over those users.
-        let comparison = contrast(
-            ("current", &cur.values),
-            ("baseline", &entry.values),
-            &compare_spec,
-            0,
-        );
+        // The report's comparison: over users and seeds where both sides
+        // kept their seeds, else paired over users; means over the users
+        // where both sides are defined.
+        let comparison = match (cur.seeds.is_empty(), entry.seeds.is_empty()) {
+            (false, false) => contrast_over_seeds(
+                ("current", &cur.seeds),
+                ("baseline", &entry.seeds),
+                &compare_spec,
+                0,
+            ),
+            _ => contrast(
+                ("current", &cur.values),
+                ("baseline", &entry.values),
+                &compare_spec,
+                0,
+            ),
+        };
         let Some(c) = comparison else {
             return Err(CheckError::Untestable {
                 model: entry.model.clone(),

@@ -294,3 +294,74 @@ fn a_trial_record_that_is_not_json_is_an_error_for_report_and_check() {
     assert_eq!(check.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&check.stderr).contains(&name));
 }
+
+/// A baseline that kept its seeds is tested over users and seeds: a drop
+/// that the seeds' own spread explains passes, while the same per-user
+/// means without seeds (a baseline of older versions) are tested over users
+/// alone and fail.
+#[test]
+fn the_gate_tests_over_seeds_when_the_baseline_kept_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "name: seeded\nseed: 3\n\
+dataset: {source: synthetic, users: 300, items: 120, interactions: 6000, seed: 2}\n\
+evaluation: {cutoffs: [10], metrics: [recall, ndcg]}\n\
+models:\n  - model: mf\n    params: {dim: 8, epochs: 3, batch_size: 64}\n\
+sweep: {seeds: 2}\n\
+check: {metrics: [ndcg@10]}\n";
+    std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
+    run(dir.path(), "base", &[]);
+    let write = recsweep(
+        dir.path(),
+        &["check", "base/seeded", "--write-baseline", "kept.json"],
+    );
+    assert!(write.status.success());
+    let mut baseline: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("kept.json")).unwrap()).unwrap();
+    let entry = &mut baseline["entries"][0];
+    assert_eq!(
+        entry["seeds"].as_array().unwrap().len(),
+        2,
+        "one list per seed"
+    );
+    // Raise the baseline by 0.02 for every user, with its two seeds 0.3
+    // apart around that: the current results now look 0.02 worse.
+    let shift = |v: &serde_json::Value, by: f64| serde_json::json!(v.as_f64().unwrap() + by);
+    let values: Vec<serde_json::Value> = entry["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| shift(v, 0.02))
+        .collect();
+    entry["values"] = values.clone().into();
+    entry["seeds"] = serde_json::json!([
+        values.iter().map(|v| shift(v, 0.15)).collect::<Vec<_>>(),
+        values.iter().map(|v| shift(v, -0.15)).collect::<Vec<_>>(),
+    ]);
+    std::fs::write(dir.path().join("spread.json"), baseline.to_string()).unwrap();
+    entry_without_seeds(&mut baseline);
+    std::fs::write(dir.path().join("users-only.json"), baseline.to_string()).unwrap();
+
+    let check = |file: &str| recsweep(dir.path(), &["check", "base/seeded", "--baseline", file]);
+    let seeded = check("spread.json");
+    assert_eq!(
+        seeded.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&seeded.stdout)
+    );
+    let users_only = check("users-only.json");
+    assert_eq!(
+        users_only.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&users_only.stdout)
+    );
+    assert!(String::from_utf8_lossy(&users_only.stdout).contains("REGRESSED"));
+}
+
+fn entry_without_seeds(baseline: &mut serde_json::Value) {
+    baseline["entries"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("seeds");
+}

@@ -115,15 +115,6 @@ pub fn per_seed(results: &ResultsDir, config: &Configuration) -> Result<SeedValu
         .map(SeedValues)
 }
 
-/// Each user's values averaged over a configuration's seeds. None when no
-/// seed succeeded.
-pub fn seed_averaged(
-    results: &ResultsDir,
-    config: &Configuration,
-) -> Result<Option<PerUser>, StoreError> {
-    Ok(per_seed(results, config)?.averaged())
-}
-
 /// `acc[c][n] += next[c][n]`: one seed's per-user values into the sum.
 fn add_columns(acc: &mut [Vec<f64>], next: &[Vec<f64>]) {
     for (a, b) in acc.iter_mut().zip(next) {
