@@ -2,7 +2,8 @@
 //! project's question, two-tower retrieval or neural collaborative
 //! filtering, answered from every experiment that compares the two, each
 //! claim linked to its report; then one line per report with its question,
-//! its answer, the date and revision of its last run.
+//! the first two sentences of its answer, the date and revision of its last
+//! run.
 
 use std::fmt::Write;
 
@@ -161,11 +162,12 @@ pub fn render(entries: &[Entry]) -> String {
     for entry in entries {
         let report = &entry.report;
         let run = report.record.run.as_ref();
-        let mut answer = report
-            .summary
-            .first()
-            .map_or("—", String::as_str)
-            .to_string();
+        // The experiment's own finding and the leaderboard's: the first two
+        // of the opening's sentences.
+        let mut answer = match report.summary.is_empty() {
+            true => "—".to_string(),
+            false => report.summary[..report.summary.len().min(2)].join(" "),
+        };
         if report.missing > 0 {
             answer = format!(
                 "*Incomplete: {} trials not stored yet.* {answer}",
