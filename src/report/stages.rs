@@ -206,9 +206,15 @@ pub fn answer(rows: &[StageRow], alpha: f64) -> Vec<String> {
         .iter()
         .max_by(|a, b| a.1.diff().total_cmp(&b.1.diff()))
     {
+        // Where every ranker falls below its retriever, "largest lift"
+        // would misread: name the one that comes closest instead.
+        let best = match lift.diff() > 0.0 {
+            true => "the largest lift is",
+            false => "none ranks above its retriever on average; the closest is",
+        };
         out.push(format!(
             "Ranking the retriever's candidates lifts ndcg significantly over the retriever's own order in {significant} of {} pipeline configurations; \
-             the largest lift is {}'s at N = {} ({}, {}).",
+             {best} {}'s at N = {} ({}, {}).",
             lifts.len(),
             row.model,
             row.candidates,
@@ -291,4 +297,64 @@ pub fn series(rows: &[StageRow], model: &str, style: usize) -> [Vec<Series>; 2] 
             r.candidate_recall.map(|m| m.mean)
         })],
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::contrast;
+
+    /// A pipeline row whose ranker scores `lift` above its retriever for
+    /// every one of 50 users (with some spread).
+    fn row(model: &str, lift: f64) -> StageRow {
+        let retriever: Vec<f64> = (0..50).map(|u| 0.1 + (u % 7) as f64 * 0.01).collect();
+        let ranked: Vec<f64> = retriever
+            .iter()
+            .enumerate()
+            .map(|(u, r)| r + lift + (u % 3) as f64 * 0.001)
+            .collect();
+        StageRow {
+            model: model.into(),
+            knobs: String::new(),
+            candidates: 100,
+            seeds: 1,
+            candidate_recall: None,
+            ceiling: None,
+            retriever: None,
+            ranked: None,
+            lift: contrast(
+                ("pipeline", &ranked),
+                ("retriever", &retriever),
+                &CompareSpec::default(),
+                1,
+            ),
+            retriever_micros_per_user: 1.0,
+            micros_per_user: 2.0,
+            retriever_madds: 1,
+            madds: 2,
+            index: None,
+            overlap: None,
+            versus_exact: None,
+        }
+    }
+
+    #[test]
+    fn the_answer_names_the_largest_lift_or_says_none_lifts() {
+        let mut rows = vec![row("a", 0.02), row("b", -0.01)];
+        for r in &mut rows {
+            let lift = r.lift.as_mut().unwrap();
+            lift.p_adjusted = lift.p_raw;
+        }
+        let said = answer(&rows, 0.05).join(" ");
+        assert!(said.contains("in 1 of 2 pipeline configurations"), "{said}");
+        assert!(
+            said.contains("the largest lift is a's at N = 100"),
+            "{said}"
+        );
+        let said = answer(&rows[1..], 0.05).join(" ");
+        assert!(
+            said.contains("none ranks above its retriever on average; the closest is b's"),
+            "{said}"
+        );
+    }
 }
