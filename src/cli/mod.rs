@@ -546,12 +546,19 @@ fn validate(args: ValidateArgs) -> Result<ExitCode> {
     // The verdict comes once the data has been read and split too: a data
     // error after "valid" on stdout would contradict it.
     let experiment = Experiment::prepare(spec)?;
+    // Stored results only add warnings: one that cannot be read is said so,
+    // and never turns a valid spec into an error after "valid".
+    let results = runner::results_dir(&args.results, &experiment.spec);
+    let edges =
+        recsweep::results::stored_edges(&results, &experiment.context).unwrap_or_else(|e| {
+            eprintln!("warning: the stored results could not be read for edge warnings: {e}");
+            Vec::new()
+        });
     outln!("{}: valid", args.spec.spec.display());
     for warning in &experiment.expansion.warnings {
         eprintln!("warning: {warning}");
     }
-    let results = runner::results_dir(&args.results, &experiment.spec);
-    for edge in recsweep::results::stored_edges(&results, &experiment.context)? {
+    for edge in edges {
         eprintln!(
             "warning: {edge} was selected on the edge of what was tried (results in {}); the optimum may lie beyond: extend the grid past it",
             results.root().display()
@@ -624,7 +631,9 @@ fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
 fn index(args: IndexArgs) -> Result<ExitCode> {
     let mut folders = Vec::new();
     for path in &args.results {
-        if ResultsDir::new(path).read_experiment().is_ok() {
+        // A folder with experiment.yaml is a results folder (a corrupt
+        // record then fails in report::build, naming the file).
+        if path.join("experiment.yaml").is_file() {
             folders.push(path.clone());
             continue;
         }
