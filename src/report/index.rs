@@ -111,13 +111,16 @@ pub fn render(entries: &[Entry]) -> String {
             let report = &h.entry.report;
             let metric = report.selection_metric;
             let value = |row: &LeaderRow| {
-                row.test.get(&metric).map_or("—".to_string(), |s| {
-                    format!(
-                        "{} ± {}",
-                        format_to_precision(s.mean, s.ci95),
-                        format_to_precision(s.ci95.unwrap_or(f64::NAN), s.ci95)
-                    )
-                })
+                row.test
+                    .get(&metric)
+                    .map_or("—".to_string(), |s| match s.ci95 {
+                        Some(ci) if ci.is_finite() && ci > 0.0 => format!(
+                            "{} ± {}",
+                            format_to_precision(s.mean, Some(ci)),
+                            format_to_precision(ci, Some(ci))
+                        ),
+                        _ => format_to_precision(s.mean, None),
+                    })
             };
             let half = h.interval.map(|(lo, hi)| (hi - lo) / 2.0);
             let interval = h.interval.map_or(String::new(), |(lo, hi)| {
