@@ -1,9 +1,10 @@
 //! EASE (Steck 2019): a closed-form item–item linear model with a zero
 //! diagonal. P = (XᵀX + λI)⁻¹, B = I − P·diag(1/diag(P)), score = x_u·B.
 //! The inverse uses faer's Cholesky: XᵀX + λI is symmetric positive definite.
+//! It is solved in f64 up to [`F64_MAX_ITEMS`] items and in f32 above, so a
+//! 41K-item catalogue fits in memory.
 
-use faer::linalg::solvers::DenseSolveCore;
-use faer::{Mat, Side};
+use faer::Mat;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -76,63 +77,174 @@ impl ModelConfig for EaseParams {
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let x = input.train;
         let n = x.n_cols();
-        let gram = gram(x);
-        let g = Mat::<f64>::from_fn(n, n, |i, j| {
-            gram[i * n + j] + if i == j { self.l2 } else { 0.0 }
-        });
-        drop(gram);
-        let llt = g.llt(Side::Lower).map_err(|e| ModelError::Numerical {
-            model: "ease",
-            message: format!("XᵀX + λI is not positive definite ({e:?}); raise l2"),
-        })?;
-        let p = llt.inverse();
-        // B[i][j] = −P[i][j] / P[j][j] off the diagonal, 0 on it; stored by row.
-        let mut weights = vec![0f32; n * n];
-        weights.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
-            for (j, w) in row.iter_mut().enumerate() {
-                if i != j {
-                    *w = (-p[(i, j)] / p[(j, j)]) as f32;
-                }
-            }
-        });
+        let weights = if n <= F64_MAX_ITEMS {
+            solve::<f64>(x, self.l2)?
+        } else {
+            solve::<f32>(x, self.l2)?
+        };
         Ok(Fitted::new(Box::new(Ease {
             weights,
             train: x.clone(),
-            n_items: n,
         })))
     }
 }
 
-/// XᵀX as a dense row-major matrix: entry (i, j) counts users holding both.
-/// Each row is computed independently (through the item's users), so the
-/// parallel result is exact and order-free.
-fn gram(x: &CsrMatrix) -> Vec<f64> {
+/// Catalogues up to this size solve in f64; larger ones in f32. The solve
+/// holds two n × n matrices at its peak: 4.3 GB in f64 at this size, and
+/// 13.4 GB in f32 at Gowalla's 40,981 items, where f64 (27 GB) would not fit
+/// a 24 GiB machine. docs/benchmarks.md ("EASE at 41K items") measures the
+/// f32 solve against the f64 one.
+pub const F64_MAX_ITEMS: usize = 16_384;
+
+/// The float type of a solve, and how its result becomes f32 weights.
+trait Precision: faer::traits::RealField + Copy + Send + Sync {
+    fn from_count(c: f64) -> Self;
+    fn into_weights(m: Mat<Self>) -> Mat<f32>;
+}
+
+impl Precision for f64 {
+    fn from_count(c: f64) -> Self {
+        c
+    }
+    fn into_weights(m: Mat<f64>) -> Mat<f32> {
+        Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] as f32)
+    }
+}
+
+impl Precision for f32 {
+    fn from_count(c: f64) -> Self {
+        c as f32
+    }
+    fn into_weights(m: Mat<f32>) -> Mat<f32> {
+        m
+    }
+}
+
+/// B as a column-major matrix whose column j is B's row j (what a user
+/// holding item j adds to every score). Written with faer's in-place
+/// Cholesky and triangular inverse rather than `llt().inverse()`, which
+/// holds four n × n matrices at once: here the factor is made in the Gram
+/// matrix's memory and freed once inverted, so at most two are alive.
+/// The steps are those of `Llt::inverse`, so f64 results are unchanged.
+fn solve<T: Precision>(x: &CsrMatrix, l2: f64) -> Result<Mat<f32>, ModelError> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::cholesky::llt::factor;
+    use faer::linalg::matmul::triangular::{self, BlockStructure};
+
+    let n = x.n_cols();
+    let par = faer::get_global_parallelism();
+    let mut factor_of = gram::<T>(x, l2);
+    let mut mem = MemBuffer::new(factor::cholesky_in_place_scratch::<T>(
+        n,
+        par,
+        Default::default(),
+    ));
+    factor::cholesky_in_place(
+        factor_of.as_mut(),
+        Default::default(),
+        par,
+        MemStack::new(&mut mem),
+        Default::default(),
+    )
+    .map_err(|e| ModelError::Numerical {
+        model: "ease",
+        message: format!("XᵀX + λI is not positive definite ({e:?}); raise l2"),
+    })?;
+    // As `Llt::new` leaves it: the factor alone, its upper triangle zero.
+    for j in 1..n {
+        for k in 0..j {
+            factor_of[(k, j)] = T::from_count(0.0);
+        }
+    }
+    let mut l_inv = Mat::<T>::zeros(n, n);
+    faer::linalg::triangular_inverse::invert_lower_triangular(
+        l_inv.as_mut(),
+        factor_of.as_ref(),
+        par,
+    );
+    drop(factor_of);
+    // P = L⁻ᵀ L⁻¹, its lower triangle.
+    let mut p = Mat::<T>::zeros(n, n);
+    triangular::matmul(
+        p.as_mut(),
+        BlockStructure::TriangularLower,
+        faer::Accum::Replace,
+        l_inv.adjoint(),
+        BlockStructure::TriangularUpper,
+        l_inv.as_ref(),
+        BlockStructure::TriangularLower,
+        T::from_count(1.0),
+        par,
+    );
+    drop(l_inv);
+    let diagonal: Vec<T> = (0..n).map(|k| p[(k, k)]).collect();
+    for j in 0..n {
+        for k in 0..j {
+            p[(k, j)] = p[(j, k)];
+        }
+    }
+    // Column j becomes B's row j: B[j][k] = −P[j][k] / P[k][k], 0 on the
+    // diagonal (P is symmetric, so P[j][k] is column j's entry k).
+    p.as_mut()
+        .par_col_iter_mut()
+        .enumerate()
+        .for_each(|(j, col)| {
+            let col = col
+                .try_as_col_major_mut()
+                .expect("an owned column is contiguous");
+            for (k, w) in col.as_slice_mut().iter_mut().enumerate() {
+                *w = if k == j {
+                    T::from_count(0.0)
+                } else {
+                    -*w / diagonal[k]
+                };
+            }
+        });
+    Ok(T::into_weights(p))
+}
+
+/// XᵀX + λI, its lower triangle (all the Cholesky factor reads): entry
+/// (i, j) counts users holding both items. Each column is counted
+/// independently (through the item's users), so the parallel result is exact
+/// and order-free.
+fn gram<T: Precision>(x: &CsrMatrix, l2: f64) -> Mat<T> {
     let n = x.n_cols();
     let by_item = x.transpose();
-    let mut g = vec![0f64; n * n];
-    g.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
-        for &u in by_item.row(i) {
-            for &j in x.row(u as usize) {
-                row[j as usize] += 1.0;
+    let mut g = Mat::<T>::zeros(n, n);
+    g.as_mut()
+        .par_col_iter_mut()
+        .enumerate()
+        .for_each(|(j, col)| {
+            let col = col
+                .try_as_col_major_mut()
+                .expect("an owned column is contiguous");
+            let col = col.as_slice_mut();
+            let one = T::from_count(1.0);
+            for &u in by_item.row(j) {
+                for &i in x.row(u as usize) {
+                    if i as usize >= j {
+                        col[i as usize] += one;
+                    }
+                }
             }
-        }
-    });
+            col[j] += T::from_count(l2);
+        });
     g
 }
 
 struct Ease {
-    weights: Vec<f32>,
+    /// Column j is B's row j (see [`solve`]).
+    weights: Mat<f32>,
     train: CsrMatrix,
-    n_items: usize,
 }
 
 impl Scorer for Ease {
     fn score_block(&self, users: &[u32], out: &mut [f32]) {
         out.fill(0.0);
-        let n = self.n_items;
+        let n = self.weights.nrows();
         for (row, &u) in out.chunks_exact_mut(n).zip(users) {
             for &j in self.train.row(u as usize) {
-                let b = &self.weights[j as usize * n..(j as usize + 1) * n];
+                let b = self.weights.col_as_slice(j as usize);
                 for (s, w) in row.iter_mut().zip(b) {
                     *s += w;
                 }
@@ -141,7 +253,7 @@ impl Scorer for Ease {
     }
 
     fn cost(&self) -> ServingCost {
-        let n = self.n_items as u64;
+        let n = self.weights.nrows() as u64;
         let mean_history = self.train.nnz() as u64 / self.train.n_rows().max(1) as u64;
         ServingCost {
             parameters: n * n,
@@ -188,5 +300,31 @@ mod tests {
             (both[0] - 2.0 / 3.0).abs() < 1e-6 && (both[1] - 0.5).abs() < 1e-6,
             "{both:?}"
         );
+    }
+
+    #[test]
+    fn the_f32_solve_agrees_with_the_f64_one() {
+        // 60 users × 25 items with a deterministic, uneven pattern.
+        let pairs: Vec<(u32, u32)> = (0..60u32)
+            .flat_map(|u| {
+                (0..25u32)
+                    .filter(move |i| (u * 7 + i * 3 + u * i) % 5 < 2)
+                    .map(move |i| (u, i))
+            })
+            .collect();
+        let x = CsrMatrix::from_pairs(60, 25, &pairs);
+        let (wide, narrow) = (
+            solve::<f64>(&x, 3.0).unwrap(),
+            solve::<f32>(&x, 3.0).unwrap(),
+        );
+        let mut largest = 0f32;
+        for j in 0..25 {
+            assert_eq!(narrow[(j, j)], 0.0, "zero diagonal");
+            for k in 0..25 {
+                largest = largest.max((wide[(k, j)] - narrow[(k, j)]).abs());
+            }
+        }
+        assert!(largest > 0.0, "the two precisions differ somewhere");
+        assert!(largest < 1e-5, "largest difference {largest}");
     }
 }
