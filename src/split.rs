@@ -27,7 +27,8 @@ pub struct SplitSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_fraction: Option<f64>,
     /// Carve a validation split from train the same way (selection uses
-    /// it); with `method: files`, the validation file's path.
+    /// it); with `method: files`, the validation file's path, or true to
+    /// carve a random share of each user's train rows.
     #[serde(default)]
     pub validation: Validation,
     /// cold_items: rank each user's held-out items among the cold items
@@ -59,7 +60,6 @@ impl SplitSpec {
     pub fn has_validation(&self) -> bool {
         match (&self.validation, self.method) {
             (Validation::File(_), _) => true,
-            (Validation::Carve(_), SplitMethod::Files) => false,
             (Validation::Carve(on), _) => *on,
         }
     }
@@ -169,6 +169,10 @@ impl SplitMethod {
 
 /// The share held out by random_holdout and temporal splits by default.
 pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+/// The share of each user's train rows a files split without a validation
+/// file carves for validation: the 80/20 per-user rule of the published
+/// splits it mostly reads (NGCF/LightGCN), applied once more to train.
+pub const FILES_VALIDATION_FRACTION: f64 = 0.2;
 /// The share of items (users) held out by cold_items (cold_users) by default.
 pub const DEFAULT_COLD_FRACTION: f64 = 0.1;
 
@@ -277,6 +281,20 @@ pub fn split(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split, 
                     _ => Part::Test,
                 };
             }
+            // No validation file: carve one from each user's train rows at
+            // random, as random_holdout carves its validation.
+            if spec.validation == Validation::Carve(true) {
+                for (user, rows) in rows_by_user(data).into_iter().enumerate() {
+                    let mut train: Vec<usize> = rows
+                        .into_iter()
+                        .filter(|&r| parts[r] == Part::Train)
+                        .collect();
+                    shuffle_for_user(&mut train, user, seed);
+                    for &r in &train[..holdout_size(train.len(), FILES_VALIDATION_FRACTION)] {
+                        parts[r] = Part::Validation;
+                    }
+                }
+            }
         }
         SplitMethod::ColdItems | SplitMethod::ColdUsers => {
             let side = spec.cold_side().expect("a cold split");
@@ -336,10 +354,7 @@ pub fn split(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split, 
         }
         SplitMethod::RandomHoldout => {
             for (user, mut rows) in rows_by_user(data).into_iter().enumerate() {
-                let mut rng = Pcg64Mcg::seed_from_u64(
-                    seed ^ (user as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F),
-                );
-                rows.shuffle(&mut rng);
+                shuffle_for_user(&mut rows, user, seed);
                 let n_test = holdout_size(rows.len(), fraction);
                 for &r in &rows[..n_test] {
                     parts[r] = Part::Test;
@@ -495,6 +510,14 @@ fn held_out_entities(
         }
     }
     Ok(of)
+}
+
+/// A user's rows in a seeded order of their own, so one user's draw does
+/// not depend on another's.
+fn shuffle_for_user(rows: &mut [usize], user: usize, seed: u64) {
+    let mut rng =
+        Pcg64Mcg::seed_from_u64(seed ^ (user as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F));
+    rows.shuffle(&mut rng);
 }
 
 fn rows_by_user(data: &Interactions) -> Vec<Vec<usize>> {
@@ -701,5 +724,49 @@ mod tests {
         assert_eq!(s.stats.users_without_train, 1);
         d.parts = None;
         assert!(matches!(split(&d, &sp, 0), Err(SplitError::NoParts)));
+    }
+
+    #[test]
+    fn files_without_a_validation_file_carve_a_fifth_of_each_users_train_rows() {
+        // u0: items 0..10 in train, 10 and 11 in test; u1: item 0 in train,
+        // item 1 in test (one train row: nothing to carve).
+        let mut users = vec![0; 12];
+        let mut items: Vec<u32> = (0..12).collect();
+        let mut parts = vec![0u8; 10];
+        parts.extend([2, 2]);
+        users.extend([1, 1]);
+        items.extend([0, 1]);
+        parts.extend([0, 2]);
+        let d = Interactions {
+            users,
+            items,
+            timestamps: None,
+            ratings: None,
+            user_labels: vec!["a".into(), "b".into()],
+            item_labels: (0..12).map(|i| i.to_string()).collect(),
+            parts: Some(parts),
+        };
+        let sp = spec(SplitMethod::Files, true, None);
+        let s = split(&d, &sp, 3).unwrap();
+        let v = s.validation.as_ref().unwrap();
+        assert_eq!(v.row(0).len(), 2, "round(0.2 · 10) rows");
+        assert!(v.row(0).iter().all(|&i| i < 10), "carved from train only");
+        assert_eq!(s.train.row(0).len(), 8);
+        assert_eq!(s.test.row(0), &[10, 11], "test as given");
+        assert_eq!((s.train.row(1), v.row(1)), (&[0u32][..], &[] as &[u32]));
+        assert_eq!(s.stats.validation_interactions, Some(2));
+        let again = split(&d, &sp, 3).unwrap();
+        assert_eq!(again.validation.unwrap().row(0), v.row(0), "seeded");
+        let draws: std::collections::BTreeSet<Vec<u32>> = (0..20)
+            .map(|seed| {
+                split(&d, &sp, seed)
+                    .unwrap()
+                    .validation
+                    .unwrap()
+                    .row(0)
+                    .to_vec()
+            })
+            .collect();
+        assert!(draws.len() > 1, "the seed picks the rows");
     }
 }

@@ -265,6 +265,84 @@ evaluation: {cutoffs: [5]}\nmodels:\n  - model: most_pop\n";
     }
 }
 
+/// The NGCF/LightGCN layout (`user item item ...`) read as a files split
+/// with no validation file: validation is carved from train, the selected
+/// configurations are refit on train ∪ validation, and keys the layout has
+/// no use for are errors at their key.
+#[test]
+fn adjacency_lists_run_as_a_files_split_with_a_carved_validation_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut train, mut test) = (String::new(), String::new());
+    for u in 0..30u32 {
+        let items: Vec<String> = (0..13u32)
+            .map(|k| ((u * 3 + k * k) % 40).to_string())
+            .collect();
+        train.push_str(&format!("{u} {}\n", items[..10].join(" ")));
+        test.push_str(&format!("{u}\t{}\n", items[10..].join("\t")));
+    }
+    std::fs::write(dir.path().join("train.txt"), train).unwrap();
+    std::fs::write(dir.path().join("test.txt"), test).unwrap();
+    let spec = |dataset: &str| {
+        format!(
+            "name: lists\nseed: 2\ndataset: {dataset}\n\
+split: {{method: files, train: train.txt, test: test.txt}}\nevaluation: {{cutoffs: [5]}}\n\
+models:\n  - model: most_pop\n  - model: ease\n    sweep: {{l2: [1.0, 10.0]}}\n\
+selection: {{metric: recall@5, refit: true}}\n\
+report:\n  published:\n    - {{model: Paper-A, source: A 2020, metrics: {{recall@5: 0.0}}}}\n    \
+- {{model: Paper-B, source: B 2021, metrics: {{recall@5: 1.0}}}}\n"
+        )
+    };
+    std::fs::write(dir.path().join("spec.yaml"), spec("{source: adjacency}")).unwrap();
+    let out = recsweep(
+        dir.path(),
+        &["run", "spec.yaml", "--quiet", "--results", "res"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report = report(dir.path(), "lists");
+    // round(0.2 · 10) = 2 of each user's 10 train rows (duplicates in a
+    // user's list count once, so a few users hold fewer).
+    let carved = report
+        .lines()
+        .find(|l| l.starts_with("| validation interactions"))
+        .unwrap();
+    let n: usize = carved.split('|').nth(2).unwrap().trim().parse().unwrap();
+    assert!((50..=60).contains(&n), "{carved}");
+    assert!(report.contains("refit on train ∪ validation"), "{report}");
+    // Published rows sit beside the selected models, ordered by recall@5.
+    let published = report
+        .split("## Published results on this split")
+        .nth(1)
+        .unwrap();
+    let order: Vec<&str> = ["Paper-B", "**ease**", "Paper-A"]
+        .into_iter()
+        .filter(|m| published.contains(m))
+        .collect();
+    assert_eq!(order.len(), 3, "{published}");
+    let at = |m: &str| published.find(m).unwrap();
+    assert!(
+        at("Paper-B") < at("**ease**") && at("**ease**") < at("Paper-A"),
+        "{published}"
+    );
+    assert!(
+        published.contains("| Paper-B | B 2021 | 1.0000 |"),
+        "{published}"
+    );
+    assert!(
+        published.contains("is above Paper-A and below Paper-B"),
+        "{published}"
+    );
+    for (dataset, key) in [
+        ("{source: adjacency, separator: ','}", "dataset.separator"),
+        (
+            "{source: adjacency, columns: {user: 0, item: 1}}",
+            "dataset.columns",
+        ),
+    ] {
+        std::fs::write(dir.path().join("bad.yaml"), spec(dataset)).unwrap();
+        bad_input(&recsweep(dir.path(), &["validate", "bad.yaml"]), key);
+    }
+}
+
 /// A CSV feature table with declared columns (a `|`-separated multi
 /// column, a bucketised number with a missing marker) on a cold-user split:
 /// users held out entirely are ranked from their features.

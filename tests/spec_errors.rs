@@ -170,6 +170,16 @@ fn range_and_cross_field_rules() {
         e.contains("model name `most_pop` is already used by models[0]"),
         "{e}"
     );
+    let e = errors("name: x\ndataset: {source: synthetic, users: 50, items: 40, interactions: 500}\nmodels: [{model: most_pop}]\n\
+report:\n  published:\n    - {model: A, source: paper, metrics: {ndcg@7: 0.1, arp@10: 5.0}}\n    - {model: '', source: paper, metrics: {}}\n");
+    for expected in [
+        "report.published[0].metrics.ndcg@7: recsweep does not evaluate ndcg@7 here",
+        "report.published[0].metrics.arp@10: `arp` is not an accuracy metric",
+        "report.published[1].model: must not be empty",
+        "report.published[1].metrics: empty",
+    ] {
+        assert!(e.contains(expected), "{expected} in {e}");
+    }
 }
 
 #[test]

@@ -64,6 +64,7 @@ pub(crate) fn read(spec: &DatasetSpec) -> Result<RawLog, DataError> {
                 .ok_or_else(|| format("columns are required".into()))?;
             from_frame(&frame, columns, &path, Rows::Parquet)
         }
+        DataSource::Adjacency => read_adjacency(&path),
         DataSource::Synthetic => unreachable!("synthetic data is generated, not read"),
     }
 }
@@ -122,6 +123,66 @@ fn read_movielens(path: &Path) -> Result<RawLog, DataError> {
     };
     let header = layout == MovieLensLayout::Csv;
     from_frame(&frame, &columns, path, Rows::Lines { header })
+}
+
+/// Adjacency lists: each non-blank line is a user id followed by that user's
+/// item ids, separated by spaces or tabs. Read here rather than through the
+/// CSV reader because lines differ in length, which a table cannot hold.
+/// Ids stay integers when every id is one; a blank line is skipped.
+fn read_adjacency(path: &Path) -> Result<RawLog, DataError> {
+    let err = |message: String| DataError::Format {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut users = Vec::new();
+    let mut items = Vec::new();
+    let mut lines = 0usize;
+    for (n, line) in BufReader::new(open(path)?).lines().enumerate() {
+        let line = line.map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => err(format!("line {}: not UTF-8 text", n + 1)),
+            _ => DataError::Open {
+                path: path.to_path_buf(),
+                source: e,
+            },
+        })?;
+        let mut tokens = line.split_ascii_whitespace();
+        let Some(user) = tokens.next() else { continue };
+        lines += 1;
+        for token in std::iter::once(user).chain(tokens.clone()) {
+            if let Some(c) = token.chars().find(|c| matches!(c, ',' | ';' | ':' | '|')) {
+                return Err(err(format!(
+                    "line {}: `{token}` holds `{c}`; adjacency lists separate ids by spaces or tabs (`user item item ...`)",
+                    n + 1
+                )));
+            }
+        }
+        for item in tokens {
+            users.push(user.to_string());
+            items.push(item.to_string());
+        }
+    }
+    if users.is_empty() {
+        return Err(err(if lines == 0 {
+            "the file has no lines: there are no interactions to read".into()
+        } else {
+            format!("none of its {lines} lines has an item after its user id (expected `user item item ...`): there are no interactions to read")
+        }));
+    }
+    Ok(RawLog {
+        parts: None,
+        users: text_ids(users),
+        items: text_ids(items),
+        ratings: None,
+        timestamps: None,
+    })
+}
+
+/// Ids read as text: integers when every one parses as an integer.
+fn text_ids(cells: Vec<String>) -> Ids {
+    match cells.iter().map(|c| c.parse::<i64>()).collect() {
+        Ok(ints) => Ids::Int(ints),
+        Err(_) => Ids::Str(cells),
+    }
 }
 
 /// The MovieLens release a file's first line looks like (`u.data`,
@@ -356,5 +417,53 @@ mod tests {
             Some(MovieLensLayout::Csv)
         );
         assert_eq!(detect("a,b\n"), None);
+    }
+
+    fn adjacency(text: &[u8]) -> Result<RawLog, DataError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.txt");
+        std::fs::write(&path, text).unwrap();
+        read_adjacency(&path)
+    }
+
+    fn message(e: DataError) -> String {
+        e.to_string()
+    }
+
+    #[test]
+    fn adjacency_lines_become_one_pair_per_item() {
+        // Tabs and repeated spaces separate alike; the blank line is skipped;
+        // user 7's line has no item and adds nothing; user 0 appears twice.
+        let log = adjacency(b"0 3 1\n\n2\t5  4\n7\n0 9\n").unwrap();
+        let Ids::Int(users) = log.users else {
+            panic!("integer ids stay integers")
+        };
+        let Ids::Int(items) = log.items else {
+            panic!("integer ids stay integers")
+        };
+        assert_eq!(users, vec![0, 0, 2, 2, 0]);
+        assert_eq!(items, vec![3, 1, 5, 4, 9]);
+        assert!(log.ratings.is_none() && log.timestamps.is_none());
+        let text = adjacency(b"ann x1 x2\nbob 3\n").unwrap();
+        assert!(matches!(text.users, Ids::Str(ref u) if u == &["ann", "ann", "bob"]));
+        assert!(matches!(text.items, Ids::Str(ref i) if i == &["x1", "x2", "3"]));
+    }
+
+    #[test]
+    fn adjacency_errors_name_the_line() {
+        let comma = message(adjacency(b"0 1 2\n1,2,3\n").unwrap_err());
+        assert!(
+            comma.contains("line 2: `1,2,3` holds `,`") && comma.contains("train.txt"),
+            "{comma}"
+        );
+        let utf8 = message(adjacency(b"0 1\n1 \xff\n").unwrap_err());
+        assert!(utf8.contains("line 2: not UTF-8"), "{utf8}");
+        let lonely = message(adjacency(b"0\n1\n").unwrap_err());
+        assert!(
+            lonely.contains("none of its 2 lines has an item"),
+            "{lonely}"
+        );
+        let empty = message(adjacency(b"\n").unwrap_err());
+        assert!(empty.contains("no lines"), "{empty}");
     }
 }

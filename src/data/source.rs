@@ -86,6 +86,9 @@ pub enum DataSource {
     Csv,
     Tsv,
     Parquet,
+    /// Adjacency lists, one line per user: `user item item ...` (the
+    /// NGCF/LightGCN benchmark files).
+    Adjacency,
     #[default]
     Synthetic,
 }
@@ -97,6 +100,7 @@ impl DataSource {
             DataSource::Csv => "csv",
             DataSource::Tsv => "tsv",
             DataSource::Parquet => "parquet",
+            DataSource::Adjacency => "adjacency",
             DataSource::Synthetic => "synthetic",
         }
     }

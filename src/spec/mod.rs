@@ -9,6 +9,7 @@ mod error;
 mod location;
 mod parse;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -378,6 +379,10 @@ pub struct ReportSpec {
     /// single file.
     #[serde(default = "yes")]
     pub plots: bool,
+    /// Results published on the same data and split, shown beside the
+    /// selected models' (what a reproduction is judged against).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<PublishedResult>,
 }
 
 impl Default for ReportSpec {
@@ -385,8 +390,23 @@ impl Default for ReportSpec {
         Self {
             path: None,
             plots: true,
+            published: Vec::new(),
         }
     }
+}
+
+/// One published result: a model's numbers on the spec's data and split as
+/// a paper reports them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedResult {
+    /// The model as the source names it.
+    pub model: String,
+    /// Where the numbers are printed: paper and table.
+    pub source: String,
+    /// Test values by metric at a cutoff (`recall@20: 0.1830`), each one
+    /// recsweep evaluates, so the rows compare like with like.
+    pub metrics: BTreeMap<MetricId, f64>,
 }
 
 fn one() -> usize {

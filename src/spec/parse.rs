@@ -266,6 +266,9 @@ impl Collector<'_> {
         if let Some(s) = &sweep {
             self.check_sweep(s);
         }
+        if let (Some(r), Some(e)) = (&report, &evaluation) {
+            self.check_published(r, e);
+        }
 
         let complete = name.is_some()
             && question.is_some()
@@ -545,7 +548,7 @@ impl Collector<'_> {
             ),
             (true, true, _) => self.push(
                 "split.method",
-                "files reads a split made elsewhere; it needs a file source (csv, tsv, parquet, movielens), not synthetic",
+                "files reads a split made elsewhere; it needs a file source (csv, tsv, parquet, movielens, adjacency), not synthetic",
             ),
             _ => {}
         }
@@ -572,6 +575,21 @@ impl Collector<'_> {
                         "dataset.columns",
                         "MovieLens columns are known; use source: csv or tsv for other layouts",
                     );
+                }
+            }
+            DataSource::Adjacency => {
+                for (present, key) in [
+                    (d.header.is_some(), "header"),
+                    (d.separator.is_some(), "separator"),
+                    (d.columns.is_some(), "columns"),
+                    (d.positive.is_some(), "positive"),
+                ] {
+                    if present {
+                        self.push(
+                            format!("dataset.{key}"),
+                            format!("`{key}` does not apply to source `adjacency` (each line is `user item item ...`, whitespace-separated, without ratings)"),
+                        );
+                    }
                 }
             }
             DataSource::Csv | DataSource::Tsv => {}
@@ -678,12 +696,6 @@ impl Collector<'_> {
                         format!("missing required key `{key}` (a file path) for method files"),
                     );
                 }
-            }
-            if s.validation == crate::split::Validation::Carve(true) {
-                self.push(
-                    "split.validation",
-                    "with method files validation is the validation file's path, or false for none",
-                );
             }
         }
         if s.candidates.is_some() && s.method != SplitMethod::ColdItems {
@@ -815,6 +827,44 @@ impl Collector<'_> {
         }
         if e.block_users == 0 {
             self.push("evaluation.block_users", "must be at least 1");
+        }
+    }
+
+    /// A published row names its model and source and holds values of
+    /// metrics the spec evaluates.
+    fn check_published(&mut self, r: &ReportSpec, e: &EvaluationSpec) {
+        for (i, p) in r.published.iter().enumerate() {
+            let at = format!("report.published[{i}]");
+            for (text, key) in [(&p.model, "model"), (&p.source, "source")] {
+                if text.trim().is_empty() {
+                    self.push(format!("{at}.{key}"), "must not be empty");
+                }
+            }
+            if p.metrics.is_empty() {
+                self.push(
+                    format!("{at}.metrics"),
+                    "empty: give the published values, e.g. {recall@20: 0.1830}",
+                );
+            }
+            for (m, v) in &p.metrics {
+                let key = format!("{at}.metrics.{m}");
+                if !v.is_finite() {
+                    self.push(key, format!("{v} is not a finite number"));
+                } else if !m.kind.is_accuracy() {
+                    self.push(
+                        key,
+                        format!("`{}` is not an accuracy metric; published rows compare accuracy (recall, ndcg, ...)", m.kind.as_str()),
+                    );
+                } else if !e.metrics.contains(&m.kind) || !e.cutoffs.contains(&m.k) {
+                    self.push(
+                        key,
+                        format!(
+                            "recsweep does not evaluate {m} here (evaluation.metrics and evaluation.cutoffs {:?}); add it there to compare",
+                            e.cutoffs
+                        ),
+                    );
+                }
+            }
         }
     }
 
