@@ -14,7 +14,9 @@ use crate::eval::{
     evaluate, evaluate_stages, sampled_candidates, serving_time, Evaluation, ItemStats, MetricSet,
     ServingTime, Target,
 };
-use crate::models::{FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve};
+use crate::models::{
+    held_out_negative_share, FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve,
+};
 use crate::plan::ValidSpec;
 use crate::results::{configurations, load_records, refit_trials};
 use crate::seed::mix;
@@ -818,6 +820,15 @@ impl<'a> Setting<'a> {
                     build_seconds: index.build_seconds,
                     overhead_bytes: index.index.overhead_bytes() as u64,
                     queries_per_second: alone.queries_per_second.unwrap_or(f64::NAN),
+                }),
+                // What this trial's train left out: validation and test, or
+                // test alone for a refit (validation was train).
+                held_out_negatives: stages.negative_pools.and_then(|pools| {
+                    let held: Vec<&CsrMatrix> = match trial.refit {
+                        true => vec![&split.test],
+                        false => split.validation.iter().chain([&split.test]).collect(),
+                    };
+                    held_out_negative_share(pools, train, &held)
                 }),
             })
         });

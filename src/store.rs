@@ -125,6 +125,11 @@ pub struct StageRecord {
     /// The approximate index the candidates came from; absent: exact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<IndexRecord>,
+    /// Under `ranker_negatives: retrieved`: the expected share of the
+    /// ranker's sampled negatives that were the user's held-out positives
+    /// (`models::pipeline::held_out_negative_share`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_out_negatives: Option<f64>,
 }
 
 /// What an approximate index cost to build, hold and query.

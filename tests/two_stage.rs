@@ -250,9 +250,24 @@ fn a_pipeline_trial_stores_its_stages() {
         (lift - (ndcg - retriever)).abs() < 1e-9,
         "{lift} vs {ndcg} − {retriever}"
     );
-    assert!(test.get(id(MetricKind::CandidateRecall, 30)).is_some());
+    let candidate_recall = test.get(id(MetricKind::CandidateRecall, 30)).unwrap().mean;
     let per_user = results.read_per_user(&trial.id).unwrap();
     assert!(per_user.column(id(MetricKind::CeilingNdcg, 5)).is_some());
+    // Retrieved negatives: some of the candidates the ranker learned were
+    // negatives are the held-out items test asks for (candidate recall > 0
+    // says some test items are among them); leave-one-out holds out two
+    // items per user (validation, test), so at most 2 of each 30.
+    let share = stages
+        .held_out_negatives
+        .expect("retrieved negatives are measured");
+    assert!(candidate_recall > 0.0 && share > 0.0, "{share}");
+    assert!(share <= 2.0 / 30.0 + 1e-12, "{share}");
+    let report = recsweep::report::render_markdown(&recsweep::report::build(&results).unwrap());
+    assert!(report.contains("held-out in negatives"), "{report}");
+    assert!(
+        report.contains(&format!("{:.2}%", 100.0 * share)),
+        "{report}"
+    );
 }
 
 /// Problems inside a stage are located at the stage's param or at the sweep

@@ -49,7 +49,7 @@ use crate::data::{CsrMatrix, FeatureNames, Features, Side};
 
 pub use factors::DotProduct;
 pub use features::Inputs;
-pub use pipeline::Index;
+pub use pipeline::{held_out_negative_share, Index};
 pub use popularity::{methods_of as popularity_methods, Penalized, Popularity};
 pub use train::{EpochLog, Fitted, Monitor, TrainingCurve};
 
@@ -191,6 +191,9 @@ pub struct Stages<'a> {
     pub candidates: usize,
     /// The approximate index the candidates come from; None: exact top N.
     pub index: Option<IndexStage<'a>>,
+    /// Under `ranker_negatives: retrieved`: each user's candidates given
+    /// their train items, which the ranker drew its negatives from.
+    pub negative_pools: Option<&'a CsrMatrix>,
 }
 
 /// An approximate nearest-neighbour index serving a retriever's factors.

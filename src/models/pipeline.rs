@@ -447,6 +447,7 @@ impl ModelConfig for PipelineParams {
                 ranker,
                 candidates: self.candidates,
                 n_items,
+                pools,
             }),
             curve: ranked.curve,
         })
@@ -550,6 +551,7 @@ impl<'a> Retrieval<'a> {
             retriever: self.retriever,
             candidates: self.candidates,
             index: self.stage(),
+            negative_pools: None,
         }
     }
 
@@ -641,6 +643,8 @@ struct PipelineScorer {
     ranker: Box<dyn Scorer>,
     candidates: usize,
     n_items: usize,
+    /// The ranker's negative pools under `ranker_negatives: retrieved`.
+    pools: Option<CsrMatrix>,
 }
 
 impl PipelineScorer {
@@ -675,12 +679,44 @@ impl Scorer for PipelineScorer {
     }
 
     fn stages(&self) -> Option<Stages<'_>> {
-        Some(self.retrieval().stages())
+        Some(Stages {
+            negative_pools: self.pools.as_ref(),
+            ..self.retrieval().stages()
+        })
     }
 
     fn item_factors(&self) -> Option<(usize, Vec<f32>)> {
         self.retriever.item_factors()
     }
+}
+
+/// The share of a ranker's sampled negatives that are the user's held-out
+/// positives, in expectation: a user's negatives are drawn uniformly from
+/// their pool, as many per train positive, so user u contributes
+/// |pool_u ∩ held-out_u| / |pool_u| with weight |train_u|. Retrieved
+/// candidates exclude train items only, so a good retriever puts the very
+/// items evaluation will ask for among them; this says how often the ranker
+/// was taught that they are negatives. None when no user has a pool.
+pub fn held_out_negative_share(
+    pools: &CsrMatrix,
+    train: &CsrMatrix,
+    held_out: &[&CsrMatrix],
+) -> Option<f64> {
+    let (mut weighted, mut weight) = (0.0, 0.0);
+    for u in 0..pools.n_rows() {
+        let pool = pools.row(u);
+        let positives = train.row(u).len() as f64;
+        if pool.is_empty() || positives == 0.0 {
+            continue;
+        }
+        let held = pool
+            .iter()
+            .filter(|i| held_out.iter().any(|m| m.row(u).binary_search(i).is_ok()))
+            .count();
+        weighted += positives * held as f64 / pool.len() as f64;
+        weight += positives;
+    }
+    (weight > 0.0).then(|| weighted / weight)
 }
 
 /// Where a knob that is not a pipeline param lands: in each stage that has
@@ -703,4 +739,30 @@ pub fn stage_paths(params: &Mapping, key: &str, value: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_held_out_share_weights_each_pool_by_its_users_train_positives() {
+        // u0: pool {1, 2, 3, 4}, two train positives, items 2 (test) and 4
+        // (validation) held out: 2/4. u1: pool {5, 6}, one positive,
+        // nothing of it held out: 0. u2: no pool, not counted.
+        // (2 · 0.5 + 1 · 0) / 3 = 1/3.
+        let pools = CsrMatrix::from_pairs(3, 10, &[(0, 1), (0, 2), (0, 3), (0, 4), (1, 5), (1, 6)]);
+        let train = CsrMatrix::from_pairs(3, 10, &[(0, 7), (0, 8), (1, 9), (2, 1), (2, 2), (2, 3)]);
+        let test = CsrMatrix::from_pairs(3, 10, &[(0, 2), (1, 0)]);
+        let validation = CsrMatrix::from_pairs(3, 10, &[(0, 4)]);
+        let share = held_out_negative_share(&pools, &train, &[&validation, &test]).unwrap();
+        assert!((share - 1.0 / 3.0).abs() < 1e-12, "{share}");
+        // A refit's train holds validation: test alone is held out, u0 1/4.
+        assert_eq!(
+            held_out_negative_share(&pools, &train, &[&test]),
+            Some(2.0 * 0.25 / 3.0)
+        );
+        let none = CsrMatrix::from_pairs(3, 10, &[]);
+        assert_eq!(held_out_negative_share(&none, &train, &[&test]), None);
+    }
 }

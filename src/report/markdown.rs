@@ -828,20 +828,35 @@ fn stages_section(out: &mut String, report: &Report) {
             .sum::<usize>(),
         c.alpha
     );
-    let mut t = table(&[
-        "model",
-        "configuration",
-        "N",
-        "candidate recall@N",
-        &format!("ceiling ndcg@{k}"),
-        &format!("retriever ndcg@{k}"),
-        &format!("pipeline ndcg@{k}"),
-        "Δ (95% interval)",
-        "p corrected",
-        "verdict",
-        "µs / user (retriever, pipeline)",
-        "multiply-adds / user (retriever, pipeline)",
-    ]);
+    // Only pipelines whose ranker learned from retrieved negatives have it.
+    let hard = report.stages.iter().any(|r| r.held_out_negatives.is_some());
+    if hard {
+        let _ = writeln!(
+            out,
+            "held-out in negatives: under `ranker_negatives: retrieved`, the share of the ranker's sampled negatives \
+             that were the user's held-out (validation or test) items: retrieved candidates exclude only train items, \
+             so the ranker is taught that some of the items evaluation asks for are negatives.\n"
+        );
+    }
+    let mut header = vec![
+        "model".to_string(),
+        "configuration".to_string(),
+        "N".to_string(),
+        "candidate recall@N".to_string(),
+        format!("ceiling ndcg@{k}"),
+        format!("retriever ndcg@{k}"),
+        format!("pipeline ndcg@{k}"),
+        "Δ (95% interval)".to_string(),
+        "p corrected".to_string(),
+        "verdict".to_string(),
+        "µs / user (retriever, pipeline)".to_string(),
+        "multiply-adds / user (retriever, pipeline)".to_string(),
+    ];
+    if hard {
+        header.push("held-out in negatives".to_string());
+    }
+    let mut t = Builder::default();
+    t.push_record(header);
     for row in &report.stages {
         let show = |s: &Option<MetricSummary>| {
             s.as_ref()
@@ -856,7 +871,7 @@ fn stages_section(out: &mut String, report: &Report) {
             ),
             None => ("—".into(), "—".into(), "—".into()),
         };
-        t.push_record([
+        let mut cells = vec![
             row.model.clone(),
             row.knobs.clone(),
             row.candidates.to_string(),
@@ -873,7 +888,14 @@ fn stages_section(out: &mut String, report: &Report) {
                 row.retriever_micros_per_user, row.micros_per_user
             ),
             format!("{}, {}", row.retriever_madds, row.madds),
-        ]);
+        ];
+        if hard {
+            cells.push(
+                row.held_out_negatives
+                    .map_or("—".into(), |s| format!("{:.2}%", 100.0 * s)),
+            );
+        }
+        t.push_record(cells);
     }
     push_table(out, t);
     let indexed: Vec<_> = report.stages.iter().filter(|r| r.index.is_some()).collect();

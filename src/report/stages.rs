@@ -44,6 +44,9 @@ pub struct StageRow {
     /// With an index: the pipeline against the same configuration with the
     /// exact index, on ndcg@K over users and seeds (what the index loses).
     pub versus_exact: Option<Contrast>,
+    /// Under `ranker_negatives: retrieved`: the share of the ranker's
+    /// sampled negatives that were held-out positives, mean over seeds.
+    pub held_out_negatives: Option<f64>,
 }
 
 /// An approximate index's costs, means over seeds.
@@ -165,6 +168,7 @@ pub fn rows(
             }),
             overlap: summary(column(MetricKind::AnnOverlap, n)),
             versus_exact: None,
+            held_out_negatives: mean(&|(s, _, _)| s.held_out_negatives),
         });
     }
     for i in 0..rows.len() {
@@ -335,6 +339,7 @@ mod tests {
             index: None,
             overlap: None,
             versus_exact: None,
+            held_out_negatives: None,
         }
     }
 
