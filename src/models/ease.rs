@@ -92,8 +92,8 @@ impl ModelConfig for EaseParams {
 /// Catalogues up to this size solve in f64; larger ones in f32. The solve
 /// holds two n × n matrices at its peak: 4.3 GB in f64 at this size, and
 /// 13.4 GB in f32 at Gowalla's 40,981 items, where f64 (27 GB) would not fit
-/// a 24 GiB machine. docs/benchmarks.md ("EASE at 41K items") measures the
-/// f32 solve against the f64 one.
+/// a 24 GiB machine. docs/benchmarks.md ("EASE at 41K items") has its time
+/// and memory; a unit test bounds how far f32 weights stray from f64 ones.
 pub const F64_MAX_ITEMS: usize = 16_384;
 
 /// The float type of a solve, and how its result becomes f32 weights.
@@ -185,22 +185,29 @@ fn solve<T: Precision>(x: &CsrMatrix, l2: f64) -> Result<Mat<f32>, ModelError> {
     }
     // Column j becomes B's row j: B[j][k] = −P[j][k] / P[k][k], 0 on the
     // diagonal (P is symmetric, so P[j][k] is column j's entry k).
-    p.as_mut()
+    for_each_column(&mut p, |j, col| {
+        for (k, w) in col.iter_mut().enumerate() {
+            *w = if k == j {
+                T::from_count(0.0)
+            } else {
+                -*w / diagonal[k]
+            };
+        }
+    });
+    Ok(T::into_weights(p))
+}
+
+/// `f(j, column j)` for every column of an owned matrix, in parallel.
+fn for_each_column<T: Precision>(m: &mut Mat<T>, f: impl Fn(usize, &mut [T]) + Sync) {
+    m.as_mut()
         .par_col_iter_mut()
         .enumerate()
         .for_each(|(j, col)| {
             let col = col
                 .try_as_col_major_mut()
                 .expect("an owned column is contiguous");
-            for (k, w) in col.as_slice_mut().iter_mut().enumerate() {
-                *w = if k == j {
-                    T::from_count(0.0)
-                } else {
-                    -*w / diagonal[k]
-                };
-            }
+            f(j, col.as_slice_mut())
         });
-    Ok(T::into_weights(p))
 }
 
 /// XᵀX + λI, its lower triangle (all the Cholesky factor reads): entry
@@ -211,24 +218,17 @@ fn gram<T: Precision>(x: &CsrMatrix, l2: f64) -> Mat<T> {
     let n = x.n_cols();
     let by_item = x.transpose();
     let mut g = Mat::<T>::zeros(n, n);
-    g.as_mut()
-        .par_col_iter_mut()
-        .enumerate()
-        .for_each(|(j, col)| {
-            let col = col
-                .try_as_col_major_mut()
-                .expect("an owned column is contiguous");
-            let col = col.as_slice_mut();
-            let one = T::from_count(1.0);
-            for &u in by_item.row(j) {
-                for &i in x.row(u as usize) {
-                    if i as usize >= j {
-                        col[i as usize] += one;
-                    }
+    for_each_column(&mut g, |j, col| {
+        let one = T::from_count(1.0);
+        for &u in by_item.row(j) {
+            for &i in x.row(u as usize) {
+                if i as usize >= j {
+                    col[i as usize] += one;
                 }
             }
-            col[j] += T::from_count(l2);
-        });
+        }
+        col[j] += T::from_count(l2);
+    });
     g
 }
 

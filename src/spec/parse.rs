@@ -554,22 +554,28 @@ impl Collector<'_> {
         }
     }
 
+    /// An error at each present `dataset` key, which does not apply to `to`.
+    fn refuse_dataset_keys(&mut self, keys: &[(bool, &str)], to: &str) {
+        for (_, key) in keys.iter().filter(|(present, _)| *present) {
+            self.push(
+                format!("dataset.{key}"),
+                format!("`{key}` does not apply to {to}"),
+            );
+        }
+    }
+
     /// What a file source needs (path, columns) and refuses.
     fn check_file_source(&mut self, d: &DatasetSpec) {
         let source = d.source.as_str();
         match d.source {
             DataSource::Movielens | DataSource::Parquet => {
-                for (present, key) in [
-                    (d.header.is_some(), "header"),
-                    (d.separator.is_some(), "separator"),
-                ] {
-                    if present {
-                        self.push(
-                            format!("dataset.{key}"),
-                            format!("`{key}` does not apply to source `{source}` (its layout is detected)"),
-                        );
-                    }
-                }
+                self.refuse_dataset_keys(
+                    &[
+                        (d.header.is_some(), "header"),
+                        (d.separator.is_some(), "separator"),
+                    ],
+                    &format!("source `{source}` (its layout is detected)"),
+                );
                 if d.source == DataSource::Movielens && d.columns.is_some() {
                     self.push(
                         "dataset.columns",
@@ -577,21 +583,15 @@ impl Collector<'_> {
                     );
                 }
             }
-            DataSource::Adjacency => {
-                for (present, key) in [
+            DataSource::Adjacency => self.refuse_dataset_keys(
+                &[
                     (d.header.is_some(), "header"),
                     (d.separator.is_some(), "separator"),
                     (d.columns.is_some(), "columns"),
                     (d.positive.is_some(), "positive"),
-                ] {
-                    if present {
-                        self.push(
-                            format!("dataset.{key}"),
-                            format!("`{key}` does not apply to source `adjacency` (each line is `user item item ...`, whitespace-separated, without ratings)"),
-                        );
-                    }
-                }
-            }
+                ],
+                "source `adjacency` (each line is `user item item ...`, whitespace-separated, without ratings)",
+            ),
             DataSource::Csv | DataSource::Tsv => {}
             DataSource::Synthetic => {}
         }
