@@ -308,7 +308,13 @@ report:\n  published:\n    - {{model: Paper-A, source: A 2020, metrics: {{recall
     let n: usize = carved.split('|').nth(2).unwrap().trim().parse().unwrap();
     assert!((50..=60).contains(&n), "{carved}");
     assert!(report.contains("refit on train ∪ validation"), "{report}");
-    // Published rows sit beside the selected models, ordered by recall@5.
+    // The answer says where the best stands; the section shows every row,
+    // ordered by recall@5.
+    let answer = report.split("\n## ").next().unwrap();
+    assert!(
+        answer.contains("Beside the results published on this split"),
+        "{answer}"
+    );
     let published = report
         .split("## Published results on this split")
         .nth(1)
@@ -328,7 +334,7 @@ report:\n  published:\n    - {{model: Paper-A, source: A 2020, metrics: {{recall
         "{published}"
     );
     assert!(
-        published.contains("is above Paper-A and below Paper-B"),
+        published.contains("is above Paper-A (0.0000) and below Paper-B (1.0000)"),
         "{published}"
     );
     for (dataset, key) in [

@@ -523,85 +523,43 @@ fn resolved_spec_section(out: &mut String, report: &Report) {
     let _ = writeln!(out, "```yaml\n{}```", yaml);
 }
 
-/// The selected models beside the results the spec says were published on
-/// the same data and split, ordered by the selection metric when one was
-/// published (else by the first published metric).
+/// The selected models beside the results published on the same data and
+/// split, best first.
 fn published_section(out: &mut String, report: &Report) {
-    let published = &report.record.spec.report.published;
-    if published.is_empty() || report.leaderboard.is_empty() {
+    let Some(standing) = &report.published else {
         return;
-    }
-    let mut metrics: Vec<MetricId> = published
-        .iter()
-        .flat_map(|p| p.metrics.keys().copied())
-        .collect();
-    metrics.sort();
-    metrics.dedup();
-    let order = if metrics.contains(&report.selection_metric) {
-        report.selection_metric
-    } else {
-        metrics[0]
     };
     section(out, "Published results on this split");
     let _ = writeln!(
         out,
         "recsweep's selected models (test, ± over users and seeds) beside the numbers published \
-         on the same data and split, ordered by {order}.\n"
+         on the same data and split, ordered by {}.\n",
+        standing.order
     );
-    // (sort key, model, source, cells, from this report)
-    let mut rows: Vec<(f64, String, String, Vec<String>, bool)> = Vec::new();
-    for row in &report.leaderboard {
-        let key = row.test.get(&order).map_or(f64::NEG_INFINITY, |s| s.mean);
-        let cells = metrics
-            .iter()
-            .map(|m| row.test.get(m).map_or("—".into(), |s| summary(m.kind, s)))
-            .collect();
-        rows.push((key, row.model.clone(), "this report".into(), cells, true));
-    }
-    for p in published {
-        let key = p.metrics.get(&order).copied().unwrap_or(f64::NEG_INFINITY);
-        let cells = metrics
-            .iter()
-            .map(|m| p.metrics.get(m).map_or("—".into(), |v| value(m.kind, *v)))
-            .collect();
-        rows.push((key, p.model.clone(), p.source.clone(), cells, false));
-    }
-    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut header = vec!["model".to_string(), "source".to_string()];
-    header.extend(metrics.iter().map(|m| heading(*m)));
+    header.extend(standing.metrics.iter().map(|m| heading(*m)));
     let mut t = Builder::default();
     t.push_record(header);
-    for (_, model, source, cells, ours) in &rows {
-        let model = if *ours {
-            format!("**{model}**")
-        } else {
-            model.clone()
-        };
-        let mut record = vec![model, source.clone()];
-        record.extend(cells.iter().cloned());
+    for row in &standing.rows {
+        let mut record = vec![
+            match row.ours {
+                true => format!("**{}**", row.model),
+                false => row.model.clone(),
+            },
+            row.source.clone(),
+        ];
+        record.extend(
+            standing
+                .metrics
+                .iter()
+                .zip(&row.values)
+                .map(|(m, v)| v.as_ref().map_or("—".into(), |s| summary(m.kind, s))),
+        );
         t.push_record(record);
     }
     push_table(out, t);
-    if let Some(leader) = rows.iter().find(|r| r.4) {
-        let names = |above: bool| -> String {
-            let names: Vec<&str> = rows
-                .iter()
-                .filter(|r| !r.4 && (r.0 < leader.0) == above)
-                .map(|r| r.1.as_str())
-                .collect();
-            match names.as_slice() {
-                [] => "none".to_string(),
-                _ => names.join(", "),
-            }
-        };
-        let _ = writeln!(
-            out,
-            "recsweep's best here, **{}** at {} {order}, is above {} and below {}.\n",
-            leader.1,
-            value(order.kind, leader.0),
-            names(true),
-            names(false),
-        );
+    if let Some(sentence) = standing.sentence() {
+        let _ = writeln!(out, "{sentence}\n");
     }
 }
 

@@ -8,6 +8,7 @@ pub mod figures;
 pub mod index;
 mod markdown;
 mod orderings;
+mod published;
 mod simulation;
 mod stages;
 mod visuals;
@@ -32,6 +33,7 @@ pub use embedding::EmbeddingRow;
 pub use figures::{Figure, Section};
 pub use markdown::{render as render_markdown, render_appendix};
 pub use orderings::{OrderingTau, Orderings};
+pub use published::{Standing, StandingRow};
 pub use simulation::{Loop, LoopRow};
 pub use stages::StageRow;
 
@@ -104,6 +106,8 @@ pub struct Report {
     pub orderings: Option<Orderings>,
     /// The feedback-loop simulation, when the spec has one.
     pub simulation: Option<Loop>,
+    /// The selected models beside `report.published`, when the spec has it.
+    pub published: Option<Standing>,
     pub trials: Vec<TrialRow>,
     pub figures: Vec<Figure>,
     pub embedding: Vec<EmbeddingRow>,
@@ -232,6 +236,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             record.spec.seed,
         )
     });
+    let published = published::build(&record.spec.report.published, &leaderboard, metric);
     let summary = summarise(
         &Facts {
             record: &record,
@@ -245,6 +250,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             protocols: &protocols,
             stages: &stages,
             simulation: simulation.as_ref(),
+            published: published.as_ref(),
         },
         missing,
     );
@@ -292,6 +298,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         protocols,
         orderings,
         simulation,
+        published,
         trials,
         missing,
         refit_pending,
@@ -320,6 +327,7 @@ fn summarise(facts: &Facts, missing: usize) -> Vec<String> {
     out.extend(facts.simulation.and_then(|l| l.answer(facts.alpha())));
     out.extend(facts.lead(best));
     out.extend(facts.baseline_beaten(best));
+    out.extend(facts.published.and_then(Standing::sentence));
     out.extend(knob_sentences(
         facts.sensitivity,
         facts.alpha(),
@@ -400,6 +408,7 @@ struct Facts<'a> {
     protocols: &'a [ProtocolAgreement],
     stages: &'a [StageRow],
     simulation: Option<&'a Loop>,
+    published: Option<&'a Standing>,
 }
 
 impl Facts<'_> {
