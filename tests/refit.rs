@@ -146,6 +146,18 @@ fn refits_learn_from_train_and_validation_never_test_and_score_the_leaderboard()
     assert!(built.refit_pending.is_empty());
     let text = report::render_markdown(&built);
     assert!(text.contains("**refit on train ∪ validation**"), "{text}");
+    // The knob section scores the sweep's trials, and says they are not the
+    // leaderboard's refits.
+    assert!(text.contains("## Knob sensitivity"), "{text}");
+    assert!(
+        text.contains("Test values here are the sweep's trials"),
+        "{text}"
+    ); // The appendix lists the refits beside the sweep's trials.
+    let appendix = report::render_appendix(&built);
+    assert!(
+        appendix.contains(&format!("`{}` | most_pop", refit.id)) && appendix.contains("0 refit"),
+        "{appendix}"
+    );
 }
 
 #[test]

@@ -88,7 +88,7 @@ fn introduction(out: &mut String, report: &Report) {
              (the NCF paper's protocol); sampled metrics can order models differently from full ranking (Krichene & Rendle 2020)"
         ),
     };
-    let refit = match spec.selection.refit && report.selected_on == Part::Validation {
+    let refit = match report.refits() {
         true => ", **refit on train ∪ validation** (models trained in epochs for the epoch count early stopping kept on validation),",
         false => "",
     };
@@ -451,6 +451,13 @@ fn trials_section(out: &mut String, report: &Report) {
     let spec = &report.record.spec;
     let metric = report.selection_metric;
     section(out, "All trials");
+    if report.trials.iter().any(|t| t.refit) {
+        let _ = writeln!(
+            out,
+            "Rows whose seed says *refit* are the selected configurations retrained on train ∪ validation: \
+             the leaderboard scores them, and they have no validation value.\n"
+        );
+    }
     let k = metric.k;
     let extra = [MetricKind::Recall, MetricKind::Coverage, MetricKind::Arp]
         .into_iter()
@@ -475,7 +482,10 @@ fn trials_section(out: &mut String, report: &Report) {
             format!("`{}`", row.id),
             row.model.clone(),
             row.knobs.clone(),
-            row.seed_index.to_string(),
+            match row.refit {
+                true => format!("{} refit", row.seed_index),
+                false => row.seed_index.to_string(),
+            },
         ];
         match &row.outcome {
             Outcome::Ok {
@@ -920,11 +930,15 @@ fn sensitivity_section(out: &mut String, report: &Report) {
     let metric = report.selection_metric;
     section(out, "Knob sensitivity");
     let part = part_name(report);
+    let sweep = match report.refits() {
+        true => " Test values here are the sweep's trials, trained on train alone, not the refits the leaderboard shows, so they sit below it.",
+        false => "",
+    };
     let _ = writeln!(
         out,
         "For each swept knob of each model: the best configuration at each value (by {part} {metric}), its {part} and test {metric}; \
          then the value selected on {part} against the runner-up on test, with the same test, correction and verdicts as above \
-         (*significantly worse on test* means {part} picked the wrong value: selection by noise).\n"
+         (*significantly worse on test* means {part} picked the wrong value: selection by noise).{sweep}\n"
     );
     selection_table(out, report);
     if report.sensitivity.is_empty() {

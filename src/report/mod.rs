@@ -81,6 +81,9 @@ pub struct TrialRow {
     pub model: String,
     pub knobs: String,
     pub seed_index: usize,
+    /// A selected configuration retrained on train ∪ validation: what the
+    /// leaderboard scores under `selection.refit`.
+    pub refit: bool,
     pub outcome: Outcome,
 }
 
@@ -129,6 +132,12 @@ impl Report {
     /// the same way): `<report stem>-appendix.md`.
     pub fn appendix_file(&self) -> String {
         format!("{}-appendix.md", self.figure_dir)
+    }
+
+    /// Whether the selected configurations are refit on train ∪ validation
+    /// before test: asked for, and a validation split to select on.
+    pub fn refits(&self) -> bool {
+        self.record.spec.selection.refit && self.selected_on == Part::Validation
     }
 }
 
@@ -216,15 +225,18 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         .collect();
     let orderings =
         orderings::orderings(&configs, &selected, metric, &record.spec.evaluation.metrics);
+    let row = |r: &TrialRecord, refit: bool| TrialRow {
+        id: r.trial.id.clone(),
+        model: r.trial.model_name.clone(),
+        knobs: describe_knobs(&r.trial.knobs),
+        seed_index: r.trial.seed_index,
+        refit,
+        outcome: r.outcome.clone(),
+    };
     let trials: Vec<TrialRow> = records
         .iter()
-        .map(|r| TrialRow {
-            id: r.trial.id.clone(),
-            model: r.trial.model_name.clone(),
-            knobs: describe_knobs(&r.trial.knobs),
-            seed_index: r.trial.seed_index,
-            outcome: r.outcome.clone(),
-        })
+        .map(|r| row(r, false))
+        .chain(refits.iter().map(|(_, r)| row(r, true)))
         .collect();
     let stages = stages::rows(results, &configs, metric.k, compare, record.spec.seed)?;
     let simulation = record.spec.simulation.as_ref().and_then(|sim| {

@@ -298,13 +298,18 @@ fn tradeoff_panels(inputs: &Inputs, protocol: &str) -> Option<(String, Vec<Panel
             let bias = MetricId { kind, k };
             let series = by_model(
                 inputs,
-                inputs.trials.iter().filter_map(|t| match &t.outcome {
-                    Outcome::Ok { test, .. } => Some((
-                        t.model.clone(),
-                        (test.get(bias)?.mean, test.get(inputs.metric)?.mean),
-                    )),
-                    Outcome::Failed { .. } => None,
-                }),
+                // The sweep's trials: a refit would plot its configuration twice.
+                inputs
+                    .trials
+                    .iter()
+                    .filter(|t| !t.refit)
+                    .filter_map(|t| match &t.outcome {
+                        Outcome::Ok { test, .. } => Some((
+                            t.model.clone(),
+                            (test.get(bias)?.mean, test.get(inputs.metric)?.mean),
+                        )),
+                        Outcome::Failed { .. } => None,
+                    }),
             );
             let side = if higher { "right" } else { "left" };
             (format!("{bias} ({side} is less biased)"), higher, series)
