@@ -814,7 +814,7 @@ impl<'a> Setting<'a> {
                 candidates: stages.candidates,
                 retriever: alone.retriever.summary,
                 retriever_micros_per_user: alone.retriever.micros_per_user,
-                retriever_cost: stages.retriever.cost(),
+                retriever_cost: stages.retrieval_cost,
                 index: stages.index.as_ref().map(|index| IndexRecord {
                     index: index.description.clone(),
                     build_seconds: index.build_seconds,

@@ -3,13 +3,10 @@
 //! when users saw every item, and favours the most-popular baseline when the
 //! log's exposure was skewed towards popular items (docs/metrics.md).
 
-use std::path::Path;
+mod common;
 
 use recsweep::eval::MetricKind;
-use recsweep::plan::parse_spec;
 use recsweep::report::{self, Orderings};
-use recsweep::runner::{self, Experiment, RunOptions};
-use recsweep::store::ResultsDir;
 
 /// A fixed synthetic experiment at the given exposure bias; its orderings.
 fn orderings(exposure_bias: f64) -> Orderings {
@@ -21,12 +18,8 @@ fn orderings(exposure_bias: f64) -> Orderings {
          models:\n  - model: most_pop\n  - model: random\n  - model: ease\n    params: {{l2: 200.0}}\n  - model: ials\n    params: {{dim: 16, iterations: 8, solver: cg}}\n\
          selection: {{metric: ndcg@10}}\n"
     );
-    let valid = parse_spec(&spec, Path::new("biased.yaml"), &[]).unwrap();
-    let experiment = Experiment::prepare(valid).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("biased"));
-    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
-    report::build(&results).unwrap().orderings.unwrap()
+    let (_, ran) = common::run_spec(&spec);
+    report::build(&ran.results).unwrap().orderings.unwrap()
 }
 
 /// Rank (1 = best) of `model` under column `c`.

@@ -4,21 +4,15 @@
 
 use std::path::Path;
 
-use std::process::Command;
+mod common;
+
+use common::{recsweep, recsweep_with};
 
 const SPEC: &str = "name: gate\nseed: 3\n\
 dataset: {source: synthetic, users: 600, items: 300, interactions: 12000, seed: 2}\n\
 evaluation: {cutoffs: [10], metrics: [recall, ndcg, arp]}\n\
 models:\n  - model: most_pop\n  - model: ease\n    params: {l2: 100.0}\n\
 check: {metrics: [ndcg@10, arp@10]}\n";
-
-fn recsweep(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn run(dir: &Path, results: &str, extra: &[&str]) {
     let mut args = vec!["run", "spec.yaml", "--quiet", "--results", results];
@@ -82,12 +76,11 @@ fn a_degraded_model_fails_with_a_readable_table() {
         ],
     );
     let summary = dir.path().join("summary.md");
-    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .current_dir(dir.path())
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .args(["check", "worse/gate", "--baseline", "baseline.json"])
-        .output()
-        .unwrap();
+    let out = recsweep_with(
+        dir.path(),
+        &["check", "worse/gate", "--baseline", "baseline.json"],
+        &[("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
+    );
     assert_eq!(out.status.code(), Some(1));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("regression(s)"), "{table}");

@@ -2,14 +2,14 @@
 //! exit-2 errors for mismatched or broken files.
 
 use recsweep::stats::{paired_t, wilcoxon};
-use std::process::Command;
+use std::path::Path;
+
+mod common;
+
+use common::recsweep;
 
 fn compare(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .arg("compare")
-        .args(args)
-        .output()
-        .unwrap()
+    recsweep(Path::new("."), &[&["compare"], args].concat())
 }
 
 const A: &str = "tests/fixtures/per_user/a.tsv";
@@ -135,11 +135,10 @@ fn a_model_of_a_results_folder_is_its_selected_configuration_seeds_averaged() {
          sweep: {seeds: 2}\n",
     )
     .unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .current_dir(dir.path())
-        .args(["run", "s.yaml", "--quiet", "--results", "res"])
-        .output()
-        .unwrap();
+    let run = recsweep(
+        dir.path(),
+        &["run", "s.yaml", "--quiet", "--results", "res"],
+    );
     assert!(
         run.status.success(),
         "{}",

@@ -1,8 +1,10 @@
 //! A knob selected at the end of what was tried is said to be on the edge,
 //! in the report and by `validate` once results are stored.
 
+mod common;
+
+use common::recsweep;
 use std::path::Path;
-use std::process::Command;
 
 use recsweep::plan::parse_spec;
 use recsweep::report;
@@ -39,11 +41,15 @@ fn a_value_selected_at_the_end_of_its_grid_is_flagged_in_the_report_and_by_valid
     )));
 
     let validate = |results: &Path| {
-        let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-            .args(["validate", spec_path.to_str().unwrap(), "--results"])
-            .arg(results)
-            .output()
-            .unwrap();
+        let out = recsweep(
+            Path::new("."),
+            &[
+                "validate",
+                spec_path.to_str().unwrap(),
+                "--results",
+                results.to_str().unwrap(),
+            ],
+        );
         assert!(out.status.success());
         String::from_utf8(out.stderr).unwrap()
     };

@@ -1,6 +1,9 @@
 //! `recsweep evaluate` against trec_eval (pytrec_eval 0.5.11) and ranx,
 //! per user, at K = 1, 5, 10, 20, 100 (tests/fixtures/trec/make_reference.py).
 
+mod common;
+
+use common::recsweep;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -8,7 +11,6 @@ use recsweep::eval::{MetricKind, MetricSet};
 use recsweep::external::{
     evaluate, read_judgements, read_run, EvaluateOptions, ScorePrecision, Scores, Vocabulary,
 };
-use std::process::Command;
 
 type Reference = BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>>;
 
@@ -140,12 +142,9 @@ fn matches_ranx_with_distinct_scores() {
     );
 }
 
-fn recsweep(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .arg("evaluate")
-        .args(args)
-        .output()
-        .unwrap()
+/// `recsweep evaluate ARGS` in the crate root.
+fn evaluate_cli(args: &[&str]) -> std::process::Output {
+    recsweep(Path::new("."), &[&["evaluate"], args].concat())
 }
 
 #[test]
@@ -163,7 +162,7 @@ fn bad_run_files_name_the_file_and_line_and_exit_2() {
         ),
     ] {
         let path = format!("tests/fixtures/bad_runs/{file}");
-        let out = recsweep(&["--recs", &path, "--truth", "tests/fixtures/trec/qrels.txt"]);
+        let out = evaluate_cli(&["--recs", &path, "--truth", "tests/fixtures/trec/qrels.txt"]);
         assert_eq!(out.status.code(), Some(2), "{file}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{file}: {err}");
@@ -174,7 +173,7 @@ fn bad_run_files_name_the_file_and_line_and_exit_2() {
 fn duplicates_missing_users_and_json_output() {
     let dir = tempfile::tempdir().unwrap();
     let per_user = dir.path().join("per_user.tsv");
-    let out = recsweep(&[
+    let out = evaluate_cli(&[
         "--recs",
         "tests/fixtures/bad_runs/duplicates.csv",
         "--truth",
@@ -218,7 +217,7 @@ fn duplicates_missing_users_and_json_output() {
 
 #[test]
 fn rank_only_runs_are_ordered_by_rank_and_bias_metrics_need_train() {
-    let out = recsweep(&[
+    let out = evaluate_cli(&[
         "--recs",
         "tests/fixtures/bad_runs/ranks.tsv",
         "--truth",
@@ -232,7 +231,7 @@ fn rank_only_runs_are_ordered_by_rank_and_bias_metrics_need_train() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // Rank 1 is item 10, not relevant for user 1.
     assert_eq!(v["metrics"]["hit_rate@1"], 0.0);
-    let out = recsweep(&[
+    let out = evaluate_cli(&[
         "--recs",
         "tests/fixtures/bad_runs/ranks.tsv",
         "--truth",
@@ -242,7 +241,7 @@ fn rank_only_runs_are_ordered_by_rank_and_bias_metrics_need_train() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("arp needs train interactions"));
-    let out = recsweep(&[
+    let out = evaluate_cli(&[
         "--recs",
         "tests/fixtures/bad_runs/ranks.tsv",
         "--truth",
@@ -286,7 +285,7 @@ fn debiased_metrics_take_their_propensities_from_the_train_file() {
             "--recs", &recs, "--truth", &truth, "--train", &train, "--k", "2", "--json",
         ];
         args.extend(extra);
-        recsweep(&args)
+        evaluate_cli(&args)
     };
     let metrics = ["--metrics", "recall,ips_recall,snips_recall"];
     let value = |out: std::process::Output| -> serde_json::Value {
@@ -349,12 +348,7 @@ fn seen_items_are_removed_before_the_cutoff_unless_kept() {
         ];
         args.extend(extra);
         args.extend(["--metrics", "ndcg", "--k", "1", "--json"]);
-        let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-            .current_dir(d)
-            .arg("evaluate")
-            .args(&args)
-            .output()
-            .unwrap();
+        let out = recsweep(d, &[&["evaluate"], &args[..]].concat());
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{err}");
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -2,23 +2,9 @@
 //! end through the CLI on tiny fixtures written here (no MovieLens rows).
 
 use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn recsweep(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{bad_input, recsweep, text};
 
 /// A report with runs of spaces collapsed (table cells are padded).
 fn report(dir: &Path, name: &str) -> String {
@@ -28,14 +14,6 @@ fn report(dir: &Path, name: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Exit 2 with `expected` in the message, never a panic.
-fn bad_input(out: &Output, expected: &str) {
-    let all = text(out);
-    assert_eq!(out.status.code(), Some(2), "{all}");
-    assert!(all.contains(expected), "expected `{expected}` in: {all}");
-    assert!(!all.contains("panicked"), "{all}");
 }
 
 /// 24 users and 16 items in two genres; users 0–11 like genre a (items

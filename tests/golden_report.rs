@@ -4,12 +4,12 @@
 //! numbers that vary between runs). After an intended change, regenerate:
 //!   RECSWEEP_UPDATE_GOLDEN=1 cargo test --release --test golden_report
 
+mod common;
+
 use std::path::Path;
 
-use recsweep::plan::parse_spec;
 use recsweep::report;
-use recsweep::runner::{self, Experiment, RunOptions};
-use recsweep::store::{Outcome, ResultsDir};
+use recsweep::store::Outcome;
 
 const SPEC: &str = "name: golden\nquestion: Does EASE beat the popularity baseline on a small synthetic log?\nseed: 3\n\
 dataset: {source: synthetic, users: 150, items: 60, interactions: 3000, seed: 2}\n\
@@ -19,11 +19,8 @@ sweep: {seeds: 2}\nselection: {metric: ndcg@5}\ncheck: {metrics: [ndcg@5]}\n";
 
 #[test]
 fn report_matches_the_golden_file() {
-    let spec = parse_spec(SPEC, Path::new("golden.yaml"), &[]).unwrap();
-    let experiment = Experiment::prepare(spec).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("golden"));
-    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let (experiment, ran) = common::run_spec(SPEC);
+    let results = ran.results;
     // Mask timings and the machine: zero them in the stored records.
     for trial in &experiment.expansion.trials {
         let mut record = results.read_trial(&trial.id).unwrap();
@@ -42,11 +39,7 @@ fn report_matches_the_golden_file() {
             assert_eq!(s.repeats, recsweep::eval::ServingTime::REPEATS);
             (s.median_micros, s.min_micros, s.max_micros) = (1.0, 0.5, 2.0);
         }
-        let path = dir
-            .path()
-            .join("golden/trials")
-            .join(&trial.id)
-            .join("trial.json");
+        let path = results.trial_path(&trial.id).join("trial.json");
         std::fs::write(path, serde_json::to_string_pretty(&record).unwrap()).unwrap();
     }
     results.write_experiment(&experiment.record()).unwrap();
@@ -84,11 +77,8 @@ fn report_matches_the_golden_file() {
 #[test]
 fn plots_false_leaves_the_figures_out() {
     let text = format!("{SPEC}report: {{plots: false}}\n");
-    let spec = parse_spec(&text, Path::new("golden.yaml"), &[]).unwrap();
-    let experiment = Experiment::prepare(spec).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("golden"));
-    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let (_, ran) = common::run_spec(&text);
+    let results = ran.results;
     let built = report::build(&results).unwrap();
     assert!(built.figures.is_empty());
     assert!(!built.embedding.is_empty(), "tables stay");

@@ -2,8 +2,10 @@
 //! every experiment that compares two-tower with NCF, with the sign of the
 //! difference as the report has it, and lists every report.
 
+mod common;
+
+use common::recsweep;
 use std::path::Path;
-use std::process::Command;
 
 use recsweep::plan::parse_spec;
 use recsweep::report;
@@ -35,10 +37,10 @@ fn the_index_answers_from_each_experiment_and_lists_every_report() {
     let both = run(&root, BOTH);
     run(&root, BASELINES);
     let out = dir.path().join("reports/README.md");
-    let status = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .args(["index", root.to_str().unwrap(), "-o", out.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let status = recsweep(
+        Path::new("."),
+        &["index", root.to_str().unwrap(), "-o", out.to_str().unwrap()],
+    );
     assert!(
         status.status.success(),
         "{}",
@@ -82,10 +84,7 @@ fn the_index_answers_from_each_experiment_and_lists_every_report() {
 #[test]
 fn an_index_of_a_folder_without_results_is_an_input_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .args(["index", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = recsweep(Path::new("."), &["index", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(dir.path().to_str().unwrap()));
 }

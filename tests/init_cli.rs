@@ -5,15 +5,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use std::process::Command;
+mod common;
 
-fn recsweep(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::recsweep;
 
 /// `init DATA -o spec.yaml`, then `run` (validation included): both succeed.
 fn init_and_run(dir: &Path, data: &str) -> String {

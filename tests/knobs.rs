@@ -2,14 +2,16 @@
 //! direction does not hold, the model or the knob is wrong: investigate, do
 //! not loosen the test.
 
+mod common;
+
 use std::path::Path;
 
 use recsweep::data::CsrMatrix;
 use recsweep::eval::{MetricId, MetricKind};
 use recsweep::models::{FitInput, Fitted, ModelKind};
 use recsweep::plan::parse_spec;
-use recsweep::runner::{self, Experiment, RunOptions};
-use recsweep::store::{Outcome, ResultsDir};
+use recsweep::runner::Experiment;
+use recsweep::store::Outcome;
 
 const DATA: &str = "name: knobs\nseed: 9\n\
 dataset: {source: synthetic, users: 800, items: 400, interactions: 24000, popularity_exponent: 1.2, seed: 4}\n\
@@ -17,11 +19,8 @@ evaluation: {cutoffs: [10], metrics: [ndcg, recall, coverage, arp]}\n";
 
 /// Test summary value of `metric` for each trial, keyed by its knob description.
 fn sweep(models: &str) -> Vec<(String, f64, f64, f64)> {
-    let spec = parse_spec(&format!("{DATA}{models}"), Path::new("knobs.yaml"), &[]).unwrap();
-    let experiment = Experiment::prepare(spec).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("knobs"));
-    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let (experiment, ran) = common::run_spec(&format!("{DATA}{models}"));
+    let results = ran.results;
     let get = |s: &recsweep::eval::Summary, kind| s.get(MetricId { kind, k: 10 }).unwrap().mean;
     experiment
         .expansion

@@ -2,18 +2,14 @@
 //! docs/spec.md holds the same tables, and completions generate for every
 //! shell the README names.
 
-use std::process::Command;
+use std::path::Path;
 
-fn recsweep(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+mod common;
+
+/// `recsweep ARGS` in the crate root, succeeded: its standard output.
+fn stdout_of(args: &[&str]) -> String {
+    let out = common::recsweep(Path::new("."), args);
+    assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -31,7 +27,7 @@ fn docs_spec_tables_are_the_list_output() {
     for what in ["models", "popularity"] {
         assert_eq!(
             documented(what),
-            recsweep(&["list", what, "--markdown"]),
+            stdout_of(&["list", what, "--markdown"]),
             "docs/spec.md's {what} table differs from `recsweep list {what} --markdown`; paste the output there"
         );
     }
@@ -39,7 +35,7 @@ fn docs_spec_tables_are_the_list_output() {
 
 #[test]
 fn every_model_metric_and_knob_is_listed() {
-    let models = recsweep(&["list", "models"]);
+    let models = stdout_of(&["list", "models"]);
     for kind in recsweep::models::ModelKind::ALL {
         assert!(models.contains(&format!("`{}`", kind.as_str())), "{models}");
         for key in kind.param_keys() {
@@ -53,14 +49,14 @@ fn every_model_metric_and_knob_is_listed() {
         .find(|l| l.contains("`l2`"))
         .unwrap();
     assert!(ease_l2.contains("500"), "{ease_l2}");
-    let metrics = recsweep(&["list", "metrics"]);
+    let metrics = stdout_of(&["list", "metrics"]);
     for kind in recsweep::eval::MetricKind::ALL {
         assert!(
             metrics.contains(&format!("`{}@K`", kind.as_str())),
             "{metrics}"
         );
     }
-    let knobs = recsweep(&["list", "knobs"]);
+    let knobs = stdout_of(&["list", "knobs"]);
     for knob in ["dropout", "l2", "temperature", "popularity"] {
         assert!(knobs.contains(&format!("`{knob}`")), "{knobs}");
     }
@@ -69,7 +65,7 @@ fn every_model_metric_and_knob_is_listed() {
 #[test]
 fn completions_generate_for_bash_zsh_and_fish() {
     for shell in ["bash", "zsh", "fish"] {
-        let script = recsweep(&["completions", shell]);
+        let script = stdout_of(&["completions", shell]);
         assert!(script.contains("recsweep"), "{shell}");
         assert!(
             script.contains("validate") && script.contains("list"),

@@ -1,6 +1,8 @@
 //! MovieLens 100K from ../shared/datasets (present in CI; skipped with a
 //! printed reason elsewhere, since MovieLens may not be redistributed).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use recsweep::data::load;
@@ -8,9 +10,9 @@ use recsweep::eval::{MetricId, MetricKind};
 use recsweep::plan::load_spec;
 use recsweep::report;
 use recsweep::results::{self as selection, Part};
-use recsweep::runner::{self, Experiment, RunOptions};
+use recsweep::runner::{Experiment, RunOptions};
 use recsweep::spec::Override;
-use recsweep::store::{Outcome, ResultsDir, TrialRecord};
+use recsweep::store::{Outcome, TrialRecord};
 
 fn u_data() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/ml-100k/u.data");
@@ -49,9 +51,9 @@ fn ml100k_itemknn_and_ease_beat_most_pop() {
         vec![format!("dataset.path={}", path.display()).parse().unwrap()];
     let spec = load_spec(Path::new("experiments/ml100k-baselines.yaml"), &overrides).unwrap();
     let experiment = Experiment::prepare(spec).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("ml100k"));
-    let summary = runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let ran = common::run(&experiment, &RunOptions::default());
+    let results = ran.results;
+    let summary = &ran.summary;
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
     let records: Vec<TrialRecord> = experiment
         .expansion

@@ -2,6 +2,8 @@
 //! nothing and rebuilds the same report; results do not depend on the
 //! thread count or the scoring block size; protocol invariants hold.
 
+mod common;
+
 use std::path::Path;
 
 use recsweep::eval::{evaluate, ItemStats, MetricSet, Target};
@@ -10,7 +12,6 @@ use recsweep::plan::{parse_spec, ValidSpec};
 use recsweep::report;
 use recsweep::runner::{self, Experiment, RunOptions};
 use recsweep::store::{Outcome, ResultsDir};
-use std::process::Command;
 
 const SMALL: &str = "name: small\nseed: 5\n\
 dataset: {source: synthetic, users: 300, items: 120, interactions: 6000, seed: 3}\n\
@@ -26,13 +27,7 @@ fn small_spec() -> ValidSpec {
 fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     let dir = tempfile::tempdir().unwrap();
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/quickstart.yaml");
-    let run = || {
-        Command::new(env!("CARGO_BIN_EXE_recsweep"))
-            .current_dir(dir.path())
-            .args(["run", spec.to_str().unwrap(), "--quiet"])
-            .output()
-            .unwrap()
-    };
+    let run = || common::recsweep(dir.path(), &["run", spec.to_str().unwrap(), "--quiet"]);
     let first = run();
     assert!(
         first.status.success(),
@@ -52,11 +47,7 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     );
     assert_eq!(std::fs::read_to_string(&report_path).unwrap(), report_text);
 
-    let json = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .current_dir(dir.path())
-        .args(["report", "results/quickstart", "--json"])
-        .output()
-        .unwrap();
+    let json = common::recsweep(dir.path(), &["report", "results/quickstart", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     // two_tower leads, but two seeds cannot separate it from mf: the
     // opening names the group instead of a best model.
@@ -135,16 +126,15 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
     std::fs::remove_dir_all(&figures_dir).unwrap();
     std::fs::remove_file(&report_path).unwrap();
     std::fs::remove_file(&appendix_path).unwrap();
-    let rebuilt = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .current_dir(dir.path())
-        .args([
+    let rebuilt = common::recsweep(
+        dir.path(),
+        &[
             "report",
             "results/quickstart",
             "-o",
             "reports/quickstart.md",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(rebuilt.status.success());
     assert_eq!(std::fs::read_to_string(&report_path).unwrap(), report_text);
     assert_eq!(std::fs::read_to_string(&appendix_path).unwrap(), appendix);
@@ -154,16 +144,14 @@ fn quickstart_runs_resumes_and_rebuilds_the_same_report() {
 #[test]
 fn an_interrupted_sweep_redoes_only_unfinished_trials() {
     let experiment = Experiment::prepare(small_spec()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("small"));
     let total = experiment.expansion.trials.len();
-    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let ran = common::run(&experiment, &RunOptions::default());
+    let results = ran.results;
     // Simulate a crash: one trial lost its record, another left a torn file.
-    let trials = dir.path().join("small/trials");
     let ids = &experiment.expansion.trials;
-    std::fs::remove_file(trials.join(&ids[0].id).join("trial.json")).unwrap();
+    std::fs::remove_file(results.trial_path(&ids[0].id).join("trial.json")).unwrap();
     std::fs::write(
-        trials.join(&ids[1].id).join("trial.json"),
+        results.trial_path(&ids[1].id).join("trial.json"),
         "{\"format\": 1, \"cont",
     )
     .unwrap();
@@ -305,9 +293,8 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
 #[test]
 fn summary_is_the_mean_of_per_user_values() {
     let experiment = Experiment::prepare(small_spec()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("small"));
-    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let ran = common::run(&experiment, &RunOptions::default());
+    let results = ran.results;
     for trial in &experiment.expansion.trials {
         let Outcome::Ok { test, .. } = results.read_trial(&trial.id).unwrap().outcome else {
             panic!()
@@ -334,9 +321,8 @@ fn summary_is_the_mean_of_per_user_values() {
 #[test]
 fn report_marks_significance_against_the_baseline_and_knob_sensitivity() {
     let experiment = Experiment::prepare(small_spec()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("small"));
-    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let ran = common::run(&experiment, &RunOptions::default());
+    let results = ran.results;
     let built = report::build(&results).unwrap();
     // 8 models: 28 pairs, all against each other.
     assert_eq!(built.pairs.len(), 28);
@@ -392,9 +378,8 @@ fn sampled_negatives_are_drawn_once_and_shared_by_every_trial() {
             );
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("small"));
-    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let ran = common::run(&experiment, &RunOptions::default());
+    let results = ran.results;
     // Every trial's stored top lists come from the same candidates.
     let labels = &experiment.labels;
     let allowed: std::collections::HashSet<(String, String)> = candidates
@@ -407,13 +392,9 @@ fn sampled_negatives_are_drawn_once_and_shared_by_every_trial() {
         })
         .collect();
     for trial in &experiment.expansion.trials {
-        let topk = recsweep::table::read_parquet(
-            &dir.path()
-                .join("small/trials")
-                .join(&trial.id)
-                .join("topk.parquet"),
-        )
-        .unwrap();
+        let topk =
+            recsweep::table::read_parquet(&results.trial_path(&trial.id).join("topk.parquet"))
+                .unwrap();
         let users = topk.column("user").unwrap().clone().into_texts();
         let items = topk.column("item").unwrap().clone().into_texts();
         assert_eq!(topk.rows(), 10 * split.test.nonempty_rows().len());

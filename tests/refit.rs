@@ -2,14 +2,15 @@
 //! validation (never test) for the epochs selection kept, scored on test,
 //! and the report's leaderboard and comparisons use those refits.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 
 use recsweep::plan::parse_spec;
 use recsweep::report;
 use recsweep::results::{configurations, load_records, refit_trial};
-use recsweep::runner::{self, Experiment, RunOptions};
-use recsweep::store::{Outcome, ResultsDir, TrialRecord};
+use recsweep::store::{Outcome, TrialRecord};
 
 const SPEC: &str = "name: refit\nseed: 4\n\
 dataset: {source: synthetic, users: 300, items: 120, interactions: 6000, seed: 3}\n\
@@ -43,11 +44,9 @@ fn ranks_by(
 
 #[test]
 fn refits_learn_from_train_and_validation_never_test_and_score_the_leaderboard() {
-    let spec = parse_spec(SPEC, Path::new("refit.yaml"), &[]).unwrap();
-    let experiment = Experiment::prepare(spec).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("refit"));
-    let summary = runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let (experiment, ran) = common::run_spec(SPEC);
+    let results = ran.results;
+    let summary = &ran.summary;
     assert!(summary.failed.is_empty(), "{:?}", summary.failed);
     // 1 most_pop trial + 2 l2 × 2 seeds of mf, then 1 + 2 refits.
     assert_eq!(summary.ran, 5 + 3);

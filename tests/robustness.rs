@@ -5,29 +5,13 @@
 use std::path::Path;
 use std::process::{Command as Process, Output, Stdio};
 
+mod common;
+
+use common::{bad_input, recsweep, stderr};
+
 const SMALL: &str = "name: small\nseed: 1\n\
 dataset: {source: synthetic, users: 120, items: 60, interactions: 1500, seed: 2}\n\
 evaluation: {cutoffs: [5, 10]}\nmodels:\n  - model: most_pop\n  - model: ease\n";
-
-fn recsweep(dir: &Path, args: &[&str]) -> Output {
-    Process::new(env!("CARGO_BIN_EXE_recsweep"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Exit status 2 with `expected` on stderr, and no panic.
-fn bad_input(out: &Output, expected: &str) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(expected), "expected `{expected}` in: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
 
 fn with_spec(text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -2,32 +2,19 @@
 //! `recsweep plan` prints job definitions that are valid as written.
 
 use std::path::Path;
-
 use std::process::Command;
+
+mod common;
+
+use common::{recsweep, recsweep_with};
 
 const SPEC: &str = "name: sharded\nseed: 1\n\
 dataset: {source: synthetic, users: 150, items: 60, interactions: 2000, seed: 2}\n\
 evaluation: {cutoffs: [10]}\nmodels:\n  - model: ease\n    sweep: {l2: [10.0, 50.0, 100.0, 500.0]}\n";
 
-fn recsweep(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_recsweep"));
-    cmd.current_dir(dir).args(args);
-    for var in [
-        "SLURM_ARRAY_TASK_ID",
-        "SLURM_ARRAY_TASK_COUNT",
-        "SLURM_ARRAY_TASK_MIN",
-        "SLURM_ARRAY_TASK_MAX",
-        "JOB_COMPLETION_INDEX",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().unwrap()
-}
-
 /// `recsweep plan ARGS` in `dir`, succeeded: its text and YAML documents.
 fn manifest(dir: &Path, args: &[&str]) -> (String, Vec<serde_yaml::Value>) {
-    let out = recsweep(dir, args, &[]);
+    let out = recsweep(dir, args);
     assert!(
         out.status.success(),
         "{}",
@@ -64,7 +51,7 @@ fn shard_auto_follows_slurm_and_kubernetes_and_the_shards_cover_every_trial() {
         let line = err.lines().find(|l| l.contains(" trials run, ")).unwrap();
         line.split_whitespace().next().unwrap().parse().unwrap()
     };
-    let slurm = recsweep(
+    let slurm = recsweep_with(
         dir.path(),
         &run,
         &[
@@ -75,7 +62,7 @@ fn shard_auto_follows_slurm_and_kubernetes_and_the_shards_cover_every_trial() {
     assert_eq!(ran(&slurm), 2);
     let mut kube = run.to_vec();
     kube.extend(["--shards", "2"]);
-    let kubernetes = recsweep(dir.path(), &kube, &[("JOB_COMPLETION_INDEX", "1")]);
+    let kubernetes = recsweep_with(dir.path(), &kube, &[("JOB_COMPLETION_INDEX", "1")]);
     assert_eq!(ran(&kubernetes), 2);
     let report = std::fs::read_to_string(dir.path().join("reports/sharded.md")).unwrap();
     assert!(
@@ -83,10 +70,10 @@ fn shard_auto_follows_slurm_and_kubernetes_and_the_shards_cover_every_trial() {
         "both shards together are complete"
     );
 
-    let none = recsweep(dir.path(), &run, &[]);
+    let none = recsweep(dir.path(), &run);
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("SLURM_ARRAY_TASK_ID"));
-    let no_count = recsweep(dir.path(), &run, &[("JOB_COMPLETION_INDEX", "0")]);
+    let no_count = recsweep_with(dir.path(), &run, &[("JOB_COMPLETION_INDEX", "0")]);
     assert_eq!(no_count.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_count.stderr).contains("--shards N"));
     // A task id below the array's minimum, or a count of 0, is bad input
@@ -108,7 +95,7 @@ fn shard_auto_follows_slurm_and_kubernetes_and_the_shards_cover_every_trial() {
             "the shard count from SLURM_ARRAY_TASK_COUNT is 0",
         ),
     ] {
-        let out = recsweep(dir.path(), &run, vars);
+        let out = recsweep_with(dir.path(), &run, vars);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(expected), "{err}");
@@ -164,7 +151,7 @@ fn the_kubernetes_manifest_is_an_indexed_job_and_a_report_job() {
     );
     // kubectl's client-side dry run still asks a cluster which kinds exist:
     // without one it cannot judge, and says so.
-    let dry = std::process::Command::new("kubectl")
+    let dry = Command::new("kubectl")
         .args(["apply", "--dry-run=client", "-f", "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -194,7 +181,7 @@ fn the_kubernetes_manifest_is_an_indexed_job_and_a_report_job() {
 #[test]
 fn the_slurm_script_submits_an_array_and_a_dependent_report() {
     let dir = setup();
-    let out = recsweep(
+    let out = recsweep_with(
         dir.path(),
         &[
             "plan",
@@ -226,7 +213,7 @@ fn the_slurm_script_submits_an_array_and_a_dependent_report() {
     }
     // Valid bash as written.
     std::fs::write(dir.path().join("submit.sh"), &script).unwrap();
-    let check = std::process::Command::new("bash")
+    let check = Command::new("bash")
         .args(["-n", "submit.sh"])
         .current_dir(dir.path())
         .output()
@@ -268,7 +255,7 @@ fn the_slurm_script_passes_adversarial_paths_and_overrides_as_single_words() {
     );
     let results = "x; touch PWNED3 `touch PWNED4` 'q\"";
     let set = "report.path=out dir/r;$(touch PWNED5).md";
-    let out = recsweep(
+    let out = recsweep_with(
         &work,
         &[
             "plan",
@@ -333,7 +320,7 @@ fn the_slurm_script_passes_adversarial_paths_and_overrides_as_single_words() {
     }
 
     // A newline would end a #SBATCH or heredoc line: refused, not quoted.
-    let newline = recsweep(
+    let newline = recsweep_with(
         &work,
         &[
             "plan",

@@ -2,6 +2,8 @@
 //! thread count, the report tests the final round against the baseline, and
 //! exploration widens what users are shown (docs/simulation.md).
 
+mod common;
+
 use std::path::Path;
 
 use recsweep::plan::parse_spec;
@@ -71,9 +73,8 @@ fn rounds_are_deterministic_for_a_seed_at_any_thread_count() {
 fn the_report_tests_the_final_round_against_the_baseline() {
     let experiment =
         Experiment::prepare(parse_spec(SPEC, Path::new("loop.yaml"), &[]).unwrap()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("loop"));
-    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let ran = common::run(&experiment, &RunOptions::default());
+    let results = ran.results;
     let report = report::build(&results).unwrap();
     let l = report.simulation.as_ref().unwrap();
     assert_eq!(l.baseline, "ials (defaults) ε=0");
@@ -150,10 +151,7 @@ fn a_model_fitted_on_a_real_log_stands_in_for_the_truth() {
 fn validate_says_what_each_trial_simulates() {
     let spec =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/feedback-loop-synthetic.yaml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .args(["validate", spec.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = common::recsweep(Path::new("."), &["validate", spec.to_str().unwrap()]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(

@@ -1,11 +1,13 @@
 //! Spec validation: every mistake is reported at once, with file, line,
 //! column, key path and a fix; bad specs exit 2 and never panic.
 
+mod common;
+
+use common::recsweep;
 use std::path::Path;
 
 use recsweep::plan::parse_spec;
 use recsweep::spec::SpecError;
-use std::process::Command;
 
 fn errors(text: &str) -> String {
     match parse_spec(text, Path::new("spec.yaml"), &[]) {
@@ -191,10 +193,10 @@ fn not_yaml_and_not_a_mapping() {
 
 #[test]
 fn validate_exits_2_with_every_error_and_no_panic() {
-    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .args(["validate", "tests/specs/three_mistakes.yaml"])
-        .output()
-        .unwrap();
+    let out = recsweep(
+        Path::new("."),
+        &["validate", "tests/specs/three_mistakes.yaml"],
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(
@@ -209,22 +211,18 @@ fn validate_exits_2_with_every_error_and_no_panic() {
 
 #[test]
 fn missing_spec_file_and_bad_flags_exit_2() {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_recsweep"));
-    let out = cmd
-        .args(["validate", "no/such/spec.yaml"])
-        .output()
-        .unwrap();
+    let out = recsweep(Path::new("."), &["validate", "no/such/spec.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read spec no/such/spec.yaml"));
-    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .args(["run", "experiments/quickstart.yaml", "--shard", "3/2"])
-        .output()
-        .unwrap();
+    let out = recsweep(
+        Path::new("."),
+        &["run", "experiments/quickstart.yaml", "--shard", "3/2"],
+    );
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(env!("CARGO_BIN_EXE_recsweep"))
-        .args(["validate", "experiments/quickstart.yaml", "--set", "nokey"])
-        .output()
-        .unwrap();
+    let out = recsweep(
+        Path::new("."),
+        &["validate", "experiments/quickstart.yaml", "--set", "nokey"],
+    );
     assert_eq!(out.status.code(), Some(2));
 }
 

@@ -1,6 +1,8 @@
 //! Two-stage pipelines: what a pipeline ranks, what its stage metrics say,
 //! and how sweep knobs reach its stages.
 
+mod common;
+
 use std::path::Path;
 
 use recsweep::eval::{
@@ -233,9 +235,8 @@ fn a_pipeline_trial_stores_its_stages() {
     )
     .unwrap();
     let experiment = Experiment::prepare(spec).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let results = ResultsDir::new(dir.path().join("p"));
-    runner::run(&experiment, &results, &RunOptions::default(), &|_| {}).unwrap();
+    let ran = common::run(&experiment, &RunOptions::default());
+    let results = ran.results;
     let trial = &experiment.expansion.trials[0];
     let Outcome::Ok { test, stages, .. } = results.read_trial(&trial.id).unwrap().outcome else {
         panic!("the pipeline trial failed")
@@ -264,6 +265,16 @@ fn a_pipeline_trial_stores_its_stages() {
     assert!(share <= 2.0 / 30.0 + 1e-12, "{share}");
     let report = recsweep::report::render_markdown(&recsweep::report::build(&results).unwrap());
     assert!(report.contains("held-out in negatives"), "{report}");
+    // The conditional hit rate: what the ranker kept of what was found.
+    let recall = test.get(id(MetricKind::Recall, 10)).unwrap().mean;
+    assert!(
+        report.contains("recall@10 ÷ candidate recall@N"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("| {:.3} ", recall / candidate_recall)),
+        "{report}"
+    );
     assert!(
         report.contains(&format!("{:.2}%", 100.0 * share)),
         "{report}"
@@ -447,4 +458,34 @@ fn pipelines_do_not_depend_on_thread_count() {
             .collect::<Vec<_>>()
     };
     assert_eq!(outcome(1), outcome(2));
+}
+
+/// An index fixed in its own model entry is compared with the exact
+/// pipeline of another entry that has the same params, and its retriever's
+/// cost is the query and the search, not the catalogue: both stage rows
+/// give the same ranker share of their pipeline's multiply-adds.
+#[test]
+fn an_index_in_its_own_entry_meets_its_exact_twin() {
+    let stages = "retriever: {model: mf, params: {dim: 8, epochs: 2}}, candidates: 20, ranker: {model: dcn, params: {dim: 4, hidden: [8], epochs: 2}}";
+    let spec = parse_spec(
+        &format!(
+            "{DATA}models:\n  - model: pipeline\n    name: exact\n    params: {{{stages}}}\n  - model: pipeline\n    name: indexed\n    params: {{{stages}, index: {{hnsw: {{m: 4, ef_construction: 16, ef_search: 20}}}}}}\n"
+        ),
+        Path::new("twins.yaml"),
+        &[],
+    )
+    .unwrap();
+    let experiment = Experiment::prepare(spec).unwrap();
+    let ran = common::run(&experiment, &RunOptions::default());
+    let results = ran.results;
+    let report = recsweep::report::build(&results).unwrap();
+    let row = |name: &str| report.stages.iter().find(|r| r.model == name).unwrap();
+    let (exact, indexed) = (row("exact"), row("indexed"));
+    assert!(exact.versus_exact.is_none());
+    assert!(indexed.versus_exact.is_some(), "no exact twin found");
+    assert_ne!(indexed.retriever_madds, exact.retriever_madds);
+    assert_eq!(
+        indexed.madds - indexed.retriever_madds,
+        exact.madds - exact.retriever_madds
+    );
 }

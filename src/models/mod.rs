@@ -188,6 +188,9 @@ pub trait Scorer: Send + Sync {
 pub struct Stages<'a> {
     /// The retriever's exact scores.
     pub retriever: &'a dyn Scorer,
+    /// The first stage's cost per user: the retriever's scores over the
+    /// catalogue, or, behind an index, its query and the search.
+    pub retrieval_cost: ServingCost,
     pub candidates: usize,
     /// The approximate index the candidates come from; None: exact top N.
     pub index: Option<IndexStage<'a>>,

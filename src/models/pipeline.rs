@@ -536,6 +536,25 @@ impl<'a> Retrieval<'a> {
         }
     }
 
+    /// The first stage's cost per user: the retriever's scores over the
+    /// catalogue, or its query and the index search.
+    fn cost(&self) -> ServingCost {
+        let retriever = self.retriever.cost();
+        let madds_per_user = match self.index {
+            Some(built) => {
+                // The user tower's pass is what the dot products leave out.
+                let dot = (self.n_items * built.dim) as u64;
+                retriever.madds_per_user.saturating_sub(dot)
+                    + built.index.madds_per_query(self.candidates)
+            }
+            None => retriever.madds_per_user,
+        };
+        ServingCost {
+            parameters: retriever.parameters,
+            madds_per_user,
+        }
+    }
+
     fn stage(&self) -> Option<IndexStage<'a>> {
         self.index.map(|built| IndexStage {
             index: built.index.as_ref(),
@@ -549,6 +568,7 @@ impl<'a> Retrieval<'a> {
     fn stages(&self) -> Stages<'a> {
         Stages {
             retriever: self.retriever,
+            retrieval_cost: self.cost(),
             candidates: self.candidates,
             index: self.stage(),
             negative_pools: None,
@@ -605,25 +625,16 @@ impl Scorer for Staged<'_> {
         }
     }
 
-    /// The retriever's pass (its scores, or its query and the index
-    /// search), then N ranker passes.
+    /// The first stage (its scores, or its query and the index search),
+    /// then N ranker passes.
     fn cost(&self) -> ServingCost {
         let r = &self.retrieval;
-        let (retriever, ranker) = (r.retriever.cost(), self.ranker.cost());
+        let (retrieval, ranker) = (r.cost(), self.ranker.cost());
         let n = r.candidates.min(r.n_items) as u64;
         let per_item = ranker.madds_per_user / r.n_items.max(1) as u64;
-        let retrieval = match r.index {
-            Some(built) => {
-                // The user tower's pass is what the dot products leave out.
-                let dot = (r.n_items * built.dim) as u64;
-                retriever.madds_per_user.saturating_sub(dot)
-                    + built.index.madds_per_query(r.candidates)
-            }
-            None => retriever.madds_per_user,
-        };
         ServingCost {
-            parameters: retriever.parameters + ranker.parameters,
-            madds_per_user: retrieval + per_item * n,
+            parameters: retrieval.parameters + ranker.parameters,
+            madds_per_user: retrieval.madds_per_user + per_item * n,
         }
     }
 

@@ -783,7 +783,8 @@ fn stages_section(out: &mut String, report: &Report) {
         "Every pipeline configuration on test (mean ± 95% interval over users and seeds). \
          candidate recall@N is the share of held-out items among the retriever's N candidates, the ceiling of everything after; \
          ceiling ndcg@{k} is what a perfect ranker of those candidates would reach; \
-         retriever ndcg@{k} is the retriever's own order of the same candidates (for N ≥ {k}, the retriever alone). \
+         retriever ndcg@{k} is the retriever's own order of the same candidates (for N ≥ {k}, the retriever alone); \
+         recall@{k} ÷ candidate recall@N is the conditional hit rate, how much of what the retriever found the ranker puts in its top {k}. \
          Δ = pipeline − retriever with its 95% interval, tested over users and seeds (paired `{}` tests on seed-averaged users, seed variance added), corrected with **{}** over the section's {} tests (these and the index-against-exact ones below); \
          significant when the corrected p < {}. Cost per user: µs measured while scoring test (retriever: scoring and top-N selection; \
          pipeline: both stages), multiply-adds analytic (retriever over the catalogue or its query and index search, ranker over N items).\n",
@@ -817,6 +818,7 @@ fn stages_section(out: &mut String, report: &Report) {
         "Δ (95% interval)".to_string(),
         "p corrected".to_string(),
         "verdict".to_string(),
+        format!("recall@{k} ÷ candidate recall@N"),
         "µs / user (retriever, pipeline)".to_string(),
         "multiply-adds / user (retriever, pipeline)".to_string(),
     ];
@@ -851,6 +853,7 @@ fn stages_section(out: &mut String, report: &Report) {
             diff,
             p,
             significant,
+            row.conditional.map_or("—".into(), |v| format!("{v:.3}")),
             format!(
                 "{:.1}, {:.1}",
                 row.retriever_micros_per_user, row.micros_per_user
@@ -874,7 +877,7 @@ fn stages_section(out: &mut String, report: &Report) {
              ann overlap@N: the share of the index's N candidates whose exact retriever score reaches the exact N-th score \
              (ties count, as in ann-benchmarks). Searches per second: one thread, every test user once. \
              Overhead: the graph's links or the lists and centroids, beyond the item vectors. \
-             Δ vs exact: pipeline ndcg@{k} minus that of the same configuration with the exact index, with its 95% interval over users and seeds, \
+             Δ vs exact: pipeline ndcg@{k} minus that of the pipeline whose params differ only in the exact index, with its 95% interval over users and seeds, \
              corrected with the lifts above.\n"
         );
         let mut t = table(&[
@@ -1234,16 +1237,8 @@ fn training_section(out: &mut String, report: &Report) {
         .leaderboard
         .iter()
         .filter_map(|row| {
-            let seeds: Vec<&crate::models::TrainingCurve> = row
-                .trial_ids
-                .iter()
-                .filter_map(
-                    |id| match &report.trials.iter().find(|t| &t.id == id)?.outcome {
-                        Outcome::Ok { curve: Some(c), .. } => Some(c),
-                        _ => None,
-                    },
-                )
-                .collect();
+            let seeds: Vec<&crate::models::TrainingCurve> =
+                super::sweep_curves(&report.trials, row).collect();
             let improving = seeds.iter().filter(|c| c.still_improving).count();
             Some((row.model.as_str(), *seeds.first()?, improving, seeds.len()))
         })

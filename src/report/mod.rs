@@ -75,6 +75,22 @@ pub struct ProtocolAgreement {
     pub configurations: usize,
 }
 
+/// The training curves of a selected configuration's sweep trials, in seed
+/// order: refits are left out, since only the sweep's trials were monitored
+/// on validation.
+pub fn sweep_curves<'a>(
+    trials: &'a [TrialRow],
+    row: &'a LeaderRow,
+) -> impl Iterator<Item = &'a crate::models::TrainingCurve> {
+    trials
+        .iter()
+        .filter(move |t| !t.refit && t.model == row.model && t.knobs == row.knobs)
+        .filter_map(|t| match &t.outcome {
+            Outcome::Ok { curve, .. } => curve.as_ref(),
+            Outcome::Failed { .. } => None,
+        })
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TrialRow {
     pub id: String,
@@ -158,7 +174,8 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     let mut leaderboard = Vec::new();
     let mut selected_seeds = BTreeMap::new();
     let mut refit_pending = Vec::new();
-    for index in select(&configs, metric, selected_on) {
+    let selected = select(&configs, metric, selected_on);
+    for &index in &selected {
         let config = &configs[index];
         // Scored by its refits once every seed has one, else by the sweep's
         // own trials (and said so).
@@ -209,7 +226,6 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         record.spec.seed,
     );
     correct(&mut pairs, &mut sensitivity, compare);
-    let selected = select(&configs, metric, selected_on);
     let selection = if selected_on == Part::Validation {
         selection_confidence(results, &configs, &selected, metric, record.spec.seed)?
     } else {

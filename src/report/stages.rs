@@ -30,6 +30,11 @@ pub struct StageRow {
     pub retriever: Option<f64>,
     /// The pipeline's ndcg@K.
     pub ranked: Option<MetricSummary>,
+    /// The conditional hit rate: the pipeline's recall@K ÷ candidate
+    /// recall@N (means over users and seeds), how much of what the
+    /// retriever found the ranker puts in its top K. None without recall
+    /// among the metrics or with no held-out item among the candidates.
+    pub conditional: Option<f64>,
     /// Pipeline against its retriever on ndcg@K, over users and seeds;
     /// `p_adjusted` corrected over the section's rows.
     pub lift: Option<Contrast>,
@@ -72,8 +77,9 @@ pub fn rows(
     seed: u64,
 ) -> Result<Vec<StageRow>, StoreError> {
     let mut rows = Vec::new();
-    // Per row: the configuration's knobs without `index`, and its per-user
-    // ndcg@K, to pair an indexed configuration with its exact twin.
+    // Per row: the configuration's params without `index`, and its per-user
+    // ndcg@K, to pair an indexed configuration with its exact twin, in the
+    // same model entry (index swept) or another (index fixed per entry).
     let mut twins: Vec<(serde_yaml::Mapping, Option<Vec<Vec<f64>>>)> = Vec::new();
     for config in configs {
         let staged: Vec<Staged> = config
@@ -113,9 +119,9 @@ pub fn rows(
             })
         };
         let ranked = column(MetricKind::Ndcg, k);
-        let mut knobs = config.knobs.clone();
-        knobs.remove("index");
-        twins.push((knobs, ranked.clone()));
+        let mut params = config.trials[0].trial.params.clone();
+        params.remove("index");
+        twins.push((params, ranked.clone()));
         let lift = match (&ranked, column(MetricKind::NdcgLift, k)) {
             (Some(ranked), Some(lift)) => {
                 let retrieved: Vec<Vec<f64>> = ranked
@@ -138,15 +144,21 @@ pub fn rows(
             .as_ref()
             .map(|c| c.mean_b)
             .or_else(|| mean(&|(s, _, _)| s.retriever.get(ndcg).map(|m| m.mean)));
+        let candidate_recall = summary(column(MetricKind::CandidateRecall, n));
+        let conditional = match (summary(column(MetricKind::Recall, k)), &candidate_recall) {
+            (Some(recall), Some(found)) if found.mean > 0.0 => Some(recall.mean / found.mean),
+            _ => None,
+        };
         rows.push(StageRow {
             model: config.model_name.clone(),
             knobs: describe_knobs(&config.knobs),
             candidates: n,
             seeds: staged.len(),
-            candidate_recall: summary(column(MetricKind::CandidateRecall, n)),
+            candidate_recall,
             ceiling: summary(column(MetricKind::CeilingNdcg, k)),
             retriever,
             ranked: summary(ranked),
+            conditional,
             lift,
             retriever_micros_per_user: mean(&|(s, _, _)| Some(s.retriever_micros_per_user))
                 .unwrap_or(f64::NAN),
@@ -175,9 +187,7 @@ pub fn rows(
         if rows[i].index.is_none() {
             continue;
         }
-        let twin = (0..rows.len()).find(|&j| {
-            rows[j].index.is_none() && rows[j].model == rows[i].model && twins[j].0 == twins[i].0
-        });
+        let twin = (0..rows.len()).find(|&j| rows[j].index.is_none() && twins[j].0 == twins[i].0);
         if let (Some(j), Some(mine)) = (twin, &twins[i].1) {
             if let Some(exact) = &twins[j].1 {
                 rows[i].versus_exact =
@@ -326,6 +336,7 @@ mod tests {
             ceiling: None,
             retriever: None,
             ranked: None,
+            conditional: None,
             lift: contrast(
                 ("pipeline", &ranked),
                 ("retriever", &retriever),

@@ -424,16 +424,7 @@ fn curve_series(inputs: &Inputs) -> Vec<(String, String, String, Vec<Series>)> {
     let mut loss = Vec::new();
     let mut validation = Vec::new();
     for row in inputs.leaderboard {
-        let Some(curve) = row.trial_ids.first().and_then(|id| {
-            inputs
-                .trials
-                .iter()
-                .find(|t| &t.id == id)
-                .and_then(|t| match &t.outcome {
-                    Outcome::Ok { curve, .. } => curve.clone(),
-                    Outcome::Failed { .. } => None,
-                })
-        }) else {
+        let Some(curve) = super::sweep_curves(inputs.trials, row).next() else {
             continue;
         };
         loss.push(Series {

@@ -1,0 +1,93 @@
+//! The kit the integration tests share: the binary run in a folder, the
+//! bad-input assertion, and a spec prepared and run through the library
+//! into a temporary results folder.
+//!
+//! Each test file is its own crate and uses part of the kit, so the parts a
+//! file leaves unused are not dead code.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use recsweep::plan::parse_spec;
+use recsweep::runner::{self, Experiment, RunOptions, RunSummary};
+use recsweep::store::ResultsDir;
+
+/// The shard variables Slurm and Kubernetes set: cleared, so that tests run
+/// inside a job array see the whole sweep.
+const SHARD_VARIABLES: [&str; 5] = [
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "JOB_COMPLETION_INDEX",
+];
+
+/// `recsweep ARGS` run in `dir`.
+pub fn recsweep(dir: &Path, args: &[&str]) -> Output {
+    recsweep_with(dir, args, &[])
+}
+
+/// `recsweep ARGS` run in `dir` with extra environment variables.
+pub fn recsweep_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_recsweep"));
+    command.current_dir(dir).args(args);
+    for var in SHARD_VARIABLES {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+/// Standard error, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Standard output then standard error, as text.
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(out))
+}
+
+/// Exit status 2 with `expected` on standard error, and no panic anywhere.
+pub fn bad_input(out: &Output, expected: &str) {
+    let (err, all) = (stderr(out), text(out));
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        err.contains(expected),
+        "expected `{expected}` on stderr: {all}"
+    );
+    assert!(!all.contains("panicked"), "{all}");
+}
+
+/// The spec `yaml` parsed and prepared (data loaded, split), as `run` does.
+pub fn experiment(yaml: &str) -> Experiment {
+    let spec = parse_spec(yaml, Path::new("spec.yaml"), &[]).unwrap();
+    Experiment::prepare(spec).unwrap()
+}
+
+/// A sweep's results in a temporary folder, deleted when this is dropped.
+pub struct Ran {
+    pub results: ResultsDir,
+    pub summary: RunSummary,
+    _folder: tempfile::TempDir,
+}
+
+/// Every trial of `experiment` run with `options` into a fresh folder.
+pub fn run(experiment: &Experiment, options: &RunOptions) -> Ran {
+    let folder = tempfile::tempdir().unwrap();
+    let results = runner::results_dir(folder.path(), &experiment.spec);
+    let summary = runner::run(experiment, &results, options, &|_| {}).unwrap();
+    Ran {
+        results,
+        summary,
+        _folder: folder,
+    }
+}
+
+/// The spec `yaml` prepared and every trial run with default options.
+pub fn run_spec(yaml: &str) -> (Experiment, Ran) {
+    let experiment = experiment(yaml);
+    let ran = run(&experiment, &RunOptions::default());
+    (experiment, ran)
+}
