@@ -11,8 +11,8 @@ use rayon::prelude::*;
 use crate::claim::{claim_path, Attempt, Claims};
 use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features, Preferences, TrueRelevance};
 use crate::eval::{
-    evaluate, evaluate_stages, sampled_candidates, serving_time, Evaluation, ItemStats, MetricSet,
-    ServingTime, Target,
+    evaluate, evaluate_stages, sampled_candidates, serving_time, Evaluation, Family, ItemStats,
+    MetricSet, ServingTime, Target,
 };
 use crate::models::{
     held_out_negative_share, FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve,
@@ -276,8 +276,12 @@ impl Experiment {
             Some(sim) => stable_hash(&(&context, sim)),
             None => context,
         };
-        let wants_truth =
-            spec.evaluation.metrics.iter().any(|m| m.is_truth()) || spec.simulation.is_some();
+        let wants_truth = spec
+            .evaluation
+            .metrics
+            .iter()
+            .any(|m| m.family() == Family::Truth)
+            || spec.simulation.is_some();
         let preferences = (wants_truth && spec.dataset.source == data::DataSource::Synthetic)
             .then(|| Preferences::new(&spec.dataset.synthetic(), &labels.users, &labels.items));
         if preferences.is_some() {

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use recsweep::eval::{evaluate, ItemStats, MetricSet, Target};
+use recsweep::eval::{evaluate, Family, ItemStats, MetricSet, Target};
 use recsweep::models::{FitInput, ModelKind};
 use recsweep::plan::{parse_spec, ValidSpec};
 use recsweep::report;
@@ -308,7 +308,7 @@ fn summary_is_the_mean_of_per_user_values() {
                 "{column}"
             );
             assert!(values.iter().all(|v| v.is_finite()));
-            if column.kind.is_accuracy() {
+            if column.kind.family() == Family::Accuracy {
                 assert!(
                     values.iter().all(|v| (0.0..=1.0).contains(v)),
                     "{column} out of [0, 1]"

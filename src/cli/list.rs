@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use recsweep::eval::{Direction, MetricKind};
+use recsweep::eval::{Direction, Family, MetricKind};
 use recsweep::format::describe_value;
 use recsweep::models::catalog;
 use recsweep::models::{popularity_methods, ModelKind};
@@ -129,7 +129,7 @@ fn metrics(t: &mut Builder) {
             .to_string(),
             if MetricKind::DEFAULT.contains(&kind) {
                 "yes"
-            } else if kind.is_stage() {
+            } else if kind.family() == Family::Stage {
                 "pipelines"
             } else {
                 "opt-in"

@@ -37,7 +37,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use recsweep::check;
-use recsweep::eval::{MetricKind, MetricSet};
+use recsweep::eval::{Family, MetricKind, MetricSet};
 use recsweep::external;
 use recsweep::per_user_file::{self, PerUserFileError};
 use recsweep::plan::load_spec;
@@ -682,13 +682,13 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
             args.head_share
         )));
     }
-    if let Some(m) = args.metrics.iter().find(|m| m.is_stage()) {
+    if let Some(m) = args.metrics.iter().find(|m| m.family() == Family::Stage) {
         bail!(InputError(format!(
             "--metrics {}: a pipeline's stage metric, defined only inside `recsweep run`",
             m.as_str()
         )));
     }
-    if let Some(m) = args.metrics.iter().find(|m| m.is_truth()) {
+    if let Some(m) = args.metrics.iter().find(|m| m.family() == Family::Truth) {
         bail!(InputError(format!(
             "--metrics {}: needs the synthetic generator's true preferences, which only a spec with `source: synthetic` has; use `recsweep run`",
             m.as_str()
@@ -711,7 +711,7 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
     if let Some(m) = args
         .metrics
         .iter()
-        .find(|m| m.is_debiased() && propensity.is_none())
+        .find(|m| m.family() == Family::Debiased && propensity.is_none())
     {
         bail!(InputError(format!(
             "--metrics {}: weights hits by inverse item propensities; give --propensity-exponent E (and --train, whose popularity they come from)",
@@ -722,7 +722,7 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
         MetricKind::DEFAULT
             .iter()
             .copied()
-            .filter(|m| args.train.is_some() || m.is_accuracy())
+            .filter(|m| args.train.is_some() || m.family() == Family::Accuracy)
             .collect()
     } else {
         args.metrics.clone()

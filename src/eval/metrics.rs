@@ -6,6 +6,30 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// The families of metrics, following the sections of docs/metrics.md: what
+/// each needs and where it is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Hits in one user's list: recall, ndcg, hit_rate, mrr, map, precision.
+    Accuracy,
+    /// Opt-in, by popularity: accuracy over the held-out head or long-tail
+    /// items only, and pop_lift against the user's own history.
+    Stratified,
+    /// How popular one user's list is: arp, aplt, novelty.
+    Popularity,
+    /// Of the whole set of lists, not one user: coverage, gini.
+    Catalogue,
+    /// A pipeline's stages, computed for every pipeline trial and never
+    /// requested in a spec (see [`stage_metrics`]).
+    Stage,
+    /// Hits weighted by inverse item propensities: they need
+    /// `evaluation.propensity`.
+    Debiased,
+    /// Expected relevance under the synthetic generator's own preferences:
+    /// defined only where the truth is known.
+    Truth,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricKind {
@@ -78,28 +102,6 @@ impl MetricKind {
         MetricKind::SnipsNdcg,
         MetricKind::TruthUtility,
         MetricKind::TruthNdcg,
-    ];
-
-    /// Hits weighted by inverse item propensities (docs/metrics.md,
-    /// "Debiased accuracy"): they need `evaluation.propensity`.
-    pub const DEBIASED: [MetricKind; 4] = [
-        MetricKind::IpsRecall,
-        MetricKind::IpsNdcg,
-        MetricKind::SnipsRecall,
-        MetricKind::SnipsNdcg,
-    ];
-
-    /// Expected relevance under the synthetic generator's own preferences:
-    /// defined only where the truth is known.
-    pub const TRUTH: [MetricKind; 2] = [MetricKind::TruthUtility, MetricKind::TruthNdcg];
-
-    /// The metrics of a pipeline's stages (see [`stage_metrics`]): computed
-    /// for every pipeline trial, never requested in a spec.
-    pub const STAGE: [MetricKind; 4] = [
-        MetricKind::CandidateRecall,
-        MetricKind::CeilingNdcg,
-        MetricKind::NdcgLift,
-        MetricKind::AnnOverlap,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -193,33 +195,38 @@ impl MetricKind {
         }
     }
 
-    /// Coverage and Gini describe the whole set of lists, not one user.
-    pub fn is_per_user(self) -> bool {
-        !matches!(self, MetricKind::Coverage | MetricKind::Gini)
-    }
-
-    pub fn is_accuracy(self) -> bool {
-        matches!(
-            self,
+    /// Which family the metric belongs to: what it needs and where it is
+    /// defined. Every metric is named here, so a new one must choose.
+    pub fn family(self) -> Family {
+        match self {
             MetricKind::Recall
-                | MetricKind::Ndcg
-                | MetricKind::HitRate
-                | MetricKind::Mrr
-                | MetricKind::Map
-                | MetricKind::Precision
-        )
+            | MetricKind::Ndcg
+            | MetricKind::HitRate
+            | MetricKind::Mrr
+            | MetricKind::Map
+            | MetricKind::Precision => Family::Accuracy,
+            MetricKind::RecallHead
+            | MetricKind::RecallTail
+            | MetricKind::NdcgHead
+            | MetricKind::NdcgTail
+            | MetricKind::PopLift => Family::Stratified,
+            MetricKind::Arp | MetricKind::Aplt | MetricKind::Novelty => Family::Popularity,
+            MetricKind::Coverage | MetricKind::Gini => Family::Catalogue,
+            MetricKind::CandidateRecall
+            | MetricKind::CeilingNdcg
+            | MetricKind::NdcgLift
+            | MetricKind::AnnOverlap => Family::Stage,
+            MetricKind::IpsRecall
+            | MetricKind::IpsNdcg
+            | MetricKind::SnipsRecall
+            | MetricKind::SnipsNdcg => Family::Debiased,
+            MetricKind::TruthUtility | MetricKind::TruthNdcg => Family::Truth,
+        }
     }
 
-    pub fn is_stage(self) -> bool {
-        MetricKind::STAGE.contains(&self)
-    }
-
-    pub fn is_debiased(self) -> bool {
-        MetricKind::DEBIASED.contains(&self)
-    }
-
-    pub fn is_truth(self) -> bool {
-        MetricKind::TRUTH.contains(&self)
+    /// Every family but [`Family::Catalogue`] has a value per user.
+    pub fn is_per_user(self) -> bool {
+        self.family() != Family::Catalogue
     }
 
     pub fn direction(self) -> Direction {

@@ -19,8 +19,8 @@ use crate::models::{Scorer, Stages};
 pub use crate::inequality::gini;
 pub use crate::topk::{best_k, top_k, top_k_masked};
 pub use metrics::{
-    coverage, long_tail, stage_metrics, user_metrics, Direction, ItemStats, MetricId, MetricKind,
-    MetricSet, UserRelevance, DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
+    coverage, long_tail, stage_metrics, user_metrics, Direction, Family, ItemStats, MetricId,
+    MetricKind, MetricSet, UserRelevance, DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
 };
 pub use propensity::{PropensityPreset, PropensitySpec};
 pub use protocol::{Protocol, Protocols, Sampler};
@@ -100,7 +100,7 @@ pub fn evaluate(
     let k = set.max_cutoff();
     let truth_of = target
         .preferences
-        .filter(|_| set.metrics.iter().any(|m| m.is_truth()))
+        .filter(|_| set.metrics.iter().any(|m| m.family() == Family::Truth))
         .map(|p| (p, k));
     let start = Instant::now();
     let blocks: Vec<ScoredBlock> = users

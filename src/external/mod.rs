@@ -4,7 +4,7 @@
 
 mod formats;
 
-use crate::eval::{summarise, user_metrics, ItemStats, MetricId, MetricSet, MetricSummary};
+use crate::eval::{summarise, user_metrics, Family, ItemStats, MetricId, MetricSet, MetricSummary};
 use crate::per_user_file::PerUserTable;
 
 pub use formats::{
@@ -93,7 +93,7 @@ pub fn evaluate(
     options: &EvaluateOptions,
 ) -> Result<Scores, EvaluateError> {
     if train.is_none() {
-        if let Some(m) = set.metrics.iter().find(|m| !m.is_accuracy()) {
+        if let Some(m) = set.metrics.iter().find(|m| m.family() != Family::Accuracy) {
             return Err(EvaluateError::NeedsTrain { metric: m.as_str() });
         }
     }

@@ -7,7 +7,7 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::{popularity_undefined, Contrast, Report, Section};
-use crate::eval::{Direction, MetricId, MetricKind, MetricSummary};
+use crate::eval::{Direction, Family, MetricId, MetricKind, MetricSummary};
 use crate::format::{format_p, format_to_precision};
 use crate::results::{find_pair, Part, Verdict, POWER};
 use crate::simulation::Round;
@@ -1083,7 +1083,7 @@ fn orderings_section(out: &mut String, report: &Report) {
             p.describe()
         ));
     }
-    if o.metrics.iter().any(|m| m.kind.is_truth()) {
+    if o.metrics.iter().any(|m| m.kind.family() == Family::Truth) {
         let s = spec.dataset.synthetic();
         what.push(format!(
             "The truth metrics score each list by the synthetic generator's own preferences over the whole catalogue, not by the log: the log's exposure bias is {} (0 = users were shown every item).",

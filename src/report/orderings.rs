@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::eval::MetricId;
+use crate::eval::{Family, MetricId};
 use crate::results::{Configuration, Part};
 use crate::stats::kendall_tau_b;
 
@@ -45,12 +45,12 @@ pub fn orderings(
     let other = |m: &&crate::eval::MetricKind| **m != metric.kind;
     let debiased = evaluated
         .iter()
-        .filter(|m| m.is_debiased())
+        .filter(|m| m.family() == Family::Debiased)
         .filter(other)
         .map(|&m| at(m));
     let truth = evaluated
         .iter()
-        .filter(|m| m.is_truth())
+        .filter(|m| m.family() == Family::Truth)
         .filter(other)
         .map(|&m| at(m));
     let metrics: Vec<MetricId> = std::iter::once(metric)
@@ -74,7 +74,7 @@ pub fn orderings(
     };
     // The selection metric against every other; each debiased metric
     // against each truth metric.
-    let is_truth = |m: &MetricId| m.kind.is_truth();
+    let is_truth = |m: &MetricId| m.kind.family() == Family::Truth;
     let mut pairs: Vec<(usize, usize)> = (1..metrics.len()).map(|j| (0, j)).collect();
     for a in (1..metrics.len()).filter(|&a| !is_truth(&metrics[a])) {
         for b in (1..metrics.len()).filter(|&b| is_truth(&metrics[b])) {
@@ -108,7 +108,7 @@ impl Orderings {
         let tau = self
             .taus
             .iter()
-            .find(|t| t.first == selection && t.second.kind.is_truth())?;
+            .find(|t| t.first == selection && t.second.kind.family() == Family::Truth)?;
         let agreement = tau.models?;
         if agreement >= 1.0 {
             return None;

@@ -14,7 +14,7 @@ use super::error::{SpecError, SpecIssue};
 use super::location::{Position, PositionIndex};
 use super::*;
 use crate::describe::{describe_serde_error_in, did_you_mean, humanize, join_path};
-use crate::eval::MetricKind;
+use crate::eval::{Family, MetricKind};
 
 const TOP_KEYS: &[&str] = &[
     "name",
@@ -779,7 +779,7 @@ impl Collector<'_> {
                     format!("evaluation.metrics[{i}]"),
                     format!("`{}` is listed twice", m.as_str()),
                 );
-            } else if m.is_stage() {
+            } else if m.family() == Family::Stage {
                 self.push(
                     format!("evaluation.metrics[{i}]"),
                     format!(
@@ -787,7 +787,7 @@ impl Collector<'_> {
                         m.as_str()
                     ),
                 );
-            } else if m.is_debiased() && e.propensity.is_none() {
+            } else if m.family() == Family::Debiased && e.propensity.is_none() {
                 self.push(
                     format!("evaluation.metrics[{i}]"),
                     format!(
@@ -796,7 +796,7 @@ impl Collector<'_> {
                     ),
                 );
             } else if let Some(source) =
-                source.filter(|s| m.is_truth() && *s != DataSource::Synthetic)
+                source.filter(|s| m.family() == Family::Truth && *s != DataSource::Synthetic)
             {
                 self.push(
                     format!("evaluation.metrics[{i}]"),
@@ -812,7 +812,7 @@ impl Collector<'_> {
             for (key, message) in p.issues() {
                 self.push(format!("evaluation.propensity.{key}"), message);
             }
-            if !e.metrics.iter().any(|m| m.is_debiased()) {
+            if !e.metrics.iter().any(|m| m.family() == Family::Debiased) {
                 self.push(
                     "evaluation.propensity",
                     "no debiased metric uses it: add ips_recall, ips_ndcg, snips_recall or snips_ndcg to evaluation.metrics",
@@ -850,7 +850,7 @@ impl Collector<'_> {
                 let key = format!("{at}.metrics.{m}");
                 if !v.is_finite() {
                     self.push(key, format!("{v} is not a finite number"));
-                } else if !m.kind.is_accuracy() {
+                } else if m.kind.family() != Family::Accuracy {
                     self.push(
                         key,
                         format!("`{}` is not an accuracy metric; published rows compare accuracy (recall, ndcg, ...)", m.kind.as_str()),
@@ -875,10 +875,13 @@ impl Collector<'_> {
         // user: not a bias metric, nor a head/tail one (undefined where the
         // held-out items are all of the other stratum). Debiased and truth
         // metrics are defined for every user once the spec allows them.
-        if !(m.kind.is_accuracy() || m.kind.is_debiased() || m.kind.is_truth()) {
+        if !matches!(
+            m.kind.family(),
+            Family::Accuracy | Family::Debiased | Family::Truth
+        ) {
             let per_user: Vec<&str> = MetricKind::ALL
                 .iter()
-                .filter(|k| k.is_accuracy())
+                .filter(|k| k.family() == Family::Accuracy)
                 .map(|k| k.as_str())
                 .collect();
             self.push(
