@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Prints which top-level modules of src/ each module uses (`crate::x`,
 `super::x` from a child at the top, and `recsweep::x` in the binary), then
-any cycle among them. Exits 1 when there is a cycle, so it can gate CI.
+any cycle among them, then any edge that does not point down the layer
+picture of docs/architecture.md (the first code block under "## Layers": one
+line per layer, top first, module names only). Exits 1 on a cycle, on such an
+edge, or when a module is missing from the picture or drawn twice, so it can
+gate CI.
 
     python3 tools/module_graph.py [src]
 
 Test code (`#[cfg(test)]` blocks to the end of a file) is left out: tests may
-reach across layers. The layers it should show are in docs/architecture.md.
+reach across layers.
 """
 import re
 import sys
@@ -83,4 +87,32 @@ for comp in comps:
             if b in edges[a]:
                 print(f"  {a} -> {b}  (e.g. {edges[a][b]})")
 print(f"{len(comps)} module cycle(s)")
-sys.exit(1 if comps else 0)
+
+
+def layers(doc: Path) -> tuple[dict[str, int], list[str]]:
+    """Each module's line in the picture, and what is wrong with the picture."""
+    text = doc.read_text()
+    block = text[text.index("## Layers"):]
+    block = block[block.index("```") + 3:]
+    block = block[block.index("\n") + 1: block.index("```")]
+    found, problems = {}, []
+    for depth, line in enumerate(l for l in block.splitlines() if l.strip()):
+        for name in line.split():
+            if name not in edges:
+                problems.append(f"{doc}: `{name}` is not a module of {src}")
+            elif name in found:
+                problems.append(f"{doc}: `{name}` is drawn twice")
+            found[name] = depth
+    problems += [f"{doc}: `{m}` is missing from the picture" for m in modules if m not in found]
+    return found, problems
+
+
+depth, problems = layers(src.parent / "docs" / "architecture.md")
+for a in modules:
+    for b, path in sorted(edges[a].items()):
+        if a in depth and b in depth and depth[b] <= depth[a]:
+            problems.append(f"{a} -> {b} does not point down the picture (e.g. {path})")
+for problem in problems:
+    print(problem)
+print(f"{len(problems)} layer problem(s)")
+sys.exit(1 if comps or problems else 0)
