@@ -292,8 +292,7 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
 
 #[test]
 fn summary_is_the_mean_of_per_user_values() {
-    let experiment = Experiment::prepare(small_spec()).unwrap();
-    let ran = common::run(&experiment, &RunOptions::default());
+    let (experiment, ran) = common::run_spec(SMALL);
     let results = ran.results;
     for trial in &experiment.expansion.trials {
         let Outcome::Ok { test, .. } = results.read_trial(&trial.id).unwrap().outcome else {
@@ -320,8 +319,7 @@ fn summary_is_the_mean_of_per_user_values() {
 
 #[test]
 fn report_marks_significance_against_the_baseline_and_knob_sensitivity() {
-    let experiment = Experiment::prepare(small_spec()).unwrap();
-    let ran = common::run(&experiment, &RunOptions::default());
+    let (_, ran) = common::run_spec(SMALL);
     let results = ran.results;
     let built = report::build(&results).unwrap();
     // 8 models: 28 pairs, all against each other.

@@ -71,9 +71,7 @@ fn rounds_are_deterministic_for_a_seed_at_any_thread_count() {
 
 #[test]
 fn the_report_tests_the_final_round_against_the_baseline() {
-    let experiment =
-        Experiment::prepare(parse_spec(SPEC, Path::new("loop.yaml"), &[]).unwrap()).unwrap();
-    let ran = common::run(&experiment, &RunOptions::default());
+    let (_, ran) = common::run_spec(SPEC);
     let results = ran.results;
     let report = report::build(&results).unwrap();
     let l = report.simulation.as_ref().unwrap();

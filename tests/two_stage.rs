@@ -226,16 +226,9 @@ fn sweep_knobs_reach_the_stages() {
 /// and its lift is its ndcg minus the retriever's.
 #[test]
 fn a_pipeline_trial_stores_its_stages() {
-    let spec = parse_spec(
-        &format!(
-            "{DATA}models:\n  - model: pipeline\n    params: {{retriever: {{model: mf, params: {{dim: 8, epochs: 2}}}}, candidates: 30, ranker: {{model: dcn, params: {{dim: 4, hidden: [8], epochs: 2}}}}, ranker_negatives: retrieved}}\n"
-        ),
-        Path::new("p.yaml"),
-        &[],
-    )
-    .unwrap();
-    let experiment = Experiment::prepare(spec).unwrap();
-    let ran = common::run(&experiment, &RunOptions::default());
+    let (experiment, ran) = common::run_spec(&format!(
+        "{DATA}models:\n  - model: pipeline\n    params: {{retriever: {{model: mf, params: {{dim: 8, epochs: 2}}}}, candidates: 30, ranker: {{model: dcn, params: {{dim: 4, hidden: [8], epochs: 2}}}}, ranker_negatives: retrieved}}\n"
+    ));
     let results = ran.results;
     let trial = &experiment.expansion.trials[0];
     let Outcome::Ok { test, stages, .. } = results.read_trial(&trial.id).unwrap().outcome else {
@@ -467,16 +460,9 @@ fn pipelines_do_not_depend_on_thread_count() {
 #[test]
 fn an_index_in_its_own_entry_meets_its_exact_twin() {
     let stages = "retriever: {model: mf, params: {dim: 8, epochs: 2}}, candidates: 20, ranker: {model: dcn, params: {dim: 4, hidden: [8], epochs: 2}}";
-    let spec = parse_spec(
-        &format!(
-            "{DATA}models:\n  - model: pipeline\n    name: exact\n    params: {{{stages}}}\n  - model: pipeline\n    name: indexed\n    params: {{{stages}, index: {{hnsw: {{m: 4, ef_construction: 16, ef_search: 20}}}}}}\n"
-        ),
-        Path::new("twins.yaml"),
-        &[],
-    )
-    .unwrap();
-    let experiment = Experiment::prepare(spec).unwrap();
-    let ran = common::run(&experiment, &RunOptions::default());
+    let (_, ran) = common::run_spec(&format!(
+        "{DATA}models:\n  - model: pipeline\n    name: exact\n    params: {{{stages}}}\n  - model: pipeline\n    name: indexed\n    params: {{{stages}, index: {{hnsw: {{m: 4, ef_construction: 16, ef_search: 20}}}}}}\n"
+    ));
     let results = ran.results;
     let report = recsweep::report::build(&results).unwrap();
     let row = |name: &str| report.stages.iter().find(|r| r.model == name).unwrap();
