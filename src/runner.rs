@@ -11,14 +11,14 @@ use rayon::prelude::*;
 use crate::claim::{claim_path, Attempt, Claims};
 use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features, Preferences, TrueRelevance};
 use crate::eval::{
-    evaluate, evaluate_stages, sampled_candidates, serving_time, Evaluation, Family, ItemStats,
-    MetricSet, ServingTime, Target,
+    evaluate, evaluate_stages, sampled_candidates, serving_time, Direction, Evaluation, Family,
+    ItemStats, MetricSet, ServingTime, Target,
 };
 use crate::models::{
     held_out_negative_share, FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve,
 };
 use crate::plan::ValidSpec;
-use crate::results::{configurations, load_records, refit_trials};
+use crate::results::{configurations, load_records, refit_trials, Part};
 use crate::seed::mix;
 use crate::simulation::{simulate, FittedTruth, SimulationRun, World};
 use crate::spec::{Protocol, Spec};
@@ -48,6 +48,11 @@ pub enum RunError {
     },
     #[error("cannot start {jobs} worker threads: {message}")]
     Threads { jobs: usize, message: String },
+    #[error("sweep.tpe: proposing round {round}: {}", .issues.iter().map(|i| format!("{}: {}", i.path, i.message)).collect::<Vec<_>>().join("; "))]
+    Proposal {
+        round: usize,
+        issues: Vec<crate::spec::SpecIssue>,
+    },
 }
 
 /// Everything trials share: data, split, expansion, sampled candidates.
@@ -389,6 +394,12 @@ pub enum Progress<'a> {
     Refit {
         to_run: usize,
     },
+    /// TPE proposed round `round` (1 is the first after the start-up
+    /// draws) from the stored results of the earlier ones.
+    Round {
+        round: usize,
+        to_run: usize,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -406,6 +417,16 @@ pub struct RunSummary {
     pub refit_waiting: usize,
 }
 
+impl RunSummary {
+    /// Adds the counts of a later batch of trials (a TPE round, the refit).
+    fn add(&mut self, later: RunSummary) {
+        self.ran += later.ran;
+        self.skipped += later.skipped;
+        self.elsewhere += later.elsewhere;
+        self.failed.extend(later.failed);
+    }
+}
+
 pub fn run(
     experiment: &Experiment,
     results: &ResultsDir,
@@ -413,20 +434,25 @@ pub fn run(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RunSummary, RunError> {
     let threads = options.jobs.unwrap_or_else(rayon::current_num_threads);
-    results.write_experiment(&ExperimentRecord {
+    let mut expansion = experiment.expansion.clone();
+    let record = |expansion: &Expansion| ExperimentRecord {
         run: Some(RunInfo::current(threads)),
+        expansion: expansion.clone(),
         ..experiment.record()
-    })?;
+    };
+    results.write_experiment(&record(&expansion))?;
     results.write_items(
         &experiment.labels.items,
         &experiment.split.train.column_counts(),
     )?;
-    let mine: Vec<&Trial> = experiment
-        .expansion
+    // A TPE round needs every result of the rounds before it, so each shard
+    // runs every round, sharing its trials through claims instead.
+    let search = experiment.spec.sweep.tpe.is_some();
+    let mine: Vec<&Trial> = expansion
         .trials
         .iter()
         .enumerate()
-        .filter(|(i, _)| options.shard.is_none_or(|s| i % s.count == s.index))
+        .filter(|(i, _)| search || options.shard.is_none_or(|s| i % s.count == s.index))
         .map(|(_, t)| t)
         .collect();
     let (done, todo) = split_finished(mine, experiment, results, options);
@@ -444,10 +470,62 @@ pub fn run(
     })?;
     let steps = run_claimed(experiment, results, options, progress, &pool, &todo);
     let mut summary = tally(&todo, done.len(), steps)?;
+    for round in 1.. {
+        let (records, _) = load_records(results, &record(&expansion))?;
+        let new = propose(experiment, &expansion, &records)
+            .map_err(|issues| RunError::Proposal { round, issues })?;
+        if new.is_empty() {
+            break;
+        }
+        let start = expansion.trials.len();
+        expansion.trials.extend(new);
+        results.write_experiment(&record(&expansion))?;
+        let (done, todo) = split_finished(
+            expansion.trials[start..].iter().collect(),
+            experiment,
+            results,
+            options,
+        );
+        progress(Progress::Round {
+            round,
+            to_run: todo.len(),
+        });
+        let steps = run_claimed(experiment, results, options, progress, &pool, &todo);
+        summary.add(tally(&todo, done.len(), steps)?);
+    }
     if experiment.spec.selection.refit {
-        refit(experiment, results, options, progress, &pool, &mut summary)?;
+        refit(
+            experiment,
+            &record(&expansion),
+            results,
+            options,
+            progress,
+            &pool,
+            &mut summary,
+        )?;
     }
     Ok(summary)
+}
+
+/// The next TPE round (none without `sweep.tpe`), from each configuration's
+/// mean validation value of the selection metric over its seeds, as a loss
+/// (lower is better).
+fn propose(
+    experiment: &Experiment,
+    expansion: &Expansion,
+    records: &[TrialRecord],
+) -> Result<Vec<Trial>, Vec<crate::spec::SpecIssue>> {
+    let metric = experiment.spec.selection.metric;
+    let configs = configurations(expansion, records);
+    let loss = |config_id: &str| {
+        let config = configs.iter().find(|c| c.config_id == config_id)?;
+        let value = config.mean(Part::Validation, metric)?;
+        Some(match metric.kind.direction() {
+            Direction::Higher => -value,
+            Direction::Lower => value,
+        })
+    };
+    crate::sweep::next_round(&experiment.spec, expansion, &loss)
 }
 
 /// (finished, to run): trials already stored under this context, unless
@@ -469,18 +547,19 @@ fn split_finished<'a>(
 /// finish does them and concurrent runs share them.
 fn refit(
     experiment: &Experiment,
+    record: &ExperimentRecord,
     results: &ResultsDir,
     options: &RunOptions,
     progress: &(dyn Fn(Progress) + Sync),
     pool: &rayon::ThreadPool,
     summary: &mut RunSummary,
 ) -> Result<(), RunError> {
-    let (records, missing) = load_records(results, &experiment.record())?;
+    let (records, missing) = load_records(results, record)?;
     if missing > 0 {
         summary.refit_waiting = missing;
         return Ok(());
     }
-    let configs = configurations(&experiment.expansion, &records);
+    let configs = configurations(&record.expansion, &records);
     let refits: Vec<Trial> = refit_trials(&configs, experiment.spec.selection.metric)
         .into_iter()
         .map(|(_, t)| t)
@@ -488,11 +567,7 @@ fn refit(
     let (done, todo) = split_finished(refits.iter().collect(), experiment, results, options);
     progress(Progress::Refit { to_run: todo.len() });
     let steps = run_claimed(experiment, results, options, progress, pool, &todo);
-    let refitted = tally(&todo, done.len(), steps)?;
-    summary.ran += refitted.ran;
-    summary.skipped += refitted.skipped;
-    summary.elsewhere += refitted.elsewhere;
-    summary.failed.extend(refitted.failed);
+    summary.add(tally(&todo, done.len(), steps)?);
     Ok(())
 }
 

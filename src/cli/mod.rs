@@ -1044,7 +1044,8 @@ fn is_input_error(error: &anyhow::Error) -> bool {
                 RunError::Data(_)
                 | RunError::Split(_)
                 | RunError::Truth { .. }
-                | RunError::BeyondCatalogue { .. } => true,
+                | RunError::BeyondCatalogue { .. }
+                | RunError::Proposal { .. } => true,
                 RunError::Store(s) => s.is_input(),
                 RunError::Threads { .. } => false,
             })

@@ -71,6 +71,18 @@ impl TrialProgress {
                     None => {}
                 }
             }
+            Progress::Round { round, to_run } => {
+                let total = self.total.fetch_add(to_run, Ordering::SeqCst) + to_run;
+                match &self.bar {
+                    Some(bar) => bar.set_length(total as u64),
+                    None if to_run > 0 => {
+                        eprintln!(
+                            "TPE round {round}: {to_run} trials proposed from the earlier rounds"
+                        )
+                    }
+                    None => {}
+                }
+            }
             Progress::Started { trial } => {
                 if let Some(bar) = &self.bar {
                     bar.set_message(label(trial));

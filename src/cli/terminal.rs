@@ -70,7 +70,15 @@ pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
         ]);
     }
     print_table(t)?;
-    outln!("{} trials", experiment.expansion.trials.len());
+    match &experiment.spec.sweep.tpe {
+        Some(tpe) => outln!(
+            "{} start-up trials; then TPE proposes each searched model's configurations in rounds of {} from the validation results of the earlier rounds, up to {} configurations per model",
+            experiment.expansion.trials.len(),
+            tpe.round,
+            tpe.trials
+        ),
+        None => outln!("{} trials", experiment.expansion.trials.len()),
+    }
     if let Some(sim) = &experiment.spec.simulation {
         let rates: Vec<String> = sim.epsilon.iter().map(|e| e.to_string()).collect();
         let truth = match &sim.truth {

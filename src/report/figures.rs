@@ -48,6 +48,7 @@ pub enum Section {
     /// Beside the answer at the top.
     Answer,
     Knobs,
+    Tuning,
     Stages,
     Bias,
     Training,

@@ -22,6 +22,7 @@ pub fn render(report: &Report) -> String {
     leaderboard_section(&mut out, report);
     published_section(&mut out, report);
     significance_section(&mut out, report);
+    report.tuning.render(&mut out, report);
     sensitivity_section(&mut out, report);
     figures(&mut out, report, Section::Knobs);
     stages_section(&mut out, report);
@@ -56,10 +57,7 @@ Details behind [the report]({}).",
 
 /// "validation" or "test": where configurations were selected.
 fn part_name(report: &Report) -> &'static str {
-    match report.selected_on {
-        Part::Validation => "validation",
-        Part::Test => "test",
-    }
+    report.selected_on.as_str()
 }
 
 /// The title, the summary sentences, the protocol and any warnings.
@@ -573,17 +571,17 @@ fn published_section(out: &mut String, report: &Report) {
     }
 }
 
-fn section(out: &mut String, title: &str) {
+pub(super) fn section(out: &mut String, title: &str) {
     let _ = writeln!(out, "\n## {title}\n");
 }
 
-fn table(header: &[&str]) -> Builder {
+pub(super) fn table(header: &[&str]) -> Builder {
     let mut b = Builder::default();
     b.push_record(header.iter().map(|h| h.to_string()));
     b
 }
 
-fn push_table(out: &mut String, builder: Builder) {
+pub(super) fn push_table(out: &mut String, builder: Builder) {
     let mut table = builder.build();
     table.with(Style::markdown());
     let _ = writeln!(out, "{table}\n");
@@ -1210,7 +1208,7 @@ fn simulation_section(out: &mut String, report: &Report) {
     figures(out, report, Section::Simulation);
 }
 
-fn figures(out: &mut String, report: &Report, section: Section) {
+pub(super) fn figures(out: &mut String, report: &Report, section: Section) {
     for f in report.figures.iter().filter(|f| f.section == section) {
         let _ = writeln!(out, "![{}]({}/{})\n", f.title, report.figure_dir, f.file);
     }

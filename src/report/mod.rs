@@ -11,6 +11,7 @@ mod orderings;
 mod published;
 mod simulation;
 mod stages;
+mod tuning;
 mod visuals;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,7 @@ pub use orderings::{OrderingTau, Orderings};
 pub use published::{Standing, StandingRow};
 pub use simulation::{Loop, LoopRow};
 pub use stages::StageRow;
+pub use tuning::{Tuning, TuningRow};
 
 /// A selected configuration of one model.
 #[derive(Debug, Clone, Serialize)]
@@ -115,6 +117,8 @@ pub struct Report {
     /// Every pair of selected configurations on the selection metric (test).
     pub pairs: Vec<Contrast>,
     pub sensitivity: Vec<Sensitivity>,
+    /// How much search each model got (docs/statistics.md, "Tuning").
+    pub tuning: Tuning,
     /// How sure each model's selection is.
     pub selection: Vec<SelectionConfidence>,
     /// Every pipeline configuration's stages at the selection metric's K.
@@ -226,6 +230,14 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         record.spec.seed,
     );
     correct(&mut pairs, &mut sensitivity, compare);
+    let tuning = tuning::build(
+        &record.spec,
+        &configs,
+        metric,
+        selected_on,
+        &sensitivity,
+        &|model| visuals::style(&record, model),
+    );
     let selection = if selected_on == Part::Validation {
         selection_confidence(results, &configs, &selected, metric, record.spec.seed)?
     } else {
@@ -279,6 +291,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             stages: &stages,
             simulation: simulation.as_ref(),
             published: published.as_ref(),
+            tuning: &tuning,
         },
         missing,
     );
@@ -297,6 +310,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     if let Some(l) = &simulation {
         figures.extend(simulation::figures(l));
     }
+    figures.extend(tuning.figures(metric, selected_on));
     if !record.spec.report.plots {
         figures.clear();
     }
@@ -321,6 +335,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         leaderboard,
         pairs,
         sensitivity,
+        tuning,
         selection,
         stages,
         protocols,
@@ -354,6 +369,10 @@ fn summarise(facts: &Facts, missing: usize) -> Vec<String> {
     out.extend(stages::answer(facts.stages, facts.alpha()));
     out.extend(facts.simulation.and_then(|l| l.answer(facts.alpha())));
     out.extend(facts.lead(best));
+    // Unequal budgets qualify the lead, so they follow it.
+    if !facts.tuning.equal() {
+        out.extend(facts.tuning.sentence());
+    }
     out.extend(facts.baseline_beaten(best));
     out.extend(facts.published.and_then(Standing::sentence));
     out.extend(knob_sentences(
@@ -437,6 +456,7 @@ struct Facts<'a> {
     stages: &'a [StageRow],
     simulation: Option<&'a Loop>,
     published: Option<&'a Standing>,
+    tuning: &'a Tuning,
 }
 
 impl Facts<'_> {

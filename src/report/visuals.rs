@@ -35,21 +35,25 @@ pub struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
-    /// A model's style: its position among the spec's models.
     fn style(&self, model: &str) -> usize {
-        let mut seen: Vec<&str> = Vec::new();
-        for t in &self.record.expansion.trials {
-            if !seen.contains(&t.model_name.as_str()) {
-                seen.push(&t.model_name);
-            }
+        style(self.record, model)
+    }
+}
+
+/// A model's style in every figure: its position among the spec's models.
+pub fn style(record: &ExperimentRecord, model: &str) -> usize {
+    let mut seen: Vec<&str> = Vec::new();
+    for t in &record.expansion.trials {
+        if !seen.contains(&t.model_name.as_str()) {
+            seen.push(&t.model_name);
         }
-        let i = seen.iter().position(|m| *m == model).unwrap_or(seen.len());
-        // Skip the reference style.
-        if i >= REFERENCE_STYLE {
-            i + 1
-        } else {
-            i
-        }
+    }
+    let i = seen.iter().position(|m| *m == model).unwrap_or(seen.len());
+    // Skip the reference style.
+    if i >= REFERENCE_STYLE {
+        i + 1
+    } else {
+        i
     }
 }
 

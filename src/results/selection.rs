@@ -31,6 +31,13 @@ pub enum Part {
 }
 
 impl Part {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::Validation => "validation",
+            Part::Test => "test",
+        }
+    }
+
     /// Where configurations are selected: on validation when the split has
     /// one, else (optimistically) on test.
     pub fn selection(split: &SplitSpec) -> Self {
@@ -118,7 +125,9 @@ impl Configuration<'_> {
     }
 }
 
-/// Configurations in expansion order; only trials of the expansion count.
+/// Configurations model by model, each model's in expansion order (a TPE
+/// search adds its models' configurations round by round, interleaved);
+/// only trials of the expansion count.
 pub fn configurations<'a>(
     expansion: &Expansion,
     records: &'a [TrialRecord],
@@ -144,6 +153,8 @@ pub fn configurations<'a>(
             _ => configs[index].failed += 1,
         }
     }
+    // Stable: grid and random expansions are already in this order.
+    configs.sort_by_key(|c| c.model_index);
     configs
 }
 

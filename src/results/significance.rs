@@ -324,6 +324,7 @@ pub fn sensitivity(
     };
     let mut out = Vec::new();
     let mut models: Vec<usize> = configs.iter().map(|c| c.model_index).collect();
+    models.sort_unstable();
     models.dedup();
     for model in models {
         let mine: Vec<&Configuration> = configs.iter().filter(|c| c.model_index == model).collect();

@@ -76,6 +76,17 @@ impl Spec {
             .clone()
             .unwrap_or_else(|| entry.model.as_str().to_string())
     }
+
+    /// Configurations model `index` may try under a random or TPE search:
+    /// its own `trials`, else the sweep's; None for a grid (its product).
+    pub fn budget(&self, index: usize) -> Option<usize> {
+        let sweep = self.sweep.random.as_ref().map(|r| r.samples).or(self
+            .sweep
+            .tpe
+            .as_ref()
+            .map(|t| t.trials))?;
+        Some(self.models[index].trials.unwrap_or(sweep))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -147,6 +158,11 @@ pub struct ModelEntry {
     pub params: Mapping,
     #[serde(default, skip_serializing_if = "Mapping::is_empty")]
     pub sweep: Mapping,
+    /// This model's own search budget in configurations, replacing
+    /// `sweep.random.samples` or `sweep.tpe.trials`: explicit, and shown as
+    /// the model's own in the report's Tuning section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -157,6 +173,8 @@ pub struct SweepSpec {
     pub grid: Mapping,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random: Option<RandomSearch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpe: Option<TpeSearch>,
     /// Repetitions with different training seeds (stochastic models only).
     #[serde(default = "one")]
     pub seeds: usize,
@@ -167,6 +185,7 @@ impl Default for SweepSpec {
         Self {
             grid: Mapping::new(),
             random: None,
+            tpe: None,
             seeds: 1,
         }
     }
@@ -178,6 +197,39 @@ pub struct RandomSearch {
     pub samples: usize,
     /// Knob or param name → distribution.
     pub space: Mapping,
+}
+
+/// Tree-structured Parzen estimator search (Bergstra et al. 2011; Optuna's
+/// default sampler): the first `startup` configurations are random search's
+/// draws, then rounds of `round` configurations, each proposed from the
+/// validation results of every earlier round (docs/spec.md, "TPE search").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TpeSearch {
+    /// Configurations per model, the start-up draws included.
+    pub trials: usize,
+    /// Random draws before TPE proposes; default min(10, trials), Optuna's
+    /// `n_startup_trials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<usize>,
+    /// Configurations proposed per round. A fixed number, not the worker
+    /// count, so that the proposals (which see only earlier rounds) are the
+    /// same at any thread or shard count.
+    #[serde(default = "TpeSearch::default_round")]
+    pub round: usize,
+    /// Knob or param name → distribution, as for random search.
+    pub space: Mapping,
+}
+
+impl TpeSearch {
+    fn default_round() -> usize {
+        4
+    }
+
+    /// The number of random start-up configurations.
+    pub fn startup(&self) -> usize {
+        self.startup.unwrap_or(self.trials.min(10))
+    }
 }
 
 /// One of `uniform: [lo, hi]`, `log_uniform: [lo, hi]`, `int_uniform: [lo, hi]`

@@ -264,7 +264,10 @@ impl Collector<'_> {
             }
         }
         if let Some(s) = &sweep {
-            self.check_sweep(s);
+            self.check_sweep(s, split.as_ref());
+            if let Some(models) = &models {
+                self.check_model_sweeps(s, models);
+            }
         }
         if let (Some(r), Some(e)) = (&report, &evaluation) {
             self.check_published(r, e);
@@ -443,10 +446,6 @@ impl Collector<'_> {
                     }
                 }
             }
-            for (key, values) in &entry.sweep {
-                let key = key.as_str().unwrap_or("?");
-                self.check_values(&format!("{path}.sweep.{key}"), values);
-            }
             entries.push(entry);
         }
         let mut seen = std::collections::BTreeMap::new();
@@ -470,6 +469,10 @@ impl Collector<'_> {
         match values {
             Value::Sequence(v) if !v.is_empty() => {}
             Value::Sequence(_) => self.push(path, "empty list: give at least one value"),
+            Value::Mapping(_) => self.push(
+                path,
+                "a distribution is searched by `sweep.random` or `sweep.tpe`; a grid takes a list of values, e.g. [0.0, 0.1]",
+            ),
             _ => self.push(path, "expected a list of values to sweep, e.g. [0.0, 0.1]"),
         }
     }
@@ -1011,7 +1014,7 @@ impl Collector<'_> {
         }
     }
 
-    fn check_sweep(&mut self, s: &SweepSpec) {
+    fn check_sweep(&mut self, s: &SweepSpec, split: Option<&SplitSpec>) {
         if s.seeds == 0 {
             self.push("sweep.seeds", "must be at least 1");
         }
@@ -1019,16 +1022,102 @@ impl Collector<'_> {
             let key = key.as_str().unwrap_or("?");
             self.check_values(&format!("sweep.grid.{key}"), values);
         }
-        let Some(random) = &s.random else { return };
-        if !s.grid.is_empty() {
-            self.push("sweep.random", "use either `grid` or `random`, not both");
+        let searches = [
+            (!s.grid.is_empty()).then_some("grid"),
+            s.random.as_ref().map(|_| "random"),
+            s.tpe.as_ref().map(|_| "tpe"),
+        ];
+        let given: Vec<&str> = searches.into_iter().flatten().collect();
+        if given.len() > 1 {
+            self.push(
+                format!("sweep.{}", given[1]),
+                format!(
+                    "use one of `grid`, `random` or `tpe`, not {}",
+                    given.join(" and ")
+                ),
+            );
         }
-        if random.samples == 0 {
-            self.push("sweep.random.samples", "must be at least 1");
+        if let Some(random) = &s.random {
+            if random.samples == 0 {
+                self.push("sweep.random.samples", "must be at least 1");
+            }
+            self.check_space("sweep.random.space", &random.space);
         }
-        for (key, value) in &random.space {
+        if let Some(tpe) = &s.tpe {
+            if tpe.trials == 0 {
+                self.push("sweep.tpe.trials", "must be at least 1");
+            }
+            if tpe.round == 0 {
+                self.push("sweep.tpe.round", "must be at least 1");
+            }
+            if tpe.startup == Some(0) || tpe.startup() > tpe.trials {
+                self.push(
+                    "sweep.tpe.startup",
+                    format!(
+                        "{} must be between 1 and sweep.tpe.trials ({})",
+                        tpe.startup(),
+                        tpe.trials
+                    ),
+                );
+            }
+            if split.is_some_and(|sp| !sp.has_validation()) {
+                self.push(
+                    "sweep.tpe",
+                    "TPE proposes from validation results, and this split has none (`split.validation`); tuning on test would report the tuned-for number",
+                );
+            }
+            self.check_space("sweep.tpe.space", &tpe.space);
+        }
+    }
+
+    /// A model's own `sweep:` holds lists of values under a grid, and lists
+    /// (a `choice`) or distributions under a random or TPE search; its own
+    /// `trials` needs a search with a budget, one that a TPE search's
+    /// start-up fits in.
+    fn check_model_sweeps(&mut self, s: &SweepSpec, models: &[ModelEntry]) {
+        let searched = s.random.is_some() || s.tpe.is_some();
+        for (i, m) in models.iter().enumerate() {
+            for (key, values) in &m.sweep {
+                let path = format!("models[{i}].sweep.{}", key.as_str().unwrap_or("?"));
+                match values {
+                    Value::Mapping(_) if searched => {
+                        if let Some(d) = self.deserialize::<Distribution>(values, &path) {
+                            if let Err(message) = d.check() {
+                                self.push(path, message);
+                            }
+                        }
+                    }
+                    _ => self.check_values(&path, values),
+                }
+            }
+        }
+        for (i, m) in models.iter().enumerate() {
+            let Some(trials) = m.trials else { continue };
+            let path = format!("models[{i}].trials");
+            if s.random.is_none() && s.tpe.is_none() {
+                self.push(
+                    path,
+                    "a budget needs `sweep.random` or `sweep.tpe`; a grid tries its whole product",
+                );
+            } else if trials == 0 {
+                self.push(path, "must be at least 1");
+            } else if let Some(tpe) = s.tpe.as_ref().filter(|t| t.startup() > trials) {
+                self.push(
+                    path,
+                    format!(
+                        "{trials} is fewer than sweep.tpe.startup ({}), the random draws every model starts with",
+                        tpe.startup()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Each distribution of a random or TPE space, at `base.KEY`.
+    fn check_space(&mut self, base: &str, space: &Mapping) {
+        for (key, value) in space {
             let key = key.as_str().unwrap_or("?");
-            let path = format!("sweep.random.space.{key}");
+            let path = format!("{base}.{key}");
             if let Some(d) = self.deserialize::<Distribution>(value, &path) {
                 if let Err(message) = d.check() {
                     self.push(path, message);

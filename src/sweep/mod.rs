@@ -1,5 +1,8 @@
 //! Sweep expansion: the spec's grid or random search, crossed with seeds,
 //! becomes a list of trials before anything runs (so `validate` can show it).
+//! A TPE search expands to its random start-up configurations; the runner
+//! then asks [`next_round`] for each further round, from the stored results
+//! of the earlier ones.
 //!
 //! A knob applies to a model that has a param of that name (a dotted key,
 //! `retriever.params.dim`, sets a param inside one; a pipeline passes a key
@@ -20,7 +23,9 @@ use crate::data::{hex_prefix, FeatureNames};
 use crate::format::describe_values;
 use crate::models::{popularity_methods, ModelKind};
 use crate::seed::mix;
-use crate::spec::{Distribution, ModelEntry, RandomSearch, Spec, SpecIssue};
+use crate::spec::{Distribution, ModelEntry, Spec, SpecIssue};
+
+mod tpe;
 
 /// One (model, params, seed) to train and evaluate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -117,6 +122,12 @@ fn unknown_knobs(spec: &Spec) -> Vec<SpecIssue> {
                 .keys()
                 .map(|k| (k, "sweep.random.space".to_string()))
         }))
+        .chain(
+            spec.sweep
+                .tpe
+                .iter()
+                .flat_map(|t| t.space.keys().map(|k| (k, "sweep.tpe.space".to_string()))),
+        )
         .chain(spec.models.iter().enumerate().flat_map(|(i, m)| {
             m.sweep
                 .keys()
@@ -163,22 +174,94 @@ struct Axis {
     values: Vec<Value>,
 }
 
-pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
-    let mut out = Expanding::default();
-    if let Some(features) = &spec.dataset.features {
-        match features.names() {
-            Ok(names) => out.names = names,
-            Err((path, message)) => {
-                out.issues.push(SpecIssue::new(path, message));
-                out.names_unknown = true;
+/// A model's random or TPE space: each key's distribution and where the
+/// spec wrote it (the sweep's space, with the model's own `sweep:` keys
+/// replacing or adding to it; a list there is a `choice`).
+struct Space {
+    keys: Vec<(String, Distribution, String)>,
+}
+
+impl Space {
+    /// Model `index`'s space, if the spec searches one.
+    fn of(spec: &Spec, index: usize) -> Option<Self> {
+        let (mapping, base) = match (&spec.sweep.random, &spec.sweep.tpe) {
+            (Some(r), _) => (&r.space, "sweep.random.space"),
+            (None, Some(t)) => (&t.space, "sweep.tpe.space"),
+            (None, None) => return None,
+        };
+        let own = format!("models[{index}].sweep");
+        let mut keys: Vec<(String, Distribution, String)> = Vec::new();
+        let entries = mapping.iter().map(|(k, v)| (k, v, base.to_string())).chain(
+            spec.models[index]
+                .sweep
+                .iter()
+                .map(|(k, v)| (k, v, own.clone())),
+        );
+        for (key, value, base) in entries {
+            let Some(key) = key.as_str() else { continue };
+            let dist = match value {
+                Value::Sequence(values) => Distribution {
+                    choice: Some(values.clone()),
+                    ..Distribution::default()
+                },
+                other => match serde_yaml::from_value(other.clone()) {
+                    Ok(d) => d,
+                    Err(_) => continue,
+                },
+            };
+            let entry = (key.to_string(), dist, format!("{base}.{key}"));
+            match keys.iter_mut().find(|(k, _, _)| k == key) {
+                Some(existing) => *existing = entry,
+                None => keys.push(entry),
             }
         }
+        Some(Self { keys })
     }
+
+    /// The keys that reach model `entry` (some value of a `choice` may
+    /// still not, a popularity method the model lacks).
+    fn applying<'a>(
+        &'a self,
+        entry: &'a ModelEntry,
+    ) -> impl Iterator<Item = &'a (String, Distribution, String)> {
+        self.keys.iter().filter(|(key, _, _)| {
+            !entry
+                .model
+                .knob_paths(&entry.params, key, &Value::Null)
+                .is_empty()
+        })
+    }
+}
+
+pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
+    let mut out = Expanding::new(spec);
     out.issues.extend(unknown_knobs(spec));
     for index in 0..spec.models.len() {
-        let configs = match &spec.sweep.random {
-            Some(random) => out.random_space(spec, index, random),
-            None => out.grid_space(spec, index),
+        let space = Space::of(spec, index);
+        let configs = match (&space, &spec.sweep.random, &spec.sweep.tpe) {
+            (Some(space), Some(_), _) => {
+                let samples = spec.budget(index).unwrap_or_default();
+                out.random_space(
+                    spec,
+                    index,
+                    space,
+                    samples,
+                    format!("sampled ({samples} samples)"),
+                )
+            }
+            (Some(space), None, Some(tpe)) => out.random_space(
+                spec,
+                index,
+                space,
+                tpe.startup(),
+                format!(
+                    "TPE ({} configurations: {} random, then rounds of {})",
+                    spec.budget(index).unwrap_or_default(),
+                    tpe.startup(),
+                    tpe.round
+                ),
+            ),
+            _ => out.grid_space(spec, index),
         };
         out.trials_of(spec, index, configs);
     }
@@ -203,6 +286,112 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
     }
 }
 
+/// The next round of a TPE search (`sweep.tpe`): for each model with fewer
+/// configurations than `trials`, up to `round` new ones, proposed from
+/// `loss` of each configuration of `expansion` (lower is better; None for a
+/// configuration whose trials failed), with a random stream fixed by the
+/// spec's seed, the model and how many configurations it has. Empty when
+/// the search is done, or when no model found a configuration it had not
+/// run (a small discrete space used up), so a runner looping on it ends.
+/// Every configuration of `expansion` must have its loss: proposals see
+/// whole rounds only, so they do not depend on which trial finished first.
+pub fn next_round(
+    spec: &Spec,
+    expansion: &Expansion,
+    loss: &dyn Fn(&str) -> Option<f64>,
+) -> Result<Vec<Trial>, Vec<SpecIssue>> {
+    let Some(tpe) = &spec.sweep.tpe else {
+        return Ok(Vec::new());
+    };
+    let mut out = Expanding::new(spec);
+    for (index, entry) in spec.models.iter().enumerate() {
+        let Some(space) = Space::of(spec, index) else {
+            continue;
+        };
+        let dims: Vec<(&str, tpe::Dim, &str)> = space
+            .applying(entry)
+            .map(|(k, d, path)| (k.as_str(), tpe::Dim::of(d), path.as_str()))
+            .collect();
+        if dims.is_empty() {
+            continue;
+        }
+        // Each configuration once, in expansion order.
+        let mut configs: Vec<&Trial> = Vec::new();
+        for t in expansion
+            .trials
+            .iter()
+            .filter(|t| t.model_index == index && !t.refit)
+        {
+            if !configs.iter().any(|c| c.config_id == t.config_id) {
+                configs.push(t);
+            }
+        }
+        let budget = spec.budget(index).unwrap_or(tpe.trials);
+        if configs.len() >= budget {
+            continue;
+        }
+        let observed: Vec<tpe::Observed> = configs
+            .iter()
+            .map(|c| tpe::Observed {
+                point: dims
+                    .iter()
+                    .map(|(k, _, _)| c.knobs.get(*k).cloned())
+                    .collect(),
+                loss: loss(&c.config_id),
+            })
+            .collect();
+        let tried: Vec<Vec<Option<&Value>>> = configs
+            .iter()
+            .map(|c| dims.iter().map(|(k, _, _)| c.knobs.get(*k)).collect())
+            .collect();
+        let seed = derive_seed(
+            derive_seed(spec.seed, 2_000_003 + index as u64),
+            configs.len() as u64,
+        );
+        let kinds: Vec<tpe::Dim> = dims.iter().map(|(_, d, _)| d.clone()).collect();
+        let points = tpe::propose(
+            &kinds,
+            &observed,
+            tpe.round.min(budget - configs.len()),
+            seed,
+            &mut |p| {
+                !tried
+                    .iter()
+                    .any(|t| t.iter().zip(p).all(|(a, b)| *a == Some(b)))
+            },
+        );
+        let proposals: Vec<Config> = points
+            .into_iter()
+            .map(|point| {
+                let mut params = Mapping::new();
+                let mut paths = Vec::new();
+                for ((key, _, path), value) in dims.iter().zip(point) {
+                    if !entry
+                        .model
+                        .knob_paths(&entry.params, key, &value)
+                        .is_empty()
+                    {
+                        params.insert(Value::String(key.to_string()), value);
+                        paths.push((key.to_string(), path.to_string()));
+                    }
+                }
+                (params, paths)
+            })
+            .collect();
+        out.trials_of(spec, index, proposals);
+    }
+    if !out.issues.is_empty() {
+        return Err(out.issues);
+    }
+    // A proposal that resolves to a configuration already run (an inert
+    // knob, a rounded value) is not run again.
+    Ok(out
+        .trials
+        .into_iter()
+        .filter(|t| !expansion.trials.iter().any(|e| e.config_id == t.config_id))
+        .collect())
+}
+
 /// What the expansion has gathered so far, model by model.
 #[derive(Default)]
 struct Expanding {
@@ -219,30 +408,39 @@ struct Expanding {
 }
 
 impl Expanding {
-    /// A random search's draws for model `index`, its ends checked against
-    /// the model's rules.
-    fn random_space(&mut self, spec: &Spec, index: usize, random: &RandomSearch) -> Vec<Config> {
+    /// An empty expansion that knows the dataset's feature columns.
+    fn new(spec: &Spec) -> Self {
+        let mut out = Self::default();
+        if let Some(features) = &spec.dataset.features {
+            match features.names() {
+                Ok(names) => out.names = names,
+                Err((path, message)) => {
+                    out.issues.push(SpecIssue::new(path, message));
+                    out.names_unknown = true;
+                }
+            }
+        }
+        out
+    }
+
+    /// `samples` random draws from `space` for model `index`, its ends
+    /// checked against the model's rules; `note` describes the search in
+    /// the Knobs table.
+    fn random_space(
+        &mut self,
+        spec: &Spec,
+        index: usize,
+        space: &Space,
+        samples: usize,
+        note: String,
+    ) -> Vec<Config> {
         let entry = &spec.models[index];
         let name = spec.model_name(index);
         let (knobs, issues) = (&mut self.knobs, &mut self.issues);
-
-        let space: Vec<(String, Distribution)> = random
-            .space
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((
-                    k.as_str()?.to_string(),
-                    serde_yaml::from_value(v.clone()).ok()?,
-                ))
-            })
-            .collect();
-        for (key, dist) in &space {
-            let applies = !entry
-                .model
-                .knob_paths(&entry.params, key, &Value::Null)
-                .is_empty();
+        for (key, dist, path) in &space.keys {
+            let applies = space.applying(entry).any(|(k, _, _)| k == key);
             if applies {
-                check_ends(entry, &name, key, dist, issues);
+                check_ends(entry, &name, key, dist, path, issues);
             }
             knobs.push(KnobUsage {
                 model: name.clone(),
@@ -250,13 +448,13 @@ impl Expanding {
                 applied: Vec::new(),
                 skipped: Vec::new(),
                 note: if applies {
-                    format!("sampled ({} samples)", random.samples)
+                    note.clone()
                 } else {
                     not_a_param(entry.model)
                 },
             });
         }
-        random_configs(spec, index, random.samples, &space)
+        random_configs(spec, index, samples, space)
     }
 
     /// The grid's combinations for model `index`, with the knobs it skips.
@@ -639,6 +837,7 @@ fn check_ends(
     name: &str,
     key: &str,
     dist: &Distribution,
+    path: &str,
     issues: &mut Vec<SpecIssue>,
 ) {
     for value in ends(dist) {
@@ -656,7 +855,7 @@ fn check_ends(
             }
             let shown = serde_yaml::to_string(&value).unwrap_or_default();
             let issue = SpecIssue::new(
-                format!("sweep.random.space.{key}"),
+                path.to_string(),
                 format!(
                     "for model `{name}`: the space reaches {}, where {}: {}",
                     shown.trim(),
@@ -695,20 +894,16 @@ fn grid_configs(axes: &[Axis]) -> Vec<Config> {
 
 /// `samples` draws from the space. Every key is drawn even where it does not
 /// apply, so the stream (and a model's samples) does not depend on which
-/// other knobs a model has.
-fn random_configs(
-    spec: &Spec,
-    index: usize,
-    samples: usize,
-    space: &[(String, Distribution)],
-) -> Vec<Config> {
+/// other knobs a model has; a TPE search's start-up draws are random
+/// search's first ones.
+fn random_configs(spec: &Spec, index: usize, samples: usize, space: &Space) -> Vec<Config> {
     let mut rng = Pcg64Mcg::seed_from_u64(derive_seed(spec.seed, 1_000_003 + index as u64));
     let entry = &spec.models[index];
     (0..samples)
         .map(|_| {
             let mut params = Mapping::new();
             let mut paths = Vec::new();
-            for (key, dist) in space {
+            for (key, dist, path) in &space.keys {
                 let value = draw(dist, &mut rng);
                 if !entry
                     .model
@@ -716,7 +911,7 @@ fn random_configs(
                     .is_empty()
                 {
                     params.insert(Value::String(key.clone()), value);
-                    paths.push((key.clone(), format!("sweep.random.space.{key}")));
+                    paths.push((key.clone(), path.clone()));
                 }
             }
             (params, paths)

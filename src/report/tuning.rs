@@ -1,0 +1,302 @@
+//! The report's "Tuning" section, all of it here (rows, figures, markdown):
+//! how much search each model got (its budget, the configurations and
+//! trials it ran and their training seconds), when its best configuration
+//! was found, and where the selected value sits on an edge of what was
+//! tried. Which tuned model wins depends on how much tuning each got
+//! (Rendle et al. 2019; Shehzad & Jannach 2023), so the report says
+//! whether the budgets were equal.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::figures::{self as draw, Figure, Section, Series, XAxis};
+use super::markdown::{figures, push_table, section, table};
+use super::Report;
+use crate::eval::{Direction, MetricId};
+use crate::format::{describe_knobs, format_to_precision};
+use crate::results::{edge_phrases, Configuration, Part, Sensitivity};
+use crate::spec::Spec;
+use crate::store::Outcome;
+
+/// Each searched model's tuning, and the models with nothing to tune.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Tuning {
+    /// "grid", "random" or "TPE".
+    pub search: String,
+    pub rows: Vec<TuningRow>,
+    /// Models with one configuration (no swept param reached them).
+    pub untuned: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TuningRow {
+    pub model: String,
+    /// Configurations the spec allowed it (random samples or TPE trials;
+    /// None for a grid, whose budget is its product).
+    pub budget: Option<usize>,
+    /// The budget is the model's own (`models[i].trials`), not the sweep's.
+    pub overridden: bool,
+    pub configurations: usize,
+    /// Trials over all seeds, and of them those that failed.
+    pub trials: usize,
+    pub failed: usize,
+    /// Training seconds summed over its trials.
+    pub fit_seconds: f64,
+    /// The selected configuration's selection value and where in the search
+    /// (1-based configuration number) it was reached.
+    pub best: f64,
+    pub found_at: usize,
+    pub selected: String,
+    /// Knobs whose selected value is the smallest or largest tried.
+    pub edges: Vec<String>,
+    /// After each configuration: training seconds spent so far and the best
+    /// selection value so far (NaN before the first that finished).
+    #[serde(skip)]
+    pub progress: Vec<(f64, f64)>,
+    #[serde(skip)]
+    pub style: usize,
+}
+
+/// The rows of the models with more than one configuration, in spec order;
+/// `style` gives each model its look in the report's figures.
+pub fn build(
+    spec: &Spec,
+    configs: &[Configuration],
+    metric: MetricId,
+    part: Part,
+    sensitivity: &[Sensitivity],
+    style: &dyn Fn(&str) -> usize,
+) -> Tuning {
+    let search = match (&spec.sweep.random, &spec.sweep.tpe) {
+        (Some(_), _) => "random",
+        (None, Some(_)) => "TPE",
+        (None, None) => "grid",
+    };
+    let better = |a: f64, b: f64| match metric.kind.direction() {
+        Direction::Higher => a > b,
+        Direction::Lower => a < b,
+    };
+    let mut tuning = Tuning {
+        search: search.to_string(),
+        ..Tuning::default()
+    };
+    for (index, entry) in spec.models.iter().enumerate() {
+        let mine: Vec<&Configuration> = configs.iter().filter(|c| c.model_index == index).collect();
+        let name = spec.model_name(index);
+        if mine.len() < 2 {
+            tuning.untuned.push(name);
+            continue;
+        }
+        let (mut seconds, mut best, mut found_at, mut selected) = (0.0, f64::NAN, 0, String::new());
+        let mut progress = Vec::new();
+        for (i, c) in mine.iter().enumerate() {
+            seconds += c
+                .trials
+                .iter()
+                .map(|r| match &r.outcome {
+                    Outcome::Ok { fit_seconds, .. } => *fit_seconds,
+                    Outcome::Failed { .. } => 0.0,
+                })
+                .sum::<f64>();
+            if let Some(v) = c.mean(part, metric) {
+                if best.is_nan() || better(v, best) {
+                    (best, found_at, selected) = (v, i + 1, describe_knobs(&c.knobs));
+                }
+            }
+            progress.push((seconds, best));
+        }
+        let edges = edge_phrases(
+            &sensitivity
+                .iter()
+                .filter(|s| s.model == name)
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        tuning.rows.push(TuningRow {
+            style: style(&name),
+            model: name,
+            budget: spec.budget(index),
+            overridden: entry.trials.is_some(),
+            configurations: mine.len(),
+            trials: mine.iter().map(|c| c.trials.len() + c.failed).sum(),
+            failed: mine.iter().map(|c| c.failed).sum(),
+            fit_seconds: seconds,
+            best,
+            found_at,
+            selected,
+            edges,
+            progress,
+        });
+    }
+    tuning
+}
+
+impl Tuning {
+    /// A random or TPE search, whose order is the order of discovery.
+    fn searched(&self) -> bool {
+        self.search != "grid"
+    }
+
+    /// Whether every searched model tried the same number of configurations.
+    pub fn equal(&self) -> bool {
+        self.rows
+            .windows(2)
+            .all(|w| w[0].configurations == w[1].configurations)
+    }
+
+    /// The sentence on budgets, for the section and the report's answer.
+    pub fn sentence(&self) -> Option<String> {
+        let first = self.rows.first()?;
+        if self.rows.len() < 2 {
+            return None;
+        }
+        if self.equal() {
+            return Some(format!(
+                "Every tuned model tried {} configurations ({} search).",
+                first.configurations, self.search
+            ));
+        }
+        let counts: Vec<String> = self
+            .rows
+            .iter()
+            .map(|r| format!("{} {}", r.model, r.configurations))
+            .collect();
+        Some(format!(
+            "**Unequal tuning budgets** (configurations tried: {}): a model given more configurations has more chances to look best on validation, so part of a difference between these models may be tuning, not model (Rendle et al. 2019).",
+            counts.join(", ")
+        ))
+    }
+
+    /// Best validation value so far against configurations tried, and
+    /// against training seconds.
+    pub fn figures(&self, metric: MetricId, part: Part) -> Vec<Figure> {
+        // A grid's order says nothing about how a search progresses.
+        if self.rows.is_empty() || !self.searched() {
+            return Vec::new();
+        }
+        let part = part.as_str();
+        let y = format!("best {part} {metric} so far");
+        let series = |x: &dyn Fn(usize, f64) -> f64| -> Vec<Series> {
+            self.rows
+                .iter()
+                .map(|r| Series {
+                    name: r.model.clone(),
+                    points: r
+                        .progress
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, (_, best))| best.is_finite())
+                        .map(|(i, &(seconds, best))| (x(i, seconds), best))
+                        .collect(),
+                    band: None,
+                    style: r.style,
+                })
+                .collect()
+        };
+        let by_count = format!("Tuning: best {part} {metric} against configurations tried");
+        let by_time = format!("Tuning: best {part} {metric} against training seconds");
+        let time_axis = XAxis {
+            desc: "training seconds spent (all seeds)",
+            labels: None,
+            log: true,
+        };
+        vec![
+            Figure::drawn(
+                "tuning-configurations.svg".to_string(),
+                by_count.clone(),
+                Section::Tuning,
+                draw::lines(
+                    &by_count,
+                    "configurations tried",
+                    &y,
+                    &series(&|i, _| (i + 1) as f64),
+                    None,
+                ),
+            ),
+            Figure::drawn(
+                "tuning-seconds.svg".to_string(),
+                by_time.clone(),
+                Section::Tuning,
+                draw::line_panels(
+                    &by_time,
+                    &time_axis,
+                    &[(y.clone(), series(&|_, s| s.max(1e-3)))],
+                ),
+            ),
+        ]
+    }
+
+    /// The section: the budget sentence, one row per searched model, edge
+    /// warnings and the figures.
+    pub fn render(&self, out: &mut String, report: &Report) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let (metric, part) = (report.selection_metric, report.selected_on);
+        section(out, "Tuning");
+        if let Some(sentence) = self.sentence() {
+            let _ = writeln!(out, "{sentence}\n");
+        }
+        let part = part.as_str();
+        let best = format!("best {part} {metric}");
+        let mut t = table(&[
+            "model",
+            "budget",
+            "configurations",
+            "trials",
+            "training s",
+            best.as_str(),
+            "found at",
+            "selected",
+        ]);
+        for r in &self.rows {
+            let budget = match (r.budget, r.overridden) {
+                (Some(b), true) => format!("{b} (own)"),
+                (Some(b), false) => b.to_string(),
+                (None, _) => "grid".to_string(),
+            };
+            let trials = match r.failed {
+                0 => r.trials.to_string(),
+                f => format!("{} ({f} failed)", r.trials),
+            };
+            t.push_record([
+                r.model.clone(),
+                budget,
+                r.configurations.to_string(),
+                trials,
+                format!("{:.1}", r.fit_seconds),
+                format_to_precision(r.best, None),
+                match self.searched() {
+                    true => format!("{} of {}", r.found_at, r.configurations),
+                    false => "—".to_string(),
+                },
+                r.selected.clone(),
+            ]);
+        }
+        push_table(out, t);
+        if self.searched() {
+            let _ = writeln!(
+                out,
+                "*found at*: the configuration, in search order, where the best {part} value was reached; found in the last round, the search may not have converged."
+            );
+        }
+        for r in &self.rows {
+            for edge in &r.edges {
+                let _ = writeln!(
+                    out,
+                    "\n> **On the edge**: {edge}; the optimum may lie beyond what was tried: widen the range."
+                );
+            }
+        }
+        if !self.untuned.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nNot tuned (one configuration): {}.",
+                self.untuned.join(", ")
+            );
+        }
+        let _ = writeln!(out);
+        figures(out, report, Section::Tuning);
+    }
+}
