@@ -48,7 +48,7 @@ pub enum RunError {
     },
     #[error("cannot start {jobs} worker threads: {message}")]
     Threads { jobs: usize, message: String },
-    #[error("sweep.tpe: proposing round {round}: {}", .issues.iter().map(|i| format!("{}: {}", i.path, i.message)).collect::<Vec<_>>().join("; "))]
+    #[error("sweep: proposing round {round}: {}", .issues.iter().map(|i| format!("{}: {}", i.path, i.message)).collect::<Vec<_>>().join("; "))]
     Proposal {
         round: usize,
         issues: Vec<crate::spec::SpecIssue>,
@@ -394,8 +394,9 @@ pub enum Progress<'a> {
     Refit {
         to_run: usize,
     },
-    /// TPE proposed round `round` (1 is the first after the start-up
-    /// draws) from the stored results of the earlier ones.
+    /// An adaptive sweep (TPE, successive halving) proposed round `round`
+    /// (1 is the first after the expansion's trials) from the stored
+    /// results of the earlier ones.
     Round {
         round: usize,
         to_run: usize,
@@ -418,7 +419,7 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// Adds the counts of a later batch of trials (a TPE round, the refit).
+    /// Adds the counts of a later batch of trials (a round, the refit).
     fn add(&mut self, later: RunSummary) {
         self.ran += later.ran;
         self.skipped += later.skipped;
@@ -445,9 +446,9 @@ pub fn run(
         &experiment.labels.items,
         &experiment.split.train.column_counts(),
     )?;
-    // A TPE round needs every result of the rounds before it, so each shard
-    // runs every round, sharing its trials through claims instead.
-    let search = experiment.spec.sweep.tpe.is_some();
+    // An adaptive round needs every result of the rounds before it, so each
+    // shard runs every round, sharing its trials through claims instead.
+    let search = experiment.spec.sweep.tpe.is_some() || experiment.spec.sweep.fidelity.is_some();
     let mine: Vec<&Trial> = expansion
         .trials
         .iter()
@@ -507,9 +508,9 @@ pub fn run(
     Ok(summary)
 }
 
-/// The next TPE round (none without `sweep.tpe`), from each configuration's
-/// mean validation value of the selection metric over its seeds, as a loss
-/// (lower is better).
+/// The next round of an adaptive sweep (TPE, successive halving; none for a
+/// grid or random search alone), from each configuration's mean validation
+/// value of the selection metric over its seeds, as a loss (lower is better).
 fn propose(
     experiment: &Experiment,
     expansion: &Expansion,

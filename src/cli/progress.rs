@@ -77,7 +77,7 @@ impl TrialProgress {
                     Some(bar) => bar.set_length(total as u64),
                     None if to_run > 0 => {
                         eprintln!(
-                            "TPE round {round}: {to_run} trials proposed from the earlier rounds"
+                            "round {round}: {to_run} trials proposed from the earlier rounds' results"
                         )
                     }
                     None => {}

@@ -70,14 +70,26 @@ pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
         ]);
     }
     print_table(t)?;
-    match &experiment.spec.sweep.tpe {
-        Some(tpe) => outln!(
-            "{} start-up trials; then TPE proposes each searched model's configurations in rounds of {} from the validation results of the earlier rounds, up to {} configurations per model",
-            experiment.expansion.trials.len(),
-            tpe.round,
-            tpe.trials
-        ),
-        None => outln!("{} trials", experiment.expansion.trials.len()),
+    let sweep = &experiment.spec.sweep;
+    let n = experiment.expansion.trials.len();
+    let mut later = Vec::new();
+    if let Some(tpe) = &sweep.tpe {
+        later.push(format!(
+            "TPE proposes each searched model's configurations in rounds of {} from the validation results of the earlier rounds, up to {} configurations per model",
+            tpe.round, tpe.trials
+        ));
+    }
+    if let Some(f) = &sweep.fidelity {
+        let rungs: Vec<String> = f.rungs().iter().map(u64::to_string).collect();
+        later.push(format!(
+            "successive halving retrains the best 1/{} of each rung for more epochs ({})",
+            f.eta,
+            rungs.join(" → ")
+        ));
+    }
+    match later.is_empty() {
+        true => outln!("{n} trials"),
+        false => outln!("{n} trials to start; then {}", later.join("; then ")),
     }
     if let Some(sim) = &experiment.spec.simulation {
         let rates: Vec<String> = sim.epsilon.iter().map(|e| e.to_string()).collect();

@@ -230,6 +230,13 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         record.spec.seed,
     );
     correct(&mut pairs, &mut sensitivity, compare);
+    // Under successive halving the epochs are the search's own rungs, not a
+    // knob whose range could be widened.
+    if record.spec.sweep.fidelity.is_some() {
+        for s in sensitivity.iter_mut().filter(|s| s.knob == "epochs") {
+            s.edge = None;
+        }
+    }
     let tuning = tuning::build(
         &record.spec,
         &configs,

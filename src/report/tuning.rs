@@ -22,8 +22,10 @@ use crate::store::Outcome;
 /// Each searched model's tuning, and the models with nothing to tune.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Tuning {
-    /// "grid", "random" or "TPE".
+    /// "grid", "random" or "TPE", and any successive halving.
     pub search: String,
+    /// A random or TPE search, whose order is the order of discovery.
+    pub ordered: bool,
     pub rows: Vec<TuningRow>,
     /// Models with one configuration (no swept param reached them).
     pub untuned: Vec<String>,
@@ -41,6 +43,9 @@ pub struct TuningRow {
     /// Trials over all seeds, and of them those that failed.
     pub trials: usize,
     pub failed: usize,
+    /// Under successive halving: the epochs its trials were trained for at
+    /// most (each trial's cap, summed), the budget halving spends.
+    pub epochs: Option<u64>,
     /// Training seconds summed over its trials.
     pub fit_seconds: f64,
     /// The selected configuration's selection value and where in the search
@@ -73,12 +78,24 @@ pub fn build(
         (None, Some(_)) => "TPE",
         (None, None) => "grid",
     };
+    let halving = spec.sweep.fidelity.as_ref();
     let better = |a: f64, b: f64| match metric.kind.direction() {
         Direction::Higher => a > b,
         Direction::Lower => a < b,
     };
     let mut tuning = Tuning {
-        search: search.to_string(),
+        search: match halving {
+            Some(f) => format!(
+                "{search} search, with successive halving over {} epochs",
+                f.rungs()
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ),
+            None => format!("{search} search"),
+        },
+        ordered: search != "grid",
         ..Tuning::default()
     };
     for (index, entry) in spec.models.iter().enumerate() {
@@ -87,6 +104,23 @@ pub fn build(
         if mine.len() < 2 {
             tuning.untuned.push(name);
             continue;
+        }
+        // A configuration promoted to more epochs is the same configuration.
+        // The 1-based position of each configuration's base among them.
+        let mut distinct: Vec<serde_yaml::Mapping> = Vec::new();
+        let mut ordinal: Vec<usize> = Vec::new();
+        for c in &mine {
+            let mut knobs = c.knobs.clone();
+            if halving.is_some() {
+                knobs.remove("epochs");
+            }
+            match distinct.iter().position(|d| *d == knobs) {
+                Some(at) => ordinal.push(at + 1),
+                None => {
+                    distinct.push(knobs);
+                    ordinal.push(distinct.len());
+                }
+            }
         }
         let (mut seconds, mut best, mut found_at, mut selected) = (0.0, f64::NAN, 0, String::new());
         let mut progress = Vec::new();
@@ -101,7 +135,7 @@ pub fn build(
                 .sum::<f64>();
             if let Some(v) = c.mean(part, metric) {
                 if best.is_nan() || better(v, best) {
-                    (best, found_at, selected) = (v, i + 1, describe_knobs(&c.knobs));
+                    (best, found_at, selected) = (v, ordinal[i], describe_knobs(&c.knobs));
                 }
             }
             progress.push((seconds, best));
@@ -113,14 +147,26 @@ pub fn build(
                 .cloned()
                 .collect::<Vec<_>>(),
         );
+        let epochs = halving.map(|_| {
+            mine.iter()
+                .flat_map(|c| &c.trials)
+                .filter_map(|r| {
+                    r.trial
+                        .params
+                        .get("epochs")
+                        .and_then(serde_yaml::Value::as_u64)
+                })
+                .sum()
+        });
         tuning.rows.push(TuningRow {
             style: style(&name),
             model: name,
             budget: spec.budget(index),
             overridden: entry.trials.is_some(),
-            configurations: mine.len(),
+            configurations: distinct.len(),
             trials: mine.iter().map(|c| c.trials.len() + c.failed).sum(),
             failed: mine.iter().map(|c| c.failed).sum(),
+            epochs,
             fit_seconds: seconds,
             best,
             found_at,
@@ -133,11 +179,6 @@ pub fn build(
 }
 
 impl Tuning {
-    /// A random or TPE search, whose order is the order of discovery.
-    fn searched(&self) -> bool {
-        self.search != "grid"
-    }
-
     /// Whether every searched model tried the same number of configurations.
     pub fn equal(&self) -> bool {
         self.rows
@@ -148,12 +189,15 @@ impl Tuning {
     /// The sentence on budgets, for the section and the report's answer.
     pub fn sentence(&self) -> Option<String> {
         let first = self.rows.first()?;
-        if self.rows.len() < 2 {
-            return None;
+        if self.rows.len() == 1 {
+            return Some(format!(
+                "{} is the one tuned model: {} configurations ({}).",
+                first.model, first.configurations, self.search
+            ));
         }
         if self.equal() {
             return Some(format!(
-                "Every tuned model tried {} configurations ({} search).",
+                "Every tuned model tried {} configurations ({}).",
                 first.configurations, self.search
             ));
         }
@@ -172,7 +216,7 @@ impl Tuning {
     /// against training seconds.
     pub fn figures(&self, metric: MetricId, part: Part) -> Vec<Figure> {
         // A grid's order says nothing about how a search progresses.
-        if self.rows.is_empty() || !self.searched() {
+        if self.rows.is_empty() || !self.ordered {
             return Vec::new();
         }
         let part = part.as_str();
@@ -240,16 +284,13 @@ impl Tuning {
         }
         let part = part.as_str();
         let best = format!("best {part} {metric}");
-        let mut t = table(&[
-            "model",
-            "budget",
-            "configurations",
-            "trials",
-            "training s",
-            best.as_str(),
-            "found at",
-            "selected",
-        ]);
+        let halving = self.rows.iter().any(|r| r.epochs.is_some());
+        let mut header = vec!["model", "budget", "configurations", "trials"];
+        if halving {
+            header.push("epochs (caps summed)");
+        }
+        header.extend(["training s", best.as_str(), "found at", "selected"]);
+        let mut t = table(&header);
         for r in &self.rows {
             let budget = match (r.budget, r.overridden) {
                 (Some(b), true) => format!("{b} (own)"),
@@ -260,22 +301,28 @@ impl Tuning {
                 0 => r.trials.to_string(),
                 f => format!("{} ({f} failed)", r.trials),
             };
-            t.push_record([
+            let mut row = vec![
                 r.model.clone(),
                 budget,
                 r.configurations.to_string(),
                 trials,
+            ];
+            if halving {
+                row.push(r.epochs.map_or("—".to_string(), |e| e.to_string()));
+            }
+            row.extend([
                 format!("{:.1}", r.fit_seconds),
                 format_to_precision(r.best, None),
-                match self.searched() {
+                match self.ordered {
                     true => format!("{} of {}", r.found_at, r.configurations),
                     false => "—".to_string(),
                 },
                 r.selected.clone(),
             ]);
+            t.push_record(row);
         }
         push_table(out, t);
-        if self.searched() {
+        if self.ordered {
             let _ = writeln!(
                 out,
                 "*found at*: the configuration, in search order, where the best {part} value was reached; found in the last round, the search may not have converged."

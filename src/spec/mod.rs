@@ -175,6 +175,9 @@ pub struct SweepSpec {
     pub random: Option<RandomSearch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpe: Option<TpeSearch>,
+    /// Successive halving over training epochs (docs/spec.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<Fidelity>,
     /// Repetitions with different training seeds (stochastic models only).
     #[serde(default = "one")]
     pub seeds: usize,
@@ -186,6 +189,7 @@ impl Default for SweepSpec {
             grid: Mapping::new(),
             random: None,
             tpe: None,
+            fidelity: None,
             seeds: 1,
         }
     }
@@ -229,6 +233,40 @@ impl TpeSearch {
     /// The number of random start-up configurations.
     pub fn startup(&self) -> usize {
         self.startup.unwrap_or(self.trials.min(10))
+    }
+}
+
+/// Successive halving (Jamieson & Talwalkar 2016) for models trained in
+/// epochs: every configuration trains for the fewest epochs first, and the
+/// best 1/eta of each rung, by validation, trains again for eta times as
+/// many, up to the most. Synchronous rungs, so the promotions depend on
+/// whole rungs only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Fidelity {
+    /// [fewest, most] epochs.
+    pub epochs: [u64; 2],
+    #[serde(default = "Fidelity::default_eta")]
+    pub eta: u64,
+}
+
+impl Fidelity {
+    fn default_eta() -> u64 {
+        3
+    }
+
+    /// The epochs of each rung: fewest, fewest·eta, ... below the most,
+    /// then the most.
+    pub fn rungs(&self) -> Vec<u64> {
+        let [fewest, most] = self.epochs;
+        let mut rungs = Vec::new();
+        let mut e = fewest.max(1);
+        while e < most {
+            rungs.push(e);
+            e = e.saturating_mul(self.eta.max(2));
+        }
+        rungs.push(most);
+        rungs
     }
 }
 

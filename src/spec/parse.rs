@@ -1043,6 +1043,37 @@ impl Collector<'_> {
             }
             self.check_space("sweep.random.space", &random.space);
         }
+        if let Some(f) = &s.fidelity {
+            let [fewest, most] = f.epochs;
+            if !(1..most).contains(&fewest) {
+                self.push(
+                    "sweep.fidelity.epochs",
+                    format!("[{fewest}, {most}] needs 1 ≤ fewest < most"),
+                );
+            }
+            if f.eta < 2 {
+                self.push("sweep.fidelity.eta", "must be at least 2");
+            }
+            if split.is_some_and(|sp| !sp.has_validation()) {
+                self.push(
+                    "sweep.fidelity",
+                    "successive halving promotes by validation results, and this split has none (`split.validation`)",
+                );
+            }
+            let swept = s.grid.contains_key("epochs")
+                || s.random
+                    .as_ref()
+                    .is_some_and(|r| r.space.contains_key("epochs"))
+                || s.tpe
+                    .as_ref()
+                    .is_some_and(|t| t.space.contains_key("epochs"));
+            if swept {
+                self.push(
+                    "sweep.fidelity",
+                    "successive halving sets `epochs` itself; remove it from the sweep",
+                );
+            }
+        }
         if let Some(tpe) = &s.tpe {
             if tpe.trials == 0 {
                 self.push("sweep.tpe.trials", "must be at least 1");
@@ -1077,6 +1108,12 @@ impl Collector<'_> {
     fn check_model_sweeps(&mut self, s: &SweepSpec, models: &[ModelEntry]) {
         let searched = s.random.is_some() || s.tpe.is_some();
         for (i, m) in models.iter().enumerate() {
+            if s.fidelity.is_some() && m.sweep.contains_key("epochs") {
+                self.push(
+                    format!("models[{i}].sweep.epochs"),
+                    "successive halving (sweep.fidelity) sets `epochs` itself; remove it from the sweep",
+                );
+            }
             for (key, values) in &m.sweep {
                 let path = format!("models[{i}].sweep.{}", key.as_str().unwrap_or("?"));
                 match values {

@@ -25,6 +25,7 @@ use crate::models::{popularity_methods, ModelKind};
 use crate::seed::mix;
 use crate::spec::{Distribution, ModelEntry, Spec, SpecIssue};
 
+mod halving;
 mod tpe;
 
 /// One (model, params, seed) to train and evaluate.
@@ -263,7 +264,24 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
             ),
             _ => out.grid_space(spec, index),
         };
-        out.trials_of(spec, index, configs);
+        out.trials_of(spec, index, at_first_rung(spec, index, configs));
+    }
+    let halving = spec
+        .sweep
+        .fidelity
+        .as_ref()
+        .map(|f| Value::from(f.rungs()[0]));
+    if let Some(first) = halving {
+        let any = spec
+            .models
+            .iter()
+            .any(|m| !m.model.knob_paths(&m.params, EPOCHS, &first).is_empty());
+        if !any {
+            out.issues.push(SpecIssue::new(
+                "sweep.fidelity",
+                "no model of this spec trains in epochs (mf, two_tower, ncf, dcn, or a pipeline with such a stage)",
+            ));
+        }
     }
     let Expanding {
         trials,
@@ -286,35 +304,28 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
     }
 }
 
-/// The next round of a TPE search (`sweep.tpe`): for each model with fewer
-/// configurations than `trials`, up to `round` new ones, proposed from
-/// `loss` of each configuration of `expansion` (lower is better; None for a
-/// configuration whose trials failed), with a random stream fixed by the
-/// spec's seed, the model and how many configurations it has. Empty when
-/// the search is done, or when no model found a configuration it had not
-/// run (a small discrete space used up), so a runner looping on it ends.
-/// Every configuration of `expansion` must have its loss: proposals see
+/// The next round of an adaptive sweep: for each model, TPE's next
+/// proposals (`sweep.tpe`: up to `round` new configurations while it has
+/// fewer than its budget) and, once its search is done, successive halving's
+/// next rung (`sweep.fidelity`: the best 1/eta of its highest rung, trained
+/// for more epochs). Proposals come from `loss` of each configuration of
+/// `expansion` (lower is better; None for one whose trials failed), with a
+/// random stream fixed by the spec's seed, the model and how many
+/// configurations it has. Empty when every model is done (a small discrete
+/// space used up counts as done), so a runner looping on it ends. Every
+/// configuration of `expansion` must have its loss: rounds and rungs see
 /// whole rounds only, so they do not depend on which trial finished first.
 pub fn next_round(
     spec: &Spec,
     expansion: &Expansion,
     loss: &dyn Fn(&str) -> Option<f64>,
 ) -> Result<Vec<Trial>, Vec<SpecIssue>> {
-    let Some(tpe) = &spec.sweep.tpe else {
+    if spec.sweep.tpe.is_none() && spec.sweep.fidelity.is_none() {
         return Ok(Vec::new());
-    };
+    }
     let mut out = Expanding::new(spec);
-    for (index, entry) in spec.models.iter().enumerate() {
-        let Some(space) = Space::of(spec, index) else {
-            continue;
-        };
-        let dims: Vec<(&str, tpe::Dim, &str)> = space
-            .applying(entry)
-            .map(|(k, d, path)| (k.as_str(), tpe::Dim::of(d), path.as_str()))
-            .collect();
-        if dims.is_empty() {
-            continue;
-        }
+    let mut new: Vec<Trial> = Vec::new();
+    for index in 0..spec.models.len() {
         // Each configuration once, in expansion order.
         let mut configs: Vec<&Trial> = Vec::new();
         for t in expansion
@@ -326,70 +337,155 @@ pub fn next_round(
                 configs.push(t);
             }
         }
-        let budget = spec.budget(index).unwrap_or(tpe.trials);
-        if configs.len() >= budget {
-            continue;
+        let proposals = tpe_round(spec, index, &configs, loss);
+        let mut fresh = out.fresh_trials(spec, index, proposals, expansion);
+        if fresh.is_empty() {
+            let promoted = promotions(spec, &configs, loss);
+            fresh = out.fresh_trials(spec, index, promoted, expansion);
         }
-        let observed: Vec<tpe::Observed> = configs
-            .iter()
-            .map(|c| tpe::Observed {
-                point: dims
-                    .iter()
-                    .map(|(k, _, _)| c.knobs.get(*k).cloned())
-                    .collect(),
-                loss: loss(&c.config_id),
-            })
-            .collect();
-        let tried: Vec<Vec<Option<&Value>>> = configs
-            .iter()
-            .map(|c| dims.iter().map(|(k, _, _)| c.knobs.get(*k)).collect())
-            .collect();
-        let seed = derive_seed(
-            derive_seed(spec.seed, 2_000_003 + index as u64),
-            configs.len() as u64,
-        );
-        let kinds: Vec<tpe::Dim> = dims.iter().map(|(_, d, _)| d.clone()).collect();
-        let points = tpe::propose(
-            &kinds,
-            &observed,
-            tpe.round.min(budget - configs.len()),
-            seed,
-            &mut |p| {
-                !tried
-                    .iter()
-                    .any(|t| t.iter().zip(p).all(|(a, b)| *a == Some(b)))
-            },
-        );
-        let proposals: Vec<Config> = points
-            .into_iter()
-            .map(|point| {
-                let mut params = Mapping::new();
-                let mut paths = Vec::new();
-                for ((key, _, path), value) in dims.iter().zip(point) {
-                    if !entry
-                        .model
-                        .knob_paths(&entry.params, key, &value)
-                        .is_empty()
-                    {
-                        params.insert(Value::String(key.to_string()), value);
-                        paths.push((key.to_string(), path.to_string()));
-                    }
-                }
-                (params, paths)
-            })
-            .collect();
-        out.trials_of(spec, index, proposals);
+        new.extend(fresh);
     }
     if !out.issues.is_empty() {
         return Err(out.issues);
     }
-    // A proposal that resolves to a configuration already run (an inert
-    // knob, a rounded value) is not run again.
-    Ok(out
-        .trials
+    Ok(new)
+}
+
+/// TPE's next proposals for model `index` (at the first rung's epochs under
+/// successive halving), none once its search is done.
+fn tpe_round(
+    spec: &Spec,
+    index: usize,
+    configs: &[&Trial],
+    loss: &dyn Fn(&str) -> Option<f64>,
+) -> Vec<Config> {
+    let entry = &spec.models[index];
+    let (Some(tpe), Some(space)) = (&spec.sweep.tpe, Space::of(spec, index)) else {
+        return Vec::new();
+    };
+    let dims: Vec<(&str, tpe::Dim, &str)> = space
+        .applying(entry)
+        .map(|(k, d, path)| (k.as_str(), tpe::Dim::of(d), path.as_str()))
+        .collect();
+    // Under successive halving TPE searches the first rung alone.
+    let configs: Vec<&Trial> = configs
+        .iter()
+        .copied()
+        .filter(|c| rung_of(spec, c).is_none_or(|r| r == 0))
+        .collect();
+    let budget = spec.budget(index).unwrap_or(tpe.trials);
+    if dims.is_empty() || configs.len() >= budget {
+        return Vec::new();
+    }
+    let observed: Vec<tpe::Observed> = configs
+        .iter()
+        .map(|c| tpe::Observed {
+            point: dims
+                .iter()
+                .map(|(k, _, _)| c.knobs.get(*k).cloned())
+                .collect(),
+            loss: loss(&c.config_id),
+        })
+        .collect();
+    let tried: Vec<Vec<Option<&Value>>> = configs
+        .iter()
+        .map(|c| dims.iter().map(|(k, _, _)| c.knobs.get(*k)).collect())
+        .collect();
+    let seed = derive_seed(
+        derive_seed(spec.seed, 2_000_003 + index as u64),
+        configs.len() as u64,
+    );
+    let kinds: Vec<tpe::Dim> = dims.iter().map(|(_, d, _)| d.clone()).collect();
+    let points = tpe::propose(
+        &kinds,
+        &observed,
+        tpe.round.min(budget - configs.len()),
+        seed,
+        &mut |p| {
+            !tried
+                .iter()
+                .any(|t| t.iter().zip(p).all(|(a, b)| *a == Some(b)))
+        },
+    );
+    let proposals = points
         .into_iter()
-        .filter(|t| !expansion.trials.iter().any(|e| e.config_id == t.config_id))
-        .collect())
+        .map(|point| {
+            let values = dims.iter().zip(point).map(|((k, _, p), v)| (*k, v, *p));
+            config_of(entry, values)
+        })
+        .collect();
+    at_first_rung(spec, index, proposals)
+}
+
+/// Successive halving's next rung for a model's `configs`: the best 1/eta
+/// of its highest rung, with the next rung's epochs; none at the last rung.
+fn promotions(spec: &Spec, configs: &[&Trial], loss: &dyn Fn(&str) -> Option<f64>) -> Vec<Config> {
+    let Some(fidelity) = &spec.sweep.fidelity else {
+        return Vec::new();
+    };
+    let rungs = fidelity.rungs();
+    let Some(top) = configs.iter().filter_map(|c| rung_of(spec, c)).max() else {
+        return Vec::new();
+    };
+    if top + 1 >= rungs.len() {
+        return Vec::new();
+    }
+    let rung: Vec<&Trial> = configs
+        .iter()
+        .copied()
+        .filter(|c| rung_of(spec, c) == Some(top))
+        .collect();
+    let losses: Vec<Option<f64>> = rung.iter().map(|c| loss(&c.config_id)).collect();
+    halving::promote(&losses, fidelity.eta)
+        .into_iter()
+        .map(|i| {
+            let mut knobs = rung[i].knobs.clone();
+            knobs.insert(Value::from(EPOCHS), Value::from(rungs[top + 1]));
+            let paths = knobs
+                .keys()
+                .filter_map(Value::as_str)
+                .map(|k| (k.to_string(), FIDELITY_PATH.to_string()))
+                .collect();
+            (knobs, paths)
+        })
+        .collect()
+}
+
+/// The knob successive halving sets.
+const EPOCHS: &str = "epochs";
+const FIDELITY_PATH: &str = "sweep.fidelity.epochs";
+
+/// The rung (index into the fidelity's rungs) a trial was trained at:
+/// None without successive halving or for a model that takes no epochs.
+fn rung_of(spec: &Spec, trial: &Trial) -> Option<usize> {
+    let rungs = spec.sweep.fidelity.as_ref()?.rungs();
+    let epochs = trial.knobs.get(EPOCHS)?.as_u64()?;
+    rungs.iter().position(|&e| e == epochs)
+}
+
+/// Configurations set to train for the first rung's epochs, for a model
+/// that takes `epochs`, under successive halving; unchanged otherwise.
+fn at_first_rung(spec: &Spec, index: usize, configs: Vec<Config>) -> Vec<Config> {
+    let entry = &spec.models[index];
+    let Some(fidelity) = &spec.sweep.fidelity else {
+        return configs;
+    };
+    let first = Value::from(fidelity.rungs()[0]);
+    if entry
+        .model
+        .knob_paths(&entry.params, EPOCHS, &first)
+        .is_empty()
+    {
+        return configs;
+    }
+    configs
+        .into_iter()
+        .map(|(mut knobs, mut paths)| {
+            knobs.insert(Value::from(EPOCHS), first.clone());
+            paths.push((EPOCHS.to_string(), FIDELITY_PATH.to_string()));
+            (knobs, paths)
+        })
+        .collect()
 }
 
 /// What the expansion has gathered so far, model by model.
@@ -408,6 +504,25 @@ struct Expanding {
 }
 
 impl Expanding {
+    /// The trials of `configs` for model `index` whose configuration
+    /// `expansion` does not hold yet (a proposal that resolves to one
+    /// already run, through an inert knob or a rounded value, runs once).
+    fn fresh_trials(
+        &mut self,
+        spec: &Spec,
+        index: usize,
+        configs: Vec<Config>,
+        expansion: &Expansion,
+    ) -> Vec<Trial> {
+        let before = self.trials.len();
+        self.trials_of(spec, index, configs);
+        self.trials
+            .split_off(before)
+            .into_iter()
+            .filter(|t| !expansion.trials.iter().any(|e| e.config_id == t.config_id))
+            .collect()
+    }
+
     /// An empty expansion that knows the dataset's feature columns.
     fn new(spec: &Spec) -> Self {
         let mut out = Self::default();
@@ -901,22 +1016,35 @@ fn random_configs(spec: &Spec, index: usize, samples: usize, space: &Space) -> V
     let entry = &spec.models[index];
     (0..samples)
         .map(|_| {
-            let mut params = Mapping::new();
-            let mut paths = Vec::new();
-            for (key, dist, path) in &space.keys {
-                let value = draw(dist, &mut rng);
-                if !entry
-                    .model
-                    .knob_paths(&entry.params, key, &value)
-                    .is_empty()
-                {
-                    params.insert(Value::String(key.clone()), value);
-                    paths.push((key.clone(), path.clone()));
-                }
-            }
-            (params, paths)
+            let values: Vec<(&str, Value, &str)> = space
+                .keys
+                .iter()
+                .map(|(key, dist, path)| (key.as_str(), draw(dist, &mut rng), path.as_str()))
+                .collect();
+            config_of(entry, values.into_iter())
         })
         .collect()
+}
+
+/// The configuration of drawn or proposed `(key, value, spec path)`s: the
+/// values that reach the model (a popularity method it lacks does not).
+fn config_of<'a>(
+    entry: &ModelEntry,
+    values: impl Iterator<Item = (&'a str, Value, &'a str)>,
+) -> Config {
+    let mut params = Mapping::new();
+    let mut paths = Vec::new();
+    for (key, value, path) in values {
+        if !entry
+            .model
+            .knob_paths(&entry.params, key, &value)
+            .is_empty()
+        {
+            params.insert(Value::String(key.to_string()), value);
+            paths.push((key.to_string(), path.to_string()));
+        }
+    }
+    (params, paths)
 }
 
 fn draw(d: &Distribution, rng: &mut Pcg64Mcg) -> Value {

@@ -1,6 +1,8 @@
-//! TPE search (`sweep.tpe`): rounds proposed from the stored results of
-//! earlier rounds, the same at any thread and shard count, never a repeated
-//! configuration, resumable after a kill, and its spec errors located.
+//! Adaptive search. TPE (`sweep.tpe`): rounds proposed from the stored
+//! results of earlier rounds, the same at any thread and shard count, never
+//! a repeated configuration, resumable after a kill, and its spec errors
+//! located. Successive halving (`sweep.fidelity`): rungs promote exactly the
+//! best 1/eta of the rung below.
 
 mod common;
 
@@ -80,7 +82,7 @@ fn trial_dirs(dir: &Path, results: &str) -> BTreeSet<String> {
 fn rounds_are_the_same_at_any_thread_and_shard_count_and_never_repeat() {
     let dir = with_spec(SPEC);
     let log = run(dir.path(), "one", &["--jobs", "1"]);
-    assert!(log.contains("TPE round 1: 4 trials"), "{log}");
+    assert!(log.contains("round 1: 4 trials proposed"), "{log}");
     run(dir.path(), "two", &["--jobs", "2"]);
     let spawn = |shard: &str| {
         Command::new(env!("CARGO_BIN_EXE_recsweep"))
@@ -121,11 +123,16 @@ fn rounds_are_the_same_at_any_thread_and_shard_count_and_never_repeat() {
         report.contains("Every tuned model tried 8 configurations (TPE search)."),
         "{report}"
     );
+    assert_row(&report, "| ease ", "| 8 ");
+}
+
+/// A table row of the report starts with `start` and has `cell`.
+fn assert_row(report: &str, start: &str, cell: &str) {
     assert!(
         report
             .lines()
-            .any(|l| l.starts_with("| ease ") && l.contains("| 8 ")),
-        "{report}"
+            .any(|l| l.starts_with(start) && l.contains(cell)),
+        "no row `{start}` with `{cell}`: {report}"
     );
 }
 
@@ -177,12 +184,7 @@ fn a_models_own_budget_and_space_apply_and_show() {
         report.contains("**Unequal tuning budgets** (configurations tried: ease 5, itemknn 8)"),
         "{report}"
     );
-    assert!(
-        report
-            .lines()
-            .any(|l| l.starts_with("| ease ") && l.contains("| 5 (own) ")),
-        "{report}"
-    );
+    assert_row(&report, "| ease ", "| 5 (own) ");
 }
 
 /// A discrete space smaller than the budget ends when it is used up.
@@ -237,6 +239,16 @@ fn spec_errors_name_the_tpe_key() {
             "  - model: ease\n    sweep: {l2: {log_uniform: [0.0, 1.0]}}\n",
             "models[1].sweep.l2",
         ),
+        (
+            "selection: {",
+            "  fidelity: {epochs: [3, 3]}\nselection: {",
+            "sweep.fidelity.epochs: [3, 3] needs 1 ≤ fewest < most",
+        ),
+        (
+            "selection: {",
+            "  fidelity: {epochs: [1, 9]}\nselection: {",
+            "sweep.fidelity: no model of this spec trains in epochs",
+        ),
     ] {
         let spec = SPEC.replace(from, to);
         assert_ne!(spec, SPEC, "{from}");
@@ -255,5 +267,92 @@ fn spec_errors_name_the_tpe_key() {
     bad_input(
         &out,
         "models[0].sweep.l2: a distribution is searched by `sweep.random` or `sweep.tpe`",
+    );
+}
+
+/// The validation ndcg@10 of a stored trial.
+fn validation(dir: &Path, results: &str, name: &str, id: &str) -> f64 {
+    let path = dir
+        .join(results)
+        .join(name)
+        .join("trials")
+        .join(id)
+        .join("trial.json");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    record["validation"]["metrics"]["ndcg@10"]["mean"]
+        .as_f64()
+        .unwrap()
+}
+
+/// Nine MF configurations trained 1 epoch, the best three of them 3 epochs,
+/// the best of those 9: each rung holds exactly the best third of the rung
+/// below, by validation.
+#[test]
+fn successive_halving_promotes_the_best_third_of_each_rung() {
+    let spec = r#"name: halving
+seed: 2
+dataset: {source: synthetic, users: 300, items: 150, interactions: 6000, seed: 3}
+split: {method: leave_one_out, validation: true}
+evaluation: {cutoffs: [10], metrics: [ndcg]}
+models:
+  - model: most_pop
+  - model: mf
+    params: {loss: softmax, dim: 8, batch_size: 256}
+sweep:
+  grid:
+    l2: [0.0, 0.001, 0.01]
+    temperature: [0.1, 0.5, 1.0]
+  fidelity: {epochs: [1, 9], eta: 3}
+selection: {metric: ndcg@10}
+report: {path: report.md, plots: false}
+"#;
+    let dir = with_spec(spec);
+    run(dir.path(), "res", &[]);
+    let path = dir.path().join("res/halving/experiment.yaml");
+    let record: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut rungs: Vec<Vec<(serde_yaml::Value, f64)>> = vec![Vec::new(); 3];
+    for t in record["expansion"]["trials"].as_sequence().unwrap() {
+        if t["model_name"] != "mf" {
+            assert!(
+                t["knobs"].get("epochs").is_none(),
+                "most_pop takes no epochs"
+            );
+            continue;
+        }
+        let epochs = t["knobs"]["epochs"].as_u64().unwrap();
+        let rung = [1, 3, 9].iter().position(|&e| e == epochs).unwrap();
+        let mut knobs = t["knobs"].clone();
+        knobs.as_mapping_mut().unwrap().remove("epochs");
+        let value = validation(dir.path(), "res", "halving", t["id"].as_str().unwrap());
+        rungs[rung].push((knobs, value));
+    }
+    assert_eq!(
+        rungs.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![9, 3, 1]
+    );
+    for r in 0..2 {
+        let mut below = rungs[r].clone();
+        below.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let best: Vec<&serde_yaml::Value> = below
+            .iter()
+            .take(rungs[r + 1].len())
+            .map(|(k, _)| k)
+            .collect();
+        for (knobs, _) in &rungs[r + 1] {
+            assert!(
+                best.contains(&knobs),
+                "rung {} promoted {knobs:?}, not among {best:?}",
+                r + 1
+            );
+        }
+    }
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        report.contains(
+            "mf is the one tuned model: 9 configurations (grid search, with successive halving over 1 → 3 → 9 epochs)."
+        ),
+        "{report}"
     );
 }
