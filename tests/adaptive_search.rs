@@ -136,6 +136,23 @@ fn assert_row(report: &str, start: &str, cell: &str) {
     );
 }
 
+/// More shards than start-up trials leave none idle: every shard runs every
+/// round, so `plan` does not warn as it does for a grid.
+#[test]
+fn plan_does_not_call_shards_idle_under_tpe() {
+    let dir = with_spec(SPEC);
+    let out = recsweep(
+        dir.path(),
+        &["plan", "spec.yaml", "--slurm", "--shards", "40"],
+    );
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert!(
+        !common::stderr(&out).contains("nothing to run"),
+        "{}",
+        common::text(&out)
+    );
+}
+
 /// A sweep killed between rounds (here: the last trials of two rounds lost)
 /// resumes to the same final trials, running only what is missing.
 #[test]

@@ -524,7 +524,10 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
         shards: args.shards,
         trials: spec.expansion().trials.len(),
     };
-    if args.shards > input.trials {
+    // An adaptive sweep's shards share every round through claims, so none
+    // is left without work however few the first round's trials are.
+    let adaptive = spec.sweep.tpe.is_some() || spec.sweep.fidelity.is_some();
+    if args.shards > input.trials && !adaptive {
         eprintln!(
             "warning: {} shards for {} trials: {} shards will have nothing to run",
             args.shards,

@@ -487,14 +487,24 @@ pub fn user_metrics(
                 MetricKind::IpsRecall
                 | MetricKind::IpsNdcg
                 | MetricKind::SnipsRecall
-                | MetricKind::SnipsNdcg => match &items.weights {
-                    Some(w) => debiased(metric, k, top, rel, truth, w),
-                    None => f64::NAN,
-                },
-                MetricKind::TruthUtility | MetricKind::TruthNdcg => match relevance {
-                    Some(r) => r.metric(metric, k, top),
-                    None => f64::NAN,
-                },
+                | MetricKind::SnipsNdcg => {
+                    let snips = matches!(metric, MetricKind::SnipsRecall | MetricKind::SnipsNdcg);
+                    let gain = match metric {
+                        MetricKind::IpsNdcg | MetricKind::SnipsNdcg => Gain::Ndcg,
+                        _ => Gain::Recall,
+                    };
+                    let normaliser = if snips {
+                        Normaliser::Snips
+                    } else {
+                        Normaliser::Ips
+                    };
+                    match &items.weights {
+                        Some(w) => debiased(normaliser, gain, k, top, rel, truth, w),
+                        None => f64::NAN,
+                    }
+                }
+                MetricKind::TruthUtility => relevance.map_or(f64::NAN, |r| r.utility(k, top)),
+                MetricKind::TruthNdcg => relevance.map_or(f64::NAN, |r| r.ndcg(k, top)),
                 MetricKind::PopLift => {
                     let arp = user_metric(MetricKind::Arp, k, top, rel, truth.len(), items);
                     if history.is_finite() && history > 0.0 && !top.is_empty() {
@@ -573,13 +583,28 @@ fn user_metric(
     }
 }
 
+/// What a debiased metric sums over a list's hits.
+#[derive(Clone, Copy)]
+enum Gain {
+    Recall,
+    Ndcg,
+}
+
+/// What a debiased metric divides its weighted gain by.
+#[derive(Clone, Copy)]
+enum Normaliser {
+    Ips,
+    Snips,
+}
+
 /// A debiased metric of one user's top list `top` (hits where `rel`), with
 /// `weights` the items' 1/p_i: IPS divides the weighted hits by what the
 /// naive metric divides by; SNIPS by the same weights' total over the
 /// held-out items `truth` (recall) or their best weighted dcg (ndcg), so a
 /// list holding every held-out item, heaviest first, scores 1.
 fn debiased(
-    metric: MetricKind,
+    normaliser: Normaliser,
+    gain: Gain,
     k: usize,
     top: &[u32],
     rel: &[bool],
@@ -588,20 +613,19 @@ fn debiased(
 ) -> f64 {
     let w = |i: u32| weights[i as usize];
     let hits = || top.iter().zip(rel).enumerate().filter(|(_, (_, &r))| r);
-    let gain: f64 = hits().map(|(_, (&i, _))| w(i)).fold(0.0, |a, b| a + b);
+    let weighted: f64 = hits().map(|(_, (&i, _))| w(i)).fold(0.0, |a, b| a + b);
     let dcg: f64 = hits()
         .map(|(p, (&i, _))| w(i) * discount(p + 1))
         .fold(0.0, |a, b| a + b);
-    match metric {
-        MetricKind::IpsRecall => gain / truth.len() as f64,
-        MetricKind::IpsNdcg => dcg / ideal_dcg(k.min(truth.len())),
-        MetricKind::SnipsRecall => gain / truth.iter().map(|&i| w(i)).sum::<f64>(),
-        MetricKind::SnipsNdcg => {
+    match (normaliser, gain) {
+        (Normaliser::Ips, Gain::Recall) => weighted / truth.len() as f64,
+        (Normaliser::Ips, Gain::Ndcg) => dcg / ideal_dcg(k.min(truth.len())),
+        (Normaliser::Snips, Gain::Recall) => weighted / truth.iter().map(|&i| w(i)).sum::<f64>(),
+        (Normaliser::Snips, Gain::Ndcg) => {
             let mut heaviest: Vec<f64> = truth.iter().map(|&i| w(i)).collect();
             heaviest.sort_by(|a, b| b.total_cmp(a));
             dcg / weighted_ideal(&heaviest, k)
         }
-        _ => unreachable!("not a debiased metric"),
     }
 }
 
@@ -615,22 +639,22 @@ pub struct UserRelevance<'a> {
 }
 
 impl UserRelevance<'_> {
-    fn metric(&self, metric: MetricKind, k: usize, top: &[u32]) -> f64 {
-        let rho = |i: u32| self.row[i as usize];
-        match metric {
-            MetricKind::TruthUtility => {
-                top.iter().map(|&i| rho(i)).fold(0.0, |a, b| a + b) / k as f64
-            }
-            MetricKind::TruthNdcg => {
-                let dcg: f64 = top
-                    .iter()
-                    .enumerate()
-                    .map(|(p, &i)| rho(i) * discount(p + 1))
-                    .fold(0.0, |a, b| a + b);
-                dcg / weighted_ideal(self.ideal, k)
-            }
-            _ => unreachable!("not a truth metric"),
-        }
+    /// truth_utility: the mean true relevance of the list's K slots.
+    fn utility(&self, k: usize, top: &[u32]) -> f64 {
+        top.iter()
+            .map(|&i| self.row[i as usize])
+            .fold(0.0, |a, b| a + b)
+            / k as f64
+    }
+
+    /// truth_ndcg: the list's dcg of true relevances over the best possible.
+    fn ndcg(&self, k: usize, top: &[u32]) -> f64 {
+        let dcg: f64 = top
+            .iter()
+            .enumerate()
+            .map(|(p, &i)| self.row[i as usize] * discount(p + 1))
+            .fold(0.0, |a, b| a + b);
+        dcg / weighted_ideal(self.ideal, k)
     }
 }
 
