@@ -266,6 +266,16 @@ fn spec_errors_name_the_tpe_key() {
             "  fidelity: {epochs: [1, 9]}\nselection: {",
             "sweep.fidelity: no model of this spec trains in epochs",
         ),
+        (
+            "    trials: 8\n",
+            "    trials: 1000000000000\n",
+            "sweep.tpe.trials: 1000000000000 is out of range; must be 1 to 100000",
+        ),
+        (
+            "shrinkage: {uniform: [0.0, 50.0]}",
+            "shrinkage: {uniform: [-1.0e308, 1.0e308]}",
+            "needs lo < hi, finite and less than 1.8e308 apart",
+        ),
     ] {
         let spec = SPEC.replace(from, to);
         assert_ne!(spec, SPEC, "{from}");
@@ -284,6 +294,17 @@ fn spec_errors_name_the_tpe_key() {
     bad_input(
         &out,
         "models[0].sweep.l2: a distribution is searched by `sweep.random` or `sweep.tpe`",
+    );
+    // A rung beyond a model's epoch limit is an error before anything runs.
+    let halving = grid.replace(
+        "  - model: ease\n    trials: 4\n    sweep: {l2: {log_uniform: [1.0, 10.0]}}\n",
+        "  - model: mf\nsweep:\n  fidelity: {epochs: [1, 100000]}\n",
+    );
+    assert_ne!(halving, grid);
+    let dir = with_spec(&halving);
+    bad_input(
+        &recsweep(dir.path(), &["validate", "spec.yaml"]),
+        "sweep.fidelity.epochs: for model `mf`: the space reaches 100000, where epochs",
     );
 }
 

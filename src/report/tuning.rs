@@ -312,8 +312,12 @@ impl Tuning {
             }
             row.extend([
                 format!("{:.1}", r.fit_seconds),
-                format_to_precision(r.best, None),
-                match self.ordered {
+                // NaN: every configuration failed.
+                match r.best.is_finite() {
+                    true => format_to_precision(r.best, None),
+                    false => "—".to_string(),
+                },
+                match self.ordered && r.found_at > 0 {
                     true => format!("{} of {}", r.found_at, r.configurations),
                     false => "—".to_string(),
                 },

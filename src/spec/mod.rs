@@ -285,6 +285,10 @@ pub struct Distribution {
     pub choice: Option<Vec<serde_yaml::Value>>,
 }
 
+/// The most configurations a random or TPE search may try per model: each
+/// is a stored trial (times the seeds), and the draws are held in memory.
+pub const MAX_CONFIGURATIONS: usize = 100_000;
+
 /// The largest integer magnitude a draw represents exactly (2^53).
 const MAX_EXACT_INT: u64 = 1 << 53;
 
@@ -302,8 +306,11 @@ impl Distribution {
             return Err("give exactly one of uniform: [lo, hi], log_uniform: [lo, hi], int_uniform: [lo, hi], choice: [values]".into());
         }
         if let Some([lo, hi]) = d.uniform {
-            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                return Err(format!("uniform: [{lo}, {hi}] needs lo < hi"));
+            // A width beyond f64 (−1e308 to 1e308) makes every draw infinite.
+            if !((hi - lo).is_finite() && lo < hi) {
+                return Err(format!(
+                    "uniform: [{lo}, {hi}] needs lo < hi, finite and less than 1.8e308 apart"
+                ));
             }
         }
         if let Some([lo, hi]) = d.log_uniform {

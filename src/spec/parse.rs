@@ -1038,9 +1038,7 @@ impl Collector<'_> {
             );
         }
         if let Some(random) = &s.random {
-            if random.samples == 0 {
-                self.push("sweep.random.samples", "must be at least 1");
-            }
+            self.check_budget("sweep.random.samples", random.samples);
             self.check_space("sweep.random.space", &random.space);
         }
         if let Some(f) = &s.fidelity {
@@ -1075,9 +1073,7 @@ impl Collector<'_> {
             }
         }
         if let Some(tpe) = &s.tpe {
-            if tpe.trials == 0 {
-                self.push("sweep.tpe.trials", "must be at least 1");
-            }
+            self.check_budget("sweep.tpe.trials", tpe.trials);
             if tpe.round == 0 {
                 self.push("sweep.tpe.round", "must be at least 1");
             }
@@ -1136,9 +1132,14 @@ impl Collector<'_> {
                     path,
                     "a budget needs `sweep.random` or `sweep.tpe`; a grid tries its whole product",
                 );
-            } else if trials == 0 {
-                self.push(path, "must be at least 1");
-            } else if let Some(tpe) = s.tpe.as_ref().filter(|t| t.startup() > trials) {
+                continue;
+            }
+            self.check_budget(&path, trials);
+            if let Some(tpe) = s
+                .tpe
+                .as_ref()
+                .filter(|t| trials > 0 && t.startup() > trials)
+            {
                 self.push(
                     path,
                     format!(
@@ -1147,6 +1148,17 @@ impl Collector<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// A search's configurations per model: at least one, at most
+    /// [`MAX_CONFIGURATIONS`].
+    fn check_budget(&mut self, path: &str, configurations: usize) {
+        if !(1..=MAX_CONFIGURATIONS).contains(&configurations) {
+            self.push(
+                path,
+                format!("{configurations} is out of range; must be 1 to {MAX_CONFIGURATIONS}"),
+            );
         }
     }
 

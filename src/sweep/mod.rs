@@ -266,17 +266,23 @@ pub fn expand(spec: &Spec) -> Result<Expansion, Vec<SpecIssue>> {
         };
         out.trials_of(spec, index, at_first_rung(spec, index, configs));
     }
-    let halving = spec
-        .sweep
-        .fidelity
-        .as_ref()
-        .map(|f| Value::from(f.rungs()[0]));
-    if let Some(first) = halving {
-        let any = spec
-            .models
-            .iter()
-            .any(|m| !m.model.knob_paths(&m.params, EPOCHS, &first).is_empty());
-        if !any {
+    if let Some(fidelity) = &spec.sweep.fidelity {
+        let first = Value::from(fidelity.rungs()[0]);
+        let takes = |m: &ModelEntry| !m.model.knob_paths(&m.params, EPOCHS, &first).is_empty();
+        // Every rung's epochs must satisfy each model's rule, as a space's
+        // ends must: a rung beyond it would fail only once reached.
+        let [fewest, most] = fidelity
+            .epochs
+            .map(|e| i64::try_from(e).unwrap_or(i64::MAX));
+        let rungs = Distribution {
+            int_uniform: Some([fewest, most]),
+            ..Distribution::default()
+        };
+        for (index, entry) in spec.models.iter().enumerate().filter(|(_, m)| takes(m)) {
+            let name = spec.model_name(index);
+            check_ends(entry, &name, EPOCHS, &rungs, FIDELITY_PATH, &mut out.issues);
+        }
+        if !spec.models.iter().any(takes) {
             out.issues.push(SpecIssue::new(
                 "sweep.fidelity",
                 "no model of this spec trains in epochs (mf, two_tower, ncf, dcn, or a pipeline with such a stage)",

@@ -359,7 +359,7 @@ mod tests {
     /// coin flip) would pass it with probability P(Bin(20, ½) ≥ 15) = 2.1%.
     /// A second rule is the goal of docs/benchmarks.md: the median number of
     /// trials TPE takes to reach random search's best of 80 is at most 40
-    /// (it was 28 when written; at a budget of 40 it was 24, above half).
+    /// (it was 26 when written; at a budget of 40 it was 24, above half).
     #[test]
     fn tpe_beats_random_search_on_a_closed_form_objective() {
         let mut wins = 0;
