@@ -3,7 +3,7 @@
 //! finishes. Progress goes to a callback; the library never prints.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -15,7 +15,8 @@ use crate::eval::{
     ItemStats, MetricSet, ServingTime, Target,
 };
 use crate::models::{
-    held_out_negative_share, FitInput, Monitor, Penalized, Scorer, ServingCost, TrainingCurve,
+    held_out_negative_share, ExternalJob, FitInput, Monitor, Penalized, Scorer, ServingCost,
+    TrainingCurve,
 };
 use crate::plan::ValidSpec;
 use crate::results::{configurations, load_records, refit_trials, Part};
@@ -701,13 +702,15 @@ struct Evaluated {
 /// What every trial of an experiment shares for fitting and scoring.
 struct Setting<'a> {
     experiment: &'a Experiment,
+    /// Where external programs work, a folder per trial.
+    work: PathBuf,
     popularity: Vec<u32>,
     items: ItemStats,
     set: MetricSet,
 }
 
 impl<'a> Setting<'a> {
-    fn new(experiment: &'a Experiment) -> Self {
+    fn new(experiment: &'a Experiment, work: PathBuf) -> Self {
         let (split, spec) = (&experiment.split, &experiment.spec);
         let popularity = split.train.column_counts();
         Self {
@@ -723,6 +726,41 @@ impl<'a> Setting<'a> {
                 metrics: spec.evaluation.metrics.clone(),
             },
             experiment,
+            work,
+        }
+    }
+
+    /// What an external model of `trial` needs: the users scored (test
+    /// ones, and validation ones unless it is a refit), the original ids,
+    /// and a fresh folder under the results.
+    fn job<'t>(&'t self, trial: &'t Trial) -> ExternalJob<'t> {
+        let split = &self.experiment.split;
+        let validation = split.validation.as_ref().filter(|_| !trial.refit);
+        let mut targets = split.test.nonempty_rows();
+        if let Some(v) = validation {
+            targets.extend(v.nonempty_rows());
+            targets.sort_unstable();
+            targets.dedup();
+        }
+        // Test ranking excludes validation items the program never saw.
+        let held_out = validation.map_or(0, |v| {
+            (0..v.n_rows()).map(|u| v.row(u).len()).max().unwrap_or(0)
+        });
+        let max_cutoff = self.set.max_cutoff();
+        ExternalJob {
+            work: self.work.join(&trial.id),
+            user_labels: &self.experiment.labels.users,
+            item_labels: &self.experiment.labels.items,
+            targets,
+            max_cutoff,
+            list_length: max_cutoff + held_out,
+            trial_id: &trial.id,
+            // Up to one trial per pool thread runs at once: each program
+            // gets its share of the machine's cores.
+            threads: (std::thread::available_parallelism().map_or(1, usize::from)
+                / rayon::current_num_threads())
+            .max(1),
+            features: self.experiment.spec.dataset.features.as_ref(),
         }
     }
 
@@ -866,9 +904,11 @@ impl<'a> Setting<'a> {
             }
             false => &self.popularity,
         };
+        let job = self.job(trial);
         let start = Instant::now();
         let fitted = config
             .fit(&FitInput {
+                job: Some(&job),
                 train,
                 item_popularity: popularity,
                 seed: trial.seed,
@@ -957,7 +997,7 @@ fn run_trial(
     trial: &Trial,
     results: &ResultsDir,
 ) -> Result<TrialRecord, StoreError> {
-    let setting = Setting::new(experiment);
+    let setting = Setting::new(experiment, results.root().join("external"));
     let attempt = catch_unwind(AssertUnwindSafe(|| setting.fit_and_score(trial)));
     let outcome = attempt.unwrap_or_else(|panic| {
         Err(format!(

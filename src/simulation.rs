@@ -89,6 +89,7 @@ impl FittedTruth {
         let popularity = log.column_counts();
         let fitted = config
             .fit(&FitInput {
+                job: None,
                 train: log,
                 item_popularity: &popularity,
                 seed,
@@ -337,6 +338,7 @@ pub fn simulate(
         let popularity = log.column_counts();
         let fitted = config
             .fit(&FitInput {
+                job: None,
                 train: &log,
                 item_popularity: &popularity,
                 seed: round_seed,

@@ -109,6 +109,7 @@ fn l2_shrinks_the_factorisation() {
             .configure(&params)
             .unwrap()
             .fit(&FitInput {
+                job: None,
                 train,
                 item_popularity: &popularity,
                 seed: 1,
@@ -148,6 +149,7 @@ fn fit(kind: ModelKind, params: &str, train: &CsrMatrix) -> Fitted {
     kind.configure(&params)
         .unwrap()
         .fit(&FitInput {
+            job: None,
             train,
             item_popularity: &train.column_counts(),
             seed: 1,

@@ -247,6 +247,7 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
         let config = kind.configure(&serde_yaml::Mapping::new()).unwrap();
         let scorer = config
             .fit(&FitInput {
+                job: None,
                 train: &split.train,
                 item_popularity: &popularity,
                 seed: 9,

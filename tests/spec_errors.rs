@@ -127,6 +127,10 @@ fn range_and_cross_field_rules() {
         ),
         ("simulation: {rounds: 0}", "simulation.rounds: 0 is out of range; must be 1 to 1000"),
         (
+            "simulation: {truth: {model: external, params: {command: [x]}, temperature: 1.0}}",
+            "simulation.truth.model: an external model cannot run in a simulation",
+        ),
+        (
             "simulation: {baseline: {model: nope}}",
             "simulation.baseline.model: `nope` is not a model of this spec (models: most_pop)",
         ),

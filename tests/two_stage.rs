@@ -33,6 +33,7 @@ fn fit(experiment: &Experiment, kind: ModelKind, params: &str) -> Box<dyn Scorer
     kind.configure(&params)
         .unwrap()
         .fit(&FitInput {
+            job: None,
             train,
             item_popularity: &train.column_counts(),
             seed: 7,

@@ -412,6 +412,7 @@ fn ials_bench(args: IalsArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let start = Instant::now();
         config.fit(&FitInput {
+            job: None,
             train: &train,
             item_popularity: &popularity,
             seed: 1,
@@ -484,6 +485,7 @@ fn train_bench(args: TrainArgs) -> Result<()> {
         // then share the pool with it instead of a third, blocked thread.
         pool.install(|| {
             config.fit(&FitInput {
+                job: None,
                 train,
                 item_popularity: &popularity,
                 seed: 1,
@@ -517,6 +519,7 @@ fn random_train(users: usize, items: usize) -> CsrMatrix {
 fn fitted(model: &str, params: &str, train: &CsrMatrix) -> Result<Box<dyn Scorer>> {
     Ok(configure(model, params)?
         .fit(&recsweep::models::FitInput {
+            job: None,
             train,
             item_popularity: &train.column_counts(),
             seed: 1,

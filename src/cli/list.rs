@@ -33,26 +33,6 @@ enum ListWhat {
     Popularity,
 }
 
-/// The four knob families the sweep is built around.
-const KNOBS: [(&str, &str); 4] = [
-    (
-        "dropout",
-        "regularisation by dropping inputs of dense layers during training",
-    ),
-    (
-        "l2",
-        "weight decay, or the ridge λ of closed-form models (its scale differs per model)",
-    ),
-    (
-        "temperature",
-        "softmax logits / τ: how sharply the loss separates positives",
-    ),
-    (
-        "popularity",
-        "popularity down-weighting: weight, subsample, logq, negatives, penalty",
-    ),
-];
-
 pub fn run(args: ListArgs) -> anyhow::Result<()> {
     let mut table = Builder::default();
     match args.what {
@@ -142,10 +122,13 @@ fn metrics(t: &mut Builder) {
 
 fn knobs(t: &mut Builder) {
     t.push_record(["knob", "meaning", "models with it"]);
-    for (knob, meaning) in KNOBS {
+    for (knob, meaning) in catalog::KNOBS {
         let models: Vec<&str> = ModelKind::ALL
             .into_iter()
-            .filter(|k| k.param_keys().iter().any(|p| p == knob))
+            .filter(|k| {
+                !k.knob_paths(&Default::default(), knob, &Default::default())
+                    .is_empty()
+            })
             .map(ModelKind::as_str)
             .collect();
         t.push_record([code(knob), meaning.to_string(), models.join(", ")]);

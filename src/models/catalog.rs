@@ -6,6 +6,26 @@
 use super::popularity::{methods_of, METHODS};
 use super::ModelKind;
 
+/// The four knob families the sweep is built around.
+pub const KNOBS: [(&str, &str); 4] = [
+    (
+        "dropout",
+        "regularisation by dropping inputs of dense layers during training",
+    ),
+    (
+        "l2",
+        "weight decay, or the ridge λ of closed-form models (its scale differs per model)",
+    ),
+    (
+        "temperature",
+        "softmax logits / τ: how sharply the loss separates positives",
+    ),
+    (
+        "popularity",
+        "popularity down-weighting: weight, subsample, logq, negatives, penalty",
+    ),
+];
+
 /// One param of one model.
 pub struct ParamDoc {
     pub param: &'static str,
@@ -26,6 +46,7 @@ pub fn summary(kind: ModelKind) -> &'static str {
         ModelKind::TwoTower => "a user and an item tower whose outputs meet in a dot product, trained with an in-batch softmax",
         ModelKind::Ncf => "neural collaborative filtering: GMF, MLP or NeuMF trained with sampled negatives (He et al. 2017)",
         ModelKind::Dcn => "deep & cross network DCN-v2: cross layers and a ReLU MLP over the user and item embeddings, trained with sampled negatives (Wang et al. 2021)",
+        ModelKind::External => "a program outside recsweep, in any language, run once per trial; its params are its own (docs/external.md)",
         ModelKind::Pipeline => "two stages: a retriever's N best unseen items, ordered by a ranker; evaluated with candidate recall, the ranking ceiling and the lift over the retriever",
     }
 }
@@ -301,6 +322,33 @@ pub fn params(kind: ModelKind) -> &'static [ParamDoc] {
                 param: "ranker_negatives",
                 rule: "uniform, retrieved",
                 meaning: "the ranker's sampled negatives from the catalogue, or from the user's retrieved candidates (ncf, dcn, mf with bpr)",
+            },
+        ],
+        ModelKind::External => &[
+            ParamDoc {
+                param: "command",
+                rule: "a non-empty argv list",
+                meaning: "the program and its arguments, run without a shell in a fresh folder per trial (docs/external.md)",
+            },
+            ParamDoc {
+                param: "output",
+                rule: "recs, embeddings",
+                meaning: "what the program writes: ranked lists, or user and item vectors scored by dot product",
+            },
+            ParamDoc {
+                param: "timeout",
+                rule: "seconds, > 0, at most a week",
+                meaning: "then SIGTERM, and SIGKILL 5 s later; the trial fails",
+            },
+            ParamDoc {
+                param: "stochastic",
+                rule: "true, false",
+                meaning: "whether the seed changes the result: seeds repeat only stochastic models",
+            },
+            ParamDoc {
+                param: "popularity",
+                rule: "any method",
+                meaning: "passed to the program in params.json; penalty is applied by recsweep to the returned scores",
             },
         ],
     }

@@ -279,6 +279,7 @@ mod tests {
             popularity: Popularity::None,
         }
         .fit(&FitInput {
+            job: None,
             train: &x,
             item_popularity: &pop,
             seed: 0,

@@ -438,6 +438,7 @@ mod tests {
             };
             assert!(!params.check().is_empty(), "the range check refuses it");
             let fit = params.fit(&FitInput {
+                job: None,
                 train: &x,
                 item_popularity: &popularity,
                 seed: 1,

@@ -189,6 +189,7 @@ mod tests {
         };
         let model = params
             .fit(&FitInput {
+                job: None,
                 train: &x,
                 item_popularity: &pop,
                 seed: 0,

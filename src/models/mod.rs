@@ -24,6 +24,7 @@ macro_rules! config_basics {
 pub mod catalog;
 mod dcn;
 mod ease;
+mod external;
 mod factors;
 mod features;
 mod ials;
@@ -47,6 +48,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::data::{CsrMatrix, FeatureNames, Features, Side};
 
+pub use external::{Job as ExternalJob, Output as ExternalOutput};
 pub use factors::DotProduct;
 pub use features::Inputs;
 pub use pipeline::{held_out_negative_share, Index};
@@ -66,6 +68,7 @@ pub enum ModelKind {
     Ncf,
     Dcn,
     Pipeline,
+    External,
 }
 
 /// A problem with one param, `key` relative to the model's params.
@@ -121,6 +124,10 @@ pub struct FitInput<'a> {
     /// User and item features ([`crate::data::NO_FEATURES`] when the
     /// dataset has none), aligned with the train matrix's ids.
     pub features: &'a Features,
+    /// What an external program needs besides (original ids, users to
+    /// recommend for, a work folder): set by the runner for a sweep's
+    /// trials; None elsewhere, where an external model cannot fit.
+    pub job: Option<&'a ExternalJob<'a>>,
 }
 
 /// Serving cost of a fitted model.
@@ -293,10 +300,13 @@ pub enum ModelError {
     /// The data does not give the model what its params ask to read.
     #[error("{0}")]
     Input(String),
+    /// An external program failed, or wrote what cannot be scored.
+    #[error("{0}")]
+    External(String),
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 10] = [
+    pub const ALL: [ModelKind; 11] = [
         ModelKind::MostPop,
         ModelKind::Random,
         ModelKind::Itemknn,
@@ -307,6 +317,7 @@ impl ModelKind {
         ModelKind::Ncf,
         ModelKind::Dcn,
         ModelKind::Pipeline,
+        ModelKind::External,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -321,6 +332,7 @@ impl ModelKind {
             ModelKind::Ncf => "ncf",
             ModelKind::Dcn => "dcn",
             ModelKind::Pipeline => "pipeline",
+            ModelKind::External => "external",
         }
     }
 
@@ -337,21 +349,25 @@ impl ModelKind {
             ModelKind::Ncf => configure::<ncf::NcfParams>(params),
             ModelKind::Dcn => configure::<dcn::DcnParams>(params),
             ModelKind::Pipeline => configure::<pipeline::PipelineParams>(params),
+            ModelKind::External => configure::<external::ExternalParams>(params),
         }
     }
 
     /// Every param this model has: the knobs a sweep can set on it.
     /// The params with every default, as a spec would write them.
     pub fn defaults(self) -> Mapping {
+        if self == ModelKind::External {
+            // Its command has no default, so the empty params do not
+            // validate; the other keys do have one.
+            return to_mapping(&external::ExternalParams::default());
+        }
         self.configure(&Mapping::new())
             .expect("defaults are valid")
             .params()
     }
 
     pub fn param_keys(self) -> Vec<String> {
-        self.configure(&Mapping::new())
-            .expect("defaults are valid")
-            .params()
+        self.defaults()
             .keys()
             .filter_map(|k| k.as_str().map(str::to_string))
             .collect()
@@ -364,16 +380,20 @@ impl ModelKind {
     /// part is one; for a pipeline, the stages that have the key. Empty:
     /// the knob does not apply.
     pub fn knob_paths(self, params: &Mapping, key: &str, value: &Value) -> Vec<String> {
-        let keys = self.param_keys();
         let head = key.split('.').next().unwrap_or(key);
+        // An external program's params are its own: it takes the knob
+        // families and any key its params name (with a default there).
+        let external = self == ModelKind::External
+            && (catalog::KNOBS.iter().any(|(k, _)| *k == head) || params.contains_key(head));
+        let takes = external || self.param_keys().iter().any(|k| k == head);
         if key.contains('.') {
-            return if keys.iter().any(|k| k == head) {
+            return if takes {
                 vec![key.to_string()]
             } else {
                 Vec::new()
             };
         }
-        if keys.iter().any(|k| k == key) {
+        if takes {
             let supported = key != "popularity"
                 || serde_yaml::from_value::<Popularity>(value.clone())
                     .map_or(true, |p| self.supports_popularity(p.method()));
@@ -383,10 +403,10 @@ impl ModelKind {
                 Vec::new()
             };
         }
-        if self == ModelKind::Pipeline {
-            return pipeline::stage_paths(params, key, value);
+        match self {
+            ModelKind::Pipeline => pipeline::stage_paths(params, key, value),
+            _ => Vec::new(),
         }
-        Vec::new()
     }
 
     /// Whether this model implements popularity method `method` (the table

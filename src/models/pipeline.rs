@@ -401,7 +401,13 @@ impl ModelConfig for PipelineParams {
     /// validation metric, so early stopping judges what will be served.
     fn fit(&self, input: &FitInput) -> Result<Fitted, ModelError> {
         let [retriever_config, ranker_config] = self.configured()?;
-        let retrieved = retriever_config.fit(input)?;
+        // An external stage works in a folder of its own.
+        let retriever_job = input.job.map(|job| job.stage("retriever"));
+        let ranker_job = input.job.map(|job| job.stage("ranker"));
+        let retrieved = retriever_config.fit(&FitInput {
+            job: retriever_job.as_ref(),
+            ..*input
+        })?;
         let retriever = Penalized::wrap(
             retrieved.scorer,
             retriever_config.popularity(),
@@ -426,6 +432,7 @@ impl ModelConfig for PipelineParams {
             }
         });
         let ranked = ranker_config.fit(&FitInput {
+            job: ranker_job.as_ref(),
             train: input.train,
             item_popularity: input.item_popularity,
             seed: input.seed,

@@ -28,7 +28,8 @@ pub fn methods_of(kind: ModelKind) -> &'static [&'static str] {
         ModelKind::Ials => &["none", "weight", "penalty"],
         // Each loss takes a subset: logq needs the softmax loss, negatives
         // BPR's sampled negatives (a rule between params: MfParams::check).
-        ModelKind::Mf => &METHODS,
+        // An external program gets every method in params.json.
+        ModelKind::Mf | ModelKind::External => &METHODS,
         ModelKind::TwoTower => &["none", "weight", "subsample", "logq", "penalty"],
         ModelKind::Ncf | ModelKind::Dcn => &["none", "weight", "subsample", "negatives", "penalty"],
         // A pipeline's stages carry their own methods (the sweep routes

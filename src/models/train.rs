@@ -568,6 +568,7 @@ mod tests {
         let pools = CsrMatrix::from_pairs(3, 10, &[(0, 1), (0, 3), (0, 4), (1, 5), (1, 6)]);
         let counts = train.column_counts();
         let input = FitInput {
+            job: None,
             train: &train,
             item_popularity: &counts,
             seed: 0,

@@ -406,6 +406,7 @@ mod tests {
         );
         let counts = train.column_counts();
         let input = FitInput {
+            job: None,
             train: &train,
             item_popularity: &counts,
             seed: 3,
@@ -496,6 +497,7 @@ mod tests {
         let fit = |train: &CsrMatrix| {
             let counts = train.column_counts();
             let input = FitInput {
+                job: None,
                 train,
                 item_popularity: &counts,
                 seed: 4,

@@ -513,7 +513,20 @@ fn trials_section(out: &mut String, report: &Report) {
     if !failures.is_empty() {
         section(out, "Failed trials");
         for (id, error) in failures {
-            let _ = writeln!(out, "- `{id}`: {error}");
+            // A program's stderr (external models) follows the first line:
+            // kept as a block under the item, not as loose paragraphs.
+            match error.split_once('\n') {
+                Some((head, rest)) => {
+                    let _ = writeln!(out, "- `{id}`: {head}\n\n  ```text");
+                    for line in rest.lines() {
+                        let _ = writeln!(out, "  {}", line.replace("```", "` ` `"));
+                    }
+                    let _ = writeln!(out, "  ```");
+                }
+                None => {
+                    let _ = writeln!(out, "- `{id}`: {error}");
+                }
+            }
         }
         out.push('\n');
     }

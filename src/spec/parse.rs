@@ -934,6 +934,21 @@ impl Collector<'_> {
                 ),
             );
         }
+        // A program outside recsweep runs per trial, not inside the loop's
+        // rounds (docs/external.md, "Limits").
+        let external = "an external model cannot run in a simulation; drop the simulation section or the model (docs/external.md, \"Limits\")";
+        if sim
+            .truth
+            .as_ref()
+            .is_some_and(|t| t.model == ModelKind::External)
+        {
+            self.push("simulation.truth.model", external.to_string());
+        }
+        for (i, m) in spec.models.iter().enumerate() {
+            if m.model == ModelKind::External {
+                self.push(format!("models[{i}].model"), external.to_string());
+            }
+        }
         if let Some(b) = &sim.baseline {
             let names: Vec<String> = (0..spec.models.len()).map(|i| spec.model_name(i)).collect();
             if !names.contains(&b.model) {

@@ -1,0 +1,122 @@
+//! The input folder a program reads: train interactions, the users to
+//! recommend for and the catalogue (TSV, which any language reads without
+//! a package, and the train part again as Parquet), `params.json` and
+//! `trial.json`. Held-out interactions are never written.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{ExternalParams, Job};
+use crate::data::FeaturesSpec;
+use crate::models::{FitInput, ModelError};
+use crate::table::{write_parquet, WriteColumn};
+
+/// `trial.json`: what a run is, besides its params.
+#[derive(Serialize)]
+struct TrialFile<'a> {
+    trial: &'a str,
+    seed: u64,
+    /// The largest cutoff K the evaluation uses.
+    k: usize,
+    /// The unseen items each recommended user's list must hold at least.
+    list_length: usize,
+    /// Threads the program may use: the share of the machine recsweep's
+    /// own model would have had.
+    threads: usize,
+    output: &'static str,
+    /// The spec's feature tables (paths as given, relative to the folder
+    /// recsweep started in), or null.
+    features: Option<&'a FeaturesSpec>,
+    /// Where recsweep started: the base of relative paths in the spec.
+    spec_dir: String,
+}
+
+pub fn write(
+    folder: &Path,
+    params: &ExternalParams,
+    input: &FitInput,
+    job: &Job,
+) -> Result<(), ModelError> {
+    let io = |path: &Path, e: &dyn std::fmt::Display| {
+        ModelError::External(format!("writing {}: {e}", path.display()))
+    };
+    let (users, items) = (job.user_labels, job.item_labels);
+    let train_users: Vec<&str> = input
+        .train
+        .pairs()
+        .map(|(u, _)| &users[u as usize][..])
+        .collect();
+    let train_items: Vec<&str> = input
+        .train
+        .pairs()
+        .map(|(_, i)| &items[i as usize][..])
+        .collect();
+    let path = folder.join("train.tsv");
+    write_tsv(&path, &[("user", &train_users), ("item", &train_items)])
+        .map_err(|e| io(&path, &e))?;
+    let path = folder.join("train.parquet");
+    let file = std::fs::File::create(&path).map_err(|e| io(&path, &e))?;
+    let columns = [
+        WriteColumn::Text("user", train_users),
+        WriteColumn::Text("item", train_items),
+    ];
+    write_parquet(file, &columns).map_err(|e| io(&path, &e))?;
+
+    let targets: Vec<&str> = job
+        .targets
+        .iter()
+        .map(|&u| &users[u as usize][..])
+        .collect();
+    let path = folder.join("users.tsv");
+    write_tsv(&path, &[("user", &targets)]).map_err(|e| io(&path, &e))?;
+    let catalogue: Vec<&str> = items.iter().map(String::as_str).collect();
+    let path = folder.join("items.tsv");
+    write_tsv(&path, &[("item", &catalogue)]).map_err(|e| io(&path, &e))?;
+
+    let path = folder.join("params.json");
+    let passed = serde_json::to_string_pretty(&params.passed()).map_err(|e| io(&path, &e))?;
+    std::fs::write(&path, passed + "\n").map_err(|e| io(&path, &e))?;
+    let trial = TrialFile {
+        trial: job.trial_id,
+        seed: input.seed,
+        k: job.max_cutoff,
+        list_length: job.list_length,
+        threads: job.threads,
+        output: params.output.as_str(),
+        features: job.features,
+        spec_dir: std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+    };
+    let path = folder.join("trial.json");
+    let text = serde_json::to_string_pretty(&trial).map_err(|e| io(&path, &e))?;
+    std::fs::write(&path, text + "\n").map_err(|e| io(&path, &e))
+}
+
+/// Tab-separated text with a header line and columns of ids. An id with
+/// a tab or a line break (a quoted CSV field may hold one) cannot be
+/// written so, and is an error rather than a shifted column.
+fn write_tsv(path: &Path, columns: &[(&str, &[&str])]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    writeln!(out, "{}", names.join("\t"))?;
+    for row in 0..columns.first().map_or(0, |(_, v)| v.len()) {
+        for (c, (_, values)) in columns.iter().enumerate() {
+            let id = values[row];
+            if id.contains(['\t', '\n', '\r']) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("the id {id:?} holds a tab or a line break"),
+                ));
+            }
+            if c > 0 {
+                out.write_all(b"\t")?;
+            }
+            out.write_all(id.as_bytes())?;
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
