@@ -57,6 +57,7 @@ pub enum MetricKind {
     IpsNdcg,
     SnipsRecall,
     SnipsNdcg,
+    PooledSnipsRecall,
     TruthUtility,
     TruthNdcg,
 }
@@ -75,7 +76,7 @@ impl MetricKind {
     /// and pop_lift are opt-in.
     pub const DEFAULT: &'static [MetricKind] = MetricKind::ALL.split_at(11).0;
 
-    pub const ALL: [MetricKind; 26] = [
+    pub const ALL: [MetricKind; 27] = [
         MetricKind::Recall,
         MetricKind::Ndcg,
         MetricKind::HitRate,
@@ -100,6 +101,7 @@ impl MetricKind {
         MetricKind::IpsNdcg,
         MetricKind::SnipsRecall,
         MetricKind::SnipsNdcg,
+        MetricKind::PooledSnipsRecall,
         MetricKind::TruthUtility,
         MetricKind::TruthNdcg,
     ];
@@ -130,6 +132,7 @@ impl MetricKind {
             MetricKind::IpsNdcg => "ips_ndcg",
             MetricKind::SnipsRecall => "snips_recall",
             MetricKind::SnipsNdcg => "snips_ndcg",
+            MetricKind::PooledSnipsRecall => "pooled_snips_recall",
             MetricKind::TruthUtility => "truth_utility",
             MetricKind::TruthNdcg => "truth_ndcg",
         }
@@ -177,14 +180,17 @@ impl MetricKind {
                 "pipelines with an index: share of its N candidates that score within the exact top N (@N)"
             }
             MetricKind::IpsRecall => {
-                "recall with each hit weighted by 1/propensity (unbiased under the propensity model; can exceed 1)"
+                "hits weighted by 1/propensity over the observed held-out count (unbiased for true hits, not for recall; can exceed 1)"
             }
             MetricKind::IpsNdcg => "ndcg with each hit's gain weighted by 1/propensity",
             MetricKind::SnipsRecall => {
-                "weighted hits over the weighted held-out items (self-normalised; Steck's stratified recall)"
+                "weighted hits over the user's weighted held-out items (self-normalised per user; the naive recall with one held-out item)"
             }
             MetricKind::SnipsNdcg => {
                 "weighted dcg over the best weighted dcg of the held-out items (self-normalised)"
+            }
+            MetricKind::PooledSnipsRecall => {
+                "weighted hits of all users over the weighted held-out items of all users (Steck's popularity-stratified recall)"
             }
             MetricKind::TruthUtility => {
                 "synthetic data: expected share of the top K the user would take, under the generator's preferences"
@@ -219,7 +225,8 @@ impl MetricKind {
             MetricKind::IpsRecall
             | MetricKind::IpsNdcg
             | MetricKind::SnipsRecall
-            | MetricKind::SnipsNdcg => Family::Debiased,
+            | MetricKind::SnipsNdcg
+            | MetricKind::PooledSnipsRecall => Family::Debiased,
             MetricKind::TruthUtility | MetricKind::TruthNdcg => Family::Truth,
         }
     }
@@ -503,6 +510,15 @@ pub fn user_metrics(
                         None => f64::NAN,
                     }
                 }
+                // The numerator alone: [`pool`] divides the column once
+                // every user's held-out items are known.
+                MetricKind::PooledSnipsRecall => items.weights.as_ref().map_or(f64::NAN, |w| {
+                    top.iter()
+                        .zip(rel)
+                        .filter(|(_, &r)| r)
+                        .map(|(&i, _)| w[i as usize])
+                        .fold(0.0, |a, b| a + b)
+                }),
                 MetricKind::TruthUtility => relevance.map_or(f64::NAN, |r| r.utility(k, top)),
                 MetricKind::TruthNdcg => relevance.map_or(f64::NAN, |r| r.ndcg(k, top)),
                 MetricKind::PopLift => {
@@ -575,6 +591,7 @@ fn user_metric(
         | MetricKind::IpsNdcg
         | MetricKind::SnipsRecall
         | MetricKind::SnipsNdcg
+        | MetricKind::PooledSnipsRecall
         | MetricKind::TruthUtility
         | MetricKind::TruthNdcg => unreachable!("derived in user_metrics"),
         MetricKind::Coverage | MetricKind::Gini => {
@@ -625,6 +642,41 @@ fn debiased(
             let mut heaviest: Vec<f64> = truth.iter().map(|&i| w(i)).collect();
             heaviest.sort_by(|a, b| b.total_cmp(a));
             dcg / weighted_ideal(&heaviest, k)
+        }
+    }
+}
+
+/// Finishes the `pooled_snips_recall` columns of `values` (one per entry of
+/// `columns`; rows in the order of `truths`, each user's held-out items):
+/// each user's weighted hits, as [`user_metrics`] leaves them, divided by
+/// the mean over the users of their weighted held-out items. The mean over
+/// users is then Σ_u hits_u / Σ_u held_u, SNIPS normalised over every test
+/// pair instead of per user (Steck 2011; Yang et al. 2018), while per-user
+/// values stay for intervals and paired tests. The divisor depends on the
+/// held-out items alone, not on the model, so a paired difference between
+/// two models is the difference of their pooled values exactly.
+pub fn pool<'a>(
+    columns: &[MetricId],
+    values: &mut [Vec<f64>],
+    truths: impl Iterator<Item = &'a [u32]>,
+    items: &ItemStats,
+) {
+    let pooled = |c: &MetricId| c.kind == MetricKind::PooledSnipsRecall;
+    let Some(weights) = &items.weights else {
+        return;
+    };
+    if !columns.iter().any(pooled) {
+        return;
+    }
+    let (mut total, mut users) = (0.0, 0usize);
+    for truth in truths {
+        total += truth.iter().map(|&i| weights[i as usize]).sum::<f64>();
+        users += 1;
+    }
+    let mean = total / users.max(1) as f64;
+    for (column, values) in columns.iter().zip(values) {
+        if pooled(column) {
+            values.iter_mut().for_each(|v| *v /= mean);
         }
     }
 }
@@ -977,6 +1029,40 @@ mod tests {
         // Without propensities they are undefined, not naive.
         let plain = all(&[2, 4, 0], &[0, 2], &metrics, 3, &stats());
         assert!(plain.iter().all(|v| v.is_nan()));
+    }
+
+    /// Pooled SNIPS by hand: Σ weighted hits over Σ weighted held-out
+    /// items across users, where per-user SNIPS averages each user's ratio.
+    #[test]
+    fn pooled_snips_recall_matches_a_hand_computation() {
+        // Popularity 16, 4, 1, 1 at e = 0.5: weights 1, 2, 4, 4.
+        let items = weighted(vec![16, 4, 1, 1], 0.5);
+        let set = MetricSet {
+            cutoffs: vec![1],
+            metrics: vec![MetricKind::SnipsRecall, MetricKind::PooledSnipsRecall],
+        };
+        let columns = set.per_user_columns();
+        // User a: held out {0} (w 1), list [0]: a hit of weight 1.
+        // User b: held out {2} (w 4), list [1]: no hit.
+        // User c: held out {1, 3} (w 2 + 4), list [3]: a hit of weight 4.
+        let users: [(&[u32], &[u32]); 3] = [(&[0], &[0]), (&[1], &[2]), (&[3], &[1, 3])];
+        let mut values = vec![Vec::new(); columns.len()];
+        for (list, truth) in users {
+            let mut row = Vec::new();
+            user_metrics(list, truth, f64::NAN, None, &set, &items, &mut row);
+            for (c, v) in row.into_iter().enumerate() {
+                values[c].push(v);
+            }
+        }
+        pool(&columns, &mut values, users.iter().map(|(_, t)| *t), &items);
+        // Per user: 1, 0, 4/6; pooled: (1 + 0 + 4) / (1 + 4 + 6) = 5/11.
+        assert_eq!(values[0], vec![1.0, 0.0, 4.0 / 6.0]);
+        let mean = values[1].iter().sum::<f64>() / 3.0;
+        assert!((mean - 5.0 / 11.0).abs() < 1e-12, "{mean}");
+        // With one held-out item each, per-user SNIPS is the naive hit rate
+        // (the weight cancels); pooled SNIPS is not.
+        assert_eq!(values[0][..2], [1.0, 0.0]);
+        assert!((values[1][0] + values[1][1] - 1.0 / (11.0 / 3.0)).abs() < 1e-12);
     }
 
     /// A perfect list (every held-out item first, heaviest first) scores

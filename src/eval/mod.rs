@@ -19,7 +19,7 @@ use crate::models::{Scorer, Stages};
 pub use crate::inequality::gini;
 pub use crate::topk::{best_k, top_k, top_k_masked};
 pub use metrics::{
-    coverage, long_tail, stage_metrics, user_metrics, Direction, Family, ItemStats, MetricId,
+    coverage, long_tail, pool, stage_metrics, user_metrics, Direction, Family, ItemStats, MetricId,
     MetricKind, MetricSet, UserRelevance, DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
 };
 pub use propensity::{PropensityPreset, PropensitySpec};
@@ -170,6 +170,8 @@ pub fn evaluate(
         lists.items.extend(block.lists);
         lists.scores.extend(block.list_scores);
     }
+    let truths = users.iter().map(|&u| target.truth.row(u as usize));
+    pool(&columns, &mut values, truths, items);
     let per_user = PerUser {
         users: users.clone(),
         columns,

@@ -4,7 +4,9 @@
 
 mod formats;
 
-use crate::eval::{summarise, user_metrics, Family, ItemStats, MetricId, MetricSet, MetricSummary};
+use crate::eval::{
+    pool, summarise, user_metrics, Family, ItemStats, MetricId, MetricSet, MetricSummary,
+};
 use crate::per_user_file::PerUserTable;
 
 pub use formats::{
@@ -176,6 +178,8 @@ pub fn evaluate(
         top_lists.push(list);
     }
 
+    let truths = users.iter().map(|&u| &relevant[u as usize][..]);
+    pool(&columns, &mut values, truths, &items);
     let summary = summarise(&columns, &values, &top_lists, set, n_items);
     Ok(Scores {
         per_user: PerUserTable {

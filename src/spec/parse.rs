@@ -818,7 +818,7 @@ impl Collector<'_> {
             if !e.metrics.iter().any(|m| m.family() == Family::Debiased) {
                 self.push(
                     "evaluation.propensity",
-                    "no debiased metric uses it: add ips_recall, ips_ndcg, snips_recall or snips_ndcg to evaluation.metrics",
+                    "no debiased metric uses it: add ips_recall, ips_ndcg, snips_recall, snips_ndcg or pooled_snips_recall to evaluation.metrics",
                 );
             }
         }
