@@ -15,8 +15,8 @@ use crate::eval::{
     ItemStats, MetricSet, ServingTime, Target,
 };
 use crate::models::{
-    held_out_negative_share, ExternalJob, FitInput, Monitor, Penalized, Scorer, ServingCost,
-    TrainingCurve,
+    held_out_negative_share, ExternalExtras, ExternalJob, FitInput, Monitor, Penalized, Scorer,
+    ServingCost, TrainingCurve,
 };
 use crate::plan::ValidSpec;
 use crate::results::{configurations, load_records, refit_trials, Part};
@@ -85,6 +85,9 @@ pub struct Experiment {
     /// Train ∪ validation, what refit trials train on (None without
     /// `selection.refit`).
     pub refit_train: Option<CsrMatrix>,
+    /// Ratings and timestamps of the log's pairs, for external programs
+    /// (None without an external model, or when the log has neither).
+    pub extras: Option<ExternalExtras>,
 }
 
 /// Train and validation together: all a refit trial may learn from.
@@ -240,6 +243,19 @@ impl Experiment {
         }
         let split = split::split(&data, &spec.split, spec.seed)?;
         lap("split");
+        let extras = spec
+            .models
+            .iter()
+            .any(|m| m.model.runs_external(&m.params))
+            .then(|| {
+                ExternalExtras::new(
+                    &data.users,
+                    &data.items,
+                    data.ratings.as_deref(),
+                    data.timestamps.as_deref(),
+                )
+            })
+            .flatten();
         check_catalogue_sizes(&spec, &expansion, split.n_items())?;
         // Stored with the expansion, so `validate`, `run` and the report
         // all show them.
@@ -328,6 +344,7 @@ impl Experiment {
             fitted_truth,
             simulation_log,
             refit_train,
+            extras,
         })
     }
 
@@ -761,6 +778,7 @@ impl<'a> Setting<'a> {
                 / rayon::current_num_threads())
             .max(1),
             features: self.experiment.spec.dataset.features.as_ref(),
+            extras: self.experiment.extras.as_ref(),
         }
     }
 

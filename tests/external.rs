@@ -94,13 +94,18 @@ fn params_seed_and_k_reach_the_program_and_held_out_items_do_not() {
         assert_eq!(meta["k"], 10);
         assert_eq!(meta["list_length"], 11, "K plus one validation item");
         assert_eq!(meta["output"], "recs");
-        // Train pairs exactly, never a validation or test pair.
-        let mut written: Vec<(String, String)> = read("train.tsv")
+        // Train pairs exactly, never a validation or test pair, with the
+        // synthetic log's ratings and timestamps.
+        let train = read("train.tsv");
+        assert!(train.starts_with("user\titem\trating\ttimestamp\n"), "{train}");
+        let mut written: Vec<(String, String)> = train
             .lines()
             .skip(1)
             .map(|l| {
-                let (u, i) = l.split_once('\t').unwrap();
-                (u.to_string(), i.to_string())
+                let cells: Vec<&str> = l.split('\t').collect();
+                assert!(cells[2].parse::<f32>().is_ok(), "{l}");
+                assert!(cells[3].parse::<i64>().is_ok(), "{l}");
+                (cells[0].to_string(), cells[1].to_string())
             })
             .collect();
         let mut expected: Vec<(String, String)> = split

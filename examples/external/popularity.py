@@ -3,7 +3,7 @@
 
 The contract (docs/external.md): recsweep runs this program once per trial with
 RECSWEEP_INPUT and RECSWEEP_OUTPUT set. The input folder holds train.tsv (user,
-item), users.tsv (the users to recommend for), items.tsv (the catalogue),
+item, then rating and timestamp where the dataset has them), users.tsv (the users to recommend for), items.tsv (the catalogue),
 params.json and trial.json (seed, k, list_length, output, threads, ...). The
 program writes recs.tsv (user, item, score), or users.tsv and items.tsv (an id,
 then one column per dimension) when trial.json's output is "embeddings".
@@ -38,7 +38,7 @@ def main():
     with open(os.path.join(inp, "train.tsv"), encoding="utf-8") as f:
         next(f)
         for line in f:
-            user, item = line.rstrip("\n").split("\t")
+            user, item = line.rstrip("\n").split("\t")[:2]
             seen.setdefault(user, set()).add(item)
             counts[item] += 1
     catalogue = read_column(os.path.join(inp, "items.tsv"))

@@ -62,11 +62,11 @@ def main():
     train = read_rows(os.path.join(inp, "train.tsv"))
     targets = [r[0] for r in read_rows(os.path.join(inp, "users.tsv"))]
     catalogue = [r[0] for r in read_rows(os.path.join(inp, "items.tsv"))]
-    users = sorted(set(targets) | {u for u, _ in train})
+    users = sorted(set(targets) | {r[0] for r in train})
     user_index = {u: k for k, u in enumerate(users)}
     item_index = {i: k for k, i in enumerate(catalogue)}
-    u = np.array([user_index[a] for a, _ in train], dtype=np.int32)
-    i = np.array([item_index[b] for _, b in train], dtype=np.int32)
+    u = np.array([user_index[r[0]] for r in train], dtype=np.int32)
+    i = np.array([item_index[r[1]] for r in train], dtype=np.int32)
     counts = np.bincount(i, minlength=len(catalogue)).astype(np.float64)
     share = counts / counts.sum()
 

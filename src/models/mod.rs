@@ -48,7 +48,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::data::{CsrMatrix, FeatureNames, Features, Side};
 
-pub use external::{Job as ExternalJob, Output as ExternalOutput};
+pub use external::{Extras as ExternalExtras, Job as ExternalJob, Output as ExternalOutput};
 pub use factors::DotProduct;
 pub use features::Inputs;
 pub use pipeline::{held_out_negative_share, Index};
@@ -406,6 +406,22 @@ impl ModelKind {
         match self {
             ModelKind::Pipeline => pipeline::stage_paths(params, key, value),
             _ => Vec::new(),
+        }
+    }
+
+    /// Whether an entry of this model with `params` runs an external
+    /// program: it is one, or a pipeline with one as a stage.
+    pub fn runs_external(self, params: &Mapping) -> bool {
+        match self {
+            ModelKind::External => true,
+            ModelKind::Pipeline => ["retriever", "ranker"].iter().any(|stage| {
+                params
+                    .get(*stage)
+                    .and_then(|s| s.get("model"))
+                    .and_then(Value::as_str)
+                    == Some(ModelKind::External.as_str())
+            }),
+            _ => false,
         }
     }
 

@@ -42,25 +42,45 @@ pub fn write(
         ModelError::External(format!("writing {}: {e}", path.display()))
     };
     let (users, items) = (job.user_labels, job.item_labels);
-    let train_users: Vec<&str> = input
-        .train
-        .pairs()
-        .map(|(u, _)| &users[u as usize][..])
-        .collect();
-    let train_items: Vec<&str> = input
-        .train
-        .pairs()
-        .map(|(_, i)| &items[i as usize][..])
-        .collect();
+    let pairs: Vec<(u32, u32)> = input.train.pairs().collect();
+    let train_users: Vec<&str> = pairs.iter().map(|&(u, _)| &users[u as usize][..]).collect();
+    let train_items: Vec<&str> = pairs.iter().map(|&(_, i)| &items[i as usize][..]).collect();
+    let (ratings, timestamps) = job.extras.map_or((None, None), |e| e.of(&pairs));
+    let texts = |values: Option<Vec<String>>| values.unwrap_or_default();
+    let rating_texts = texts(
+        ratings
+            .as_ref()
+            .map(|r| r.iter().map(f32::to_string).collect()),
+    );
+    let time_texts = texts(
+        timestamps
+            .as_ref()
+            .map(|t| t.iter().map(i64::to_string).collect()),
+    );
+    let mut text_columns: Vec<(&str, Vec<&str>)> =
+        vec![("user", train_users.clone()), ("item", train_items.clone())];
+    if ratings.is_some() {
+        text_columns.push(("rating", rating_texts.iter().map(String::as_str).collect()));
+    }
+    if timestamps.is_some() {
+        text_columns.push(("timestamp", time_texts.iter().map(String::as_str).collect()));
+    }
+    let text_columns: Vec<(&str, &[&str])> =
+        text_columns.iter().map(|(n, v)| (*n, &v[..])).collect();
     let path = folder.join("train.tsv");
-    write_tsv(&path, &[("user", &train_users), ("item", &train_items)])
-        .map_err(|e| io(&path, &e))?;
+    write_tsv(&path, &text_columns).map_err(|e| io(&path, &e))?;
     let path = folder.join("train.parquet");
     let file = std::fs::File::create(&path).map_err(|e| io(&path, &e))?;
-    let columns = [
+    let mut columns = vec![
         WriteColumn::Text("user", train_users),
         WriteColumn::Text("item", train_items),
     ];
+    columns.extend(ratings.as_deref().map(|r| WriteColumn::F32("rating", r)));
+    columns.extend(
+        timestamps
+            .as_deref()
+            .map(|t| WriteColumn::I64("timestamp", t)),
+    );
     write_parquet(file, &columns).map_err(|e| io(&path, &e))?;
 
     let targets: Vec<&str> = job
@@ -94,7 +114,7 @@ pub fn write(
     std::fs::write(&path, text + "\n").map_err(|e| io(&path, &e))
 }
 
-/// Tab-separated text with a header line and columns of ids. An id with
+/// Tab-separated text with a header line and columns of ids (and numbers). An id with
 /// a tab or a line break (a quoted CSV field may hold one) cannot be
 /// written so, and is an error rather than a shifted column.
 fn write_tsv(path: &Path, columns: &[(&str, &[&str])]) -> std::io::Result<()> {

@@ -194,6 +194,59 @@ impl ExternalParams {
     }
 }
 
+/// The rating and timestamp of each (user, item) pair of the log, where the
+/// dataset has them: the split keeps pairs only, and a program may want
+/// both (a temporal model, a rating-weighted loss). Built only for specs
+/// with an external model.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    /// (user, item) of row k, sorted.
+    pairs: Vec<(u32, u32)>,
+    ratings: Option<Vec<f32>>,
+    timestamps: Option<Vec<i64>>,
+}
+
+impl Extras {
+    /// None when the log has neither ratings nor timestamps.
+    pub fn new(
+        users: &[u32],
+        items: &[u32],
+        ratings: Option<&[f32]>,
+        timestamps: Option<&[i64]>,
+    ) -> Option<Self> {
+        if ratings.is_none() && timestamps.is_none() {
+            return None;
+        }
+        let mut order: Vec<usize> = (0..users.len()).collect();
+        order.sort_unstable_by_key(|&k| (users[k], items[k]));
+        Some(Self {
+            pairs: order.iter().map(|&k| (users[k], items[k])).collect(),
+            ratings: ratings.map(|r| order.iter().map(|&k| r[k]).collect()),
+            timestamps: timestamps.map(|t| order.iter().map(|&k| t[k]).collect()),
+        })
+    }
+
+    /// The ratings and timestamps of `pairs`, each None where the log has
+    /// none or a pair is not in it.
+    fn of(&self, pairs: &[(u32, u32)]) -> (Option<Vec<f32>>, Option<Vec<i64>>) {
+        let rows: Option<Vec<usize>> = pairs
+            .iter()
+            .map(|p| self.pairs.binary_search(p).ok())
+            .collect();
+        let Some(rows) = rows else {
+            return (None, None);
+        };
+        (
+            self.ratings
+                .as_ref()
+                .map(|r| rows.iter().map(|&k| r[k]).collect()),
+            self.timestamps
+                .as_ref()
+                .map(|t| rows.iter().map(|&k| t[k]).collect()),
+        )
+    }
+}
+
 /// What one run of the program needs besides the model's input: who to
 /// recommend for, the original ids, and where to work. The runner builds it
 /// per trial; simulations and benchmarks have none.
@@ -215,6 +268,7 @@ pub struct Job<'a> {
     pub threads: usize,
     /// The dataset's feature tables as the spec declares them.
     pub features: Option<&'a FeaturesSpec>,
+    pub extras: Option<&'a Extras>,
 }
 
 impl Job<'_> {
@@ -291,6 +345,17 @@ mod tests {
         let passed = parsed.passed();
         assert_eq!(passed.len(), 3, "{passed:?}");
         assert!(passed.contains_key("layers") && passed.contains_key("popularity"));
+    }
+
+    #[test]
+    fn extras_follow_their_pairs_whatever_the_log_order() {
+        let (users, items) = ([1, 0, 1, 0], [5, 2, 3, 9]);
+        let ratings = [4.0, 5.0, 3.0, 1.0];
+        let extras = Extras::new(&users, &items, Some(&ratings), None).unwrap();
+        assert_eq!(extras.of(&[(0, 9), (1, 5)]), (Some(vec![1.0, 4.0]), None));
+        // A pair the log lacks gives no column rather than a wrong one.
+        assert_eq!(extras.of(&[(0, 9), (1, 1)]), (None, None));
+        assert!(Extras::new(&users, &items, None, None).is_none());
     }
 
     #[test]

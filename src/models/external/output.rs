@@ -430,6 +430,7 @@ mod tests {
             trial_id: "t",
             threads: 1,
             features: None,
+            extras: None,
         };
         read(folder, output, &train, &job)
     }
