@@ -97,7 +97,10 @@ fn params_seed_and_k_reach_the_program_and_held_out_items_do_not() {
         // Train pairs exactly, never a validation or test pair, with the
         // synthetic log's ratings and timestamps.
         let train = read("train.tsv");
-        assert!(train.starts_with("user\titem\trating\ttimestamp\n"), "{train}");
+        assert!(
+            train.starts_with("user\titem\trating\ttimestamp\n"),
+            "{train}"
+        );
         let mut written: Vec<(String, String)> = train
             .lines()
             .skip(1)

@@ -62,6 +62,27 @@ pub enum MetricKind {
     TruthNdcg,
 }
 
+/// The per-user metrics of one list and its hits alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListMetric {
+    Precision,
+    Recall,
+    HitRate,
+    Mrr,
+    Ndcg,
+    Map,
+    Arp,
+    Aplt,
+    Novelty,
+}
+
+/// The metrics of the whole exposure over users rather than of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogueMetric {
+    Coverage,
+    Gini,
+}
+
 /// Whether larger values are better; bias metrics say which way means less
 /// popularity bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +257,50 @@ impl MetricKind {
         self.family() != Family::Catalogue
     }
 
+    /// The metric of one list and its hits alone, if this is one: what
+    /// [`user_metric`] computes and the stratified metrics reuse.
+    fn list_metric(self) -> Option<ListMetric> {
+        match self {
+            MetricKind::Precision => Some(ListMetric::Precision),
+            MetricKind::Recall => Some(ListMetric::Recall),
+            MetricKind::HitRate => Some(ListMetric::HitRate),
+            MetricKind::Mrr => Some(ListMetric::Mrr),
+            MetricKind::Ndcg => Some(ListMetric::Ndcg),
+            MetricKind::Map => Some(ListMetric::Map),
+            MetricKind::Arp => Some(ListMetric::Arp),
+            MetricKind::Aplt => Some(ListMetric::Aplt),
+            MetricKind::Novelty => Some(ListMetric::Novelty),
+            MetricKind::Coverage
+            | MetricKind::Gini
+            | MetricKind::RecallHead
+            | MetricKind::RecallTail
+            | MetricKind::NdcgHead
+            | MetricKind::NdcgTail
+            | MetricKind::PopLift
+            | MetricKind::CandidateRecall
+            | MetricKind::CeilingNdcg
+            | MetricKind::NdcgLift
+            | MetricKind::AnnOverlap
+            | MetricKind::IpsRecall
+            | MetricKind::IpsNdcg
+            | MetricKind::SnipsRecall
+            | MetricKind::SnipsNdcg
+            | MetricKind::PooledSnipsRecall
+            | MetricKind::TruthUtility
+            | MetricKind::TruthNdcg => None,
+        }
+    }
+
+    /// The catalogue-level metric this is, if it is one (the
+    /// [`Family::Catalogue`] members, computed from every list at once).
+    pub fn catalogue_metric(self) -> Option<CatalogueMetric> {
+        match self {
+            MetricKind::Coverage => Some(CatalogueMetric::Coverage),
+            MetricKind::Gini => Some(CatalogueMetric::Gini),
+            _ => None,
+        }
+    }
+
     pub fn direction(self) -> Direction {
         match self {
             MetricKind::Arp | MetricKind::Gini | MetricKind::PopLift => Direction::Lower,
@@ -315,8 +380,12 @@ impl MetricSet {
         self.columns(true)
     }
 
-    pub fn global_columns(&self) -> Vec<MetricId> {
+    /// The catalogue-level columns, each with what it computes.
+    pub fn global_columns(&self) -> Vec<(MetricId, CatalogueMetric)> {
         self.columns(false)
+            .into_iter()
+            .filter_map(|id| Some((id, id.kind.catalogue_metric()?)))
+            .collect()
     }
 
     fn columns(&self, per_user: bool) -> Vec<MetricId> {
@@ -475,9 +544,9 @@ pub fn user_metrics(
                     };
                     let base = if matches!(metric, MetricKind::RecallHead | MetricKind::RecallTail)
                     {
-                        MetricKind::Recall
+                        ListMetric::Recall
                     } else {
-                        MetricKind::Ndcg
+                        ListMetric::Ndcg
                     };
                     if n == 0 {
                         f64::NAN
@@ -522,21 +591,25 @@ pub fn user_metrics(
                 MetricKind::TruthUtility => relevance.map_or(f64::NAN, |r| r.utility(k, top)),
                 MetricKind::TruthNdcg => relevance.map_or(f64::NAN, |r| r.ndcg(k, top)),
                 MetricKind::PopLift => {
-                    let arp = user_metric(MetricKind::Arp, k, top, rel, truth.len(), items);
+                    let arp = user_metric(ListMetric::Arp, k, top, rel, truth.len(), items);
                     if history.is_finite() && history > 0.0 && !top.is_empty() {
                         (arp - history) / history
                     } else {
                         f64::NAN
                     }
                 }
-                _ => user_metric(metric, k, top, rel, truth.len(), items),
+                // Catalogue metrics were skipped above: every other kind
+                // is a list metric.
+                other => other.list_metric().map_or(f64::NAN, |m| {
+                    user_metric(m, k, top, rel, truth.len(), items)
+                }),
             };
             out.push(value);
         }
     }
 }
 fn user_metric(
-    metric: MetricKind,
+    metric: ListMetric,
     k: usize,
     top: &[u32],
     rel: &[bool],
@@ -552,15 +625,15 @@ fn user_metric(
         }
     };
     match metric {
-        MetricKind::Precision => hits / k as f64,
-        MetricKind::Recall => hits / n_relevant as f64,
-        MetricKind::HitRate => f64::from(u8::from(hits > 0.0)),
-        MetricKind::Mrr => rel
+        ListMetric::Precision => hits / k as f64,
+        ListMetric::Recall => hits / n_relevant as f64,
+        ListMetric::HitRate => f64::from(u8::from(hits > 0.0)),
+        ListMetric::Mrr => rel
             .iter()
             .position(|&r| r)
             .map_or(0.0, |p| 1.0 / (p + 1) as f64),
-        MetricKind::Ndcg => ndcg(rel, k, n_relevant),
-        MetricKind::Map => {
+        ListMetric::Ndcg => ndcg(rel, k, n_relevant),
+        ListMetric::Map => {
             let mut found = 0.0;
             let mut sum = 0.0;
             for (p, &r) in rel.iter().enumerate() {
@@ -571,31 +644,12 @@ fn user_metric(
             }
             sum / n_relevant as f64
         }
-        MetricKind::Arp => mean_over_list(&|i| f64::from(items.popularity[i])),
-        MetricKind::Aplt => mean_over_list(&|i| f64::from(u8::from(items.tail[i]))),
-        MetricKind::Novelty => {
+        ListMetric::Arp => mean_over_list(&|i| f64::from(items.popularity[i])),
+        ListMetric::Aplt => mean_over_list(&|i| f64::from(u8::from(items.tail[i]))),
+        ListMetric::Novelty => {
             let users = items.users.max(1) as f64;
             // Items unseen in train count as seen once: −log2(0) is infinite.
             mean_over_list(&|i| -(f64::from(items.popularity[i].max(1)) / users).log2())
-        }
-        MetricKind::RecallHead
-        | MetricKind::RecallTail
-        | MetricKind::NdcgHead
-        | MetricKind::NdcgTail
-        | MetricKind::PopLift
-        | MetricKind::CandidateRecall
-        | MetricKind::CeilingNdcg
-        | MetricKind::NdcgLift
-        | MetricKind::AnnOverlap
-        | MetricKind::IpsRecall
-        | MetricKind::IpsNdcg
-        | MetricKind::SnipsRecall
-        | MetricKind::SnipsNdcg
-        | MetricKind::PooledSnipsRecall
-        | MetricKind::TruthUtility
-        | MetricKind::TruthNdcg => unreachable!("derived in user_metrics"),
-        MetricKind::Coverage | MetricKind::Gini => {
-            unreachable!("global metrics have no per-user value")
         }
     }
 }
@@ -1137,7 +1191,7 @@ mod tests {
         let s = set(&[MetricKind::Ndcg, MetricKind::Coverage], &[5, 10]);
         let names: Vec<String> = s.per_user_columns().iter().map(|m| m.to_string()).collect();
         assert_eq!(names, ["ndcg@5", "ndcg@10"]);
-        assert_eq!(s.global_columns()[1].to_string(), "coverage@10");
+        assert_eq!(s.global_columns()[1].0.to_string(), "coverage@10");
         assert!("ndcg@0".parse::<MetricId>().is_err());
         assert!("bogus@3".parse::<MetricId>().is_err());
     }

@@ -19,8 +19,8 @@ use crate::models::{Scorer, Stages};
 pub use crate::inequality::gini;
 pub use crate::topk::{best_k, top_k, top_k_masked};
 pub use metrics::{
-    coverage, long_tail, pool, stage_metrics, user_metrics, Direction, Family, ItemStats, MetricId,
-    MetricKind, MetricSet, UserRelevance, DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
+    coverage, long_tail, pool, stage_metrics, user_metrics, CatalogueMetric, Direction, Family,
+    ItemStats, MetricId, MetricKind, MetricSet, UserRelevance, DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
 };
 pub use propensity::{PropensityPreset, PropensitySpec};
 pub use protocol::{Protocol, Protocols, Sampler};

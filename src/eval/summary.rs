@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::metrics::{coverage, MetricId, MetricKind, MetricSet};
+use super::metrics::{coverage, CatalogueMetric, MetricId, MetricSet};
 use super::{PerUser, TopLists};
 use crate::inequality::gini;
 
@@ -65,17 +65,16 @@ pub fn summarise(
             (*column, MetricSummary { mean, ci95 })
         })
         .collect();
-    for column in set.global_columns() {
+    for (column, metric) in set.global_columns() {
         let mut exposure = vec![0u32; n_items];
         for list in lists {
             for &i in &list[..column.k.min(list.len())] {
                 exposure[i as usize] += 1;
             }
         }
-        let mean = match column.kind {
-            MetricKind::Coverage => coverage(&exposure),
-            MetricKind::Gini => gini(&exposure),
-            _ => unreachable!("only catalogue-level metrics are global"),
+        let mean = match metric {
+            CatalogueMetric::Coverage => coverage(&exposure),
+            CatalogueMetric::Gini => gini(&exposure),
         };
         out.push((column, MetricSummary { mean, ci95: None }));
     }
