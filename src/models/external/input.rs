@@ -25,9 +25,10 @@ struct TrialFile<'a> {
     /// own model would have had.
     threads: usize,
     output: &'static str,
-    /// The spec's feature tables (paths as given, relative to the folder
-    /// recsweep started in), or null.
-    features: Option<&'a FeaturesSpec>,
+    /// The spec's feature tables as it declares them (format, id and
+    /// columns), with each path naming its copy in the input folder; null
+    /// without features.
+    features: Option<FeaturesSpec>,
     /// Where recsweep started: the base of relative paths in the spec.
     spec_dir: String,
 }
@@ -94,6 +95,10 @@ pub fn write(
     let path = folder.join("items.tsv");
     write_tsv(&path, &[("item", &catalogue)]).map_err(|e| io(&path, &e))?;
 
+    let features = job
+        .features
+        .map(|spec| copy_features(folder, spec))
+        .transpose()?;
     let path = folder.join("params.json");
     let passed = serde_json::to_string_pretty(&params.passed()).map_err(|e| io(&path, &e))?;
     std::fs::write(&path, passed + "\n").map_err(|e| io(&path, &e))?;
@@ -104,7 +109,7 @@ pub fn write(
         list_length: job.list_length,
         threads: job.threads,
         output: params.output.as_str(),
-        features: job.features,
+        features,
         spec_dir: std::env::current_dir()
             .map(|d| d.display().to_string())
             .unwrap_or_default(),
@@ -112,6 +117,33 @@ pub fn write(
     let path = folder.join("trial.json");
     let text = serde_json::to_string_pretty(&trial).map_err(|e| io(&path, &e))?;
     std::fs::write(&path, text + "\n").map_err(|e| io(&path, &e))
+}
+
+/// The feature tables linked (or, across file systems, copied) into the
+/// input folder as `user_features.<ext>` and `item_features.<ext>`, and the
+/// spec's declaration pointing at them.
+fn copy_features(folder: &Path, spec: &FeaturesSpec) -> Result<FeaturesSpec, ModelError> {
+    let mut copied = spec.clone();
+    for (side, table) in [("user", &mut copied.users), ("item", &mut copied.items)] {
+        let Some(table) = table else { continue };
+        let ext = table
+            .path
+            .extension()
+            .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
+        let name = format!("{side}_features{ext}");
+        let target = folder.join(&name);
+        if std::fs::hard_link(&table.path, &target).is_err() {
+            std::fs::copy(&table.path, &target).map_err(|e| {
+                ModelError::External(format!(
+                    "copying {} into {}: {e}",
+                    table.path.display(),
+                    folder.display()
+                ))
+            })?;
+        }
+        table.path = name.into();
+    }
+    Ok(copied)
 }
 
 /// Tab-separated text with a header line and columns of ids (and numbers). An id with
@@ -139,4 +171,35 @@ fn write_tsv(path: &Path, columns: &[(&str, &[&str])]) -> std::io::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_tables_are_put_in_the_input_folder_and_the_spec_points_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = dir.path().join("genres.tsv");
+        std::fs::write(&table, "item_id\tgenre\n1\tdrama\n").unwrap();
+        let yaml = format!(
+            "{{items: {{path: {}, columns: {{genre: {{type: categorical}}}}}}}}",
+            table.display()
+        );
+        let spec: FeaturesSpec = serde_yaml::from_str(&yaml).unwrap();
+        let input = dir.path().join("input");
+        std::fs::create_dir(&input).unwrap();
+        let copied = copy_features(&input, &spec).unwrap();
+        let items = copied.items.as_ref().unwrap();
+        assert_eq!(items.path, Path::new("item_features.tsv"));
+        assert_eq!(items.columns, spec.items.as_ref().unwrap().columns);
+        assert!(copied.users.is_none());
+        assert_eq!(
+            std::fs::read_to_string(input.join("item_features.tsv")).unwrap(),
+            "item_id\tgenre\n1\tdrama\n"
+        );
+        let missing: FeaturesSpec = serde_yaml::from_str("{users: {path: /no/such.csv}}").unwrap();
+        let err = copy_features(&input, &missing).unwrap_err().to_string();
+        assert!(err.starts_with("copying /no/such.csv into "), "{err}");
+    }
 }
