@@ -316,6 +316,44 @@ fn debiased_metrics_take_their_propensities_from_the_train_file() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Pooled SNIPS over the run's users by hand, beside per-user SNIPS: item
+/// 1 (four train users) weighs 1 and item 2 (one) 2 at e = 0.5. User 5
+/// holds out {1, 2} and gets item 1; user 6 holds out {2} and gets item 1.
+/// Per user: 1/3 and 0, mean 1/6; pooled: (1 + 0) / (3 + 2) = 0.2.
+#[test]
+fn pooled_snips_recall_of_a_run_pools_over_its_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    std::fs::write(path("train.csv"), "user,item\n1,1\n2,1\n3,1\n4,1\n4,2\n").unwrap();
+    std::fs::write(path("truth.csv"), "user,item\n5,1\n5,2\n6,2\n").unwrap();
+    std::fs::write(path("recs.tsv"), "user\titem\trank\n5\t1\t1\n6\t1\t1\n").unwrap();
+    let (recs, truth, train) = (path("recs.tsv"), path("truth.csv"), path("train.csv"));
+    let out = evaluate_cli(&[
+        "--recs",
+        &recs,
+        "--truth",
+        &truth,
+        "--train",
+        &train,
+        "--k",
+        "1",
+        "--metrics",
+        "snips_recall,pooled_snips_recall",
+        "--propensity-exponent",
+        "0.5",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mean = |m: &str| v["metrics"][m].as_f64().unwrap();
+    assert!((mean("snips_recall@1") - 1.0 / 6.0).abs() < 1e-12, "{v}");
+    assert!((mean("pooled_snips_recall@1") - 0.2).abs() < 1e-12, "{v}");
+}
+
 /// A run that lists each user's train (and validation) items first is
 /// scored as recsweep scores its own models: those items are removed
 /// before the cutoff, so it equals the run without them; `--keep-seen`
