@@ -922,11 +922,15 @@ impl<'a> Setting<'a> {
             }
             false => &self.popularity,
         };
-        let job = self.job(trial);
+        // Only a trial that runs an external program needs its context.
+        let job = trial
+            .model
+            .runs_external(&trial.params)
+            .then(|| self.job(trial));
         let start = Instant::now();
         let fitted = config
             .fit(&FitInput {
-                job: Some(&job),
+                job: job.as_ref(),
                 train,
                 item_popularity: popularity,
                 seed: trial.seed,
@@ -936,6 +940,11 @@ impl<'a> Setting<'a> {
             })
             .map_err(|e| e.to_string())?;
         let fit_seconds = start.elapsed().as_secs_f64();
+        if let Some(job) = &job {
+            // A pipeline's external stages removed their own folders on
+            // success; the trial's, now empty, goes too.
+            let _ = std::fs::remove_dir(&job.work);
+        }
         let scorer = Penalized::wrap(fitted.scorer, config.popularity(), popularity);
         let candidates = &self.experiment.candidates;
         let (validation, mut test) = self.score(scorer.as_ref(), &candidates[0], trial.refit);

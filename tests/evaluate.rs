@@ -147,6 +147,20 @@ fn evaluate_cli(args: &[&str]) -> std::process::Output {
     recsweep(Path::new("."), &[&["evaluate"], args].concat())
 }
 
+/// The `--json` output of a successful call.
+fn json_of(out: std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A train file where item 1 is in four users' histories and item 2 in
+/// one: at propensity exponent 0.5 their weights are 1 and 2.
+const DEBIASED_TRAIN: &str = "user,item\n1,1\n2,1\n3,1\n4,1\n4,2\n";
+
 #[test]
 fn bad_run_files_name_the_file_and_line_and_exit_2() {
     for (file, expected) in [
@@ -256,12 +270,7 @@ fn rank_only_runs_are_ordered_by_rank_and_bias_metrics_need_train() {
         "coverage,arp",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(out);
     // Catalogue {12, 10}; user 1's list covers both; user 2 has none.
     assert_eq!(v["metrics"]["coverage@2"], 1.0);
     // arp: user 1 mean(n_10 = 1, n_12 = 1) = 1, user 2 empty = 0 → 0.5.
@@ -276,7 +285,7 @@ fn rank_only_runs_are_ordered_by_rank_and_bias_metrics_need_train() {
 fn debiased_metrics_take_their_propensities_from_the_train_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    std::fs::write(path("train.csv"), "user,item\n1,1\n2,1\n3,1\n4,1\n4,2\n").unwrap();
+    std::fs::write(path("train.csv"), DEBIASED_TRAIN).unwrap();
     std::fs::write(path("truth.csv"), "user,item\n5,1\n5,2\n").unwrap();
     std::fs::write(path("recs.tsv"), "user\titem\trank\n5\t2\t1\n5\t1\t2\n").unwrap();
     let run = |extra: &[&str]| {
@@ -288,21 +297,13 @@ fn debiased_metrics_take_their_propensities_from_the_train_file() {
         evaluate_cli(&args)
     };
     let metrics = ["--metrics", "recall,ips_recall,snips_recall"];
-    let value = |out: std::process::Output| -> serde_json::Value {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let v = value(run(
+    let v = json_of(run(
         &[&metrics[..], &["--propensity-exponent", "0.5"]].concat()
     ));
     assert_eq!(v["metrics"]["recall@2"], 1.0);
     assert_eq!(v["metrics"]["ips_recall@2"], 1.5);
     assert_eq!(v["metrics"]["snips_recall@2"], 1.0);
-    let v = value(run(
+    let v = json_of(run(
         &[&metrics[..], &["--propensity-exponent", "0"]].concat()
     ));
     assert_eq!(v["metrics"]["ips_recall@2"], 1.0);
@@ -324,7 +325,7 @@ fn debiased_metrics_take_their_propensities_from_the_train_file() {
 fn pooled_snips_recall_of_a_run_pools_over_its_users() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    std::fs::write(path("train.csv"), "user,item\n1,1\n2,1\n3,1\n4,1\n4,2\n").unwrap();
+    std::fs::write(path("train.csv"), DEBIASED_TRAIN).unwrap();
     std::fs::write(path("truth.csv"), "user,item\n5,1\n5,2\n6,2\n").unwrap();
     std::fs::write(path("recs.tsv"), "user\titem\trank\n5\t1\t1\n6\t1\t1\n").unwrap();
     let (recs, truth, train) = (path("recs.tsv"), path("truth.csv"), path("train.csv"));
@@ -343,12 +344,7 @@ fn pooled_snips_recall_of_a_run_pools_over_its_users() {
         "0.5",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(out);
     let mean = |m: &str| v["metrics"][m].as_f64().unwrap();
     assert!((mean("snips_recall@1") - 1.0 / 6.0).abs() < 1e-12, "{v}");
     assert!((mean("pooled_snips_recall@1") - 0.2).abs() < 1e-12, "{v}");

@@ -214,7 +214,31 @@ fn csv_error(e: csv::Error) -> TableError {
 
 /// Writes `columns` (of equal length) as comma-separated text with a header.
 pub fn write_csv(path: &Path, columns: &[WriteColumn]) -> std::io::Result<()> {
-    let mut writer = csv::Writer::from_path(path)?;
+    write(path, columns, b',', true)
+}
+
+/// Writes `columns` (of equal length) as tab-separated text with a header
+/// and no quoting, what splitting each line on tabs reads back (any
+/// language, no CSV parser). A text cell holding a tab or a line break
+/// cannot be written so: it is an error, not a shifted column.
+pub fn write_tsv(path: &Path, columns: &[WriteColumn]) -> std::io::Result<()> {
+    write(path, columns, b'\t', false)
+}
+
+fn write(
+    path: &Path,
+    columns: &[WriteColumn],
+    separator: u8,
+    quoting: bool,
+) -> std::io::Result<()> {
+    let style = match quoting {
+        true => csv::QuoteStyle::Necessary,
+        false => csv::QuoteStyle::Never,
+    };
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(separator)
+        .quote_style(style)
+        .from_path(path)?;
     writer.write_record(columns.iter().map(WriteColumn::name))?;
     let rows = columns.first().map_or(0, WriteColumn::len);
     let mut cell = String::new();
@@ -222,6 +246,12 @@ pub fn write_csv(path: &Path, columns: &[WriteColumn]) -> std::io::Result<()> {
         for column in columns {
             cell.clear();
             let _ = match column {
+                WriteColumn::Text(_, v) if !quoting && v[row].contains(['\t', '\n', '\r']) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{:?} holds a tab or a line break", v[row]),
+                    ));
+                }
                 WriteColumn::Text(_, v) => write!(cell, "{}", v[row]),
                 WriteColumn::U32(_, v) => write!(cell, "{}", v[row]),
                 WriteColumn::I64(_, v) => write!(cell, "{}", v[row]),
@@ -311,6 +341,27 @@ mod tests {
         assert_eq!(t.names(), ["column_1", "column_2", "column_3"]);
         assert_eq!(t.columns[2].values, Values::Int(vec![2, 4]));
         assert_eq!(t.columns[1].missing, [0, 1]);
+    }
+
+    #[test]
+    fn tsv_is_written_unquoted_and_refuses_a_cell_with_a_tab() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.tsv");
+        let ids = vec!["a\"b", "c,d"];
+        write_tsv(
+            &path,
+            &[
+                WriteColumn::Text("id", ids),
+                WriteColumn::F32("x", &[5.0, 0.5]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "id\tx\na\"b\t5\nc,d\t0.5\n"
+        );
+        let err = write_tsv(&path, &[WriteColumn::Text("id", vec!["e\tf"])]).unwrap_err();
+        assert_eq!(err.to_string(), "\"e\\tf\" holds a tab or a line break");
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod delimited;
 pub mod parquet;
 
 pub use self::parquet::{read_parquet, write_parquet};
-pub use delimited::{read_delimited, write_csv, Delimited};
+pub use delimited::{read_delimited, write_csv, write_tsv, Delimited};
 
 /// Why a table file could not be read.
 #[derive(Debug)]

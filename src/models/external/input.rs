@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{ExternalParams, Job};
 use crate::data::FeaturesSpec;
 use crate::models::{FitInput, ModelError};
-use crate::table::{write_parquet, WriteColumn};
+use crate::table::{write_parquet, write_tsv, WriteColumn};
 
 /// `trial.json`: what a run is, besides its params.
 #[derive(Serialize)]
@@ -47,31 +47,6 @@ pub fn write(
     let train_users: Vec<&str> = pairs.iter().map(|&(u, _)| &users[u as usize][..]).collect();
     let train_items: Vec<&str> = pairs.iter().map(|&(_, i)| &items[i as usize][..]).collect();
     let (ratings, timestamps) = job.extras.map_or((None, None), |e| e.of(&pairs));
-    let texts = |values: Option<Vec<String>>| values.unwrap_or_default();
-    let rating_texts = texts(
-        ratings
-            .as_ref()
-            .map(|r| r.iter().map(f32::to_string).collect()),
-    );
-    let time_texts = texts(
-        timestamps
-            .as_ref()
-            .map(|t| t.iter().map(i64::to_string).collect()),
-    );
-    let mut text_columns: Vec<(&str, Vec<&str>)> =
-        vec![("user", train_users.clone()), ("item", train_items.clone())];
-    if ratings.is_some() {
-        text_columns.push(("rating", rating_texts.iter().map(String::as_str).collect()));
-    }
-    if timestamps.is_some() {
-        text_columns.push(("timestamp", time_texts.iter().map(String::as_str).collect()));
-    }
-    let text_columns: Vec<(&str, &[&str])> =
-        text_columns.iter().map(|(n, v)| (*n, &v[..])).collect();
-    let path = folder.join("train.tsv");
-    write_tsv(&path, &text_columns).map_err(|e| io(&path, &e))?;
-    let path = folder.join("train.parquet");
-    let file = std::fs::File::create(&path).map_err(|e| io(&path, &e))?;
     let mut columns = vec![
         WriteColumn::Text("user", train_users),
         WriteColumn::Text("item", train_items),
@@ -82,6 +57,10 @@ pub fn write(
             .as_deref()
             .map(|t| WriteColumn::I64("timestamp", t)),
     );
+    let path = folder.join("train.tsv");
+    write_tsv(&path, &columns).map_err(|e| io(&path, &e))?;
+    let path = folder.join("train.parquet");
+    let file = std::fs::File::create(&path).map_err(|e| io(&path, &e))?;
     write_parquet(file, &columns).map_err(|e| io(&path, &e))?;
 
     let targets: Vec<&str> = job
@@ -90,10 +69,10 @@ pub fn write(
         .map(|&u| &users[u as usize][..])
         .collect();
     let path = folder.join("users.tsv");
-    write_tsv(&path, &[("user", &targets)]).map_err(|e| io(&path, &e))?;
+    write_tsv(&path, &[WriteColumn::Text("user", targets)]).map_err(|e| io(&path, &e))?;
     let catalogue: Vec<&str> = items.iter().map(String::as_str).collect();
     let path = folder.join("items.tsv");
-    write_tsv(&path, &[("item", &catalogue)]).map_err(|e| io(&path, &e))?;
+    write_tsv(&path, &[WriteColumn::Text("item", catalogue)]).map_err(|e| io(&path, &e))?;
 
     let features = job
         .features
@@ -144,33 +123,6 @@ fn copy_features(folder: &Path, spec: &FeaturesSpec) -> Result<FeaturesSpec, Mod
         table.path = name.into();
     }
     Ok(copied)
-}
-
-/// Tab-separated text with a header line and columns of ids (and numbers). An id with
-/// a tab or a line break (a quoted CSV field may hold one) cannot be
-/// written so, and is an error rather than a shifted column.
-fn write_tsv(path: &Path, columns: &[(&str, &[&str])]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    writeln!(out, "{}", names.join("\t"))?;
-    for row in 0..columns.first().map_or(0, |(_, v)| v.len()) {
-        for (c, (_, values)) in columns.iter().enumerate() {
-            let id = values[row];
-            if id.contains(['\t', '\n', '\r']) {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("the id {id:?} holds a tab or a line break"),
-                ));
-            }
-            if c > 0 {
-                out.write_all(b"\t")?;
-            }
-            out.write_all(id.as_bytes())?;
-        }
-        out.write_all(b"\n")?;
-    }
-    out.flush()
 }
 
 #[cfg(test)]
