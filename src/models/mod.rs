@@ -48,7 +48,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::data::{CsrMatrix, FeatureNames, Features, Side};
 
-pub use external::{Extras as ExternalExtras, Job as ExternalJob, Output as ExternalOutput};
+pub use external::{Extras as ExternalExtras, Job as ExternalJob};
 pub use factors::DotProduct;
 pub use features::Inputs;
 pub use pipeline::{held_out_negative_share, Index};
@@ -353,7 +353,6 @@ impl ModelKind {
         }
     }
 
-    /// Every param this model has: the knobs a sweep can set on it.
     /// The params with every default, as a spec would write them.
     pub fn defaults(self) -> Mapping {
         if self == ModelKind::External {
@@ -366,6 +365,7 @@ impl ModelKind {
             .params()
     }
 
+    /// Every param this model has: the knobs a sweep can set on it.
     pub fn param_keys(self) -> Vec<String> {
         self.defaults()
             .keys()
