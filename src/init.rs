@@ -470,13 +470,21 @@ pub fn starter_spec(path: &Path, d: &Detected) -> String {
     }
     let split = if d.timestamp.is_some() {
         "# Each user's latest interaction is held out for test, the one before for\n\
-         # validation (leave-one-out in time order), as in the NCF and EASE papers."
+         # validation (leave-one-out in time order), as in the NCF and EASE papers.\n\
+         split:\n  method: leave_one_out"
     } else {
-        "# No timestamp column: each user's held-out interaction is the last in file order."
+        // Leave-one-out would hold out the last row in file order, and logs
+        // without times are often sorted by item id: the held-out item would
+        // be each user's highest id, not a typical one.
+        "# No timestamp column: a seeded random 20% of each user's interactions is\n\
+         # held out for test and 20% of the rest for validation. (Leave-one-out would\n\
+         # hold out each user's last row in file order; logs without times are often\n\
+         # sorted by item id, which makes that the highest id rather than a typical item.)\n\
+         split:\n  method: random_holdout\n  test_fraction: 0.2"
     };
     let _ = writeln!(
         out,
-        "{split}\nsplit:\n  method: leave_one_out\n  validation: true\n\
+        "{split}\n  validation: true\n\
          evaluation:\n  cutoffs: [10, 20]\n  # Full ranking (every unseen item is a candidate), accuracy and popularity bias.\n  metrics: [recall, ndcg, hit_rate, mrr, map, precision, coverage, arp, aplt, gini, novelty]"
     );
     out.push_str(MODELS);

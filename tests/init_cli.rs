@@ -130,6 +130,13 @@ fn made_up_column_namings_are_told_apart() {
             }),
             vec!["timestamp: purchased_at", "method: leave_one_out"],
         ),
+        // No timestamps, rows sorted by item: a random holdout, not the
+        // last row (the highest item id) of each user.
+        (
+            "likes.csv",
+            made_up(Some("user_id,item_id"), |u, i, _| format!("u{u},i{i}")),
+            vec!["method: random_holdout", "test_fraction: 0.2"],
+        ),
     ];
     for (name, text, expected) in cases {
         std::fs::write(dir.path().join(name), text).unwrap();

@@ -36,6 +36,10 @@ fn docs_spec_tables_are_the_list_output() {
 #[test]
 fn every_model_metric_and_knob_is_listed() {
     let models = stdout_of(&["list", "models"]);
+    // Piped, the table wraps to 100 columns (a pipeline's rule alone is
+    // 900 characters).
+    let widest = models.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 100, "{widest} columns:\n{models}");
     for kind in recsweep::models::ModelKind::ALL {
         assert!(models.contains(&format!("`{}`", kind.as_str())), "{models}");
         for key in kind.param_keys() {

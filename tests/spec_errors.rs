@@ -228,6 +228,44 @@ fn missing_spec_file_and_bad_flags_exit_2() {
         &["validate", "experiments/quickstart.yaml", "--set", "nokey"],
     );
     assert_eq!(out.status.code(), Some(2));
+    // Zero worker threads is refused, not read as "the default".
+    let out = recsweep(
+        Path::new("."),
+        &["run", "experiments/quickstart.yaml", "--jobs", "0"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--jobs"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn defaults_follow_what_the_user_wrote() {
+    // `cutoffs: [20]` alone: selection (and the gate, which follows it)
+    // default to ndcg at the smallest cutoff, and logQ to its full
+    // correction.
+    let text = "name: x\ndataset: {source: synthetic, users: 50, items: 40, interactions: 500}\n\
+evaluation: {cutoffs: [50, 20]}\nmodels:\n  - model: two_tower\n    params: {popularity: {method: logq}}\n";
+    let valid = parse_spec(text, Path::new("spec.yaml"), &[]).unwrap_or_else(|e| panic!("{e}"));
+    let spec = valid.spec();
+    assert_eq!(spec.selection.metric.to_string(), "ndcg@20");
+    assert_eq!(spec.check.metrics, vec![spec.selection.metric]);
+    let two_tower = serde_json::to_string(&valid.expansion().trials[0].params).unwrap();
+    assert!(
+        two_tower.contains(r#""popularity":{"method":"logq","alpha":1.0}"#),
+        "{two_tower}"
+    );
+    // A default that cannot hold says it is one and how to set it.
+    let e = errors(
+        "name: x\ndataset: {source: synthetic, users: 50, items: 40, interactions: 500}\n\
+evaluation: {cutoffs: [20], metrics: [recall]}\nmodels:\n  - model: most_pop\n",
+    );
+    assert!(
+        e.contains("selection.metric (not written; its default is ndcg at the smallest cutoff): `ndcg` is not among evaluation.metrics; add it there or set selection.metric"),
+        "{e}"
+    );
+    assert!(!e.contains("check.metrics"), "{e}");
 }
 
 #[test]

@@ -12,6 +12,8 @@ use recsweep::format::describe_value;
 use recsweep::models::catalog;
 use recsweep::models::{popularity_methods, ModelKind};
 
+use super::terminal::terminal_width;
+
 #[derive(Args)]
 pub struct ListArgs {
     /// What to list
@@ -41,7 +43,18 @@ pub fn run(args: ListArgs) -> anyhow::Result<()> {
         ListWhat::Knobs => knobs(&mut table),
         ListWhat::Popularity => popularity(&mut table),
     }
-    let mut built = table.build();
+    let mut rows: Vec<Vec<String>> = table.into();
+    if !args.markdown {
+        // The meanings run to 200 characters and a pipeline's rule to 900:
+        // those columns wrap, at spaces, to fit the screen.
+        let widths = column_widths(&rows, terminal_width());
+        for row in &mut rows {
+            for (cell, &w) in row.iter_mut().zip(&widths) {
+                *cell = wrap_words(cell, w);
+            }
+        }
+    }
+    let mut built = Builder::from(rows).build();
     if args.markdown {
         built.with(Style::markdown());
     } else {
@@ -50,6 +63,62 @@ pub fn run(args: ListArgs) -> anyhow::Result<()> {
     outln!("{built}");
     Ok(())
 }
+
+/// Each column's width in a table `total` characters wide: narrow columns
+/// keep their width, and what is left is shared equally by the wide ones
+/// (a column narrower than its share gives the rest back).
+fn column_widths(rows: &[Vec<String>], total: usize) -> Vec<usize> {
+    let n = rows.first().map_or(0, Vec::len);
+    let natural: Vec<usize> = (0..n)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // A border before each column and after the last, a space each side.
+    let mut left = total.saturating_sub(3 * n + 1);
+    let mut widths = natural.clone();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&c| natural[c]);
+    for (placed, &c) in order.iter().enumerate() {
+        let share = (left / (n - placed)).max(MIN_COLUMN);
+        widths[c] = natural[c].min(share);
+        left = left.saturating_sub(widths[c]);
+    }
+    widths
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a
+/// word longer than a line is cut). tabled's own wrapping carries the space
+/// it breaks at to the next line.
+fn wrap_words(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        let used = line.chars().count();
+        if used > 0 && used + 1 + word.len() <= width {
+            line.push(' ');
+            line.extend(&word);
+            continue;
+        }
+        if used > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        while word.len() > width {
+            lines.push(word.drain(..width).collect());
+        }
+        line.extend(&word);
+    }
+    lines.push(line);
+    lines.join("\n")
+}
+
+/// The narrowest a wrapped column gets, whatever the screen.
+const MIN_COLUMN: usize = 8;
 
 fn code(s: &str) -> String {
     format!("`{s}`")
@@ -149,5 +218,31 @@ fn popularity(t: &mut Builder) {
             code(&format!("{method} {{{strength}}}"))
         };
         t.push_record([written, meaning.to_string(), models.join(", ")]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{column_widths, wrap_words};
+
+    #[test]
+    fn narrow_columns_keep_their_width_and_wide_ones_share_the_rest() {
+        let row = |a: &str, b: &str, c: &str| vec![a.to_string(), b.to_string(), c.to_string()];
+        let rows = vec![row("ab", &"x".repeat(50), &"y".repeat(80))];
+        // 40 − 10 for borders and padding: "ab" keeps 2, the others split 28.
+        assert_eq!(column_widths(&rows, 40), vec![2, 14, 14]);
+        // Room for all but the widest: it gets what the others leave.
+        assert_eq!(column_widths(&rows, 100), vec![2, 44, 44]);
+        assert_eq!(column_widths(&rows, 200), vec![2, 50, 80]);
+    }
+
+    #[test]
+    fn words_wrap_at_spaces_and_a_long_one_is_cut() {
+        assert_eq!(
+            wrap_words("items by train popularity", 14),
+            "items by train\npopularity"
+        );
+        assert_eq!(wrap_words("abcdefghij xy", 4), "abcd\nefgh\nij\nxy");
+        assert_eq!(wrap_words("short", 10), "short");
     }
 }

@@ -239,9 +239,10 @@ struct RunArgs {
     /// Root of the results folders; this experiment's go to RESULTS/<name>
     #[arg(long, default_value = "results")]
     results: PathBuf,
-    /// Worker threads (default: one per core); results do not depend on it
-    #[arg(long)]
-    jobs: Option<usize>,
+    /// Worker threads, at least 1 (default: one per core); results do not
+    /// depend on it
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
     /// Redo trials that are already finished
     #[arg(long)]
     fresh: bool,
@@ -391,7 +392,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         eprintln!("shard {}/{}", s.index, s.count);
     }
     let options = RunOptions {
-        jobs: args.jobs,
+        jobs: args.jobs.map(|j| j as usize),
         fresh: args.fresh,
         shard,
     };

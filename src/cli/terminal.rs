@@ -107,6 +107,14 @@ pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Columns to fit a table into: the terminal's width, or 100 when standard
+/// output is a file or a pipe (where nothing says how wide the reader is).
+pub fn terminal_width() -> usize {
+    console::Term::stdout()
+        .size_checked()
+        .map_or(100, |(_, cols)| usize::from(cols).max(40))
+}
+
 fn print_table(builder: Builder) -> anyhow::Result<()> {
     let mut table = builder.build();
     table.with(Style::sharp());

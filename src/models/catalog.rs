@@ -368,7 +368,7 @@ pub fn popularity_method(method: &str) -> (&'static str, &'static str) {
         ),
         "logq" => (
             "alpha",
-            "softmax logit s/τ − alpha·log q_j, q_j = n_j / Σn (Yi et al. 2019)",
+            "softmax logit s/τ − alpha·log q_j, q_j = n_j / Σn (Yi et al. 2019); alpha defaults to 1",
         ),
         "negatives" => (
             "exponent",

@@ -52,12 +52,20 @@ pub enum Popularity {
     Weight { beta: f64 },
     /// Keep a positive of item i with probability min(1, sqrt(t / f_i)).
     Subsample { t: f64 },
-    /// Sampled-softmax logit s/τ − alpha·log q_j (Yi et al. 2019).
-    Logq { alpha: f64 },
+    /// Sampled-softmax logit s/τ − alpha·log q_j (Yi et al. 2019). alpha
+    /// defaults to 1, the full correction (TFRS applies it without a knob).
+    Logq {
+        #[serde(default = "full_correction")]
+        alpha: f64,
+    },
     /// Negatives drawn ∝ n_i^exponent.
     Negatives { exponent: f64 },
     /// Scoring-time s_ui − gamma·log(1 + n_i).
     Penalty { gamma: f64 },
+}
+
+fn full_correction() -> f64 {
+    1.0
 }
 
 impl Popularity {

@@ -234,8 +234,17 @@ impl Collector<'_> {
             self.optional(&map, "evaluation", EvaluationSpec::default);
         let models = self.models(&map);
         let sweep: Option<SweepSpec> = self.optional(&map, "sweep", SweepSpec::default);
-        let selection: Option<SelectionSpec> =
+        let mut selection: Option<SelectionSpec> =
             self.optional(&map, "selection", SelectionSpec::default);
+        // An unwritten selection metric (and the gate's, which defaults to
+        // it) follows the cutoffs: ndcg at the smallest one, so that
+        // `cutoffs: [20]` alone is a valid spec.
+        let metric_written = map.get("selection").and_then(|s| s.get("metric")).is_some();
+        if let (Some(s), Some(e), false) = (&mut selection, &evaluation, metric_written) {
+            if let Some(&k) = e.cutoffs.iter().filter(|&&k| k >= 1).min() {
+                s.metric.k = k;
+            }
+        }
         let compare: Option<CompareSpec> = self.optional(&map, "compare", CompareSpec::default);
         let check: Option<CheckSpec> = self.optional(&map, "check", CheckSpec::default);
         let report: Option<ReportSpec> = self.optional(&map, "report", ReportSpec::default);
@@ -253,7 +262,7 @@ impl Collector<'_> {
             self.check_evaluation(e, dataset.as_ref().map(|d| d.source));
         }
         if let (Some(s), Some(e)) = (&selection, &evaluation) {
-            self.check_selection(s, e);
+            self.check_selection(s, e, metric_written);
         }
         if let (Some(s), Some(sp)) = (&selection, &split) {
             if s.refit && !sp.has_validation() {
@@ -871,8 +880,15 @@ impl Collector<'_> {
         }
     }
 
-    fn check_selection(&mut self, s: &SelectionSpec, e: &EvaluationSpec) {
+    fn check_selection(&mut self, s: &SelectionSpec, e: &EvaluationSpec, written: bool) {
         let m = s.metric;
+        // Only `evaluation.metrics` without ndcg can make the default fail:
+        // say that the user never wrote it, and where to.
+        let key = if written {
+            "selection.metric"
+        } else {
+            "selection.metric (not written; its default is ndcg at the smallest cutoff)"
+        };
         // Selection (and early stopping) compare means over every evaluated
         // user, so the metric must be an accuracy metric defined for each
         // user: not a bias metric, nor a head/tail one (undefined where the
@@ -907,9 +923,9 @@ impl Collector<'_> {
         }
         if !e.metrics.contains(&m.kind) {
             self.push(
-                "selection.metric",
+                key,
                 format!(
-                    "`{}` is not among evaluation.metrics; add it there",
+                    "`{}` is not among evaluation.metrics; add it there or set selection.metric",
                     m.kind.as_str()
                 ),
             );
@@ -1003,14 +1019,20 @@ impl Collector<'_> {
         let e = &spec.evaluation;
         let c = &mut spec.check;
         if c.metrics.is_empty() {
+            // The selection metric, whose own check already names what
+            // is wrong with it.
             c.metrics.push(spec.selection.metric);
-        }
-        for (i, m) in c.metrics.iter().enumerate() {
-            if !m.kind.is_per_user() || !e.metrics.contains(&m.kind) || !e.cutoffs.contains(&m.k) {
-                self.push(
-                    format!("check.metrics[{i}]"),
-                    format!("`{m}` must be a per-user metric among evaluation.metrics at one of evaluation.cutoffs"),
-                );
+        } else {
+            for (i, m) in c.metrics.iter().enumerate() {
+                if !m.kind.is_per_user()
+                    || !e.metrics.contains(&m.kind)
+                    || !e.cutoffs.contains(&m.k)
+                {
+                    self.push(
+                        format!("check.metrics[{i}]"),
+                        format!("`{m}` must be a per-user metric among evaluation.metrics at one of evaluation.cutoffs"),
+                    );
+                }
             }
         }
         if !(c.alpha > 0.0 && c.alpha < 1.0) {
