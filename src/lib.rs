@@ -11,6 +11,7 @@ pub mod claim;
 pub mod data;
 pub mod describe;
 pub mod eval;
+pub mod export;
 pub mod external;
 pub mod format;
 pub mod inequality;

@@ -718,3 +718,45 @@ fn inserting_reordering_or_removing_models_reruns_nothing_else() {
     let (third, _) = run(dir.path());
     assert!(third.starts_with("0 trials run, 2 already done"), "{third}");
 }
+
+#[test]
+fn an_mlflow_export_names_what_is_wrong_before_and_at_the_server() {
+    let dir = with_spec(SMALL);
+    let run = recsweep(
+        dir.path(),
+        &["run", "spec.yaml", "--quiet", "--results", "res"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let export = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["export", "mlflow"];
+        all.extend_from_slice(args);
+        common::recsweep_with(dir.path(), &all, env)
+    };
+    // Bad input, exit 2: no server named, a URI that is not a server, a
+    // folder without results.
+    bad_input(
+        &export(&["res/small"], &[("MLFLOW_TRACKING_URI", "")]),
+        "no tracking server: pass --tracking-uri",
+    );
+    bad_input(
+        &export(&["res/small", "--tracking-uri", "file:///tmp/mlruns"], &[]),
+        "tracking URI `file:///tmp/mlruns`: recsweep talks to a tracking server over its REST API",
+    );
+    bad_input(
+        &export(&["nowhere", "--tracking-uri", "http://127.0.0.1:9"], &[]),
+        "nowhere holds no recsweep results",
+    );
+    // A server that does not answer is a failure, exit 1, naming it (port
+    // 9 of this machine: nothing listens there). MLFLOW_TRACKING_URI is
+    // read where the flag is absent.
+    let down = export(
+        &["res/small"],
+        &[("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")],
+    );
+    assert_eq!(down.status.code(), Some(1), "{}", stderr(&down));
+    assert!(
+        stderr(&down).contains("cannot reach the MLflow tracking server at http://127.0.0.1:9"),
+        "{}",
+        stderr(&down)
+    );
+}

@@ -38,6 +38,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use recsweep::check;
 use recsweep::eval::{Family, MetricKind, MetricSet};
+use recsweep::export;
 use recsweep::external;
 use recsweep::per_user_file::{self, PerUserFileError};
 use recsweep::plan::load_spec;
@@ -76,6 +77,9 @@ enum Command {
     Index(IndexArgs),
     /// Print the job definitions that run a sweep as a Slurm job array or a Kubernetes Indexed Job
     Plan(PlanArgs),
+    /// Export a results folder to an experiment tracker
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Score recommendations from any system against held-out interactions
     Evaluate(EvaluateArgs),
     /// Paired significance tests between two per-user metric files (A − B)
@@ -92,6 +96,24 @@ enum Command {
     /// Time hot paths on synthetic inputs (figures for docs/benchmarks.md)
     #[command(subcommand)]
     Bench(bench::Bench),
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Every stored trial as an MLflow run, nested under one run per experiment that holds the report (docs/mlflow.md)
+    Mlflow(MlflowArgs),
+}
+
+#[derive(Args)]
+struct MlflowArgs {
+    /// A results folder (results/<name>)
+    results: PathBuf,
+    /// The tracking server's address, e.g. http://127.0.0.1:5000 (default: MLFLOW_TRACKING_URI)
+    #[arg(long)]
+    tracking_uri: Option<String>,
+    /// The MLflow experiment (default: the spec's name); created when missing
+    #[arg(long)]
+    experiment: Option<String>,
 }
 
 #[derive(Args)]
@@ -339,6 +361,7 @@ pub fn main() -> ExitCode {
         Command::Split(args) => export_split(args),
         Command::Report(args) => rebuild_report(args),
         Command::Index(args) => index(args),
+        Command::Export(ExportCommand::Mlflow(args)) => export_mlflow(args),
         Command::Plan(args) => plan(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Compare(args) => compare(args),
@@ -629,6 +652,60 @@ fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(format!("reports/{}.md", record.spec.name)));
     write_report(&results, &path)?;
     outln!("report: {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_mlflow(args: MlflowArgs) -> Result<ExitCode> {
+    if !args.results.is_dir() {
+        bail!(StoreError::NotResults { path: args.results });
+    }
+    let nonempty = |v: String| Some(v).filter(|v| !v.is_empty());
+    let Some(tracking_uri) = args
+        .tracking_uri
+        .or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok().and_then(nonempty))
+    else {
+        bail!(InputError(
+            "no tracking server: pass --tracking-uri http://HOST:PORT or set MLFLOW_TRACKING_URI"
+                .into()
+        ));
+    };
+    let options = export::MlflowOptions {
+        tracking_uri,
+        experiment: args.experiment,
+        token: std::env::var("MLFLOW_TRACKING_TOKEN")
+            .ok()
+            .and_then(nonempty),
+    };
+    let done = export::mlflow(&ResultsDir::new(&args.results), &options)
+        .with_context(|| format!("exporting {} to MLflow", args.results.display()))?;
+    outln!(
+        "mlflow: experiment `{}` (id {}) at {}, parent run {}",
+        done.experiment,
+        done.experiment_id,
+        options.tracking_uri,
+        done.parent_run
+    );
+    outln!(
+        "  {} trial runs created, {} already there; {} artifacts uploaded",
+        done.created,
+        done.present,
+        done.artifacts
+    );
+    if done.replaced > 0 {
+        outln!(
+            "  {} half-written runs of an interrupted export replaced",
+            done.replaced
+        );
+    }
+    if done.missing > 0 {
+        outln!(
+            "  {} trials have no result yet: export again when they finish",
+            done.missing
+        );
+    }
+    if let Some(uri) = done.artifacts_elsewhere {
+        outln!("  report not uploaded: this server does not proxy artifact uploads (the run's artifacts go to {uri}); start `mlflow server` with artifact serving, its default since MLflow 2.0");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1055,6 +1132,8 @@ fn is_input_error(error: &anyhow::Error) -> bool {
             })
             || e.downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_input)
+            || e.downcast_ref::<export::ExportError>()
+                .is_some_and(export::ExportError::is_input)
             || e.downcast_ref::<recsweep::results::SelectedModelError>()
                 .is_some_and(|m| match m {
                     recsweep::results::SelectedModelError::Store(s) => s.is_input(),
