@@ -6,7 +6,8 @@
 # a small sweep (a shard) and exports it, runs the rest and exports again,
 # then reads every run back through the REST API (tests/mlflow_check.py)
 # and compares params, metrics, nesting and artifacts with the results
-# folder: no trial missing, none twice. It also checks that a deleted
+# folder: no trial missing, none twice, a half-written run of an
+# interrupted export replaced. It also checks that a deleted
 # experiment is refused with exit 2. Where MLflow cannot be installed or
 # started it prints `SKIPPED: <reason>` and exits 0; a wrong result exits 1.
 #
@@ -83,8 +84,20 @@ export_() { "$bin" export mlflow results/mlflow_export --tracking-uri "$uri" "$@
 run --shard 0/2
 first=$(export_ 2>&1) || fail "first export: $first"
 echo "$first" | grep -q "trials have no result yet" || fail "a sharded run's export does not say trials are missing: $first"
+# A run an interrupted export left half-written (no recsweep.complete)
+# is replaced, not counted as done.
+context=$(sed -n 's/^context: //p' results/mlflow_export/experiment.yaml)
+trial=$(ls results/mlflow_export/trials | head -1)
+exp_id=$(curl -sf "$uri/api/2.0/mlflow/experiments/get-by-name?experiment_name=mlflow_export" |
+  python3 -c "import json, sys; print(json.load(sys.stdin)['experiment']['experiment_id'])")
+curl -sf -X POST -H 'Content-Type: application/json' "$uri/api/2.0/mlflow/runs/create" -d "{
+  \"experiment_id\": \"$exp_id\", \"tags\": [{\"key\": \"recsweep.context\", \"value\": \"$context\"},
+  {\"key\": \"recsweep.role\", \"value\": \"trial\"}, {\"key\": \"recsweep.trial_id\", \"value\": \"$trial\"}]}" \
+  >/dev/null || fail "cannot create a half-written run"
 run
 second=$(export_ 2>&1) || fail "second export: $second"
+echo "$second" | grep -q "1 half-written runs of an interrupted export replaced" ||
+  fail "the half-written run was not replaced: $second"
 echo "$second" | grep -Eq " [1-9][0-9]* trial runs created, [1-9][0-9]* already there" ||
   fail "the second export did not add only what was missing: $second"
 third=$(export_ 2>&1) || fail "third export: $third"
@@ -94,8 +107,7 @@ python3 "$root/tests/mlflow_check.py" "$uri" results/mlflow_export mlflow_export
   fail "runs differ from the results folder: $(tail -5 "$work/check.log")"
 
 # A deleted experiment is refused (exit 2), naming it.
-id=$(curl -sf "$uri/api/2.0/mlflow/experiments/get-by-name?experiment_name=mlflow_export" |
-  python3 -c "import json, sys; print(json.load(sys.stdin)['experiment']['experiment_id'])")
+id=$exp_id
 curl -sf -X POST -H 'Content-Type: application/json' -d "{\"experiment_id\": \"$id\"}" \
   "$uri/api/2.0/mlflow/experiments/delete" >/dev/null || fail "cannot delete the experiment"
 deleted=$(export_ 2>&1)
