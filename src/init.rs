@@ -414,6 +414,16 @@ fn experiment_name(path: &Path) -> String {
 pub fn starter_spec(path: &Path, d: &Detected) -> String {
     let name = experiment_name(path);
     let mut out = String::new();
+    // Editors with the YAML language server check and complete the spec
+    // against the schema this line names (relative to the spec's folder).
+    let _ = writeln!(
+        out,
+        "# yaml-language-server: $schema={}\n\
+         # (the spec's JSON Schema: `recsweep init -o` writes it beside the spec,\n\
+         # `recsweep schema > {}` anywhere)",
+        crate::spec::schema::FILE_NAME,
+        crate::spec::schema::FILE_NAME
+    );
     let _ = writeln!(
         out,
         "# Starter spec written by `recsweep init {}`.\n\

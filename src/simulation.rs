@@ -24,7 +24,7 @@ use crate::seed::mix;
 const MAX_ROUNDS: usize = 1000;
 
 /// The spec's `simulation` section.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimulationSpec {
     #[serde(default = "SimulationSpec::default_rounds")]
@@ -52,11 +52,12 @@ pub struct SimulationSpec {
 /// `simulation.truth`: a model fitted on the whole log; its scores divided
 /// by `temperature` are the logits of the users' choice process
 /// ([`crate::data::log_lambda`]).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TruthSpec {
     pub model: ModelKind,
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub params: serde_yaml::Mapping,
     /// Score units per logit unit: small values make the truth sharp (users
     /// take the model's top items), large ones nearly uniform.
@@ -203,7 +204,9 @@ impl SimulationSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Explore {
     /// Any item the user has not interacted with.
@@ -214,7 +217,7 @@ pub enum Explore {
     LongTail,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimulationBaseline {
     /// A model name of the spec (its first configuration in sweep order).

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::data::{CsrMatrix, Interactions, Side};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SplitSpec {
     #[serde(default)]
@@ -112,6 +112,19 @@ impl Serialize for Validation {
     }
 }
 
+impl schemars::JsonSchema for Validation {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Validation".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "true, false, or (with method: files) a file path",
+            "type": ["boolean", "string"],
+            "default": true,
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Validation {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visit;
@@ -132,7 +145,9 @@ impl<'de> Deserialize<'de> for Validation {
 }
 
 /// What a cold_items split ranks a user's held-out items against.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ColdCandidates {
     /// The held-out (cold) items only: how well features place new items.
@@ -142,7 +157,9 @@ pub enum ColdCandidates {
     All,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SplitMethod {
     #[default]

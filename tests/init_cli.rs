@@ -157,6 +157,16 @@ fn an_unknown_column_is_named_by_validate_and_init_refuses_to_overwrite() {
     .unwrap();
     let init = recsweep(dir.path(), &["init", "one.csv", "-o", "spec.yaml"]);
     assert!(init.status.success());
+    // The first line names the schema, written beside the spec for the
+    // editor and equal to what `recsweep schema` prints.
+    let spec = std::fs::read_to_string(dir.path().join("spec.yaml")).unwrap();
+    assert!(
+        spec.starts_with("# yaml-language-server: $schema=recsweep.schema.json\n"),
+        "{spec}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("recsweep.schema.json")).unwrap();
+    let printed = recsweep(dir.path(), &["schema"]);
+    assert_eq!(String::from_utf8_lossy(&printed.stdout), written);
     let validate = recsweep(dir.path(), &["validate", "spec.yaml"]);
     assert_eq!(validate.status.code(), Some(2));
     let err = String::from_utf8_lossy(&validate.stderr);

@@ -88,6 +88,8 @@ enum Command {
     Check(CheckArgs),
     /// List models, metrics, knobs or popularity methods with their params, defaults and rules
     List(list::ListArgs),
+    /// Print the spec's JSON Schema, for editors' checking and completion (docs/spec.md, "Editor support")
+    Schema,
     /// Print a shell completion script: `recsweep completions bash > ~/.local/share/bash-completion/completions/recsweep`
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -367,6 +369,7 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare(args),
         Command::Check(args) => check(args),
         Command::List(args) => list::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Schema => print_schema(),
         Command::Completions { shell } => completions(shell),
         Command::Bench(b) => bench::run(b).map(|()| ExitCode::SUCCESS),
     };
@@ -518,12 +521,19 @@ fn init(args: InitArgs) -> Result<ExitCode> {
                 )));
             }
             write_atomic(path, spec.as_bytes())?;
+            // The schema the spec's first line names, for the editor.
+            let schema = path
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join(recsweep::spec::schema::FILE_NAME);
+            write_atomic(&schema, recsweep::spec::schema::text().as_bytes())?;
             for note in &detected.notes {
                 eprintln!("note: {note}");
             }
             outln!(
-                "wrote {}; next: recsweep validate {}",
+                "wrote {} (and {}, its schema for editors); next: recsweep validate {}",
                 path.display(),
+                schema.display(),
                 path.display()
             );
         }
@@ -652,6 +662,11 @@ fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(format!("reports/{}.md", record.spec.name)));
     write_report(&results, &path)?;
     outln!("report: {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_schema() -> Result<ExitCode> {
+    out!("{}", recsweep::spec::schema::text());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Where interactions come from. One flat struct (not an enum per source) so
 /// that serde reports errors at the exact key; `check` says which keys apply
 /// to which source.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
     pub source: DataSource,
@@ -79,7 +79,9 @@ impl DatasetSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DataSource {
     Movielens,
@@ -108,7 +110,7 @@ impl DataSource {
 
 /// Which columns of a generic log hold what. A column is named by its header
 /// or, in a file without header, by its 0-based position.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnsSpec {
     pub user: ColumnRef,
@@ -119,7 +121,7 @@ pub struct ColumnsSpec {
     pub timestamp: Option<ColumnRef>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ColumnRef {
     Index(usize),
@@ -136,7 +138,7 @@ impl std::fmt::Display for ColumnRef {
 }
 
 /// Turns explicit ratings into implicit positives.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositiveSpec {
     pub min_rating: f64,
@@ -144,7 +146,7 @@ pub struct PositiveSpec {
 
 /// k-core style filtering, applied repeatedly until every user and item meets
 /// its minimum (one pass can push others below theirs).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterSpec {
     #[serde(default = "one")]

@@ -354,6 +354,35 @@ impl FromStr for MetricId {
     }
 }
 
+/// Each metric name with the meaning `recsweep list metrics` shows.
+impl schemars::JsonSchema for MetricKind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MetricKind".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let one_of: Vec<serde_json::Value> = MetricKind::ALL
+            .iter()
+            .map(|k| serde_json::json!({"const": k.as_str(), "description": k.meaning()}))
+            .collect();
+        schemars::json_schema!({ "oneOf": one_of })
+    }
+}
+
+/// `METRIC@K` with a metric name of [`MetricKind::ALL`] and K ≥ 1.
+impl schemars::JsonSchema for MetricId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MetricId".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = MetricKind::ALL.iter().map(|k| k.as_str()).collect();
+        schemars::json_schema!({
+            "description": "a metric at a cutoff, METRIC@K, e.g. ndcg@10 (`recsweep list metrics`)",
+            "type": "string",
+            "pattern": format!("^({})@[1-9][0-9]*$", names.join("|")),
+        })
+    }
+}
+
 impl TryFrom<String> for MetricId {
     type Error = String;
     fn try_from(s: String) -> Result<Self, Self::Error> {

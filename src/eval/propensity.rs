@@ -13,7 +13,7 @@ const MAX_EXPONENT: f64 = 10.0;
 
 /// The spec's `evaluation.propensity` block: an exponent, or a named preset
 /// with its parameter; optionally a cap on the weights 1/p_i.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PropensitySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,7 +32,7 @@ pub struct PropensitySpec {
     pub clip: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PropensityPreset {
     /// Yang, Cui, Xuan, Wang, Belongie, Estrin, "Unbiased offline recommender

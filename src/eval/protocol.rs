@@ -21,7 +21,9 @@ pub enum Protocol {
     Sampled { negatives: usize, sampler: Sampler },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Sampler {
     #[default]
@@ -114,6 +116,39 @@ fn one(value: &Value) -> Result<Protocol, String> {
                 .unwrap_or_default();
             Err(format!("`{text}` is not a protocol; {hint}use {FORMS}"))
         }
+    }
+}
+
+/// The forms `Protocols` deserializes (see `FORMS`), for `recsweep schema`.
+impl schemars::JsonSchema for Protocols {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Protocols".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let sampler = generator.subschema_for::<Sampler>();
+        let one = schemars::json_schema!({
+            "oneOf": [
+                {"enum": ["full", "sampled"]},
+                {
+                    "type": "object",
+                    "properties": {"sampled": {
+                        "type": ["object", "null"],
+                        "properties": {
+                            "negatives": {"type": "integer", "minimum": 1, "default": default_negatives()},
+                            "sampler": sampler,
+                        },
+                        "additionalProperties": false,
+                    }},
+                    "required": ["sampled"],
+                    "additionalProperties": false,
+                },
+            ]
+        });
+        schemars::json_schema!({
+            "description": format!("Full ranking by default; {FORMS}. The first is primary."),
+            "default": "full",
+            "anyOf": [one.clone(), {"type": "array", "items": one, "minItems": 1}],
+        })
     }
 }
 

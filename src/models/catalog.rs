@@ -94,9 +94,9 @@ const DENSE_L2: ParamDoc = ParamDoc {
 
 const IDS: ParamDoc = ParamDoc {
     param: "ids",
-    rule: "true, false",
+    rule: "true, false, users, items",
     meaning:
-        "learn an id embedding per user and item; false: features only (docs/spec.md, \"Features\")",
+        "learn an id embedding per user and item; false: features only; users or items: that side only (docs/spec.md, \"Features\")",
 };
 const FEATURES: ParamDoc = ParamDoc {
     param: "features",

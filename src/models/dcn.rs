@@ -27,7 +27,9 @@ use super::{
 use crate::data::{FeatureNames, Side};
 
 /// How the cross layers and the MLP are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Structure {
     /// x_0 → cross layers → MLP → logit.
@@ -37,7 +39,7 @@ pub enum Structure {
     Parallel,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DcnParams {
     /// Embedding width per side; x_0 has 2·dim features.

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::data::CsrMatrix;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EaseParams {
     /// Ridge strength λ. Its scale is that of co-occurrence counts, so useful

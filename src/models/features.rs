@@ -46,6 +46,18 @@ impl Serialize for FeatureSet {
     }
 }
 
+impl schemars::JsonSchema for FeatureSet {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FeatureSet".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`all` or a list of feature column names",
+            "anyOf": [{"const": "all"}, {"type": "array", "items": {"type": "string"}}],
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for FeatureSet {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visit;
@@ -104,6 +116,18 @@ impl Serialize for Ids {
             Ids::Users => s.serialize_str("users"),
             Ids::Items => s.serialize_str("items"),
         }
+    }
+}
+
+impl schemars::JsonSchema for Ids {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Ids".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "true, false, `users` or `items`",
+            "anyOf": [{"type": "boolean"}, {"enum": ["users", "items"]}],
+        })
     }
 }
 

@@ -26,7 +26,9 @@ use super::{
 };
 use crate::data::CsrMatrix;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Solver {
     #[default]
@@ -34,7 +36,7 @@ pub enum Solver {
     Cg,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IalsParams {
     #[serde(default = "IalsParams::default_dim")]

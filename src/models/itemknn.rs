@@ -12,7 +12,7 @@ use super::{
 };
 use crate::data::CsrMatrix;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemKnnParams {
     /// Neighbours kept per item.

@@ -27,7 +27,9 @@ use super::{
 };
 use crate::data::FeatureNames;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Loss {
     #[default]
@@ -35,7 +37,7 @@ pub enum Loss {
     Softmax,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MfParams {
     #[serde(default = "MfParams::default_dim")]

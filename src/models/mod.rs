@@ -55,7 +55,72 @@ pub use pipeline::{held_out_negative_share, Index};
 pub use popularity::{methods_of as popularity_methods, Penalized, Popularity};
 pub use train::{EpochLog, Fitted, Monitor, TrainingCurve};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// `$body` with `$p` the params struct of model kind `$kind`: the one table
+/// from a kind to the type its params deserialize into.
+macro_rules! with_params {
+    ($kind:expr, $p:ident => $body:expr) => {
+        match $kind {
+            ModelKind::MostPop => {
+                type $p = most_pop::MostPopParams;
+                $body
+            }
+            ModelKind::Random => {
+                type $p = random::RandomParams;
+                $body
+            }
+            ModelKind::Itemknn => {
+                type $p = itemknn::ItemKnnParams;
+                $body
+            }
+            ModelKind::Ease => {
+                type $p = ease::EaseParams;
+                $body
+            }
+            ModelKind::Ials => {
+                type $p = ials::IalsParams;
+                $body
+            }
+            ModelKind::Mf => {
+                type $p = mf::MfParams;
+                $body
+            }
+            ModelKind::TwoTower => {
+                type $p = two_tower::TwoTowerParams;
+                $body
+            }
+            ModelKind::Ncf => {
+                type $p = ncf::NcfParams;
+                $body
+            }
+            ModelKind::Dcn => {
+                type $p = dcn::DcnParams;
+                $body
+            }
+            ModelKind::Pipeline => {
+                type $p = pipeline::PipelineParams;
+                $body
+            }
+            ModelKind::External => {
+                type $p = external::ExternalParams;
+                $body
+            }
+        }
+    };
+}
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
     MostPop,
@@ -338,19 +403,13 @@ impl ModelKind {
 
     /// Parses and range-checks params; the returned config holds every default.
     pub fn configure(self, params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<ParamIssue>> {
-        match self {
-            ModelKind::MostPop => configure::<most_pop::MostPopParams>(params),
-            ModelKind::Random => configure::<random::RandomParams>(params),
-            ModelKind::Itemknn => configure::<itemknn::ItemKnnParams>(params),
-            ModelKind::Ease => configure::<ease::EaseParams>(params),
-            ModelKind::Ials => configure::<ials::IalsParams>(params),
-            ModelKind::Mf => configure::<mf::MfParams>(params),
-            ModelKind::TwoTower => configure::<two_tower::TwoTowerParams>(params),
-            ModelKind::Ncf => configure::<ncf::NcfParams>(params),
-            ModelKind::Dcn => configure::<dcn::DcnParams>(params),
-            ModelKind::Pipeline => configure::<pipeline::PipelineParams>(params),
-            ModelKind::External => configure::<external::ExternalParams>(params),
-        }
+        with_params!(self, P => configure::<P>(params))
+    }
+
+    /// The JSON Schema of this model's params, derived from the struct
+    /// `configure` deserializes them into (`recsweep schema`).
+    pub fn params_schema(self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        with_params!(self, P => generator.subschema_for::<P>())
     }
 
     /// The params with every default, as a spec would write them.

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::data::{FeatureNames, Side};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MostPopParams {
     #[serde(default)]

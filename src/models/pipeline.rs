@@ -25,11 +25,12 @@ use crate::format::describe_value;
 use crate::topk::best_k;
 
 /// One stage: a model and its params, as a spec's model entry writes them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
     pub model: ModelKind,
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub params: Mapping,
 }
 
@@ -83,6 +84,33 @@ impl Serialize for Index {
             }
         }
         outer.serialize(serializer)
+    }
+}
+
+impl schemars::JsonSchema for Index {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Index".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let size = serde_json::json!({"type": "integer", "minimum": 1});
+        let form = |name: &str, keys: &[&str]| {
+            let fields: serde_json::Map<String, serde_json::Value> =
+                keys.iter().map(|k| (k.to_string(), size.clone())).collect();
+            serde_json::json!({
+                "type": "object",
+                "properties": {name: {"type": ["object", "null"], "properties": fields, "additionalProperties": false}},
+                "required": [name],
+                "additionalProperties": false,
+            })
+        };
+        schemars::json_schema!({
+            "description": INDEX_FORMS,
+            "anyOf": [
+                {"const": "exact"},
+                form("hnsw", &["m", "ef_construction", "ef_search"]),
+                form("ivf", &["lists", "probes"]),
+            ],
+        })
     }
 }
 
@@ -191,7 +219,9 @@ impl Index {
 }
 
 /// Where the ranker's sampled negatives come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RankerNegatives {
     /// The ranker's own sampler over the catalogue.
@@ -202,7 +232,7 @@ pub enum RankerNegatives {
     Retrieved,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineParams {
     #[serde(default = "PipelineParams::default_retriever")]

@@ -43,7 +43,7 @@ const MAX_WEIGHT_BETA: f64 = 10.0;
 
 /// One popularity down-weighting method and its strength, as written in a
 /// spec: `{method: penalty, gamma: 0.5}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Popularity {
     #[default]

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::data::{FeatureNames, Side};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomParams {
     #[serde(default)]

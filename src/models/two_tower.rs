@@ -26,7 +26,7 @@ use super::{
 };
 use crate::data::{FeatureNames, Side};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TwoTowerParams {
     /// Embedding and output width.

@@ -8,6 +8,7 @@
 mod error;
 mod location;
 mod parse;
+pub mod schema;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -89,7 +90,7 @@ impl Spec {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationSpec {
     /// Full ranking by default. Sampled-negative protocols can order models
@@ -148,15 +149,21 @@ impl Default for EvaluationSpec {
 
 /// One model of the experiment, with its fixed params and optional sweep
 /// values that replace the top-level grid's for this model.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelEntry {
     pub model: ModelKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The model's params (`recsweep list models`); the schema's
+    /// per-model rules name each one.
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub params: Mapping,
+    /// Param name → the values this model tries (a grid), or a
+    /// distribution (random and TPE search).
     #[serde(default, skip_serializing_if = "Mapping::is_empty")]
+    #[schemars(schema_with = "model_sweep_schema")]
     pub sweep: Mapping,
     /// This model's own search budget in configurations, replacing
     /// `sweep.random.samples` or `sweep.tpe.trials`: explicit, and shown as
@@ -165,11 +172,20 @@ pub struct ModelEntry {
     pub trials: Option<usize>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+fn model_sweep_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let distribution = generator.subschema_for::<Distribution>();
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": {"anyOf": [{"type": "array"}, distribution]},
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
     /// Knob or param name → values; the trials are their cartesian product.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Vec<serde_json::Value>>")]
     pub grid: Mapping,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random: Option<RandomSearch>,
@@ -195,11 +211,12 @@ impl Default for SweepSpec {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomSearch {
     pub samples: usize,
     /// Knob or param name → distribution.
+    #[schemars(with = "BTreeMap<String, Distribution>")]
     pub space: Mapping,
 }
 
@@ -207,7 +224,7 @@ pub struct RandomSearch {
 /// default sampler): the first `startup` configurations are random search's
 /// draws, then rounds of `round` configurations, each proposed from the
 /// validation results of every earlier round (docs/spec.md, "TPE search").
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TpeSearch {
     /// Configurations per model, the start-up draws included.
@@ -222,6 +239,7 @@ pub struct TpeSearch {
     #[serde(default = "TpeSearch::default_round")]
     pub round: usize,
     /// Knob or param name → distribution, as for random search.
+    #[schemars(with = "BTreeMap<String, Distribution>")]
     pub space: Mapping,
 }
 
@@ -241,7 +259,7 @@ impl TpeSearch {
 /// best 1/eta of each rung, by validation, trains again for eta times as
 /// many, up to the most. Synchronous rungs, so the promotions depend on
 /// whole rungs only.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fidelity {
     /// [fewest, most] epochs.
@@ -272,7 +290,7 @@ impl Fidelity {
 
 /// One of `uniform: [lo, hi]`, `log_uniform: [lo, hi]`, `int_uniform: [lo, hi]`
 /// (inclusive) or `choice: [values]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Distribution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -282,6 +300,7 @@ pub struct Distribution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub int_uniform: Option<[i64; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub choice: Option<Vec<serde_yaml::Value>>,
 }
 
@@ -335,7 +354,7 @@ impl Distribution {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SelectionSpec {
     /// Chosen on validation, reported on test.
@@ -368,7 +387,7 @@ impl Default for SelectionSpec {
 
 /// Significance testing in reports: which model is the baseline, which test
 /// decides, how the family of comparisons is corrected.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareSpec {
     /// A model name; every selected configuration is compared with it.
@@ -410,7 +429,7 @@ impl Default for CompareSpec {
 /// The CI gate (`recsweep check`): which metrics of each model's selected
 /// configuration are tracked, and how large a significant drop must be to
 /// fail the build.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSpec {
     /// Default: the selection metric.
@@ -439,7 +458,7 @@ impl Default for CheckSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tolerance {
     #[serde(default = "Tolerance::default_absolute")]
@@ -466,7 +485,7 @@ impl Default for Tolerance {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSpec {
     /// Defaults to `reports/<name>.md`.
@@ -494,7 +513,7 @@ impl Default for ReportSpec {
 
 /// One published result: a model's numbers on the spec's data and split as
 /// a paper reports them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishedResult {
     /// The model as the source names it.

@@ -16,7 +16,7 @@ use super::*;
 use crate::describe::{describe_serde_error_in, did_you_mean, humanize, join_path};
 use crate::eval::{Family, MetricKind};
 
-const TOP_KEYS: &[&str] = &[
+pub(super) const TOP_KEYS: &[&str] = &[
     "name",
     "question",
     "seed",

@@ -23,7 +23,9 @@ use crate::data::FeaturesSpec;
 const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
 /// What the program writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Output {
     /// Ranked lists: `recs.tsv` or `recs.parquet` (user, item, score or rank).
@@ -43,7 +45,7 @@ impl Output {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ExternalParams {
     /// The argv, run without a shell; no default (check rejects it empty).
     #[serde(default)]
@@ -65,6 +67,7 @@ pub struct ExternalParams {
     pub popularity: Popularity,
     /// Everything else: the program's own params.
     #[serde(flatten)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub own: Mapping,
 }
 
