@@ -242,14 +242,21 @@ fn missing_spec_file_and_bad_flags_exit_2() {
 
 #[test]
 fn defaults_follow_what_the_user_wrote() {
-    // `cutoffs: [20]` alone: selection (and the gate, which follows it)
-    // default to ndcg at the smallest cutoff, and logQ to its full
-    // correction.
+    // `cutoffs: [50, 20]`: selection (and the gate, which follows it)
+    // default to ndcg at the smallest cutoff where 10 is not among them
+    // (ndcg@10 where it is), and logQ to its full correction.
     let text = "name: x\ndataset: {source: synthetic, users: 50, items: 40, interactions: 500}\n\
 evaluation: {cutoffs: [50, 20]}\nmodels:\n  - model: two_tower\n    params: {popularity: {method: logq}}\n";
     let valid = parse_spec(text, Path::new("spec.yaml"), &[]).unwrap_or_else(|e| panic!("{e}"));
     let spec = valid.spec();
     assert_eq!(spec.selection.metric.to_string(), "ndcg@20");
+    let with_ten = parse_spec(
+        &text.replace("[50, 20]", "[5, 10]"),
+        Path::new("spec.yaml"),
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(with_ten.spec().selection.metric.to_string(), "ndcg@10");
     assert_eq!(spec.check.metrics, vec![spec.selection.metric]);
     let two_tower = serde_json::to_string(&valid.expansion().trials[0].params).unwrap();
     assert!(
@@ -262,7 +269,7 @@ evaluation: {cutoffs: [50, 20]}\nmodels:\n  - model: two_tower\n    params: {pop
 evaluation: {cutoffs: [20], metrics: [recall]}\nmodels:\n  - model: most_pop\n",
     );
     assert!(
-        e.contains("selection.metric (not written; its default is ndcg at the smallest cutoff): `ndcg` is not among evaluation.metrics; add it there or set selection.metric"),
+        e.contains("selection.metric (not written; its default is ndcg@10, or ndcg at the smallest cutoff without 10): `ndcg` is not among evaluation.metrics; add it there or set selection.metric"),
         "{e}"
     );
     assert!(!e.contains("check.metrics"), "{e}");

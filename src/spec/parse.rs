@@ -237,12 +237,15 @@ impl Collector<'_> {
         let mut selection: Option<SelectionSpec> =
             self.optional(&map, "selection", SelectionSpec::default);
         // An unwritten selection metric (and the gate's, which defaults to
-        // it) follows the cutoffs: ndcg at the smallest one, so that
-        // `cutoffs: [20]` alone is a valid spec.
+        // it) follows the cutoffs: ndcg@10 where 10 is among them (so specs
+        // written before this rule select as they did), else ndcg at the
+        // smallest, so that `cutoffs: [20]` alone is a valid spec.
         let metric_written = map.get("selection").and_then(|s| s.get("metric")).is_some();
         if let (Some(s), Some(e), false) = (&mut selection, &evaluation, metric_written) {
-            if let Some(&k) = e.cutoffs.iter().filter(|&&k| k >= 1).min() {
-                s.metric.k = k;
+            if !e.cutoffs.contains(&s.metric.k) {
+                if let Some(&k) = e.cutoffs.iter().filter(|&&k| k >= 1).min() {
+                    s.metric.k = k;
+                }
             }
         }
         let compare: Option<CompareSpec> = self.optional(&map, "compare", CompareSpec::default);
@@ -887,7 +890,7 @@ impl Collector<'_> {
         let key = if written {
             "selection.metric"
         } else {
-            "selection.metric (not written; its default is ndcg at the smallest cutoff)"
+            "selection.metric (not written; its default is ndcg@10, or ndcg at the smallest cutoff without 10)"
         };
         // Selection (and early stopping) compare means over every evaluated
         // user, so the metric must be an accuracy metric defined for each
