@@ -287,138 +287,174 @@ enum Part {
 pub fn split(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split, SplitError> {
     let fraction = spec.test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
     let validation = spec.has_validation();
-    let mut parts = vec![Part::Train; data.len()];
     match spec.method {
-        SplitMethod::Files => {
-            let given = data.parts.as_ref().ok_or(SplitError::NoParts)?;
-            for (p, g) in parts.iter_mut().zip(given) {
-                *p = match g {
-                    0 => Part::Train,
-                    1 => Part::Validation,
-                    _ => Part::Test,
-                };
-            }
-            // No validation file: carve one from each user's train rows at
-            // random, as random_holdout carves its validation.
-            if spec.validation == Validation::Carve(true) {
-                for (user, rows) in rows_by_user(data).into_iter().enumerate() {
-                    let mut train: Vec<usize> = rows
-                        .into_iter()
-                        .filter(|&r| parts[r] == Part::Train)
-                        .collect();
-                    shuffle_for_user(&mut train, user, seed);
-                    for &r in &train[..holdout_size(train.len(), FILES_VALIDATION_FRACTION)] {
-                        parts[r] = Part::Validation;
-                    }
-                }
-            }
-        }
+        SplitMethod::Files => build(data, spec, given_parts(data, spec, seed)?, 0, None),
         SplitMethod::ColdItems | SplitMethod::ColdUsers => {
-            let side = spec.cold_side().expect("a cold split");
-            let (ids, n) = match side {
-                Side::Items => (&data.items, data.n_items()),
-                Side::Users => (&data.users, data.n_users()),
-            };
-            let of = held_out_entities(n, fraction, validation, seed).map_err(|(part, n)| {
-                SplitError::NothingHeldOut {
-                    method: spec.method.as_str(),
-                    side: side.as_str(),
-                    part,
-                    fraction,
-                    n,
-                    // round(f·n) ≥ 1 from f = 0.5/n on.
-                    least: crate::format::format_number(0.5 / n.max(1) as f64),
-                }
-            })?;
-            for (p, &e) in parts.iter_mut().zip(ids) {
-                *p = of[e as usize];
-            }
-            let mut split = build(data, spec, parts, 0, None)?;
-            split.stats.cold_test = Some(of.iter().filter(|&&p| p == Part::Test).count());
-            if side == Side::Items && spec.candidates.unwrap_or_default() == ColdCandidates::Cold {
-                let users = |m: &CsrMatrix| m.nonempty_rows();
-                let list = |part| -> Vec<u32> {
-                    (0..n as u32).filter(|&i| of[i as usize] == part).collect()
-                };
-                let rows = |m: &CsrMatrix, items: &[u32]| {
-                    let pairs: Vec<(u32, u32)> = users(m)
-                        .into_iter()
-                        .flat_map(|u| items.iter().map(move |&i| (u, i)))
-                        .collect();
-                    CsrMatrix::from_pairs(m.n_rows(), m.n_cols(), &pairs)
-                };
-                split.candidates = Some(PartCandidates {
-                    validation: split
-                        .validation
-                        .as_ref()
-                        .map(|v| rows(v, &list(Part::Validation))),
-                    test: rows(&split.test, &list(Part::Test)),
-                });
-            }
-            return Ok(split);
+            cold(data, spec, fraction, validation, seed)
         }
-        SplitMethod::LeaveOneOut => {
-            for rows in rows_by_user(data) {
-                let ordered = time_ordered(data, rows);
-                let n = ordered.len();
-                if n >= 2 {
-                    parts[ordered[n - 1]] = Part::Test;
-                }
-                if validation && n >= 3 {
-                    parts[ordered[n - 2]] = Part::Validation;
-                }
-            }
-        }
+        SplitMethod::LeaveOneOut => build(data, spec, leave_one_out(data, validation), 0, None),
         SplitMethod::RandomHoldout => {
-            for (user, mut rows) in rows_by_user(data).into_iter().enumerate() {
-                shuffle_for_user(&mut rows, user, seed);
-                let n_test = holdout_size(rows.len(), fraction);
-                for &r in &rows[..n_test] {
-                    parts[r] = Part::Test;
-                }
-                if validation {
-                    let rest = &rows[n_test..];
-                    for &r in &rest[..holdout_size(rest.len(), fraction)] {
-                        parts[r] = Part::Validation;
-                    }
-                }
-            }
+            let parts = random_holdout(data, fraction, validation, seed);
+            build(data, spec, parts, 0, None)
         }
-        SplitMethod::Temporal => {
-            let times = data
-                .timestamps
-                .as_ref()
-                .ok_or(SplitError::NeedsTimestamps)?;
-            let mut order: Vec<usize> = (0..data.len()).collect();
-            order.sort_by_key(|&r| (times[r], r));
-            let n_test = (fraction * order.len() as f64).ceil() as usize;
-            let (before, after) = order.split_at(order.len() - n_test.min(order.len()));
-            for &r in after {
-                parts[r] = Part::Test;
+        SplitMethod::Temporal => temporal(data, spec, fraction, validation),
+    }
+}
+
+/// The parts the files gave; without a validation file, one carved from
+/// each user's train rows at random, as random_holdout carves its own.
+fn given_parts(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Vec<Part>, SplitError> {
+    let given = data.parts.as_ref().ok_or(SplitError::NoParts)?;
+    let mut parts: Vec<Part> = given
+        .iter()
+        .map(|g| match g {
+            0 => Part::Train,
+            1 => Part::Validation,
+            _ => Part::Test,
+        })
+        .collect();
+    if spec.validation == Validation::Carve(true) {
+        for (user, rows) in rows_by_user(data).into_iter().enumerate() {
+            let mut train: Vec<usize> = rows
+                .into_iter()
+                .filter(|&r| parts[r] == Part::Train)
+                .collect();
+            shuffle_for_user(&mut train, user, seed);
+            for &r in &train[..holdout_size(train.len(), FILES_VALIDATION_FRACTION)] {
+                parts[r] = Part::Validation;
             }
-            if validation {
-                let n_val = (fraction * before.len() as f64).ceil() as usize;
-                for &r in &before[before.len() - n_val.min(before.len())..] {
-                    parts[r] = Part::Validation;
-                }
-            }
-            // A user with nothing in train cannot be ranked from history: all
-            // their rows are held out, so they leave the split and are counted.
-            let mut has_train = vec![false; data.n_users()];
-            for (r, p) in parts.iter().enumerate() {
-                if *p == Part::Train {
-                    has_train[data.users[r] as usize] = true;
-                }
-            }
-            let mut cold = vec![false; data.n_users()];
-            for &u in &data.users {
-                cold[u as usize] = !has_train[u as usize];
-            }
-            let dropped = cold.iter().filter(|&&c| c).count();
-            return build(data, spec, parts, dropped, Some(&cold));
         }
     }
-    build(data, spec, parts, 0, None)
+    Ok(parts)
+}
+
+/// cold_items and cold_users: a share of the items (users) held out with
+/// every interaction; under `candidates: cold`, each user ranks the cold
+/// items only.
+fn cold(
+    data: &Interactions,
+    spec: &SplitSpec,
+    fraction: f64,
+    validation: bool,
+    seed: u64,
+) -> Result<Split, SplitError> {
+    let side = spec.cold_side().expect("a cold split");
+    let (ids, n) = match side {
+        Side::Items => (&data.items, data.n_items()),
+        Side::Users => (&data.users, data.n_users()),
+    };
+    let of = held_out_entities(n, fraction, validation, seed).map_err(|(part, n)| {
+        SplitError::NothingHeldOut {
+            method: spec.method.as_str(),
+            side: side.as_str(),
+            part,
+            fraction,
+            n,
+            // round(f·n) ≥ 1 from f = 0.5/n on.
+            least: crate::format::format_number(0.5 / n.max(1) as f64),
+        }
+    })?;
+    let parts: Vec<Part> = ids.iter().map(|&e| of[e as usize]).collect();
+    let mut split = build(data, spec, parts, 0, None)?;
+    split.stats.cold_test = Some(of.iter().filter(|&&p| p == Part::Test).count());
+    if side == Side::Items && spec.candidates.unwrap_or_default() == ColdCandidates::Cold {
+        let users = |m: &CsrMatrix| m.nonempty_rows();
+        let list =
+            |part| -> Vec<u32> { (0..n as u32).filter(|&i| of[i as usize] == part).collect() };
+        let rows = |m: &CsrMatrix, items: &[u32]| {
+            let pairs: Vec<(u32, u32)> = users(m)
+                .into_iter()
+                .flat_map(|u| items.iter().map(move |&i| (u, i)))
+                .collect();
+            CsrMatrix::from_pairs(m.n_rows(), m.n_cols(), &pairs)
+        };
+        split.candidates = Some(PartCandidates {
+            validation: split
+                .validation
+                .as_ref()
+                .map(|v| rows(v, &list(Part::Validation))),
+            test: rows(&split.test, &list(Part::Test)),
+        });
+    }
+    Ok(split)
+}
+
+/// Each user's latest interaction for test, the one before for validation.
+fn leave_one_out(data: &Interactions, validation: bool) -> Vec<Part> {
+    let mut parts = vec![Part::Train; data.len()];
+    for rows in rows_by_user(data) {
+        let ordered = time_ordered(data, rows);
+        let n = ordered.len();
+        if n >= 2 {
+            parts[ordered[n - 1]] = Part::Test;
+        }
+        if validation && n >= 3 {
+            parts[ordered[n - 2]] = Part::Validation;
+        }
+    }
+    parts
+}
+
+/// A seeded random share of each user's interactions for test, the same
+/// share of the rest for validation.
+fn random_holdout(data: &Interactions, fraction: f64, validation: bool, seed: u64) -> Vec<Part> {
+    let mut parts = vec![Part::Train; data.len()];
+    for (user, mut rows) in rows_by_user(data).into_iter().enumerate() {
+        shuffle_for_user(&mut rows, user, seed);
+        let n_test = holdout_size(rows.len(), fraction);
+        for &r in &rows[..n_test] {
+            parts[r] = Part::Test;
+        }
+        if validation {
+            let rest = &rows[n_test..];
+            for &r in &rest[..holdout_size(rest.len(), fraction)] {
+                parts[r] = Part::Validation;
+            }
+        }
+    }
+    parts
+}
+
+/// The latest share of all interactions for test, the share before it for
+/// validation; users left with nothing in train leave the split, counted.
+fn temporal(
+    data: &Interactions,
+    spec: &SplitSpec,
+    fraction: f64,
+    validation: bool,
+) -> Result<Split, SplitError> {
+    let times = data
+        .timestamps
+        .as_ref()
+        .ok_or(SplitError::NeedsTimestamps)?;
+    let mut parts = vec![Part::Train; data.len()];
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.sort_by_key(|&r| (times[r], r));
+    let n_test = (fraction * order.len() as f64).ceil() as usize;
+    let (before, after) = order.split_at(order.len() - n_test.min(order.len()));
+    for &r in after {
+        parts[r] = Part::Test;
+    }
+    if validation {
+        let n_val = (fraction * before.len() as f64).ceil() as usize;
+        for &r in &before[before.len() - n_val.min(before.len())..] {
+            parts[r] = Part::Validation;
+        }
+    }
+    // A user with nothing in train cannot be ranked from history: all
+    // their rows are held out, so they leave the split and are counted.
+    let mut has_train = vec![false; data.n_users()];
+    for (r, p) in parts.iter().enumerate() {
+        if *p == Part::Train {
+            has_train[data.users[r] as usize] = true;
+        }
+    }
+    let mut cold = vec![false; data.n_users()];
+    for &u in &data.users {
+        cold[u as usize] = !has_train[u as usize];
+    }
+    let dropped = cold.iter().filter(|&&c| c).count();
+    build(data, spec, parts, dropped, Some(&cold))
 }
 
 fn build(

@@ -769,6 +769,68 @@ fn index(args: IndexArgs) -> Result<ExitCode> {
 }
 
 fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
+    let (set, propensity) = evaluate_metrics(&args)?;
+    let mut vocabulary = external::Vocabulary::default();
+    let run = external::read_run(&args.recs, &mut vocabulary)?;
+    let truth = external::read_judgements(&args.truth, &mut vocabulary)?;
+    let train = match &args.train {
+        Some(path) => Some(external::read_judgements(path, &mut vocabulary)?),
+        None => None,
+    };
+    let validation = match &args.validation {
+        Some(path) => external::read_judgements(path, &mut vocabulary)?,
+        None => Vec::new(),
+    };
+    let seen: Option<Vec<external::Judgement>> = (!args.keep_seen
+        && (train.is_some() || args.validation.is_some()))
+    .then(|| train.iter().flatten().chain(&validation).copied().collect());
+    let outcome = external::evaluate(
+        &run,
+        &truth,
+        train.as_deref(),
+        seen.as_deref(),
+        &vocabulary,
+        &set,
+        &external::EvaluateOptions {
+            head_share: args.head_share,
+            propensity,
+            precision: if args.exact_scores {
+                external::ScorePrecision::Exact
+            } else {
+                external::ScorePrecision::Float32
+            },
+        },
+    )
+    .map_err(|e| match e {
+        external::EvaluateError::NoTruth => InputError(format!("{}: {e}", args.truth.display())),
+        e => InputError(e.to_string()),
+    })?;
+    warn_about_inputs(&args, &outcome.notes);
+    if let Some(path) = &args.per_user {
+        per_user_file::write_tsv(path, &outcome.per_user)?;
+    }
+    let users = outcome.per_user.users.len();
+    if args.json {
+        let metrics: serde_json::Map<String, serde_json::Value> = outcome
+            .summary
+            .iter()
+            .map(|(m, s)| (m.to_string(), serde_json::Value::from(s.mean)))
+            .collect();
+        outln!(
+            "{}",
+            serde_json::json!({ "users": users, "metrics": metrics })
+        );
+    } else {
+        terminal::print_evaluation(users, &outcome.summary)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The metrics and propensities `evaluate`'s flags ask for, each flag
+/// checked: cutoffs, head share, metrics that need what only `run` has.
+fn evaluate_metrics(
+    args: &EvaluateArgs,
+) -> Result<(MetricSet, Option<recsweep::eval::PropensitySpec>)> {
     if args.k.is_empty() || args.k.contains(&0) {
         bail!(InputError("--k takes cutoffs ≥ 1, e.g. --k 10,20".into()));
     }
@@ -826,42 +888,11 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
     let mut cutoffs = args.k.clone();
     cutoffs.dedup();
     let set = MetricSet { cutoffs, metrics };
-    let mut vocabulary = external::Vocabulary::default();
-    let run = external::read_run(&args.recs, &mut vocabulary)?;
-    let truth = external::read_judgements(&args.truth, &mut vocabulary)?;
-    let train = match &args.train {
-        Some(path) => Some(external::read_judgements(path, &mut vocabulary)?),
-        None => None,
-    };
-    let validation = match &args.validation {
-        Some(path) => external::read_judgements(path, &mut vocabulary)?,
-        None => Vec::new(),
-    };
-    let seen: Option<Vec<external::Judgement>> = (!args.keep_seen
-        && (train.is_some() || args.validation.is_some()))
-    .then(|| train.iter().flatten().chain(&validation).copied().collect());
-    let outcome = external::evaluate(
-        &run,
-        &truth,
-        train.as_deref(),
-        seen.as_deref(),
-        &vocabulary,
-        &set,
-        &external::EvaluateOptions {
-            head_share: args.head_share,
-            propensity,
-            precision: if args.exact_scores {
-                external::ScorePrecision::Exact
-            } else {
-                external::ScorePrecision::Float32
-            },
-        },
-    )
-    .map_err(|e| match e {
-        external::EvaluateError::NoTruth => InputError(format!("{}: {e}", args.truth.display())),
-        e => InputError(e.to_string()),
-    })?;
-    let notes = &outcome.notes;
+    Ok((set, propensity))
+}
+
+/// What `evaluate` did to its inputs that the user should know.
+fn warn_about_inputs(args: &EvaluateArgs, notes: &external::Notes) {
     if notes.duplicates > 0 {
         eprintln!(
             "warning: {} repeated (user, item) rows in {}; the first of each was kept",
@@ -892,24 +923,6 @@ fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
             if args.validation.is_some() { " or validation" } else { "" }
         );
     }
-    if let Some(path) = &args.per_user {
-        per_user_file::write_tsv(path, &outcome.per_user)?;
-    }
-    let users = outcome.per_user.users.len();
-    if args.json {
-        let metrics: serde_json::Map<String, serde_json::Value> = outcome
-            .summary
-            .iter()
-            .map(|(m, s)| (m.to_string(), serde_json::Value::from(s.mean)))
-            .collect();
-        outln!(
-            "{}",
-            serde_json::json!({ "users": users, "metrics": metrics })
-        );
-    } else {
-        terminal::print_evaluation(users, &outcome.summary)?;
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn check(args: CheckArgs) -> Result<ExitCode> {

@@ -538,7 +538,51 @@ fn read_table(
         message,
     };
     let format = spec.format();
-    let frame = match format {
+    let frame = open_table(spec)?;
+    let names: Vec<String> = frame.names().into_iter().map(str::to_string).collect();
+    let (columns, id_column) = resolve_columns(spec, side, &names).map_err(err)?;
+    let text = |name: &str| -> Result<Vec<Option<String>>, DataError> {
+        let column = frame.column(name).ok_or_else(|| {
+            err(format!(
+                "column `{name}` not found; the file has columns {}",
+                names.join(", ")
+            ))
+        })?;
+        Ok(column
+            .clone()
+            .into_texts()
+            .into_iter()
+            .map(|v| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
+            .collect())
+    };
+    let ids = text(&id_column)?;
+    let rows = match_rows(&ids, labels, &id_column, side, format).map_err(err)?;
+    let mut out = Vec::with_capacity(columns.len());
+    for (frame_name, name, c) in columns {
+        let cells = text(&frame_name)?;
+        out.push(encode_column(name, &c, &cells, &rows.row_of, format).map_err(err)?);
+    }
+    Ok(SideFeatures {
+        columns: out,
+        stats: TableStats {
+            path: path.display().to_string(),
+            rows: ids.len(),
+            rows_not_in_log: rows.not_in_log,
+            ids_without_row: labels.len() - rows.matched,
+        },
+    })
+}
+
+/// The table's cells, every column as text (no inference): the types are
+/// the spec's or the header's, and a bad cell gets its line.
+fn open_table(spec: &FeatureTableSpec) -> Result<table::Table, DataError> {
+    let path = &spec.path;
+    let err = |message: String| DataError::Format {
+        path: path.clone(),
+        message,
+    };
+    let format = spec.format();
+    match format {
         TableFormat::Parquet => table::read_parquet(path),
         TableFormat::Csv | TableFormat::Tsv | TableFormat::Atomic => {
             let separator = match (format, spec.separator) {
@@ -548,8 +592,6 @@ fn read_table(
                 (TableFormat::Tsv, None) => b'\t',
                 _ => b',',
             };
-            // Every column as text (no inference): the types are the spec's
-            // or the header's, and a bad cell gets its line.
             let options = Delimited {
                 separator,
                 header: true,
@@ -567,176 +609,192 @@ fn read_table(
             },
             |message| err(format!("cannot read as a feature table: {message}")),
         )
-    })?;
-    let names: Vec<String> = frame.names().into_iter().map(str::to_string).collect();
-    let line = |row: usize| match format {
+    })
+}
+
+/// Where a row is, as a message names it.
+fn row_label(format: TableFormat, row: usize) -> String {
+    match format {
         TableFormat::Parquet => format!("row {}", row + 1),
         _ => format!("line {}", row + 2),
-    };
-    // (column name in the frame, feature name, how read)
-    let columns: Vec<(String, String, ColumnSpec)> = match format {
-        TableFormat::Atomic => {
-            let header: Vec<(String, String)> = names
-                .iter()
-                .map(|n| {
-                    n.split_once(':')
-                        .map(|(a, b)| (a.to_string(), b.to_string()))
-                        .ok_or_else(|| {
-                            err(format!(
-                                "line 1: header cell `{n}` is not `name:type` (a RecBole atomic file)"
-                            ))
-                        })
-                })
-                .collect::<Result<_, _>>()?;
-            spec.atomic_columns(&header, side)
-                .map_err(err)?
-                .into_iter()
-                .map(|(name, pos, c)| (names[pos].clone(), name, c))
-                .collect()
-        }
-        _ => {
-            if spec.columns.is_empty() {
-                return Err(err(
-                    "no feature columns declared: add columns: {NAME: {type: categorical | multi | numeric}}".into(),
-                ));
-            }
-            let mut cols = Vec::new();
-            for name in &names {
-                if let Some(c) = spec.columns.get(name) {
-                    cols.push((name.clone(), name.clone(), c.clone()));
-                }
-            }
-            if let Some(missing) = spec.columns.keys().find(|k| !names.contains(k)) {
-                return Err(err(format!(
-                    "column `{missing}` not found; the file has columns {}",
-                    names.join(", ")
-                )));
-            }
-            cols
-        }
-    };
-    let id_column = match format {
-        TableFormat::Atomic => {
-            let plain: Vec<&str> = names
-                .iter()
-                .map(|n| n.split_once(':').map_or(n.as_str(), |(a, _)| a))
-                .collect();
-            let id = spec.id_name(plain.iter().copied(), side);
-            let pos = plain
-                .iter()
-                .position(|n| *n == id)
-                .ok_or_else(|| err(format!("id column `{id}` not found in the header")))?;
-            names[pos].clone()
-        }
-        _ => spec.id_name(names.iter().map(String::as_str), side),
-    };
-    let text = |name: &str| -> Result<Vec<Option<String>>, DataError> {
-        let column = frame.column(name).ok_or_else(|| {
-            err(format!(
-                "column `{name}` not found; the file has columns {}",
-                names.join(", ")
-            ))
-        })?;
-        Ok(column
-            .clone()
-            .into_texts()
-            .into_iter()
-            .map(|v| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
-            .collect())
-    };
+    }
+}
 
-    // Rows to entities.
+/// (column name in the file, feature name, how read) per feature column.
+type ColumnPlan = Vec<(String, String, ColumnSpec)>;
+
+/// The feature columns and the id column's name in the file: from a
+/// RecBole atomic header (`name:type`), or from the spec's declared columns.
+fn resolve_columns(
+    spec: &FeatureTableSpec,
+    side: Side,
+    names: &[String],
+) -> Result<(ColumnPlan, String), String> {
+    if spec.format() == TableFormat::Atomic {
+        let header: Vec<(String, String)> = names
+            .iter()
+            .map(|n| {
+                n.split_once(':')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .ok_or_else(|| {
+                        format!(
+                            "line 1: header cell `{n}` is not `name:type` (a RecBole atomic file)"
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let columns = spec
+            .atomic_columns(&header, side)?
+            .into_iter()
+            .map(|(name, pos, c)| (names[pos].clone(), name, c))
+            .collect();
+        let plain: Vec<&str> = names
+            .iter()
+            .map(|n| n.split_once(':').map_or(n.as_str(), |(a, _)| a))
+            .collect();
+        let id = spec.id_name(plain.iter().copied(), side);
+        let pos = plain
+            .iter()
+            .position(|n| *n == id)
+            .ok_or_else(|| format!("id column `{id}` not found in the header"))?;
+        return Ok((columns, names[pos].clone()));
+    }
+    if spec.columns.is_empty() {
+        return Err(
+            "no feature columns declared: add columns: {NAME: {type: categorical | multi | numeric}}".into(),
+        );
+    }
+    let columns = names
+        .iter()
+        .filter_map(|name| {
+            spec.columns
+                .get(name)
+                .map(|c| (name.clone(), name.clone(), c.clone()))
+        })
+        .collect();
+    if let Some(missing) = spec.columns.keys().find(|k| !names.contains(k)) {
+        return Err(format!(
+            "column `{missing}` not found; the file has columns {}",
+            names.join(", ")
+        ));
+    }
+    Ok((
+        columns,
+        spec.id_name(names.iter().map(String::as_str), side),
+    ))
+}
+
+/// Which row describes each entity of the log.
+struct RowMatch {
+    /// By dense id: the row, or None without one.
+    row_of: Vec<Option<usize>>,
+    /// Rows whose id the log does not have.
+    not_in_log: usize,
+    /// Entities with a row.
+    matched: usize,
+}
+
+/// Rows to entities by id: an empty or repeated id is an error at its
+/// line, and so is a table none of whose ids the log has.
+fn match_rows(
+    ids: &[Option<String>],
+    labels: &[String],
+    id_column: &str,
+    side: Side,
+    format: TableFormat,
+) -> Result<RowMatch, String> {
     let lookup: HashMap<String, u32> = labels
         .iter()
         .enumerate()
         .map(|(i, l)| (id_key(l), i as u32))
         .collect();
-    let ids = text(&id_column)?;
     let mut row_of: Vec<Option<usize>> = vec![None; labels.len()];
-    let mut rows_not_in_log = 0;
+    let mut not_in_log = 0;
     for (row, id) in ids.iter().enumerate() {
         let Some(id) = id else {
-            return Err(err(format!(
+            return Err(format!(
                 "{}: the id (`{id_column}`) is empty",
-                line(row)
-            )));
+                row_label(format, row)
+            ));
         };
         match lookup.get(&id_key(id)) {
             Some(&e) => {
                 if let Some(first) = row_of[e as usize] {
-                    return Err(err(format!(
+                    return Err(format!(
                         "{}: id `{id}` is also on {}; a feature table has one row per id",
-                        line(row),
-                        line(first)
-                    )));
+                        row_label(format, row),
+                        row_label(format, first)
+                    ));
                 }
                 row_of[e as usize] = Some(row);
             }
-            None => rows_not_in_log += 1,
+            None => not_in_log += 1,
         }
     }
     let matched = row_of.iter().filter(|r| r.is_some()).count();
     if matched == 0 && !labels.is_empty() {
-        return Err(err(format!(
+        return Err(format!(
             "no id in column `{id_column}` matches a {} id of the log (first ids: {}; the log's: {}); is `id:` the right column?",
             side.singular(),
             ids.iter().flatten().take(3).cloned().collect::<Vec<_>>().join(", "),
             labels.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
-        )));
+        ));
     }
+    Ok(RowMatch {
+        row_of,
+        not_in_log,
+        matched,
+    })
+}
 
-    let mut out = Vec::with_capacity(columns.len());
-    for (frame_name, name, c) in columns {
-        let cells = text(&frame_name)?;
-        let cell = |e: usize| {
-            row_of[e]
-                .and_then(|r| cells[r].as_deref())
-                .filter(|v| !c.missing.iter().any(|m| m == v))
-        };
-        let missing = (0..labels.len()).filter(|&e| cell(e).is_none()).count();
-        let values = match c.kind {
-            FeatureType::Categorical => tokens(&(0..labels.len()).map(cell).collect::<Vec<_>>()),
-            FeatureType::Multi => {
-                let sep = c.separator.clone().unwrap_or_else(|| "|".to_string());
-                sets(&(0..labels.len()).map(cell).collect::<Vec<_>>(), &sep)
+/// One feature column's values per entity, by its declared type.
+fn encode_column(
+    name: String,
+    c: &ColumnSpec,
+    cells: &[Option<String>],
+    row_of: &[Option<usize>],
+    format: TableFormat,
+) -> Result<FeatureColumn, String> {
+    let n = row_of.len();
+    let cell = |e: usize| {
+        row_of[e]
+            .and_then(|r| cells[r].as_deref())
+            .filter(|v| !c.missing.iter().any(|m| m == v))
+    };
+    let missing = (0..n).filter(|&e| cell(e).is_none()).count();
+    let values = match c.kind {
+        FeatureType::Categorical => tokens(&(0..n).map(cell).collect::<Vec<_>>()),
+        FeatureType::Multi => {
+            let sep = c.separator.clone().unwrap_or_else(|| "|".to_string());
+            sets(&(0..n).map(cell).collect::<Vec<_>>(), &sep)
+        }
+        FeatureType::Numeric => {
+            let mut numbers = Vec::with_capacity(n);
+            for (e, row) in row_of.iter().enumerate() {
+                numbers.push(match cell(e) {
+                    None => None,
+                    Some(s) => match s.parse::<f64>() {
+                        Ok(x) if x.is_finite() => Some(x),
+                        _ => {
+                            return Err(format!(
+                                "{}: column `{name}` is `{s}`, not a finite number (list it under the column's missing: [...] if it means missing, or declare the column categorical)",
+                                row_label(format, row.expect("a cell has a row"))
+                            ))
+                        }
+                    },
+                });
             }
-            FeatureType::Numeric => {
-                let mut numbers = Vec::with_capacity(labels.len());
-                for (e, row) in row_of.iter().enumerate() {
-                    numbers.push(match cell(e) {
-                        None => None,
-                        Some(s) => match s.parse::<f64>() {
-                            Ok(x) if x.is_finite() => Some(x),
-                            _ => {
-                                return Err(err(format!(
-                                    "{}: column `{name}` is `{s}`, not a finite number (list it under the column's missing: [...] if it means missing, or declare the column categorical)",
-                                    line(row.expect("a cell has a row"))
-                                )))
-                            }
-                        },
-                    });
-                }
-                match c.buckets {
-                    Some(n) => buckets(&numbers, n),
-                    None => FeatureValues::Numbers(standardise(&numbers)),
-                }
+            match c.buckets {
+                Some(n) => buckets(&numbers, n),
+                None => FeatureValues::Numbers(standardise(&numbers)),
             }
-        };
-        out.push(FeatureColumn {
-            name,
-            kind: c.kind,
-            values,
-            missing,
-        });
-    }
-    Ok(SideFeatures {
-        columns: out,
-        stats: TableStats {
-            path: path.display().to_string(),
-            rows: ids.len(),
-            rows_not_in_log,
-            ids_without_row: labels.len() - matched,
-        },
+        }
+    };
+    Ok(FeatureColumn {
+        name,
+        kind: c.kind,
+        values,
+        missing,
     })
 }
 

@@ -14,7 +14,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::data::{CsrMatrix, TrueRelevance};
-use crate::models::{Scorer, Stages};
+use crate::models::{IndexStage, Scorer, Stages};
 
 pub use crate::inequality::gini;
 pub use crate::topk::{best_k, top_k, top_k_masked};
@@ -262,9 +262,6 @@ pub fn evaluate_stages(
     let mut wide = set.clone();
     wide.cutoffs.push(n);
     let exact = evaluate(stages.retriever, target, &wide, items, block_users);
-    let users = &ranked.per_user.users;
-    let excluded =
-        |u: u32| -> Vec<&[u32]> { target.exclude.iter().map(|m| m.row(u as usize)).collect() };
     // Each user's candidates in the retriever's order, and for an index the
     // share of them within the exact top N.
     let (candidates, overlap, queries_per_second) = match &stages.index {
@@ -279,58 +276,78 @@ pub fn evaluate_stages(
             None,
         ),
         Some(index) => {
-            let start = Instant::now();
-            let found: Vec<Vec<u32>> = users
-                .iter()
-                .map(|&u| index.search(u, &excluded(u), n))
-                .collect();
-            let seconds = start.elapsed().as_secs_f64();
-            let dot = |u: u32, i: u32| -> f32 {
-                let q = &index.queries[u as usize * index.dim..(u as usize + 1) * index.dim];
-                index.index.inner_product(q, i)
-            };
-            let mut overlap = Vec::with_capacity(users.len());
-            let ordered = users
-                .iter()
-                .zip(found)
-                .enumerate()
-                .map(|(row, (&u, list))| {
-                    let mut scored: Vec<(f32, u32)> =
-                        list.iter().map(|&i| (dot(u, i), i)).collect();
-                    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                    let exact_scores = &exact.lists.scores[row];
-                    let within = match exact_scores[..n.min(exact_scores.len())].last() {
-                        Some(&t) => {
-                            let t = t - SCORE_SLACK * t.abs().max(1.0);
-                            scored.iter().filter(|(s, _)| *s >= t).count()
-                        }
-                        None => 0,
-                    };
-                    let wanted = n.min(exact_scores.len());
-                    overlap.push(if wanted == 0 {
-                        f64::NAN
-                    } else {
-                        within as f64 / wanted as f64
-                    });
-                    scored.into_iter().map(|(_, i)| i).collect()
-                })
-                .collect();
-            (
-                ordered,
-                Some(overlap),
-                Some(users.len() as f64 / seconds.max(1e-12)),
-            )
+            let (candidates, overlap, per_second) =
+                index_candidates(index, &ranked.per_user.users, target, &exact, n);
+            (candidates, Some(overlap), Some(per_second))
         }
     };
-    // The retriever's own evaluation: the set's columns and top-K lists.
+    push_stage_columns(ranked, &candidates, overlap, target, set, n);
+    StageEvaluation {
+        retriever: cut_to(&exact, set, target.truth.n_cols()),
+        queries_per_second,
+    }
+}
+
+/// Each user's N candidates from the approximate index, in the exact
+/// retriever's order of them; the share within the exact top N (up to
+/// float slack); single-threaded searches per second.
+fn index_candidates(
+    index: &IndexStage,
+    users: &[u32],
+    target: &Target,
+    exact: &Evaluation,
+    n: usize,
+) -> (Vec<Vec<u32>>, Vec<f64>, f64) {
+    let excluded =
+        |u: u32| -> Vec<&[u32]> { target.exclude.iter().map(|m| m.row(u as usize)).collect() };
+    let start = Instant::now();
+    let found: Vec<Vec<u32>> = users
+        .iter()
+        .map(|&u| index.search(u, &excluded(u), n))
+        .collect();
+    let seconds = start.elapsed().as_secs_f64();
+    let dot = |u: u32, i: u32| -> f32 {
+        let q = &index.queries[u as usize * index.dim..(u as usize + 1) * index.dim];
+        index.index.inner_product(q, i)
+    };
+    let mut overlap = Vec::with_capacity(users.len());
+    let ordered = users
+        .iter()
+        .zip(found)
+        .enumerate()
+        .map(|(row, (&u, list))| {
+            let mut scored: Vec<(f32, u32)> = list.iter().map(|&i| (dot(u, i), i)).collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let exact_scores = &exact.lists.scores[row];
+            let within = match exact_scores[..n.min(exact_scores.len())].last() {
+                Some(&t) => {
+                    let t = t - SCORE_SLACK * t.abs().max(1.0);
+                    scored.iter().filter(|(s, _)| *s >= t).count()
+                }
+                None => 0,
+            };
+            let wanted = n.min(exact_scores.len());
+            overlap.push(if wanted == 0 {
+                f64::NAN
+            } else {
+                within as f64 / wanted as f64
+            });
+            scored.into_iter().map(|(_, i)| i).collect()
+        })
+        .collect();
+    (ordered, overlap, users.len() as f64 / seconds.max(1e-12))
+}
+
+/// An evaluation over a wider set cut back to `set`: its per-user columns
+/// and lists of the largest cutoff (the retriever scored as a model).
+fn cut_to(wide: &Evaluation, set: &MetricSet, n_items: usize) -> Evaluation {
     let own_columns = set.per_user_columns();
     let per_user = PerUser {
-        users: exact.per_user.users.clone(),
+        users: wide.per_user.users.clone(),
         values: own_columns
             .iter()
             .map(|c| {
-                exact
-                    .per_user
+                wide.per_user
                     .column(*c)
                     .expect("the wide set holds the set's columns")
                     .to_vec()
@@ -338,23 +355,35 @@ pub fn evaluate_stages(
             .collect(),
         columns: own_columns,
     };
+    fn heads<T: Clone>(lists: &[Vec<T>], k: usize) -> Vec<Vec<T>> {
+        lists.iter().map(|l| l[..k.min(l.len())].to_vec()).collect()
+    }
     let k = set.max_cutoff();
     let lists = TopLists {
-        users: exact.lists.users.clone(),
-        items: exact
-            .lists
-            .items
-            .iter()
-            .map(|l| l[..k.min(l.len())].to_vec())
-            .collect(),
-        scores: exact
-            .lists
-            .scores
-            .iter()
-            .map(|l| l[..k.min(l.len())].to_vec())
-            .collect(),
+        users: wide.lists.users.clone(),
+        items: heads(&wide.lists.items, k),
+        scores: heads(&wide.lists.scores, k),
     };
-    let summary = Summary::new(&per_user, &lists, set, target.truth.n_cols());
+    let summary = Summary::new(&per_user, &lists, set, n_items);
+    Evaluation {
+        per_user,
+        summary,
+        lists,
+        micros_per_user: wide.micros_per_user,
+    }
+}
+
+/// The two-stage columns of the ranked evaluation: candidate recall@N,
+/// ceiling ndcg and ndcg lift at each cutoff, and the index's overlap.
+fn push_stage_columns(
+    ranked: &mut Evaluation,
+    candidates: &[Vec<u32>],
+    overlap: Option<Vec<f64>>,
+    target: &Target,
+    set: &MetricSet,
+    n: usize,
+) {
+    let users = &ranked.per_user.users;
     let mut columns = vec![MetricId {
         kind: MetricKind::CandidateRecall,
         k: n,
@@ -399,14 +428,5 @@ pub fn evaluate_stages(
             .insert(column, MetricSummary { mean, ci95 });
         ranked.per_user.columns.push(column);
         ranked.per_user.values.push(values);
-    }
-    StageEvaluation {
-        retriever: Evaluation {
-            per_user,
-            summary,
-            lists,
-            micros_per_user: exact.micros_per_user,
-        },
-        queries_per_second,
     }
 }

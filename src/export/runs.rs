@@ -130,81 +130,14 @@ pub fn trial_content(experiment: &ExperimentRecord, record: &TrialRecord) -> Con
     if name.chars().count() > MAX_RUN_NAME {
         name = name.chars().take(MAX_RUN_NAME).collect();
     }
-    let mut metrics = Vec::new();
-    let status = match &record.outcome {
-        Outcome::Ok {
-            fit_seconds,
-            score_micros_per_user,
-            serving,
-            validation,
-            test,
-            secondary,
-            curve,
-            stages,
-            simulation,
-            ..
-        } => {
-            let mut put =
-                |key: String, value: f64, step: u64| metrics.push(Metric { key, value, step });
-            put("fit_seconds".into(), *fit_seconds, 0);
-            put("score_micros_per_user".into(), *score_micros_per_user, 0);
-            if let Some(s) = serving {
-                put("serving.median_micros".into(), s.median_micros, 0);
-            }
-            let mut summary = |prefix: &str, s: &Summary| {
-                put(format!("{prefix}.users"), s.users as f64, 0);
-                for (id, m) in &s.metrics {
-                    let key = format!("{prefix}.{}", metric_name(*id));
-                    if let Some(ci) = m.ci95 {
-                        put(format!("{key}.ci95"), ci, 0);
-                    }
-                    put(key, m.mean, 0);
-                }
-            };
-            if let Some(v) = validation {
-                summary("validation", v);
-            }
-            summary("test", test);
-            for p in secondary {
-                let protocol = key_safe(&p.protocol);
-                if let Some(v) = &p.validation {
-                    summary(&format!("{protocol}.validation"), v);
-                }
-                summary(&format!("{protocol}.test"), &p.test);
-            }
-            if let Some(s) = stages {
-                summary("retriever.test", &s.retriever);
-            }
-            if let Some(c) = curve {
-                let monitor = metric_name(experiment.spec.selection.metric);
-                for e in &c.epochs {
-                    put("epoch.loss".into(), e.loss, e.epoch as u64);
-                    if let Some(v) = e.validation {
-                        put(format!("epoch.validation.{monitor}"), v, e.epoch as u64);
-                    }
-                }
-                put("kept_epoch".into(), c.kept_epoch as f64, 0);
-            }
-            for run in simulation {
-                let prefix = format!("simulation.epsilon_{}", describe_value(&run.epsilon.into()));
-                for measure in &Round::MEASURES {
-                    for r in 0..run.rounds.len() {
-                        put(
-                            format!("{prefix}.{}", measure.name),
-                            (measure.of)(&run.rounds, r),
-                            r as u64 + 1,
-                        );
-                    }
-                }
-            }
-            "FINISHED"
-        }
+    let (metrics, status) = match &record.outcome {
+        Outcome::Ok { .. } => (outcome_metrics(experiment, &record.outcome), "FINISHED"),
         Outcome::Failed { error } => {
             tags.push((
                 "recsweep.error".to_string(),
                 error.chars().take(MAX_TAG_VALUE).collect(),
             ));
-            "FAILED"
+            (Vec::new(), "FAILED")
         }
     };
     Content {
@@ -214,6 +147,81 @@ pub fn trial_content(experiment: &ExperimentRecord, record: &TrialRecord) -> Con
         tags,
         status,
     }
+}
+
+/// A finished trial's metrics: timings, the validation and test summaries
+/// (and those of secondary protocols and a pipeline's first stage), the
+/// training curve and simulation rounds as steps.
+fn outcome_metrics(experiment: &ExperimentRecord, outcome: &Outcome) -> Vec<Metric> {
+    let Outcome::Ok {
+        fit_seconds,
+        score_micros_per_user,
+        serving,
+        validation,
+        test,
+        secondary,
+        curve,
+        stages,
+        simulation,
+        ..
+    } = outcome
+    else {
+        return Vec::new();
+    };
+    let mut metrics = Vec::new();
+    let mut put = |key: String, value: f64, step: u64| metrics.push(Metric { key, value, step });
+    put("fit_seconds".into(), *fit_seconds, 0);
+    put("score_micros_per_user".into(), *score_micros_per_user, 0);
+    if let Some(s) = serving {
+        put("serving.median_micros".into(), s.median_micros, 0);
+    }
+    let mut summary = |prefix: &str, s: &Summary| {
+        put(format!("{prefix}.users"), s.users as f64, 0);
+        for (id, m) in &s.metrics {
+            let key = format!("{prefix}.{}", metric_name(*id));
+            if let Some(ci) = m.ci95 {
+                put(format!("{key}.ci95"), ci, 0);
+            }
+            put(key, m.mean, 0);
+        }
+    };
+    if let Some(v) = validation {
+        summary("validation", v);
+    }
+    summary("test", test);
+    for p in secondary {
+        let protocol = key_safe(&p.protocol);
+        if let Some(v) = &p.validation {
+            summary(&format!("{protocol}.validation"), v);
+        }
+        summary(&format!("{protocol}.test"), &p.test);
+    }
+    if let Some(s) = stages {
+        summary("retriever.test", &s.retriever);
+    }
+    if let Some(c) = curve {
+        let monitor = metric_name(experiment.spec.selection.metric);
+        for e in &c.epochs {
+            put("epoch.loss".into(), e.loss, e.epoch as u64);
+            if let Some(v) = e.validation {
+                put(format!("epoch.validation.{monitor}"), v, e.epoch as u64);
+            }
+        }
+        put("kept_epoch".into(), c.kept_epoch as f64, 0);
+    }
+    for run in simulation {
+        let prefix = format!("simulation.epsilon_{}", describe_value(&run.epsilon.into()));
+        for measure in &Round::MEASURES {
+            for r in 0..run.rounds.len() {
+                put(
+                    format!("{prefix}.{}", measure.name),
+                    (measure.of)(&run.rounds, r),
+                    r as u64 + 1,
+                );
+            }
+        }
+    }
+    metrics
 }
 
 /// `ndcg@10` as MLflow allows a metric name (letters, digits, `_ - . / :`
