@@ -60,8 +60,8 @@ for _ in $(seq 120); do
 done
 curl -sf "$uri/health" >/dev/null 2>&1 || skip "mlflow server did not answer on $uri in 120 s"
 
-# A small sweep with seeds, an epoch-trained model (curves as steps) and
-# refits; its report goes to the work folder, not the clone's reports/.
+# A small sweep with seeds, an epoch-trained model (curves as steps),
+# refits and a two-round feedback loop (rounds as steps); its report goes to the work folder, not the clone's reports/.
 cat >"$work/spec.yaml" <<EOF
 name: mlflow_export
 dataset: {source: synthetic, users: 150, items: 80, interactions: 3000, seed: 3}
@@ -75,6 +75,7 @@ models:
     params: {dim: 8, epochs: 3, loss: softmax, popularity: {method: logq}}
 sweep: {seeds: 2}
 selection: {metric: ndcg@10, refit: true}
+simulation: {rounds: 2, k: 5, epsilon: [0.0, 0.1]}
 report: {path: $work/report/mlflow_export.md}
 EOF
 cd "$work" || fail "no work folder"

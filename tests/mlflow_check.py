@@ -122,6 +122,15 @@ def main():
             if len(steps) != len(want) or not all(s == w[0] and same(v, w[1]) for (s, v), w in zip(steps, want)):
                 fail(f"{trial['id']}: epoch.loss steps {steps}, the curve has {want}")
             compared += len(want)
+        for sim in record.get("simulation", []):
+            eps = sim["epsilon"]
+            key = f"simulation.epsilon_{eps:g}.truth_utility"
+            history = call(uri, "metrics/get-history", query={"run_id": run["info"]["run_id"], "metric_key": key})
+            steps = sorted((m["step"], m["value"]) for m in history.get("metrics", []))
+            want = [(r + 1, round_["truth_utility"]) for r, round_ in enumerate(sim["rounds"])]
+            if len(steps) != len(want) or not all(s == w[0] and same(v, w[1]) for (s, v), w in zip(steps, want)):
+                fail(f"{trial['id']}: {key} steps {steps}, the simulation has {want}")
+            compared += len(want)
 
     listed = call(uri, "artifacts/list", query={"run_id": parent})
     top = {f["path"] for f in listed.get("files", [])}
