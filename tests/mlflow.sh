@@ -12,27 +12,12 @@
 # started it prints `SKIPPED: <reason>` and exits 0; a wrong result exits 1.
 #
 #   RECSWEEP_BIN=target/release/recsweep bash tests/mlflow.sh
-set -uo pipefail
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$(realpath "${RECSWEEP_BIN:-$root/target/release/recsweep}")
-work=$(mktemp -d)
-skip() {
-  echo "SKIPPED: $*"
-  exit 0
-}
-fail() {
-  echo "FAILED: $*"
-  for log in "$work"/*.log; do echo "--- $log"; tail -20 "$log"; done
-  exit 1
-}
+source "$(dirname "$0")/kit.sh"
 cleanup() {
   [ -f "$work/server.pid" ] && kill -- "-$(cat "$work/server.pid")" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-[ -x "$bin" ] || fail "no recsweep binary at $bin (build it, or set RECSWEEP_BIN)"
 
 # MLflow: the one on PATH, else a virtual environment kept outside the
 # clone (so CI installs it once per machine).

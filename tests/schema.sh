@@ -8,22 +8,8 @@
 # they cannot be installed it prints `SKIPPED: <reason>` and exits 0.
 #
 #   RECSWEEP_BIN=target/release/recsweep bash tests/schema.sh
-set -uo pipefail
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$(realpath "${RECSWEEP_BIN:-$root/target/release/recsweep}")
-work=$(mktemp -d)
+source "$(dirname "$0")/kit.sh"
 trap 'rm -rf "$work"' EXIT
-skip() {
-  echo "SKIPPED: $*"
-  exit 0
-}
-fail() {
-  echo "FAILED: $*"
-  exit 1
-}
-
-[ -x "$bin" ] || fail "no recsweep binary at $bin (build it, or set RECSWEEP_BIN)"
 if python3 -c "import jsonschema, yaml" 2>/dev/null; then
   python=python3
 else

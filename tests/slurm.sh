@@ -8,28 +8,13 @@
 # `SKIPPED: <reason>` and exits 0; a wrong result exits 1.
 #
 #   RECSWEEP_BIN=target/release/recsweep bash tests/slurm.sh
-set -uo pipefail
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$(realpath "${RECSWEEP_BIN:-$root/target/release/recsweep}")
-work=$(mktemp -d)
-skip() {
-  echo "SKIPPED: $*"
-  exit 0
-}
-fail() {
-  echo "FAILED: $*"
-  for log in "$work"/*.log; do echo "--- $log"; tail -20 "$log"; done
-  exit 1
-}
+source "$(dirname "$0")/kit.sh"
 cleanup() {
   for pid in "$work"/*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null; done
   pkill -f "munged.*$work" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-[ -x "$bin" ] || fail "no recsweep binary at $bin (build it, or set RECSWEEP_BIN)"
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   [ "$(id -u)" = 0 ] || skip "slurm-wlm is not installed and this is not root"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
