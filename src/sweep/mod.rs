@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::{hex_prefix, FeatureNames};
 use crate::format::describe_values;
-use crate::models::{popularity_methods, ModelKind};
+use crate::models::{popularity_methods, ModelConfig, ModelKind};
 use crate::seed::mix;
 use crate::spec::{Distribution, ModelEntry, Spec, SpecIssue};
 
@@ -618,52 +618,21 @@ impl Expanding {
             .map(|c| c.params());
         let mut inert_knobs: Vec<InertKnob> = Vec::new();
         let mut seen = BTreeSet::new();
-        'configs: for (overrides, paths) in configs {
-            let mut params = entry.params.clone();
-            for (k, v) in &overrides {
-                let key = k.as_str().unwrap_or_default();
-                for target in entry.model.knob_paths(&entry.params, key, v) {
-                    if let Err(message) = set_path(&mut params, &target, v.clone()) {
-                        let at = paths.iter().find(|(k, _)| k == key).map_or_else(
-                            || format!("models[{index}].params"),
-                            |(_, path)| path.clone(),
-                        );
-                        let issue =
-                            SpecIssue::new(at, format!("for model `{name}`: {target}: {message}"));
-                        if !issues.contains(&issue) {
-                            issues.push(issue);
-                        }
-                        continue 'configs;
-                    }
-                }
-            }
-            let configured = entry.model.configure(&params).and_then(|c| {
-                let problems = if names_unknown {
-                    Vec::new()
-                } else {
-                    c.input_issues(names)
-                };
-                if problems.is_empty() {
-                    Ok(c)
-                } else {
-                    Err(problems)
-                }
+        for (overrides, paths) in configs {
+            let configured = with_knobs(entry, &overrides, &paths, index, &name).and_then(|p| {
+                configure_checked(
+                    entry,
+                    &p,
+                    &paths,
+                    index,
+                    &name,
+                    (!names_unknown).then_some(names),
+                )
             });
             let config = match configured {
                 Ok(c) => c,
-                Err(problems) => {
-                    for p in problems {
-                        let path = paths
-                            .iter()
-                            .find(|(k, _)| knob_caused(k, &p.key))
-                            .map_or_else(
-                                || format!("models[{index}].params"),
-                                |(_, path)| path.clone(),
-                            );
-                        let issue = SpecIssue::new(
-                            path,
-                            format!("for model `{name}`: {}: {}", p.key, p.message),
-                        );
+                Err(found) => {
+                    for issue in found {
                         if !issues.contains(&issue) {
                             issues.push(issue);
                         }
@@ -739,22 +708,9 @@ impl Expanding {
             if !seen.insert(config_id.clone()) {
                 continue;
             }
-            if let Some(side) = spec.split.cold_side() {
-                if !config.scores_cold(side, names) {
-                    let settings = if overrides.is_empty() {
-                        String::new()
-                    } else {
-                        crate::format::describe_knobs(&overrides)
-                    };
-                    let singular = side.singular();
-                    skipped.push(format!(
-                        "{name}{}: cannot score {} without train interactions (it reads no {singular} feature), which split.method {} holds out",
-                        if settings.is_empty() { String::new() } else { format!(" ({settings})") },
-                        side.as_str(),
-                        spec.split.method.as_str()
-                    ));
-                    continue;
-                }
+            if let Some(why) = cannot_score_cold(spec, &name, &overrides, config.as_ref(), names) {
+                skipped.push(why);
+                continue;
             }
             // A simulation draws users' acceptances from the seed, so under
             // one every model repeats.
@@ -779,6 +735,12 @@ impl Expanding {
                 });
             }
         }
+        self.note_inert_knobs(&name, inert_knobs);
+    }
+
+    /// Each swept knob that some configuration trains without: noted in
+    /// its usage row and warned about once.
+    fn note_inert_knobs(&mut self, name: &str, inert_knobs: Vec<InertKnob>) {
         for t in inert_knobs.into_iter().filter(|t| !t.why.is_empty()) {
             let Some(usage) = self
                 .knobs
@@ -897,6 +859,99 @@ fn not_a_param(kind: ModelKind) -> String {
 /// Whether the param problem at `key` (relative to the model's params) can
 /// come from sweep knob `knob`: the knob's own param, a param under it, or
 /// the param a pipeline routed it to.
+/// The entry's params with a configuration's knob values set; an error at
+/// the knob's path where a value cannot be set.
+fn with_knobs(
+    entry: &ModelEntry,
+    overrides: &Mapping,
+    paths: &[(String, String)],
+    index: usize,
+    name: &str,
+) -> Result<Mapping, Vec<SpecIssue>> {
+    let mut params = entry.params.clone();
+    for (k, v) in overrides {
+        let key = k.as_str().unwrap_or_default();
+        for target in entry.model.knob_paths(&entry.params, key, v) {
+            if let Err(message) = set_path(&mut params, &target, v.clone()) {
+                let at = paths.iter().find(|(k, _)| k == key).map_or_else(
+                    || format!("models[{index}].params"),
+                    |(_, path)| path.clone(),
+                );
+                return Err(vec![SpecIssue::new(
+                    at,
+                    format!("for model `{name}`: {target}: {message}"),
+                )]);
+            }
+        }
+    }
+    Ok(params)
+}
+
+/// The params checked into the model's config, and against the dataset's
+/// feature columns where they are known; each problem at the knob that
+/// caused it, else at the entry's params.
+fn configure_checked(
+    entry: &ModelEntry,
+    params: &Mapping,
+    paths: &[(String, String)],
+    index: usize,
+    name: &str,
+    names: Option<&FeatureNames>,
+) -> Result<Box<dyn ModelConfig>, Vec<SpecIssue>> {
+    let configured = entry.model.configure(params).and_then(|c| {
+        let problems = names.map_or_else(Vec::new, |n| c.input_issues(n));
+        if problems.is_empty() {
+            Ok(c)
+        } else {
+            Err(problems)
+        }
+    });
+    configured.map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|p| {
+                let path = paths
+                    .iter()
+                    .find(|(k, _)| knob_caused(k, &p.key))
+                    .map_or_else(
+                        || format!("models[{index}].params"),
+                        |(_, path)| path.clone(),
+                    );
+                SpecIssue::new(
+                    path,
+                    format!("for model `{name}`: {}: {}", p.key, p.message),
+                )
+            })
+            .collect()
+    })
+}
+
+/// Why a configuration is not run on a cold split: it cannot score the
+/// held-out side without train interactions (it reads no feature of it).
+fn cannot_score_cold(
+    spec: &Spec,
+    name: &str,
+    overrides: &Mapping,
+    config: &dyn ModelConfig,
+    names: &FeatureNames,
+) -> Option<String> {
+    let side = spec.split.cold_side()?;
+    if config.scores_cold(side, names) {
+        return None;
+    }
+    let settings = if overrides.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", crate::format::describe_knobs(overrides))
+    };
+    Some(format!(
+        "{name}{settings}: cannot score {} without train interactions (it reads no {} feature), which split.method {} holds out",
+        side.as_str(),
+        side.singular(),
+        spec.split.method.as_str()
+    ))
+}
+
 fn knob_caused(knob: &str, key: &str) -> bool {
     key == knob
         || key.starts_with(&format!("{knob}."))
