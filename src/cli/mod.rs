@@ -37,7 +37,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use recsweep::check;
-use recsweep::eval::{Family, MetricKind, MetricSet};
+use recsweep::eval::{Family, MetricKind, MetricSet, Need};
 use recsweep::export;
 use recsweep::external;
 use recsweep::per_user_file::{self, PerUserFileError};
@@ -834,23 +834,8 @@ fn evaluate_metrics(
     if args.k.is_empty() || args.k.contains(&0) {
         bail!(InputError("--k takes cutoffs ≥ 1, e.g. --k 10,20".into()));
     }
-    if !(args.head_share > 0.0 && args.head_share <= 1.0) {
-        bail!(InputError(format!(
-            "--head-share {} is out of range; must be in (0, 1]",
-            args.head_share
-        )));
-    }
-    if let Some(m) = args.metrics.iter().find(|m| m.family() == Family::Stage) {
-        bail!(InputError(format!(
-            "--metrics {}: a pipeline's stage metric, defined only inside `recsweep run`",
-            m.as_str()
-        )));
-    }
-    if let Some(m) = args.metrics.iter().find(|m| m.family() == Family::Truth) {
-        bail!(InputError(format!(
-            "--metrics {}: needs the synthetic generator's true preferences, which only a spec with `source: synthetic` has; use `recsweep run`",
-            m.as_str()
-        )));
+    if let Err(message) = recsweep::eval::check_head_share(args.head_share) {
+        bail!(InputError(format!("--head-share {message}")));
     }
     let propensity = args
         .propensity_exponent
@@ -866,13 +851,17 @@ fn evaluate_metrics(
             bail!(InputError(format!("--propensity-{key} {message}")));
         }
     }
-    if let Some(m) = args
-        .metrics
-        .iter()
-        .find(|m| m.family() == Family::Debiased && propensity.is_none())
-    {
+    for m in &args.metrics {
+        let fix = match m.needs() {
+            Some(Need::Pipeline | Need::TruePreferences) => "use `recsweep run`",
+            Some(Need::Propensities) if propensity.is_none() => {
+                "give --propensity-exponent E (and --train, whose popularity they come from)"
+            }
+            _ => continue,
+        };
+        let why = m.needs().map_or("", Need::why);
         bail!(InputError(format!(
-            "--metrics {}: weights hits by inverse item propensities; give --propensity-exponent E (and --train, whose popularity they come from)",
+            "--metrics {}: {why}; {fix}",
             m.as_str()
         )));
     }

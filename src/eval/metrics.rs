@@ -253,6 +253,19 @@ impl MetricKind {
     }
 
     /// Every family but [`Family::Catalogue`] has a value per user.
+    /// What this metric needs beyond a list and its held-out items, if
+    /// anything: the one statement of which metrics a context can compute,
+    /// which the spec's `evaluation.metrics` and `recsweep evaluate
+    /// --metrics` both apply (each saying how to give the need there).
+    pub fn needs(self) -> Option<Need> {
+        match self.family() {
+            Family::Stage => Some(Need::Pipeline),
+            Family::Debiased => Some(Need::Propensities),
+            Family::Truth => Some(Need::TruePreferences),
+            Family::Accuracy | Family::Stratified | Family::Popularity | Family::Catalogue => None,
+        }
+    }
+
     pub fn is_per_user(self) -> bool {
         self.family() != Family::Catalogue
     }
@@ -482,6 +495,38 @@ pub const DEFAULT_CUTOFFS: [usize; 3] = [10, 20, 50];
 /// The default share of train interactions held by head items (Elliot's
 /// `pop_ratio` default), used by the spec and by `recsweep evaluate`.
 pub const DEFAULT_HEAD_SHARE: f64 = 0.8;
+
+/// What a metric needs besides a ranked list and held-out items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// A pipeline's stages: computed for every pipeline trial, undefined
+    /// for other models and for lists from outside.
+    Pipeline,
+    /// Item propensities (`evaluation.propensity`).
+    Propensities,
+    /// Known true preferences: the synthetic generator's.
+    TruePreferences,
+}
+
+impl Need {
+    /// Why, in words that follow the metric's name.
+    pub fn why(self) -> &'static str {
+        match self {
+            Need::Pipeline => "is a pipeline's stage metric, computed for every pipeline trial and undefined for other models",
+            Need::Propensities => "weights hits by inverse item propensities",
+            Need::TruePreferences => "needs known true preferences, which only `source: synthetic` has",
+        }
+    }
+}
+
+/// The head-share rule (aplt's long tail): in (0, 1].
+pub fn check_head_share(share: f64) -> Result<(), String> {
+    if share > 0.0 && share <= 1.0 {
+        Ok(())
+    } else {
+        Err(format!("{share} is out of range; must be in (0, 1]"))
+    }
+}
 
 /// Long-tail items: sort by train popularity (ties by id); the head is the
 /// shortest prefix whose interactions reach `head_share` of all; the rest is

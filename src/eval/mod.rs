@@ -19,8 +19,9 @@ use crate::models::{IndexStage, Scorer, Stages};
 pub use crate::inequality::gini;
 pub use crate::topk::{best_k, top_k, top_k_masked};
 pub use metrics::{
-    coverage, long_tail, pool, stage_metrics, user_metrics, CatalogueMetric, Direction, Family,
-    ItemStats, MetricId, MetricKind, MetricSet, UserRelevance, DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
+    check_head_share, coverage, long_tail, pool, stage_metrics, user_metrics, CatalogueMetric,
+    Direction, Family, ItemStats, MetricId, MetricKind, MetricSet, Need, UserRelevance,
+    DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
 };
 pub use propensity::{PropensityPreset, PropensitySpec};
 pub use protocol::{Protocol, Protocols, Sampler};

@@ -14,7 +14,7 @@ use super::error::{SpecError, SpecIssue};
 use super::location::{Position, PositionIndex};
 use super::*;
 use crate::describe::{describe_serde_error_in, did_you_mean, humanize, join_path};
-use crate::eval::{Family, MetricKind};
+use crate::eval::{check_head_share, Family, MetricKind, Need};
 
 pub(super) const TOP_KEYS: &[&str] = &[
     "name",
@@ -794,32 +794,22 @@ impl Collector<'_> {
                     format!("evaluation.metrics[{i}]"),
                     format!("`{}` is listed twice", m.as_str()),
                 );
-            } else if m.family() == Family::Stage {
+                continue;
+            }
+            let fix = match m.needs() {
+                Some(Need::Pipeline) => Some("leave it out of evaluation.metrics".to_string()),
+                Some(Need::Propensities) if e.propensity.is_none() => Some(
+                    "add an evaluation.propensity block, e.g. `propensity: {exponent: 0.5}`".into(),
+                ),
+                Some(Need::TruePreferences) => source
+                    .filter(|s| *s != DataSource::Synthetic)
+                    .map(|s| format!("a `{}` log has none", s.as_str())),
+                _ => None,
+            };
+            if let (Some(need), Some(fix)) = (m.needs(), fix) {
                 self.push(
                     format!("evaluation.metrics[{i}]"),
-                    format!(
-                        "`{}` is computed for every pipeline trial (and undefined for other models); leave it out of evaluation.metrics",
-                        m.as_str()
-                    ),
-                );
-            } else if m.family() == Family::Debiased && e.propensity.is_none() {
-                self.push(
-                    format!("evaluation.metrics[{i}]"),
-                    format!(
-                        "`{}` weights hits by inverse item propensities; add an evaluation.propensity block, e.g. `propensity: {{exponent: 0.5}}`",
-                        m.as_str()
-                    ),
-                );
-            } else if let Some(source) =
-                source.filter(|s| m.family() == Family::Truth && *s != DataSource::Synthetic)
-            {
-                self.push(
-                    format!("evaluation.metrics[{i}]"),
-                    format!(
-                        "`{}` needs known true preferences, which only `source: synthetic` has; a `{}` log has none",
-                        m.as_str(),
-                        source.as_str()
-                    ),
+                    format!("`{}` {}; {fix}", m.as_str(), need.why()),
                 );
             }
         }
@@ -834,11 +824,8 @@ impl Collector<'_> {
                 );
             }
         }
-        if !(e.head_share > 0.0 && e.head_share <= 1.0) {
-            self.push(
-                "evaluation.head_share",
-                format!("{} is out of range; must be in (0, 1]", e.head_share),
-            );
+        if let Err(message) = check_head_share(e.head_share) {
+            self.push("evaluation.head_share", message);
         }
         if e.block_users == 0 {
             self.push("evaluation.block_users", "must be at least 1");
