@@ -14,7 +14,7 @@ use super::error::{SpecError, SpecIssue};
 use super::location::{Position, PositionIndex};
 use super::*;
 use crate::describe::{describe_serde_error_in, did_you_mean, humanize, join_path};
-use crate::eval::{check_head_share, Family, MetricKind, Need};
+use crate::eval::{Family, MetricKind};
 
 pub(super) const TOP_KEYS: &[&str] = &[
     "name",
@@ -763,72 +763,8 @@ impl Collector<'_> {
     /// `source` is None when the dataset section itself failed to parse (its
     /// errors are reported; the source-dependent rules are skipped).
     fn check_evaluation(&mut self, e: &EvaluationSpec, source: Option<DataSource>) {
-        if e.cutoffs.is_empty() {
-            self.push(
-                "evaluation.cutoffs",
-                "empty list: give at least one K, e.g. [10, 20]",
-            );
-        }
-        for (i, k) in e.cutoffs.iter().enumerate() {
-            if *k == 0 {
-                self.push(
-                    format!("evaluation.cutoffs[{i}]"),
-                    "cutoff 0 is out of range; K must be ≥ 1",
-                );
-            } else if e.cutoffs[..i].contains(k) {
-                self.push(
-                    format!("evaluation.cutoffs[{i}]"),
-                    format!("cutoff {k} is listed twice"),
-                );
-            }
-        }
-        if e.metrics.is_empty() {
-            self.push(
-                "evaluation.metrics",
-                "empty list: give at least one metric, e.g. [ndcg, recall]",
-            );
-        }
-        for (i, m) in e.metrics.iter().enumerate() {
-            if e.metrics[..i].contains(m) {
-                self.push(
-                    format!("evaluation.metrics[{i}]"),
-                    format!("`{}` is listed twice", m.as_str()),
-                );
-                continue;
-            }
-            let fix = match m.needs() {
-                Some(Need::Pipeline) => Some("leave it out of evaluation.metrics".to_string()),
-                Some(Need::Propensities) if e.propensity.is_none() => Some(
-                    "add an evaluation.propensity block, e.g. `propensity: {exponent: 0.5}`".into(),
-                ),
-                Some(Need::TruePreferences) => source
-                    .filter(|s| *s != DataSource::Synthetic)
-                    .map(|s| format!("a `{}` log has none", s.as_str())),
-                _ => None,
-            };
-            if let (Some(need), Some(fix)) = (m.needs(), fix) {
-                self.push(
-                    format!("evaluation.metrics[{i}]"),
-                    format!("`{}` {}; {fix}", m.as_str(), need.why()),
-                );
-            }
-        }
-        if let Some(p) = &e.propensity {
-            for (key, message) in p.issues() {
-                self.push(format!("evaluation.propensity.{key}"), message);
-            }
-            if !e.metrics.iter().any(|m| m.family() == Family::Debiased) {
-                self.push(
-                    "evaluation.propensity",
-                    "no debiased metric uses it: add ips_recall, ips_ndcg, snips_recall, snips_ndcg or pooled_snips_recall to evaluation.metrics",
-                );
-            }
-        }
-        if let Err(message) = check_head_share(e.head_share) {
-            self.push("evaluation.head_share", message);
-        }
-        if e.block_users == 0 {
-            self.push("evaluation.block_users", "must be at least 1");
+        for (key, message) in e.issues(source) {
+            self.push(key, message);
         }
     }
 
