@@ -95,6 +95,8 @@ fn column_widths(rows: &[Vec<String>], total: usize) -> Vec<usize> {
 /// word longer than a line is cut). tabled's own wrapping carries the space
 /// it breaks at to the next line.
 fn wrap_words(text: &str, width: usize) -> String {
+    // A zero width would cut no characters per line, forever.
+    let width = width.max(1);
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
     for word in text.split(' ') {
