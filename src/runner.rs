@@ -9,7 +9,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::claim::{claim_path, Attempt, Claims};
-use crate::data::{self, CsrMatrix, DataError, DatasetStats, Features, Preferences, TrueRelevance};
+use crate::data::{
+    self, CsrMatrix, DataError, DatasetStats, Features, Preferences, RandomisedTest, TrueRelevance,
+};
 use crate::eval::{
     evaluate, evaluate_stages, sampled_candidates, serving_time, Direction, Evaluation, Family,
     ItemStats, MetricSet, ServingTime, Target,
@@ -188,19 +190,41 @@ pub struct Candidates {
     pub protocol: Protocol,
     pub validation: Option<CsrMatrix>,
     pub test: Option<CsrMatrix>,
+    /// The randomised protocol's own test positives, which replace the
+    /// split's test part (None for every other protocol).
+    pub truth: Option<CsrMatrix>,
 }
 
 impl Candidates {
-    fn draw(protocol: Protocol, index: usize, split: &Split, seed: u64) -> Self {
-        let Protocol::Sampled { negatives, sampler } = protocol else {
+    fn draw(
+        protocol: Protocol,
+        index: usize,
+        split: &Split,
+        randomised: Option<&RandomisedTest>,
+        seed: u64,
+    ) -> Self {
+        let (negatives, sampler) = match protocol {
+            Protocol::Sampled { negatives, sampler } => (negatives, sampler),
             // Full ranking: of the whole catalogue, or of the split's own
             // candidates (a cold_items split's cold items).
-            let own = split.candidates.as_ref();
-            return Self {
-                protocol,
-                validation: own.and_then(|c| c.validation.clone()),
-                test: own.map(|c| c.test.clone()),
-            };
+            Protocol::Full => {
+                let own = split.candidates.as_ref();
+                return Self {
+                    protocol,
+                    validation: own.and_then(|c| c.validation.clone()),
+                    test: own.map(|c| c.test.clone()),
+                    truth: None,
+                };
+            }
+            // The spec's rules give a randomised protocol its test set.
+            Protocol::Randomised => {
+                return Self {
+                    protocol,
+                    validation: None,
+                    test: randomised.map(|r| r.shown.clone()),
+                    truth: randomised.map(|r| r.positives.clone()),
+                }
+            }
         };
         let popularity = split.train.column_counts();
         let mut interacted = vec![&split.train, &split.test];
@@ -213,6 +237,7 @@ impl Candidates {
             protocol,
             validation: split.validation.as_ref().map(|v| draw(v, mix(seed))),
             test: Some(draw(&split.test, seed)),
+            truth: None,
         }
     }
 }
@@ -264,14 +289,6 @@ impl Experiment {
                 expansion.warnings.push(warning);
             }
         }
-        let candidates = spec
-            .evaluation
-            .protocol
-            .0
-            .iter()
-            .enumerate()
-            .map(|(i, p)| Candidates::draw(*p, i, &split, spec.seed))
-            .collect();
         // Another recsweep version may compute numbers differently, so its
         // stored trials are redone rather than mixed with this one's.
         // Features change what models learn; a dataset without them keeps
@@ -298,17 +315,42 @@ impl Experiment {
             Some(sim) => stable_hash(&(&context, sim)),
             None => context,
         };
+        // Likewise the randomised test set, which only its protocol reads.
+        let context = match &spec.dataset.random_test {
+            Some(r) => stable_hash(&(&context, r)),
+            None => context,
+        };
         let wants_truth = spec
             .evaluation
             .metrics
             .iter()
             .any(|m| m.family() == Family::Truth)
-            || spec.simulation.is_some();
+            || spec.simulation.is_some()
+            || spec.dataset.random_test.is_some();
         let preferences = (wants_truth && spec.dataset.source == data::DataSource::Synthetic)
             .then(|| Preferences::new(&spec.dataset.synthetic(), &labels.users, &labels.items));
         if preferences.is_some() {
             lap("truth");
         }
+        let randomised = match (&spec.dataset.random_test, &preferences) {
+            (Some(r), Some(prefs)) => {
+                let mut logged = vec![&split.train, &split.test];
+                logged.extend(split.validation.as_ref());
+                let test =
+                    RandomisedTest::draw(prefs, &logged, r.items_per_user, mix(spec.seed ^ 0x7A4D));
+                lap("randomised test");
+                Some(test)
+            }
+            _ => None,
+        };
+        let candidates = spec
+            .evaluation
+            .protocol
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Candidates::draw(*p, i, &split, randomised.as_ref(), spec.seed))
+            .collect();
         let simulation_log = spec.simulation.as_ref().map(|_| whole_log(&split));
         let refit_train = spec
             .selection
@@ -824,29 +866,37 @@ impl<'a> Setting<'a> {
     ) -> (Option<Evaluation>, Evaluation) {
         let split = &self.experiment.split;
         let block = self.experiment.spec.evaluation.block_users;
-        let validation = split.validation.as_ref().filter(|_| !refit).map(|v| {
-            let target = Target {
-                truth: v,
-                exclude: vec![&split.train],
-                history: Some(&split.train),
-                candidates: c.validation.as_ref(),
-                preferences: self.experiment.preferences.as_ref().map(|p| p as _),
-            };
-            evaluate(scorer, &target, &self.set, &self.items, block)
-        });
+        // The randomised protocol has a test set alone: validation stays
+        // the primary protocol's.
+        let ranks_validation = !refit && c.protocol != Protocol::Randomised;
+        let validation = split
+            .validation
+            .as_ref()
+            .filter(|_| ranks_validation)
+            .map(|v| {
+                let target = Target {
+                    truth: v,
+                    exclude: vec![&split.train],
+                    history: Some(&split.train),
+                    candidates: c.validation.as_ref(),
+                    preferences: self.experiment.preferences.as_ref().map(|p| p as _),
+                };
+                evaluate(scorer, &target, &self.set, &self.items, block)
+            });
         (
             validation,
             evaluate(scorer, &self.test_target(c), &self.set, &self.items, block),
         )
     }
 
-    /// Test items to rank, excluding train and validation.
+    /// Test items to rank (the protocol's own, or the split's test part),
+    /// excluding train and validation.
     fn test_target(&self, c: &'a Candidates) -> Target<'a> {
         let split = &self.experiment.split;
         let mut exclude = vec![&split.train];
         exclude.extend(split.validation.as_ref());
         Target {
-            truth: &split.test,
+            truth: c.truth.as_ref().unwrap_or(&split.test),
             exclude,
             history: Some(&split.train),
             candidates: c.test.as_ref(),

@@ -3,6 +3,8 @@
 //! ranges and monotonicity, block-size independence, top-K against a full
 //! sort, p-value ranges and symmetry, and a parser that never panics.
 
+mod common;
+
 use std::path::Path;
 
 use proptest::prelude::*;
@@ -10,7 +12,6 @@ use recsweep::data::CsrMatrix;
 use recsweep::eval::{
     evaluate, top_k, user_metrics, ItemStats, MetricId, MetricKind, MetricSet, Target,
 };
-use recsweep::models::{Scorer, ServingCost};
 use recsweep::stats::{paired_t, permutation, wilcoxon};
 
 const ACCURACY: [MetricKind; 6] = [
@@ -56,28 +57,6 @@ fn per_cutoff(list: &[u32], truth: &[u32], cutoffs: &[usize]) -> Vec<(MetricId, 
     let mut out = Vec::new();
     user_metrics(list, truth, f64::NAN, None, &set, &items, &mut out);
     set.per_user_columns().into_iter().zip(out).collect()
-}
-
-/// Scores from a fixed table: a user's scores never depend on the block.
-struct Table {
-    items: usize,
-    scores: Vec<f32>,
-}
-
-impl Scorer for Table {
-    fn score_block(&self, users: &[u32], out: &mut [f32]) {
-        for (row, &u) in out.chunks_exact_mut(self.items).zip(users) {
-            let u = u as usize;
-            row.copy_from_slice(&self.scores[u * self.items..(u + 1) * self.items]);
-        }
-    }
-
-    fn cost(&self) -> ServingCost {
-        ServingCost {
-            parameters: 0,
-            madds_per_user: 0,
-        }
-    }
 }
 
 proptest! {
@@ -144,7 +123,7 @@ proptest! {
         drop_user in 0u32..12,
     ) {
         let (n_users, n_items) = (12, 30);
-        let scorer = Table { items: n_items, scores: seed_scores };
+        let scorer = common::Table { items: n_items, scores: seed_scores };
         let pairs: Vec<(u32, u32)> = truth_pairs.into_iter().collect();
         let truth = CsrMatrix::from_pairs(n_users, n_items, &pairs);
         let empty = CsrMatrix::from_pairs(n_users, n_items, &[]);

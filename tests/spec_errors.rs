@@ -21,7 +21,7 @@ fn errors(text: &str) -> String {
 fn misspelt_key_wrong_type_and_out_of_range_values_are_all_reported() {
     let text = std::fs::read_to_string("tests/specs/three_mistakes.yaml").unwrap();
     let golden = "\
-spec.yaml:3:3: dataset.sorce: unknown key `sorce`; did you mean `source`? (allowed: source, path, header, separator, columns, positive, filter, features, users, items, interactions, popularity_exponent, latent_dim, affinity, exposure_bias, seed)
+spec.yaml:3:3: dataset.sorce: unknown key `sorce`; did you mean `source`? (allowed: source, path, header, separator, columns, positive, filter, features, users, items, interactions, popularity_exponent, latent_dim, affinity, exposure_bias, seed, random_test)
 spec.yaml:8:7: models[0].params.l2: wrong type: found string \"lots\", expected a number; l2 takes > 0
 spec.yaml:14:17: evaluation.cutoffs[1]: cutoff 0 is out of range; K must be ≥ 1
 3 errors in spec.yaml";
@@ -149,6 +149,46 @@ fn range_and_cross_field_rules() {
             "for `{extra}` expected `{expected}` in:\n{e}"
         );
     }
+    let synthetic = |dataset: &str, protocol: &str| {
+        errors(&format!(
+            "name: x\ndataset: {{source: synthetic, users: 50, items: 40, interactions: 500{dataset}}}\nevaluation: {{protocol: {protocol}}}\nmodels: [{{model: most_pop}}]\n"
+        ))
+    };
+    for (dataset, protocol, expected) in [
+        (
+            ", random_test: {items_per_user: 10}",
+            "[randomised, full]",
+            "evaluation.protocol: randomised cannot come first",
+        ),
+        (
+            "",
+            "[full, randomised]",
+            "evaluation.protocol: randomised ranks a randomised-exposure test set: add `dataset.random_test",
+        ),
+        (
+            ", random_test: {items_per_user: 10}",
+            "full",
+            "dataset.random_test: nothing ranks the randomised test set",
+        ),
+        (
+            ", random_test: {items_per_user: 40}",
+            "[full, randomised]",
+            "dataset.random_test.items_per_user: 40 is out of range; must be 1 to 39",
+        ),
+        (
+            ", random_test: {items_per_user: 5, per_user: 3}",
+            "[full, randomised]",
+            "unknown key `per_user`",
+        ),
+    ] {
+        let e = synthetic(dataset, protocol);
+        assert!(e.contains(expected), "expected `{expected}` in:\n{e}");
+    }
+    let e = errors("name: x\ndataset: {source: csv, path: a.csv, columns: {user: 0, item: 1}, random_test: {items_per_user: 5}}\nevaluation: {protocol: [full, randomised]}\nmodels: [{model: most_pop}]\n");
+    assert!(
+        e.contains("dataset.random_test: `random_test` does not apply to source `csv`"),
+        "{e}"
+    );
     let e = errors(
         "name: x\ndataset: {source: synthetic, exposure_bias: -1.0}\nmodels: [{model: most_pop}]\n",
     );

@@ -7,6 +7,7 @@ mod features;
 mod loader;
 mod matrix;
 mod prepare;
+mod randomised;
 mod source;
 mod synthetic;
 mod truth;
@@ -25,8 +26,10 @@ pub use features::{
 pub use loader::movielens_layout;
 pub use matrix::CsrMatrix;
 pub use prepare::{Ids, RawLog};
+pub use randomised::RandomisedTest;
 pub use source::{
-    ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, SyntheticSpec,
+    ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, RandomTestSpec,
+    SyntheticSpec,
 };
 pub use synthetic::{generate, Preferences};
 pub use truth::{inclusion, log_lambda, TrueRelevance};

@@ -45,6 +45,20 @@ pub struct DatasetSpec {
     pub exposure_bias: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Synthetic source only: a randomised-exposure test set beside the
+    /// log, which `evaluation.protocol: [..., randomised]` ranks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_test: Option<RandomTestSpec>,
+}
+
+/// `dataset.random_test`: each user is shown this many items drawn
+/// uniformly from those the log does not hold for them, and takes each
+/// with its true relevance as probability (docs/metrics.md, "Randomised
+/// exposure"), as survey users rated randomly shown songs in Yahoo! R3.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RandomTestSpec {
+    pub items_per_user: usize,
 }
 
 impl DatasetSpec {

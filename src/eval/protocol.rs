@@ -19,6 +19,10 @@ pub enum Protocol {
     /// The held-out items among `negatives` sampled items the user has never
     /// interacted with, as in the NCF paper; ties rank negatives first.
     Sampled { negatives: usize, sampler: Sampler },
+    /// Each user's randomised-exposure test items (`dataset.random_test`),
+    /// positives and negatives, instead of the split's test part: what the
+    /// user would take where no system chose what they saw.
+    Randomised,
 }
 
 #[derive(
@@ -43,6 +47,7 @@ impl fmt::Display for Protocol {
                 };
                 write!(f, "sampled({negatives} {s} negatives)")
             }
+            Protocol::Randomised => write!(f, "randomised"),
         }
     }
 }
@@ -80,11 +85,12 @@ fn default_negatives() -> usize {
     100
 }
 
-const FORMS: &str = "`full` or `{sampled: {negatives: 100, sampler: uniform}}` (sampler: uniform | popularity), or a list of these";
+const FORMS: &str = "`full`, `{sampled: {negatives: 100, sampler: uniform}}` (sampler: uniform | popularity) or `randomised` (dataset.random_test), or a list of these";
 
 fn one(value: &Value) -> Result<Protocol, String> {
     match value {
         Value::String(s) if s == "full" => Ok(Protocol::Full),
+        Value::String(s) if s == "randomised" => Ok(Protocol::Randomised),
         Value::String(s) if s == "sampled" => Ok(Protocol::Sampled {
             negatives: default_negatives(),
             sampler: Sampler::Uniform,
@@ -111,7 +117,7 @@ fn one(value: &Value) -> Result<Protocol, String> {
                 .unwrap_or_default()
                 .trim()
                 .to_string();
-            let hint = crate::describe::did_you_mean(&text, &["full", "sampled"])
+            let hint = crate::describe::did_you_mean(&text, &["full", "sampled", "randomised"])
                 .map(|s| format!("did you mean `{s}`? "))
                 .unwrap_or_default();
             Err(format!("`{text}` is not a protocol; {hint}use {FORMS}"))
@@ -128,7 +134,7 @@ impl schemars::JsonSchema for Protocols {
         let sampler = generator.subschema_for::<Sampler>();
         let one = schemars::json_schema!({
             "oneOf": [
-                {"enum": ["full", "sampled"]},
+                {"enum": ["full", "sampled", "randomised"]},
                 {
                     "type": "object",
                     "properties": {"sampled": {
@@ -179,6 +185,7 @@ impl Serialize for Protocols {
             .iter()
             .map(|p| match p {
                 Protocol::Full => Value::String("full".into()),
+                Protocol::Randomised => Value::String("randomised".into()),
                 Protocol::Sampled { negatives, sampler } => {
                     let mut inner = Mapping::new();
                     inner.insert("negatives".into(), Value::from(*negatives as u64));
@@ -220,6 +227,10 @@ mod tests {
             }
         );
         assert_eq!(both.secondary(), &[Protocol::Full]);
+        let randomised = parse("[full, randomised]").unwrap();
+        assert_eq!(randomised.secondary(), &[Protocol::Randomised]);
+        let text = serde_yaml::to_string(&randomised).unwrap();
+        assert_eq!(parse(&text).unwrap(), randomised);
         let text = serde_yaml::to_string(&both).unwrap();
         assert_eq!(parse(&text).unwrap(), both);
         assert_eq!(

@@ -60,6 +60,11 @@ fn part_name(report: &Report) -> &'static str {
     report.selected_on.as_str()
 }
 
+/// What the randomised protocol ranks, in words.
+const RANDOMISED: &str = "**randomised exposure**: each user's items shown uniformly at random from those the log does not hold for them \
+     (`dataset.random_test`), ranked among themselves; positives are the shown items the user took, labelled by the synthetic generator's \
+     true relevance, so no system shaped what was seen and the plain metrics need no propensities (docs/metrics.md, \"Randomised exposure\")";
+
 /// The title, the summary sentences, the protocol and any warnings.
 fn introduction(out: &mut String, report: &Report) {
     let record = &report.record;
@@ -81,6 +86,7 @@ fn introduction(out: &mut String, report: &Report) {
     let protocol = match spec.evaluation.protocol.primary() {
         Protocol::Full if cold_list => "full ranking of the cold items: each user's held-out items are ranked among all items held out of training (`split.candidates: cold`)".to_string(),
         Protocol::Full => "full ranking, every item the user has not interacted with is a candidate".to_string(),
+        Protocol::Randomised => RANDOMISED.to_string(),
         p @ Protocol::Sampled { .. } => format!(
             "**{p}**: each user's held-out items ranked among sampled items they never interacted with, ties ranking negatives first \
              (the NCF paper's protocol); sampled metrics can order models differently from full ranking (Krichene & Rendle 2020)"
@@ -1086,7 +1092,14 @@ fn orderings_section(out: &mut String, report: &Report) {
         return;
     };
     let spec = &report.record.spec;
-    section(out, "Naive, debiased and true orders");
+    let randomised = o.metrics.iter().any(|m| m.protocol.is_some());
+    section(
+        out,
+        match randomised {
+            true => "Biased holdout against randomised exposure",
+            false => "Naive, debiased and true orders",
+        },
+    );
     let mut what = Vec::new();
     if let Some(p) = &spec.evaluation.propensity {
         what.push(format!(
@@ -1094,11 +1107,19 @@ fn orderings_section(out: &mut String, report: &Report) {
             p.describe()
         ));
     }
-    if o.metrics.iter().any(|m| m.kind.family() == Family::Truth) {
+    if o.metrics
+        .iter()
+        .any(|m| m.metric.kind.family() == Family::Truth)
+    {
         let s = spec.dataset.synthetic();
         what.push(format!(
             "The truth metrics score each list by the synthetic generator's own preferences over the whole catalogue, not by the log: the log's exposure bias is {} (0 = users were shown every item).",
             crate::format::format_number(s.exposure_bias)
+        ));
+    }
+    if randomised {
+        what.push(format!(
+            "Columns marked (randomised) rank the randomised-exposure test: {RANDOMISED}."
         ));
     }
     let _ = writeln!(
@@ -1109,7 +1130,10 @@ fn orderings_section(out: &mut String, report: &Report) {
     );
     let mut header = vec!["model".to_string()];
     for m in &o.metrics {
-        header.push(heading(*m));
+        header.push(match &m.protocol {
+            None => heading(m.metric),
+            Some(p) => format!("{} ({p})", heading(m.metric)),
+        });
         header.push("rank".to_string());
     }
     let mut t = Builder::default();
@@ -1118,7 +1142,7 @@ fn orderings_section(out: &mut String, report: &Report) {
     for (model, values) in &o.models {
         let mut row = vec![model.clone()];
         for (c, (m, v)) in o.metrics.iter().zip(values).enumerate() {
-            row.push(value(m.kind, *v));
+            row.push(value(m.metric.kind, *v));
             row.push(rank(c, *v).to_string());
         }
         t.push_record(row);

@@ -250,16 +250,33 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     } else {
         Vec::new()
     };
+    // A randomised test is a reference for the estimators on the biased
+    // log, which the orderings compare with it.
     let protocols: Vec<ProtocolAgreement> = record
         .spec
         .evaluation
         .protocol
         .secondary()
         .iter()
+        .filter(|p| **p != crate::eval::Protocol::Randomised)
         .map(|p| agreement(&p.to_string(), &configs, &selected, metric))
         .collect();
-    let orderings =
-        orderings::orderings(&configs, &selected, metric, &record.spec.evaluation.metrics);
+    let randomised: Vec<String> = record
+        .spec
+        .evaluation
+        .protocol
+        .secondary()
+        .iter()
+        .filter(|p| **p == crate::eval::Protocol::Randomised)
+        .map(|p| p.to_string())
+        .collect();
+    let orderings = orderings::orderings(
+        &configs,
+        &selected,
+        metric,
+        &record.spec.evaluation.metrics,
+        &randomised,
+    );
     let row = |r: &TrialRecord, refit: bool| TrialRow {
         id: r.trial.id.clone(),
         model: r.trial.model_name.clone(),
@@ -366,6 +383,7 @@ fn summarise(facts: &Facts, missing: usize) -> Vec<String> {
     // What the experiment asks first (how a biased log, a second protocol,
     // a pipeline or a feedback loop changes the picture), then the models.
     let mut out: Vec<String> = facts.misordering().into_iter().collect();
+    out.extend(facts.estimators_against_randomised());
     let primary = facts.record.spec.evaluation.protocol.primary().to_string();
     out.extend(
         facts
@@ -471,13 +489,37 @@ impl Facts<'_> {
     /// the models as the truth does; said first, since every sentence after
     /// it reads the selection metric.
     fn misordering(&self) -> Option<String> {
-        let (truth, tau, first) = self.orderings?.misordered()?;
+        let (reference, tau, first) = self.orderings?.misordered()?;
+        let reference = match reference.protocol {
+            None => format!("the true {reference}"),
+            Some(_) => format!("{reference} on the randomised-exposure test"),
+        };
         Some(format!(
-            "This log is biased: test {} orders these models differently from the true {truth} (Kendall τ {} over the selected models), \
+            "This log is biased: test {} orders these models differently from {reference} (Kendall τ {} over the selected models), \
              which ranks **{first}** first; the sentences below read {}, not true quality.",
             self.metric,
             format_correlation(tau),
             self.metric
+        ))
+    }
+
+    /// With a randomised-exposure test: which estimator on the biased log
+    /// orders the selected models most as that test does.
+    fn estimators_against_randomised(&self) -> Option<String> {
+        let orderings = self.orderings?;
+        let reference = orderings.metrics.iter().find(|c| c.protocol.is_some())?;
+        let taus = orderings.against(reference);
+        let (best, best_tau) = taus.first()?;
+        let list: Vec<String> = taus
+            .iter()
+            .map(|(c, t)| format!("{c} {}", format_correlation(*t)))
+            .collect();
+        Some(format!(
+            "Against the order of {reference} on the randomised-exposure test, the estimators on the biased holdout reach Kendall τ {} over the {} selected models: \
+             **{best}** tracks it best (τ {}).",
+            join_names(&list),
+            orderings.models.len(),
+            format_correlation(*best_tau)
         ))
     }
 

@@ -1,7 +1,12 @@
 //! How the naive offline metric, its debiased versions and (on synthetic
 //! data) the truth order the same models: when the log is biased, offline
 //! accuracy rewards copying the system that collected it, and these orders
-//! disagree. Kendall's τ-b between each pair says by how much.
+//! disagree. Kendall's τ-b between each pair says by how much. The
+//! references are the truth metrics (synthetic data) and the plain metric on
+//! a randomised-exposure test (the `randomised` protocol), whose items no
+//! system chose.
+
+use std::fmt;
 
 use serde::Serialize;
 
@@ -9,12 +14,44 @@ use crate::eval::{Family, MetricId};
 use crate::results::{Configuration, Part};
 use crate::stats::kendall_tau_b;
 
+/// A metric under the primary protocol (None) or a secondary one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    pub metric: MetricId,
+    pub protocol: Option<String>,
+}
+
+impl Column {
+    fn primary(metric: MetricId) -> Self {
+        Self {
+            metric,
+            protocol: None,
+        }
+    }
+
+    /// Whether the column orders models by something the log's bias does
+    /// not shape: a truth metric, or any metric under randomised exposure.
+    pub fn is_reference(&self) -> bool {
+        self.protocol.is_some() || self.metric.kind.family() == Family::Truth
+    }
+}
+
+impl fmt::Display for Column {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.protocol {
+            None => write!(f, "{}", self.metric),
+            Some(p) => write!(f, "{} ({p})", self.metric),
+        }
+    }
+}
+
 /// The selected models under each ordering metric, and the τ between them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Orderings {
     /// The selection metric first (naive, as a rule), then each other
-    /// debiased metric, then each other truth metric, all at its K.
-    pub metrics: Vec<MetricId>,
+    /// debiased metric, then each other truth metric, all at its K, then
+    /// the selection metric under each randomised protocol.
+    pub metrics: Vec<Column>,
     /// Each selected model's test value under each metric.
     pub models: Vec<(String, Vec<f64>)>,
     pub taus: Vec<OrderingTau>,
@@ -26,18 +63,20 @@ pub struct Orderings {
 /// configuration of the sweep.
 #[derive(Debug, Clone, Serialize)]
 pub struct OrderingTau {
-    pub first: MetricId,
-    pub second: MetricId,
+    pub first: Column,
+    pub second: Column,
     pub models: Option<f64>,
     pub configurations: Option<f64>,
 }
 
-/// None unless the spec evaluates a debiased or truth metric.
+/// None unless the spec evaluates a debiased or truth metric or ranks a
+/// randomised test (`randomised`: the names of such protocols).
 pub fn orderings(
     configs: &[Configuration],
     selected: &[usize],
     metric: MetricId,
     evaluated: &[crate::eval::MetricKind],
+    randomised: &[String],
 ) -> Option<Orderings> {
     let at = |kind| MetricId { kind, k: metric.k };
     // The selection metric leads (naive unless the spec selects by a
@@ -53,15 +92,26 @@ pub fn orderings(
         .filter(|m| m.family() == Family::Truth)
         .filter(other)
         .map(|&m| at(m));
-    let metrics: Vec<MetricId> = std::iter::once(metric)
+    let metrics: Vec<Column> = std::iter::once(metric)
         .chain(debiased)
         .chain(truth)
+        .map(Column::primary)
+        .chain(randomised.iter().map(|p| Column {
+            metric,
+            protocol: Some(p.clone()),
+        }))
         .collect();
     if metrics.len() < 2 {
         return None;
     }
     let values = |c: &Configuration| -> Option<Vec<f64>> {
-        metrics.iter().map(|&m| c.mean(Part::Test, m)).collect()
+        metrics
+            .iter()
+            .map(|m| match &m.protocol {
+                None => c.mean(Part::Test, m.metric),
+                Some(p) => c.mean_under(p, Part::Test, m.metric),
+            })
+            .collect()
     };
     let models: Vec<(String, Vec<f64>)> = selected
         .iter()
@@ -73,19 +123,18 @@ pub fn orderings(
         kendall_tau_b(&x, &y)
     };
     // The selection metric against every other; each debiased metric
-    // against each truth metric.
-    let is_truth = |m: &MetricId| m.kind.family() == Family::Truth;
+    // against each reference.
     let mut pairs: Vec<(usize, usize)> = (1..metrics.len()).map(|j| (0, j)).collect();
-    for a in (1..metrics.len()).filter(|&a| !is_truth(&metrics[a])) {
-        for b in (1..metrics.len()).filter(|&b| is_truth(&metrics[b])) {
+    for a in (1..metrics.len()).filter(|&a| !metrics[a].is_reference()) {
+        for b in (1..metrics.len()).filter(|&b| metrics[b].is_reference()) {
             pairs.push((a, b));
         }
     }
     let taus = pairs
         .into_iter()
         .map(|(a, b)| OrderingTau {
-            first: metrics[a],
-            second: metrics[b],
+            first: metrics[a].clone(),
+            second: metrics[b].clone(),
             models: column(&mut models.iter().map(|m| &m.1), a, b),
             configurations: column(&mut all.iter(), a, b),
         })
@@ -100,15 +149,15 @@ pub fn orderings(
 
 impl Orderings {
     /// When the selection metric orders the selected models differently
-    /// from a truth metric: (truth metric, τ over the selected models, the
-    /// model the truth ranks first). None without a truth metric or when
-    /// the orders agree.
-    pub fn misordered(&self) -> Option<(MetricId, f64, &str)> {
-        let selection = *self.metrics.first()?;
+    /// from the first reference: (the reference, τ over the selected
+    /// models, the model the reference ranks first). None without a
+    /// reference or when the orders agree.
+    pub fn misordered(&self) -> Option<(&Column, f64, &str)> {
+        let selection = self.metrics.first()?;
         let tau = self
             .taus
             .iter()
-            .find(|t| t.first == selection && t.second.kind.family() == Family::Truth)?;
+            .find(|t| t.first == *selection && t.second.is_reference())?;
         let agreement = tau.models?;
         if agreement >= 1.0 {
             return None;
@@ -118,7 +167,22 @@ impl Orderings {
             .models
             .iter()
             .max_by(|a, b| a.1[column].total_cmp(&b.1[column]))?;
-        Some((tau.second, agreement, first.0.as_str()))
+        Some((&tau.second, agreement, first.0.as_str()))
+    }
+
+    /// Each estimator on the biased log (the selection metric and the
+    /// debiased ones) with its τ over the selected models against
+    /// `reference`, closest order first (empty when the reference is not a
+    /// column).
+    pub fn against(&self, reference: &Column) -> Vec<(&Column, f64)> {
+        let mut out: Vec<(&Column, f64)> = self
+            .taus
+            .iter()
+            .filter(|t| t.second == *reference && !t.first.is_reference())
+            .filter_map(|t| Some((&t.first, t.models?)))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
     }
 }
 
@@ -137,14 +201,14 @@ mod tests {
             k: 10,
         };
         Orderings {
-            metrics: vec![naive, truth],
+            metrics: vec![Column::primary(naive), Column::primary(truth)],
             models: vec![
                 ("ease".into(), vec![0.63, 0.2]),
                 ("ials".into(), vec![0.55, 0.4]),
             ],
             taus: vec![OrderingTau {
-                first: naive,
-                second: truth,
+                first: Column::primary(naive),
+                second: Column::primary(truth),
                 models: naive_vs_truth,
                 configurations: None,
             }],
@@ -156,7 +220,7 @@ mod tests {
     fn a_metric_that_misorders_the_models_names_the_truths_leader() {
         let o = orderings(Some(-1.0));
         let (truth, tau, first) = o.misordered().unwrap();
-        assert_eq!(truth.kind, MetricKind::TruthUtility);
+        assert_eq!(truth.metric.kind, MetricKind::TruthUtility);
         assert_eq!((tau, first), (-1.0, "ials"));
         assert!(orderings(Some(1.0)).misordered().is_none());
         assert!(orderings(None).misordered().is_none());

@@ -27,7 +27,8 @@ pub use parse::{parse_spec_with, read_spec, Override};
 // The sections owned by the modules that act on them, re-exported so a spec
 // reads as one vocabulary.
 pub use crate::data::{
-    ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, SyntheticSpec,
+    ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, RandomTestSpec,
+    SyntheticSpec,
 };
 pub use crate::eval::{Protocol, Protocols, Sampler};
 pub use crate::simulation::SimulationSpec;

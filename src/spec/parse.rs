@@ -344,6 +344,7 @@ impl Collector<'_> {
         self.check_simulation(&spec);
         self.check_gate(&mut spec);
         self.check_split_with_data(&spec);
+        self.check_randomised(&spec);
         if spec.report.path.is_none() {
             spec.report.path = Some(PathBuf::from(format!("reports/{}.md", spec.name)));
         }
@@ -526,6 +527,7 @@ impl Collector<'_> {
             set(d.affinity.is_some(), "affinity"),
             set(d.exposure_bias.is_some(), "exposure_bias"),
             set(d.seed.is_some(), "seed"),
+            set(d.random_test.is_some(), "random_test"),
         ];
         let file_keys = [
             set(d.path.is_some(), "path"),
@@ -680,6 +682,18 @@ impl Collector<'_> {
                 "must be ≥ 0 (0 = users were shown every item)",
             );
         }
+        if let Some(r) = &d.random_test {
+            if !(1..s.items).contains(&r.items_per_user) {
+                self.push(
+                    "dataset.random_test.items_per_user",
+                    format!(
+                        "{} is out of range; must be 1 to {} (fewer than the items: each user is shown items the log does not hold for them)",
+                        r.items_per_user,
+                        s.items.saturating_sub(1)
+                    ),
+                );
+            }
+        }
     }
 
     fn check_split(&mut self, mut s: SplitSpec) -> SplitSpec {
@@ -756,6 +770,31 @@ impl Collector<'_> {
             self.push(
                 "evaluation.protocol",
                 "split.candidates cold already fixes what each user's items are ranked against; use protocol full (or candidates: all)",
+            );
+        }
+    }
+
+    /// The randomised protocol ranks the randomised test set, which only
+    /// `dataset.random_test` provides, and never selects: validation holds
+    /// no randomised part, so it follows a primary protocol.
+    fn check_randomised(&mut self, spec: &Spec) {
+        let protocols = &spec.evaluation.protocol;
+        let listed = protocols.0.contains(&Protocol::Randomised);
+        if protocols.primary() == Protocol::Randomised {
+            self.push(
+                "evaluation.protocol",
+                "randomised cannot come first: selection needs validation, which has no randomised part; list it after the primary protocol, e.g. [full, randomised]",
+            );
+        } else if listed && spec.dataset.random_test.is_none() {
+            self.push(
+                "evaluation.protocol",
+                "randomised ranks a randomised-exposure test set: add `dataset.random_test: {items_per_user: 10}` (source: synthetic)",
+            );
+        }
+        if spec.dataset.random_test.is_some() && !listed {
+            self.push(
+                "dataset.random_test",
+                "nothing ranks the randomised test set: add `randomised` to evaluation.protocol, e.g. [full, randomised]",
             );
         }
     }

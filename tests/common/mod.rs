@@ -1,6 +1,6 @@
 //! The kit the integration tests share: the binary run in a folder, the
-//! bad-input assertion, and a spec prepared and run through the library
-//! into a temporary results folder.
+//! bad-input assertion, a spec prepared and run through the library
+//! into a temporary results folder, and a scorer with fixed scores.
 //!
 //! Each test file is its own crate and uses part of the kit, so the parts a
 //! file leaves unused are not dead code.
@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use recsweep::models::{Scorer, ServingCost};
 use recsweep::plan::parse_spec;
 use recsweep::runner::{self, Experiment, RunOptions, RunSummary};
 use recsweep::store::ResultsDir;
@@ -90,4 +91,26 @@ pub fn run_spec(yaml: &str) -> (Experiment, Ran) {
     let experiment = experiment(yaml);
     let ran = run(&experiment, &RunOptions::default());
     (experiment, ran)
+}
+
+/// Scores from a fixed table: a user's scores never depend on the block.
+pub struct Table {
+    pub items: usize,
+    pub scores: Vec<f32>,
+}
+
+impl Scorer for Table {
+    fn score_block(&self, users: &[u32], out: &mut [f32]) {
+        for (row, &u) in out.chunks_exact_mut(self.items).zip(users) {
+            let u = u as usize;
+            row.copy_from_slice(&self.scores[u * self.items..(u + 1) * self.items]);
+        }
+    }
+
+    fn cost(&self) -> ServingCost {
+        ServingCost {
+            parameters: 0,
+            madds_per_user: 0,
+        }
+    }
 }
