@@ -13,8 +13,9 @@ use crate::data::{
     self, CsrMatrix, DataError, DatasetStats, Features, Preferences, RandomisedTest, TrueRelevance,
 };
 use crate::eval::{
-    evaluate, evaluate_stages, sampled_candidates, serving_time, Direction, Evaluation, Family,
-    ItemStats, MetricSet, ServingTime, Target,
+    evaluate, evaluate_stages, fit_exponent, sampled_candidates, serving_time, Direction,
+    Evaluation, Family, ItemStats, MetricSet, PropensityEstimate, PropensityFit, ServingTime,
+    Target,
 };
 use crate::models::{
     held_out_negative_share, ExternalExtras, ExternalJob, FitInput, Monitor, Penalized, Scorer,
@@ -49,6 +50,8 @@ pub enum RunError {
         items: usize,
         why: &'static str,
     },
+    #[error("evaluation.propensity.estimate: {message}")]
+    Propensity { message: String },
     #[error("cannot start {jobs} worker threads: {message}")]
     Threads { jobs: usize, message: String },
     #[error("sweep: proposing round {round}: {}", .issues.iter().map(|i| format!("{}: {}", i.path, i.message)).collect::<Vec<_>>().join("; "))]
@@ -90,6 +93,11 @@ pub struct Experiment {
     /// Ratings and timestamps of the log's pairs, for external programs
     /// (None without an external model, or when the log has neither).
     pub extras: Option<ExternalExtras>,
+    /// The propensity exponent fitted to the randomised test
+    /// (`evaluation.propensity.estimate`), which the debiased metrics use.
+    pub propensity_fit: Option<PropensityFit>,
+    /// The randomised-exposure test set (`dataset.random_test`).
+    pub randomised: Option<RandomisedTest>,
 }
 
 /// Train and validation together: all a refit trial may learn from.
@@ -315,11 +323,6 @@ impl Experiment {
             Some(sim) => stable_hash(&(&context, sim)),
             None => context,
         };
-        // Likewise the randomised test set, which only its protocol reads.
-        let context = match &spec.dataset.random_test {
-            Some(r) => stable_hash(&(&context, r)),
-            None => context,
-        };
         let wants_truth = spec
             .evaluation
             .metrics
@@ -333,13 +336,51 @@ impl Experiment {
             lap("truth");
         }
         let randomised = match (&spec.dataset.random_test, &preferences) {
-            (Some(r), Some(prefs)) => {
-                let mut logged = vec![&split.train, &split.test];
-                logged.extend(split.validation.as_ref());
+            (None, _) => None,
+            (Some(r), _) => {
                 let test =
-                    RandomisedTest::draw(prefs, &logged, r.items_per_user, mix(spec.seed ^ 0x7A4D));
+                    match (&r.path, r.items_per_user, &preferences) {
+                        (Some(path), _, _) => {
+                            RandomisedTest::read(&spec.dataset, path, &labels.users, &labels.items)?
+                        }
+                        (None, Some(n), Some(prefs)) => {
+                            RandomisedTest::draw(prefs, split.n_users(), n, mix(spec.seed ^ 0x7A4D))
+                        }
+                        // The spec's rules rule this out.
+                        (None, _, _) => return Err(RunError::Data(DataError::Content {
+                            source_name: "dataset.random_test".into(),
+                            message:
+                                "needs `items_per_user` (synthetic source) or `path` (file sources)"
+                                    .into(),
+                        })),
+                    };
                 lap("randomised test");
                 Some(test)
+            }
+        };
+        // Likewise the randomised test set, which only its protocol and a
+        // fitted propensity read: its content enters the context.
+        let context = match &randomised {
+            Some(test) => stable_hash(&(&context, test.fingerprint())),
+            None => context,
+        };
+        let propensity_fit = match (
+            spec.evaluation.propensity.as_ref().and_then(|p| p.estimate),
+            &randomised,
+        ) {
+            (Some(PropensityEstimate::Randomised), Some(test)) => {
+                let counts = |m: &CsrMatrix| -> Vec<f64> {
+                    m.column_counts().into_iter().map(f64::from).collect()
+                };
+                let fit = fit_exponent(
+                    &split.train.column_counts(),
+                    &counts(&test.shown),
+                    &counts(&test.positives),
+                )
+                .ok_or_else(|| RunError::Propensity {
+                    message: "the randomised test has no positive on an item with train interactions, or every such item is equally popular: nothing to fit; show more items per user (dataset.random_test.items_per_user)".into(),
+                })?;
+                Some(fit)
             }
             _ => None,
         };
@@ -387,6 +428,8 @@ impl Experiment {
             simulation_log,
             refit_train,
             extras,
+            propensity_fit,
+            randomised,
         })
     }
 
@@ -400,6 +443,7 @@ impl Experiment {
             split: self.split.stats.clone(),
             features: self.features.summary(),
             expansion: self.expansion.clone(),
+            propensity_fit: self.propensity_fit,
             run: None,
         }
     }
@@ -778,7 +822,10 @@ impl<'a> Setting<'a> {
                 spec.evaluation.head_share,
                 split.n_users(),
             )
-            .with_propensity(spec.evaluation.propensity.as_ref()),
+            .with_propensity(
+                spec.evaluation.propensity.as_ref(),
+                experiment.propensity_fit.map(|f| f.exponent),
+            ),
             popularity,
             set: MetricSet {
                 cutoffs: spec.evaluation.cutoffs.clone(),
@@ -890,11 +937,15 @@ impl<'a> Setting<'a> {
     }
 
     /// Test items to rank (the protocol's own, or the split's test part),
-    /// excluding train and validation.
+    /// excluding train and validation; a randomised test ranks every item
+    /// shown, whatever the log holds.
     fn test_target(&self, c: &'a Candidates) -> Target<'a> {
         let split = &self.experiment.split;
-        let mut exclude = vec![&split.train];
-        exclude.extend(split.validation.as_ref());
+        let mut exclude = Vec::new();
+        if c.truth.is_none() {
+            exclude.push(&split.train);
+            exclude.extend(split.validation.as_ref());
+        }
         Target {
             truth: c.truth.as_ref().unwrap_or(&split.test),
             exclude,

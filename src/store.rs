@@ -43,6 +43,10 @@ pub struct ExperimentRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<crate::data::SideSummary>,
     pub expansion: Expansion,
+    /// The propensity exponent fitted to the randomised test, when the spec
+    /// asks for one (`evaluation.propensity.estimate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity_fit: Option<crate::eval::PropensityFit>,
     /// Who ran it last: absent in results from before recsweep recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunInfo>,

@@ -95,6 +95,7 @@ fn a_randomised_test_ranks_the_popular_baseline_where_the_truth_does() {
     // Every estimator on the log is compared with the randomised order.
     let against = o.against(&o.metrics[randomised]);
     assert_eq!(against.len(), 2, "ndcg and snips_ndcg: {against:?}");
+    assert!(against[0].models >= against[1].models);
 }
 
 /// Labelled candidates, as the randomised protocol ranks them: only the
@@ -142,4 +143,70 @@ fn labelled_candidates_rank_only_the_shown_items() {
         (ndcg[0] - g).abs() < 1e-12 && (ndcg[1] - g / (1.0 + g)).abs() < 1e-12,
         "{ndcg:?}"
     );
+}
+
+/// A dense log (Coat's layout) with a randomised test file: the randomised
+/// protocol ranks the file's shown items, train pairs among them included,
+/// and the propensity exponent is fitted to it.
+#[test]
+fn a_dense_log_with_a_randomised_test_file_runs_and_fits_propensities() {
+    let dir = tempfile::tempdir().unwrap();
+    let (users, items) = (40usize, 12usize);
+    // Item i is in user u's log when (31u + 17i) mod 12 < 12 − i: item 0 for
+    // everyone, item 11 for a few.
+    let train: String = (0..users)
+        .map(|u| {
+            let row: Vec<String> = (0..items)
+                .map(|i| match (31 * u + 17 * i) % 12 < 12 - i {
+                    true => (1 + (u + 2 * i) % 5).to_string(),
+                    false => "0".into(),
+                })
+                .collect();
+            row.join(" ") + "\n"
+        })
+        .collect();
+    let test: String = (0..users)
+        .map(|u| {
+            let row: Vec<String> = (0..items)
+                .map(|i| match (i + items - u % items) % 3 == 0 {
+                    true => (1 + (3 * u + i) % 5).to_string(),
+                    false => "0".into(),
+                })
+                .collect();
+            row.join(" ") + "\n"
+        })
+        .collect();
+    let (train_path, test_path) = (
+        dir.path().join("train.ascii"),
+        dir.path().join("test.ascii"),
+    );
+    std::fs::write(&train_path, train).unwrap();
+    std::fs::write(&test_path, test).unwrap();
+    let spec = format!(
+        "name: coat-like\nseed: 1\n\
+         dataset: {{source: dense, path: {}, positive: {{min_rating: 3}}, random_test: {{path: {}}}}}\n\
+         split: {{method: random_holdout, test_fraction: 0.2, validation: false}}\n\
+         evaluation:\n  protocol: [full, randomised]\n  cutoffs: [3]\n  metrics: [ndcg, snips_ndcg]\n  propensity: {{estimate: randomised}}\n\
+         models:\n  - model: most_pop\n  - model: random\n  - model: itemknn\n\
+         selection: {{metric: ndcg@3}}\n",
+        train_path.display(),
+        test_path.display()
+    );
+    let (experiment, ran) = common::run_spec(&spec);
+    let test = experiment.randomised.as_ref().unwrap();
+    // Every user is shown the 4 items i ≡ u (mod 3); none is dropped.
+    assert_eq!(test.shown.nnz(), users * 4);
+    assert_eq!(test.dropped, 0);
+    let fit = experiment.propensity_fit.unwrap();
+    assert!(
+        (0.0..=10.0).contains(&fit.exponent) && fit.items > 1,
+        "{fit:?}"
+    );
+    let o = report::build(&ran.results).unwrap().orderings.unwrap();
+    let randomised = o
+        .metrics
+        .iter()
+        .find(|m| m.protocol.is_some())
+        .expect("a randomised column");
+    assert_eq!(o.against(randomised).len(), 2);
 }

@@ -111,7 +111,7 @@ fn range_and_cross_field_rules() {
         ),
         (
             "evaluation: {metrics: [snips_recall], propensity: {exponent: 0.5, preset: steck2011, beta: 0.5}}",
-            "evaluation.propensity.preset: give either `exponent` or `preset`, not both",
+            "evaluation.propensity.preset: give one of `exponent`, `preset` and `estimate`",
         ),
         (
             "evaluation: {metrics: [snips_recall], propensity: {exponent: 0.5, clip: 0.5}}",
@@ -168,12 +168,12 @@ fn range_and_cross_field_rules() {
         (
             ", random_test: {items_per_user: 10}",
             "full",
-            "dataset.random_test: nothing ranks the randomised test set",
+            "dataset.random_test: nothing reads the randomised test set",
         ),
         (
-            ", random_test: {items_per_user: 40}",
+            ", random_test: {items_per_user: 41}",
             "[full, randomised]",
-            "dataset.random_test.items_per_user: 40 is out of range; must be 1 to 39",
+            "dataset.random_test.items_per_user: 41 is out of range; must be 1 to 40 (the items)",
         ),
         (
             ", random_test: {items_per_user: 5, per_user: 3}",
@@ -184,11 +184,37 @@ fn range_and_cross_field_rules() {
         let e = synthetic(dataset, protocol);
         assert!(e.contains(expected), "expected `{expected}` in:\n{e}");
     }
-    let e = errors("name: x\ndataset: {source: csv, path: a.csv, columns: {user: 0, item: 1}, random_test: {items_per_user: 5}}\nevaluation: {protocol: [full, randomised]}\nmodels: [{model: most_pop}]\n");
-    assert!(
-        e.contains("dataset.random_test: `random_test` does not apply to source `csv`"),
-        "{e}"
-    );
+    let e = errors("name: x\ndataset: {source: synthetic}\nevaluation: {metrics: [ips_recall], propensity: {estimate: randomised, exponent: 0.5}}\nmodels: [{model: most_pop}]\n");
+    for expected in [
+        "evaluation.propensity.estimate: randomised fits the exponent to a randomised-exposure test set",
+        "evaluation.propensity.estimate: give one of `exponent`, `preset` and `estimate`",
+    ] {
+        assert!(e.contains(expected), "{expected} in {e}");
+    }
+    let csv = "source: csv, path: a.csv, columns: {user: 0, item: 1}";
+    for (dataset, expected) in [
+        (
+            format!("{csv}, random_test: {{items_per_user: 5}}"),
+            "dataset.random_test.items_per_user: only the synthetic source draws a randomised test; a file source reads one: use `path: FILE`",
+        ),
+        (
+            format!("{csv}, random_test: {{path: b.csv}}"),
+            "dataset.random_test: a randomised test holds ratings of shown items, positive or not: add `positive: {min_rating: R}`",
+        ),
+        (
+            "source: synthetic, random_test: {path: b.csv}".into(),
+            "dataset.random_test.path: the synthetic source draws its randomised test",
+        ),
+        (
+            "source: dense, path: a.ascii, header: true".into(),
+            "dataset.header: `header` does not apply to source `dense`",
+        ),
+    ] {
+        let e = errors(&format!(
+            "name: x\ndataset: {{{dataset}}}\nevaluation: {{protocol: [full, randomised]}}\nmodels: [{{model: most_pop}}]\n"
+        ));
+        assert!(e.contains(expected), "expected `{expected}` in:\n{e}");
+    }
     let e = errors(
         "name: x\ndataset: {source: synthetic, exposure_bias: -1.0}\nmodels: [{model: most_pop}]\n",
     );

@@ -404,6 +404,21 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         experiment.expansion.trials.len(),
         phases.join(", ")
     );
+    if let Some(test) = &experiment.randomised {
+        let (shown, took) = test.users();
+        let dropped = match test.dropped {
+            0 => String::new(),
+            n => format!("; {n} rows left out (a user or item the log lacks, or a repeated pair)"),
+        };
+        eprintln!(
+            "randomised test: {} items shown to {shown} users, {took} of whom took one ({} positives){dropped}",
+            test.shown.nnz(),
+            test.positives.nnz()
+        );
+    }
+    if let Some(fit) = &experiment.propensity_fit {
+        eprintln!("propensities: {}", fit.describe());
+    }
     let trials_started = std::time::Instant::now();
     let results = runner::results_dir(&args.results, &experiment.spec);
     let shard = match args.shard {
@@ -837,15 +852,9 @@ fn evaluate_metrics(
     if let Err(message) = recsweep::eval::check_head_share(args.head_share) {
         bail!(InputError(format!("--head-share {message}")));
     }
-    let propensity = args
-        .propensity_exponent
-        .map(|exponent| recsweep::eval::PropensitySpec {
-            exponent: Some(exponent),
-            preset: None,
-            gamma: None,
-            beta: None,
-            clip: args.propensity_clip,
-        });
+    let propensity = args.propensity_exponent.map(|exponent| {
+        recsweep::eval::PropensitySpec::from_exponent(exponent, args.propensity_clip)
+    });
     if let Some(p) = &propensity {
         if let Some((key, message)) = p.issues().into_iter().next() {
             bail!(InputError(format!("--propensity-{key} {message}")));
@@ -1142,6 +1151,7 @@ fn is_input_error(error: &anyhow::Error) -> bool {
                 RunError::Data(_)
                 | RunError::Split(_)
                 | RunError::Truth { .. }
+                | RunError::Propensity { .. }
                 | RunError::BeyondCatalogue { .. }
                 | RunError::Proposal { .. } => true,
                 RunError::Store(s) => s.is_input(),

@@ -65,6 +65,7 @@ pub(crate) fn read(spec: &DatasetSpec) -> Result<RawLog, DataError> {
             from_frame(&frame, columns, &path, Rows::Parquet)
         }
         DataSource::Adjacency => read_adjacency(&path),
+        DataSource::Dense => read_dense(&path),
         DataSource::Synthetic => unreachable!("synthetic data is generated, not read"),
     }
 }
@@ -125,6 +126,26 @@ fn read_movielens(path: &Path) -> Result<RawLog, DataError> {
     from_frame(&frame, &columns, path, Rows::Lines { header })
 }
 
+/// The lines of a text file, each an error naming its line when it is not
+/// UTF-8, for the readers that split lines by hand.
+fn text_lines(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<String, DataError>> + '_, DataError> {
+    let lines = BufReader::new(open(path)?).lines().enumerate();
+    Ok(lines.map(move |(n, line)| {
+        line.map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => DataError::Format {
+                path: path.to_path_buf(),
+                message: format!("line {}: not UTF-8 text", n + 1),
+            },
+            _ => DataError::Open {
+                path: path.to_path_buf(),
+                source: e,
+            },
+        })
+    }))
+}
+
 /// Adjacency lists: each non-blank line is a user id followed by that user's
 /// item ids, separated by spaces or tabs. Read here rather than through the
 /// CSV reader because lines differ in length, which a table cannot hold.
@@ -137,14 +158,8 @@ fn read_adjacency(path: &Path) -> Result<RawLog, DataError> {
     let mut users = Vec::new();
     let mut items = Vec::new();
     let mut lines = 0usize;
-    for (n, line) in BufReader::new(open(path)?).lines().enumerate() {
-        let line = line.map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => err(format!("line {}: not UTF-8 text", n + 1)),
-            _ => DataError::Open {
-                path: path.to_path_buf(),
-                source: e,
-            },
-        })?;
+    for (n, line) in text_lines(path)?.enumerate() {
+        let line = line?;
         let mut tokens = line.split_ascii_whitespace();
         let Some(user) = tokens.next() else { continue };
         lines += 1;
@@ -173,6 +188,68 @@ fn read_adjacency(path: &Path) -> Result<RawLog, DataError> {
         users: text_ids(users),
         items: text_ids(items),
         ratings: None,
+        timestamps: None,
+    })
+}
+
+/// A dense rating matrix: line u (0-based, blank lines skipped) holds user
+/// u's rating of every item, whitespace-separated, 0 for unobserved; each
+/// non-zero entry becomes a row (user u, item = its 0-based column, the
+/// rating). Read by hand like adjacency lists: a table reader would need
+/// one named column per item. Every line must have as many entries as the
+/// first.
+fn read_dense(path: &Path) -> Result<RawLog, DataError> {
+    let err = |message: String| DataError::Format {
+        path: path.to_path_buf(),
+        message,
+    };
+    let (mut users, mut items, mut ratings) = (Vec::new(), Vec::new(), Vec::new());
+    let mut width: Option<(usize, usize)> = None;
+    let mut user = 0i64;
+    for (n, line) in text_lines(path)?.enumerate() {
+        let line = line?;
+        let mut entries = 0usize;
+        for (column, token) in line.split_ascii_whitespace().enumerate() {
+            let value: f64 = token.parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
+                err(format!(
+                    "line {}, entry {}: `{token}` is not a number (a dense matrix holds one rating per item, 0 = unobserved)",
+                    n + 1,
+                    column + 1
+                ))
+            })?;
+            entries += 1;
+            if value != 0.0 {
+                users.push(user);
+                items.push(column as i64);
+                ratings.push(value);
+            }
+        }
+        if entries == 0 {
+            continue;
+        }
+        match width {
+            None => width = Some((entries, n + 1)),
+            Some((w, first)) if w != entries => {
+                return Err(err(format!(
+                    "line {} has {entries} entries, line {first} has {w}: every user's line rates every item",
+                    n + 1
+                )))
+            }
+            Some(_) => {}
+        }
+        user += 1;
+    }
+    if users.is_empty() {
+        return Err(err(match width {
+            None => "the file has no lines: there are no interactions to read".into(),
+            Some(_) => format!("all {user} lines are 0: there are no interactions to read"),
+        }));
+    }
+    Ok(RawLog {
+        parts: None,
+        users: Ids::Int(users),
+        items: Ids::Int(items),
+        ratings: Some(ratings),
         timestamps: None,
     })
 }
@@ -465,5 +542,41 @@ mod tests {
         );
         let empty = message(adjacency(b"\n").unwrap_err());
         assert!(empty.contains("no lines"), "{empty}");
+    }
+
+    fn dense(text: &[u8]) -> Result<RawLog, DataError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.ascii");
+        std::fs::write(&path, text).unwrap();
+        read_dense(&path)
+    }
+
+    #[test]
+    fn dense_matrices_become_one_row_per_nonzero_entry() {
+        // Users are line numbers (blank lines skipped), items column numbers.
+        let log = dense(b"0 4 0\n\n5\t0  1\n0 0 0\n2 0 3.5\n").unwrap();
+        assert_eq!(log.users, Ids::Int(vec![0, 1, 1, 3, 3]));
+        assert_eq!(log.items, Ids::Int(vec![1, 0, 2, 0, 2]));
+        assert_eq!(log.ratings, Some(vec![4.0, 5.0, 1.0, 2.0, 3.5]));
+    }
+
+    #[test]
+    fn dense_errors_name_the_line_and_entry() {
+        let word = message(dense(b"0 1\n1 x\n").unwrap_err());
+        assert!(
+            word.contains("line 2, entry 2: `x` is not a number") && word.contains("train.ascii"),
+            "{word}"
+        );
+        let ragged = message(dense(b"0 1 2\n\n1 2\n").unwrap_err());
+        assert!(
+            ragged.contains("line 3 has 2 entries, line 1 has 3"),
+            "{ragged}"
+        );
+        let zeros = message(dense(b"0 0\n0 0\n").unwrap_err());
+        assert!(zeros.contains("all 2 lines are 0"), "{zeros}");
+        let empty = message(dense(b"").unwrap_err());
+        assert!(empty.contains("no lines"), "{empty}");
+        let nan = message(dense(b"NaN 1\n").unwrap_err());
+        assert!(nan.contains("`NaN` is not a number"), "{nan}");
     }
 }

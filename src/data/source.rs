@@ -45,20 +45,28 @@ pub struct DatasetSpec {
     pub exposure_bias: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
-    /// Synthetic source only: a randomised-exposure test set beside the
-    /// log, which `evaluation.protocol: [..., randomised]` ranks.
+    /// A randomised-exposure test set beside the log, which
+    /// `evaluation.protocol: [..., randomised]` ranks: drawn by the
+    /// generator, or read from a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random_test: Option<RandomTestSpec>,
 }
 
-/// `dataset.random_test`: each user is shown this many items drawn
-/// uniformly from those the log does not hold for them, and takes each
-/// with its true relevance as probability (docs/metrics.md, "Randomised
-/// exposure"), as survey users rated randomly shown songs in Yahoo! R3.
+/// `dataset.random_test` (docs/metrics.md, "Randomised exposure").
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomTestSpec {
-    pub items_per_user: usize,
+    /// Synthetic source: each user is shown this many items drawn uniformly
+    /// from the catalogue, and takes each with its
+    /// true relevance as probability, as Yahoo! R3's survey users rated
+    /// randomly shown songs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_per_user: Option<usize>,
+    /// File sources: the ratings of randomly shown items (Yahoo! R3's
+    /// test file, Coat's test.ascii), read like the dataset; positives are
+    /// the ratings ≥ `positive.min_rating`, every other row a negative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
 }
 
 impl DatasetSpec {
@@ -105,6 +113,9 @@ pub enum DataSource {
     /// Adjacency lists, one line per user: `user item item ...` (the
     /// NGCF/LightGCN benchmark files).
     Adjacency,
+    /// A dense user × item rating matrix, one whitespace-separated line per
+    /// user, 0 = unobserved (the layout of Coat's train.ascii and test.ascii).
+    Dense,
     #[default]
     Synthetic,
 }
@@ -117,6 +128,7 @@ impl DataSource {
             DataSource::Tsv => "tsv",
             DataSource::Parquet => "parquet",
             DataSource::Adjacency => "adjacency",
+            DataSource::Dense => "dense",
             DataSource::Synthetic => "synthetic",
         }
     }

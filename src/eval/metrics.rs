@@ -472,9 +472,14 @@ impl ItemStats {
         }
     }
 
-    /// The same facts with inverse propensities from the train popularity.
-    pub fn with_propensity(mut self, propensity: Option<&super::PropensitySpec>) -> Self {
-        self.weights = propensity.map(|p| p.weights(&self.popularity));
+    /// The same facts with inverse propensities from the train popularity,
+    /// at the spec's typed exponent or else the `fitted` one.
+    pub fn with_propensity(
+        mut self,
+        propensity: Option<&super::PropensitySpec>,
+        fitted: Option<f64>,
+    ) -> Self {
+        self.weights = propensity.and_then(|p| p.weights(&self.popularity, fitted));
         self
     }
 
@@ -1076,13 +1081,10 @@ mod tests {
 
     fn weighted(popularity: Vec<u32>, exponent: f64) -> ItemStats {
         let n = popularity.len();
-        ItemStats::new(popularity, 0.8, n).with_propensity(Some(&super::super::PropensitySpec {
-            exponent: Some(exponent),
-            preset: None,
-            gamma: None,
-            beta: None,
-            clip: None,
-        }))
+        ItemStats::new(popularity, 0.8, n).with_propensity(
+            Some(&super::super::PropensitySpec::from_exponent(exponent, None)),
+            None,
+        )
     }
 
     fn all(

@@ -23,7 +23,9 @@ pub use metrics::{
     Direction, Family, ItemStats, MetricId, MetricKind, MetricSet, Need, UserRelevance,
     DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
 };
-pub use propensity::{PropensityPreset, PropensitySpec};
+pub use propensity::{
+    fit_exponent, PropensityEstimate, PropensityFit, PropensityPreset, PropensitySpec,
+};
 pub use protocol::{Protocol, Protocols, Sampler};
 pub use sampling::{rank_candidates, sampled_candidates};
 pub use serving::{serving_time, ServingTime};

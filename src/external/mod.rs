@@ -129,7 +129,7 @@ pub fn evaluate(
     }
     let train_users = histories.iter().filter(|h| !h.is_empty()).count();
     let items = ItemStats::new(popularity, options.head_share, train_users)
-        .with_propensity(options.propensity.as_ref());
+        .with_propensity(options.propensity.as_ref(), None);
     let history = |u: u32| items.mean_popularity(&histories[u as usize]);
     let seen_items = seen.map(|s| by_user(s.iter(), n_users));
     let name_rank = name_ranks(&vocabulary.items);

@@ -61,7 +61,7 @@ fn part_name(report: &Report) -> &'static str {
 }
 
 /// What the randomised protocol ranks, in words.
-const RANDOMISED: &str = "**randomised exposure**: each user's items shown uniformly at random from those the log does not hold for them \
+const RANDOMISED: &str = "**randomised exposure**: each user's items shown uniformly at random from the catalogue \
      (`dataset.random_test`), ranked among themselves; positives are the shown items the user took, labelled by the synthetic generator's \
      true relevance, so no system shaped what was seen and the plain metrics need no propensities (docs/metrics.md, \"Randomised exposure\")";
 
@@ -1104,7 +1104,7 @@ fn orderings_section(out: &mut String, report: &Report) {
     if let Some(p) = &spec.evaluation.propensity {
         what.push(format!(
             "The debiased metrics weight each hit by 1/p_i with propensities from train popularity, {}.",
-            p.describe()
+            p.describe(report.record.propensity_fit.as_ref())
         ));
     }
     if o.metrics

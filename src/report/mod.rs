@@ -509,17 +509,19 @@ impl Facts<'_> {
         let orderings = self.orderings?;
         let reference = orderings.metrics.iter().find(|c| c.protocol.is_some())?;
         let taus = orderings.against(reference);
-        let (best, best_tau) = taus.first()?;
+        let best = taus.first()?;
+        let tau = |t: Option<f64>| t.map_or("undefined".to_string(), format_correlation);
         let list: Vec<String> = taus
             .iter()
-            .map(|(c, t)| format!("{c} {}", format_correlation(*t)))
+            .map(|t| format!("{} {} ({})", t.first, tau(t.models), tau(t.configurations)))
             .collect();
         Some(format!(
-            "Against the order of {reference} on the randomised-exposure test, the estimators on the biased holdout reach Kendall τ {} over the {} selected models: \
-             **{best}** tracks it best (τ {}).",
+            "Against the order of {reference} on the randomised-exposure test, the estimators on the biased holdout reach Kendall τ {} \
+             over the {} selected models (over all {} configurations): **{}** tracks it best.",
             join_names(&list),
             orderings.models.len(),
-            format_correlation(*best_tau)
+            orderings.configurations,
+            best.first
         ))
     }
 

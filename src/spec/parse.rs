@@ -506,6 +506,7 @@ impl Collector<'_> {
     /// of the synthetic generator (whose defaults are then written back).
     fn check_dataset(&mut self, mut d: DatasetSpec, files_split: bool) -> DatasetSpec {
         self.check_dataset_keys(&d, files_split);
+        self.check_random_test(&d);
         self.check_file_source(&d);
         if d.source == DataSource::Synthetic {
             self.check_synthetic(&d);
@@ -527,7 +528,6 @@ impl Collector<'_> {
             set(d.affinity.is_some(), "affinity"),
             set(d.exposure_bias.is_some(), "exposure_bias"),
             set(d.seed.is_some(), "seed"),
-            set(d.random_test.is_some(), "random_test"),
         ];
         let file_keys = [
             set(d.path.is_some(), "path"),
@@ -565,9 +565,43 @@ impl Collector<'_> {
             ),
             (true, true, _) => self.push(
                 "split.method",
-                "files reads a split made elsewhere; it needs a file source (csv, tsv, parquet, movielens, adjacency), not synthetic",
+                "files reads a split made elsewhere; it needs a file source (csv, tsv, parquet, movielens, adjacency, dense), not synthetic",
             ),
             _ => {}
+        }
+    }
+
+    /// The generator draws a randomised test; a file source reads one, and
+    /// needs ratings and a threshold to tell its positives from negatives.
+    fn check_random_test(&mut self, d: &DatasetSpec) {
+        let Some(r) = &d.random_test else {
+            return;
+        };
+        let synthetic = d.source == DataSource::Synthetic;
+        let at = "dataset.random_test";
+        match (synthetic, r.items_per_user.is_some(), r.path.is_some()) {
+            (true, _, true) => self.push(
+                format!("{at}.path"),
+                "the synthetic source draws its randomised test: use `items_per_user: N`",
+            ),
+            (true, false, false) => self.push(
+                at,
+                "missing `items_per_user: N`: how many items each user is shown",
+            ),
+            (false, true, _) => self.push(
+                format!("{at}.items_per_user"),
+                "only the synthetic source draws a randomised test; a file source reads one: use `path: FILE`",
+            ),
+            (false, false, false) => {
+                self.push(at, "missing `path: FILE`: the ratings of randomly shown items")
+            }
+            _ => {}
+        }
+        if !synthetic && r.path.is_some() && d.positive.is_none() {
+            self.push(
+                at,
+                "a randomised test holds ratings of shown items, positive or not: add `positive: {min_rating: R}` (and a rating column) to tell them apart",
+            );
         }
     }
 
@@ -608,6 +642,14 @@ impl Collector<'_> {
                     (d.positive.is_some(), "positive"),
                 ],
                 "source `adjacency` (each line is `user item item ...`, whitespace-separated, without ratings)",
+            ),
+            DataSource::Dense => self.refuse_dataset_keys(
+                &[
+                    (d.header.is_some(), "header"),
+                    (d.separator.is_some(), "separator"),
+                    (d.columns.is_some(), "columns"),
+                ],
+                "source `dense` (line u holds user u's rating of every item, whitespace-separated, 0 = unobserved)",
             ),
             DataSource::Csv | DataSource::Tsv => {}
             DataSource::Synthetic => {}
@@ -682,15 +724,11 @@ impl Collector<'_> {
                 "must be ≥ 0 (0 = users were shown every item)",
             );
         }
-        if let Some(r) = &d.random_test {
-            if !(1..s.items).contains(&r.items_per_user) {
+        if let Some(n) = d.random_test.as_ref().and_then(|r| r.items_per_user) {
+            if !(1..=s.items).contains(&n) {
                 self.push(
                     "dataset.random_test.items_per_user",
-                    format!(
-                        "{} is out of range; must be 1 to {} (fewer than the items: each user is shown items the log does not hold for them)",
-                        r.items_per_user,
-                        s.items.saturating_sub(1)
-                    ),
+                    format!("{n} is out of range; must be 1 to {} (the items)", s.items),
                 );
             }
         }
@@ -776,7 +814,8 @@ impl Collector<'_> {
 
     /// The randomised protocol ranks the randomised test set, which only
     /// `dataset.random_test` provides, and never selects: validation holds
-    /// no randomised part, so it follows a primary protocol.
+    /// no randomised part, so it follows a primary protocol. Propensities
+    /// fitted to it need it too.
     fn check_randomised(&mut self, spec: &Spec) {
         let protocols = &spec.evaluation.protocol;
         let listed = protocols.0.contains(&Protocol::Randomised);
@@ -788,14 +827,24 @@ impl Collector<'_> {
         } else if listed && spec.dataset.random_test.is_none() {
             self.push(
                 "evaluation.protocol",
-                "randomised ranks a randomised-exposure test set: add `dataset.random_test: {items_per_user: 10}` (source: synthetic)",
+                "randomised ranks a randomised-exposure test set: add `dataset.random_test: {items_per_user: 10}` (synthetic) or `{path: FILE}`",
             );
         }
-        if spec.dataset.random_test.is_some() && !listed {
-            self.push(
+        let estimate = spec
+            .evaluation
+            .propensity
+            .as_ref()
+            .is_some_and(|p| p.estimate.is_some());
+        match (spec.dataset.random_test.is_some(), listed || estimate) {
+            (true, false) => self.push(
                 "dataset.random_test",
-                "nothing ranks the randomised test set: add `randomised` to evaluation.protocol, e.g. [full, randomised]",
-            );
+                "nothing reads the randomised test set: add `randomised` to evaluation.protocol (e.g. [full, randomised]) or fit propensities to it (`evaluation.propensity: {estimate: randomised}`)",
+            ),
+            (false, _) if estimate => self.push(
+                "evaluation.propensity.estimate",
+                "randomised fits the exponent to a randomised-exposure test set: add `dataset.random_test: {items_per_user: 10}` (synthetic) or `{path: FILE}`",
+            ),
+            _ => {}
         }
     }
 
