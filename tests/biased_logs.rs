@@ -128,7 +128,7 @@ fn labelled_candidates_rank_only_the_shown_items() {
     };
     let set = MetricSet {
         cutoffs: vec![2],
-        metrics: vec![MetricKind::Recall, MetricKind::Ndcg],
+        metrics: vec![MetricKind::Recall, MetricKind::Ndcg, MetricKind::Auc],
     };
     let items = ItemStats::new(vec![1; 7], 0.8, 2);
     let e = evaluate(&scorer, &target, &set, &items, 1);
@@ -143,6 +143,18 @@ fn labelled_candidates_rank_only_the_shown_items() {
         (ndcg[0] - g).abs() < 1e-12 && (ndcg[1] - g / (1.0 + g)).abs() < 1e-12,
         "{ndcg:?}"
     );
+    // auc over the shown items only: user 0's positive 2 (0.5) beats 4
+    // (0.1), not 0 (0.9): 1/2; user 1's 1 (0.2) and 3 (0.8) against 5
+    // (0.9) and 6 (0.1): 2 of 4. The unshown items 1 (user 0) and 0
+    // (user 1), scored highest, count for nothing.
+    let auc = e
+        .per_user
+        .column(MetricId {
+            kind: MetricKind::Auc,
+            k: 0,
+        })
+        .unwrap();
+    assert_eq!(auc, &[0.5, 0.5]);
 }
 
 /// A dense log (Coat's layout) with a randomised test file: the randomised

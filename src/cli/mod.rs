@@ -862,7 +862,7 @@ fn evaluate_metrics(
     }
     for m in &args.metrics {
         let fix = match m.needs() {
-            Some(Need::Pipeline | Need::TruePreferences) => "use `recsweep run`",
+            Some(Need::Pipeline | Need::TruePreferences | Need::Scores) => "use `recsweep run`",
             Some(Need::Propensities) if propensity.is_none() => {
                 "give --propensity-exponent E (and --train, whose popularity they come from)"
             }

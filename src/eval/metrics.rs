@@ -60,6 +60,7 @@ pub enum MetricKind {
     PooledSnipsRecall,
     TruthUtility,
     TruthNdcg,
+    Auc,
 }
 
 /// The per-user metrics of one list and its hits alone.
@@ -97,7 +98,7 @@ impl MetricKind {
     /// and pop_lift are opt-in.
     pub const DEFAULT: &'static [MetricKind] = MetricKind::ALL.split_at(11).0;
 
-    pub const ALL: [MetricKind; 27] = [
+    pub const ALL: [MetricKind; 28] = [
         MetricKind::Recall,
         MetricKind::Ndcg,
         MetricKind::HitRate,
@@ -125,6 +126,7 @@ impl MetricKind {
         MetricKind::PooledSnipsRecall,
         MetricKind::TruthUtility,
         MetricKind::TruthNdcg,
+        MetricKind::Auc,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -156,6 +158,7 @@ impl MetricKind {
             MetricKind::PooledSnipsRecall => "pooled_snips_recall",
             MetricKind::TruthUtility => "truth_utility",
             MetricKind::TruthNdcg => "truth_ndcg",
+            MetricKind::Auc => "auc",
         }
     }
 
@@ -219,6 +222,9 @@ impl MetricKind {
             MetricKind::TruthNdcg => {
                 "synthetic data: dcg of the generator's relevance over the best attainable top K"
             }
+            MetricKind::Auc => {
+                "share of (held-out, other candidate) pairs the scores order right, ties half; no cutoff"
+            }
         }
     }
 
@@ -231,7 +237,8 @@ impl MetricKind {
             | MetricKind::HitRate
             | MetricKind::Mrr
             | MetricKind::Map
-            | MetricKind::Precision => Family::Accuracy,
+            | MetricKind::Precision
+            | MetricKind::Auc => Family::Accuracy,
             MetricKind::RecallHead
             | MetricKind::RecallTail
             | MetricKind::NdcgHead
@@ -258,6 +265,9 @@ impl MetricKind {
     /// which the spec's `evaluation.metrics` and `recsweep evaluate
     /// --metrics` both apply (each saying how to give the need there).
     pub fn needs(self) -> Option<Need> {
+        if self == MetricKind::Auc {
+            return Some(Need::Scores);
+        }
         match self.family() {
             Family::Stage => Some(Need::Pipeline),
             Family::Debiased => Some(Need::Propensities),
@@ -268,6 +278,12 @@ impl MetricKind {
 
     pub fn is_per_user(self) -> bool {
         self.family() != Family::Catalogue
+    }
+
+    /// Whether the metric reads a top K: all but auc, which orders every
+    /// candidate (its [`MetricId`] has k = 0 and is written `auc`).
+    pub fn has_cutoff(self) -> bool {
+        self != MetricKind::Auc
     }
 
     /// The metric of one list and its hits alone, if this is one: what
@@ -300,7 +316,8 @@ impl MetricKind {
             | MetricKind::SnipsNdcg
             | MetricKind::PooledSnipsRecall
             | MetricKind::TruthUtility
-            | MetricKind::TruthNdcg => None,
+            | MetricKind::TruthNdcg
+            | MetricKind::Auc => None,
         }
     }
 
@@ -344,9 +361,23 @@ pub struct MetricId {
     pub k: usize,
 }
 
+impl MetricId {
+    /// `kind` at cutoff k, or without one (k = 0) for a metric that has
+    /// none: what a table of the metrics at K shows.
+    pub fn at(kind: MetricKind, k: usize) -> Self {
+        Self {
+            kind,
+            k: if kind.has_cutoff() { k } else { 0 },
+        }
+    }
+}
+
 impl fmt::Display for MetricId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.kind.as_str(), self.k)
+        match self.kind.has_cutoff() {
+            true => write!(f, "{}@{}", self.kind.as_str(), self.k),
+            false => f.write_str(self.kind.as_str()),
+        }
     }
 }
 
@@ -354,10 +385,18 @@ impl FromStr for MetricId {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(kind) = s.parse::<MetricKind>() {
+            if !kind.has_cutoff() {
+                return Ok(Self { kind, k: 0 });
+            }
+        }
         let (name, k) = s
             .split_once('@')
             .ok_or_else(|| format!("`{s}` is not METRIC@K, e.g. ndcg@10"))?;
-        let kind = name.parse()?;
+        let kind: MetricKind = name.parse()?;
+        if !kind.has_cutoff() {
+            return Err(format!("`{name}` has no cutoff: write `{name}`"));
+        }
         let k = k
             .parse::<usize>()
             .ok()
@@ -387,11 +426,18 @@ impl schemars::JsonSchema for MetricId {
         "MetricId".into()
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let names: Vec<&str> = MetricKind::ALL.iter().map(|k| k.as_str()).collect();
+        let names = |cutoff: bool| -> String {
+            let names: Vec<&str> = MetricKind::ALL
+                .iter()
+                .filter(|k| k.has_cutoff() == cutoff)
+                .map(|k| k.as_str())
+                .collect();
+            names.join("|")
+        };
         schemars::json_schema!({
-            "description": "a metric at a cutoff, METRIC@K, e.g. ndcg@10 (`recsweep list metrics`)",
+            "description": "a metric at a cutoff, METRIC@K, e.g. ndcg@10, or auc, which has none (`recsweep list metrics`)",
             "type": "string",
-            "pattern": format!("^({})@[1-9][0-9]*$", names.join("|")),
+            "pattern": format!("^(({})@[1-9][0-9]*|{})$", names(true), names(false)),
         })
     }
 }
@@ -430,16 +476,24 @@ impl MetricSet {
             .collect()
     }
 
+    /// The metrics without cutoff first (once each), then the rest
+    /// cutoff-major: the order [`user_metrics`] writes.
     fn columns(&self, per_user: bool) -> Vec<MetricId> {
-        self.cutoffs
+        let wanted = move |m: &&MetricKind| m.is_per_user() == per_user;
+        let uncut = self
+            .metrics
             .iter()
-            .flat_map(|&k| {
-                self.metrics
-                    .iter()
-                    .filter(move |m| m.is_per_user() == per_user)
-                    .map(move |&kind| MetricId { kind, k })
-            })
-            .collect()
+            .filter(wanted)
+            .filter(|m| !m.has_cutoff())
+            .map(|&kind| MetricId { kind, k: 0 });
+        let cut = self.cutoffs.iter().flat_map(move |&k| {
+            self.metrics
+                .iter()
+                .filter(wanted)
+                .filter(|m| m.has_cutoff())
+                .map(move |&kind| MetricId { kind, k })
+        });
+        uncut.chain(cut).collect()
     }
 
     pub fn max_cutoff(&self) -> usize {
@@ -511,6 +565,9 @@ pub enum Need {
     Propensities,
     /// Known true preferences: the synthetic generator's.
     TruePreferences,
+    /// Every candidate's score, which a model has and a ranked list from
+    /// outside does not.
+    Scores,
 }
 
 impl Need {
@@ -520,6 +577,7 @@ impl Need {
             Need::Pipeline => "is a pipeline's stage metric, computed for every pipeline trial and undefined for other models",
             Need::Propensities => "weights hits by inverse item propensities",
             Need::TruePreferences => "needs known true preferences, which only `source: synthetic` has",
+            Need::Scores => "orders every candidate by its score, which a ranked top list does not hold",
         }
     }
 }
@@ -603,11 +661,16 @@ pub fn user_metrics(
     } else {
         (0, 0, Vec::new(), Vec::new())
     };
+    // auc orders every candidate by score, which a list does not hold:
+    // [`super::evaluate`] fills it in.
+    for _ in set.metrics.iter().filter(|m| !m.has_cutoff()) {
+        out.push(f64::NAN);
+    }
     for &k in &set.cutoffs {
         let top = &list[..k.min(list.len())];
         let rel = &relevant[..top.len()];
         for &metric in &set.metrics {
-            if !metric.is_per_user() {
+            if !metric.is_per_user() || !metric.has_cutoff() {
                 continue;
             }
             let value = match metric {
@@ -730,6 +793,37 @@ fn user_metric(
             // Items unseen in train count as seen once: −log2(0) is infinite.
             mean_over_list(&|i| -(f64::from(items.popularity[i].max(1)) / users).log2())
         }
+    }
+}
+
+/// The area under the ROC curve of one user's candidates: the share of
+/// (positive, negative) pairs whose positive scores higher, a tie counting
+/// one half (the Mann–Whitney statistic over P·N). `scores` holds every
+/// item's score (NaN ranks lowest), `positives` the sorted held-out items,
+/// `negatives` the other candidates. NaN without a positive or a negative.
+pub fn auc(scores: &[f32], positives: &[u32], negatives: impl Iterator<Item = u32>) -> f64 {
+    let key = |i: u32| {
+        let s = scores[i as usize];
+        if s.is_nan() {
+            f32::NEG_INFINITY
+        } else {
+            s
+        }
+    };
+    let mut ranked: Vec<f32> = positives.iter().map(|&i| key(i)).collect();
+    ranked.sort_by(f32::total_cmp);
+    let (mut right, mut pairs) = (0.0f64, 0u64);
+    for n in negatives {
+        let s = key(n);
+        let below = ranked.partition_point(|&p| p < s);
+        let not_above = ranked.partition_point(|&p| p <= s);
+        right += (ranked.len() - not_above) as f64 + 0.5 * (not_above - below) as f64;
+        pairs += ranked.len() as u64;
+    }
+    if pairs == 0 {
+        f64::NAN
+    } else {
+        right / pairs as f64
     }
 }
 
@@ -1197,6 +1291,48 @@ mod tests {
 
     /// A perfect list (every held-out item first, heaviest first) scores
     /// SNIPS 1 at any K ≥ the held-out count; IPS then exceeds the naive 1.
+    #[test]
+    fn auc_counts_ordered_pairs_with_ties_half() {
+        // Positives 0 (0.5) and 2 (0.9) against 1 (0.5, a tie), 3 (0.1) and
+        // 4 (NaN, ranked lowest): 5 pairs right and one tie of 6.
+        let scores = [0.5, 0.5, 0.9, 0.1, f32::NAN];
+        let value = auc(&scores, &[0, 2], [1, 3, 4].into_iter());
+        assert!((value - 5.5 / 6.0).abs() < 1e-12, "{value}");
+        assert_eq!(auc(&scores, &[2], [0].into_iter()), 1.0);
+        assert_eq!(auc(&scores, &[3], [0, 1, 2].into_iter()), 0.0);
+        assert!(auc(&scores, &[0], std::iter::empty()).is_nan());
+        assert!(auc(&scores, &[], [0].into_iter()).is_nan());
+    }
+
+    #[test]
+    fn auc_is_written_without_a_cutoff_and_comes_first() {
+        let id: MetricId = "auc".parse().unwrap();
+        assert_eq!(
+            (id.kind, id.k, id.to_string()),
+            (MetricKind::Auc, 0, "auc".into())
+        );
+        assert!("auc@10"
+            .parse::<MetricId>()
+            .unwrap_err()
+            .contains("has no cutoff"));
+        assert!("ndcg".parse::<MetricId>().is_err());
+        assert_eq!(MetricId::at(MetricKind::Auc, 10), id);
+        let set = MetricSet {
+            cutoffs: vec![5, 10],
+            metrics: vec![MetricKind::Ndcg, MetricKind::Auc],
+        };
+        let names: Vec<String> = set
+            .per_user_columns()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(names, ["auc", "ndcg@5", "ndcg@10"]);
+        let items = ItemStats::new(vec![1; 4], 0.8, 1);
+        let mut out = Vec::new();
+        user_metrics(&[1, 0], &[0], f64::NAN, None, &set, &items, &mut out);
+        assert!(out[0].is_nan() && out.len() == 3, "{out:?}");
+    }
+
     #[test]
     fn snips_of_a_perfect_list_is_one() {
         let items = weighted(vec![50, 20, 9, 3, 1, 1, 40, 2], 0.7);

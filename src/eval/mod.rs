@@ -19,7 +19,7 @@ use crate::models::{IndexStage, Scorer, Stages};
 pub use crate::inequality::gini;
 pub use crate::topk::{best_k, top_k, top_k_masked};
 pub use metrics::{
-    check_head_share, coverage, long_tail, pool, stage_metrics, user_metrics, CatalogueMetric,
+    auc, check_head_share, coverage, long_tail, pool, stage_metrics, user_metrics, CatalogueMetric,
     Direction, Family, ItemStats, MetricId, MetricKind, MetricSet, Need, UserRelevance,
     DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
 };
@@ -101,6 +101,10 @@ pub fn evaluate(
     let n_items = target.truth.n_cols();
     let users = target.truth.nonempty_rows();
     let k = set.max_cutoff();
+    let auc_column = set
+        .per_user_columns()
+        .iter()
+        .position(|c| c.kind == MetricKind::Auc);
     let truth_of = target
         .preferences
         .filter(|_| set.metrics.iter().any(|m| m.family() == Family::Truth))
@@ -136,6 +140,7 @@ pub fn evaluate(
                     .as_ref()
                     .map(|(prefs, k)| TrueRow::of(*prefs, u, target, *k));
                 let relevance = relevance.as_ref().map(TrueRow::view);
+                let start = values.len();
                 user_metrics(
                     &list,
                     truth,
@@ -145,6 +150,9 @@ pub fn evaluate(
                     items,
                     &mut values,
                 );
+                if let Some(c) = auc_column {
+                    values[start + c] = user_auc(row, u, truth, target);
+                }
                 list_scores.push(list.iter().map(|&i| row[i as usize]).collect());
                 lists.push(list);
             }
@@ -186,6 +194,21 @@ pub fn evaluate(
         summary,
         lists,
         micros_per_user: elapsed * 1e6 / users.len().max(1) as f64,
+    }
+}
+
+/// auc of user `u`'s scores `row`: the held-out items against every other
+/// candidate (the protocol's or split's own, else every item not excluded).
+fn user_auc(row: &[f32], u: u32, truth: &[u32], target: &Target) -> f64 {
+    let r = u as usize;
+    let negative = |i: &u32| truth.binary_search(i).is_err();
+    match target.candidates {
+        Some(c) => auc(row, truth, c.row(r).iter().copied().filter(negative)),
+        None => {
+            let rankable = |i: &u32| !target.exclude.iter().any(|m| m.contains(r, *i));
+            let all = 0..row.len() as u32;
+            auc(row, truth, all.filter(negative).filter(rankable))
+        }
     }
 }
 

@@ -246,10 +246,11 @@ impl PropensityFit {
         } else {
             ""
         };
+        let half = 1.96 * self.se;
         format!(
             "p_i ∝ n_i^{} ± {} (95%), fitted to the randomised test over {} items{bound}",
-            crate::format::format_number(self.exponent),
-            crate::format::format_number(1.96 * self.se),
+            crate::format::format_to_precision(self.exponent, Some(half)),
+            crate::format::format_to_precision(half, Some(half)),
             self.items
         )
     }

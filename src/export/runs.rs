@@ -225,9 +225,12 @@ fn outcome_metrics(experiment: &ExperimentRecord, outcome: &Outcome) -> Vec<Metr
 }
 
 /// `ndcg@10` as MLflow allows a metric name (letters, digits, `_ - . / :`
-/// and spaces; no `@`): `ndcg_at_10`.
+/// and spaces; no `@`): `ndcg_at_10`; `auc` as it is.
 pub fn metric_name(id: MetricId) -> String {
-    format!("{}_at_{}", id.kind.as_str(), id.k)
+    match id.kind.has_cutoff() {
+        true => format!("{}_at_{}", id.kind.as_str(), id.k),
+        false => id.kind.as_str().to_string(),
+    }
 }
 
 /// `sampled(100 uniform negatives)` → `sampled_100_uniform_negatives`.

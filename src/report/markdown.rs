@@ -306,7 +306,7 @@ fn leaderboard_section(out: &mut String, report: &Report) {
         .collect();
     for &k in &spec.evaluation.cutoffs {
         let _ = writeln!(out, "### Test metrics at K = {k}\n");
-        let metrics: Vec<MetricId> = shown.iter().map(|&kind| MetricId { kind, k }).collect();
+        let metrics: Vec<MetricId> = shown.iter().map(|&kind| MetricId::at(kind, k)).collect();
         let mut header = vec![
             "model".to_string(),
             "configuration".to_string(),

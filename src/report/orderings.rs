@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::eval::{Family, MetricId};
+use crate::eval::{Family, MetricId, MetricKind};
 use crate::results::{Configuration, Part};
 use crate::stats::kendall_tau_b;
 
@@ -49,8 +49,9 @@ impl fmt::Display for Column {
 #[derive(Debug, Clone, Serialize)]
 pub struct Orderings {
     /// The selection metric first (naive, as a rule), then each other
-    /// debiased metric, then each other truth metric, all at its K, then
-    /// the selection metric under each randomised protocol.
+    /// debiased metric, auc (with a randomised protocol), then each other
+    /// truth metric, all at its K, then the selection metric and auc under
+    /// each randomised protocol.
     pub metrics: Vec<Column>,
     /// Each selected model's test value under each metric.
     pub models: Vec<(String, Vec<f64>)>,
@@ -78,7 +79,7 @@ pub fn orderings(
     evaluated: &[crate::eval::MetricKind],
     randomised: &[String],
 ) -> Option<Orderings> {
-    let at = |kind| MetricId { kind, k: metric.k };
+    let at = |kind| MetricId::at(kind, metric.k);
     // The selection metric leads (naive unless the spec selects by a
     // debiased or truth metric, which then is not repeated).
     let other = |m: &&crate::eval::MetricKind| **m != metric.kind;
@@ -92,14 +93,24 @@ pub fn orderings(
         .filter(|m| m.family() == Family::Truth)
         .filter(other)
         .map(|&m| at(m));
-    let metrics: Vec<Column> = std::iter::once(metric)
-        .chain(debiased)
-        .chain(truth)
-        .map(Column::primary)
-        .chain(randomised.iter().map(|p| Column {
+    // auc does not depend on how many items are ranked, so its value on
+    // the biased holdout can be set against its value on a randomised test.
+    let auc = Some(at(MetricKind::Auc))
+        .filter(|_| evaluated.contains(&MetricKind::Auc) && !randomised.is_empty())
+        .filter(|m| *m != metric);
+    let under = |metric: MetricId| {
+        randomised.iter().map(move |p| Column {
             metric,
             protocol: Some(p.clone()),
-        }))
+        })
+    };
+    let metrics: Vec<Column> = std::iter::once(metric)
+        .chain(debiased)
+        .chain(auc)
+        .chain(truth)
+        .map(Column::primary)
+        .chain(under(metric))
+        .chain(auc.into_iter().flat_map(under))
         .collect();
     if metrics.len() < 2 {
         return None;
@@ -198,7 +209,6 @@ impl Orderings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::MetricKind;
 
     fn orderings(naive_vs_truth: Option<f64>) -> Orderings {
         let naive = MetricId {

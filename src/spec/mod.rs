@@ -116,6 +116,12 @@ pub struct EvaluationSpec {
 }
 
 impl EvaluationSpec {
+    /// Whether `m` is among what this section evaluates: one of its
+    /// metrics at one of its cutoffs (or without one, for auc).
+    pub fn evaluates(&self, m: MetricId) -> bool {
+        self.metrics.contains(&m.kind) && (!m.kind.has_cutoff() || self.cutoffs.contains(&m.k))
+    }
+
     fn default_cutoffs() -> Vec<usize> {
         crate::eval::DEFAULT_CUTOFFS.to_vec()
     }

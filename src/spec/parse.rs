@@ -881,7 +881,7 @@ impl Collector<'_> {
                         key,
                         format!("`{}` is not an accuracy metric; published rows compare accuracy (recall, ndcg, ...)", m.kind.as_str()),
                     );
-                } else if !e.metrics.contains(&m.kind) || !e.cutoffs.contains(&m.k) {
+                } else if !e.evaluates(*m) {
                     self.push(
                         key,
                         format!(
@@ -926,7 +926,16 @@ impl Collector<'_> {
                 ),
             );
         }
-        if !e.cutoffs.contains(&m.k) {
+        if !m.kind.has_cutoff() {
+            // Selection's figures and stage tables read the metric's K.
+            self.push(
+                "selection.metric",
+                format!(
+                    "`{m}` has no cutoff; select by a metric at one of evaluation.cutoffs, e.g. ndcg@{}, and report {m} beside it",
+                    e.cutoffs.first().copied().unwrap_or(10)
+                ),
+            );
+        } else if !e.cutoffs.contains(&m.k) {
             self.push(
                 "selection.metric",
                 format!(
@@ -1038,10 +1047,7 @@ impl Collector<'_> {
             c.metrics.push(spec.selection.metric);
         } else {
             for (i, m) in c.metrics.iter().enumerate() {
-                if !m.kind.is_per_user()
-                    || !e.metrics.contains(&m.kind)
-                    || !e.cutoffs.contains(&m.k)
-                {
+                if !m.kind.is_per_user() || !e.evaluates(*m) {
                     self.push(
                         format!("check.metrics[{i}]"),
                         format!("`{m}` must be a per-user metric among evaluation.metrics at one of evaluation.cutoffs"),
