@@ -24,7 +24,7 @@ use crate::models::{
 use crate::plan::ValidSpec;
 use crate::results::{configurations, load_records, refit_trials, Part};
 use crate::seed::mix;
-use crate::simulation::{simulate, FittedTruth, SimulationRun, World};
+use crate::simulation::{simulate, FittedTruth, Recommender, SimulationRun, World};
 use crate::spec::{Protocol, Spec};
 use crate::split::{self, Split, SplitError};
 use crate::store::{
@@ -981,19 +981,32 @@ impl<'a> Setting<'a> {
             head_share: experiment.spec.evaluation.head_share,
             block_users: experiment.spec.evaluation.block_users,
         };
-        sim.epsilon
+        let mut runs = sim
+            .epsilon
             .iter()
             .enumerate()
             .map(|(i, &epsilon)| {
                 simulate(
-                    config,
+                    Recommender::Model(config),
                     &world,
                     sim,
                     epsilon,
                     mix(seed ^ mix(0x51AD + i as u64)),
                 )
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        // The oracle's loop depends on the seed alone, so every trial of a
+        // seed stores the same reference (cheap: nothing is trained).
+        if sim.oracle {
+            runs.push(simulate(
+                Recommender::Oracle,
+                &world,
+                sim,
+                0.0,
+                mix(seed ^ mix(0x0AC1E)),
+            )?);
+        }
+        Ok(runs)
     }
 
     /// Fits the trial's model and scores it under every protocol.

@@ -60,7 +60,7 @@ models:
     params: {dim: 8, epochs: 3, loss: softmax, popularity: {method: logq}}
 sweep: {seeds: 2}
 selection: {metric: ndcg@10, refit: true}
-simulation: {rounds: 2, k: 5, epsilon: [0.0, 0.1]}
+simulation: {rounds: 2, k: 5, epsilon: [0.0, 0.1], oracle: true}
 report: {path: $work/report/mlflow_export.md}
 EOF
 cd "$work" || fail "no work folder"

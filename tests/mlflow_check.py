@@ -124,7 +124,8 @@ def main():
             compared += len(want)
         for sim in record.get("simulation", []):
             eps = sim["epsilon"]
-            key = f"simulation.epsilon_{eps:g}.truth_utility"
+            where = "oracle" if sim.get("oracle") else f"epsilon_{eps:g}"
+            key = f"simulation.{where}.truth_utility"
             history = call(uri, "metrics/get-history", query={"run_id": run["info"]["run_id"], "metric_key": key})
             steps = sorted((m["step"], m["value"]) for m in history.get("metrics", []))
             want = [(r + 1, round_["truth_utility"]) for r, round_ in enumerate(sim["rounds"])]

@@ -1,6 +1,7 @@
 //! The feedback-loop simulation end to end: its rounds do not depend on the
-//! thread count, the report tests the final round against the baseline, and
-//! exploration widens what users are shown (docs/simulation.md).
+//! thread count, the report tests the whole loop against the baseline beside
+//! the oracle, and exploration widens what users are shown
+//! (docs/simulation.md).
 
 mod common;
 
@@ -19,6 +20,15 @@ evaluation: {cutoffs: [10], metrics: [ndcg, truth_ndcg]}\n\
 models:\n  - model: most_pop\n  - model: ials\n    params: {dim: 8, iterations: 4, solver: cg}\n  - model: two_tower\n    params: {dim: 8, hidden: [], epochs: 2, batch_size: 128}\n\
 sweep: {seeds: 2}\n\
 simulation: {rounds: 3, k: 5, epsilon: [0.0, 0.5], baseline: {model: ials, epsilon: 0.0}}\n";
+
+/// SPEC with the deployment-like options: impressions remembered, a choice
+/// budget, the oracle.
+fn deployed() -> String {
+    SPEC.replace(
+        "baseline: {model: ials, epsilon: 0.0}}",
+        "baseline: {model: ials, epsilon: 0.0}, impressions: remember, choice: {max: 2}, oracle: true}",
+    )
+}
 
 fn runs(experiment: &Experiment, jobs: usize) -> Vec<Vec<SimulationRun>> {
     let dir = tempfile::tempdir().unwrap();
@@ -67,38 +77,96 @@ fn rounds_are_deterministic_for_a_seed_at_any_thread_count() {
     );
     // Seeds differ (acceptance draws), so most_pop's two trials do too.
     assert_ne!(one[0], one[1]);
+    let deployed =
+        Experiment::prepare(parse_spec(&deployed(), Path::new("loop.yaml"), &[]).unwrap()).unwrap();
+    let one = runs(&deployed, 1);
+    assert_eq!(one, runs(&deployed, 2));
+    for trial in &one {
+        // The rates' runs, then the oracle's.
+        assert_eq!(trial.len(), 3);
+        assert!(trial[2].oracle && !trial[0].oracle);
+        for run in trial {
+            // A budget of two a round, three rounds.
+            assert!(run.taken.iter().all(|&t| t <= 6.0));
+        }
+    }
+    // The oracle's loop depends on the seed alone.
+    assert_eq!(one[0][2], one[2][2]);
 }
 
 #[test]
-fn the_report_tests_the_final_round_against_the_baseline() {
-    let (_, ran) = common::run_spec(SPEC);
+fn the_report_tests_the_whole_loop_against_the_baseline_beside_the_oracle() {
+    let (experiment, ran) = common::run_spec(&deployed());
     let results = ran.results;
     let report = report::build(&results).unwrap();
     let l = report.simulation.as_ref().unwrap();
     assert_eq!(l.baseline, "ials (defaults) ε=0");
-    // 3 models × 2 rates; every row but the baseline has a contrast.
-    assert_eq!(l.rows.len(), 6);
-    assert_eq!(l.rows.iter().filter(|r| r.versus.is_none()).count(), 1);
+    // 3 models × 2 rates and the oracle; every row but the baseline and the
+    // oracle has both contrasts.
+    assert_eq!(l.rows.len(), 7);
+    let untested: Vec<&str> = l
+        .rows
+        .iter()
+        .filter(|r| r.taken.is_none() && r.regret.is_none())
+        .map(|r| r.label.as_str())
+        .collect();
+    assert_eq!(untested, ["ials (defaults) ε=0", report::ORACLE]);
     assert!(l.rows.iter().all(|r| r.seeds == 2));
-    // The opening answers with the loop first: the row of highest final
-    // truth utility, against the baseline.
-    let utility = |r: &recsweep::report::LoopRow| r.measures[0].last().unwrap().0;
+    let measure = |name| {
+        recsweep::simulation::Round::MEASURES
+            .iter()
+            .position(|m| m.name == name)
+            .unwrap()
+    };
+    let (utility, regret, taken) = (
+        measure("truth_utility"),
+        measure("regret"),
+        measure("taken"),
+    );
+    let oracle = l.rows.iter().find(|r| r.oracle).unwrap();
+    // The ideal list is the oracle's own, so it has no regret, and in the
+    // first round (one log for all) nothing shows more relevant items.
+    assert!(oracle.measures[regret].iter().all(|(m, _)| m.abs() < 1e-12));
+    for row in &l.rows {
+        assert!(row.measures[regret].iter().all(|(m, _)| *m >= -1e-12));
+        assert!(oracle.measures[utility][0].0 >= row.measures[utility][0].0 - 1e-12);
+    }
+    // Every run's per-user regret is a sum of ideal-minus-list gaps.
+    for t in &experiment.expansion.trials {
+        if let Outcome::Ok { simulation, .. } = results.read_trial(&t.id).unwrap().outcome {
+            for run in &simulation {
+                assert!(run.regret.iter().all(|&r| r >= -1e-12), "{:?}", run.regret);
+            }
+        }
+    }
+    // The opening answers with the loop first: the row whose users took the
+    // most items, against the baseline.
     let best = l
         .rows
         .iter()
-        .max_by(|a, b| utility(a).total_cmp(&utility(b)))
+        .filter(|r| !r.oracle)
+        .max_by(|a, b| {
+            let (a, b) = (
+                a.measures[taken].last().unwrap(),
+                b.measures[taken].last().unwrap(),
+            );
+            a.0.total_cmp(&b.0)
+        })
         .unwrap();
     let answer = format!(
-        "After {} rounds of the feedback loop, **{}** keeps the highest truth utility (",
+        "Over {} rounds of the feedback loop, users of **{}**",
         l.rounds, best.label
     );
     // After the biased-log warning the synthetic truth may raise, before the
     // models' leaderboard.
     let at = report.summary.iter().position(|s| s.starts_with(&answer));
     assert!(at.is_some_and(|i| i <= 1), "{:?}", report.summary);
+    assert!(report.summary[at.unwrap()].contains("The oracle's users took"));
     let text = report::render_markdown(&report);
     assert!(text.contains("## Feedback loop"), "{text}");
-    assert!(text.contains("loop-jaccard.svg"));
+    assert!(text.contains("impressions are remembered"), "{text}");
+    assert!(text.contains("| reference"), "{text}");
+    assert!(text.contains("loop-regret.svg"));
 }
 
 /// On a file source a fitted model stands in for the truth: the loop runs
@@ -153,7 +221,7 @@ fn validate_says_what_each_trial_simulates() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("25 trials\neach trial then simulates 10 rounds of 10 recommendations per user at ε = 0, 0.1 (truth: the synthetic generator's preferences)"),
+        text.contains("25 trials\neach trial then simulates 10 rounds of 10 recommendations per user at ε = 0, 0.1 (truth: the synthetic generator's preferences; impressions remembered, users take at most 3 a round, beside the oracle's loop)"),
         "{text}"
     );
 }

@@ -139,6 +139,14 @@ fn range_and_cross_field_rules() {
             "simulation.baseline.epsilon: 0 is not among simulation.epsilon",
         ),
         (
+            "simulation: {k: 5, choice: {max: 6}}",
+            "simulation.choice.max: 6 is out of range; must be 1 to k (5)",
+        ),
+        (
+            "simulation: {impressions: always}",
+            "simulation.impressions: unknown value `always` (allowed: forget, remember)",
+        ),
+        (
             "evaluation: {metrics: [snips_recall], propensity: {exponent: 0.5, gamma: 1.0}}",
             "evaluation.propensity.gamma: applies only to preset yang2018",
         ),

@@ -97,8 +97,22 @@ pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
             Some(t) => format!("{} fitted on the whole log", t.model.as_str()),
             None => "the synthetic generator's preferences".to_string(),
         };
+        let mut how = Vec::new();
+        if sim.impressions == recsweep::simulation::Impressions::Remember {
+            how.push("impressions remembered".to_string());
+        }
+        if let Some(c) = &sim.choice {
+            how.push(format!("users take at most {} a round", c.max));
+        }
+        if sim.oracle {
+            how.push("beside the oracle's loop".to_string());
+        }
+        let how = match how.is_empty() {
+            true => String::new(),
+            false => format!("; {}", how.join(", ")),
+        };
         outln!(
-            "each trial then simulates {} rounds of {} recommendations per user at ε = {} (truth: {truth})",
+            "each trial then simulates {} rounds of {} recommendations per user at ε = {} (truth: {truth}{how})",
             sim.rounds,
             sim.k,
             rates.join(", ")

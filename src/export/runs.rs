@@ -210,7 +210,10 @@ fn outcome_metrics(experiment: &ExperimentRecord, outcome: &Outcome) -> Vec<Metr
         put("kept_epoch".into(), c.kept_epoch as f64, 0);
     }
     for run in simulation {
-        let prefix = format!("simulation.epsilon_{}", describe_value(&run.epsilon.into()));
+        let prefix = match run.oracle {
+            true => "simulation.oracle".to_string(),
+            false => format!("simulation.epsilon_{}", describe_value(&run.epsilon.into())),
+        };
         for measure in &Round::MEASURES {
             for r in 0..run.rounds.len() {
                 put(

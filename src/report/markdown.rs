@@ -1188,32 +1188,54 @@ fn simulation_section(out: &mut String, report: &Report) {
         ),
     };
     let explore = match sim.explore {
-        crate::simulation::Explore::Uniform => {
-            "uniformly among the items the user has not interacted with"
+        crate::simulation::Explore::Uniform => "uniformly among the items the user could be shown",
+        crate::simulation::Explore::LongTail => "among the long-tail items the user could be shown",
+    };
+    let shown = match sim.impressions {
+        crate::simulation::Impressions::Forget => {
+            "unseen items (a shown item not taken may come back)"
         }
-        crate::simulation::Explore::LongTail => {
-            "among the long-tail items the user has not interacted with"
+        crate::simulation::Impressions::Remember => {
+            "items it has never shown them and they have not taken (impressions are remembered)"
         }
+    };
+    let takes = match &sim.choice {
+        None => "each user takes each recommended item with its true relevance".to_string(),
+        Some(c) => format!(
+            "each user takes at most {} of them, one after another, by a multinomial logit over the items not yet taken \
+             (weights δ_p·ρ/(1 − ρ), δ_p {}) and an outside option of weight 1",
+            c.max,
+            match c.position {
+                crate::simulation::PositionDiscount::Dcg => "= 1/log2(p + 1) at position p",
+                crate::simulation::PositionDiscount::None => "= 1",
+            }
+        ),
     };
     let _ = writeln!(
         out,
-        "Each of {} rounds retrains the model on the current log (at first the whole dataset), recommends {} unseen items to every user \
-         (each slot, with probability ε, filled {explore}), and each user accepts each recommended item with its true relevance \
-         under {truth}; accepted items join the log. \
-         Truth utility is the expected share of the K items a user would take; taken counts the items a user accepted through the round; ARP and the long tail refer to the initial log; \
-         homogenisation is the mean Jaccard similarity of users' accepted items so far (docs/simulation.md). \
+        "Each of {} rounds retrains the model on the current log (at first the whole dataset), recommends {} of the {shown} to every user \
+         (each slot, with probability ε, filled {explore}), and {takes}, true relevance under {truth}; taken items join the log. \
+         Truth utility is the mean true relevance of a round's K slots; taken counts the items a user took through the round; \
+         regret sums over rounds the ideal list's truth utility (the K most relevant items the user could be shown that round) minus the list's; \
+         ARP and the long tail refer to the initial log; homogenisation is the mean Jaccard similarity of users' taken items so far (docs/simulation.md). \
          Mean over seeds ± the half-width of a 95% t-interval over seeds, in the last round. \
-         The last column gives each row's final-round truth utility minus that of **{}** with its 95% interval, tested over users and seeds \
-         (a paired {} test on seed-averaged users, the seeds' own variance added; {} correction).\n",
+         The last two columns give each row's items taken and regret over the whole loop minus those of **{}** with 95% intervals, tested over users and seeds \
+         (a paired {} test on seed-averaged users, the seeds' own variance added; {} correction over both columns).{}\n",
         l.rounds,
         l.k,
         l.baseline,
         report.record.spec.compare.test.as_str(),
         report.record.spec.compare.correction.as_str(),
+        if l.rows.iter().any(|r| r.oracle) {
+            " The oracle row recommends each user the K items of highest true relevance they could be shown, in its own loop: the reference."
+        } else {
+            ""
+        },
     );
     let mut header: Vec<String> = vec!["configuration".into(), "seeds".into()];
     header.extend(Round::MEASURES.iter().map(|m| m.name.to_string()));
-    header.push("truth utility vs baseline".into());
+    header.push("taken vs baseline".into());
+    header.push("regret vs baseline ↓".into());
     let mut t = Builder::default();
     t.push_record(header);
     let alpha = report.record.spec.compare.alpha;
@@ -1221,7 +1243,9 @@ fn simulation_section(out: &mut String, report: &Report) {
         let mut cells = vec![row.label.clone(), row.seeds.to_string()];
         for values in &row.measures {
             let (mean, ci) = values.last().copied().unwrap_or((f64::NAN, None));
-            cells.push(match ci.filter(|ci| *ci > 0.0 && ci.is_finite()) {
+            // Seeds that agree to rounding (the oracle's lists) have no interval.
+            let real = |ci: &f64| *ci > 1e-9 * mean.abs() && ci.is_finite();
+            cells.push(match ci.filter(real) {
                 Some(ci) => format!(
                     "{} ± {}",
                     format_to_precision(mean, Some(ci)),
@@ -1230,15 +1254,18 @@ fn simulation_section(out: &mut String, report: &Report) {
                 None => format_to_precision(mean, None),
             });
         }
-        cells.push(match &row.versus {
-            None => "baseline".into(),
-            Some(c) => format!(
-                "{} {} p={}",
-                with_interval(MetricKind::Ndcg, c),
-                marker(c.significant(alpha), c.diff()),
-                format_p(c.p_adjusted)
-            ),
-        });
+        for c in [&row.taken, &row.regret] {
+            cells.push(match c {
+                None if row.oracle => "reference".into(),
+                None => "baseline".into(),
+                Some(c) => format!(
+                    "{} {} p={}",
+                    with_interval(MetricKind::Ndcg, c),
+                    marker(c.significant(alpha), c.diff()),
+                    format_p(c.p_adjusted)
+                ),
+            });
+        }
         t.push_record(cells);
     }
     push_table(out, t);

@@ -35,7 +35,7 @@ pub use figures::{Figure, Section};
 pub use markdown::{render as render_markdown, render_appendix};
 pub use orderings::{OrderingTau, Orderings};
 pub use published::{Standing, StandingRow};
-pub use simulation::{Loop, LoopRow};
+pub use simulation::{Loop, LoopRow, ORACLE};
 pub use stages::StageRow;
 pub use tuning::{Tuning, TuningRow};
 

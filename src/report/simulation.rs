@@ -1,6 +1,7 @@
 //! The feedback loop in the report: each configuration × exploration rate
-//! over rounds (mean and 95% t-interval over seeds), and its final round
-//! tested against the spec's baseline over users and seeds.
+//! over rounds (mean and 95% t-interval over seeds), the oracle's loop as
+//! the reference, and the cumulative endpoints (items taken, regret) tested
+//! against the spec's baseline over users and seeds.
 
 use serde::Serialize;
 
@@ -22,10 +23,17 @@ pub struct LoopRow {
     pub seeds: usize,
     /// measures[m][r]: (mean, 95% half-width) over seeds of measure m at round r.
     pub measures: Vec<Vec<(f64, Option<f64>)>>,
-    /// Final-round truth utility against the baseline; None for the
-    /// baseline itself.
-    pub versus: Option<Contrast>,
+    /// The oracle's loop: the reference, tested against nothing.
+    pub oracle: bool,
+    /// Items taken over the loop against the baseline; None for the
+    /// baseline and the oracle.
+    pub taken: Option<Contrast>,
+    /// Regret over the loop against the baseline (lower is better).
+    pub regret: Option<Contrast>,
 }
+
+/// The label of the oracle's row.
+pub const ORACLE: &str = "oracle (top-K by true relevance)";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Loop {
@@ -43,11 +51,15 @@ pub fn build(
     compare: &CompareSpec,
     seed: u64,
 ) -> Option<Loop> {
-    fn runs<'a>(c: &Configuration<'a>, epsilon: f64) -> Vec<&'a SimulationRun> {
+    // A configuration's runs at a rate (None: its oracle loops, one per seed).
+    fn runs<'a>(c: &Configuration<'a>, epsilon: Option<f64>) -> Vec<&'a SimulationRun> {
         c.trials
             .iter()
             .filter_map(|t| match &t.outcome {
-                Outcome::Ok { simulation, .. } => simulation.iter().find(|s| s.epsilon == epsilon),
+                Outcome::Ok { simulation, .. } => simulation.iter().find(|s| match epsilon {
+                    Some(e) => !s.oracle && s.epsilon == e,
+                    None => s.oracle,
+                }),
                 Outcome::Failed { .. } => None,
             })
             .collect()
@@ -65,18 +77,48 @@ pub fn build(
         .iter()
         .find(|c| c.model_name == baseline_model)
         .map(|c| (c.config_id.clone(), baseline_epsilon));
-    // Each seed's per-user final utility: the test runs over users and
-    // seeds (users align: every run covers every dense user; contrast cuts a
-    // hand-edited record that does not to the users all runs have).
-    let per_seed = |runs: &[&SimulationRun]| -> Vec<Vec<f64>> {
-        runs.iter().map(|r| r.final_utility.clone()).collect()
+    // Each seed's per-user endpoints (items taken, regret): the tests run
+    // over users and seeds (users align: every run covers every dense user;
+    // contrast cuts a hand-edited record that does not to the users all runs
+    // have).
+    struct Endpoints {
+        taken: Vec<Vec<f64>>,
+        regret: Vec<Vec<f64>>,
+    }
+    let endpoints = |runs: &[&SimulationRun]| Endpoints {
+        taken: runs.iter().map(|r| r.taken.clone()).collect(),
+        regret: runs.iter().map(|r| r.regret.clone()).collect(),
+    };
+    let row = |label: String, model: &str, epsilon: f64, found: &[&SimulationRun]| LoopRow {
+        label,
+        model: model.to_string(),
+        epsilon,
+        seeds: found.len(),
+        measures: Round::MEASURES
+            .iter()
+            .map(|measure| {
+                (0..spec.rounds)
+                    .map(|r| {
+                        let values: Vec<f64> = found
+                            .iter()
+                            .filter(|run| r < run.rounds.len())
+                            .map(|run| (measure.of)(&run.rounds, r))
+                            .collect();
+                        mean_ci95(&values)
+                    })
+                    .collect()
+            })
+            .collect(),
+        oracle: false,
+        taken: None,
+        regret: None,
     };
     let mut rows = Vec::new();
     let mut baseline_values = None;
     let mut baseline_label = String::new();
     for c in configs {
         for &epsilon in &spec.epsilon {
-            let found = runs(c, epsilon);
+            let found = runs(c, Some(epsilon));
             if found.is_empty() {
                 continue;
             }
@@ -85,35 +127,13 @@ pub fn build(
                 c.model_name,
                 describe_knobs(&c.knobs)
             );
-            let measures = Round::MEASURES
-                .iter()
-                .map(|measure| {
-                    (0..spec.rounds)
-                        .map(|r| {
-                            let values: Vec<f64> = found
-                                .iter()
-                                .filter(|run| r < run.rounds.len())
-                                .map(|run| (measure.of)(&run.rounds, r))
-                                .collect();
-                            mean_ci95(&values)
-                        })
-                        .collect()
-                })
-                .collect();
             if baseline.as_ref() == Some(&(c.config_id.clone(), epsilon)) {
-                baseline_values = Some(per_seed(&found));
+                baseline_values = Some(endpoints(&found));
                 baseline_label = label.clone();
             }
             rows.push((
-                LoopRow {
-                    label,
-                    model: c.model_name.clone(),
-                    epsilon,
-                    seeds: found.len(),
-                    measures,
-                    versus: None,
-                },
-                per_seed(&found),
+                row(label, &c.model_name, epsilon, &found),
+                endpoints(&found),
             ));
         }
     }
@@ -123,71 +143,107 @@ pub fn build(
     if let Some(b) = &baseline_values {
         for (row, values) in rows.iter_mut() {
             if row.label != baseline_label {
-                row.versus =
-                    contrast_over_seeds((&row.label, values), (&baseline_label, b), compare, seed);
+                let label = row.label.as_str();
+                let versus = |a: &[Vec<f64>], b: &[Vec<f64>]| {
+                    contrast_over_seeds((label, a), (&baseline_label, b), compare, seed)
+                };
+                row.taken = versus(&values.taken, &b.taken);
+                row.regret = versus(&values.regret, &b.regret);
             }
         }
-        // One family: the table's rows, corrected together.
+        // One family: both endpoints of every row, corrected together.
         let raw: Vec<f64> = rows
             .iter()
-            .filter_map(|(r, _)| r.versus.as_ref().map(|c| c.p_raw))
+            .flat_map(|(r, _)| [&r.taken, &r.regret])
+            .filter_map(|c| c.as_ref().map(|c| c.p_raw))
             .collect();
         let mut adjusted = adjust(&raw, compare.correction).into_iter();
-        for c in rows.iter_mut().filter_map(|(r, _)| r.versus.as_mut()) {
+        for c in rows
+            .iter_mut()
+            .flat_map(|(r, _)| [r.taken.as_mut(), r.regret.as_mut()])
+            .flatten()
+        {
             c.p_adjusted = adjusted.next().expect("one adjusted p per raw p");
         }
+    }
+    let mut rows: Vec<LoopRow> = rows.into_iter().map(|(r, _)| r).collect();
+    // The oracle's loops depend on the seed alone: any configuration's are
+    // every configuration's.
+    if let Some(found) = configs
+        .iter()
+        .map(|c| runs(c, None))
+        .find(|found| !found.is_empty())
+    {
+        rows.push(LoopRow {
+            oracle: true,
+            ..row(ORACLE.to_string(), "oracle", 0.0, &found)
+        });
     }
     Some(Loop {
         rounds: spec.rounds,
         k: spec.k,
         baseline: baseline_label,
-        rows: rows.into_iter().map(|(r, _)| r).collect(),
+        rows,
     })
 }
 
 impl Loop {
+    /// A measure's last-round (mean, half-width) in a row.
+    fn last(&self, row: &LoopRow, name: &str) -> Option<(f64, Option<f64>)> {
+        let m = Round::MEASURES.iter().position(|m| m.name == name)?;
+        row.measures[m].last().copied()
+    }
+
     /// What the loop answers, for the report's opening: the configuration
-    /// with the highest final-round truth utility, against the baseline.
+    /// whose users took the most items over the whole loop, against the
+    /// baseline, its regret, and the oracle's count beside it. The whole loop,
+    /// not the final round: a model whose users took more earlier has less
+    /// left to offer at the end (depletion).
     pub fn answer(&self, alpha: f64) -> Option<String> {
-        let utility = Round::MEASURES
-            .iter()
-            .position(|m| m.name == "truth_utility")?;
-        let last = |row: &LoopRow| row.measures[utility].last().map(|(mean, _)| *mean);
+        let took = |row: &LoopRow| self.last(row, "taken").map(|(mean, _)| mean);
         let best = self
             .rows
             .iter()
-            .filter(|r| last(r).is_some_and(f64::is_finite))
-            .max_by(|a, b| last(a).unwrap_or(0.0).total_cmp(&last(b).unwrap_or(0.0)))?;
-        let versus = match &best.versus {
-            None => "it is the baseline".to_string(),
+            .filter(|r| !r.oracle && took(r).is_some_and(f64::is_finite))
+            .max_by(|a, b| took(a).unwrap_or(0.0).total_cmp(&took(b).unwrap_or(0.0)))?;
+        let number =
+            |(mean, half): (f64, Option<f64>)| crate::format::format_to_precision(mean, half);
+        let versus = |c: &Option<Contrast>, direction| match c {
+            None => String::new(),
             Some(c) => format!(
-                "against the baseline {}: {}, {}",
+                "; against the baseline {}: {}, {}",
                 self.baseline,
                 super::stages::lift_phrase(c),
-                c.verdict(alpha, crate::eval::Direction::Higher).of_a()
+                c.verdict(alpha, direction).of_a()
             ),
         };
-        let (mean, half) = *best.measures[utility].last()?;
-        // The final round alone is confounded by depletion (a model whose
-        // users took more earlier has less left to offer), so the items
-        // taken over the whole loop stand beside it.
-        let taken = Round::MEASURES.iter().position(|m| m.name == "taken")?;
-        let took = |label: &str| {
-            let row = self.rows.iter().find(|r| r.label == label)?;
-            let (mean, half) = *row.measures[taken].last()?;
-            Some(crate::format::format_to_precision(mean, half))
+        let is_baseline = if best.label == self.baseline {
+            " (the baseline)"
+        } else {
+            ""
         };
-        let taken = match (took(&best.label), took(&self.baseline)) {
-            (Some(a), Some(b)) if best.label != self.baseline => {
-                format!(" Over the whole loop its users took {a} items each, the baseline's {b}.")
-            }
-            _ => String::new(),
-        };
+        let oracle = self
+            .rows
+            .iter()
+            .find(|r| r.oracle)
+            .and_then(|o| Some((self.last(o, "taken")?, took(best)?)))
+            .map(|(o, b)| {
+                format!(
+                    " The oracle's users took {} ({:.0}% of it reached).",
+                    number(o),
+                    100.0 * b / o.0
+                )
+            })
+            .unwrap_or_default();
         Some(format!(
-            "After {} rounds of the feedback loop, **{}** keeps the highest truth utility ({}); {versus}.{taken}",
+            "Over {} rounds of the feedback loop, users of **{}**{is_baseline} took the most items, {} each{}. \
+             Its regret against the ideal lists is {}{}.{oracle}",
             self.rounds,
             best.label,
-            crate::format::format_to_precision(mean, half)
+            number(self.last(best, "taken")?),
+            versus(&best.taken, crate::eval::Direction::Higher),
+            number(self.last(best, "regret")?),
+            versus(&best.regret, crate::eval::Direction::Lower),
         ))
     }
 }
