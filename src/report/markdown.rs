@@ -1193,16 +1193,16 @@ fn simulation_section(out: &mut String, report: &Report) {
     };
     let shown = match sim.impressions {
         crate::simulation::Impressions::Forget => {
-            "unseen items (a shown item not taken may come back)"
+            "items not in the log (a shown item not taken may come back)"
         }
         crate::simulation::Impressions::Remember => {
-            "items it has never shown them and they have not taken (impressions are remembered)"
+            "items not in the log and never shown to them before (impressions are remembered)"
         }
     };
     let takes = match &sim.choice {
-        None => "each user takes each recommended item with its true relevance".to_string(),
+        None => "Each user takes each recommended item independently with probability ρ".to_string(),
         Some(c) => format!(
-            "each user takes at most {} of them, one after another, by a multinomial logit over the items not yet taken \
+            "Each user takes at most {} of them, one after another, by a multinomial logit over the items not yet taken \
              (weights δ_p·ρ/(1 − ρ), δ_p {}) and an outside option of weight 1",
             c.max,
             match c.position {
@@ -1213,14 +1213,14 @@ fn simulation_section(out: &mut String, report: &Report) {
     };
     let _ = writeln!(
         out,
-        "Each of {} rounds retrains the model on the current log (at first the whole dataset), recommends {} of the {shown} to every user \
-         (each slot, with probability ε, filled {explore}), and {takes}, true relevance under {truth}; taken items join the log. \
+        "Each of {} rounds retrains the model on the current log (at first the whole dataset) and recommends to every user {} {shown}; \
+         each slot is, with probability ε, filled {explore}. {takes}, where ρ is the item's true relevance under {truth}; taken items join the log. \
          Truth utility is the mean true relevance of a round's K slots; taken counts the items a user took through the round; \
          regret sums over rounds the ideal list's truth utility (the K most relevant items the user could be shown that round) minus the list's; \
          ARP and the long tail refer to the initial log; homogenisation is the mean Jaccard similarity of users' taken items so far (docs/simulation.md). \
          Mean over seeds ± the half-width of a 95% t-interval over seeds, in the last round. \
          The last two columns give each row's items taken and regret over the whole loop minus those of **{}** with 95% intervals, tested over users and seeds \
-         (a paired {} test on seed-averaged users, the seeds' own variance added; {} correction over both columns).{}\n",
+         (the spec's {} test, paired over seed-averaged users, the seeds' own variance added; {} correction over both columns).{}\n",
         l.rounds,
         l.k,
         l.baseline,
