@@ -27,7 +27,9 @@ use crate::sweep::{Expansion, Trial};
 use crate::table::{self, Table, Values, WriteColumn};
 
 /// Bumped when stored results change meaning; older trials are then redone.
-pub const FORMAT: u32 = 1;
+/// 2: a simulation run stores each user's items taken and regret over the
+/// loop, which the report tests (format 1's runs lack them).
+pub const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ExperimentRecord {

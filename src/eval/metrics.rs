@@ -1289,8 +1289,6 @@ mod tests {
         assert!((values[1][0] + values[1][1] - 1.0 / (11.0 / 3.0)).abs() < 1e-12);
     }
 
-    /// A perfect list (every held-out item first, heaviest first) scores
-    /// SNIPS 1 at any K ≥ the held-out count; IPS then exceeds the naive 1.
     #[test]
     fn auc_counts_ordered_pairs_with_ties_half() {
         // Positives 0 (0.5) and 2 (0.9) against 1 (0.5, a tie), 3 (0.1) and
@@ -1333,6 +1331,8 @@ mod tests {
         assert!(out[0].is_nan() && out.len() == 3, "{out:?}");
     }
 
+    /// A perfect list (every held-out item first, heaviest first) scores
+    /// SNIPS 1 at any K ≥ the held-out count; IPS then exceeds the naive 1.
     #[test]
     fn snips_of_a_perfect_list_is_one() {
         let items = weighted(vec![50, 20, 9, 3, 1, 1, 40, 2], 0.7);

@@ -1257,7 +1257,8 @@ fn simulation_section(out: &mut String, report: &Report) {
         for c in [&row.taken, &row.regret] {
             cells.push(match c {
                 None if row.oracle => "reference".into(),
-                None => "baseline".into(),
+                None if row.label == l.baseline => "baseline".into(),
+                None => "—".into(),
                 Some(c) => format!(
                     "{} {} p={}",
                     with_interval(MetricKind::Ndcg, c),

@@ -229,14 +229,14 @@ impl Loop {
             .and_then(|o| Some((self.last(o, "taken")?, took(best)?)))
             .map(|(o, b)| {
                 format!(
-                    " The oracle's users took {} ({:.0}% of it reached).",
+                    " The oracle's users took {}; this configuration reached {:.0}% of that.",
                     number(o),
                     100.0 * b / o.0
                 )
             })
             .unwrap_or_default();
         Some(format!(
-            "Over {} rounds of the feedback loop, users of **{}**{is_baseline} took the most items, {} each{}. \
+            "Over {} rounds of the feedback loop, users of **{}**{is_baseline} took the most items on average, {} each{}. \
              Its regret against the ideal lists is {}{}.{oracle}",
             self.rounds,
             best.label,
