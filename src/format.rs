@@ -62,6 +62,19 @@ pub fn describe_value(v: &Value) -> String {
     }
 }
 
+/// `4,096`: an integer with its thousands grouped.
+pub fn format_count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A p-value: four decimals, scientific below 1e-4, and "< 1e-300" where
 /// the distribution's tail underflowed to 0 (p is then below what a double
 /// can hold, not zero).

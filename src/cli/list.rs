@@ -137,7 +137,7 @@ fn models(t: &mut Builder) {
             String::new(),
             catalog::summary(kind).to_string(),
         ]);
-        for p in catalog::params(kind) {
+        for p in kind.param_docs() {
             // A stage's default is a model with its own defaults, which
             // that model's rows list: name the model only.
             let default = defaults.get(p.param).map_or_else(String::new, |v| {

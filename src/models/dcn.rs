@@ -21,8 +21,8 @@ use super::train::{
     self, Example, Examples, Fitted, Optimizer, Pointwise, PointwiseSettings, Step, Trainable,
 };
 use super::{
-    FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
-    ServingCost,
+    shared, FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamDoc, ParamIssue, Params,
+    Popularity, Rule, Scorer, ServingCost, MAX_CROSS_LAYERS, MAX_WIDTH,
 };
 use crate::data::{FeatureNames, Side};
 
@@ -39,95 +39,39 @@ pub enum Structure {
     Parallel,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DcnParams {
-    /// Embedding width per side; x_0 has 2·dim features.
-    #[serde(default = "DcnParams::default_dim")]
-    pub dim: usize,
-    #[serde(default = "DcnParams::default_cross_layers")]
-    pub cross_layers: usize,
-    /// r of W = V·Uᵀ; 0 is full rank.
-    #[serde(default)]
-    pub low_rank: usize,
-    #[serde(default)]
-    pub structure: Structure,
-    /// Widths of the MLP's ReLU layers; [] for crosses alone.
-    #[serde(default = "DcnParams::default_hidden")]
-    pub hidden: Vec<usize>,
-    #[serde(default = "DcnParams::default_negatives")]
-    pub negatives: usize,
-    #[serde(default = "DcnParams::default_epochs")]
-    pub epochs: usize,
-    #[serde(default = "DcnParams::default_batch_size")]
-    pub batch_size: usize,
-    #[serde(default = "DcnParams::default_learning_rate")]
-    pub learning_rate: f64,
-    #[serde(default = "DcnParams::default_optimizer")]
-    pub optimizer: Optimizer,
-    #[serde(default)]
-    pub dropout: f64,
-    #[serde(default)]
-    pub l2: f64,
-    #[serde(default)]
-    pub patience: usize,
-    #[serde(default)]
-    pub popularity: Popularity,
-    /// Learn id embeddings (false: features only).
-    #[serde(default)]
-    pub ids: Ids,
-    /// Feature columns x_0 holds (absent: all the dataset has).
-    #[serde(default)]
-    pub features: FeatureSet,
-}
-
-impl DcnParams {
-    fn default_dim() -> usize {
-        16
-    }
-    fn default_cross_layers() -> usize {
-        2
-    }
-    fn default_hidden() -> Vec<usize> {
-        vec![64, 32]
-    }
-    fn default_negatives() -> usize {
-        4
-    }
-    fn default_epochs() -> usize {
-        20
-    }
-    fn default_batch_size() -> usize {
-        256
-    }
-    fn default_learning_rate() -> f64 {
-        0.001
-    }
-    fn default_optimizer() -> Optimizer {
-        Optimizer::Adam
-    }
-}
-
-impl Default for DcnParams {
-    fn default() -> Self {
-        Self {
-            dim: Self::default_dim(),
-            cross_layers: Self::default_cross_layers(),
-            low_rank: 0,
-            structure: Structure::Stacked,
-            hidden: Self::default_hidden(),
-            negatives: Self::default_negatives(),
-            epochs: Self::default_epochs(),
-            batch_size: Self::default_batch_size(),
-            learning_rate: Self::default_learning_rate(),
-            optimizer: Self::default_optimizer(),
-            dropout: 0.0,
-            l2: 0.0,
-            patience: 0,
-            popularity: Popularity::None,
-            ids: Ids::Both,
-            features: FeatureSet::All,
-        }
+param_table! {
+    pub struct DcnParams {
+        dim: usize = 16 => ParamDoc::new(
+            Rule::Count(1, MAX_WIDTH),
+            "embedding width per side; x_0 = [user input ; item input], 2·dim wide with ids alone",
+        ),
+        cross_layers: usize = 2 => ParamDoc::new(
+            Rule::Count(1, MAX_CROSS_LAYERS),
+            "cross layers x_{l+1} = x_0 ⊙ (x_l·W + b) + x_l",
+        ),
+        low_rank: usize = 0 => ParamDoc::new(
+            Rule::Text("0 ≤ low_rank < 2·dim"),
+            "r of W = V·Uᵀ in every cross layer; 0 = full rank",
+        ),
+        structure: Structure = Structure::Stacked => ParamDoc::new(
+            Rule::Text("stacked, parallel"),
+            "MLP after the cross layers, or beside them (both outputs concatenated)",
+        ),
+        hidden: Vec<usize> = vec![64, 32] => ParamDoc::new(
+            Rule::Widths,
+            "MLP layer widths; [] = cross layers alone",
+        ),
+        negatives: usize = 4 => shared::NEGATIVES,
+        epochs: usize = 20 => shared::EPOCHS,
+        batch_size: usize = 256 => shared::BATCH_SIZE,
+        learning_rate: f64 = 0.001 => shared::LEARNING_RATE,
+        optimizer: Optimizer = Optimizer::Adam => shared::OPTIMIZER,
+        dropout: f64 = 0.0 => shared::DROPOUT,
+        l2: f64 = 0.0 => shared::DENSE_L2,
+        patience: usize = 0 => shared::PATIENCE,
+        popularity: Popularity = Popularity::None => shared::POPULARITY,
+        ids: Ids = Ids::Both => shared::IDS,
+        features: FeatureSet = FeatureSet::All => shared::FEATURES,
     }
 }
 
@@ -135,18 +79,7 @@ impl Params for DcnParams {
     const KIND: ModelKind = ModelKind::Dcn;
 
     fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = super::check_sizes(&[
-            ("dim", self.dim, 1, super::MAX_WIDTH),
-            (
-                "cross_layers",
-                self.cross_layers,
-                1,
-                super::MAX_CROSS_LAYERS,
-            ),
-            ("negatives", self.negatives, 1, super::MAX_NEGATIVES),
-            ("epochs", self.epochs, 1, super::MAX_EPOCHS),
-            ("batch_size", self.batch_size, 1, usize::MAX),
-        ]);
+        let mut issues = Vec::new();
         if self.low_rank >= 2 * self.dim {
             issues.push(ParamIssue::new(
                 "low_rank",
@@ -157,12 +90,6 @@ impl Params for DcnParams {
                 ),
             ));
         }
-        issues.extend(super::check_widths(&self.hidden));
-        issues.extend(super::check_training(
-            self.learning_rate,
-            self.l2,
-            self.dropout,
-        ));
         issues
     }
 }

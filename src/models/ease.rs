@@ -6,53 +6,28 @@
 
 use faer::Mat;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::{
-    FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
-    ServingCost,
+    shared, FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamDoc, Params, Popularity,
+    Rule, Scorer, ServingCost,
 };
 use crate::data::CsrMatrix;
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EaseParams {
-    /// Ridge strength λ. Its scale is that of co-occurrence counts, so useful
-    /// values are large (tens to thousands), unlike the l2 of learned models.
-    #[serde(default = "EaseParams::default_l2")]
-    pub l2: f64,
-    #[serde(default)]
-    pub popularity: Popularity,
-}
-
-impl EaseParams {
-    fn default_l2() -> f64 {
-        500.0
-    }
-}
-
-impl Default for EaseParams {
-    fn default() -> Self {
-        Self {
-            l2: Self::default_l2(),
-            popularity: Popularity::None,
-        }
+param_table! {
+    pub struct EaseParams {
+        // Its scale is that of co-occurrence counts, so useful values are
+        // large, unlike the l2 of learned models.
+        l2: f64 = 500.0 => ParamDoc::new(
+            Rule::POSITIVE,
+            "ridge λ of B = I − P·diag(1/diag P), P = (XᵀX + λI)⁻¹",
+        )
+        .because("EASE's ridge λ keeps XᵀX + λI invertible; typical values 10–1000"),
+        popularity: Popularity = Popularity::None => shared::POPULARITY,
     }
 }
 
 impl Params for EaseParams {
     const KIND: ModelKind = ModelKind::Ease;
-
-    fn check(&self) -> Vec<ParamIssue> {
-        super::require(
-            "l2",
-            self.l2,
-            self.l2 > 0.0,
-            "must be > 0 (EASE's ridge λ keeps XᵀX + λI invertible; typical values 10–1000)",
-        )
-        .into_iter()
-        .collect()
-    }
 }
 
 /// Ridge strengths beyond this make every score underflow f32.

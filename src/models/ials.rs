@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use super::popularity::popularity_weights;
 use super::real::{Real, Trained};
 use super::{
-    DotProduct, FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
-    Popularity,
+    shared, DotProduct, FitInput, Fitted, Interval, ModelConfig, ModelError, ModelKind, ParamDoc,
+    Params, Popularity, Rule, MAX_EPOCHS, MAX_WIDTH,
 };
 use crate::data::CsrMatrix;
 
@@ -36,57 +36,32 @@ pub enum Solver {
     Cg,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IalsParams {
-    #[serde(default = "IalsParams::default_dim")]
-    pub dim: usize,
-    #[serde(default = "IalsParams::default_iterations")]
-    pub iterations: usize,
-    /// Confidence slope: c = 1 + alpha·w for an observed pair.
-    #[serde(default = "IalsParams::default_alpha")]
-    pub alpha: f64,
-    /// Ridge λ on every factor row.
-    #[serde(default = "IalsParams::default_l2")]
-    pub l2: f64,
-    #[serde(default)]
-    pub solver: Solver,
-    /// Conjugate-gradient steps per row and sweep (solver: cg).
-    #[serde(default = "IalsParams::default_cg_steps")]
-    pub cg_steps: usize,
-    #[serde(default)]
-    pub popularity: Popularity,
-}
-
-impl IalsParams {
-    fn default_dim() -> usize {
-        64
-    }
-    fn default_iterations() -> usize {
-        15
-    }
-    fn default_alpha() -> f64 {
-        10.0
-    }
-    fn default_l2() -> f64 {
-        1.0
-    }
-    fn default_cg_steps() -> usize {
-        3
-    }
-}
-
-impl Default for IalsParams {
-    fn default() -> Self {
-        Self {
-            dim: Self::default_dim(),
-            iterations: Self::default_iterations(),
-            alpha: Self::default_alpha(),
-            l2: Self::default_l2(),
-            solver: Solver::Exact,
-            cg_steps: Self::default_cg_steps(),
-            popularity: Popularity::None,
-        }
+param_table! {
+    pub struct IalsParams {
+        dim: usize = 64 => ParamDoc::new(Rule::Count(1, MAX_WIDTH), "factors per user and item"),
+        iterations: usize = 15 => ParamDoc::new(
+            Rule::Count(1, MAX_EPOCHS),
+            "alternating sweeps (users, then items)",
+        ),
+        alpha: f64 = 10.0 => ParamDoc::new(
+            Rule::Real(Interval { low: 0.0, low_open: false, high: MAX_ALPHA, high_open: false }),
+            "confidence c = 1 + alpha·w on observed pairs, 1 elsewhere",
+        )
+        .because("larger confidences make the solves ill-conditioned in float arithmetic"),
+        l2: f64 = 1.0 => ParamDoc::new(
+            Rule::Real(Interval { low: 0.0, low_open: true, high: MAX_L2, high_open: false }),
+            "ridge λ on every factor row",
+        )
+        .because("the ridge keeps each solve well posed, and iALS solves in float32"),
+        solver: Solver = Solver::Exact => ParamDoc::new(
+            Rule::Text("exact, cg"),
+            "Cholesky per row, or cg_steps conjugate-gradient steps from the previous solution (Takács et al. 2011)",
+        ),
+        cg_steps: usize = 3 => ParamDoc::new(
+            Rule::Count(1, usize::MAX),
+            "conjugate-gradient steps per row and sweep",
+        ),
+        popularity: Popularity = Popularity::None => shared::POPULARITY,
     }
 }
 
@@ -96,30 +71,6 @@ const MAX_ALPHA: f64 = 1e6;
 
 impl Params for IalsParams {
     const KIND: ModelKind = ModelKind::Ials;
-
-    fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = super::check_sizes(&[
-            ("dim", self.dim, 1, super::MAX_WIDTH),
-            ("iterations", self.iterations, 1, super::MAX_EPOCHS),
-            ("cg_steps", self.cg_steps, 1, usize::MAX),
-        ]);
-        issues.extend(super::require(
-            "alpha",
-            self.alpha,
-            (0.0..=MAX_ALPHA).contains(&self.alpha),
-            "must be in [0, 1e6] (larger confidences make the solves ill-conditioned in float arithmetic)",
-        ));
-        issues.extend(super::require(
-            "l2",
-            self.l2,
-            self.l2 > 0.0 && self.l2 <= MAX_L2,
-            &format!(
-                "must be > 0 (the ridge keeps each solve well posed) and ≤ {} (iALS solves in float32)",
-                crate::describe::number(MAX_L2)
-            ),
-        ));
-        issues
-    }
 }
 
 impl ModelConfig for IalsParams {
@@ -415,6 +366,7 @@ fn conjugate_gradient<T: Real, S: Fn(u32) -> T>(
 mod tests {
     use super::*;
     use crate::data::NO_FEATURES;
+    use crate::models::Declared;
 
     fn data() -> CsrMatrix {
         let pairs: Vec<(u32, u32)> = (0..30u32)
@@ -438,7 +390,10 @@ mod tests {
                 solver,
                 ..IalsParams::default()
             };
-            assert!(!params.check().is_empty(), "the range check refuses it");
+            assert!(
+                !params.rule_issues().is_empty(),
+                "the range check refuses it"
+            );
             let fit = params.fit(&FitInput {
                 job: None,
                 train: &x,

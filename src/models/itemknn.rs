@@ -4,66 +4,26 @@
 //! implicit's ItemItemRecommender).
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::{
-    FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
-    ServingCost,
+    shared, FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamDoc, Params, Popularity,
+    Rule, Scorer, ServingCost,
 };
 use crate::data::CsrMatrix;
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ItemKnnParams {
-    /// Neighbours kept per item.
-    #[serde(default = "ItemKnnParams::default_neighbors")]
-    pub neighbors: usize,
-    /// sim(i, j) = |U_i ∩ U_j| / (√|U_i|·√|U_j| + shrinkage): damps similarities
-    /// supported by few co-occurrences.
-    #[serde(default = "ItemKnnParams::default_shrinkage")]
-    pub shrinkage: f64,
-    #[serde(default)]
-    pub popularity: Popularity,
-}
-
-impl ItemKnnParams {
-    fn default_neighbors() -> usize {
-        100
-    }
-    fn default_shrinkage() -> f64 {
-        10.0
-    }
-}
-
-impl Default for ItemKnnParams {
-    fn default() -> Self {
-        Self {
-            neighbors: Self::default_neighbors(),
-            shrinkage: Self::default_shrinkage(),
-            popularity: Popularity::None,
-        }
+param_table! {
+    pub struct ItemKnnParams {
+        neighbors: usize = 100 => ParamDoc::new(Rule::Count(1, usize::MAX), "neighbours kept per item"),
+        shrinkage: f64 = 10.0 => ParamDoc::new(
+            Rule::NON_NEGATIVE,
+            "sim(i,j) = #(U_i ∩ U_j) / (√#U_i·√#U_j + shrinkage), U_i the users of item i: damps similarities few co-occurrences support",
+        ),
+        popularity: Popularity = Popularity::None => shared::POPULARITY,
     }
 }
 
 impl Params for ItemKnnParams {
     const KIND: ModelKind = ModelKind::Itemknn;
-
-    fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = Vec::new();
-        if self.neighbors == 0 {
-            issues.push(ParamIssue::new(
-                "neighbors",
-                "0 is out of range; neighbors must be ≥ 1",
-            ));
-        }
-        issues.extend(super::require(
-            "shrinkage",
-            self.shrinkage,
-            self.shrinkage >= 0.0,
-            "must be ≥ 0",
-        ));
-        issues
-    }
 }
 
 impl ModelConfig for ItemKnnParams {

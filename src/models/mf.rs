@@ -22,8 +22,8 @@ use super::nn::{in_batch_softmax, log_sigmoid, InBatch};
 use super::real::{Real, Trained};
 use super::train::{self, dot, Examples, Fitted, Optimizer, RowGrads, Step, Table, Trainable};
 use super::{
-    DotProduct, FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
-    Popularity, Scorer,
+    shared, DotProduct, FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamDoc, ParamIssue,
+    Params, Popularity, Rule, Scorer, MAX_WIDTH,
 };
 use crate::data::FeatureNames;
 
@@ -37,66 +37,24 @@ pub enum Loss {
     Softmax,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MfParams {
-    #[serde(default = "MfParams::default_dim")]
-    pub dim: usize,
-    #[serde(default)]
-    pub loss: Loss,
-    #[serde(default = "MfParams::default_epochs")]
-    pub epochs: usize,
-    #[serde(default = "MfParams::default_batch_size")]
-    pub batch_size: usize,
-    #[serde(default = "MfParams::default_learning_rate")]
-    pub learning_rate: f64,
-    #[serde(default)]
-    pub optimizer: Optimizer,
-    /// λ·‖row‖² on every factor row used in a batch, per use.
-    #[serde(default)]
-    pub l2: f64,
-    /// Softmax logits are divided by τ (softmax loss only).
-    #[serde(default = "MfParams::default_temperature")]
-    pub temperature: f64,
-    /// Early stopping patience in epochs (0: run every epoch).
-    #[serde(default)]
-    pub patience: usize,
-    #[serde(default)]
-    pub popularity: Popularity,
-}
-
-impl MfParams {
-    fn default_dim() -> usize {
-        64
-    }
-    fn default_epochs() -> usize {
-        20
-    }
-    fn default_batch_size() -> usize {
-        256
-    }
-    fn default_learning_rate() -> f64 {
-        0.05
-    }
-    fn default_temperature() -> f64 {
-        1.0
-    }
-}
-
-impl Default for MfParams {
-    fn default() -> Self {
-        Self {
-            dim: Self::default_dim(),
-            loss: Loss::Bpr,
-            epochs: Self::default_epochs(),
-            batch_size: Self::default_batch_size(),
-            learning_rate: Self::default_learning_rate(),
-            optimizer: Optimizer::Adagrad,
-            l2: 0.0,
-            temperature: Self::default_temperature(),
-            patience: 0,
-            popularity: Popularity::None,
-        }
+param_table! {
+    pub struct MfParams {
+        dim: usize = 64 => ParamDoc::new(Rule::Count(1, MAX_WIDTH), "factors per user and item"),
+        loss: Loss = Loss::Bpr => ParamDoc::new(
+            Rule::Text("bpr, softmax"),
+            "BPR with one sampled negative per positive, or in-batch sampled softmax with accidental hits masked; popularity logq needs softmax, negatives needs bpr",
+        ),
+        epochs: usize = 20 => shared::EPOCHS,
+        batch_size: usize = 256 => shared::SOFTMAX_BATCH_SIZE,
+        learning_rate: f64 = 0.05 => shared::LEARNING_RATE,
+        optimizer: Optimizer = Optimizer::Adagrad => shared::OPTIMIZER,
+        l2: f64 = 0.0 => ParamDoc::new(
+            Rule::NON_NEGATIVE,
+            "λ·‖row‖² on every factor row each time a batch uses it",
+        ),
+        temperature: f64 = 1.0 => ParamDoc::new(Rule::POSITIVE, "softmax logits / τ (loss: softmax)"),
+        patience: usize = 0 => shared::PATIENCE,
+        popularity: Popularity = Popularity::None => shared::POPULARITY,
     }
 }
 
@@ -104,18 +62,7 @@ impl Params for MfParams {
     const KIND: ModelKind = ModelKind::Mf;
 
     fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = super::check_sizes(&[
-            ("dim", self.dim, 1, super::MAX_WIDTH),
-            ("epochs", self.epochs, 1, super::MAX_EPOCHS),
-            ("batch_size", self.batch_size, 2, usize::MAX),
-        ]);
-        issues.extend(super::check_training(self.learning_rate, self.l2, 0.0));
-        issues.extend(super::require(
-            "temperature",
-            self.temperature,
-            self.temperature > 0.0,
-            "must be > 0",
-        ));
+        let mut issues = Vec::new();
         match (self.loss, &self.popularity) {
             (Loss::Bpr, Popularity::Logq { .. }) => issues.push(ParamIssue::new(
                 "popularity.method",

@@ -21,6 +21,8 @@ macro_rules! config_basics {
     };
 }
 
+#[macro_use]
+mod param_table;
 pub mod catalog;
 mod dcn;
 mod ease;
@@ -51,6 +53,8 @@ use crate::data::{CsrMatrix, FeatureNames, Features, Side};
 pub use external::{Extras as ExternalExtras, Job as ExternalJob};
 pub use factors::DotProduct;
 pub use features::Inputs;
+use param_table::shared;
+pub use param_table::{Interval, ParamDoc, Rule};
 pub use pipeline::{held_out_negative_share, Index};
 pub use popularity::{methods_of as popularity_methods, Penalized, Popularity};
 pub use train::{EpochLog, Fitted, Monitor, TrainingCurve};
@@ -424,6 +428,12 @@ impl ModelKind {
             .params()
     }
 
+    /// Every param with its rule and meaning: what `recsweep list models`,
+    /// the schema and docs/spec.md say of it.
+    pub fn param_docs(self) -> &'static [ParamDoc] {
+        with_params!(self, P => <P as Declared>::DOCS)
+    }
+
     /// Every param this model has: the knobs a sweep can set on it.
     pub fn param_keys(self) -> Vec<String> {
         self.defaults()
@@ -491,12 +501,35 @@ impl ModelKind {
     }
 }
 
-/// Params of one model: serde for the shape, `check` for the ranges.
-trait Params: ModelConfig + DeserializeOwned + Serialize + Default + 'static {
+/// A params struct's declarations ([`param_table!`] writes this impl;
+/// external's, whose own params are the program's, is written by hand).
+trait Declared {
+    /// Every param with its rule and meaning, in the order the struct
+    /// serializes them.
+    const DOCS: &'static [ParamDoc];
+
+    /// The params' values, in [`Declared::DOCS`]'s order.
+    fn values(&self) -> Vec<&dyn std::any::Any>;
+
+    /// Each param against its own rule.
+    fn rule_issues(&self) -> Vec<ParamIssue> {
+        Self::DOCS
+            .iter()
+            .zip(self.values())
+            .filter_map(|(doc, value)| doc.issue(value))
+            .collect()
+    }
+}
+
+/// Params of one model: serde for the shape, [`Declared`] for each
+/// param's range, `check` for rules across params.
+trait Params: Declared + ModelConfig + DeserializeOwned + Serialize + Default + 'static {
     const KIND: ModelKind;
 
-    /// Range problems, as (key, message).
-    fn check(&self) -> Vec<ParamIssue>;
+    /// Problems no single param's rule sees, as (key, message).
+    fn check(&self) -> Vec<ParamIssue> {
+        Vec::new()
+    }
 }
 
 fn configure<P: Params>(params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<ParamIssue>> {
@@ -504,7 +537,7 @@ fn configure<P: Params>(params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<Pa
     let parsed: P = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
         let (key, message) = crate::describe::describe_serde_error_in::<P>("", &e, &value);
         // A value of the wrong type: say what the param takes.
-        let rule = catalog::params(P::KIND)
+        let rule = P::DOCS
             .iter()
             .find(|d| {
                 d.param == key && !message.contains("unknown") && !message.contains("one of:")
@@ -515,7 +548,8 @@ fn configure<P: Params>(params: &Mapping) -> Result<Box<dyn ModelConfig>, Vec<Pa
             message: message + &rule,
         }]
     })?;
-    let mut issues = parsed.check();
+    let mut issues = parsed.rule_issues();
+    issues.extend(parsed.check());
     let popularity = parsed.popularity();
     if !P::KIND.supports_popularity(popularity.method()) {
         issues.push(ParamIssue {
@@ -560,78 +594,6 @@ const MAX_NEGATIVES: usize = 1_000;
 /// Largest `cross_layers` of DCN (the paper uses 1–6).
 const MAX_CROSS_LAYERS: usize = 64;
 
-/// Ranges of integer params, as (key, value, min, max); `usize::MAX` for
-/// no upper bound.
-fn check_sizes(sizes: &[(&str, usize, usize, usize)]) -> Vec<ParamIssue> {
-    sizes
-        .iter()
-        .filter(|(_, value, min, max)| value < min || value > max)
-        .map(|(key, value, min, max)| {
-            let range = if *max == usize::MAX {
-                format!("≥ {min}")
-            } else {
-                format!("between {min} and {max}")
-            };
-            ParamIssue::new(
-                *key,
-                format!("{value} is out of range; {key} must be {range}"),
-            )
-        })
-        .collect()
-}
-
-/// Layer widths (`hidden`) must be 1 to [`MAX_WIDTH`]; names the first
-/// that is not.
-fn check_widths(hidden: &[usize]) -> Option<ParamIssue> {
-    hidden
-        .iter()
-        .position(|&w| w == 0 || w > MAX_WIDTH)
-        .map(|k| {
-            ParamIssue::new(
-                format!("hidden[{k}]"),
-                format!(
-                    "{} is out of range; layer widths must be between 1 and {MAX_WIDTH}",
-                    hidden[k]
-                ),
-            )
-        })
-}
-
-/// Ranges of the params every gradient-trained model has.
-fn check_training(learning_rate: f64, l2: f64, dropout: f64) -> Vec<ParamIssue> {
-    [
-        require(
-            "learning_rate",
-            learning_rate,
-            learning_rate > 0.0,
-            "must be > 0",
-        ),
-        require("l2", l2, l2 >= 0.0, "must be ≥ 0"),
-        require(
-            "dropout",
-            dropout,
-            (0.0..1.0).contains(&dropout),
-            "must be in [0, 1)",
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-/// A check that a finite number satisfies `ok`, with `rule` as the message.
-fn require(key: &str, value: f64, ok: bool, rule: &str) -> Option<ParamIssue> {
-    (!value.is_finite() || !ok).then(|| {
-        ParamIssue::new(
-            key,
-            format!(
-                "{} is out of range; {key} {rule}",
-                crate::describe::number(value)
-            ),
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,6 +609,23 @@ mod tests {
             );
         }
         assert!(ModelKind::Ease.param_keys().contains(&"l2".to_string()));
+    }
+
+    /// A rule of another type than its field would never fire
+    /// ([`Rule`]'s checks read the value's type).
+    #[test]
+    fn every_rule_reads_its_fields_type() {
+        fn fit<P: Declared + Default>() {
+            let p = P::default();
+            let values = p.values();
+            assert_eq!(values.len(), P::DOCS.len());
+            for (doc, value) in P::DOCS.iter().zip(values) {
+                assert!(doc.fits(value), "{}: {:?}", doc.param, doc.rule);
+            }
+        }
+        for kind in ModelKind::ALL {
+            with_params!(kind, P => fit::<P>());
+        }
     }
 
     #[test]

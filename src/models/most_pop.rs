@@ -1,27 +1,20 @@
 //! MostPop: every user gets the catalogue ordered by train popularity. The
 //! floor any personalised model must clear, and the most biased one.
 
-use serde::{Deserialize, Serialize};
-
 use super::{
-    FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
+    shared, FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer,
     ServingCost,
 };
 use crate::data::{FeatureNames, Side};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MostPopParams {
-    #[serde(default)]
-    pub popularity: Popularity,
+param_table! {
+    pub struct MostPopParams {
+        popularity: Popularity = Popularity::None => shared::POPULARITY,
+    }
 }
 
 impl Params for MostPopParams {
     const KIND: ModelKind = ModelKind::MostPop;
-
-    fn check(&self) -> Vec<ParamIssue> {
-        Vec::new()
-    }
 }
 
 impl ModelConfig for MostPopParams {

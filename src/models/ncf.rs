@@ -26,8 +26,8 @@ use super::train::{
     Table, Trainable,
 };
 use super::{
-    FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
-    ServingCost,
+    shared, FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamDoc, ParamIssue, Params,
+    Popularity, Rule, Scorer, ServingCost, MAX_WIDTH,
 };
 use crate::data::{FeatureNames, Side};
 
@@ -51,90 +51,31 @@ impl Variant {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NcfParams {
-    #[serde(default)]
-    pub variant: Variant,
-    /// GMF factors, and the MLP's embedding width per side.
-    #[serde(default = "NcfParams::default_dim")]
-    pub dim: usize,
-    /// Widths of the MLP's ReLU layers.
-    #[serde(default = "NcfParams::default_hidden")]
-    pub hidden: Vec<usize>,
-    /// Sampled negatives per positive.
-    #[serde(default = "NcfParams::default_negatives")]
-    pub negatives: usize,
-    #[serde(default = "NcfParams::default_epochs")]
-    pub epochs: usize,
-    /// Positives per batch (each brings its negatives).
-    #[serde(default = "NcfParams::default_batch_size")]
-    pub batch_size: usize,
-    #[serde(default = "NcfParams::default_learning_rate")]
-    pub learning_rate: f64,
-    #[serde(default = "NcfParams::default_optimizer")]
-    pub optimizer: Optimizer,
-    /// Dropout rate on the input of every MLP layer.
-    #[serde(default)]
-    pub dropout: f64,
-    /// λ·‖W‖² on dense weights per batch, λ·‖row‖² on embedding rows per use.
-    #[serde(default)]
-    pub l2: f64,
-    /// Early stopping patience in epochs (0: run every epoch).
-    #[serde(default)]
-    pub patience: usize,
-    #[serde(default)]
-    pub popularity: Popularity,
-    /// Learn id embeddings (false: the MLP reads features only).
-    #[serde(default)]
-    pub ids: Ids,
-    /// Feature columns the MLP reads (absent: all the dataset has).
-    #[serde(default)]
-    pub features: FeatureSet,
-}
-
-impl NcfParams {
-    fn default_dim() -> usize {
-        32
-    }
-    fn default_hidden() -> Vec<usize> {
-        vec![64, 32, 16]
-    }
-    fn default_negatives() -> usize {
-        4
-    }
-    fn default_epochs() -> usize {
-        20
-    }
-    fn default_batch_size() -> usize {
-        256
-    }
-    fn default_learning_rate() -> f64 {
-        0.001
-    }
-    fn default_optimizer() -> Optimizer {
-        Optimizer::Adam
-    }
-}
-
-impl Default for NcfParams {
-    fn default() -> Self {
-        Self {
-            variant: Variant::Neumf,
-            dim: Self::default_dim(),
-            hidden: Self::default_hidden(),
-            negatives: Self::default_negatives(),
-            epochs: Self::default_epochs(),
-            batch_size: Self::default_batch_size(),
-            learning_rate: Self::default_learning_rate(),
-            optimizer: Self::default_optimizer(),
-            dropout: 0.0,
-            l2: 0.0,
-            patience: 0,
-            popularity: Popularity::None,
-            ids: Ids::Both,
-            features: FeatureSet::All,
-        }
+param_table! {
+    pub struct NcfParams {
+        variant: Variant = Variant::Neumf => ParamDoc::new(
+            Rule::Text("gmf, mlp, neumf"),
+            "element-wise product, concatenation through ReLU layers, or both joined before one sigmoid unit",
+        ),
+        dim: usize = 32 => ParamDoc::new(
+            Rule::Count(1, MAX_WIDTH),
+            "GMF factors and the MLP's embedding width per side",
+        ),
+        hidden: Vec<usize> = vec![64, 32, 16] => ParamDoc::new(
+            Rule::Widths,
+            "MLP layer widths; mlp and neumf need at least one",
+        ),
+        negatives: usize = 4 => shared::NEGATIVES,
+        epochs: usize = 20 => shared::EPOCHS,
+        batch_size: usize = 256 => shared::BATCH_SIZE,
+        learning_rate: f64 = 0.001 => shared::LEARNING_RATE,
+        optimizer: Optimizer = Optimizer::Adam => shared::OPTIMIZER,
+        dropout: f64 = 0.0 => shared::DROPOUT,
+        l2: f64 = 0.0 => shared::DENSE_L2,
+        patience: usize = 0 => shared::PATIENCE,
+        popularity: Popularity = Popularity::None => shared::POPULARITY,
+        ids: Ids = Ids::Both => shared::IDS,
+        features: FeatureSet = FeatureSet::All => shared::FEATURES,
     }
 }
 
@@ -142,13 +83,7 @@ impl Params for NcfParams {
     const KIND: ModelKind = ModelKind::Ncf;
 
     fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = super::check_sizes(&[
-            ("dim", self.dim, 1, super::MAX_WIDTH),
-            ("negatives", self.negatives, 1, super::MAX_NEGATIVES),
-            ("epochs", self.epochs, 1, super::MAX_EPOCHS),
-            ("batch_size", self.batch_size, 1, usize::MAX),
-        ]);
-        issues.extend(super::check_widths(&self.hidden));
+        let mut issues = Vec::new();
         if self.variant.has_mlp() && self.hidden.is_empty() {
             issues.push(ParamIssue::new(
                 "hidden",
@@ -161,11 +96,6 @@ impl Params for NcfParams {
                 "variant gmf multiplies user and item id embeddings; without both use variant mlp or neumf",
             ));
         }
-        issues.extend(super::check_training(
-            self.learning_rate,
-            self.l2,
-            self.dropout,
-        ));
         issues
     }
 }

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 
 use super::{
-    FitInput, Fitted, IndexStage, Inert, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
-    Penalized, Popularity, Scorer, ServingCost, Stages,
+    FitInput, Fitted, IndexStage, Inert, ModelConfig, ModelError, ModelKind, ParamDoc, ParamIssue,
+    Params, Penalized, Popularity, Rule, Scorer, ServingCost, Stages,
 };
 use crate::ann::{Hnsw, HnswParams, Ivf, IvfParams, MipsIndex};
 use crate::data::CsrMatrix;
@@ -174,6 +174,14 @@ impl<'de> Deserialize<'de> for Index {
     }
 }
 
+/// Sizes of an index, as (key, value, least value).
+fn counts(sizes: &[(&str, usize, usize)]) -> Vec<ParamIssue> {
+    sizes
+        .iter()
+        .filter_map(|&(key, value, min)| Rule::Count(min, usize::MAX).issue(key, &value, ""))
+        .collect()
+}
+
 impl Index {
     fn check(&self) -> Vec<ParamIssue> {
         match *self {
@@ -182,15 +190,15 @@ impl Index {
                 m,
                 ef_construction,
                 ef_search,
-            }) => super::check_sizes(&[
-                ("index.hnsw.m", m, 2, usize::MAX),
-                ("index.hnsw.ef_construction", ef_construction, 1, usize::MAX),
-                ("index.hnsw.ef_search", ef_search, 1, usize::MAX),
+            }) => counts(&[
+                ("index.hnsw.m", m, 2),
+                ("index.hnsw.ef_construction", ef_construction, 1),
+                ("index.hnsw.ef_search", ef_search, 1),
             ]),
             Index::Ivf(IvfParams { lists, probes }) => {
-                let mut issues = super::check_sizes(&[
-                    ("index.ivf.lists", lists, 1, usize::MAX),
-                    ("index.ivf.probes", probes, 1, usize::MAX),
+                let mut issues = counts(&[
+                    ("index.ivf.lists", lists, 1),
+                    ("index.ivf.probes", probes, 1),
                 ]);
                 if probes > lists {
                     issues.push(ParamIssue::new(
@@ -232,36 +240,32 @@ pub enum RankerNegatives {
     Retrieved,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PipelineParams {
-    #[serde(default = "PipelineParams::default_retriever")]
-    pub retriever: Stage,
-    /// N: items the retriever passes to the ranker per user.
-    #[serde(default = "PipelineParams::default_candidates")]
-    pub candidates: usize,
-    #[serde(default)]
-    pub index: Index,
-    #[serde(default = "PipelineParams::default_ranker")]
-    pub ranker: Stage,
-    #[serde(default)]
-    pub ranker_negatives: RankerNegatives,
-    /// Always none: the stages carry their own popularity methods.
-    #[serde(skip)]
-    popularity: Popularity,
+param_table! {
+    pub struct PipelineParams {
+        retriever: Stage = Stage::of(ModelKind::TwoTower) => ParamDoc::new(
+            Rule::Text("{model, params}, any model but pipeline"),
+            "first stage: picks each user's N best items not yet seen",
+        ),
+        candidates: usize = 200 => ParamDoc::new(
+            Rule::Count(1, usize::MAX),
+            "N, items passed to the ranker per user; at most the catalogue's items",
+        ),
+        index: Index = Index::Exact => ParamDoc::new(
+            Rule::Text("exact, {hnsw: {m ≥ 2, ef_construction, ef_search}}, {ivf: {lists, probes ≤ lists}}"),
+            "how the retriever's N best are found: every item scored, or an approximate index over a dot-product retriever's factors (docs/spec.md, \"Pipelines\")",
+        ),
+        ranker: Stage = Stage::of(ModelKind::Ncf) => ParamDoc::new(
+            Rule::Text("{model, params}, any model but pipeline"),
+            "second stage: orders the N candidates; scores N items per user",
+        ),
+        ranker_negatives: RankerNegatives = RankerNegatives::Uniform => ParamDoc::new(
+            Rule::Text("uniform, retrieved"),
+            "the ranker's sampled negatives from the catalogue, or from the user's retrieved candidates (ncf, dcn, mf with bpr)",
+        ),
+    }
 }
 
 impl PipelineParams {
-    fn default_retriever() -> Stage {
-        Stage::of(ModelKind::TwoTower)
-    }
-    fn default_candidates() -> usize {
-        200
-    }
-    fn default_ranker() -> Stage {
-        Stage::of(ModelKind::Ncf)
-    }
-
     fn stages(&self) -> [(&'static str, &Stage); 2] {
         [("retriever", &self.retriever), ("ranker", &self.ranker)]
     }
@@ -282,25 +286,11 @@ impl PipelineParams {
     }
 }
 
-impl Default for PipelineParams {
-    fn default() -> Self {
-        Self {
-            retriever: Self::default_retriever(),
-            candidates: Self::default_candidates(),
-            index: Index::Exact,
-            ranker: Self::default_ranker(),
-            ranker_negatives: RankerNegatives::Uniform,
-            popularity: Popularity::None,
-        }
-    }
-}
-
 impl Params for PipelineParams {
     const KIND: ModelKind = ModelKind::Pipeline;
 
     fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = super::check_sizes(&[("candidates", self.candidates, 1, usize::MAX)]);
-        issues.extend(self.index.check());
+        let mut issues = self.index.check();
         for (name, stage) in self.stages() {
             if stage.model == ModelKind::Pipeline {
                 issues.push(ParamIssue::new(
@@ -366,8 +356,9 @@ impl ModelConfig for PipelineParams {
             .unwrap_or(true)
     }
 
+    /// None: the stages carry their own popularity methods.
     fn popularity(&self) -> &Popularity {
-        &self.popularity
+        &Popularity::None
     }
 
     fn input_issues(&self, names: &FeatureNames) -> Vec<ParamIssue> {

@@ -1,29 +1,22 @@
 //! Random: a uniform score per (user, item), from a counter-based hash rather
 //! than a stream, so a user's scores do not depend on block size or threads.
 
-use serde::{Deserialize, Serialize};
-
 use crate::seed::mix;
 
 use super::{
-    FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity, Scorer,
+    shared, FitInput, Fitted, ModelConfig, ModelError, ModelKind, Params, Popularity, Scorer,
     ServingCost,
 };
 use crate::data::{FeatureNames, Side};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RandomParams {
-    #[serde(default)]
-    pub popularity: Popularity,
+param_table! {
+    pub struct RandomParams {
+        popularity: Popularity = Popularity::None => shared::POPULARITY,
+    }
 }
 
 impl Params for RandomParams {
     const KIND: ModelKind = ModelKind::Random;
-
-    fn check(&self) -> Vec<ParamIssue> {
-        Vec::new()
-    }
 }
 
 impl ModelConfig for RandomParams {

@@ -12,7 +12,6 @@
 use faer::Mat;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
-use serde::{Deserialize, Serialize};
 
 use super::features::{encoder, Encoder, EncoderGrads, FeatureSet, Ids, Inputs};
 use super::nn::{
@@ -21,124 +20,44 @@ use super::nn::{
 use super::real::{Real, Trained};
 use super::train::{self, Examples, Fitted, Optimizer, Step, Trainable};
 use super::{
-    DotProduct, FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamIssue, Params,
-    Popularity, Scorer, ServingCost,
+    shared, DotProduct, FitInput, Inert, ModelConfig, ModelError, ModelKind, ParamDoc, Params,
+    Popularity, Rule, Scorer, ServingCost, MAX_WIDTH,
 };
 use crate::data::{FeatureNames, Side};
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TwoTowerParams {
-    /// Embedding and output width.
-    #[serde(default = "TwoTowerParams::default_dim")]
-    pub dim: usize,
-    /// Widths of the hidden layers of each tower.
-    #[serde(default = "TwoTowerParams::default_hidden")]
-    pub hidden: Vec<usize>,
-    #[serde(default = "TwoTowerParams::default_epochs")]
-    pub epochs: usize,
-    #[serde(default = "TwoTowerParams::default_batch_size")]
-    pub batch_size: usize,
-    #[serde(default = "TwoTowerParams::default_learning_rate")]
-    pub learning_rate: f64,
-    #[serde(default = "TwoTowerParams::default_optimizer")]
-    pub optimizer: Optimizer,
-    /// L2-normalise both towers' outputs (scores become cosines).
-    #[serde(default = "TwoTowerParams::default_normalize")]
-    pub normalize: bool,
-    /// Dropout rate on the input of every dense layer of both towers.
-    #[serde(default)]
-    pub dropout: f64,
-    /// λ·‖W‖² on dense weights per batch, λ·‖row‖² on embedding rows per use.
-    #[serde(default)]
-    pub l2: f64,
-    #[serde(default = "TwoTowerParams::default_temperature")]
-    pub temperature: f64,
-    /// Early stopping: epochs without a better validation metric before
-    /// training stops (0: run every epoch). Needs `split.validation: true`.
-    #[serde(default)]
-    pub patience: usize,
-    #[serde(default)]
-    pub popularity: Popularity,
-    /// Learn an id embedding per user and item (false: features only).
-    #[serde(default)]
-    pub ids: Ids,
-    /// Feature columns the towers read (absent: all the dataset has).
-    #[serde(default)]
-    pub features: FeatureSet,
-}
-
-impl TwoTowerParams {
-    fn default_dim() -> usize {
-        64
-    }
-    fn default_hidden() -> Vec<usize> {
-        vec![128]
-    }
-    fn default_epochs() -> usize {
-        20
-    }
-    fn default_batch_size() -> usize {
-        256
-    }
-    fn default_learning_rate() -> f64 {
-        0.001
-    }
-    fn default_optimizer() -> Optimizer {
-        Optimizer::Adam
-    }
-    fn default_normalize() -> bool {
-        true
-    }
-    fn default_temperature() -> f64 {
-        0.1
-    }
-}
-
-impl Default for TwoTowerParams {
-    fn default() -> Self {
-        Self {
-            dim: Self::default_dim(),
-            hidden: Self::default_hidden(),
-            epochs: Self::default_epochs(),
-            batch_size: Self::default_batch_size(),
-            learning_rate: Self::default_learning_rate(),
-            optimizer: Self::default_optimizer(),
-            normalize: Self::default_normalize(),
-            dropout: 0.0,
-            l2: 0.0,
-            temperature: Self::default_temperature(),
-            patience: 0,
-            popularity: Popularity::None,
-            ids: Ids::Both,
-            features: FeatureSet::All,
-        }
+param_table! {
+    pub struct TwoTowerParams {
+        dim: usize = 64 => ParamDoc::new(
+            Rule::Count(1, MAX_WIDTH),
+            "id embedding and output width of each tower",
+        ),
+        hidden: Vec<usize> = vec![128] => ParamDoc::new(
+            Rule::Widths,
+            "dense ReLU layers per tower, then a linear output to dim; [] = embeddings only",
+        ),
+        epochs: usize = 20 => shared::EPOCHS,
+        batch_size: usize = 256 => shared::SOFTMAX_BATCH_SIZE,
+        learning_rate: f64 = 0.001 => shared::LEARNING_RATE,
+        optimizer: Optimizer = Optimizer::Adam => shared::OPTIMIZER,
+        normalize: bool = true => ParamDoc::new(
+            Rule::Text("true, false"),
+            "L2-normalise both outputs, so scores are cosines and τ sets the logit scale",
+        ),
+        dropout: f64 = 0.0 => shared::DROPOUT,
+        l2: f64 = 0.0 => shared::DENSE_L2,
+        temperature: f64 = 0.1 => ParamDoc::new(
+            Rule::POSITIVE,
+            "in-batch softmax logits / τ, accidental hits masked",
+        ),
+        patience: usize = 0 => shared::PATIENCE,
+        popularity: Popularity = Popularity::None => shared::POPULARITY,
+        ids: Ids = Ids::Both => shared::IDS,
+        features: FeatureSet = FeatureSet::All => shared::FEATURES,
     }
 }
 
 impl Params for TwoTowerParams {
     const KIND: ModelKind = ModelKind::TwoTower;
-
-    fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = super::check_sizes(&[
-            ("dim", self.dim, 1, super::MAX_WIDTH),
-            ("epochs", self.epochs, 1, super::MAX_EPOCHS),
-            ("batch_size", self.batch_size, 2, usize::MAX),
-        ]);
-        issues.extend(super::check_widths(&self.hidden));
-        issues.extend(super::check_training(
-            self.learning_rate,
-            self.l2,
-            self.dropout,
-        ));
-        issues.extend(super::require(
-            "temperature",
-            self.temperature,
-            self.temperature > 0.0,
-            "must be > 0",
-        ));
-        issues
-    }
 }
 
 impl ModelConfig for TwoTowerParams {

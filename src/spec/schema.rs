@@ -93,7 +93,7 @@ fn model_entry(generator: &mut SchemaGenerator) -> Value {
             let name = reference.rsplit('/').next().unwrap_or_default().to_string();
             params = generator.definitions_mut().remove(&name).unwrap_or(params);
         }
-        for doc in catalog::params(kind) {
+        for doc in kind.param_docs() {
             let Some(p) = params
                 .get_mut("properties")
                 .and_then(|ps| ps.get_mut(doc.param))
@@ -161,7 +161,8 @@ mod tests {
         let l2 = &ease["then"]["properties"]["params"]["properties"]["l2"];
         assert_eq!(l2["type"], "number");
         assert_eq!(l2["default"], json!(500.0));
-        let meaning = catalog::params(ModelKind::Ease)
+        let meaning = ModelKind::Ease
+            .param_docs()
             .iter()
             .find(|p| p.param == "l2")
             .unwrap()

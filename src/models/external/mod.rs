@@ -9,13 +9,17 @@ mod input;
 mod output;
 mod process;
 
+use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 
-use super::{FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamIssue, Params, Popularity};
+use super::{
+    Declared, FitInput, Fitted, Interval, ModelConfig, ModelError, ModelKind, ParamDoc, ParamIssue,
+    Params, Popularity, Rule,
+};
 use crate::data::FeaturesSpec;
 
 /// The longest `timeout` accepted: a week. Longer is a typo, and a hung
@@ -92,6 +96,54 @@ impl Default for ExternalParams {
     }
 }
 
+/// Written by hand rather than by `param_table!`: the program's own params
+/// sit beside these under `flatten`, so the struct cannot deny unknown keys.
+impl Declared for ExternalParams {
+    const DOCS: &'static [ParamDoc] = &[
+        ParamDoc::new(
+            Rule::Text("a non-empty argv list"),
+            "the program and its arguments, run without a shell in a fresh folder per trial (docs/external.md)",
+        )
+        .named("command"),
+        ParamDoc::new(
+            Rule::Text("recs, embeddings"),
+            "what the program writes: ranked lists, or user and item vectors scored by dot product",
+        )
+        .named("output"),
+        ParamDoc::new(
+            Rule::Real(Interval {
+                low: 0.0,
+                low_open: true,
+                high: MAX_TIMEOUT_SECONDS,
+                high_open: false,
+            }),
+            "seconds (a week is 604800); then SIGTERM, and SIGKILL 5 s later; the trial fails",
+        )
+        .because("at most a week")
+        .named("timeout"),
+        ParamDoc::new(
+            Rule::Text("true, false"),
+            "whether the seed changes the result: seeds repeat only stochastic models",
+        )
+        .named("stochastic"),
+        ParamDoc::new(
+            Rule::Text("any method"),
+            "passed to the program in params.json; penalty is applied by recsweep to the returned scores",
+        )
+        .named("popularity"),
+    ];
+
+    fn values(&self) -> Vec<&dyn Any> {
+        vec![
+            &self.command,
+            &self.output,
+            &self.timeout,
+            &self.stochastic,
+            &self.popularity,
+        ]
+    }
+}
+
 impl Params for ExternalParams {
     const KIND: ModelKind = ModelKind::External;
 
@@ -107,12 +159,6 @@ impl Params for ExternalParams {
             }
             Some(_) => {}
         }
-        issues.extend(super::require(
-            "timeout",
-            self.timeout,
-            self.timeout > 0.0 && self.timeout <= MAX_TIMEOUT_SECONDS,
-            "must be > 0 and at most a week (604800 seconds)",
-        ));
         // params.json is JSON: its keys must be text.
         if let Some(key) = self.own.keys().find(|k| !k.is_string()) {
             issues.push(ParamIssue::new(
