@@ -181,3 +181,15 @@ mod tests {
         assert_eq!(did_you_mean("xyz", &["dropout", "temperature"]), None);
     }
 }
+
+/// Problems found in one spec section, each as (key path, message) in the
+/// order found: what a section's `issues()` returns, for the spec parser to
+/// place in the file.
+#[derive(Debug, Default)]
+pub struct Issues(pub Vec<(String, String)>);
+
+impl Issues {
+    pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push((key.into(), message.into()));
+    }
+}

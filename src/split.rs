@@ -15,6 +15,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::data::{CsrMatrix, Interactions, Side};
+use crate::describe::Issues;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +88,80 @@ impl SplitSpec {
         .into_iter()
         .filter_map(|(name, p)| Some((name, p?)))
         .collect()
+    }
+
+    /// Problems of the section alone, each as (key path, message): keys
+    /// of another method, a test fraction out of range.
+    pub fn issues(&self) -> Issues {
+        let mut out = Issues::default();
+        let method = self.method.as_str();
+        if self.method != SplitMethod::Files {
+            for (present, key) in [
+                (self.train.is_some(), "train"),
+                (self.test.is_some(), "test"),
+            ] {
+                if present {
+                    out.push(
+                        format!("split.{key}"),
+                        format!("`{key}` is a file of split.method files; it does not apply to {method}"),
+                    );
+                }
+            }
+            if let Validation::File(p) = &self.validation {
+                out.push(
+                    "split.validation",
+                    format!(
+                        "`{}` is a path, which only split.method files takes; {method} carves validation itself (true or false)",
+                        p.display()
+                    ),
+                );
+            }
+        } else {
+            for (missing, key) in [
+                (self.train.is_none(), "train"),
+                (self.test.is_none(), "test"),
+            ] {
+                if missing {
+                    out.push(
+                        "split",
+                        format!("missing required key `{key}` (a file path) for method files"),
+                    );
+                }
+            }
+        }
+        if self.candidates.is_some() && self.method != SplitMethod::ColdItems {
+            out.push(
+                "split.candidates",
+                format!("applies to cold_items only (which items a user's cold items are ranked against), not {method}"),
+            );
+        }
+        match (self.method, self.test_fraction) {
+            (SplitMethod::LeaveOneOut | SplitMethod::Files, Some(_)) => out.push(
+                "split.test_fraction",
+                format!("does not apply to {method} (leave_one_out holds out one interaction per user, files takes the parts as given)"),
+            ),
+            (_, Some(f)) if !(f > 0.0 && f < 1.0) => out.push(
+                "split.test_fraction",
+                format!("{f} is out of range; must be in (0, 1)"),
+            ),
+            _ => {}
+        }
+        out
+    }
+
+    /// The defaults that depend on the method, written in so the stored
+    /// spec names them: the test fraction, a cold split's candidates.
+    pub fn fill_defaults(&mut self) {
+        if self.test_fraction.is_none() {
+            self.test_fraction = match self.method {
+                SplitMethod::LeaveOneOut | SplitMethod::Files => None,
+                SplitMethod::ColdItems | SplitMethod::ColdUsers => Some(DEFAULT_COLD_FRACTION),
+                _ => Some(DEFAULT_TEST_FRACTION),
+            };
+        }
+        if self.method == SplitMethod::ColdItems && self.candidates.is_none() {
+            self.candidates = Some(ColdCandidates::default());
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod matrix;
 mod prepare;
 mod randomised;
 mod source;
+mod source_rules;
 mod synthetic;
 mod truth;
 

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_yaml::Mapping;
 
+use crate::describe::Issues;
 use crate::eval::{check_head_share, Family, MetricId, MetricKind, Need};
 use crate::models::ModelKind;
 use crate::stats::{Correction, TestKind};
@@ -136,48 +137,36 @@ impl EvaluationSpec {
     }
     /// Problems of the section alone, each as (key path, message); the
     /// dataset's source decides whether truth metrics are defined.
-    pub fn issues(&self, source: Option<DataSource>) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        fn push(
-            out: &mut Vec<(String, String)>,
-            key: impl Into<String>,
-            message: impl Into<String>,
-        ) {
-            out.push((key.into(), message.into()));
-        }
+    pub fn issues(&self, source: Option<DataSource>) -> Issues {
+        let mut out = Issues::default();
         if self.cutoffs.is_empty() {
-            push(
-                &mut out,
+            out.push(
                 "evaluation.cutoffs",
                 "empty list: give at least one K, e.g. [10, 20]",
             );
         }
         for (i, k) in self.cutoffs.iter().enumerate() {
             if *k == 0 {
-                push(
-                    &mut out,
+                out.push(
                     format!("evaluation.cutoffs[{i}]"),
                     "cutoff 0 is out of range; K must be ≥ 1",
                 );
             } else if self.cutoffs[..i].contains(k) {
-                push(
-                    &mut out,
+                out.push(
                     format!("evaluation.cutoffs[{i}]"),
                     format!("cutoff {k} is listed twice"),
                 );
             }
         }
         if self.metrics.is_empty() {
-            push(
-                &mut out,
+            out.push(
                 "evaluation.metrics",
                 "empty list: give at least one metric, e.g. [ndcg, recall]",
             );
         }
         for (i, m) in self.metrics.iter().enumerate() {
             if self.metrics[..i].contains(m) {
-                push(
-                    &mut out,
+                out.push(
                     format!("evaluation.metrics[{i}]"),
                     format!("`{}` is listed twice", m.as_str()),
                 );
@@ -194,8 +183,7 @@ impl EvaluationSpec {
                 _ => None,
             };
             if let (Some(need), Some(fix)) = (m.needs(), fix) {
-                push(
-                    &mut out,
+                out.push(
                     format!("evaluation.metrics[{i}]"),
                     format!("`{}` {}; {fix}", m.as_str(), need.why()),
                 );
@@ -203,20 +191,19 @@ impl EvaluationSpec {
         }
         if let Some(p) = &self.propensity {
             for (key, message) in p.issues() {
-                push(&mut out, format!("evaluation.propensity.{key}"), message);
+                out.push(format!("evaluation.propensity.{key}"), message);
             }
             if !self.metrics.iter().any(|m| m.family() == Family::Debiased) {
-                push(&mut out,
-                    "evaluation.propensity",
+                out.push("evaluation.propensity",
                     "no debiased metric uses it: add ips_recall, ips_ndcg, snips_recall, snips_ndcg or pooled_snips_recall to evaluation.metrics",
                 );
             }
         }
         if let Err(message) = check_head_share(self.head_share) {
-            push(&mut out, "evaluation.head_share", message);
+            out.push("evaluation.head_share", message);
         }
         if self.block_users == 0 {
-            push(&mut out, "evaluation.block_users", "must be at least 1");
+            out.push("evaluation.block_users", "must be at least 1");
         }
         out
     }

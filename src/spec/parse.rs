@@ -13,7 +13,7 @@ use serde_yaml::{Mapping, Value};
 use super::error::{SpecError, SpecIssue};
 use super::location::{Position, PositionIndex};
 use super::*;
-use crate::describe::{describe_serde_error_in, did_you_mean, humanize, join_path};
+use crate::describe::{describe_serde_error_in, did_you_mean, humanize, join_path, Issues};
 use crate::eval::{Family, MetricKind};
 
 pub(super) const TOP_KEYS: &[&str] = &[
@@ -31,13 +31,6 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "report",
     "simulation",
 ];
-
-/// Bounds of the synthetic generator's sizes: far above any benchmark
-/// (ML-20M: 138K users, 27K items, 20M interactions) and below what would
-/// make its per-user and per-item tables fail to allocate.
-const MAX_SYNTHETIC_SIDE: usize = 10_000_000;
-const MAX_SYNTHETIC_INTERACTIONS: usize = 500_000_000;
-const MAX_LATENT_DIM: usize = 1_024;
 
 /// A `--set key.path=value` override applied to the YAML before validation,
 /// e.g. `--set dataset.path=../shared/datasets/ml-100k/u.data`.
@@ -159,6 +152,12 @@ struct Collector<'a> {
 }
 
 impl Collector<'_> {
+    fn extend(&mut self, issues: Issues) {
+        for (path, message) in issues.0 {
+            self.push(path, message);
+        }
+    }
+
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         let path = path.into();
         let position = self.index.find(&path);
@@ -259,8 +258,18 @@ impl Collector<'_> {
         let files_split = split
             .as_ref()
             .is_some_and(|s| s.method == SplitMethod::Files);
-        let dataset = dataset.map(|d| self.check_dataset(d, files_split));
-        let split = split.map(|s| self.check_split(s));
+        let dataset = dataset.map(|mut d| {
+            self.extend(d.issues(files_split));
+            if d.source == DataSource::Synthetic {
+                d.fill_synthetic_defaults();
+            }
+            d
+        });
+        let split = split.map(|mut s| {
+            self.extend(s.issues());
+            s.fill_defaults();
+            s
+        });
         if let Some(e) = &evaluation {
             self.check_evaluation(e, dataset.as_ref().map(|d| d.source));
         }
@@ -502,297 +511,6 @@ impl Collector<'_> {
         }
     }
 
-    /// The dataset section: keys that apply to its source, and the ranges
-    /// of the synthetic generator (whose defaults are then written back).
-    fn check_dataset(&mut self, mut d: DatasetSpec, files_split: bool) -> DatasetSpec {
-        self.check_dataset_keys(&d, files_split);
-        self.check_random_test(&d);
-        self.check_file_source(&d);
-        if d.source == DataSource::Synthetic {
-            self.check_synthetic(&d);
-            d.fill_synthetic_defaults();
-        }
-        d
-    }
-
-    /// Synthetic keys on a file source, or file keys on the synthetic one.
-    fn check_dataset_keys(&mut self, d: &DatasetSpec, files_split: bool) {
-        let synthetic = d.source == DataSource::Synthetic;
-        let set = |present: bool, key: &'static str| present.then_some(key);
-        let synthetic_keys = [
-            set(d.users.is_some(), "users"),
-            set(d.items.is_some(), "items"),
-            set(d.interactions.is_some(), "interactions"),
-            set(d.popularity_exponent.is_some(), "popularity_exponent"),
-            set(d.latent_dim.is_some(), "latent_dim"),
-            set(d.affinity.is_some(), "affinity"),
-            set(d.exposure_bias.is_some(), "exposure_bias"),
-            set(d.seed.is_some(), "seed"),
-        ];
-        let file_keys = [
-            set(d.path.is_some(), "path"),
-            set(d.header.is_some(), "header"),
-            set(d.separator.is_some(), "separator"),
-            set(d.columns.is_some(), "columns"),
-            set(d.positive.is_some(), "positive"),
-        ];
-        let source = d.source.as_str();
-        let (foreign, hint): (Vec<&str>, &str) = if synthetic {
-            (
-                file_keys.iter().flatten().copied().collect(),
-                "file sources",
-            )
-        } else {
-            (
-                synthetic_keys.iter().flatten().copied().collect(),
-                "source: synthetic",
-            )
-        };
-        for key in foreign {
-            self.push(
-                format!("dataset.{key}"),
-                format!("`{key}` does not apply to source `{source}` (it is for {hint})"),
-            );
-        }
-        match (files_split, synthetic, &d.path) {
-            (false, false, None) => self.push(
-                "dataset",
-                format!("missing required key `path` for source `{source}`"),
-            ),
-            (true, false, Some(_)) => self.push(
-                "dataset.path",
-                "with split.method files the split's train, validation and test files are the data; remove dataset.path",
-            ),
-            (true, true, _) => self.push(
-                "split.method",
-                "files reads a split made elsewhere; it needs a file source (csv, tsv, parquet, movielens, adjacency, dense), not synthetic",
-            ),
-            _ => {}
-        }
-    }
-
-    /// The generator draws a randomised test; a file source reads one, and
-    /// needs ratings and a threshold to tell its positives from negatives.
-    fn check_random_test(&mut self, d: &DatasetSpec) {
-        let Some(r) = &d.random_test else {
-            return;
-        };
-        let synthetic = d.source == DataSource::Synthetic;
-        let at = "dataset.random_test";
-        match (synthetic, r.items_per_user.is_some(), r.path.is_some()) {
-            (true, _, true) => self.push(
-                format!("{at}.path"),
-                "the synthetic source draws its randomised test: use `items_per_user: N`",
-            ),
-            (true, false, false) => self.push(
-                at,
-                "missing `items_per_user: N`: how many items each user is shown",
-            ),
-            (false, true, _) => self.push(
-                format!("{at}.items_per_user"),
-                "only the synthetic source draws a randomised test; a file source reads one: use `path: FILE`",
-            ),
-            (false, false, false) => {
-                self.push(at, "missing `path: FILE`: the ratings of randomly shown items")
-            }
-            _ => {}
-        }
-        if !synthetic && r.path.is_some() && d.positive.is_none() {
-            self.push(
-                at,
-                "a randomised test holds ratings of shown items, positive or not: add `positive: {min_rating: R}` (and a rating column) to tell them apart",
-            );
-        }
-    }
-
-    /// An error at each present `dataset` key, which does not apply to `to`.
-    fn refuse_dataset_keys(&mut self, keys: &[(bool, &str)], to: &str) {
-        for (_, key) in keys.iter().filter(|(present, _)| *present) {
-            self.push(
-                format!("dataset.{key}"),
-                format!("`{key}` does not apply to {to}"),
-            );
-        }
-    }
-
-    /// What a file source needs (path, columns) and refuses.
-    fn check_file_source(&mut self, d: &DatasetSpec) {
-        let source = d.source.as_str();
-        match d.source {
-            DataSource::Movielens | DataSource::Parquet => {
-                self.refuse_dataset_keys(
-                    &[
-                        (d.header.is_some(), "header"),
-                        (d.separator.is_some(), "separator"),
-                    ],
-                    &format!("source `{source}` (its layout is detected)"),
-                );
-                if d.source == DataSource::Movielens && d.columns.is_some() {
-                    self.push(
-                        "dataset.columns",
-                        "MovieLens columns are known; use source: csv or tsv for other layouts",
-                    );
-                }
-            }
-            DataSource::Adjacency => self.refuse_dataset_keys(
-                &[
-                    (d.header.is_some(), "header"),
-                    (d.separator.is_some(), "separator"),
-                    (d.columns.is_some(), "columns"),
-                    (d.positive.is_some(), "positive"),
-                ],
-                "source `adjacency` (each line is `user item item ...`, whitespace-separated, without ratings)",
-            ),
-            DataSource::Dense => self.refuse_dataset_keys(
-                &[
-                    (d.header.is_some(), "header"),
-                    (d.separator.is_some(), "separator"),
-                    (d.columns.is_some(), "columns"),
-                ],
-                "source `dense` (line u holds user u's rating of every item, whitespace-separated, 0 = unobserved)",
-            ),
-            DataSource::Csv | DataSource::Tsv => {}
-            DataSource::Synthetic => {}
-        }
-        if matches!(
-            d.source,
-            DataSource::Csv | DataSource::Tsv | DataSource::Parquet
-        ) && d.columns.is_none()
-        {
-            self.push(
-                "dataset",
-                "missing required key `columns`, e.g. {user: userId, item: movieId, rating: rating, timestamp: timestamp}",
-            );
-        }
-        if let Some(p) = &d.positive {
-            if !p.min_rating.is_finite() {
-                self.push("dataset.positive.min_rating", "must be a finite number");
-            }
-        }
-    }
-
-    /// The synthetic generator's ranges.
-    fn check_synthetic(&mut self, d: &DatasetSpec) {
-        let s = d.synthetic();
-        for (key, value) in [("dataset.users", s.users), ("dataset.items", s.items)] {
-            if !(2..=MAX_SYNTHETIC_SIDE).contains(&value) {
-                self.push(
-                    key,
-                    format!("{value} is out of range; must be 2 to {MAX_SYNTHETIC_SIDE}"),
-                );
-            }
-        }
-        if s.interactions > MAX_SYNTHETIC_INTERACTIONS {
-            self.push(
-                "dataset.interactions",
-                format!(
-                    "{} is out of range; the generator makes at most {MAX_SYNTHETIC_INTERACTIONS} (ML-20M has 20M)",
-                    s.interactions
-                ),
-            );
-        } else if s.interactions < s.users || s.interactions > s.users.saturating_mul(s.items) / 2 {
-            self.push(
-                "dataset.interactions",
-                format!(
-                    "must lie between users ({}) and half of users × items ({}), so every user has one and sampling stays sparse",
-                    s.users,
-                    s.users.saturating_mul(s.items) / 2
-                ),
-            );
-        }
-        if !(s.popularity_exponent.is_finite() && s.popularity_exponent >= 0.0) {
-            self.push(
-                "dataset.popularity_exponent",
-                "must be ≥ 0 (0 = uniform popularity)",
-            );
-        }
-        if !(1..=MAX_LATENT_DIM).contains(&s.latent_dim) {
-            self.push(
-                "dataset.latent_dim",
-                format!(
-                    "{} is out of range; must be 1 to {MAX_LATENT_DIM}",
-                    s.latent_dim
-                ),
-            );
-        }
-        if !(s.affinity.is_finite() && s.affinity >= 0.0) {
-            self.push("dataset.affinity", "must be ≥ 0 (0 = popularity alone)");
-        }
-        if !(s.exposure_bias.is_finite() && s.exposure_bias >= 0.0) {
-            self.push(
-                "dataset.exposure_bias",
-                "must be ≥ 0 (0 = users were shown every item)",
-            );
-        }
-        if let Some(n) = d.random_test.as_ref().and_then(|r| r.items_per_user) {
-            if !(1..=s.items).contains(&n) {
-                self.push(
-                    "dataset.random_test.items_per_user",
-                    format!("{n} is out of range; must be 1 to {} (the items)", s.items),
-                );
-            }
-        }
-    }
-
-    fn check_split(&mut self, mut s: SplitSpec) -> SplitSpec {
-        let method = s.method.as_str();
-        let files = s.method == SplitMethod::Files;
-        if !files {
-            for (present, key) in [(s.train.is_some(), "train"), (s.test.is_some(), "test")] {
-                if present {
-                    self.push(
-                        format!("split.{key}"),
-                        format!("`{key}` is a file of split.method files; it does not apply to {method}"),
-                    );
-                }
-            }
-            if let crate::split::Validation::File(p) = &s.validation {
-                self.push(
-                    "split.validation",
-                    format!(
-                        "`{}` is a path, which only split.method files takes; {method} carves validation itself (true or false)",
-                        p.display()
-                    ),
-                );
-            }
-        } else {
-            for (missing, key) in [(s.train.is_none(), "train"), (s.test.is_none(), "test")] {
-                if missing {
-                    self.push(
-                        "split",
-                        format!("missing required key `{key}` (a file path) for method files"),
-                    );
-                }
-            }
-        }
-        if s.candidates.is_some() && s.method != SplitMethod::ColdItems {
-            self.push(
-                "split.candidates",
-                format!("applies to cold_items only (which items a user's cold items are ranked against), not {method}"),
-            );
-        }
-        match (s.method, s.test_fraction) {
-            (SplitMethod::LeaveOneOut | SplitMethod::Files, Some(_)) => self.push(
-                "split.test_fraction",
-                format!("does not apply to {method} (leave_one_out holds out one interaction per user, files takes the parts as given)"),
-            ),
-            (SplitMethod::LeaveOneOut | SplitMethod::Files, None) => {}
-            (_, Some(f)) if !(f > 0.0 && f < 1.0) => self.push(
-                "split.test_fraction",
-                format!("{f} is out of range; must be in (0, 1)"),
-            ),
-            (_, Some(_)) => {}
-            (SplitMethod::ColdItems | SplitMethod::ColdUsers, None) => {
-                s.test_fraction = Some(crate::split::DEFAULT_COLD_FRACTION)
-            }
-            (_, None) => s.test_fraction = Some(crate::split::DEFAULT_TEST_FRACTION),
-        }
-        if s.method == SplitMethod::ColdItems && s.candidates.is_none() {
-            s.candidates = Some(crate::split::ColdCandidates::default());
-        }
-        s
-    }
-
     /// A cold item's candidates are the split's own list: a sampled
     /// protocol would rank other items.
     fn check_split_with_data(&mut self, spec: &Spec) {
@@ -851,9 +569,7 @@ impl Collector<'_> {
     /// `source` is None when the dataset section itself failed to parse (its
     /// errors are reported; the source-dependent rules are skipped).
     fn check_evaluation(&mut self, e: &EvaluationSpec, source: Option<DataSource>) {
-        for (key, message) in e.issues(source) {
-            self.push(key, message);
-        }
+        self.extend(e.issues(source));
     }
 
     /// A published row names its model and source and holds values of
