@@ -175,68 +175,18 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
             .collect(),
         false => Vec::new(),
     };
-    let mut leaderboard = Vec::new();
-    let mut selected_seeds = BTreeMap::new();
-    let mut refit_pending = Vec::new();
     let selected = select(&configs, metric, selected_on);
-    for &index in &selected {
-        let config = &configs[index];
-        // Scored by its refits once every seed has one, else by the sweep's
-        // own trials (and said so).
-        let refitted: Vec<&TrialRecord> = refits
-            .iter()
-            .filter(|(i, _)| *i == index)
-            .map(|(_, r)| r)
-            .collect();
-        let scored = match refitted.len() == config.trials.len() {
-            true => Configuration {
-                trials: refitted,
-                failed: 0,
-                ..config.clone()
-            },
-            false => {
-                if refit {
-                    refit_pending.push(config.model_name.clone());
-                }
-                config.clone()
-            }
-        };
-        let seeds = per_seed(results, &scored)?;
-        let mut row = leader_row(&record, &scored, metric, selected_on, &seeds);
-        row.selection_value = config.mean(selected_on, metric).unwrap_or(f64::NAN);
-        leaderboard.push(row);
-        selected_seeds.insert(config.model_name.clone(), seeds);
-    }
+    let Selected {
+        leaderboard,
+        seeds: selected_seeds,
+        refit_pending,
+    } = leaderboard(results, &record, &configs, &selected, &refits)?;
     let selected_values: BTreeMap<String, Vec<Vec<f64>>> = selected_seeds
         .iter()
         .filter_map(|(name, seeds)| Some((name.clone(), seeds.column(metric)?)))
         .collect();
-    leaderboard.sort_by(|a, b| {
-        let value = |r: &LeaderRow| r.test.get(&metric).map_or(f64::NEG_INFINITY, |m| m.mean);
-        value(b)
-            .total_cmp(&value(a))
-            .then_with(|| a.model.cmp(&b.model))
-    });
     let compare = &record.spec.compare;
-    let names: Vec<String> = leaderboard.iter().map(|r| r.model.clone()).collect();
-    let mut pairs = pairwise(&names, &selected_values, compare, record.spec.seed);
-    let seed_values = |c: &Configuration| per_seed(results, c).ok();
-    let mut sensitivity = sensitivity(
-        &configs,
-        metric,
-        selected_on,
-        &seed_values,
-        compare,
-        record.spec.seed,
-    );
-    correct(&mut pairs, &mut sensitivity, compare);
-    // Under successive halving the epochs are the search's own rungs, not a
-    // knob whose range could be widened.
-    if record.spec.sweep.fidelity.is_some() {
-        for s in sensitivity.iter_mut().filter(|s| s.knob == "epochs") {
-            s.edge = None;
-        }
-    }
+    let (pairs, sensitivity) = tests(results, &record, &configs, &leaderboard, &selected_values);
     let tuning = tuning::build(
         &record.spec,
         &configs,
@@ -250,46 +200,8 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     } else {
         Vec::new()
     };
-    // A randomised test is a reference for the estimators on the biased
-    // log, which the orderings compare with it.
-    let protocols: Vec<ProtocolAgreement> = record
-        .spec
-        .evaluation
-        .protocol
-        .secondary()
-        .iter()
-        .filter(|p| **p != crate::eval::Protocol::Randomised)
-        .map(|p| agreement(&p.to_string(), &configs, &selected, metric))
-        .collect();
-    let randomised: Vec<String> = record
-        .spec
-        .evaluation
-        .protocol
-        .secondary()
-        .iter()
-        .filter(|p| **p == crate::eval::Protocol::Randomised)
-        .map(|p| p.to_string())
-        .collect();
-    let orderings = orderings::orderings(
-        &configs,
-        &selected,
-        metric,
-        &record.spec.evaluation.metrics,
-        &randomised,
-    );
-    let row = |r: &TrialRecord, refit: bool| TrialRow {
-        id: r.trial.id.clone(),
-        model: r.trial.model_name.clone(),
-        knobs: describe_knobs(&r.trial.knobs),
-        seed_index: r.trial.seed_index,
-        refit,
-        outcome: r.outcome.clone(),
-    };
-    let trials: Vec<TrialRow> = records
-        .iter()
-        .map(|r| row(r, false))
-        .chain(refits.iter().map(|(_, r)| row(r, true)))
-        .collect();
+    let (protocols, orderings) = protocol_comparisons(&record, &configs, &selected, metric);
+    let trials = trial_rows(&records, &refits);
     let stages = stages::rows(results, &configs, metric.k, compare, record.spec.seed)?;
     let simulation = record.spec.simulation.as_ref().and_then(|sim| {
         simulation::build(
@@ -338,15 +250,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     if !record.spec.report.plots {
         figures.clear();
     }
-    let path = record.spec.report.path.as_ref();
-    let figure_dir = path.and_then(|p| p.file_stem()).map_or_else(
-        || record.spec.name.clone(),
-        |s| s.to_string_lossy().into_owned(),
-    );
-    let file = path.and_then(|p| p.file_name()).map_or_else(
-        || format!("{figure_dir}.md"),
-        |s| s.to_string_lossy().into_owned(),
-    );
+    let (figure_dir, file) = file_names(&record.spec);
     Ok(Report {
         figures,
         embedding,
@@ -370,6 +274,173 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         missing,
         refit_pending,
     })
+}
+
+/// The selected configurations, each scored on test: the leaderboard rows
+/// (best first), their per-seed values, and the models whose refits are
+/// not all stored yet.
+struct Selected {
+    leaderboard: Vec<LeaderRow>,
+    seeds: BTreeMap<String, SeedValues>,
+    refit_pending: Vec<String>,
+}
+
+fn leaderboard(
+    results: &ResultsDir,
+    record: &ExperimentRecord,
+    configs: &[Configuration],
+    selected: &[usize],
+    refits: &[(usize, TrialRecord)],
+) -> Result<Selected, StoreError> {
+    let metric = record.spec.selection.metric;
+    let selected_on = Part::selection(&record.spec.split);
+    let refit = record.spec.selection.refit && selected_on == Part::Validation;
+    let mut leaderboard = Vec::new();
+    let mut selected_seeds = BTreeMap::new();
+    let mut refit_pending = Vec::new();
+    for &index in selected {
+        let config = &configs[index];
+        // Scored by its refits once every seed has one, else by the sweep's
+        // own trials (and said so).
+        let refitted: Vec<&TrialRecord> = refits
+            .iter()
+            .filter(|(i, _)| *i == index)
+            .map(|(_, r)| r)
+            .collect();
+        let scored = match refitted.len() == config.trials.len() {
+            true => Configuration {
+                trials: refitted,
+                failed: 0,
+                ..config.clone()
+            },
+            false => {
+                if refit {
+                    refit_pending.push(config.model_name.clone());
+                }
+                config.clone()
+            }
+        };
+        let seeds = per_seed(results, &scored)?;
+        let mut row = leader_row(record, &scored, metric, selected_on, &seeds);
+        row.selection_value = config.mean(selected_on, metric).unwrap_or(f64::NAN);
+        leaderboard.push(row);
+        selected_seeds.insert(config.model_name.clone(), seeds);
+    }
+    leaderboard.sort_by(|a, b| {
+        let value = |r: &LeaderRow| r.test.get(&metric).map_or(f64::NEG_INFINITY, |m| m.mean);
+        value(b)
+            .total_cmp(&value(a))
+            .then_with(|| a.model.cmp(&b.model))
+    });
+    Ok(Selected {
+        leaderboard,
+        seeds: selected_seeds,
+        refit_pending,
+    })
+}
+
+/// The contrasts between the selected models and the knob tests, corrected
+/// together as one family.
+fn tests(
+    results: &ResultsDir,
+    record: &ExperimentRecord,
+    configs: &[Configuration],
+    leaderboard: &[LeaderRow],
+    values: &BTreeMap<String, Vec<Vec<f64>>>,
+) -> (Vec<Contrast>, Vec<Sensitivity>) {
+    let metric = record.spec.selection.metric;
+    let selected_on = Part::selection(&record.spec.split);
+    let compare = &record.spec.compare;
+    let names: Vec<String> = leaderboard.iter().map(|r| r.model.clone()).collect();
+    let mut pairs = pairwise(&names, values, compare, record.spec.seed);
+    let seed_values = |c: &Configuration| per_seed(results, c).ok();
+    let mut sensitivity = sensitivity(
+        configs,
+        metric,
+        selected_on,
+        &seed_values,
+        compare,
+        record.spec.seed,
+    );
+    correct(&mut pairs, &mut sensitivity, compare);
+    // Under successive halving the epochs are the search's own rungs, not a
+    // knob whose range could be widened.
+    if record.spec.sweep.fidelity.is_some() {
+        for s in sensitivity.iter_mut().filter(|s| s.knob == "epochs") {
+            s.edge = None;
+        }
+    }
+    (pairs, sensitivity)
+}
+
+/// The secondary protocols' agreement with the primary, and the orderings
+/// of the estimators (a randomised test is their reference, so it joins
+/// the orderings rather than the agreements).
+fn protocol_comparisons(
+    record: &ExperimentRecord,
+    configs: &[Configuration],
+    selected: &[usize],
+    metric: MetricId,
+) -> (Vec<ProtocolAgreement>, Option<Orderings>) {
+    // A randomised test is a reference for the estimators on the biased
+    // log, which the orderings compare with it.
+    let protocols: Vec<ProtocolAgreement> = record
+        .spec
+        .evaluation
+        .protocol
+        .secondary()
+        .iter()
+        .filter(|p| **p != crate::eval::Protocol::Randomised)
+        .map(|p| agreement(&p.to_string(), configs, selected, metric))
+        .collect();
+    let randomised: Vec<String> = record
+        .spec
+        .evaluation
+        .protocol
+        .secondary()
+        .iter()
+        .filter(|p| **p == crate::eval::Protocol::Randomised)
+        .map(|p| p.to_string())
+        .collect();
+    let orderings = orderings::orderings(
+        configs,
+        selected,
+        metric,
+        &record.spec.evaluation.metrics,
+        &randomised,
+    );
+    (protocols, orderings)
+}
+
+/// Every stored trial, refits last, as the appendix lists them.
+fn trial_rows(records: &[TrialRecord], refits: &[(usize, TrialRecord)]) -> Vec<TrialRow> {
+    let row = |r: &TrialRecord, refit: bool| TrialRow {
+        id: r.trial.id.clone(),
+        model: r.trial.model_name.clone(),
+        knobs: describe_knobs(&r.trial.knobs),
+        seed_index: r.trial.seed_index,
+        refit,
+        outcome: r.outcome.clone(),
+    };
+    let trials: Vec<TrialRow> = records
+        .iter()
+        .map(|r| row(r, false))
+        .chain(refits.iter().map(|(_, r)| row(r, true)))
+        .collect();
+    trials
+}
+
+/// The figure folder (the report's stem) and the report's file name.
+fn file_names(spec: &crate::spec::Spec) -> (String, String) {
+    let path = spec.report.path.as_ref();
+    let figure_dir = path
+        .and_then(|p| p.file_stem())
+        .map_or_else(|| spec.name.clone(), |s| s.to_string_lossy().into_owned());
+    let file = path.and_then(|p| p.file_name()).map_or_else(
+        || format!("{figure_dir}.md"),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    (figure_dir, file)
 }
 
 /// The report's opening sentences, from the numbers alone: a model is
