@@ -146,6 +146,78 @@ fn remove_at(value: &mut Value, path: &str) -> bool {
     }
 }
 
+/// A spec's sections as parsed, each None where it failed.
+struct Sections {
+    name: Option<String>,
+    question: Option<Option<String>>,
+    seed: Option<u64>,
+    dataset: Option<DatasetSpec>,
+    split: Option<SplitSpec>,
+    evaluation: Option<EvaluationSpec>,
+    models: Option<Vec<ModelEntry>>,
+    sweep: Option<SweepSpec>,
+    selection: Option<SelectionSpec>,
+    compare: Option<CompareSpec>,
+    check: Option<CheckSpec>,
+    report: Option<ReportSpec>,
+    simulation: Option<Option<SimulationSpec>>,
+}
+
+impl Sections {
+    fn is_complete(&self) -> bool {
+        self.name.is_some()
+            && self.question.is_some()
+            && self.seed.is_some()
+            && self.dataset.is_some()
+            && self.split.is_some()
+            && self.evaluation.is_some()
+            && self.sweep.is_some()
+            && self.selection.is_some()
+            && self.compare.is_some()
+            && self.check.is_some()
+            && self.report.is_some()
+            && self.simulation.is_some()
+    }
+
+    /// The spec, when every section parsed.
+    fn into_spec(self) -> Option<Spec> {
+        Some(Spec {
+            name: self.name?,
+            question: self.question?,
+            seed: self.seed?,
+            dataset: self.dataset?,
+            split: self.split?,
+            evaluation: self.evaluation?,
+            models: self.models?,
+            sweep: self.sweep?,
+            selection: self.selection?,
+            compare: self.compare?,
+            check: self.check?,
+            report: self.report?,
+            simulation: self.simulation?,
+        })
+    }
+
+    /// Defaults in place of the sections that failed; None without models.
+    fn stand_in(self) -> Option<Spec> {
+        Some(Spec {
+            name: self.name.unwrap_or_default(),
+            question: self.question.flatten(),
+            seed: self.seed.unwrap_or(DEFAULT_SEED),
+            dataset: self.dataset.unwrap_or_default(),
+            split: self.split.unwrap_or_default(),
+            evaluation: self.evaluation.unwrap_or_default(),
+            models: self.models?,
+            sweep: self.sweep.unwrap_or_default(),
+            selection: self.selection.unwrap_or_default(),
+            compare: self.compare.unwrap_or_default(),
+            check: self.check.unwrap_or_default(),
+            report: self.report.unwrap_or_default(),
+            simulation: self.simulation.flatten(),
+        })
+    }
+}
+
 struct Collector<'a> {
     index: &'a PositionIndex,
     issues: Vec<SpecIssue>,
@@ -174,6 +246,47 @@ impl Collector<'_> {
         overrides: &[Override],
         later: &mut dyn FnMut(&Spec) -> Vec<SpecIssue>,
     ) -> Option<Spec> {
+        let map = self.root(text, overrides)?;
+        let sections = self.sections(&map);
+        if !sections.is_complete() {
+            // A section that failed (a `sorce:` typo) must not hide the
+            // sweep's mistakes: expand the models over defaults in its
+            // place. With the dataset in doubt, its feature columns are
+            // unknown, so what the expansion says of features is left out.
+            let dataset_known = sections.dataset.is_some();
+            let stand_in = sections.stand_in()?;
+            for issue in later(&stand_in) {
+                if !dataset_known && issue.message.contains("feature") {
+                    continue;
+                }
+                self.push(issue.path, issue.message);
+            }
+            return None;
+        }
+        let mut spec = sections.into_spec()?;
+        self.check_compare(&mut spec);
+        self.check_simulation(&spec);
+        self.check_gate(&mut spec);
+        self.check_split_with_data(&spec);
+        self.check_randomised(&spec);
+        if spec.report.path.is_none() {
+            spec.report.path = Some(PathBuf::from(format!("reports/{}.md", spec.name)));
+        }
+        // The expansion runs even after other mistakes, so all of them
+        // are reported at once.
+        let issues = later(&spec);
+        for issue in issues {
+            self.push(issue.path, issue.message);
+        }
+        if !self.issues.is_empty() {
+            return None;
+        }
+        Some(spec)
+    }
+
+    /// The YAML as a mapping with `--set` overrides applied and only known
+    /// top-level keys; None when it is not YAML or not a mapping.
+    fn root(&mut self, text: &str, overrides: &[Override]) -> Option<Mapping> {
         let mut root: Value = match serde_yaml::from_str(text) {
             Ok(v) => v,
             Err(e) => {
@@ -215,9 +328,14 @@ impl Collector<'_> {
                 self.push(name, message);
             }
         }
+        Some(map)
+    }
 
-        let name: Option<String> = self.required(&map, "name");
-        let question: Option<Option<String>> = self.optional(&map, "question", || None);
+    /// Each section parsed on its own (None where it failed: its errors
+    /// are reported), its own rules checked and its defaults filled.
+    fn sections(&mut self, map: &Mapping) -> Sections {
+        let name: Option<String> = self.required(map, "name");
+        let question: Option<Option<String>> = self.optional(map, "question", || None);
         if let Some(Some(q)) = &question {
             if q.trim().is_empty() || q.contains('\n') {
                 self.push(
@@ -226,15 +344,15 @@ impl Collector<'_> {
                 );
             }
         }
-        let seed: Option<u64> = self.optional(&map, "seed", || DEFAULT_SEED);
-        let dataset: Option<DatasetSpec> = self.required(&map, "dataset");
-        let split: Option<SplitSpec> = self.optional(&map, "split", SplitSpec::default);
+        let seed: Option<u64> = self.optional(map, "seed", || DEFAULT_SEED);
+        let dataset: Option<DatasetSpec> = self.required(map, "dataset");
+        let split: Option<SplitSpec> = self.optional(map, "split", SplitSpec::default);
         let evaluation: Option<EvaluationSpec> =
-            self.optional(&map, "evaluation", EvaluationSpec::default);
-        let models = self.models(&map);
-        let sweep: Option<SweepSpec> = self.optional(&map, "sweep", SweepSpec::default);
+            self.optional(map, "evaluation", EvaluationSpec::default);
+        let models = self.models(map);
+        let sweep: Option<SweepSpec> = self.optional(map, "sweep", SweepSpec::default);
         let mut selection: Option<SelectionSpec> =
-            self.optional(&map, "selection", SelectionSpec::default);
+            self.optional(map, "selection", SelectionSpec::default);
         // An unwritten selection metric (and the gate's, which defaults to
         // it) follows the cutoffs: ndcg@10 where 10 is among them (so specs
         // written before this rule select as they did), else ndcg at the
@@ -247,10 +365,10 @@ impl Collector<'_> {
                 }
             }
         }
-        let compare: Option<CompareSpec> = self.optional(&map, "compare", CompareSpec::default);
-        let check: Option<CheckSpec> = self.optional(&map, "check", CheckSpec::default);
-        let report: Option<ReportSpec> = self.optional(&map, "report", ReportSpec::default);
-        let simulation: Option<Option<SimulationSpec>> = self.optional(&map, "simulation", || None);
+        let compare: Option<CompareSpec> = self.optional(map, "compare", CompareSpec::default);
+        let check: Option<CheckSpec> = self.optional(map, "check", CheckSpec::default);
+        let report: Option<ReportSpec> = self.optional(map, "report", ReportSpec::default);
+        let simulation: Option<Option<SimulationSpec>> = self.optional(map, "simulation", || None);
 
         if let Some(name) = &name {
             self.check_name(name);
@@ -293,80 +411,21 @@ impl Collector<'_> {
         if let (Some(r), Some(e)) = (&report, &evaluation) {
             self.check_published(r, e);
         }
-
-        let complete = name.is_some()
-            && question.is_some()
-            && seed.is_some()
-            && dataset.is_some()
-            && split.is_some()
-            && evaluation.is_some()
-            && sweep.is_some()
-            && selection.is_some()
-            && compare.is_some()
-            && check.is_some()
-            && report.is_some()
-            && simulation.is_some();
-        if !complete {
-            // A section that failed (a `sorce:` typo) must not hide the
-            // sweep's mistakes: expand the models over defaults in its
-            // place. With the dataset in doubt, its feature columns are
-            // unknown, so what the expansion says of features is left out.
-            let stand_in = Spec {
-                name: name.unwrap_or_default(),
-                question: question.flatten(),
-                seed: seed.unwrap_or(DEFAULT_SEED),
-                dataset: dataset.clone().unwrap_or_default(),
-                split: split.unwrap_or_default(),
-                evaluation: evaluation.unwrap_or_default(),
-                models: models?,
-                sweep: sweep.unwrap_or_default(),
-                selection: selection.unwrap_or_default(),
-                compare: compare.unwrap_or_default(),
-                check: check.unwrap_or_default(),
-                report: report.unwrap_or_default(),
-                simulation: simulation.flatten(),
-            };
-            for issue in later(&stand_in) {
-                if dataset.is_none() && issue.message.contains("feature") {
-                    continue;
-                }
-                self.push(issue.path, issue.message);
-            }
-            return None;
+        Sections {
+            name,
+            question,
+            seed,
+            dataset,
+            split,
+            evaluation,
+            models,
+            sweep,
+            selection,
+            compare,
+            check,
+            report,
+            simulation,
         }
-        let mut spec = Spec {
-            name: name?,
-            question: question?,
-            seed: seed?,
-            dataset: dataset?,
-            split: split?,
-            evaluation: evaluation?,
-            models: models?,
-            sweep: sweep?,
-            selection: selection?,
-            compare: compare?,
-            check: check?,
-            report: report?,
-            simulation: simulation?,
-        };
-        self.check_compare(&mut spec);
-        self.check_simulation(&spec);
-        self.check_gate(&mut spec);
-        self.check_split_with_data(&spec);
-        self.check_randomised(&spec);
-        if spec.report.path.is_none() {
-            spec.report.path = Some(PathBuf::from(format!("reports/{}.md", spec.name)));
-        }
-        // The expansion runs even after other mistakes, so all of them
-        // are reported at once.
-        let issues = later(&spec);
-        for issue in issues {
-            self.push(issue.path, issue.message);
-        }
-        if !self.issues.is_empty() {
-            return None;
-        }
-        Some(spec)
     }
 
     /// Deserializes one value, reporting a failure at its exact key path.
