@@ -250,6 +250,128 @@ impl Candidates {
     }
 }
 
+/// The generator's true preferences, where something reads them (truth
+/// metrics, the feedback loop, a drawn randomised test).
+fn preferences(spec: &Spec, labels: &Labels) -> Option<Preferences> {
+    let wants_truth = spec
+        .evaluation
+        .metrics
+        .iter()
+        .any(|m| m.family() == Family::Truth)
+        || spec.simulation.is_some()
+        || spec.dataset.random_test.is_some();
+    (wants_truth && spec.dataset.source == data::DataSource::Synthetic)
+        .then(|| Preferences::new(&spec.dataset.synthetic(), &labels.users, &labels.items))
+}
+
+/// What an external program is given beyond the split, where a model of
+/// the spec runs one.
+fn external_extras(spec: &Spec, data: &data::Interactions) -> Option<ExternalExtras> {
+    spec.models
+        .iter()
+        .any(|m| m.model.runs_external(&m.params))
+        .then(|| {
+            ExternalExtras::new(
+                &data.users,
+                &data.items,
+                data.ratings.as_deref(),
+                data.timestamps.as_deref(),
+            )
+        })
+        .flatten()
+}
+
+/// The randomised-exposure test set the spec asks for: read from its
+/// file, or drawn from the generator's preferences.
+fn randomised_test(
+    spec: &Spec,
+    preferences: Option<&Preferences>,
+    n_users: usize,
+    labels: &Labels,
+) -> Result<Option<RandomisedTest>, RunError> {
+    let Some(r) = &spec.dataset.random_test else {
+        return Ok(None);
+    };
+    let test = match (&r.path, r.items_per_user, preferences) {
+        (Some(path), _, _) => {
+            RandomisedTest::read(&spec.dataset, path, &labels.users, &labels.items)?
+        }
+        (None, Some(n), Some(prefs)) => {
+            RandomisedTest::draw(prefs, n_users, n, mix(spec.seed ^ 0x7A4D))
+        }
+        // The spec's rules rule this out.
+        (None, _, _) => {
+            return Err(RunError::Data(DataError::Content {
+                source_name: "dataset.random_test".into(),
+                message: "needs `items_per_user` (synthetic source) or `path` (file sources)"
+                    .into(),
+            }))
+        }
+    };
+    Ok(Some(test))
+}
+
+/// The propensity exponent fitted to the randomised test
+/// (`evaluation.propensity.estimate: randomised`).
+fn fitted_propensity(
+    spec: &Spec,
+    split: &Split,
+    randomised: Option<&RandomisedTest>,
+) -> Result<Option<PropensityFit>, RunError> {
+    let estimate = spec.evaluation.propensity.as_ref().and_then(|p| p.estimate);
+    let (Some(PropensityEstimate::Randomised), Some(test)) = (estimate, randomised) else {
+        return Ok(None);
+    };
+    let counts =
+        |m: &CsrMatrix| -> Vec<f64> { m.column_counts().into_iter().map(f64::from).collect() };
+    let fit = fit_exponent(
+        &split.train.column_counts(),
+        &counts(&test.shown),
+        &counts(&test.positives),
+    )
+    .ok_or_else(|| RunError::Propensity {
+        message: "the randomised test has no positive on an item with train interactions, or every such item is equally popular: nothing to fit; show more items per user (dataset.random_test.items_per_user)".into(),
+    })?;
+    Ok(Some(fit))
+}
+
+/// The hash stored trials are found by: what the numbers depend on.
+fn context(
+    spec: &Spec,
+    dataset: &DatasetStats,
+    features: &Features,
+    randomised: Option<&RandomisedTest>,
+) -> String {
+    // Another recsweep version may compute numbers differently, so its
+    // stored trials are redone rather than mixed with this one's.
+    // Features change what models learn; a dataset without them keeps
+    // the context (and every stored trial) it had before features.
+    let fingerprint = match &spec.dataset.features {
+        Some(_) => format!("{}+{}", dataset.fingerprint, features.fingerprint()),
+        None => dataset.fingerprint.clone(),
+    };
+    let context = stable_hash(&(
+        &fingerprint,
+        &spec.split,
+        &spec.evaluation,
+        spec.seed,
+        FORMAT,
+        env!("CARGO_PKG_VERSION"),
+    ));
+    // A simulation's trials carry what the section produced, so its
+    // settings enter the context; a spec without one keeps its old one.
+    let context = match &spec.simulation {
+        Some(sim) => stable_hash(&(&context, sim)),
+        None => context,
+    };
+    // Likewise the randomised test set, which only its protocol and a
+    // fitted propensity read: its content enters the context.
+    match randomised {
+        Some(test) => stable_hash(&(&context, test.fingerprint())),
+        None => context,
+    }
+}
+
 impl Experiment {
     pub fn prepare(valid: ValidSpec) -> Result<Self, RunError> {
         let (spec, mut expansion) = valid.into_parts();
@@ -276,19 +398,7 @@ impl Experiment {
         }
         let split = split::split(&data, &spec.split, spec.seed)?;
         lap("split");
-        let extras = spec
-            .models
-            .iter()
-            .any(|m| m.model.runs_external(&m.params))
-            .then(|| {
-                ExternalExtras::new(
-                    &data.users,
-                    &data.items,
-                    data.ratings.as_deref(),
-                    data.timestamps.as_deref(),
-                )
-            })
-            .flatten();
+        let extras = external_extras(&spec, &data);
         check_catalogue_sizes(&spec, &expansion, split.n_items())?;
         // Stored with the expansion, so `validate`, `run` and the report
         // all show them.
@@ -297,93 +407,20 @@ impl Experiment {
                 expansion.warnings.push(warning);
             }
         }
-        // Another recsweep version may compute numbers differently, so its
-        // stored trials are redone rather than mixed with this one's.
-        // Features change what models learn; a dataset without them keeps
-        // the context (and every stored trial) it had before features.
-        let fingerprint = match &spec.dataset.features {
-            Some(_) => format!("{}+{}", dataset.fingerprint, features.fingerprint()),
-            None => dataset.fingerprint.clone(),
-        };
-        let context = stable_hash(&(
-            &fingerprint,
-            &spec.split,
-            &spec.evaluation,
-            spec.seed,
-            FORMAT,
-            env!("CARGO_PKG_VERSION"),
-        ));
         let labels = Labels {
             users: data.user_labels,
             items: data.item_labels,
         };
-        // A simulation's trials carry what the section produced, so its
-        // settings enter the context; a spec without one keeps its old one.
-        let context = match &spec.simulation {
-            Some(sim) => stable_hash(&(&context, sim)),
-            None => context,
-        };
-        let wants_truth = spec
-            .evaluation
-            .metrics
-            .iter()
-            .any(|m| m.family() == Family::Truth)
-            || spec.simulation.is_some()
-            || spec.dataset.random_test.is_some();
-        let preferences = (wants_truth && spec.dataset.source == data::DataSource::Synthetic)
-            .then(|| Preferences::new(&spec.dataset.synthetic(), &labels.users, &labels.items));
+        let preferences = preferences(&spec, &labels);
         if preferences.is_some() {
             lap("truth");
         }
-        let randomised = match (&spec.dataset.random_test, &preferences) {
-            (None, _) => None,
-            (Some(r), _) => {
-                let test =
-                    match (&r.path, r.items_per_user, &preferences) {
-                        (Some(path), _, _) => {
-                            RandomisedTest::read(&spec.dataset, path, &labels.users, &labels.items)?
-                        }
-                        (None, Some(n), Some(prefs)) => {
-                            RandomisedTest::draw(prefs, split.n_users(), n, mix(spec.seed ^ 0x7A4D))
-                        }
-                        // The spec's rules rule this out.
-                        (None, _, _) => return Err(RunError::Data(DataError::Content {
-                            source_name: "dataset.random_test".into(),
-                            message:
-                                "needs `items_per_user` (synthetic source) or `path` (file sources)"
-                                    .into(),
-                        })),
-                    };
-                lap("randomised test");
-                Some(test)
-            }
-        };
-        // Likewise the randomised test set, which only its protocol and a
-        // fitted propensity read: its content enters the context.
-        let context = match &randomised {
-            Some(test) => stable_hash(&(&context, test.fingerprint())),
-            None => context,
-        };
-        let propensity_fit = match (
-            spec.evaluation.propensity.as_ref().and_then(|p| p.estimate),
-            &randomised,
-        ) {
-            (Some(PropensityEstimate::Randomised), Some(test)) => {
-                let counts = |m: &CsrMatrix| -> Vec<f64> {
-                    m.column_counts().into_iter().map(f64::from).collect()
-                };
-                let fit = fit_exponent(
-                    &split.train.column_counts(),
-                    &counts(&test.shown),
-                    &counts(&test.positives),
-                )
-                .ok_or_else(|| RunError::Propensity {
-                    message: "the randomised test has no positive on an item with train interactions, or every such item is equally popular: nothing to fit; show more items per user (dataset.random_test.items_per_user)".into(),
-                })?;
-                Some(fit)
-            }
-            _ => None,
-        };
+        let randomised = randomised_test(&spec, preferences.as_ref(), split.n_users(), &labels)?;
+        if randomised.is_some() {
+            lap("randomised test");
+        }
+        let context = context(&spec, &dataset, &features, randomised.as_ref());
+        let propensity_fit = fitted_propensity(&spec, &split, randomised.as_ref())?;
         let candidates = spec
             .evaluation
             .protocol
