@@ -394,7 +394,7 @@ impl PairScorer for DcnScorer {
 mod tests {
     use super::*;
     use crate::models::features::tests::{check_encoder, columns};
-    use crate::models::nn::tests::{batch, check_dense, check_matrix};
+    use crate::models::gradient_check::{batch, check_dense, check_matrix};
 
     // The tests run in f64: central differences need its precision.
     type Net = super::Net<f64>;

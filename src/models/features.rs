@@ -496,7 +496,7 @@ pub fn warm(train: &crate::data::CsrMatrix, side: Side) -> Vec<bool> {
 pub mod tests {
     use super::*;
     use crate::data::FeatureType;
-    use crate::models::nn::tests::{check_rows, random};
+    use crate::models::gradient_check::{check_rows, random};
     use rand::SeedableRng;
 
     // The tests run in f64: central differences need its precision.

@@ -29,6 +29,8 @@ mod ease;
 mod external;
 mod factors;
 mod features;
+#[cfg(test)]
+mod gradient_check;
 mod ials;
 mod itemknn;
 mod mf;

@@ -443,7 +443,7 @@ impl PairScorer for NcfScorer {
 mod tests {
     use super::*;
     use crate::models::features::tests::{check_encoder, columns};
-    use crate::models::nn::tests::{batch, check_dense, check_table};
+    use crate::models::gradient_check::{batch, check_dense, check_table};
 
     // The tests run in f64: central differences need its precision.
     type Net = super::Net<f64>;

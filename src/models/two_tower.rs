@@ -305,7 +305,7 @@ mod tests {
     use super::*;
     use crate::data::{CsrMatrix, NO_FEATURES};
     use crate::models::features::tests::{check_encoder, columns as feature_columns};
-    use crate::models::nn::tests::check_matrix;
+    use crate::models::gradient_check::check_matrix;
 
     // The tests run in f64: central differences need its precision.
     type Encoder = super::Encoder<f64>;
