@@ -10,7 +10,6 @@ use super::{popularity_undefined, Contrast, Report, Section};
 use crate::eval::{Direction, Family, MetricId, MetricKind, MetricSummary};
 use crate::format::{format_p, format_to_precision};
 use crate::results::{find_pair, Part, Verdict, POWER};
-use crate::simulation::Round;
 use crate::spec::Protocol;
 use crate::store::Outcome;
 use crate::sweep::KnobUsage;
@@ -25,10 +24,10 @@ pub fn render(report: &Report) -> String {
     report.tuning.render(&mut out, report);
     sensitivity_section(&mut out, report);
     figures(&mut out, report, Section::Knobs);
-    stages_section(&mut out, report);
+    super::stages::render(&mut out, report);
     protocol_sections(&mut out, report);
     orderings_section(&mut out, report);
-    simulation_section(&mut out, report);
+    super::simulation::render(&mut out, report);
     bias_section(&mut out, report);
     cost_section(&mut out, report);
     reproducibility_section(&mut out, report);
@@ -613,7 +612,7 @@ fn heading(m: MetricId) -> String {
     }
 }
 
-fn value(kind: MetricKind, v: f64) -> String {
+pub(super) fn value(kind: MetricKind, v: f64) -> String {
     if !v.is_finite() {
         return "—".to_string();
     }
@@ -625,7 +624,7 @@ fn value(kind: MetricKind, v: f64) -> String {
 }
 
 /// `0.185 ± 0.011`: the mean to the precision its interval supports.
-fn summary(kind: MetricKind, s: &MetricSummary) -> String {
+pub(super) fn summary(kind: MetricKind, s: &MetricSummary) -> String {
     match s
         .ci95
         .filter(|ci| ci.is_finite() && *ci > 0.0 && s.mean.is_finite())
@@ -659,7 +658,7 @@ fn versus(report: &Report, model: &str, baseline: &str) -> String {
 }
 
 /// ▲ or ▼ for a significant difference by its sign, · for one that is not.
-fn marker(significant: bool, diff: f64) -> &'static str {
+pub(super) fn marker(significant: bool, diff: f64) -> &'static str {
     match (significant, diff > 0.0) {
         (false, _) => "·",
         (true, true) => "▲",
@@ -774,7 +773,7 @@ fn signed_rounded(kind: MetricKind, v: f64, half: Option<f64>) -> String {
 
 /// `+0.012 (−0.004, +0.029)`: Δ with its interval over users and seeds,
 /// to the precision the interval supports.
-fn with_interval(kind: MetricKind, p: &Contrast) -> String {
+pub(super) fn with_interval(kind: MetricKind, p: &Contrast) -> String {
     match p.interval().filter(|_| half(p).is_some()) {
         Some((lo, hi)) => format!(
             "{} ({}, {})",
@@ -788,162 +787,6 @@ fn with_interval(kind: MetricKind, p: &Contrast) -> String {
 
 /// Every pipeline configuration: its candidates, its ceiling, the ranker's
 /// lift over the retriever with a paired test, and the cost of each stage.
-fn stages_section(out: &mut String, report: &Report) {
-    if report.stages.is_empty() {
-        return;
-    }
-    let c = &report.record.spec.compare;
-    let k = report.selection_metric.k;
-    section(out, "Two-stage pipelines");
-    let _ = writeln!(
-        out,
-        "Every pipeline configuration on test (mean ± 95% interval over users and seeds). \
-         candidate recall@N is the share of held-out items among the retriever's N candidates, the ceiling of everything after; \
-         ceiling ndcg@{k} is what a perfect ranker of those candidates would reach; \
-         retriever ndcg@{k} is the retriever's own order of the same candidates (for N ≥ {k}, the retriever alone); \
-         recall@{k} ÷ candidate recall@N is the conditional hit rate, how much of what the retriever found the ranker puts in its top {k}. \
-         Δ = pipeline − retriever with its 95% interval, tested over users and seeds (paired `{}` tests on seed-averaged users, seed variance added), corrected with **{}** over the section's {} tests (these and the index-against-exact ones below); \
-         significant when the corrected p < {}. Cost per user: µs measured while scoring test (retriever: scoring and top-N selection; \
-         pipeline: both stages), multiply-adds analytic (retriever over the catalogue or its query and index search, ranker over N items).\n",
-        c.test.as_str(),
-        c.correction.as_str(),
-        report
-            .stages
-            .iter()
-            .map(|r| usize::from(r.lift.is_some()) + usize::from(r.versus_exact.is_some()))
-            .sum::<usize>(),
-        c.alpha
-    );
-    // Only pipelines whose ranker learned from retrieved negatives have it.
-    let hard = report.stages.iter().any(|r| r.held_out_negatives.is_some());
-    if hard {
-        let _ = writeln!(
-            out,
-            "held-out in negatives: under `ranker_negatives: retrieved`, the share of the ranker's sampled negatives \
-             that were the user's held-out (validation or test) items: retrieved candidates exclude only train items, \
-             so the ranker is taught that some of the items evaluation asks for are negatives.\n"
-        );
-    }
-    let mut header = vec![
-        "model".to_string(),
-        "configuration".to_string(),
-        "N".to_string(),
-        "candidate recall@N".to_string(),
-        format!("ceiling ndcg@{k}"),
-        format!("retriever ndcg@{k}"),
-        format!("pipeline ndcg@{k}"),
-        "Δ (95% interval)".to_string(),
-        "p corrected".to_string(),
-        "verdict".to_string(),
-        format!("recall@{k} ÷ candidate recall@N"),
-        "µs / user (retriever, pipeline)".to_string(),
-        "multiply-adds / user (retriever, pipeline)".to_string(),
-    ];
-    if hard {
-        header.push("held-out in negatives".to_string());
-    }
-    let mut t = Builder::default();
-    t.push_record(header);
-    for row in &report.stages {
-        let show = |s: &Option<MetricSummary>| {
-            s.as_ref()
-                .map_or("—".into(), |s| summary(MetricKind::Ndcg, s))
-        };
-        let (diff, p, significant) = match &row.lift {
-            Some(l) => (
-                with_interval(MetricKind::Ndcg, l),
-                format_p(l.p_adjusted),
-                l.verdict(c.alpha, MetricKind::Ndcg.direction())
-                    .naming("pipeline"),
-            ),
-            None => ("—".into(), "—".into(), "—".into()),
-        };
-        let mut cells = vec![
-            row.model.clone(),
-            row.knobs.clone(),
-            row.candidates.to_string(),
-            show(&row.candidate_recall),
-            show(&row.ceiling),
-            row.retriever
-                .map_or("—".into(), |v| value(MetricKind::Ndcg, v)),
-            show(&row.ranked),
-            diff,
-            p,
-            significant,
-            row.conditional.map_or("—".into(), |v| format!("{v:.3}")),
-            format!(
-                "{:.1}, {:.1}",
-                row.retriever_micros_per_user, row.micros_per_user
-            ),
-            format!("{}, {}", row.retriever_madds, row.madds),
-        ];
-        if hard {
-            cells.push(
-                row.held_out_negatives
-                    .map_or("—".into(), |s| format!("{:.2}%", 100.0 * s)),
-            );
-        }
-        t.push_record(cells);
-    }
-    push_table(out, t);
-    let indexed: Vec<_> = report.stages.iter().filter(|r| r.index.is_some()).collect();
-    if !indexed.is_empty() {
-        let _ = writeln!(
-            out,
-            "### Approximate indexes\n\n\
-             ann overlap@N: the share of the index's N candidates whose exact retriever score reaches the exact N-th score \
-             (ties count, as in ann-benchmarks). Searches per second: one thread, every test user once. \
-             Overhead: the graph's links or the lists and centroids, beyond the item vectors. \
-             Δ vs exact: pipeline ndcg@{k} minus that of the pipeline whose params differ only in the exact index, with its 95% interval over users and seeds, \
-             corrected with the lifts above.\n"
-        );
-        let mut t = table(&[
-            "model",
-            "configuration",
-            "index",
-            "ann overlap@N",
-            "candidate recall@N",
-            &format!("pipeline ndcg@{k}"),
-            "Δ vs exact (95% interval)",
-            "p corrected",
-            "verdict",
-            "build (s)",
-            "overhead (MB)",
-            "searches / s",
-        ]);
-        for row in indexed {
-            let Some(index) = &row.index else { continue };
-            let show = |s: &Option<MetricSummary>| {
-                s.as_ref()
-                    .map_or("—".into(), |s| summary(MetricKind::Ndcg, s))
-            };
-            t.push_record([
-                row.model.clone(),
-                row.knobs.clone(),
-                index.index.clone(),
-                show(&row.overlap),
-                show(&row.candidate_recall),
-                show(&row.ranked),
-                row.versus_exact
-                    .as_ref()
-                    .map_or("—".into(), |v| with_interval(MetricKind::Ndcg, v)),
-                row.versus_exact
-                    .as_ref()
-                    .map_or("—".into(), |v| format_p(v.p_adjusted)),
-                row.versus_exact.as_ref().map_or("—".into(), |v| {
-                    v.verdict(c.alpha, MetricKind::Ndcg.direction())
-                        .naming("index")
-                }),
-                format!("{:.2}", index.build_seconds),
-                format!("{:.1}", index.overhead_bytes / 1e6),
-                format!("{:.0}", index.queries_per_second),
-            ]);
-        }
-        push_table(out, t);
-    }
-    figures(out, report, Section::Stages);
-}
-
 /// Each swept knob's values and its best value against the runner-up.
 fn sensitivity_section(out: &mut String, report: &Report) {
     let c = &report.record.spec.compare;
@@ -1169,110 +1012,6 @@ fn orderings_section(out: &mut String, report: &Report) {
 
 /// The feedback loop: how each configuration's rounds went, and its final
 /// round against the baseline.
-fn simulation_section(out: &mut String, report: &Report) {
-    let Some(l) = &report.simulation else {
-        return;
-    };
-    let Some(sim) = &report.record.spec.simulation else {
-        return;
-    };
-    section(out, "Feedback loop");
-    let truth = match &sim.truth {
-        None => "the synthetic generator's preferences (docs/metrics.md, \"Truth metrics\")".to_string(),
-        Some(t) => format!(
-            "a stand-in for the truth: **{} fitted on the whole log** ({}), its scores ÷ {} taken as the logits of users' choices \
-             (docs/simulation.md); models that resemble it are favoured",
-            t.model.as_str(),
-            crate::format::describe_knobs(&t.params),
-            t.temperature
-        ),
-    };
-    let explore = match sim.explore {
-        crate::simulation::Explore::Uniform => "uniformly among the items the user could be shown",
-        crate::simulation::Explore::LongTail => "among the long-tail items the user could be shown",
-    };
-    let shown = match sim.impressions {
-        crate::simulation::Impressions::Forget => {
-            "items not in the log (a shown item not taken may come back)"
-        }
-        crate::simulation::Impressions::Remember => {
-            "items not in the log and never shown to them before (impressions are remembered)"
-        }
-    };
-    let takes = match &sim.choice {
-        None => "Each user takes each recommended item independently with probability ρ".to_string(),
-        Some(c) => format!(
-            "Each user takes at most {} of them, one after another, by a multinomial logit over the items not yet taken \
-             (weights δ_p·ρ/(1 − ρ), δ_p {}) and an outside option of weight 1",
-            c.max,
-            match c.position {
-                crate::simulation::PositionDiscount::Dcg => "= 1/log2(p + 1) at position p",
-                crate::simulation::PositionDiscount::None => "= 1",
-            }
-        ),
-    };
-    let _ = writeln!(
-        out,
-        "Each of {} rounds retrains the model on the current log (at first the whole dataset) and recommends to every user {} {shown}; \
-         each slot is, with probability ε, filled {explore}. {takes}, where ρ is the item's true relevance under {truth}; taken items join the log. \
-         Truth utility is the mean true relevance of a round's K slots; taken counts the items a user took through the round; \
-         regret sums over rounds the ideal list's truth utility (the K most relevant items the user could be shown that round) minus the list's; \
-         ARP and the long tail refer to the initial log; homogenisation is the mean Jaccard similarity of users' taken items so far (docs/simulation.md). \
-         Mean over seeds ± the half-width of a 95% t-interval over seeds, in the last round. \
-         The last two columns give each row's items taken and regret over the whole loop minus those of **{}** with 95% intervals, tested over users and seeds \
-         (the spec's {} test, paired over seed-averaged users, the seeds' own variance added; {} correction over both columns).{}\n",
-        l.rounds,
-        l.k,
-        l.baseline,
-        report.record.spec.compare.test.as_str(),
-        report.record.spec.compare.correction.as_str(),
-        if l.rows.iter().any(|r| r.oracle) {
-            " The oracle row recommends each user the K items of highest true relevance they could be shown, in its own loop: the reference."
-        } else {
-            ""
-        },
-    );
-    let mut header: Vec<String> = vec!["configuration".into(), "seeds".into()];
-    header.extend(Round::MEASURES.iter().map(|m| m.name.to_string()));
-    header.push("taken vs baseline".into());
-    header.push("regret vs baseline ↓".into());
-    let mut t = Builder::default();
-    t.push_record(header);
-    let alpha = report.record.spec.compare.alpha;
-    for row in &l.rows {
-        let mut cells = vec![row.label.clone(), row.seeds.to_string()];
-        for values in &row.measures {
-            let (mean, ci) = values.last().copied().unwrap_or((f64::NAN, None));
-            // Seeds that agree to rounding (the oracle's lists) have no interval.
-            let real = |ci: &f64| *ci > 1e-9 * mean.abs() && ci.is_finite();
-            cells.push(match ci.filter(real) {
-                Some(ci) => format!(
-                    "{} ± {}",
-                    format_to_precision(mean, Some(ci)),
-                    format_to_precision(ci, Some(ci))
-                ),
-                None => format_to_precision(mean, None),
-            });
-        }
-        for c in [&row.taken, &row.regret] {
-            cells.push(match c {
-                None if row.oracle => "reference".into(),
-                None if row.label == l.baseline => "baseline".into(),
-                None => "—".into(),
-                Some(c) => format!(
-                    "{} {} p={}",
-                    with_interval(MetricKind::Ndcg, c),
-                    marker(c.significant(alpha), c.diff()),
-                    format_p(c.p_adjusted)
-                ),
-            });
-        }
-        t.push_record(cells);
-    }
-    push_table(out, t);
-    figures(out, report, Section::Simulation);
-}
-
 pub(super) fn figures(out: &mut String, report: &Report, section: Section) {
     for f in report.figures.iter().filter(|f| f.section == section) {
         let _ = writeln!(out, "![{}]({}/{})\n", f.title, report.figure_dir, f.file);

@@ -3,11 +3,16 @@
 //! the reference, and the cumulative endpoints (items taken, regret) tested
 //! against the spec's baseline over users and seeds.
 
+use std::fmt::Write;
+
 use serde::Serialize;
+use tabled::builder::Builder;
 
 use super::figures::{self, Figure, Section, Series};
-use crate::eval::mean_ci95;
-use crate::format::describe_knobs;
+use super::markdown::{figures as section_figures, marker, push_table, section, with_interval};
+use super::Report;
+use crate::eval::{mean_ci95, MetricKind};
+use crate::format::{describe_knobs, format_p, format_to_precision};
 use crate::results::{contrast_over_seeds, Configuration, Contrast};
 use crate::simulation::{Round, SimulationRun, SimulationSpec};
 use crate::spec::CompareSpec;
@@ -280,4 +285,110 @@ pub fn figures(l: &Loop) -> Vec<Figure> {
             Figure::drawn(format!("loop-{name}.svg"), title, Section::Simulation, svg)
         })
         .collect()
+}
+
+/// The section in the report: how the loop ran, the last round's measures
+/// and the tested endpoints, and the figures.
+pub fn render(out: &mut String, report: &Report) {
+    let Some(l) = &report.simulation else {
+        return;
+    };
+    let Some(sim) = &report.record.spec.simulation else {
+        return;
+    };
+    section(out, "Feedback loop");
+    let truth = match &sim.truth {
+        None => "the synthetic generator's preferences (docs/metrics.md, \"Truth metrics\")".to_string(),
+        Some(t) => format!(
+            "a stand-in for the truth: **{} fitted on the whole log** ({}), its scores ÷ {} taken as the logits of users' choices \
+             (docs/simulation.md); models that resemble it are favoured",
+            t.model.as_str(),
+            crate::format::describe_knobs(&t.params),
+            t.temperature
+        ),
+    };
+    let explore = match sim.explore {
+        crate::simulation::Explore::Uniform => "uniformly among the items the user could be shown",
+        crate::simulation::Explore::LongTail => "among the long-tail items the user could be shown",
+    };
+    let shown = match sim.impressions {
+        crate::simulation::Impressions::Forget => {
+            "items not in the log (a shown item not taken may come back)"
+        }
+        crate::simulation::Impressions::Remember => {
+            "items not in the log and never shown to them before (impressions are remembered)"
+        }
+    };
+    let takes = match &sim.choice {
+        None => "Each user takes each recommended item independently with probability ρ".to_string(),
+        Some(c) => format!(
+            "Each user takes at most {} of them, one after another, by a multinomial logit over the items not yet taken \
+             (weights δ_p·ρ/(1 − ρ), δ_p {}) and an outside option of weight 1",
+            c.max,
+            match c.position {
+                crate::simulation::PositionDiscount::Dcg => "= 1/log2(p + 1) at position p",
+                crate::simulation::PositionDiscount::None => "= 1",
+            }
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "Each of {} rounds retrains the model on the current log (at first the whole dataset) and recommends to every user {} {shown}; \
+         each slot is, with probability ε, filled {explore}. {takes}, where ρ is the item's true relevance under {truth}; taken items join the log. \
+         Truth utility is the mean true relevance of a round's K slots; taken counts the items a user took through the round; \
+         regret sums over rounds the ideal list's truth utility (the K most relevant items the user could be shown that round) minus the list's; \
+         ARP and the long tail refer to the initial log; homogenisation is the mean Jaccard similarity of users' taken items so far (docs/simulation.md). \
+         Mean over seeds ± the half-width of a 95% t-interval over seeds, in the last round. \
+         The last two columns give each row's items taken and regret over the whole loop minus those of **{}** with 95% intervals, tested over users and seeds \
+         (the spec's {} test, paired over seed-averaged users, the seeds' own variance added; {} correction over both columns).{}\n",
+        l.rounds,
+        l.k,
+        l.baseline,
+        report.record.spec.compare.test.as_str(),
+        report.record.spec.compare.correction.as_str(),
+        if l.rows.iter().any(|r| r.oracle) {
+            " The oracle row recommends each user the K items of highest true relevance they could be shown, in its own loop: the reference."
+        } else {
+            ""
+        },
+    );
+    let mut header: Vec<String> = vec!["configuration".into(), "seeds".into()];
+    header.extend(Round::MEASURES.iter().map(|m| m.name.to_string()));
+    header.push("taken vs baseline".into());
+    header.push("regret vs baseline ↓".into());
+    let mut t = Builder::default();
+    t.push_record(header);
+    let alpha = report.record.spec.compare.alpha;
+    for row in &l.rows {
+        let mut cells = vec![row.label.clone(), row.seeds.to_string()];
+        for values in &row.measures {
+            let (mean, ci) = values.last().copied().unwrap_or((f64::NAN, None));
+            // Seeds that agree to rounding (the oracle's lists) have no interval.
+            let real = |ci: &f64| *ci > 1e-9 * mean.abs() && ci.is_finite();
+            cells.push(match ci.filter(real) {
+                Some(ci) => format!(
+                    "{} ± {}",
+                    format_to_precision(mean, Some(ci)),
+                    format_to_precision(ci, Some(ci))
+                ),
+                None => format_to_precision(mean, None),
+            });
+        }
+        for c in [&row.taken, &row.regret] {
+            cells.push(match c {
+                None if row.oracle => "reference".into(),
+                None if row.label == l.baseline => "baseline".into(),
+                None => "—".into(),
+                Some(c) => format!(
+                    "{} {} p={}",
+                    with_interval(MetricKind::Ndcg, c),
+                    marker(c.significant(alpha), c.diff()),
+                    format_p(c.p_adjusted)
+                ),
+            });
+        }
+        t.push_record(cells);
+    }
+    push_table(out, t);
+    section_figures(out, report, Section::Simulation);
 }

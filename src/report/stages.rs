@@ -3,11 +3,16 @@
 //! them, what the ranker reaches and whether it beats the retriever's own
 //! order (paired test over users and seeds), and what each stage costs.
 
-use serde::Serialize;
+use std::fmt::Write;
 
-use super::figures::Series;
+use serde::Serialize;
+use tabled::builder::Builder;
+
+use super::figures::{Section, Series};
+use super::markdown::{figures, push_table, section, summary, table, value, with_interval};
+use super::Report;
 use crate::eval::{MetricId, MetricKind, MetricSummary};
-use crate::format::describe_knobs;
+use crate::format::{describe_knobs, format_p};
 use crate::results::{contrast_over_seeds, per_seed, Configuration, Contrast};
 use crate::spec::CompareSpec;
 use crate::stats::{adjust, mean_over_users_and_seeds};
@@ -311,6 +316,171 @@ pub fn series(rows: &[StageRow], model: &str, style: usize) -> [Vec<Series>; 2] 
             r.candidate_recall.map(|m| m.mean)
         })],
     ]
+}
+
+/// The section in the report: the pipelines' table, the approximate
+/// indexes' table and the figures.
+pub fn render(out: &mut String, report: &Report) {
+    if report.stages.is_empty() {
+        return;
+    }
+    let c = &report.record.spec.compare;
+    let k = report.selection_metric.k;
+    section(out, "Two-stage pipelines");
+    let _ = writeln!(
+        out,
+        "Every pipeline configuration on test (mean ± 95% interval over users and seeds). \
+         candidate recall@N is the share of held-out items among the retriever's N candidates, the ceiling of everything after; \
+         ceiling ndcg@{k} is what a perfect ranker of those candidates would reach; \
+         retriever ndcg@{k} is the retriever's own order of the same candidates (for N ≥ {k}, the retriever alone); \
+         recall@{k} ÷ candidate recall@N is the conditional hit rate, how much of what the retriever found the ranker puts in its top {k}. \
+         Δ = pipeline − retriever with its 95% interval, tested over users and seeds (paired `{}` tests on seed-averaged users, seed variance added), corrected with **{}** over the section's {} tests (these and the index-against-exact ones below); \
+         significant when the corrected p < {}. Cost per user: µs measured while scoring test (retriever: scoring and top-N selection; \
+         pipeline: both stages), multiply-adds analytic (retriever over the catalogue or its query and index search, ranker over N items).\n",
+        c.test.as_str(),
+        c.correction.as_str(),
+        report
+            .stages
+            .iter()
+            .map(|r| usize::from(r.lift.is_some()) + usize::from(r.versus_exact.is_some()))
+            .sum::<usize>(),
+        c.alpha
+    );
+    // Only pipelines whose ranker learned from retrieved negatives have it.
+    let hard = report.stages.iter().any(|r| r.held_out_negatives.is_some());
+    if hard {
+        let _ = writeln!(
+            out,
+            "held-out in negatives: under `ranker_negatives: retrieved`, the share of the ranker's sampled negatives \
+             that were the user's held-out (validation or test) items: retrieved candidates exclude only train items, \
+             so the ranker is taught that some of the items evaluation asks for are negatives.\n"
+        );
+    }
+    let mut header = vec![
+        "model".to_string(),
+        "configuration".to_string(),
+        "N".to_string(),
+        "candidate recall@N".to_string(),
+        format!("ceiling ndcg@{k}"),
+        format!("retriever ndcg@{k}"),
+        format!("pipeline ndcg@{k}"),
+        "Δ (95% interval)".to_string(),
+        "p corrected".to_string(),
+        "verdict".to_string(),
+        format!("recall@{k} ÷ candidate recall@N"),
+        "µs / user (retriever, pipeline)".to_string(),
+        "multiply-adds / user (retriever, pipeline)".to_string(),
+    ];
+    if hard {
+        header.push("held-out in negatives".to_string());
+    }
+    let mut t = Builder::default();
+    t.push_record(header);
+    for row in &report.stages {
+        let show = |s: &Option<MetricSummary>| {
+            s.as_ref()
+                .map_or("—".into(), |s| summary(MetricKind::Ndcg, s))
+        };
+        let (diff, p, significant) = match &row.lift {
+            Some(l) => (
+                with_interval(MetricKind::Ndcg, l),
+                format_p(l.p_adjusted),
+                l.verdict(c.alpha, MetricKind::Ndcg.direction())
+                    .naming("pipeline"),
+            ),
+            None => ("—".into(), "—".into(), "—".into()),
+        };
+        let mut cells = vec![
+            row.model.clone(),
+            row.knobs.clone(),
+            row.candidates.to_string(),
+            show(&row.candidate_recall),
+            show(&row.ceiling),
+            row.retriever
+                .map_or("—".into(), |v| value(MetricKind::Ndcg, v)),
+            show(&row.ranked),
+            diff,
+            p,
+            significant,
+            row.conditional.map_or("—".into(), |v| format!("{v:.3}")),
+            format!(
+                "{:.1}, {:.1}",
+                row.retriever_micros_per_user, row.micros_per_user
+            ),
+            format!("{}, {}", row.retriever_madds, row.madds),
+        ];
+        if hard {
+            cells.push(
+                row.held_out_negatives
+                    .map_or("—".into(), |s| format!("{:.2}%", 100.0 * s)),
+            );
+        }
+        t.push_record(cells);
+    }
+    push_table(out, t);
+    index_table(out, report);
+    figures(out, report, Section::Stages);
+}
+
+/// Each approximate index against the exact one it stands in for.
+fn index_table(out: &mut String, report: &Report) {
+    let c = &report.record.spec.compare;
+    let k = report.selection_metric.k;
+    let indexed: Vec<_> = report.stages.iter().filter(|r| r.index.is_some()).collect();
+    if !indexed.is_empty() {
+        let _ = writeln!(
+            out,
+            "### Approximate indexes\n\n\
+             ann overlap@N: the share of the index's N candidates whose exact retriever score reaches the exact N-th score \
+             (ties count, as in ann-benchmarks). Searches per second: one thread, every test user once. \
+             Overhead: the graph's links or the lists and centroids, beyond the item vectors. \
+             Δ vs exact: pipeline ndcg@{k} minus that of the pipeline whose params differ only in the exact index, with its 95% interval over users and seeds, \
+             corrected with the lifts above.\n"
+        );
+        let mut t = table(&[
+            "model",
+            "configuration",
+            "index",
+            "ann overlap@N",
+            "candidate recall@N",
+            &format!("pipeline ndcg@{k}"),
+            "Δ vs exact (95% interval)",
+            "p corrected",
+            "verdict",
+            "build (s)",
+            "overhead (MB)",
+            "searches / s",
+        ]);
+        for row in indexed {
+            let Some(index) = &row.index else { continue };
+            let show = |s: &Option<MetricSummary>| {
+                s.as_ref()
+                    .map_or("—".into(), |s| summary(MetricKind::Ndcg, s))
+            };
+            t.push_record([
+                row.model.clone(),
+                row.knobs.clone(),
+                index.index.clone(),
+                show(&row.overlap),
+                show(&row.candidate_recall),
+                show(&row.ranked),
+                row.versus_exact
+                    .as_ref()
+                    .map_or("—".into(), |v| with_interval(MetricKind::Ndcg, v)),
+                row.versus_exact
+                    .as_ref()
+                    .map_or("—".into(), |v| format_p(v.p_adjusted)),
+                row.versus_exact.as_ref().map_or("—".into(), |v| {
+                    v.verdict(c.alpha, MetricKind::Ndcg.direction())
+                        .naming("index")
+                }),
+                format!("{:.2}", index.build_seconds),
+                format!("{:.1}", index.overhead_bytes / 1e6),
+                format!("{:.0}", index.queries_per_second),
+            ]);
+        }
+        push_table(out, t);
+    }
 }
 
 #[cfg(test)]
