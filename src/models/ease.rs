@@ -240,7 +240,6 @@ impl Scorer for Ease {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::NO_FEATURES;
 
     #[test]
     fn closed_form_matches_a_hand_inverted_two_item_case() {
@@ -253,15 +252,7 @@ mod tests {
             l2: 1.0,
             popularity: Popularity::None,
         }
-        .fit(&FitInput {
-            job: None,
-            train: &x,
-            item_popularity: &pop,
-            seed: 0,
-            negatives: None,
-            monitor: None,
-            features: &NO_FEATURES,
-        })
+        .fit(&FitInput::interactions(&x, &pop, 0))
         .unwrap()
         .scorer;
         let mut out = vec![0.0; 2];

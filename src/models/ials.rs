@@ -365,7 +365,6 @@ fn conjugate_gradient<T: Real, S: Fn(u32) -> T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::NO_FEATURES;
     use crate::models::Declared;
 
     fn data() -> CsrMatrix {
@@ -394,15 +393,7 @@ mod tests {
                 !params.rule_issues().is_empty(),
                 "the range check refuses it"
             );
-            let fit = params.fit(&FitInput {
-                job: None,
-                train: &x,
-                item_popularity: &popularity,
-                seed: 1,
-                negatives: None,
-                monitor: None,
-                features: &NO_FEATURES,
-            });
+            let fit = params.fit(&FitInput::interactions(&x, &popularity, 1));
             let Err(ModelError::Numerical { message, .. }) = fit else {
                 panic!("{solver:?}: expected a numerical error");
             };

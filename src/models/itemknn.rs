@@ -135,7 +135,6 @@ impl Scorer for ItemKnn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::NO_FEATURES;
 
     #[test]
     fn similarities_follow_the_shrunk_cosine() {
@@ -148,15 +147,7 @@ mod tests {
             popularity: Popularity::None,
         };
         let model = params
-            .fit(&FitInput {
-                job: None,
-                train: &x,
-                item_popularity: &pop,
-                seed: 0,
-                negatives: None,
-                monitor: None,
-                features: &NO_FEATURES,
-            })
+            .fit(&FitInput::interactions(&x, &pop, 0))
             .unwrap()
             .scorer;
         // sim(0,1) = 2 / (√3·√2 + 1); sim(0,2) = 1 / (√3 + 1) is smaller: pruned.

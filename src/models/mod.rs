@@ -201,6 +201,23 @@ pub struct FitInput<'a> {
     pub job: Option<&'a ExternalJob<'a>>,
 }
 
+#[cfg(test)]
+impl<'a> FitInput<'a> {
+    /// Interactions alone: no validation monitor, negative pools,
+    /// features or external job (what the models' unit tests fit on).
+    pub fn interactions(train: &'a CsrMatrix, item_popularity: &'a [u32], seed: u64) -> Self {
+        Self {
+            train,
+            item_popularity,
+            seed,
+            monitor: None,
+            negatives: None,
+            features: &crate::data::NO_FEATURES,
+            job: None,
+        }
+    }
+}
+
 /// Serving cost of a fitted model.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct ServingCost {

@@ -303,7 +303,7 @@ impl<T: Real> Trainable for TwoTower<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{CsrMatrix, NO_FEATURES};
+    use crate::data::CsrMatrix;
     use crate::models::features::tests::{check_encoder, columns as feature_columns};
     use crate::models::gradient_check::check_matrix;
 
@@ -324,15 +324,7 @@ mod tests {
             &[(0, 0), (0, 1), (1, 1), (1, 2), (2, 3), (3, 4), (3, 0)],
         );
         let counts = train.column_counts();
-        let input = FitInput {
-            job: None,
-            train: &train,
-            item_popularity: &counts,
-            seed: 3,
-            negatives: None,
-            monitor: None,
-            features: &NO_FEATURES,
-        };
+        let input = FitInput::interactions(&train, &counts, 3);
         let params = TwoTowerParams {
             dim: 3,
             hidden: vec![4],
