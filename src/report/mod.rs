@@ -238,11 +238,16 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         leaderboard: &leaderboard,
         sensitivity: &sensitivity,
         trials: &trials,
-        stages: &stages,
         metric,
         pairs: &pairs,
         values: &selected_values,
     })?;
+    figures.extend(stages::figures(
+        &stages,
+        metric,
+        &record.spec.evaluation.protocol.primary().to_string(),
+        &|model| visuals::style(&record, model),
+    ));
     if let Some(l) = &simulation {
         figures.extend(simulation::figures(l));
     }

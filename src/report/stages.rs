@@ -8,8 +8,11 @@ use std::fmt::Write;
 use serde::Serialize;
 use tabled::builder::Builder;
 
-use super::figures::{Section, Series};
-use super::markdown::{figures, push_table, section, summary, table, value, with_interval};
+use super::figures::{self, Figure, Section, Series};
+use super::markdown::{
+    figures as section_figures, push_table, section, summary, table, value, with_interval,
+};
+use super::visuals::{by_model, file_name, Panel};
 use super::Report;
 use crate::eval::{MetricId, MetricKind, MetricSummary};
 use crate::format::{describe_knobs, format_p};
@@ -318,6 +321,82 @@ pub fn series(rows: &[StageRow], model: &str, style: usize) -> [Vec<Series>; 2] 
     ]
 }
 
+/// The section's figures: per pipeline, ndcg@K and candidate recall
+/// against N (its best configuration at each N); and the approximate
+/// indexes' overlap against their speed.
+pub fn figures(
+    rows: &[StageRow],
+    metric: MetricId,
+    protocol: &str,
+    style: &dyn Fn(&str) -> usize,
+) -> Vec<Figure> {
+    let mut out = Vec::new();
+    let mut pipelines: Vec<&str> = Vec::new();
+    for row in rows {
+        if !pipelines.contains(&row.model.as_str()) {
+            pipelines.push(&row.model);
+        }
+    }
+    for model in pipelines {
+        let title = format!(
+            "{model}: ndcg@{k} and candidate recall against N ({protocol})",
+            k = metric.k
+        );
+        let [ndcg, recall] = series(rows, model, 0);
+        let panels = [
+            (format!("ndcg@{}", metric.k), ndcg),
+            ("candidate recall@N".to_string(), recall),
+        ];
+        let x = figures::XAxis {
+            desc: "candidates N",
+            labels: None,
+            log: true,
+        };
+        let svg = figures::line_panels(&title, &x, &panels);
+        out.push(Figure::drawn(
+            format!("stages-{}.svg", file_name(model)),
+            title,
+            Section::Stages,
+            svg,
+        ));
+    }
+    if let Some((title, panel)) = index_panel(rows, style) {
+        let svg = figures::tradeoff(&title, "ann_overlap@N", &[panel]);
+        out.push(Figure::drawn(
+            "indexes.svg".into(),
+            title,
+            Section::Stages,
+            svg,
+        ));
+    }
+    out
+}
+
+/// Index recall against speed: one point per pipeline configuration with an
+/// approximate index, one series per pipeline.
+fn index_panel(rows: &[StageRow], style: &dyn Fn(&str) -> usize) -> Option<(String, Panel)> {
+    let indexed: Vec<&StageRow> = rows.iter().filter(|r| r.index.is_some()).collect();
+    if indexed.is_empty() {
+        return None;
+    }
+    let series = by_model(
+        style,
+        indexed.iter().filter_map(|r| {
+            let index = r.index.as_ref()?;
+            Some((r.model.clone(), (index.queries_per_second, r.overlap?.mean)))
+        }),
+    );
+    Some((
+        "Approximate indexes: overlap with the exact top N against searches per second (test)"
+            .to_string(),
+        (
+            "index searches per second, one thread (right is faster)".to_string(),
+            true,
+            series,
+        ),
+    ))
+}
+
 /// The section in the report: the pipelines' table, the approximate
 /// indexes' table and the figures.
 pub fn render(out: &mut String, report: &Report) {
@@ -419,7 +498,7 @@ pub fn render(out: &mut String, report: &Report) {
     }
     push_table(out, t);
     index_table(out, report);
-    figures(out, report, Section::Stages);
+    section_figures(out, report, Section::Stages);
 }
 
 /// Each approximate index against the exact one it stands in for.

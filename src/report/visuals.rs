@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::embedding::{list_metrics, pca_map, EmbeddingRow, ItemSpace};
 use super::figures::{self, Figure, Section, Series};
-use super::stages::{self, StageRow};
 use super::{Contrast, LeaderRow, Sensitivity, TrialRow};
 use crate::eval::{MetricId, MetricKind};
 use crate::results::{find_pair, Configuration, Part};
@@ -26,7 +25,6 @@ pub struct Inputs<'a> {
     pub leaderboard: &'a [LeaderRow],
     pub sensitivity: &'a [Sensitivity],
     pub trials: &'a [TrialRow],
-    pub stages: &'a [StageRow],
     pub metric: MetricId,
     /// Every pair of selected configurations on the metric.
     pub pairs: &'a [Contrast],
@@ -106,39 +104,6 @@ pub fn build(inputs: &Inputs) -> Result<(Vec<Figure>, Vec<EmbeddingRow>), StoreE
         let svg = figures::cost(&title, &metric.to_string(), &series);
         push("cost.svg".into(), title, Section::Cost, svg);
     }
-    let mut pipelines: Vec<&str> = Vec::new();
-    for row in inputs.stages {
-        if !pipelines.contains(&row.model.as_str()) {
-            pipelines.push(&row.model);
-        }
-    }
-    for model in pipelines {
-        let title = format!(
-            "{model}: ndcg@{k} and candidate recall against N ({protocol})",
-            k = metric.k
-        );
-        let [ndcg, recall] = stages::series(inputs.stages, model, 0);
-        let panels = [
-            (format!("ndcg@{}", metric.k), ndcg),
-            ("candidate recall@N".to_string(), recall),
-        ];
-        let x = figures::XAxis {
-            desc: "candidates N",
-            labels: None,
-            log: true,
-        };
-        let svg = figures::line_panels(&title, &x, &panels);
-        push(
-            format!("stages-{}.svg", file_name(model)),
-            title,
-            Section::Stages,
-            svg,
-        );
-    }
-    if let Some((title, panel)) = index_panel(inputs) {
-        let svg = figures::tradeoff(&title, "ann_overlap@N", &[panel]);
-        push("indexes.svg".into(), title, Section::Stages, svg);
-    }
     let mut rows = Vec::new();
     if let Some((labels, counts)) = &items {
         for (row, figure) in embedding(inputs, labels, counts)? {
@@ -198,36 +163,11 @@ fn forest_rows(
     Some((title, x_desc, rows))
 }
 
-/// Index recall against speed: one point per pipeline configuration with an
-/// approximate index, one series per pipeline.
-fn index_panel(inputs: &Inputs) -> Option<(String, Panel)> {
-    let indexed: Vec<&StageRow> = inputs.stages.iter().filter(|r| r.index.is_some()).collect();
-    if indexed.is_empty() {
-        return None;
-    }
-    let series = by_model(
-        inputs,
-        indexed.iter().filter_map(|r| {
-            let index = r.index.as_ref()?;
-            Some((r.model.clone(), (index.queries_per_second, r.overlap?.mean)))
-        }),
-    );
-    Some((
-        "Approximate indexes: overlap with the exact top N against searches per second (test)"
-            .to_string(),
-        (
-            "index searches per second, one thread (right is faster)".to_string(),
-            true,
-            series,
-        ),
-    ))
-}
-
 fn title_case_knob(file: &str) -> String {
     file.replace('-', " ")
 }
 
-fn file_name(knob: &str) -> String {
+pub(super) fn file_name(knob: &str) -> String {
     knob.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()
@@ -289,7 +229,9 @@ fn knob_series(inputs: &Inputs, protocol: &str) -> Vec<(String, String, Vec<Seri
 }
 
 /// A scatter panel: x described in full, whether larger x is better, series.
-type Panel = (String, bool, Vec<Series>);
+/// One panel of a trade-off figure: its x description, whether x is
+/// logarithmic, and its series.
+pub(super) type Panel = (String, bool, Vec<Series>);
 
 /// Accuracy against arp@K and coverage@K, one point per trial, per model.
 fn tradeoff_panels(inputs: &Inputs, protocol: &str) -> Option<(String, Vec<Panel>)> {
@@ -301,7 +243,7 @@ fn tradeoff_panels(inputs: &Inputs, protocol: &str) -> Option<(String, Vec<Panel
         .map(|(kind, higher)| {
             let bias = MetricId { kind, k };
             let series = by_model(
-                inputs,
+                &|m| inputs.style(m),
                 // The sweep's trials: a refit would plot its configuration twice.
                 inputs
                     .trials
@@ -330,13 +272,16 @@ fn tradeoff_panels(inputs: &Inputs, protocol: &str) -> Option<(String, Vec<Panel
 }
 
 /// Groups (model, point) pairs into one series per model, in first-seen order.
-fn by_model(inputs: &Inputs, points: impl Iterator<Item = (String, (f64, f64))>) -> Vec<Series> {
+pub(super) fn by_model(
+    style: &dyn Fn(&str) -> usize,
+    points: impl Iterator<Item = (String, (f64, f64))>,
+) -> Vec<Series> {
     let mut series: Vec<Series> = Vec::new();
     for (model, p) in points {
         match series.iter_mut().find(|s| s.name == model) {
             Some(s) => s.points.push(p),
             None => series.push(Series {
-                style: inputs.style(&model),
+                style: style(&model),
                 name: model,
                 points: vec![p],
                 band: None,
@@ -482,7 +427,7 @@ fn curve_series(inputs: &Inputs) -> Vec<(String, String, String, Vec<Series>)> {
 /// Scoring time against test accuracy, one point per configuration.
 fn cost_series(inputs: &Inputs, protocol: &str) -> Option<(String, Vec<Series>)> {
     let series = by_model(
-        inputs,
+        &|m| inputs.style(m),
         inputs.configs.iter().filter_map(|c| {
             let micros = c.mean_of(|o| match o {
                 Outcome::Ok {
