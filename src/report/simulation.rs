@@ -56,19 +56,6 @@ pub fn build(
     compare: &CompareSpec,
     seed: u64,
 ) -> Option<Loop> {
-    // A configuration's runs at a rate (None: its oracle loops, one per seed).
-    fn runs<'a>(c: &Configuration<'a>, epsilon: Option<f64>) -> Vec<&'a SimulationRun> {
-        c.trials
-            .iter()
-            .filter_map(|t| match &t.outcome {
-                Outcome::Ok { simulation, .. } => simulation.iter().find(|s| match epsilon {
-                    Some(e) => !s.oracle && s.epsilon == e,
-                    None => s.oracle,
-                }),
-                Outcome::Failed { .. } => None,
-            })
-            .collect()
-    }
     let (baseline_model, baseline_epsilon) = spec.baseline.as_ref().map_or_else(
         || {
             (
@@ -82,19 +69,99 @@ pub fn build(
         .iter()
         .find(|c| c.model_name == baseline_model)
         .map(|c| (c.config_id.clone(), baseline_epsilon));
-    // Each seed's per-user endpoints (items taken, regret): the tests run
-    // over users and seeds (users align: every run covers every dense user;
-    // contrast cuts a hand-edited record that does not to the users all runs
-    // have).
-    struct Endpoints {
-        taken: Vec<Vec<f64>>,
-        regret: Vec<Vec<f64>>,
+    let mut rows = Vec::new();
+    let mut baseline_label = String::new();
+    let mut baseline_index = None;
+    for c in configs {
+        for &epsilon in &spec.epsilon {
+            let found = runs(c, Some(epsilon));
+            if found.is_empty() {
+                continue;
+            }
+            let label = format!(
+                "{} ({}) ε={epsilon}",
+                c.model_name,
+                describe_knobs(&c.knobs)
+            );
+            if baseline.as_ref() == Some(&(c.config_id.clone(), epsilon)) {
+                baseline_index = Some(rows.len());
+                baseline_label = label.clone();
+            }
+            rows.push((
+                loop_row(spec, label, &c.model_name, epsilon, &found),
+                Endpoints::of(&found),
+            ));
+        }
     }
-    let endpoints = |runs: &[&SimulationRun]| Endpoints {
-        taken: runs.iter().map(|r| r.taken.clone()).collect(),
-        regret: runs.iter().map(|r| r.regret.clone()).collect(),
-    };
-    let row = |label: String, model: &str, epsilon: f64, found: &[&SimulationRun]| LoopRow {
+    if rows.is_empty() {
+        return None;
+    }
+    if let Some(b) = baseline_index {
+        test_endpoints(&mut rows, b, compare, seed);
+    }
+    let mut rows: Vec<LoopRow> = rows.into_iter().map(|(r, _)| r).collect();
+    // The oracle's loops depend on the seed alone: any configuration's are
+    // every configuration's.
+    if let Some(found) = configs
+        .iter()
+        .map(|c| runs(c, None))
+        .find(|found| !found.is_empty())
+    {
+        rows.push(LoopRow {
+            oracle: true,
+            ..loop_row(spec, ORACLE.to_string(), "oracle", 0.0, &found)
+        });
+    }
+    Some(Loop {
+        rounds: spec.rounds,
+        k: spec.k,
+        baseline: baseline_label,
+        rows,
+    })
+}
+
+/// A configuration's runs at a rate (None: its oracle loops, one per seed).
+fn runs<'a>(c: &Configuration<'a>, epsilon: Option<f64>) -> Vec<&'a SimulationRun> {
+    c.trials
+        .iter()
+        .filter_map(|t| match &t.outcome {
+            Outcome::Ok { simulation, .. } => simulation.iter().find(|s| match epsilon {
+                Some(e) => !s.oracle && s.epsilon == e,
+                None => s.oracle,
+            }),
+            Outcome::Failed { .. } => None,
+        })
+        .collect()
+}
+
+/// Each seed's per-user endpoints (items taken, regret): the tests run
+/// over users and seeds (users align: every run covers every dense user;
+/// contrast cuts a hand-edited record that does not to the users all runs
+/// have).
+struct Endpoints {
+    taken: Vec<Vec<f64>>,
+    regret: Vec<Vec<f64>>,
+}
+
+impl Endpoints {
+    fn of(runs: &[&SimulationRun]) -> Self {
+        Self {
+            taken: runs.iter().map(|r| r.taken.clone()).collect(),
+            regret: runs.iter().map(|r| r.regret.clone()).collect(),
+        }
+    }
+}
+
+/// A row of runs: each measure's mean and 95% half-width over seeds, round
+/// by round; untested.
+fn loop_row(
+    spec: &SimulationSpec,
+    label: String,
+    model: &str,
+    epsilon: f64,
+    found: &[&SimulationRun],
+) -> LoopRow {
+    LoopRow {
         label,
         model: model.to_string(),
         epsilon,
@@ -117,79 +184,48 @@ pub fn build(
         oracle: false,
         taken: None,
         regret: None,
+    }
+}
+
+/// Every row's endpoints against those of row `baseline`, corrected as one
+/// family (both endpoints of every row together).
+fn test_endpoints(
+    rows: &mut [(LoopRow, Endpoints)],
+    baseline: usize,
+    compare: &CompareSpec,
+    seed: u64,
+) {
+    let (b_label, b_taken, b_regret) = {
+        let (row, values) = &rows[baseline];
+        (
+            row.label.clone(),
+            values.taken.clone(),
+            values.regret.clone(),
+        )
     };
-    let mut rows = Vec::new();
-    let mut baseline_values = None;
-    let mut baseline_label = String::new();
-    for c in configs {
-        for &epsilon in &spec.epsilon {
-            let found = runs(c, Some(epsilon));
-            if found.is_empty() {
-                continue;
-            }
-            let label = format!(
-                "{} ({}) ε={epsilon}",
-                c.model_name,
-                describe_knobs(&c.knobs)
-            );
-            if baseline.as_ref() == Some(&(c.config_id.clone(), epsilon)) {
-                baseline_values = Some(endpoints(&found));
-                baseline_label = label.clone();
-            }
-            rows.push((
-                row(label, &c.model_name, epsilon, &found),
-                endpoints(&found),
-            ));
+    for (row, values) in rows.iter_mut() {
+        if row.label != b_label {
+            let label = row.label.as_str();
+            let versus = |a: &[Vec<f64>], b: &[Vec<f64>]| {
+                contrast_over_seeds((label, a), (&b_label, b), compare, seed)
+            };
+            row.taken = versus(&values.taken, &b_taken);
+            row.regret = versus(&values.regret, &b_regret);
         }
     }
-    if rows.is_empty() {
-        return None;
-    }
-    if let Some(b) = &baseline_values {
-        for (row, values) in rows.iter_mut() {
-            if row.label != baseline_label {
-                let label = row.label.as_str();
-                let versus = |a: &[Vec<f64>], b: &[Vec<f64>]| {
-                    contrast_over_seeds((label, a), (&baseline_label, b), compare, seed)
-                };
-                row.taken = versus(&values.taken, &b.taken);
-                row.regret = versus(&values.regret, &b.regret);
-            }
-        }
-        // One family: both endpoints of every row, corrected together.
-        let raw: Vec<f64> = rows
-            .iter()
-            .flat_map(|(r, _)| [&r.taken, &r.regret])
-            .filter_map(|c| c.as_ref().map(|c| c.p_raw))
-            .collect();
-        let mut adjusted = adjust(&raw, compare.correction).into_iter();
-        for c in rows
-            .iter_mut()
-            .flat_map(|(r, _)| [r.taken.as_mut(), r.regret.as_mut()])
-            .flatten()
-        {
-            c.p_adjusted = adjusted.next().expect("one adjusted p per raw p");
-        }
-    }
-    let mut rows: Vec<LoopRow> = rows.into_iter().map(|(r, _)| r).collect();
-    // The oracle's loops depend on the seed alone: any configuration's are
-    // every configuration's.
-    if let Some(found) = configs
+    let raw: Vec<f64> = rows
         .iter()
-        .map(|c| runs(c, None))
-        .find(|found| !found.is_empty())
+        .flat_map(|(r, _)| [&r.taken, &r.regret])
+        .filter_map(|c| c.as_ref().map(|c| c.p_raw))
+        .collect();
+    let mut adjusted = adjust(&raw, compare.correction).into_iter();
+    for c in rows
+        .iter_mut()
+        .flat_map(|(r, _)| [r.taken.as_mut(), r.regret.as_mut()])
+        .flatten()
     {
-        rows.push(LoopRow {
-            oracle: true,
-            ..row(ORACLE.to_string(), "oracle", 0.0, &found)
-        });
+        c.p_adjusted = adjusted.next().expect("one adjusted p per raw p");
     }
-    Some(Loop {
-        rounds: spec.rounds,
-        k: spec.k,
-        baseline: baseline_label,
-        rows,
-    })
 }
 
 impl Loop {

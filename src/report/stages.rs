@@ -75,6 +75,66 @@ pub struct IndexRow {
 /// user and multiply-adds per user.
 type Staged<'a> = (&'a StageRecord, f64, u64);
 
+/// A configuration's params without `index`, and its per-user ndcg@K per
+/// seed: what pairs an indexed configuration with its exact twin.
+type Twin = (serde_yaml::Mapping, Option<Vec<Vec<f64>>>);
+
+/// A configuration's trials that ran two stages, with their scoring time
+/// and multiply-adds per user.
+fn staged<'a>(config: &Configuration<'a>) -> Vec<Staged<'a>> {
+    config
+        .trials
+        .iter()
+        .filter_map(|t| match &t.outcome {
+            Outcome::Ok {
+                stages: Some(stages),
+                score_micros_per_user,
+                cost,
+                ..
+            } => Some((stages.as_ref(), *score_micros_per_user, cost.madds_per_user)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The pipeline's ndcg against the retriever's own order of the same
+/// candidates (pipeline − lift), over users and seeds.
+fn lift_over_retriever(
+    ranked: &[Vec<f64>],
+    lift: &[Vec<f64>],
+    compare: &CompareSpec,
+    seed: u64,
+) -> Option<Contrast> {
+    let retrieved: Vec<Vec<f64>> = ranked
+        .iter()
+        .zip(lift)
+        .map(|(r, l)| r.iter().zip(l).map(|(r, l)| r - l).collect())
+        .collect();
+    contrast_over_seeds(
+        ("pipeline", ranked),
+        ("retriever", &retrieved),
+        compare,
+        seed,
+    )
+}
+
+/// Each indexed row against its exact twin (the same params but `index`),
+/// where one was run.
+fn versus_exact(rows: &mut [StageRow], twins: &[Twin], compare: &CompareSpec, seed: u64) {
+    for i in 0..rows.len() {
+        if rows[i].index.is_none() {
+            continue;
+        }
+        let twin = (0..rows.len()).find(|&j| rows[j].index.is_none() && twins[j].0 == twins[i].0);
+        if let (Some(j), Some(mine)) = (twin, &twins[i].1) {
+            if let Some(exact) = &twins[j].1 {
+                rows[i].versus_exact =
+                    contrast_over_seeds(("index", mine), ("exact", exact), compare, seed);
+            }
+        }
+    }
+}
+
 /// The stage rows of every pipeline configuration with results, at cutoff
 /// `k`, in the order of the configurations.
 pub fn rows(
@@ -88,21 +148,9 @@ pub fn rows(
     // Per row: the configuration's params without `index`, and its per-user
     // ndcg@K, to pair an indexed configuration with its exact twin, in the
     // same model entry (index swept) or another (index fixed per entry).
-    let mut twins: Vec<(serde_yaml::Mapping, Option<Vec<Vec<f64>>>)> = Vec::new();
+    let mut twins: Vec<Twin> = Vec::new();
     for config in configs {
-        let staged: Vec<Staged> = config
-            .trials
-            .iter()
-            .filter_map(|t| match &t.outcome {
-                Outcome::Ok {
-                    stages: Some(stages),
-                    score_micros_per_user,
-                    cost,
-                    ..
-                } => Some((stages.as_ref(), *score_micros_per_user, cost.madds_per_user)),
-                _ => None,
-            })
-            .collect();
+        let staged = staged(config);
         let Some((first, _, madds)) = staged.first().copied() else {
             continue;
         };
@@ -131,19 +179,7 @@ pub fn rows(
         params.remove("index");
         twins.push((params, ranked.clone()));
         let lift = match (&ranked, column(MetricKind::NdcgLift, k)) {
-            (Some(ranked), Some(lift)) => {
-                let retrieved: Vec<Vec<f64>> = ranked
-                    .iter()
-                    .zip(&lift)
-                    .map(|(r, l)| r.iter().zip(l).map(|(r, l)| r - l).collect())
-                    .collect();
-                contrast_over_seeds(
-                    ("pipeline", ranked),
-                    ("retriever", &retrieved),
-                    compare,
-                    seed,
-                )
-            }
+            (Some(ranked), Some(lift)) => lift_over_retriever(ranked, &lift, compare, seed),
             _ => None,
         };
         // The retriever's own order of the same candidates (its full top K
@@ -191,18 +227,7 @@ pub fn rows(
             held_out_negatives: mean(&|(s, _, _)| s.held_out_negatives),
         });
     }
-    for i in 0..rows.len() {
-        if rows[i].index.is_none() {
-            continue;
-        }
-        let twin = (0..rows.len()).find(|&j| rows[j].index.is_none() && twins[j].0 == twins[i].0);
-        if let (Some(j), Some(mine)) = (twin, &twins[i].1) {
-            if let Some(exact) = &twins[j].1 {
-                rows[i].versus_exact =
-                    contrast_over_seeds(("index", mine), ("exact", exact), compare, seed);
-            }
-        }
-    }
+    versus_exact(&mut rows, &twins, compare, seed);
     // One family: every lift and every index-against-exact test.
     let raw: Vec<f64> = family(&mut rows).iter().map(|c| c.p_raw).collect();
     let adjusted = adjust(&raw, compare.correction);
