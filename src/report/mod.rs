@@ -157,7 +157,7 @@ impl Report {
     /// Whether the selected configurations are refit on train ∪ validation
     /// before test: asked for, and a validation split to select on.
     pub fn refits(&self) -> bool {
-        self.record.spec.selection.refit && self.selected_on == Part::Validation
+        refit_asked(&self.record.spec)
     }
 }
 
@@ -167,7 +167,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
     let metric = record.spec.selection.metric;
     let selected_on = Part::selection(&record.spec.split);
     let configs = configurations(&record.expansion, &records);
-    let refit = record.spec.selection.refit && selected_on == Part::Validation;
+    let refit = refit_asked(&record.spec);
     let refits: Vec<(usize, TrialRecord)> = match refit {
         true => refit_trials(&configs, metric)
             .into_iter()
@@ -186,7 +186,8 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         .filter_map(|(name, seeds)| Some((name.clone(), seeds.column(metric)?)))
         .collect();
     let compare = &record.spec.compare;
-    let (pairs, sensitivity) = tests(results, &record, &configs, &leaderboard, &selected_values);
+    let (pairs, sensitivity) =
+        corrected_tests(results, &record, &configs, &leaderboard, &selected_values);
     let tuning = tuning::build(
         &record.spec,
         &configs,
@@ -290,6 +291,12 @@ struct Selected {
     refit_pending: Vec<String>,
 }
 
+/// Whether `spec` refits its selected configurations: asked for, and a
+/// validation split to select on.
+fn refit_asked(spec: &crate::spec::Spec) -> bool {
+    spec.selection.refit && Part::selection(&spec.split) == Part::Validation
+}
+
 fn leaderboard(
     results: &ResultsDir,
     record: &ExperimentRecord,
@@ -299,7 +306,7 @@ fn leaderboard(
 ) -> Result<Selected, StoreError> {
     let metric = record.spec.selection.metric;
     let selected_on = Part::selection(&record.spec.split);
-    let refit = record.spec.selection.refit && selected_on == Part::Validation;
+    let refit = refit_asked(&record.spec);
     let mut leaderboard = Vec::new();
     let mut selected_seeds = BTreeMap::new();
     let mut refit_pending = Vec::new();
@@ -346,7 +353,7 @@ fn leaderboard(
 
 /// The contrasts between the selected models and the knob tests, corrected
 /// together as one family.
-fn tests(
+fn corrected_tests(
     results: &ResultsDir,
     record: &ExperimentRecord,
     configs: &[Configuration],

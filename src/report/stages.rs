@@ -145,9 +145,8 @@ pub fn rows(
     seed: u64,
 ) -> Result<Vec<StageRow>, StoreError> {
     let mut rows = Vec::new();
-    // Per row: the configuration's params without `index`, and its per-user
-    // ndcg@K, to pair an indexed configuration with its exact twin, in the
-    // same model entry (index swept) or another (index fixed per entry).
+    // Per row, its twin key: the exact twin may sit in the same model entry
+    // (index swept) or another (index fixed per entry).
     let mut twins: Vec<Twin> = Vec::new();
     for config in configs {
         let staged = staged(config);
