@@ -315,15 +315,7 @@ impl ResultsDir {
         if !path.exists() {
             return Ok(None);
         }
-        let mut frame = read_parquet(&path)?;
-        let (dim, rows) = (frame.columns.len(), frame.rows());
-        let columns = (0..dim)
-            .map(|k| floats(&mut frame, &format!("f{k}"), &path))
-            .collect::<Result<Vec<_>, _>>()?;
-        let values = (0..rows * dim)
-            .map(|x| columns[x % dim][x / dim] as f32)
-            .collect();
-        Ok(Some((dim, values)))
+        read_factors(&path).map(Some)
     }
 
     /// A trial's stored top-K lists as item indices (per `index`, label →
@@ -552,6 +544,20 @@ fn u32s(frame: &mut Table, name: &str, path: &Path) -> Result<Vec<u32>, StoreErr
             }),
         other => Err(wrong_kind(name, &other, path)),
     }
+}
+
+/// Vectors stored as columns `f0 … f{dim-1}` of a Parquet file (as trials
+/// store `item_factors.parquet`), row-major (`rows × dim`).
+pub fn read_factors(path: &Path) -> Result<(usize, Vec<f32>), StoreError> {
+    let mut frame = read_parquet(path)?;
+    let (dim, rows) = (frame.columns.len(), frame.rows());
+    let columns = (0..dim)
+        .map(|k| floats(&mut frame, &format!("f{k}"), path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let values = (0..rows * dim)
+        .map(|x| columns[x % dim][x / dim] as f32)
+        .collect();
+    Ok((dim, values))
 }
 
 fn floats(frame: &mut Table, name: &str, path: &Path) -> Result<Vec<f64>, StoreError> {

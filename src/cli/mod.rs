@@ -226,7 +226,7 @@ struct CheckArgs {
 /// Bad input found by the CLI itself (flags, file contents): exit 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct InputError(String);
+pub(crate) struct InputError(pub(crate) String);
 
 #[derive(Args)]
 struct SpecArgs {

@@ -17,8 +17,13 @@ use recsweep::per_user_file::{write_tsv, PerUserTable};
 use recsweep::report::figures::{self, Series};
 use recsweep::stats::{bootstrap_ci, differences, paired_t, permutation, wilcoxon};
 
+mod ann;
+
 #[derive(Subcommand)]
 pub enum Bench {
+    /// Approximate indexes (HNSW, IVF) against the exact batched scan on
+    /// real vectors: recall against queries per second, build time
+    Ann(Box<ann::AnnArgs>),
     /// The paired tests on two synthetic per-user ndcg-like vectors
     Permutation(PermutationArgs),
     /// Full-ranking evaluation of a dot-product model on random factors:
@@ -150,6 +155,7 @@ pub struct PermutationArgs {
 
 pub fn run(bench: Bench) -> Result<()> {
     match bench {
+        Bench::Ann(args) => ann::run(*args),
         Bench::Permutation(args) => permutation_bench(args),
         Bench::Eval(args) => eval_bench(args),
         Bench::Ials(args) => ials_bench(args),
