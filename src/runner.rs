@@ -1117,7 +1117,12 @@ impl<'a> Setting<'a> {
                     index: index.description.clone(),
                     build_seconds: index.build_seconds,
                     overhead_bytes: index.index.overhead_bytes() as u64,
-                    queries_per_second: alone.queries_per_second.unwrap_or(f64::NAN),
+                    queries_per_second: alone
+                        .search
+                        .as_ref()
+                        .map_or(f64::NAN, |s| 1e6 / s.index.median_micros.max(1e-9)),
+                    search: alone.search.as_ref().map(|s| s.index),
+                    exact_search: alone.search.as_ref().and_then(|s| s.exact),
                 }),
                 // What this trial's train left out: validation and test, or
                 // test alone for a refit (validation was train).

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetStats;
-use crate::eval::{MetricId, PerUser, Summary, TopLists};
+use crate::eval::{MetricId, PerUser, ServingTime, Summary, TopLists};
 use crate::models::{ServingCost, TrainingCurve};
 use crate::spec::Spec;
 use crate::split::SplitStats;
@@ -146,8 +146,17 @@ pub struct IndexRecord {
     pub build_seconds: f64,
     /// Graph links or list assignments and centroids, beyond the vectors.
     pub overhead_bytes: u64,
-    /// Single-threaded searches per second over the test users.
+    /// Single-threaded searches per second: 1e6 / `search`'s median µs
+    /// (in records written before `search`, one pass over the test users).
     pub queries_per_second: f64,
+    /// The index's searches timed on a sample of test users, one at a time
+    /// on one thread: median and range of repetitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<ServingTime>,
+    /// The retriever's exact top N timed the same way: the index's speed-up
+    /// is `exact_search` over `search`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_search: Option<ServingTime>,
 }
 
 /// A trial's results under one secondary protocol.

@@ -368,7 +368,17 @@ fn exhaustive_indexes_match_the_exact_pipeline() {
         let stages = scorer.stages().unwrap();
         assert!(stages.index.is_some());
         let alone = evaluate_stages(&mut approximate, &stages, &target, &set(), &items, 16);
-        assert!(alone.queries_per_second.is_some_and(|q| q > 0.0));
+        // Both the index's searches and the exact top N are timed, each as
+        // an ordered median within its range.
+        let search = alone
+            .search
+            .as_ref()
+            .expect("an index's searches are timed");
+        let exact_time = search.exact.expect("the exact top N is timed beside it");
+        for t in [search.index, exact_time] {
+            assert!(0.0 < t.min_micros && t.min_micros <= t.median_micros);
+            assert!(t.median_micros <= t.max_micros && t.users > 0, "{t:?}");
+        }
         let overlap = approximate
             .per_user
             .column(MetricId {

@@ -28,7 +28,7 @@ pub use propensity::{
 };
 pub use protocol::{Protocol, Protocols, Sampler};
 pub use sampling::{rank_candidates, sampled_candidates};
-pub use serving::{serving_time, ServingTime};
+pub use serving::{search_time, serving_time, ServingTime};
 pub use summary::{mean_ci95, summarise, MetricSummary, Summary};
 
 /// Per-user values of every per-user column, for the evaluated users only.
@@ -262,9 +262,17 @@ impl TrueRow {
 pub struct StageEvaluation {
     /// The retriever ranking the catalogue exactly, under the set.
     pub retriever: Evaluation,
-    /// Single-threaded index searches per second over the evaluated users;
-    /// None without an approximate index.
-    pub queries_per_second: Option<f64>,
+    /// With an approximate index: its searches for the top N, one user at a
+    /// time on one thread ([`search_time`]), and the exact top N of the
+    /// retriever timed the same way ([`serving_time`]), so that the index's
+    /// speed-up can be read.
+    pub search: Option<IndexSearch>,
+}
+
+/// An approximate index's search time beside the exact scan's.
+pub struct IndexSearch {
+    pub index: ServingTime,
+    pub exact: Option<ServingTime>,
 }
 
 /// Relative slack when comparing an index candidate's score with the exact
@@ -290,7 +298,7 @@ pub fn evaluate_stages(
     let exact = evaluate(stages.retriever, target, &wide, items, block_users);
     // Each user's candidates in the retriever's order, and for an index the
     // share of them within the exact top N.
-    let (candidates, overlap, queries_per_second) = match &stages.index {
+    let (candidates, overlap, search) = match &stages.index {
         None => (
             exact
                 .lists
@@ -302,36 +310,44 @@ pub fn evaluate_stages(
             None,
         ),
         Some(index) => {
-            let (candidates, overlap, per_second) =
-                index_candidates(index, &ranked.per_user.users, target, &exact, n);
-            (candidates, Some(overlap), Some(per_second))
+            let users = &ranked.per_user.users;
+            let (candidates, overlap) = index_candidates(index, users, target, &exact, n);
+            let search = search_time(index, users, &target.exclude, n).map(|time| IndexSearch {
+                index: time,
+                exact: serving_time(
+                    stages.retriever,
+                    users,
+                    &target.exclude,
+                    target.truth.n_cols(),
+                    n,
+                ),
+            });
+            (candidates, Some(overlap), search)
         }
     };
     push_stage_columns(ranked, &candidates, overlap, target, set, n);
     StageEvaluation {
         retriever: cut_to(&exact, set, target.truth.n_cols()),
-        queries_per_second,
+        search,
     }
 }
 
 /// Each user's N candidates from the approximate index, in the exact
-/// retriever's order of them; the share within the exact top N (up to
-/// float slack); single-threaded searches per second.
+/// retriever's order of them, and the share within the exact top N (up to
+/// float slack).
 fn index_candidates(
     index: &IndexStage,
     users: &[u32],
     target: &Target,
     exact: &Evaluation,
     n: usize,
-) -> (Vec<Vec<u32>>, Vec<f64>, f64) {
+) -> (Vec<Vec<u32>>, Vec<f64>) {
     let excluded =
         |u: u32| -> Vec<&[u32]> { target.exclude.iter().map(|m| m.row(u as usize)).collect() };
-    let start = Instant::now();
     let found: Vec<Vec<u32>> = users
         .iter()
         .map(|&u| index.search(u, &excluded(u), n))
         .collect();
-    let seconds = start.elapsed().as_secs_f64();
     let dot = |u: u32, i: u32| -> f32 {
         let q = &index.queries[u as usize * index.dim..(u as usize + 1) * index.dim];
         index.index.inner_product(q, i)
@@ -361,7 +377,7 @@ fn index_candidates(
             scored.into_iter().map(|(_, i)| i).collect()
         })
         .collect();
-    (ordered, overlap, users.len() as f64 / seconds.max(1e-12))
+    (ordered, overlap)
 }
 
 /// An evaluation over a wider set cut back to `set`: its per-user columns

@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::data::CsrMatrix;
-use crate::models::Scorer;
+use crate::models::{IndexStage, Scorer};
 use crate::topk::best_k;
 
 /// Users in the sample at most; fewer for slow scorers (see [`TARGET_SECONDS`]).
@@ -69,6 +69,18 @@ impl ServingTime {
             self.median_micros, self.min_micros, self.max_micros
         )
     }
+
+    /// The same as users (searches) per second: `median (min–max)`, the
+    /// slowest repetition giving the minimum.
+    pub fn describe_rate(&self) -> String {
+        let rate = |micros: f64| 1e6 / micros.max(1e-9);
+        format!(
+            "{:.0} ({:.0}–{:.0})",
+            rate(self.median_micros),
+            rate(self.max_micros),
+            rate(self.min_micros)
+        )
+    }
 }
 
 /// Times `scorer` on the first users of `users` (the evaluated ones);
@@ -80,37 +92,62 @@ pub fn serving_time(
     n_items: usize,
     k: usize,
 ) -> Option<ServingTime> {
-    if users.is_empty() || n_items == 0 {
+    if n_items == 0 {
         return None;
     }
-    {
-        let mut scores = Vec::new();
-        let mut pass = |sample: &[u32]| {
-            let start = Instant::now();
-            for block in sample.chunks(BLOCK) {
-                scores.resize(block.len() * n_items, 0.0);
-                scorer.score_block_excluding(block, exclude, &mut scores);
-                for (row, &u) in scores.chunks_exact_mut(n_items).zip(block) {
-                    let excluded: Vec<&[u32]> = exclude.iter().map(|m| m.row(u as usize)).collect();
-                    std::hint::black_box(best_k(row, &excluded, k));
-                }
+    let mut scores = Vec::new();
+    timed(users, |sample| {
+        for block in sample.chunks(BLOCK) {
+            scores.resize(block.len() * n_items, 0.0);
+            scorer.score_block_excluding(block, exclude, &mut scores);
+            for (row, &u) in scores.chunks_exact_mut(n_items).zip(block) {
+                let excluded: Vec<&[u32]> = exclude.iter().map(|m| m.row(u as usize)).collect();
+                std::hint::black_box(best_k(row, &excluded, k));
             }
-            start.elapsed().as_secs_f64() * 1e6 / sample.len() as f64
-        };
-        // The warm-up also sizes the sample.
-        let warm = pass(&users[..users.len().min(MIN_USERS)]);
-        let wanted = (TARGET_SECONDS * 1e6 / warm.max(1e-3)).ceil() as usize;
-        let sample = &users[..wanted.clamp(MIN_USERS, MAX_USERS).min(users.len())];
-        let mut times: Vec<f64> = (0..ServingTime::REPEATS).map(|_| pass(sample)).collect();
-        times.sort_by(f64::total_cmp);
-        Some(ServingTime {
-            median_micros: times[ServingTime::REPEATS / 2],
-            min_micros: times[0],
-            max_micros: times[ServingTime::REPEATS - 1],
-            repeats: ServingTime::REPEATS,
-            users: sample.len(),
-        })
+        }
+    })
+}
+
+/// Times an approximate index's searches for the top `n`, seen items
+/// skipped, one user at a time on the calling thread, as
+/// [`serving_time`] times a scorer: the index's own cost per search.
+pub fn search_time(
+    index: &IndexStage,
+    users: &[u32],
+    exclude: &[&CsrMatrix],
+    n: usize,
+) -> Option<ServingTime> {
+    timed(users, |sample| {
+        for &u in sample {
+            let excluded: Vec<&[u32]> = exclude.iter().map(|m| m.row(u as usize)).collect();
+            std::hint::black_box(index.search(u, &excluded, n));
+        }
+    })
+}
+
+/// µs per user of `pass` over a sample of `users`: a warm-up on a few
+/// users sizes the sample, then [`ServingTime::REPEATS`] timed passes.
+fn timed(users: &[u32], mut pass: impl FnMut(&[u32])) -> Option<ServingTime> {
+    if users.is_empty() {
+        return None;
     }
+    let mut micros = |sample: &[u32]| {
+        let start = Instant::now();
+        pass(sample);
+        start.elapsed().as_secs_f64() * 1e6 / sample.len() as f64
+    };
+    let warm = micros(&users[..users.len().min(MIN_USERS)]);
+    let wanted = (TARGET_SECONDS * 1e6 / warm.max(1e-3)).ceil() as usize;
+    let sample = &users[..wanted.clamp(MIN_USERS, MAX_USERS).min(users.len())];
+    let mut times: Vec<f64> = (0..ServingTime::REPEATS).map(|_| micros(sample)).collect();
+    times.sort_by(f64::total_cmp);
+    Some(ServingTime {
+        median_micros: times[ServingTime::REPEATS / 2],
+        min_micros: times[0],
+        max_micros: times[ServingTime::REPEATS - 1],
+        repeats: ServingTime::REPEATS,
+        users: sample.len(),
+    })
 }
 
 #[cfg(test)]
@@ -140,5 +177,6 @@ mod tests {
         assert_eq!(p.median_micros, 5.0);
         assert!(ServingTime::pooled(&[]).is_none());
         assert_eq!(t(19.23, 18.0, 21.04).describe(), "19.2 (18.0–21.0)");
+        assert_eq!(t(100.0, 50.0, 200.0).describe_rate(), "10000 (5000–20000)");
     }
 }
