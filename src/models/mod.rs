@@ -201,10 +201,10 @@ pub struct FitInput<'a> {
     pub job: Option<&'a ExternalJob<'a>>,
 }
 
-#[cfg(test)]
 impl<'a> FitInput<'a> {
     /// Interactions alone: no validation monitor, negative pools,
-    /// features or external job (what the models' unit tests fit on).
+    /// features or external job (what the models' unit tests and
+    /// `recsweep bench` fit on).
     pub fn interactions(train: &'a CsrMatrix, item_popularity: &'a [u32], seed: u64) -> Self {
         Self {
             train,

@@ -246,15 +246,11 @@ fn vectors(args: &AnnArgs) -> Result<(Vectors, Vectors, String)> {
     let experiment = recsweep::runner::Experiment::prepare(spec)?;
     let train = &experiment.split.train;
     let scorer = super::configure(&args.model, &args.params)?
-        .fit(&FitInput {
-            job: None,
+        .fit(&FitInput::interactions(
             train,
-            item_popularity: &train.column_counts(),
-            seed: args.seed,
-            negatives: None,
-            monitor: None,
-            features: &recsweep::data::NO_FEATURES,
-        })?
+            &train.column_counts(),
+            args.seed,
+        ))?
         .scorer;
     let (Some((dim, users)), Some((_, items))) = (scorer.user_factors(), scorer.item_factors())
     else {

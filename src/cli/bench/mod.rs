@@ -417,15 +417,7 @@ fn ials_bench(args: IalsArgs) -> Result<()> {
             .configure(&params)
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let start = Instant::now();
-        config.fit(&FitInput {
-            job: None,
-            train: &train,
-            item_popularity: &popularity,
-            seed: 1,
-            negatives: None,
-            monitor: None,
-            features: &recsweep::data::NO_FEATURES,
-        })?;
+        config.fit(&FitInput::interactions(&train, &popularity, 1))?;
         times.push(start.elapsed().as_secs_f64());
     }
     // The difference of two fits removes setup (transpose, initialisation).
@@ -489,17 +481,7 @@ fn train_bench(args: TrainArgs) -> Result<()> {
         let start = Instant::now();
         // Fit on a pool thread, as the runner does: a fit's parallel parts
         // then share the pool with it instead of a third, blocked thread.
-        pool.install(|| {
-            config.fit(&FitInput {
-                job: None,
-                train,
-                item_popularity: &popularity,
-                seed: 1,
-                negatives: None,
-                monitor: None,
-                features: &recsweep::data::NO_FEATURES,
-            })
-        })?;
+        pool.install(|| config.fit(&FitInput::interactions(train, &popularity, 1)))?;
         times.push(start.elapsed().as_secs_f64());
     }
     let seconds = (times[1] - times[0]) / args.epochs as f64;
@@ -524,15 +506,11 @@ fn random_train(users: usize, items: usize) -> CsrMatrix {
 /// A model of `model` with `params`, fitted on `train` (seed 1).
 fn fitted(model: &str, params: &str, train: &CsrMatrix) -> Result<Box<dyn Scorer>> {
     Ok(configure(model, params)?
-        .fit(&recsweep::models::FitInput {
-            job: None,
+        .fit(&recsweep::models::FitInput::interactions(
             train,
-            item_popularity: &train.column_counts(),
-            seed: 1,
-            negatives: None,
-            monitor: None,
-            features: &recsweep::data::NO_FEATURES,
-        })?
+            &train.column_counts(),
+            1,
+        ))?
         .scorer)
 }
 
