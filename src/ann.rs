@@ -192,6 +192,12 @@ pub struct Hnsw {
     params: HnswParams,
 }
 
+/// The most links per node and layer an index takes (`m`; twice that on
+/// the bottom layer, whose links are held in one array of 2·m slots per
+/// node). hnswlib suggests 2–100; above this the array, not the graph,
+/// would decide memory.
+pub const MAX_LINKS: usize = 256;
+
 /// The highest layer any node may reach: the graph stays shallow even for
 /// unlucky draws.
 const MAX_LEVEL: usize = 16;
@@ -225,17 +231,18 @@ impl Hnsw {
     /// in id order with levels drawn from `seed`.
     pub fn build(dim: usize, items: &[f32], params: HnswParams, seed: u64) -> Self {
         let mut index = Self::empty(Lifted::new(dim, items), params);
-        let levels = draw_levels(index.items.len(), params.m, seed);
+        let levels = draw_levels(index.items.len(), index.params.m, seed);
         build_graph(&mut index, &levels);
         index
     }
 
-    /// A graph over `items` with no links yet. `m` is capped at the
-    /// catalogue (a node cannot link more items than there are), so the
-    /// flat link array stays the size the graph can fill.
+    /// A graph over `items` with no links yet. `m` is capped at
+    /// [`MAX_LINKS`] (callers check it) and at the catalogue (a node cannot
+    /// link more items than there are), so the flat link array stays the
+    /// size the graph can fill.
     fn empty(items: Lifted, params: HnswParams) -> Self {
         let params = HnswParams {
-            m: params.m.clamp(1, items.len().max(1)),
+            m: params.m.clamp(1, items.len().clamp(1, MAX_LINKS)),
             ..params
         };
         Self {
@@ -459,7 +466,8 @@ fn search_layer_portable(
     // a closure: closures are compiled apart from this function, without
     // its vector level.
     let (mut mark, mut seen) = VISITED.take();
-    let n = index.upper.len();
+    // Every item, inserted yet or not: the marks are sized once per build.
+    let n = index.items.len();
     if seen.len() < n || mark == u32::MAX {
         seen.clear();
         seen.resize(n, 0);

@@ -1120,7 +1120,7 @@ impl<'a> Setting<'a> {
                     queries_per_second: alone
                         .search
                         .as_ref()
-                        .map_or(f64::NAN, |s| 1e6 / s.index.median_micros.max(1e-9)),
+                        .map_or(f64::NAN, |s| s.index.per_second()),
                     search: alone.search.as_ref().map(|s| s.index),
                     exact_search: alone.search.as_ref().and_then(|s| s.exact),
                 }),

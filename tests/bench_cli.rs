@@ -159,4 +159,25 @@ fn broken_vector_files_are_bad_input_naming_the_file() {
         ],
     );
     bad_input(&out, "missing.fvecs");
+    let ann = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "ann",
+            "--items",
+            "queries.fvecs",
+            "--queries",
+            "queries.fvecs",
+        ];
+        args.extend_from_slice(extra);
+        recsweep(dir.path(), &args)
+    };
+    std::fs::write(dir.path().join("peer.txt"), "no table here\n").unwrap();
+    let out = ann(&["--lists", "0", "--peer", "peer.txt", "--svg", "ann.svg"]);
+    bad_input(&out, "peer.txt: no rows");
+    // No queries left to search: refused, not divided by.
+    let out = ann(&["--max-queries", "0"]);
+    bad_input(&out, "5 item and 0 query vectors; both need at least one");
+    // Links per node are bounded: the flat link array is sized by them.
+    let out = ann(&["--m", "1000000000000"]);
+    bad_input(&out, "--m 1000000000000: links per node must be 1 to 256");
 }

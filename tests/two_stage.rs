@@ -328,6 +328,11 @@ fn stage_errors_name_the_stage_param() {
             .any(|m| m.contains("index: an approximate index needs a dot-product retriever")),
         "{found:?}"
     );
+    let found = issues("  - model: pipeline\n    params: {index: {hnsw: {m: 257}}}\n");
+    assert!(
+        found.iter().any(|m| m.contains("index.hnsw.m")),
+        "{found:?}"
+    );
     let found = issues("  - model: pipeline\n    params: {index: {ivf: {lists: 4, probes: 9}}}\n");
     assert!(
         found.iter().any(|m| m.contains("index.ivf.probes")),

@@ -50,7 +50,7 @@ flat.add(items)
 (scores, truth), rate, low, high = timed(repeat, len(queries), lambda: flat.search(queries, n))
 nth = scores[:, n - 1]
 print(f"{len(items)} items, {len(queries)} queries, dim {items.shape[1]}, top {n}, one thread")
-print(f"| faiss IndexFlatIP | exact | 1.000 | {rate:.0f} | {low:.0f}–{high:.0f} | – |")
+print(f"| faiss IndexFlatIP | exact | 1.000 | {rate:.0f} ({low:.0f}–{high:.0f}) | – |")
 
 norms = (items ** 2).sum(axis=1)
 lifted = np.hstack([items, np.sqrt(np.maximum(norms.max() - norms, 0))[:, None]]).astype(np.float32)
@@ -66,4 +66,4 @@ for ef in efs:
     (labels, _), rate, low, high = timed(repeat, len(queries), lambda: index.knn_query(lifted_queries, k=n))
     got = np.einsum("qd,qkd->qk", queries, items[labels])
     recall = (got >= nth[:, None] - 1e-3).sum() / (len(queries) * n)
-    print(f"| hnswlib m {m}, ef_construction {ef_construction} | ef {ef} | {recall:.3f} | {rate:.0f} | {low:.0f}–{high:.0f} | {build:.1f} |")
+    print(f"| hnswlib m {m}, ef_construction {ef_construction} | ef {ef} | {recall:.3f} | {rate:.0f} ({low:.0f}–{high:.0f}) | {build:.1f} |")

@@ -40,6 +40,19 @@ impl ServingTime {
     /// Timed repetitions after the warm-up.
     pub const REPEATS: usize = 5;
 
+    /// From the µs per user of each timed repetition (at least one), over
+    /// a sample of `users`.
+    pub fn of(mut micros: Vec<f64>, users: usize) -> Self {
+        micros.sort_by(f64::total_cmp);
+        ServingTime {
+            median_micros: micros[micros.len() / 2],
+            min_micros: micros[0],
+            max_micros: micros[micros.len() - 1],
+            repeats: micros.len(),
+            users,
+        }
+    }
+
     /// One time for a configuration's seeds: the median of their medians,
     /// the range over all their repetitions.
     pub fn pooled(times: &[ServingTime]) -> Option<ServingTime> {
@@ -73,14 +86,22 @@ impl ServingTime {
     /// The same as users (searches) per second: `median (min–max)`, the
     /// slowest repetition giving the minimum.
     pub fn describe_rate(&self) -> String {
-        let rate = |micros: f64| 1e6 / micros.max(1e-9);
         format!(
             "{:.0} ({:.0}–{:.0})",
-            rate(self.median_micros),
-            rate(self.max_micros),
-            rate(self.min_micros)
+            self.per_second(),
+            per_second(self.max_micros),
+            per_second(self.min_micros)
         )
     }
+
+    /// Users (searches) per second at the median.
+    pub fn per_second(&self) -> f64 {
+        per_second(self.median_micros)
+    }
+}
+
+fn per_second(micros: f64) -> f64 {
+    1e6 / micros.max(1e-9)
 }
 
 /// Times `scorer` on the first users of `users` (the evaluated ones);
@@ -139,15 +160,8 @@ fn timed(users: &[u32], mut pass: impl FnMut(&[u32])) -> Option<ServingTime> {
     let warm = micros(&users[..users.len().min(MIN_USERS)]);
     let wanted = (TARGET_SECONDS * 1e6 / warm.max(1e-3)).ceil() as usize;
     let sample = &users[..wanted.clamp(MIN_USERS, MAX_USERS).min(users.len())];
-    let mut times: Vec<f64> = (0..ServingTime::REPEATS).map(|_| micros(sample)).collect();
-    times.sort_by(f64::total_cmp);
-    Some(ServingTime {
-        median_micros: times[ServingTime::REPEATS / 2],
-        min_micros: times[0],
-        max_micros: times[ServingTime::REPEATS - 1],
-        repeats: ServingTime::REPEATS,
-        users: sample.len(),
-    })
+    let times: Vec<f64> = (0..ServingTime::REPEATS).map(|_| micros(sample)).collect();
+    Some(ServingTime::of(times, sample.len()))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::{
     FitInput, Fitted, IndexStage, Inert, ModelConfig, ModelError, ModelKind, ParamDoc, ParamIssue,
     Params, Penalized, Popularity, Rule, Scorer, ServingCost, Stages,
 };
-use crate::ann::{Hnsw, HnswParams, Ivf, IvfParams, MipsIndex};
+use crate::ann::{Hnsw, HnswParams, Ivf, IvfParams, MipsIndex, MAX_LINKS};
 use crate::data::CsrMatrix;
 use crate::data::{FeatureNames, Side};
 use crate::format::describe_value;
@@ -174,11 +174,11 @@ impl<'de> Deserialize<'de> for Index {
     }
 }
 
-/// Sizes of an index, as (key, value, least value).
-fn counts(sizes: &[(&str, usize, usize)]) -> Vec<ParamIssue> {
+/// Sizes of an index, as (key, value, least value, largest value).
+fn counts(sizes: &[(&str, usize, usize, usize)]) -> Vec<ParamIssue> {
     sizes
         .iter()
-        .filter_map(|&(key, value, min)| Rule::Count(min, usize::MAX).issue(key, &value, ""))
+        .filter_map(|&(key, value, min, max)| Rule::Count(min, max).issue(key, &value, ""))
         .collect()
 }
 
@@ -191,14 +191,14 @@ impl Index {
                 ef_construction,
                 ef_search,
             }) => counts(&[
-                ("index.hnsw.m", m, 2),
-                ("index.hnsw.ef_construction", ef_construction, 1),
-                ("index.hnsw.ef_search", ef_search, 1),
+                ("index.hnsw.m", m, 2, MAX_LINKS),
+                ("index.hnsw.ef_construction", ef_construction, 1, usize::MAX),
+                ("index.hnsw.ef_search", ef_search, 1, usize::MAX),
             ]),
             Index::Ivf(IvfParams { lists, probes }) => {
                 let mut issues = counts(&[
-                    ("index.ivf.lists", lists, 1),
-                    ("index.ivf.probes", probes, 1),
+                    ("index.ivf.lists", lists, 1, usize::MAX),
+                    ("index.ivf.probes", probes, 1, usize::MAX),
                 ]);
                 if probes > lists {
                     issues.push(ParamIssue::new(
@@ -251,7 +251,7 @@ param_table! {
             "N, items passed to the ranker per user; at most the catalogue's items",
         ),
         index: Index = Index::Exact => ParamDoc::new(
-            Rule::Text("exact, {hnsw: {m ≥ 2, ef_construction, ef_search}}, {ivf: {lists, probes ≤ lists}}"),
+            Rule::Text("exact, {hnsw: {2 ≤ m ≤ 256, ef_construction, ef_search}}, {ivf: {lists, probes ≤ lists}}"),
             "how the retriever's N best are found: every item scored, or an approximate index over a dot-product retriever's factors (docs/spec.md, \"Pipelines\")",
         ),
         ranker: Stage = Stage::of(ModelKind::Ncf) => ParamDoc::new(

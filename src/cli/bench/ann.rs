@@ -11,7 +11,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use recsweep::ann::{Hnsw, HnswParams, Ivf, IvfParams, MipsIndex};
+use recsweep::ann::{Hnsw, HnswParams, Ivf, IvfParams, MipsIndex, MAX_LINKS};
+use recsweep::eval::ServingTime;
 use recsweep::models::{DotProduct, FitInput, Scorer};
 use recsweep::report::figures::{self, Series};
 use recsweep::topk::best_k;
@@ -107,6 +108,14 @@ pub fn run(args: AnnArgs) -> Result<()> {
     queries
         .values
         .truncate(args.max_queries.min(queries.len()) * queries.dim);
+    if items.len() == 0 || queries.len() == 0 {
+        return Err(InputError(format!(
+            "{source}: {} item and {} query vectors; both need at least one",
+            items.len(),
+            queries.len()
+        ))
+        .into());
+    }
     if let Some(folder) = &args.write {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("creating {}", folder.display()))?;
@@ -121,20 +130,28 @@ pub fn run(args: AnnArgs) -> Result<()> {
         items.dim,
         args.repeat.max(1)
     );
-    let (nth, exact_rate) = exact(&items, &queries, n, args.repeat);
+    let (nth, exact_time) = exact(&items, &queries, n, args.repeat);
     // (index, recall, median queries/s) per row, for --svg.
-    let mut points = vec![("exact scan".to_string(), 1.0, exact_rate.median)];
+    let mut points = vec![("exact scan".to_string(), 1.0, exact_time.per_second())];
     let work = Workload {
         queries: &queries,
         nth: &nth,
         n,
         repeat: args.repeat,
     };
+    outln!("| index | setting | recall@{n} | queries/s (range) | build (s) | overhead (MB) |");
+    outln!("|---|---|---|---|---|---|");
     outln!(
-        "| index | setting | recall@{n} | queries/s (median) | range | build (s) | overhead (MB) |"
+        "| exact | batched scan (GEMM + top-n) | 1.000 | {} | – | – |",
+        exact_time.describe_rate()
     );
-    outln!("|---|---|---|---|---|---|---|");
-    outln!("| exact | batched scan (GEMM + top-n) | 1.000 | {exact_rate} | – | – |");
+    if !(1..=MAX_LINKS).contains(&args.m) {
+        return Err(InputError(format!(
+            "--m {}: links per node must be 1 to {MAX_LINKS}",
+            args.m
+        ))
+        .into());
+    }
     let params = HnswParams {
         m: args.m,
         ef_construction: args.ef_construction,
@@ -187,7 +204,9 @@ fn peer_rows(path: &Path) -> Result<Vec<(String, f64, f64)>> {
         .lines()
         .filter_map(|line| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            let (recall, rate) = (cells.get(3)?.parse().ok()?, cells.get(4)?.parse().ok()?);
+            // The rate cell's median, before any range.
+            let rate = cells.get(4)?.split_whitespace().next()?.parse().ok()?;
+            let recall = cells.get(3)?.parse().ok()?;
             let name = cells.get(1)?;
             Some((name.to_string(), recall, rate))
         })
@@ -273,40 +292,23 @@ fn vectors(args: &AnnArgs) -> Result<(Vectors, Vectors, String)> {
     Ok((Vectors { dim, values: items }, queries, source))
 }
 
-/// Queries per second over timed passes: the median, then the range.
-struct Rate {
-    median: f64,
-    low: f64,
-    high: f64,
-}
-
-impl std::fmt::Display for Rate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.0} | {:.0}–{:.0}", self.median, self.low, self.high)
-    }
-}
-
-/// Queries per second of `pass` over `queries` queries in `repeat` passes.
-fn timed(repeat: usize, queries: usize, mut pass: impl FnMut()) -> Rate {
-    let mut rates: Vec<f64> = (0..repeat.max(1))
+/// `pass` over `queries` queries timed `repeat` times, as the report times
+/// searches: µs per query, median and range.
+fn timed(repeat: usize, queries: usize, mut pass: impl FnMut()) -> ServingTime {
+    let micros = (0..repeat.max(1))
         .map(|_| {
             let start = Instant::now();
             pass();
-            queries as f64 / start.elapsed().as_secs_f64()
+            start.elapsed().as_secs_f64() * 1e6 / queries.max(1) as f64
         })
         .collect();
-    rates.sort_by(f64::total_cmp);
-    Rate {
-        median: rates[rates.len() / 2],
-        low: rates[0],
-        high: rates[rates.len() - 1],
-    }
+    ServingTime::of(micros, queries)
 }
 
 /// Per query, the exact n-th best inner product; and the batched scan's
 /// rate: blocks of 256 queries scored by one matrix product on this
 /// thread, as the evaluator scores users, then each row's top n.
-fn exact(items: &Vectors, queries: &Vectors, n: usize, repeat: usize) -> (Vec<f32>, Rate) {
+fn exact(items: &Vectors, queries: &Vectors, n: usize, repeat: usize) -> (Vec<f32>, ServingTime) {
     let scorer = DotProduct::new(items.dim, queries.values.clone(), &items.values);
     let ids: Vec<u32> = (0..queries.len() as u32).collect();
     let mut nth = Vec::new();
@@ -347,7 +349,7 @@ impl Workload<'_> {
     ) -> Result<(f64, f64)> {
         let queries = self.queries;
         let mut found: Vec<Vec<u32>> = Vec::new();
-        let rate = timed(self.repeat, queries.len(), || {
+        let time = timed(self.repeat, queries.len(), || {
             found = (0..queries.len())
                 .map(|q| index.search(queries.row(q), self.n, &|_| false))
                 .collect();
@@ -364,10 +366,11 @@ impl Workload<'_> {
             .sum();
         let recall = hits as f64 / (queries.len() * self.n).max(1) as f64;
         outln!(
-            "| {name} | {setting} | {recall:.3} | {rate} | {build:.1} | {:.1} |",
+            "| {name} | {setting} | {recall:.3} | {} | {build:.1} | {:.1} |",
+            time.describe_rate(),
             index.overhead_bytes() as f64 / 1e6
         );
-        Ok((recall, rate.median))
+        Ok((recall, time.per_second()))
     }
 }
 
