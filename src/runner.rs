@@ -18,8 +18,8 @@ use crate::eval::{
     Target,
 };
 use crate::models::{
-    held_out_negative_share, ExternalExtras, ExternalJob, FitInput, Monitor, Penalized, Scorer,
-    ServingCost, TrainingCurve,
+    held_out_negative_share, ExternalExtras, ExternalJob, FitInput, Monitor, Penalized, Reuse,
+    Scorer, ServingCost, Stages, TrainingCurve,
 };
 use crate::plan::ValidSpec;
 use crate::results::{configurations, load_records, refit_trials, Part};
@@ -610,7 +610,17 @@ pub fn run(
         jobs: options.jobs.unwrap_or(0),
         message: e.to_string(),
     })?;
-    let steps = run_claimed(experiment, results, options, progress, &pool, &todo);
+    // Fitted retrievers shared by this run's pipeline trials.
+    let reuse = Reuse::default();
+    let run = Run {
+        experiment,
+        results,
+        options,
+        progress,
+        pool: &pool,
+        reuse: &reuse,
+    };
+    let steps = run_claimed(&run, &todo);
     let mut summary = tally(&todo, done.len(), steps)?;
     for round in 1.. {
         let (records, _) = load_records(results, &record(&expansion))?;
@@ -632,19 +642,11 @@ pub fn run(
             round,
             to_run: todo.len(),
         });
-        let steps = run_claimed(experiment, results, options, progress, &pool, &todo);
+        let steps = run_claimed(&run, &todo);
         summary.add(tally(&todo, done.len(), steps)?);
     }
     if experiment.spec.selection.refit {
-        refit(
-            experiment,
-            &record(&expansion),
-            results,
-            options,
-            progress,
-            &pool,
-            &mut summary,
-        )?;
+        refit(&run, &record(&expansion), &mut summary)?;
     }
     Ok(summary)
 }
@@ -687,44 +689,53 @@ fn split_finished<'a>(
 /// or other workers), each selected configuration's seeds retrained on
 /// train ∪ validation, under claims like any trial, so the last shard to
 /// finish does them and concurrent runs share them.
-fn refit(
-    experiment: &Experiment,
-    record: &ExperimentRecord,
-    results: &ResultsDir,
-    options: &RunOptions,
-    progress: &(dyn Fn(Progress) + Sync),
-    pool: &rayon::ThreadPool,
-    summary: &mut RunSummary,
-) -> Result<(), RunError> {
-    let (records, missing) = load_records(results, record)?;
+fn refit(run: &Run, record: &ExperimentRecord, summary: &mut RunSummary) -> Result<(), RunError> {
+    let (records, missing) = load_records(run.results, record)?;
     if missing > 0 {
         summary.refit_waiting = missing;
         return Ok(());
     }
     let configs = configurations(&record.expansion, &records);
-    let refits: Vec<Trial> = refit_trials(&configs, experiment.spec.selection.metric)
+    let refits: Vec<Trial> = refit_trials(&configs, run.experiment.spec.selection.metric)
         .into_iter()
         .map(|(_, t)| t)
         .collect();
-    let (done, todo) = split_finished(refits.iter().collect(), experiment, results, options);
-    progress(Progress::Refit { to_run: todo.len() });
-    let steps = run_claimed(experiment, results, options, progress, pool, &todo);
+    let (done, todo) = split_finished(
+        refits.iter().collect(),
+        run.experiment,
+        run.results,
+        run.options,
+    );
+    (run.progress)(Progress::Refit { to_run: todo.len() });
+    let steps = run_claimed(run, &todo);
     summary.add(tally(&todo, done.len(), steps)?);
     Ok(())
+}
+
+/// What every batch of trials of one `run` shares.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    experiment: &'a Experiment,
+    results: &'a ResultsDir,
+    options: &'a RunOptions,
+    progress: &'a (dyn Fn(Progress) + Sync),
+    pool: &'a rayon::ThreadPool,
+    reuse: &'a Reuse,
 }
 
 /// Runs `todo` on `pool`, each trial under a claim (crate::claim), so that
 /// concurrent runs and shards on one results folder share the work: a trial
 /// another live worker holds is left to it and waited for, so this run's
 /// report still covers every trial. One step per trial, in order.
-fn run_claimed(
-    experiment: &Experiment,
-    results: &ResultsDir,
-    options: &RunOptions,
-    progress: &(dyn Fn(Progress) + Sync),
-    pool: &rayon::ThreadPool,
-    todo: &[&Trial],
-) -> Vec<Result<Step, StoreError>> {
+fn run_claimed(run: &Run, todo: &[&Trial]) -> Vec<Result<Step, StoreError>> {
+    let Run {
+        experiment,
+        results,
+        options,
+        progress,
+        pool,
+        reuse,
+    } = *run;
     let claims = Claims::start();
     let attempt = |trial: &Trial, recheck: bool| -> Result<Step, StoreError> {
         let dir = results.trial_path(&trial.id);
@@ -742,7 +753,7 @@ fn run_claimed(
         }
         progress(Progress::Started { trial });
         let start = Instant::now();
-        let record = run_trial(experiment, trial, results);
+        let record = run_trial(experiment, trial, results, reuse);
         claims.release(&dir);
         let record = record?;
         let error = match &record.outcome {
@@ -847,10 +858,11 @@ struct Setting<'a> {
     popularity: Vec<u32>,
     items: ItemStats,
     set: MetricSet,
+    reuse: &'a Reuse,
 }
 
 impl<'a> Setting<'a> {
-    fn new(experiment: &'a Experiment, work: PathBuf) -> Self {
+    fn new(experiment: &'a Experiment, work: PathBuf, reuse: &'a Reuse) -> Self {
         let (split, spec) = (&experiment.split, &experiment.spec);
         let popularity = split.train.column_counts();
         Self {
@@ -870,6 +882,7 @@ impl<'a> Setting<'a> {
             },
             experiment,
             work,
+            reuse,
         }
     }
 
@@ -1046,6 +1059,53 @@ impl<'a> Setting<'a> {
         Ok(runs)
     }
 
+    /// A pipeline's stages scored alone on test (the retriever, its index
+    /// timed beside the exact top N), the ranker's lift written into
+    /// `test`, and the share of held-out items among its negatives: what
+    /// `train` (the trial's) left out, validation and test, or test alone
+    /// for a refit (validation was train).
+    fn stage_record(
+        &self,
+        stages: &Stages,
+        test: &mut Evaluation,
+        train: &CsrMatrix,
+        refit: bool,
+    ) -> Box<StageRecord> {
+        let split = &self.experiment.split;
+        let alone = evaluate_stages(
+            test,
+            stages,
+            &self.test_target(&self.experiment.candidates[0]),
+            &self.set,
+            &self.items,
+            self.experiment.spec.evaluation.block_users,
+        );
+        Box::new(StageRecord {
+            candidates: stages.candidates,
+            retriever: alone.retriever.summary,
+            retriever_micros_per_user: alone.retriever.micros_per_user,
+            retriever_cost: stages.retrieval_cost,
+            index: stages.index.as_ref().map(|index| IndexRecord {
+                index: index.description.clone(),
+                build_seconds: index.build_seconds,
+                overhead_bytes: index.index.overhead_bytes() as u64,
+                queries_per_second: alone
+                    .search
+                    .as_ref()
+                    .map_or(f64::NAN, |s| s.index.per_second()),
+                search: alone.search.as_ref().map(|s| s.index),
+                exact_search: alone.search.as_ref().and_then(|s| s.exact),
+            }),
+            held_out_negatives: stages.negative_pools.and_then(|pools| {
+                let held: Vec<&CsrMatrix> = match refit {
+                    true => vec![&split.test],
+                    false => split.validation.iter().chain([&split.test]).collect(),
+                };
+                held_out_negative_share(pools, train, &held)
+            }),
+        })
+    }
+
     /// Fits the trial's model and scores it under every protocol.
     fn fit_and_score(&self, trial: &Trial) -> Result<Evaluated, String> {
         let split = &self.experiment.split;
@@ -1088,9 +1148,10 @@ impl<'a> Setting<'a> {
                 negatives: None,
                 monitor,
                 features: &self.experiment.features,
+                reuse: Some(self.reuse),
             })
             .map_err(|e| e.to_string())?;
-        let fit_seconds = start.elapsed().as_secs_f64();
+        let fit_seconds = start.elapsed().as_secs_f64() + fitted.reused_seconds;
         if let Some(job) = &job {
             // A pipeline's external stages removed their own folders on
             // success; the trial's, now empty, goes too.
@@ -1099,42 +1160,9 @@ impl<'a> Setting<'a> {
         let scorer = Penalized::wrap(fitted.scorer, config.popularity(), popularity);
         let candidates = &self.experiment.candidates;
         let (validation, mut test) = self.score(scorer.as_ref(), &candidates[0], trial.refit);
-        let stages = scorer.stages().map(|stages| {
-            let alone = evaluate_stages(
-                &mut test,
-                &stages,
-                &self.test_target(&candidates[0]),
-                &self.set,
-                &self.items,
-                self.experiment.spec.evaluation.block_users,
-            );
-            Box::new(StageRecord {
-                candidates: stages.candidates,
-                retriever: alone.retriever.summary,
-                retriever_micros_per_user: alone.retriever.micros_per_user,
-                retriever_cost: stages.retrieval_cost,
-                index: stages.index.as_ref().map(|index| IndexRecord {
-                    index: index.description.clone(),
-                    build_seconds: index.build_seconds,
-                    overhead_bytes: index.index.overhead_bytes() as u64,
-                    queries_per_second: alone
-                        .search
-                        .as_ref()
-                        .map_or(f64::NAN, |s| s.index.per_second()),
-                    search: alone.search.as_ref().map(|s| s.index),
-                    exact_search: alone.search.as_ref().and_then(|s| s.exact),
-                }),
-                // What this trial's train left out: validation and test, or
-                // test alone for a refit (validation was train).
-                held_out_negatives: stages.negative_pools.and_then(|pools| {
-                    let held: Vec<&CsrMatrix> = match trial.refit {
-                        true => vec![&split.test],
-                        false => split.validation.iter().chain([&split.test]).collect(),
-                    };
-                    held_out_negative_share(pools, train, &held)
-                }),
-            })
-        });
+        let stages = scorer
+            .stages()
+            .map(|stages| self.stage_record(&stages, &mut test, train, trial.refit));
         let secondary = candidates[1..]
             .iter()
             .map(|c| {
@@ -1179,8 +1207,9 @@ fn run_trial(
     experiment: &Experiment,
     trial: &Trial,
     results: &ResultsDir,
+    reuse: &Reuse,
 ) -> Result<TrialRecord, StoreError> {
-    let setting = Setting::new(experiment, results.root().join("external"));
+    let setting = Setting::new(experiment, results.root().join("external"), reuse);
     let attempt = catch_unwind(AssertUnwindSafe(|| setting.fit_and_score(trial)));
     let outcome = attempt.unwrap_or_else(|panic| {
         Err(format!(

@@ -163,13 +163,8 @@ impl FittedTruth {
         let popularity = log.column_counts();
         let fitted = config
             .fit(&FitInput {
-                job: None,
-                train: log,
-                item_popularity: &popularity,
-                seed,
-                negatives: None,
-                monitor: None,
                 features,
+                ..FitInput::interactions(log, &popularity, seed)
             })
             .map_err(|e| e.to_string())?;
         let n_items = log.n_cols();
@@ -446,38 +441,25 @@ pub fn simulate(
     let initial_popularity = world.log.column_counts();
     let tail = long_tail(&initial_popularity, world.head_share);
     let pairs = jaccard_pairs(n_users, mix(seed ^ 0x4A43));
-    let mut log = world.log.clone();
-    let mut taken: Vec<Vec<u32>> = vec![Vec::new(); n_users];
-    // Items shown and not taken, per user (sorted); kept only when
-    // impressions are remembered.
-    let mut impressed: Vec<Vec<u32>> = vec![Vec::new(); n_users];
-    let mut regret = vec![0.0; n_users];
+    let mut state = LoopState {
+        log: world.log.clone(),
+        taken: vec![Vec::new(); n_users],
+        impressed: vec![Vec::new(); n_users],
+        regret: vec![0.0; n_users],
+    };
     let mut rounds = Vec::with_capacity(spec.rounds);
     let mut final_utility = Vec::new();
     for round in 0..spec.rounds {
         let round_seed = mix(seed ^ mix(round as u64 + 1));
-        let popularity = log.column_counts();
-        let scorer = match recommender {
-            Recommender::Model(config) => {
-                let fitted = config
-                    .fit(&FitInput {
-                        job: None,
-                        train: &log,
-                        item_popularity: &popularity,
-                        seed: round_seed,
-                        negatives: None,
-                        monitor: None,
-                        features: world.features,
-                    })
-                    .map_err(|e| format!("round {}: {e}", round + 1))?;
-                Some(Penalized::wrap(
-                    fitted.scorer,
-                    config.popularity(),
-                    &popularity,
-                ))
-            }
-            Recommender::Oracle => None,
-        };
+        let popularity = state.log.column_counts();
+        let scorer = fit_round(
+            recommender,
+            &state.log,
+            &popularity,
+            world.features,
+            round_seed,
+        )
+        .map_err(|e| format!("round {}: {e}", round + 1))?;
         let users: Vec<u32> = (0..n_users as u32).collect();
         let shown: Vec<Shown> = users
             .par_chunks(world.block_users.max(1))
@@ -485,7 +467,7 @@ pub fn simulate(
                 let mut scores = match &scorer {
                     Some(scorer) => {
                         let mut scores = vec![0.0f32; block.len() * n_items];
-                        scorer.score_block_excluding(block, &[&log], &mut scores);
+                        scorer.score_block_excluding(block, &[&state.log], &mut scores);
                         scores
                     }
                     None => Vec::new(),
@@ -495,7 +477,8 @@ pub fn simulate(
                     .iter()
                     .enumerate()
                     .map(|(b, &u)| {
-                        let blocked = merged(log.row(u as usize), &impressed[u as usize]);
+                        let blocked =
+                            merged(state.log.row(u as usize), &state.impressed[u as usize]);
                         world.truth.relevance(u, &mut rho);
                         // Twice K, so explored slots that the model also
                         // ranks do not leave the list short.
@@ -526,9 +509,70 @@ pub fn simulate(
                     .collect::<Vec<_>>()
             })
             .collect();
+        rounds.push(state.apply(&shown, spec, &tail, &initial_popularity, &pairs));
+        final_utility = shown.iter().map(|s| s.utility).collect();
+    }
+    Ok(SimulationRun {
+        epsilon,
+        oracle: matches!(recommender, Recommender::Oracle),
+        rounds,
+        final_utility,
+        taken: state.taken.iter().map(|t| t.len() as f64).collect(),
+        regret: state.regret,
+    })
+}
+
+/// A round's recommender: the model fitted on the log so far (its
+/// popularity penalty from the log's counts), or None for the oracle.
+fn fit_round(
+    recommender: Recommender,
+    log: &CsrMatrix,
+    popularity: &[u32],
+    features: &Features,
+    seed: u64,
+) -> Result<Option<Box<dyn Scorer>>, crate::models::ModelError> {
+    let Recommender::Model(config) = recommender else {
+        return Ok(None);
+    };
+    let fitted = config.fit(&FitInput {
+        features,
+        ..FitInput::interactions(log, popularity, seed)
+    })?;
+    Ok(Some(Penalized::wrap(
+        fitted.scorer,
+        config.popularity(),
+        popularity,
+    )))
+}
+
+/// What the loop carries from round to round.
+struct LoopState {
+    /// The initial log and every item taken since.
+    log: CsrMatrix,
+    /// Items each user took in the loop (sorted).
+    taken: Vec<Vec<u32>>,
+    /// Items shown and not taken, per user (sorted); kept only when
+    /// impressions are remembered.
+    impressed: Vec<Vec<u32>>,
+    /// Each user's regret against the oracle, summed over rounds.
+    regret: Vec<f64>,
+}
+
+impl LoopState {
+    /// Adds what each user was `shown` and took to the state, and returns
+    /// the round's exposure, bias and utility figures.
+    fn apply(
+        &mut self,
+        shown: &[Shown],
+        spec: &SimulationSpec,
+        tail: &[bool],
+        initial_popularity: &[u32],
+        pairs: &[(u32, u32)],
+    ) -> Round {
+        let (n_users, n_items) = (self.log.n_rows(), self.log.n_cols());
         let mut exposure = vec![0u32; n_items];
         let (mut slots, mut tail_slots, mut arp, mut accepted) = (0usize, 0usize, 0.0, 0usize);
-        let mut new_pairs: Vec<(u32, u32)> = log.pairs().collect();
+        let mut new_pairs: Vec<(u32, u32)> = self.log.pairs().collect();
         for (u, s) in shown.iter().enumerate() {
             for &i in &s.list {
                 exposure[i as usize] += 1;
@@ -545,17 +589,17 @@ pub fn simulate(
             }
             accepted += s.took.len();
             new_pairs.extend(s.took.iter().map(|&i| (u as u32, i)));
-            taken[u].extend(&s.took);
-            taken[u].sort_unstable();
+            self.taken[u].extend(&s.took);
+            self.taken[u].sort_unstable();
             if spec.impressions == Impressions::Remember {
-                impressed[u].extend(s.list.iter().filter(|i| !s.took.contains(i)));
-                impressed[u].sort_unstable();
+                self.impressed[u].extend(s.list.iter().filter(|i| !s.took.contains(i)));
+                self.impressed[u].sort_unstable();
             }
-            regret[u] += s.regret;
+            self.regret[u] += s.regret;
         }
-        log = CsrMatrix::from_pairs(n_users, n_items, &new_pairs);
+        self.log = CsrMatrix::from_pairs(n_users, n_items, &new_pairs);
         let users = n_users.max(1) as f64;
-        rounds.push(Round {
+        Round {
             truth_utility: shown.iter().map(|s| s.utility).sum::<f64>() / users,
             accepted: accepted as f64 / users,
             regret: shown.iter().map(|s| s.regret).sum::<f64>() / users,
@@ -567,18 +611,9 @@ pub fn simulate(
             } else {
                 tail_slots as f64 / slots as f64
             },
-            jaccard: mean_jaccard(&taken, &pairs),
-        });
-        final_utility = shown.iter().map(|s| s.utility).collect();
+            jaccard: mean_jaccard(&self.taken, pairs),
+        }
     }
-    Ok(SimulationRun {
-        epsilon,
-        oracle: matches!(recommender, Recommender::Oracle),
-        rounds,
-        final_utility,
-        taken: taken.iter().map(|t| t.len() as f64).collect(),
-        regret,
-    })
 }
 
 /// One user's round: the list, what the user took of it, its truth utility

@@ -110,6 +110,7 @@ fn l2_shrinks_the_factorisation() {
             .unwrap()
             .fit(&FitInput {
                 job: None,
+                reuse: None,
                 train,
                 item_popularity: &popularity,
                 seed: 1,
@@ -150,6 +151,7 @@ fn fit(kind: ModelKind, params: &str, train: &CsrMatrix) -> Fitted {
         .unwrap()
         .fit(&FitInput {
             job: None,
+            reuse: None,
             train,
             item_popularity: &train.column_counts(),
             seed: 1,

@@ -248,6 +248,7 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
         let scorer = config
             .fit(&FitInput {
                 job: None,
+                reuse: None,
                 train: &split.train,
                 item_popularity: &popularity,
                 seed: 9,

@@ -34,6 +34,7 @@ fn fit(experiment: &Experiment, kind: ModelKind, params: &str) -> Box<dyn Scorer
         .unwrap()
         .fit(&FitInput {
             job: None,
+            reuse: None,
             train,
             item_popularity: &train.column_counts(),
             seed: 7,

@@ -41,6 +41,7 @@ mod pipeline;
 mod popularity;
 mod random;
 mod real;
+mod reuse;
 mod train;
 mod two_tower;
 
@@ -59,6 +60,7 @@ use param_table::shared;
 pub use param_table::{Interval, ParamDoc, Rule};
 pub use pipeline::{held_out_negative_share, Index};
 pub use popularity::{methods_of as popularity_methods, Penalized, Popularity};
+pub use reuse::Reuse;
 pub use train::{EpochLog, Fitted, Monitor, TrainingCurve};
 
 /// `$body` with `$p` the params struct of model kind `$kind`: the one table
@@ -199,6 +201,9 @@ pub struct FitInput<'a> {
     /// recommend for, a work folder): set by the runner for a sweep's
     /// trials; None elsewhere, where an external model cannot fit.
     pub job: Option<&'a ExternalJob<'a>>,
+    /// Fitted models shared by the trials of one run (a pipeline's
+    /// retriever, fitted once for every N and index); None fits afresh.
+    pub reuse: Option<&'a Reuse>,
 }
 
 impl<'a> FitInput<'a> {
@@ -214,6 +219,7 @@ impl<'a> FitInput<'a> {
             negatives: None,
             features: &crate::data::NO_FEATURES,
             job: None,
+            reuse: None,
         }
     }
 }

@@ -425,10 +425,18 @@ impl ModelConfig for PipelineParams {
         // An external stage works in a folder of its own.
         let retriever_job = input.job.map(|job| job.stage("retriever"));
         let ranker_job = input.job.map(|job| job.stage("ranker"));
-        let retrieved = retriever_config.fit(&FitInput {
+        let retriever_input = FitInput {
             job: retriever_job.as_ref(),
             ..*input
-        })?;
+        };
+        let retrieved = match input.reuse {
+            Some(reuse) => reuse.fit(
+                self.retriever.model,
+                retriever_config.as_ref(),
+                &retriever_input,
+            ),
+            None => retriever_config.fit(&retriever_input),
+        }?;
         let retriever = Penalized::wrap(
             retrieved.scorer,
             retriever_config.popularity(),
@@ -462,6 +470,7 @@ impl ModelConfig for PipelineParams {
                 .map(|m| m as &(dyn Fn(&dyn Scorer) -> f64 + Sync)),
             negatives: pools.as_ref(),
             features: input.features,
+            reuse: None,
         })?;
         let ranker = Penalized::wrap(
             ranked.scorer,
@@ -478,6 +487,7 @@ impl ModelConfig for PipelineParams {
                 pools,
             }),
             curve: ranked.curve,
+            reused_seconds: retrieved.reused_seconds,
         })
     }
 }

@@ -24,6 +24,10 @@ pub type Monitor<'a> = &'a (dyn Fn(&dyn Scorer) -> f64 + Sync);
 pub struct Fitted {
     pub scorer: Box<dyn Scorer>,
     pub curve: Option<TrainingCurve>,
+    /// Seconds an earlier trial spent fitting what this one reuses (a
+    /// pipeline's retriever, [`super::Reuse`]): added to the trial's fit
+    /// time, so that it states what fitting the model costs.
+    pub reused_seconds: f64,
 }
 
 impl Fitted {
@@ -31,6 +35,7 @@ impl Fitted {
         Self {
             scorer,
             curve: None,
+            reused_seconds: 0.0,
         }
     }
 }
@@ -122,6 +127,7 @@ pub fn train(
     };
     let still_improving = monitored && !stopped_early && kept_epoch + patience.max(1) > logs.len();
     Ok(Fitted {
+        reused_seconds: 0.0,
         scorer,
         curve: Some(TrainingCurve {
             epochs: logs,
@@ -571,6 +577,7 @@ mod tests {
         let counts = train.column_counts();
         let input = FitInput {
             job: None,
+            reuse: None,
             train: &train,
             item_popularity: &counts,
             seed: 0,

@@ -409,6 +409,7 @@ mod tests {
             let counts = train.column_counts();
             let input = FitInput {
                 job: None,
+                reuse: None,
                 train,
                 item_popularity: &counts,
                 seed: 4,

@@ -224,8 +224,8 @@ impl ModelConfig for ExternalParams {
         // The outputs are in memory and checked: the folder is no longer needed.
         let _ = std::fs::remove_dir_all(&job.work);
         Ok(Fitted {
-            scorer: read.scorer,
             curve: read.curve,
+            ..Fitted::new(read.scorer)
         })
     }
 }
