@@ -10,7 +10,46 @@ use recsweep::runner::Experiment;
 use recsweep::stats::{Comparison, TestKind};
 use recsweep::sweep::KnobUsage;
 
+/// `recsweep validate`: the dataset and split, the swept knobs, the trials,
+/// then what the run does beyond them (later rounds, the feedback loop).
 pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
+    print_dataset(experiment)?;
+    if !experiment.expansion.knobs.is_empty() {
+        let mut t = Builder::default();
+        t.push_record(KnobUsage::HEADER);
+        for k in &experiment.expansion.knobs {
+            t.push_record(k.row());
+        }
+        print_table(t)?;
+    }
+    for skipped in &experiment.expansion.skipped {
+        outln!("not run: {skipped}");
+    }
+    let mut t = Builder::default();
+    t.push_record(["#", "trial", "model", "configuration", "seed"]);
+    for (i, trial) in experiment.expansion.trials.iter().enumerate() {
+        t.push_record([
+            (i + 1).to_string(),
+            trial.id.clone(),
+            trial.model_name.clone(),
+            describe_knobs(&trial.knobs),
+            trial.seed_index.to_string(),
+        ]);
+    }
+    print_table(t)?;
+    let n = experiment.expansion.trials.len();
+    let later = later_rounds(&experiment.spec.sweep);
+    match later.is_empty() {
+        true => outln!("{n} trials"),
+        false => outln!("{n} trials to start; then {}", later.join("; then ")),
+    }
+    if let Some(sim) = &experiment.spec.simulation {
+        outln!("{}", describe_loop(sim));
+    }
+    Ok(())
+}
+
+fn print_dataset(experiment: &Experiment) -> anyhow::Result<()> {
     let d = &experiment.dataset;
     let s = &experiment.split.stats;
     let mut t = Builder::default();
@@ -44,34 +83,11 @@ pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
     ] {
         t.push_record([k.to_string(), v]);
     }
-    print_table(t)?;
+    print_table(t)
+}
 
-    if !experiment.expansion.knobs.is_empty() {
-        let mut t = Builder::default();
-        t.push_record(KnobUsage::HEADER);
-        for k in &experiment.expansion.knobs {
-            t.push_record(k.row());
-        }
-        print_table(t)?;
-    }
-
-    for skipped in &experiment.expansion.skipped {
-        outln!("not run: {skipped}");
-    }
-    let mut t = Builder::default();
-    t.push_record(["#", "trial", "model", "configuration", "seed"]);
-    for (i, trial) in experiment.expansion.trials.iter().enumerate() {
-        t.push_record([
-            (i + 1).to_string(),
-            trial.id.clone(),
-            trial.model_name.clone(),
-            describe_knobs(&trial.knobs),
-            trial.seed_index.to_string(),
-        ]);
-    }
-    print_table(t)?;
-    let sweep = &experiment.spec.sweep;
-    let n = experiment.expansion.trials.len();
+/// The trials an adaptive search adds after the first ones, in words.
+fn later_rounds(sweep: &recsweep::spec::SweepSpec) -> Vec<String> {
     let mut later = Vec::new();
     if let Some(tpe) = &sweep.tpe {
         later.push(format!(
@@ -87,38 +103,36 @@ pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
             rungs.join(" → ")
         ));
     }
-    match later.is_empty() {
-        true => outln!("{n} trials"),
-        false => outln!("{n} trials to start; then {}", later.join("; then ")),
+    later
+}
+
+/// The feedback loop each trial simulates, in one sentence.
+fn describe_loop(sim: &recsweep::simulation::SimulationSpec) -> String {
+    let rates: Vec<String> = sim.epsilon.iter().map(|e| e.to_string()).collect();
+    let truth = match &sim.truth {
+        Some(t) => format!("{} fitted on the whole log", t.model.as_str()),
+        None => "the synthetic generator's preferences".to_string(),
+    };
+    let mut how = Vec::new();
+    if sim.impressions == recsweep::simulation::Impressions::Remember {
+        how.push("impressions remembered".to_string());
     }
-    if let Some(sim) = &experiment.spec.simulation {
-        let rates: Vec<String> = sim.epsilon.iter().map(|e| e.to_string()).collect();
-        let truth = match &sim.truth {
-            Some(t) => format!("{} fitted on the whole log", t.model.as_str()),
-            None => "the synthetic generator's preferences".to_string(),
-        };
-        let mut how = Vec::new();
-        if sim.impressions == recsweep::simulation::Impressions::Remember {
-            how.push("impressions remembered".to_string());
-        }
-        if let Some(c) = &sim.choice {
-            how.push(format!("users take at most {} a round", c.max));
-        }
-        if sim.oracle {
-            how.push("beside the oracle's loop".to_string());
-        }
-        let how = match how.is_empty() {
-            true => String::new(),
-            false => format!("; {}", how.join(", ")),
-        };
-        outln!(
-            "each trial then simulates {} rounds of {} recommendations per user at ε = {} (truth: {truth}{how})",
-            sim.rounds,
-            sim.k,
-            rates.join(", ")
-        );
+    if let Some(c) = &sim.choice {
+        how.push(format!("users take at most {} a round", c.max));
     }
-    Ok(())
+    if sim.oracle {
+        how.push("beside the oracle's loop".to_string());
+    }
+    let how = match how.is_empty() {
+        true => String::new(),
+        false => format!("; {}", how.join(", ")),
+    };
+    format!(
+        "each trial then simulates {} rounds of {} recommendations per user at ε = {} (truth: {truth}{how})",
+        sim.rounds,
+        sim.k,
+        rates.join(", ")
+    )
 }
 
 /// Columns to fit a table into: the terminal's width, or 100 when standard

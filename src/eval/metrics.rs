@@ -642,24 +642,14 @@ pub fn user_metrics(
                 | MetricKind::NdcgTail
         )
     });
-    // Held-out items per stratum, and hits restricted to each stratum.
-    let (head_truth, tail_truth, head_rel, tail_rel) = if stratified {
-        let in_tail = |i: &u32| items.tail[*i as usize];
-        let tail_truth = truth.iter().filter(|i| in_tail(i)).count();
-        let rel_in = |want_tail: bool| -> Vec<bool> {
-            list.iter()
-                .zip(&relevant)
-                .map(|(i, &r)| r && in_tail(i) == want_tail)
-                .collect()
-        };
-        (
-            truth.len() - tail_truth,
-            tail_truth,
-            rel_in(false),
-            rel_in(true),
-        )
-    } else {
-        (0, 0, Vec::new(), Vec::new())
+    let user = UserList {
+        strata: stratified.then(|| Strata::of(list, &relevant, truth, items)),
+        list,
+        truth,
+        relevant,
+        history,
+        relevance,
+        items,
     };
     // auc orders every candidate by score, which a list does not hold:
     // [`super::evaluate`] fills it in.
@@ -667,89 +657,140 @@ pub fn user_metrics(
         out.push(f64::NAN);
     }
     for &k in &set.cutoffs {
-        let top = &list[..k.min(list.len())];
-        let rel = &relevant[..top.len()];
         for &metric in &set.metrics {
-            if !metric.is_per_user() || !metric.has_cutoff() {
-                continue;
+            if metric.is_per_user() && metric.has_cutoff() {
+                out.push(user.value(metric, k));
             }
-            let value = match metric {
-                MetricKind::RecallHead
-                | MetricKind::NdcgHead
-                | MetricKind::RecallTail
-                | MetricKind::NdcgTail => {
-                    let tail = matches!(metric, MetricKind::RecallTail | MetricKind::NdcgTail);
-                    let (n, hits) = if tail {
-                        (tail_truth, &tail_rel)
-                    } else {
-                        (head_truth, &head_rel)
-                    };
-                    let base = if matches!(metric, MetricKind::RecallHead | MetricKind::RecallTail)
-                    {
-                        ListMetric::Recall
-                    } else {
-                        ListMetric::Ndcg
-                    };
-                    if n == 0 {
-                        f64::NAN
-                    } else {
-                        user_metric(base, k, top, &hits[..top.len()], n, items)
-                    }
-                }
-                // Defined by the stages of a pipeline (stage_metrics), not by
-                // one list.
-                MetricKind::CandidateRecall
-                | MetricKind::CeilingNdcg
-                | MetricKind::NdcgLift
-                | MetricKind::AnnOverlap => f64::NAN,
-                MetricKind::IpsRecall
-                | MetricKind::IpsNdcg
-                | MetricKind::SnipsRecall
-                | MetricKind::SnipsNdcg => {
-                    let snips = matches!(metric, MetricKind::SnipsRecall | MetricKind::SnipsNdcg);
-                    let gain = match metric {
-                        MetricKind::IpsNdcg | MetricKind::SnipsNdcg => Gain::Ndcg,
-                        _ => Gain::Recall,
-                    };
-                    let normaliser = if snips {
-                        Normaliser::Snips
-                    } else {
-                        Normaliser::Ips
-                    };
-                    match &items.weights {
-                        Some(w) => debiased(normaliser, gain, k, top, rel, truth, w),
-                        None => f64::NAN,
-                    }
-                }
-                // The numerator alone: [`pool`] divides the column once
-                // every user's held-out items are known.
-                MetricKind::PooledSnipsRecall => items.weights.as_ref().map_or(f64::NAN, |w| {
-                    top.iter()
-                        .zip(rel)
-                        .filter(|(_, &r)| r)
-                        .map(|(&i, _)| w[i as usize])
-                        .fold(0.0, |a, b| a + b)
-                }),
-                MetricKind::TruthUtility => relevance.map_or(f64::NAN, |r| r.utility(k, top)),
-                MetricKind::TruthNdcg => relevance.map_or(f64::NAN, |r| r.ndcg(k, top)),
-                MetricKind::PopLift => {
-                    let arp = user_metric(ListMetric::Arp, k, top, rel, truth.len(), items);
-                    if history.is_finite() && history > 0.0 && !top.is_empty() {
-                        (arp - history) / history
-                    } else {
-                        f64::NAN
-                    }
-                }
-                // Catalogue metrics were skipped above: every other kind
-                // is a list metric.
-                other => other.list_metric().map_or(f64::NAN, |m| {
-                    user_metric(m, k, top, rel, truth.len(), items)
-                }),
-            };
-            out.push(value);
         }
     }
 }
+
+/// Held-out items per popularity stratum, and the list's hits restricted to
+/// each (the head and tail metrics).
+struct Strata {
+    head_truth: usize,
+    tail_truth: usize,
+    head_rel: Vec<bool>,
+    tail_rel: Vec<bool>,
+}
+
+impl Strata {
+    fn of(list: &[u32], relevant: &[bool], truth: &[u32], items: &ItemStats) -> Self {
+        let in_tail = |i: &u32| items.tail[*i as usize];
+        let tail_truth = truth.iter().filter(|i| in_tail(i)).count();
+        let rel_in = |want_tail: bool| -> Vec<bool> {
+            list.iter()
+                .zip(relevant)
+                .map(|(i, &r)| r && in_tail(i) == want_tail)
+                .collect()
+        };
+        Self {
+            head_truth: truth.len() - tail_truth,
+            tail_truth,
+            head_rel: rel_in(false),
+            tail_rel: rel_in(true),
+        }
+    }
+}
+
+/// One user's ranked list read against their held-out items.
+struct UserList<'a> {
+    list: &'a [u32],
+    truth: &'a [u32],
+    /// Whether each list item is held out.
+    relevant: Vec<bool>,
+    /// Only when the set has head or tail metrics.
+    strata: Option<Strata>,
+    history: f64,
+    relevance: Option<&'a UserRelevance<'a>>,
+    items: &'a ItemStats,
+}
+
+impl UserList<'_> {
+    /// The value of a per-user `metric` with a cutoff on the list's first `k`.
+    fn value(&self, metric: MetricKind, k: usize) -> f64 {
+        let (truth, items) = (self.truth, self.items);
+        let top = &self.list[..k.min(self.list.len())];
+        let rel = &self.relevant[..top.len()];
+        match metric {
+            MetricKind::RecallHead
+            | MetricKind::NdcgHead
+            | MetricKind::RecallTail
+            | MetricKind::NdcgTail => {
+                let Some(strata) = &self.strata else {
+                    return f64::NAN;
+                };
+                let tail = matches!(metric, MetricKind::RecallTail | MetricKind::NdcgTail);
+                let (n, hits) = if tail {
+                    (strata.tail_truth, &strata.tail_rel)
+                } else {
+                    (strata.head_truth, &strata.head_rel)
+                };
+                let base = if matches!(metric, MetricKind::RecallHead | MetricKind::RecallTail) {
+                    ListMetric::Recall
+                } else {
+                    ListMetric::Ndcg
+                };
+                if n == 0 {
+                    f64::NAN
+                } else {
+                    user_metric(base, k, top, &hits[..top.len()], n, items)
+                }
+            }
+            // Defined by the stages of a pipeline (stage_metrics), not by
+            // one list.
+            MetricKind::CandidateRecall
+            | MetricKind::CeilingNdcg
+            | MetricKind::NdcgLift
+            | MetricKind::AnnOverlap => f64::NAN,
+            MetricKind::IpsRecall
+            | MetricKind::IpsNdcg
+            | MetricKind::SnipsRecall
+            | MetricKind::SnipsNdcg => {
+                let snips = matches!(metric, MetricKind::SnipsRecall | MetricKind::SnipsNdcg);
+                let gain = match metric {
+                    MetricKind::IpsNdcg | MetricKind::SnipsNdcg => Gain::Ndcg,
+                    _ => Gain::Recall,
+                };
+                let normaliser = if snips {
+                    Normaliser::Snips
+                } else {
+                    Normaliser::Ips
+                };
+                match &items.weights {
+                    Some(w) => debiased(normaliser, gain, k, top, rel, truth, w),
+                    None => f64::NAN,
+                }
+            }
+            // The numerator alone: [`pool`] divides the column once
+            // every user's held-out items are known.
+            MetricKind::PooledSnipsRecall => items.weights.as_ref().map_or(f64::NAN, |w| {
+                top.iter()
+                    .zip(rel)
+                    .filter(|(_, &r)| r)
+                    .map(|(&i, _)| w[i as usize])
+                    .fold(0.0, |a, b| a + b)
+            }),
+            MetricKind::TruthUtility => self.relevance.map_or(f64::NAN, |r| r.utility(k, top)),
+            MetricKind::TruthNdcg => self.relevance.map_or(f64::NAN, |r| r.ndcg(k, top)),
+            MetricKind::PopLift => {
+                let arp = user_metric(ListMetric::Arp, k, top, rel, truth.len(), items);
+                let history = self.history;
+                if history.is_finite() && history > 0.0 && !top.is_empty() {
+                    (arp - history) / history
+                } else {
+                    f64::NAN
+                }
+            }
+            // Catalogue metrics are not per user: every other kind is a
+            // list metric.
+            other => other.list_metric().map_or(f64::NAN, |m| {
+                user_metric(m, k, top, rel, truth.len(), items)
+            }),
+        }
+    }
+}
+
 fn user_metric(
     metric: ListMetric,
     k: usize,

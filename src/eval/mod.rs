@@ -74,6 +74,64 @@ struct ScoredBlock {
     values: Vec<f64>,
 }
 
+/// What [`evaluate`] does with each user's score row, the same for every
+/// block.
+struct UserScoring<'a> {
+    target: &'a Target<'a>,
+    set: &'a MetricSet,
+    items: &'a ItemStats,
+    /// The longest list: the largest cutoff.
+    k: usize,
+    /// Where auc sits among the per-user columns, when the set has it.
+    auc_column: Option<usize>,
+    /// True relevance and its list length, when the set has truth metrics.
+    truth_of: Option<(&'a dyn TrueRelevance, usize)>,
+}
+
+impl UserScoring<'_> {
+    /// User `u`'s top list from its score `row` (excluded items, or the
+    /// items outside its candidates, set to −∞ on the way), its per-user
+    /// metric values, and the list's scores, appended to `out`.
+    fn score(&self, row: &mut [f32], u: u32, out: &mut ScoredBlock) {
+        let (target, k) = (self.target, self.k);
+        let history = target
+            .history
+            .map_or(f64::NAN, |h| self.items.mean_popularity(h.row(u as usize)));
+        let truth = target.truth.row(u as usize);
+        let mut list = match target.candidates {
+            Some(c) => rank_candidates(row, c.row(u as usize), truth, k),
+            None => {
+                let excluded: Vec<&[u32]> =
+                    target.exclude.iter().map(|m| m.row(u as usize)).collect();
+                best_k(row, &excluded, k)
+            }
+        };
+        // −∞ means "never recommended" (excluded items, a pipeline's
+        // non-candidates): such items do not fill a short list.
+        list.retain(|&i| row[i as usize] != f32::NEG_INFINITY);
+        let relevance = self
+            .truth_of
+            .map(|(prefs, k)| TrueRow::of(prefs, u, target, k));
+        let relevance = relevance.as_ref().map(TrueRow::view);
+        let start = out.values.len();
+        user_metrics(
+            &list,
+            truth,
+            history,
+            relevance.as_ref(),
+            self.set,
+            self.items,
+            &mut out.values,
+        );
+        if let Some(c) = self.auc_column {
+            out.values[start + c] = user_auc(row, u, truth, target);
+        }
+        out.list_scores
+            .push(list.iter().map(|&i| row[i as usize]).collect());
+        out.lists.push(list);
+    }
+}
+
 /// What to rank and against what.
 pub struct Target<'a> {
     /// Held-out items per user; users with none are not evaluated.
@@ -109,6 +167,14 @@ pub fn evaluate(
         .preferences
         .filter(|_| set.metrics.iter().any(|m| m.family() == Family::Truth))
         .map(|p| (p, k));
+    let user = UserScoring {
+        target,
+        set,
+        items,
+        k,
+        auc_column,
+        truth_of,
+    };
     let start = Instant::now();
     let blocks: Vec<ScoredBlock> = users
         .par_chunks(block_users.max(1))
@@ -117,50 +183,15 @@ pub fn evaluate(
             // per block costs page faults comparable to the scoring itself.
             scores.resize(block.len() * n_items, 0.0);
             scorer.score_block_excluding(block, &target.exclude, scores);
-            let mut lists = Vec::with_capacity(block.len());
-            let mut list_scores = Vec::with_capacity(block.len());
-            let mut values = Vec::new();
+            let mut out = ScoredBlock {
+                lists: Vec::with_capacity(block.len()),
+                list_scores: Vec::with_capacity(block.len()),
+                values: Vec::new(),
+            };
             for (row, &u) in scores.chunks_exact_mut(n_items).zip(block) {
-                let history = target
-                    .history
-                    .map_or(f64::NAN, |h| items.mean_popularity(h.row(u as usize)));
-                let truth = target.truth.row(u as usize);
-                let mut list = match target.candidates {
-                    Some(c) => rank_candidates(row, c.row(u as usize), truth, k),
-                    None => {
-                        let excluded: Vec<&[u32]> =
-                            target.exclude.iter().map(|m| m.row(u as usize)).collect();
-                        best_k(row, &excluded, k)
-                    }
-                };
-                // −∞ means "never recommended" (excluded items, a pipeline's
-                // non-candidates): such items do not fill a short list.
-                list.retain(|&i| row[i as usize] != f32::NEG_INFINITY);
-                let relevance = truth_of
-                    .as_ref()
-                    .map(|(prefs, k)| TrueRow::of(*prefs, u, target, *k));
-                let relevance = relevance.as_ref().map(TrueRow::view);
-                let start = values.len();
-                user_metrics(
-                    &list,
-                    truth,
-                    history,
-                    relevance.as_ref(),
-                    set,
-                    items,
-                    &mut values,
-                );
-                if let Some(c) = auc_column {
-                    values[start + c] = user_auc(row, u, truth, target);
-                }
-                list_scores.push(list.iter().map(|&i| row[i as usize]).collect());
-                lists.push(list);
+                user.score(row, u, &mut out);
             }
-            ScoredBlock {
-                lists,
-                list_scores,
-                values,
-            }
+            out
         })
         .collect();
     let elapsed = start.elapsed().as_secs_f64();

@@ -75,6 +75,8 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The index: the headline question's verdicts, then every report with
+/// its question and answer.
 pub fn render(entries: &[Entry]) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -108,54 +110,7 @@ pub fn render(entries: &[Entry]) -> String {
             count(Verdict::Inconclusive),
         );
         for h in &headlines {
-            let report = &h.entry.report;
-            let metric = report.selection_metric;
-            let value = |row: &LeaderRow| {
-                row.test
-                    .get(&metric)
-                    .map_or("—".to_string(), |s| match s.ci95 {
-                        Some(ci) if ci.is_finite() && ci > 0.0 => format!(
-                            "{} ± {}",
-                            format_to_precision(s.mean, Some(ci)),
-                            format_to_precision(ci, Some(ci))
-                        ),
-                        _ => format_to_precision(s.mean, None),
-                    })
-            };
-            let half = h.interval.map(|(lo, hi)| (hi - lo) / 2.0);
-            let interval = h.interval.map_or(String::new(), |(lo, hi)| {
-                format!(
-                    " (95% interval {} to {})",
-                    format_to_precision(lo, half),
-                    format_to_precision(hi, half)
-                )
-            });
-            let micros = |row: &LeaderRow| {
-                row.serving
-                    .as_ref()
-                    .map_or("—".to_string(), |s| format!("{:.0} µs", s.median_micros))
-            };
-            let verdict = match h.verdict {
-                Verdict::Better => "two-tower significantly ahead",
-                Verdict::Worse => "NCF significantly ahead",
-                Verdict::NoDetectableDifference => "no detectable difference",
-                Verdict::Inconclusive => "inconclusive",
-            };
-            let _ = writeln!(
-                out,
-                "- [{name}]({link}) ({setting}{incomplete}): **{verdict}** on {metric}: {tower} {tv} against {ncf} {nv}, Δ {diff}{interval}; serving {ts} against {ns}.",
-                incomplete = if report.missing > 0 { ", incomplete run" } else { "" },
-                name = report.record.spec.name,
-                link = h.entry.link,
-                setting = setting(report),
-                tower = h.tower.model,
-                tv = value(h.tower),
-                ncf = h.ncf.model,
-                nv = value(h.ncf),
-                diff = format_to_precision(h.diff, half),
-                ts = micros(h.tower),
-                ns = micros(h.ncf),
-            );
+            let _ = writeln!(out, "{}", headline_line(h));
         }
         let _ = writeln!(out);
     }
@@ -163,30 +118,85 @@ pub fn render(entries: &[Entry]) -> String {
     let _ = writeln!(out, "| report | question | answer | last run | revision |");
     let _ = writeln!(out, "|---|---|---|---|---|");
     for entry in entries {
-        let report = &entry.report;
-        let run = report.record.run.as_ref();
-        // The experiment's own finding and the leaderboard's: the first two
-        // of the opening's sentences.
-        let mut answer = match report.summary.is_empty() {
-            true => "—".to_string(),
-            false => report.summary[..report.summary.len().min(2)].join(" "),
-        };
-        if report.missing > 0 {
-            answer = format!(
-                "*Incomplete: {} trials not stored yet.* {answer}",
-                report.missing
-            );
-        }
-        let _ = writeln!(
-            out,
-            "| [{}]({}) | {} | {} | {} | {} |",
-            report.record.spec.name,
-            entry.link,
-            cell(report.record.spec.question.as_deref().unwrap_or("—")),
-            cell(&answer),
-            run.and_then(|r| r.date.as_deref()).unwrap_or("—"),
-            run.map_or("—".to_string(), |r| format!("`{}`", r.git_revision)),
-        );
+        let _ = writeln!(out, "{}", report_row(entry));
     }
     out
+}
+
+/// One experiment's two-tower against NCF verdict, as a list item.
+fn headline_line(h: &Headline) -> String {
+    let report = &h.entry.report;
+    let metric = report.selection_metric;
+    let value = |row: &LeaderRow| {
+        row.test
+            .get(&metric)
+            .map_or("—".to_string(), |s| match s.ci95 {
+                Some(ci) if ci.is_finite() && ci > 0.0 => format!(
+                    "{} ± {}",
+                    format_to_precision(s.mean, Some(ci)),
+                    format_to_precision(ci, Some(ci))
+                ),
+                _ => format_to_precision(s.mean, None),
+            })
+    };
+    let half = h.interval.map(|(lo, hi)| (hi - lo) / 2.0);
+    let interval = h.interval.map_or(String::new(), |(lo, hi)| {
+        format!(
+            " (95% interval {} to {})",
+            format_to_precision(lo, half),
+            format_to_precision(hi, half)
+        )
+    });
+    let micros = |row: &LeaderRow| {
+        row.serving
+            .as_ref()
+            .map_or("—".to_string(), |s| format!("{:.0} µs", s.median_micros))
+    };
+    let verdict = match h.verdict {
+        Verdict::Better => "two-tower significantly ahead",
+        Verdict::Worse => "NCF significantly ahead",
+        Verdict::NoDetectableDifference => "no detectable difference",
+        Verdict::Inconclusive => "inconclusive",
+    };
+    format!(
+        "- [{name}]({link}) ({setting}{incomplete}): **{verdict}** on {metric}: {tower} {tv} against {ncf} {nv}, Δ {diff}{interval}; serving {ts} against {ns}.",
+        incomplete = if report.missing > 0 { ", incomplete run" } else { "" },
+        name = report.record.spec.name,
+        link = h.entry.link,
+        setting = setting(report),
+        tower = h.tower.model,
+        tv = value(h.tower),
+        ncf = h.ncf.model,
+        nv = value(h.ncf),
+        diff = format_to_precision(h.diff, half),
+        ts = micros(h.tower),
+        ns = micros(h.ncf),
+    )
+}
+
+/// One report's row of the "Every report" table.
+fn report_row(entry: &Entry) -> String {
+    let report = &entry.report;
+    let run = report.record.run.as_ref();
+    // The experiment's own finding and the leaderboard's: the first two
+    // of the opening's sentences.
+    let mut answer = match report.summary.is_empty() {
+        true => "—".to_string(),
+        false => report.summary[..report.summary.len().min(2)].join(" "),
+    };
+    if report.missing > 0 {
+        answer = format!(
+            "*Incomplete: {} trials not stored yet.* {answer}",
+            report.missing
+        );
+    }
+    format!(
+        "| [{}]({}) | {} | {} | {} | {} |",
+        report.record.spec.name,
+        entry.link,
+        cell(report.record.spec.question.as_deref().unwrap_or("—")),
+        cell(&answer),
+        run.and_then(|r| r.date.as_deref()).unwrap_or("—"),
+        run.map_or("—".to_string(), |r| format!("`{}`", r.git_revision)),
+    )
 }

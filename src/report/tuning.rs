@@ -105,34 +105,12 @@ pub fn build(
             tuning.untuned.push(name);
             continue;
         }
-        // A configuration promoted to more epochs is the same configuration.
-        // The 1-based position of each configuration's base among them.
-        let mut distinct: Vec<serde_yaml::Mapping> = Vec::new();
-        let mut ordinal: Vec<usize> = Vec::new();
-        for c in &mine {
-            let mut knobs = c.knobs.clone();
-            if halving.is_some() {
-                knobs.remove("epochs");
-            }
-            match distinct.iter().position(|d| *d == knobs) {
-                Some(at) => ordinal.push(at + 1),
-                None => {
-                    distinct.push(knobs);
-                    ordinal.push(distinct.len());
-                }
-            }
-        }
-        let (mut seconds, mut best, mut found_at, mut selected) = (0.0, f64::NAN, 0, String::new());
+        let (distinct, ordinal) = distinct_configurations(&mine, halving.is_some());
+        let (mut best, mut found_at, mut selected) = (f64::NAN, 0, String::new());
         let mut progress = Vec::new();
+        let mut seconds = 0.0;
         for (i, c) in mine.iter().enumerate() {
-            seconds += c
-                .trials
-                .iter()
-                .map(|r| match &r.outcome {
-                    Outcome::Ok { fit_seconds, .. } => *fit_seconds,
-                    Outcome::Failed { .. } => 0.0,
-                })
-                .sum::<f64>();
+            seconds += fit_seconds(c);
             if let Some(v) = c.mean(part, metric) {
                 if best.is_nan() || better(v, best) {
                     (best, found_at, selected) = (v, ordinal[i], describe_knobs(&c.knobs));
@@ -163,7 +141,7 @@ pub fn build(
             model: name,
             budget: spec.budget(index),
             overridden: entry.trials.is_some(),
-            configurations: distinct.len(),
+            configurations: distinct,
             trials: mine.iter().map(|c| c.trials.len() + c.failed).sum(),
             failed: mine.iter().map(|c| c.failed).sum(),
             epochs,
@@ -176,6 +154,39 @@ pub fn build(
         });
     }
     tuning
+}
+
+/// How many distinct configurations `mine` holds, and the 1-based
+/// position of each one's among them: under successive halving a
+/// configuration promoted to more epochs is the same configuration.
+fn distinct_configurations(mine: &[&Configuration], halving: bool) -> (usize, Vec<usize>) {
+    let mut distinct: Vec<serde_yaml::Mapping> = Vec::new();
+    let mut ordinal: Vec<usize> = Vec::new();
+    for c in mine {
+        let mut knobs = c.knobs.clone();
+        if halving {
+            knobs.remove("epochs");
+        }
+        match distinct.iter().position(|d| *d == knobs) {
+            Some(at) => ordinal.push(at + 1),
+            None => {
+                distinct.push(knobs);
+                ordinal.push(distinct.len());
+            }
+        }
+    }
+    (distinct.len(), ordinal)
+}
+
+/// Training seconds of a configuration's trials (failed ones count none).
+fn fit_seconds(c: &Configuration) -> f64 {
+    c.trials
+        .iter()
+        .map(|r| match &r.outcome {
+            Outcome::Ok { fit_seconds, .. } => *fit_seconds,
+            Outcome::Failed { .. } => 0.0,
+        })
+        .sum()
 }
 
 impl Tuning {

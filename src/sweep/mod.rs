@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::{hex_prefix, FeatureNames};
 use crate::format::describe_values;
-use crate::models::{popularity_methods, ModelConfig, ModelKind};
+use crate::models::{popularity_methods, Inert, ModelConfig, ModelKind};
 use crate::seed::mix;
 use crate::spec::{Distribution, ModelEntry, Spec, SpecIssue};
 
@@ -640,68 +640,18 @@ impl Expanding {
                     continue;
                 }
             };
-            for w in config.warnings() {
-                let w = format!("{name}: {w}");
-                if !warnings.contains(&w) {
-                    warnings.push(w);
-                }
-            }
             let inert = if names_unknown {
                 Vec::new()
             } else {
                 config.inert(names)
             };
-            let mut knobs = overrides.clone();
-            for (k, v) in &overrides {
-                let key = k.as_str().unwrap_or_default();
-                let targets = entry.model.knob_paths(&entry.params, key, v);
-                if targets.is_empty() {
-                    continue;
-                }
-                let why = targets
-                    .iter()
-                    .map(|t| inert.iter().find(|i| &i.param == t))
-                    .collect::<Option<Vec<_>>>();
-                let at = match inert_knobs.iter().position(|t| t.key == key) {
-                    Some(at) => at,
-                    None => {
-                        inert_knobs.push(InertKnob {
-                            key: key.to_string(),
-                            why: String::new(),
-                            active: false,
-                        });
-                        inert_knobs.len() - 1
-                    }
-                };
-                match why.and_then(|w| w.first().copied()) {
-                    Some(first) => {
-                        knobs.remove(k);
-                        inert_knobs[at].why.clone_from(&first.why);
-                    }
-                    None => inert_knobs[at].active = true,
-                }
-            }
+            let knobs = active_knobs(entry, &overrides, &inert, &mut inert_knobs);
             let mut resolved = config.params();
-            for i in &inert {
-                let swept = overrides.keys().any(|k| {
-                    entry
-                        .model
-                        .knob_paths(&entry.params, k.as_str().unwrap_or_default(), &Value::Null)
-                        .contains(&i.param)
-                });
-                let set = get_path(&entry.params, &i.param);
-                if !swept
-                    && set.is_some()
-                    && set != default_of(entry.model, &entry.params, &i.param).as_ref()
-                {
-                    let w = format!("{name}: `{}` is set but has no effect: {}", i.param, i.why);
-                    if !warnings.contains(&w) {
-                        warnings.push(w);
-                    }
-                }
-                if let Some(v) = base.as_ref().and_then(|b| get_path(b, &i.param)) {
-                    // The path exists in the resolved params too.
-                    let _ = set_path(&mut resolved, &i.param, v.clone());
+            let unused = reset_inert(entry, &overrides, &inert, base.as_ref(), &mut resolved);
+            for w in config.warnings().into_iter().chain(unused) {
+                let w = format!("{name}: {w}");
+                if !warnings.contains(&w) {
+                    warnings.push(w);
                 }
             }
             let config_id = stable_hash(&(&name, entry.model, &resolved));
@@ -854,6 +804,83 @@ fn not_a_param(kind: ModelKind) -> String {
     } else {
         format!("not a param of {}", kind.as_str())
     }
+}
+
+/// A configuration's knobs (`overrides`) without those that do nothing in
+/// it (`inert`): these are dropped, so their values collapse into one
+/// trial, and `inert_knobs` notes, per knob, why it was inert or that some
+/// configuration used it.
+fn active_knobs(
+    entry: &ModelEntry,
+    overrides: &Mapping,
+    inert: &[Inert],
+    inert_knobs: &mut Vec<InertKnob>,
+) -> Mapping {
+    let mut knobs = overrides.clone();
+    for (k, v) in overrides {
+        let key = k.as_str().unwrap_or_default();
+        let targets = entry.model.knob_paths(&entry.params, key, v);
+        if targets.is_empty() {
+            continue;
+        }
+        let why = targets
+            .iter()
+            .map(|t| inert.iter().find(|i| &i.param == t))
+            .collect::<Option<Vec<_>>>();
+        let at = match inert_knobs.iter().position(|t| t.key == key) {
+            Some(at) => at,
+            None => {
+                inert_knobs.push(InertKnob {
+                    key: key.to_string(),
+                    why: String::new(),
+                    active: false,
+                });
+                inert_knobs.len() - 1
+            }
+        };
+        match why.and_then(|w| w.first().copied()) {
+            Some(first) => {
+                knobs.remove(k);
+                inert_knobs[at].why.clone_from(&first.why);
+            }
+            None => inert_knobs[at].active = true,
+        }
+    }
+    knobs
+}
+
+/// Resets each `inert` param of the `resolved` params to the value the
+/// spec gives it (or its default, from `base`), so that configurations
+/// differing only there are one; returns a warning for each such param the
+/// spec sets, unswept, to a value other than its default.
+fn reset_inert(
+    entry: &ModelEntry,
+    overrides: &Mapping,
+    inert: &[Inert],
+    base: Option<&Mapping>,
+    resolved: &mut Mapping,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for i in inert {
+        let swept = overrides.keys().any(|k| {
+            entry
+                .model
+                .knob_paths(&entry.params, k.as_str().unwrap_or_default(), &Value::Null)
+                .contains(&i.param)
+        });
+        let set = get_path(&entry.params, &i.param);
+        if !swept
+            && set.is_some()
+            && set != default_of(entry.model, &entry.params, &i.param).as_ref()
+        {
+            warnings.push(format!("`{}` is set but has no effect: {}", i.param, i.why));
+        }
+        if let Some(v) = base.and_then(|b| get_path(b, &i.param)) {
+            // The path exists in the resolved params too.
+            let _ = set_path(resolved, &i.param, v.clone());
+        }
+    }
+    warnings
 }
 
 /// Whether the param problem at `key` (relative to the model's params) can
