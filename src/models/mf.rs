@@ -45,7 +45,10 @@ param_table! {
             "BPR with one sampled negative per positive, or in-batch sampled softmax with accidental hits masked; popularity logq needs softmax, negatives needs bpr",
         ),
         epochs: usize = 20 => shared::EPOCHS,
-        batch_size: usize = 256 => shared::SOFTMAX_BATCH_SIZE,
+        batch_size: usize = 256 => ParamDoc::new(
+            Rule::Count(1, usize::MAX),
+            "positives per gradient step; at least 2 with loss: softmax, whose in-batch softmax contrasts each positive with the batch's other items",
+        ),
         learning_rate: f64 = 0.05 => shared::LEARNING_RATE,
         optimizer: Optimizer = Optimizer::Adagrad => shared::OPTIMIZER,
         l2: f64 = 0.0 => ParamDoc::new(
@@ -73,6 +76,14 @@ impl Params for MfParams {
                 "negatives shapes BPR's sampled negatives; in-batch softmax takes its negatives from the batch (use logq)",
             )),
             _ => {}
+        }
+        // BPR contrasts each positive with its own sampled negative; the
+        // in-batch softmax with the batch's other items.
+        if self.loss == Loss::Softmax && self.batch_size < 2 {
+            issues.push(ParamIssue::new(
+                "batch_size",
+                "an in-batch softmax needs another item in the batch: use batch_size ≥ 2 with loss: softmax",
+            ));
         }
         issues
     }
@@ -375,5 +386,33 @@ mod tests {
             &|u, i| softmax_batch(u, i, &batch(), &corrections, (0.2, 0.01), &mut Mat::new()).0,
             &grads,
         );
+    }
+
+    #[test]
+    fn a_batch_of_one_is_refused_for_the_softmax_alone_and_bpr_trains_on_it() {
+        let params = |loss: &str| -> serde_yaml::Mapping {
+            serde_yaml::from_str(&format!(
+                "{{loss: {loss}, batch_size: 1, dim: 4, epochs: 1}}"
+            ))
+            .unwrap()
+        };
+        let issues = ModelKind::Mf.configure(&params("softmax")).unwrap_err();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].key, "batch_size");
+        assert!(
+            issues[0].message.contains("in-batch softmax"),
+            "{}",
+            issues[0].message
+        );
+        let bpr = ModelKind::Mf.configure(&params("bpr")).unwrap();
+        let pairs: Vec<(u32, u32)> = (0..6u32).map(|u| (u, u % 4)).collect();
+        let train = crate::data::CsrMatrix::from_pairs(6, 4, &pairs);
+        let popularity = train.column_counts();
+        let fitted = bpr
+            .fit(&FitInput::interactions(&train, &popularity, 1))
+            .unwrap();
+        let mut scores = vec![0.0; 4];
+        fitted.scorer.score_block(&[0], &mut scores);
+        assert!(scores.iter().all(|s| s.is_finite()));
     }
 }
