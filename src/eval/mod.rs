@@ -2,6 +2,7 @@
 //! items are excluded; a partial selection picks the top K; every metric is
 //! computed per user. No users × items matrix is ever held.
 
+mod formulas;
 mod metrics;
 mod propensity;
 mod protocol;
@@ -18,10 +19,12 @@ use crate::models::{IndexStage, Scorer, Stages};
 
 pub use crate::inequality::gini;
 pub use crate::topk::{best_k, top_k, top_k_masked};
+pub use formulas::{
+    auc, check_head_share, coverage, long_tail, pool, stage_metrics, user_metrics, ItemStats,
+    UserRelevance, DEFAULT_HEAD_SHARE,
+};
 pub use metrics::{
-    auc, check_head_share, coverage, long_tail, pool, stage_metrics, user_metrics, CatalogueMetric,
-    Direction, Family, ItemStats, MetricId, MetricKind, MetricSet, Need, UserRelevance,
-    DEFAULT_CUTOFFS, DEFAULT_HEAD_SHARE,
+    CatalogueMetric, Direction, Family, MetricId, MetricKind, MetricSet, Need, DEFAULT_CUTOFFS,
 };
 pub use propensity::{
     fit_exponent, PropensityEstimate, PropensityFit, PropensityPreset, PropensitySpec,

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::metrics::{coverage, CatalogueMetric, MetricId, MetricSet};
+use super::formulas::coverage;
+use super::metrics::{CatalogueMetric, MetricId, MetricSet};
 use super::{PerUser, TopLists};
 use crate::inequality::gini;
 
