@@ -437,3 +437,35 @@ fn sampled_negatives_are_drawn_once_and_shared_by_every_trial() {
         .mean;
     assert!((hit - 5.0 / 21.0).abs() < 0.08, "random hit@5 {hit}");
 }
+
+#[test]
+fn writing_a_report_replaces_its_figures_and_keeps_other_files() {
+    let (_, ran) = common::run_spec(
+        "name: files\nseed: 1\n\
+dataset: {source: synthetic, users: 60, items: 30, interactions: 600, seed: 2}\n\
+evaluation: {cutoffs: [5]}\n\
+models:\n  - model: most_pop\n  - model: random\n",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("r.md");
+    let figures = out.path().join("r");
+    std::fs::create_dir(&figures).unwrap();
+    std::fs::write(figures.join("gone.svg"), "<svg/>").unwrap();
+    std::fs::write(figures.join("notes.txt"), "mine").unwrap();
+    report::write(&ran.results, &path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let built = report::build(&ran.results).unwrap();
+    assert!(!built.figures.is_empty());
+    assert!(text.contains("(r-appendix.md)"));
+    for figure in &built.figures {
+        assert!(figures.join(&figure.file).is_file(), "{}", figure.file);
+        assert!(
+            text.contains(&format!("(r/{})", figure.file)),
+            "{}",
+            figure.file
+        );
+    }
+    assert!(!figures.join("gone.svg").exists());
+    assert!(figures.join("notes.txt").is_file());
+    assert!(out.path().join("r-appendix.md").is_file());
+}

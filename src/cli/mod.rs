@@ -463,7 +463,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let path = experiment.spec.report.path.clone().unwrap_or_default();
     let report_started = std::time::Instant::now();
-    write_report(&results, &path)?;
+    report::write(&results, &path)?;
     outln!(
         "report: {} ({:.1} s)",
         path.display(),
@@ -481,47 +481,6 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         );
         Ok(ExitCode::from(1))
     }
-}
-
-/// Writes the markdown report and its figures, which go to a folder named
-/// after the report beside it (`reports/x.md` → `reports/x/*.svg`); SVGs
-/// of earlier reports that this one no longer draws are removed.
-fn write_report(results: &ResultsDir, path: &Path) -> Result<()> {
-    let mut built = report::build(results)?;
-    let stem = path.file_stem().map_or_else(
-        || "report".to_string(),
-        |s| s.to_string_lossy().into_owned(),
-    );
-    built.figure_dir = stem.clone();
-    if let Some(name) = path.file_name() {
-        built.file = name.to_string_lossy().into_owned();
-    }
-    let dir = path.parent().unwrap_or(Path::new("")).join(&stem);
-    if dir.is_dir() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
-            let file = entry?.path();
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-            let current = built.figures.iter().any(|f| Some(&f.file) == name.as_ref());
-            if file.extension().is_some_and(|e| e == "svg") && !current {
-                std::fs::remove_file(&file)
-                    .with_context(|| format!("removing stale figure {}", file.display()))?;
-            }
-        }
-    }
-    for figure in &built.figures {
-        let file = dir.join(&figure.file);
-        write_atomic(&file, figure.svg.as_bytes())
-            .with_context(|| format!("writing figure {}", file.display()))?;
-    }
-    let appendix = path.with_file_name(built.appendix_file());
-    write_atomic(&appendix, report::render_appendix(&built).as_bytes())
-        .with_context(|| format!("writing report appendix {}", appendix.display()))?;
-    let text = report::render_markdown(&built);
-    write_atomic(path, text.as_bytes())
-        .with_context(|| format!("writing report {}", path.display()))?;
-    Ok(())
 }
 
 fn init(args: InitArgs) -> Result<ExitCode> {
@@ -675,7 +634,7 @@ fn rebuild_report(args: ReportArgs) -> Result<ExitCode> {
         .output
         .or(record.spec.report.path)
         .unwrap_or_else(|| PathBuf::from(format!("reports/{}.md", record.spec.name)));
-    write_report(&results, &path)?;
+    report::write(&results, &path)?;
     outln!("report: {}", path.display());
     Ok(ExitCode::SUCCESS)
 }

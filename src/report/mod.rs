@@ -5,6 +5,7 @@
 mod embedding;
 mod features;
 pub mod figures;
+mod files;
 pub mod index;
 mod markdown;
 mod orderings;
@@ -32,6 +33,7 @@ use crate::store::{ExperimentRecord, Outcome, ResultsDir, StoreError, TrialRecor
 pub use crate::results::{Contrast, Sensitivity};
 pub use embedding::EmbeddingRow;
 pub use figures::{Figure, Section};
+pub use files::write;
 pub use markdown::{render as render_markdown, render_appendix};
 pub use orderings::{OrderingTau, Orderings};
 pub use published::{Standing, StandingRow};
