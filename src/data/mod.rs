@@ -3,11 +3,14 @@
 //! and dense id remapping.
 
 mod datetime;
+mod feature_reader;
+mod feature_values;
 mod features;
 mod loader;
 mod matrix;
 mod prepare;
 mod randomised;
+mod side;
 mod source;
 mod source_rules;
 mod synthetic;
@@ -19,15 +22,19 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use datetime::{unix_seconds, DATETIME_FORMS};
+pub use feature_reader::load_features;
+pub use feature_values::{
+    ColumnSummary, FeatureColumn, FeatureValues, Features, SideFeatures, SideSummary, TableStats,
+    NO_FEATURES,
+};
 pub use features::{
-    load_features, ColumnSpec, ColumnSummary, FeatureColumn, FeatureNames, FeatureTableSpec,
-    FeatureType, FeatureValues, Features, FeaturesSpec, Side, SideFeatures, SideSummary,
-    TableFormat, TableStats, NO_FEATURES,
+    ColumnSpec, FeatureNames, FeatureTableSpec, FeatureType, FeaturesSpec, TableFormat,
 };
 pub use loader::movielens_layout;
 pub use matrix::CsrMatrix;
 pub use prepare::{Ids, RawLog};
 pub use randomised::RandomisedTest;
+pub use side::Side;
 pub use source::{
     ColumnRef, ColumnsSpec, DataSource, DatasetSpec, FilterSpec, PositiveSpec, RandomTestSpec,
     SyntheticSpec,
