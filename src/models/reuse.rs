@@ -66,12 +66,15 @@ impl Reuse {
         config: &dyn ModelConfig,
         input: &FitInput,
     ) -> Result<Fitted, ModelError> {
-        if input.job.is_some() || input.negatives.is_some() {
+        // Params that do not serialise cannot be told apart: never kept.
+        let params = serde_yaml::to_string(&config.params());
+        let (false, false, Ok(params)) = (input.job.is_some(), input.negatives.is_some(), params)
+        else {
             return config.fit(input);
-        }
+        };
         let key = Key {
             model,
-            params: serde_yaml::to_string(&config.params()).unwrap_or_default(),
+            params,
             seed: config.is_stochastic().then_some(input.seed),
             data: fingerprint(input.train, input.item_popularity),
             monitored: input.monitor.is_some(),
@@ -124,12 +127,9 @@ impl Reuse {
     }
 
     /// How many fitted models are kept now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.kept.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
