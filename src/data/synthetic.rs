@@ -154,29 +154,16 @@ pub fn generate(s: &SyntheticSpec) -> RawLog {
                     .as_slice();
                 let shift = top_popularity
                     + s.affinity * norm(&user_factors[u * d..(u + 1) * d]) * longest_item * scale;
-                // Floored at −700 so that no weight underflows to 0: every
-                // item stays drawable (after all others), so a user always
-                // gets their count of items.
-                let leaves = tree.leaves_mut();
-                for ((w, &p), &x) in leaves.iter_mut().zip(&log_popularity).zip(raw) {
-                    *w = (p + s.affinity * f64::from(x) - shift).max(-700.0);
-                }
-                crate::simd::exp_in_place(leaves);
-                tree.build();
                 let n = counts[u];
-                let mut chosen: Vec<usize> = (0..n).map(|_| tree.take(&mut rng)).collect();
-                chosen.shuffle(&mut rng);
-                let mut times: Vec<i64> = (0..n)
-                    .map(|_| START + (rng.random::<f64>() * SPAN) as i64)
-                    .collect();
-                times.sort_unstable();
-                for (k, (i, t)) in chosen.into_iter().zip(times).enumerate() {
-                    slot.users[k] = u as i64;
-                    slot.items[k] = i as i64;
-                    slot.ratings[k] = (3.5 + 1.2 * f64::from(raw[i])).round().clamp(1.0, 5.0);
-                    slot.times[k] = t;
-                }
-                slot = slot.split_at(n).1;
+                let weights = Weights {
+                    affinity: s.affinity,
+                    log_popularity: &log_popularity,
+                    raw,
+                    shift,
+                };
+                let (mine, rest) = slot.split_at(n);
+                draw_user(u, n, &weights, tree, &mut rng, mine);
+                slot = rest;
             }
         },
     );
@@ -186,6 +173,54 @@ pub fn generate(s: &SyntheticSpec) -> RawLog {
         items: Ids::Int(out.items),
         ratings: Some(out.ratings),
         timestamps: Some(out.times),
+    }
+}
+
+/// One user's sampling weights before exp: log popularity plus affinity
+/// times the raw ⟨u, v⟩/√d, less a shift that keeps every exponent ≤ 0.
+struct Weights<'a> {
+    affinity: f64,
+    log_popularity: &'a [f64],
+    raw: &'a [f32],
+    shift: f64,
+}
+
+/// Draws user `u`'s `n` items without replacement ∝ the weights, in random
+/// order with sorted random times, into `slot` (exactly `n` rows).
+fn draw_user(
+    u: usize,
+    n: usize,
+    weights: &Weights,
+    tree: &mut SumTree,
+    rng: &mut Pcg64Mcg,
+    slot: Slices,
+) {
+    // Floored at −700 so that no weight underflows to 0: every item stays
+    // drawable (after all others), so a user always gets their count of
+    // items.
+    let leaves = tree.leaves_mut();
+    for ((w, &p), &x) in leaves
+        .iter_mut()
+        .zip(weights.log_popularity)
+        .zip(weights.raw)
+    {
+        *w = (p + weights.affinity * f64::from(x) - weights.shift).max(-700.0);
+    }
+    crate::simd::exp_in_place(leaves);
+    tree.build();
+    let mut chosen: Vec<usize> = (0..n).map(|_| tree.take(rng)).collect();
+    chosen.shuffle(rng);
+    let mut times: Vec<i64> = (0..n)
+        .map(|_| START + (rng.random::<f64>() * SPAN) as i64)
+        .collect();
+    times.sort_unstable();
+    for (k, (i, t)) in chosen.into_iter().zip(times).enumerate() {
+        slot.users[k] = u as i64;
+        slot.items[k] = i as i64;
+        slot.ratings[k] = (3.5 + 1.2 * f64::from(weights.raw[i]))
+            .round()
+            .clamp(1.0, 5.0);
+        slot.times[k] = t;
     }
 }
 

@@ -147,19 +147,8 @@ pub fn evaluate(
         if recs.is_empty() {
             notes.users_without_recommendations += 1;
         }
-        let before = recs.len();
-        recs.retain(|r| !std::mem::replace(&mut seen[r.item as usize], true));
-        for r in recs.iter() {
-            seen[r.item as usize] = false;
-        }
-        notes.duplicates += before - recs.len();
-        if let Some(seen_items) = &seen_items {
-            let mine = &seen_items[user as usize];
-            let before = recs.len();
-            recs.retain(|r| mine.binary_search(&r.item).is_err());
-            notes.seen_removed += before - recs.len();
-            notes.seen_users += usize::from(recs.len() < before);
-        }
+        let mine = seen_items.as_ref().map(|s| &s[user as usize][..]);
+        drop_repeats_and_seen(recs, &mut seen, mine, &mut notes);
         recs.sort_by(|a, b| trec_order(a, b, options.precision, &name_rank));
         let list: Vec<u32> = recs.iter().take(k).map(|r| r.item).collect();
         row.clear();
@@ -193,6 +182,29 @@ pub fn evaluate(
         summary,
         notes,
     })
+}
+
+/// Removes from one user's list its repeated items (the first stays) and,
+/// when given, the items the user has already seen (`mine`, sorted),
+/// counting both in `notes`. `flags` is all false on entry and on return.
+fn drop_repeats_and_seen(
+    recs: &mut Vec<Recommendation>,
+    flags: &mut [bool],
+    mine: Option<&[u32]>,
+    notes: &mut Notes,
+) {
+    let before = recs.len();
+    recs.retain(|r| !std::mem::replace(&mut flags[r.item as usize], true));
+    for r in recs.iter() {
+        flags[r.item as usize] = false;
+    }
+    notes.duplicates += before - recs.len();
+    if let Some(mine) = mine {
+        let before = recs.len();
+        recs.retain(|r| mine.binary_search(&r.item).is_err());
+        notes.seen_removed += before - recs.len();
+        notes.seen_users += usize::from(recs.len() < before);
+    }
 }
 
 /// Each user's distinct items among `judgements`, sorted.

@@ -10,6 +10,11 @@
 //! - `ild@K` (intra-list diversity): mean over pairs of a list's first K
 //!   items of the cosine distance 1 − cos(v_i, v_j), averaged over users.
 
+use std::fmt::Write;
+
+use super::markdown::{figures, push_table, section, table};
+use super::{Report, Section};
+
 use linfa::prelude::*;
 use linfa_clustering::KMeans;
 use linfa_reduction::Pca;
@@ -170,6 +175,41 @@ pub fn pca_map(dim: usize, values: &[f32]) -> Result<(Vec<(f64, f64)>, f64), Emb
         })
         .collect();
     Ok((points, if total > 0.0 { explained / total } else { 0.0 }))
+}
+
+pub(super) fn render(out: &mut String, report: &Report) {
+    if report.embedding.is_empty() {
+        return;
+    }
+    section(out, "Embedding analysis");
+    let k = report.embedding[0].k;
+    let _ = writeln!(
+        out,
+        "For selected models with item embeddings: k-means clusters of the item vectors' directions (linfa), and two beyond-accuracy measures of the test top-{k} lists, \
+         averaged over users and seeds: `cluster_coverage@{k}` (distinct clusters in a list / {k}) and `ild@{k}` (mean pairwise cosine distance of the list's items; \
+         higher = less redundant). Definitions in docs/metrics.md. The maps project the item embeddings on their first two principal components, \
+         shaded by popularity decile, showing whether popular items sit apart from the tail.\n"
+    );
+    let mut t = table(&[
+        "model",
+        "configuration",
+        "clusters",
+        &format!("cluster_coverage@{k}"),
+        &format!("ild@{k}"),
+        "PCA variance (2 axes)",
+    ]);
+    for row in &report.embedding {
+        t.push_record([
+            row.model.clone(),
+            row.knobs.clone(),
+            row.clusters.to_string(),
+            format!("{:.4}", row.cluster_coverage),
+            format!("{:.4}", row.ild),
+            format!("{:.1}%", 100.0 * row.explained_variance),
+        ]);
+    }
+    push_table(out, t);
+    figures(out, report, Section::Embedding);
 }
 
 #[cfg(test)]

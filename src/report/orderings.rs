@@ -6,6 +6,13 @@
 //! a randomised-exposure test (the `randomised` protocol), whose items no
 //! system chose.
 
+use std::fmt::Write;
+
+use tabled::builder::Builder;
+
+use super::markdown::{heading, push_table, section, table, value, RANDOMISED};
+use super::Report;
+
 use std::fmt;
 
 use serde::Serialize;
@@ -204,6 +211,88 @@ impl Orderings {
         });
         out
     }
+}
+
+/// Links to a section's figures (SVG files next to the report).
+/// Naive vs debiased vs true orders of the selected models.
+pub(super) fn render(out: &mut String, report: &Report) {
+    let Some(o) = &report.orderings else {
+        return;
+    };
+    let spec = &report.record.spec;
+    let randomised = o.metrics.iter().any(|m| m.protocol.is_some());
+    section(
+        out,
+        match randomised {
+            true => "Biased holdout against randomised exposure",
+            false => "Naive, debiased and true orders",
+        },
+    );
+    let mut what = Vec::new();
+    if let Some(p) = &spec.evaluation.propensity {
+        what.push(format!(
+            "The debiased metrics weight each hit by 1/p_i with propensities from train popularity, {}.",
+            p.describe(report.record.propensity_fit.as_ref())
+        ));
+    }
+    if o.metrics
+        .iter()
+        .any(|m| m.metric.kind.family() == Family::Truth)
+    {
+        let s = spec.dataset.synthetic();
+        what.push(format!(
+            "The truth metrics score each list by the synthetic generator's own preferences over the whole catalogue, not by the log: the log's exposure bias is {} (0 = users were shown every item).",
+            crate::format::format_number(s.exposure_bias)
+        ));
+    }
+    if randomised {
+        what.push(format!(
+            "Columns marked (randomised) rank the randomised-exposure test: {RANDOMISED}."
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "{} Test values of the selected configurations, each with its rank under that metric.
+",
+        what.join(" ")
+    );
+    let mut header = vec!["model".to_string()];
+    for m in &o.metrics {
+        header.push(match &m.protocol {
+            None => heading(m.metric),
+            Some(p) => format!("{} ({p})", heading(m.metric)),
+        });
+        header.push("rank".to_string());
+    }
+    let mut t = Builder::default();
+    t.push_record(header);
+    let rank = |c: usize, v: f64| 1 + o.models.iter().filter(|m| m.1[c] > v).count();
+    for (model, values) in &o.models {
+        let mut row = vec![model.clone()];
+        for (c, (m, v)) in o.metrics.iter().zip(values).enumerate() {
+            row.push(value(m.metric.kind, *v));
+            row.push(rank(c, *v).to_string());
+        }
+        t.push_record(row);
+    }
+    push_table(out, t);
+    let tau = |t: Option<f64>| t.map_or("undefined".to_string(), |t| format!("{t:.3}"));
+    let _ = writeln!(
+        out,
+        "Kendall's τ-b between the orders (1 = same order, −1 = reversed), over the {} selected models and over all {} configurations:
+",
+        o.models.len(),
+        o.configurations
+    );
+    let mut t = table(&["orders", "τ, selected models", "τ, all configurations"]);
+    for p in &o.taus {
+        t.push_record([
+            format!("{} vs {}", p.first, p.second),
+            tau(p.models),
+            tau(p.configurations),
+        ]);
+    }
+    push_table(out, t);
 }
 
 #[cfg(test)]

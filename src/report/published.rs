@@ -2,6 +2,13 @@
 //! (`report.published`): the rows, and where the best model stands among
 //! them, which the summary says and the section shows.
 
+use std::fmt::Write;
+
+use tabled::builder::Builder;
+
+use super::markdown::{heading, push_table, section, summary};
+use super::Report;
+
 use serde::Serialize;
 
 use super::LeaderRow;
@@ -114,6 +121,46 @@ impl Standing {
             names(true),
             names(false),
         ))
+    }
+}
+
+/// The selected models beside the results published on the same data and
+/// split, best first.
+pub(super) fn render(out: &mut String, report: &Report) {
+    let Some(standing) = &report.published else {
+        return;
+    };
+    section(out, "Published results on this split");
+    let _ = writeln!(
+        out,
+        "recsweep's selected models (test, ± over users and seeds) beside the numbers published \
+         on the same data and split, ordered by {}.\n",
+        standing.order
+    );
+    let mut header = vec!["model".to_string(), "source".to_string()];
+    header.extend(standing.metrics.iter().map(|m| heading(*m)));
+    let mut t = Builder::default();
+    t.push_record(header);
+    for row in &standing.rows {
+        let mut record = vec![
+            match row.ours {
+                true => format!("**{}**", row.model),
+                false => row.model.clone(),
+            },
+            row.source.clone(),
+        ];
+        record.extend(
+            standing
+                .metrics
+                .iter()
+                .zip(&row.values)
+                .map(|(m, v)| v.as_ref().map_or("—".into(), |s| summary(m.kind, s))),
+        );
+        t.push_record(record);
+    }
+    push_table(out, t);
+    if let Some(sentence) = standing.sentence() {
+        let _ = writeln!(out, "{sentence}\n");
     }
 }
 

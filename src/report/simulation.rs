@@ -388,13 +388,19 @@ pub fn render(out: &mut String, report: &Report) {
             ""
         },
     );
+    rounds_table(out, l, report.record.spec.compare.alpha);
+    section_figures(out, report, Section::Simulation);
+}
+
+/// One row per configuration: its last-round measures and its loop-wide
+/// items taken and regret against the baseline.
+fn rounds_table(out: &mut String, l: &Loop, alpha: f64) {
     let mut header: Vec<String> = vec!["configuration".into(), "seeds".into()];
     header.extend(Round::MEASURES.iter().map(|m| m.name.to_string()));
     header.push("taken vs baseline".into());
     header.push("regret vs baseline ↓".into());
     let mut t = Builder::default();
     t.push_record(header);
-    let alpha = report.record.spec.compare.alpha;
     for row in &l.rows {
         let mut cells = vec![row.label.clone(), row.seeds.to_string()];
         for values in &row.measures {
@@ -426,5 +432,4 @@ pub fn render(out: &mut String, report: &Report) {
         t.push_record(cells);
     }
     push_table(out, t);
-    section_figures(out, report, Section::Simulation);
 }

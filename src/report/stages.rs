@@ -159,17 +159,7 @@ pub fn rows(
             continue;
         };
         let n = first.candidates;
-        let mean = |f: &dyn Fn(&Staged) -> Option<f64>| {
-            let values: Vec<f64> = staged.iter().filter_map(f).collect();
-            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-        };
-        let pooled = |f: &dyn Fn(&IndexRecord) -> Option<ServingTime>| {
-            let times: Vec<ServingTime> = staged
-                .iter()
-                .filter_map(|(s, _, _)| s.index.as_ref().and_then(f))
-                .collect();
-            ServingTime::pooled(&times)
-        };
+        let mean = |f: &dyn Fn(&Staged) -> Option<f64>| mean_over(&staged, f);
         let ndcg = MetricId {
             kind: MetricKind::Ndcg,
             k,
@@ -220,21 +210,7 @@ pub fn rows(
             micros_per_user: mean(&|(_, micros, _)| Some(*micros)).unwrap_or(f64::NAN),
             retriever_madds: first.retriever_cost.madds_per_user,
             madds,
-            index: first.index.as_ref().map(|i| IndexRow {
-                index: i.index.clone(),
-                build_seconds: mean(&|(s, _, _)| s.index.as_ref().map(|i| i.build_seconds))
-                    .unwrap_or(f64::NAN),
-                overhead_bytes: mean(&|(s, _, _)| {
-                    s.index.as_ref().map(|i| i.overhead_bytes as f64)
-                })
-                .unwrap_or(f64::NAN),
-                queries_per_second: mean(&|(s, _, _)| {
-                    s.index.as_ref().map(|i| i.queries_per_second)
-                })
-                .unwrap_or(f64::NAN),
-                search: pooled(&|i| i.search),
-                exact_search: pooled(&|i| i.exact_search),
-            }),
+            index: first.index.as_ref().map(|i| index_row(&i.index, &staged)),
             overlap: summary(column(MetricKind::AnnOverlap, n)),
             versus_exact: None,
             held_out_negatives: mean(&|(s, _, _)| s.held_out_negatives),
@@ -248,6 +224,34 @@ pub fn rows(
         c.p_adjusted = p;
     }
     Ok(rows)
+}
+
+/// The mean of `f` over the seeds where it has a value; None where none has.
+fn mean_over(staged: &[Staged], f: &dyn Fn(&Staged) -> Option<f64>) -> Option<f64> {
+    let values: Vec<f64> = staged.iter().filter_map(f).collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// The index `index`'s costs, averaged over the seeds (search times pooled).
+fn index_row(index: &str, staged: &[Staged]) -> IndexRow {
+    let mean = |f: &dyn Fn(&IndexRecord) -> f64| {
+        mean_over(staged, &|(s, _, _)| s.index.as_ref().map(f)).unwrap_or(f64::NAN)
+    };
+    let pooled = |f: &dyn Fn(&IndexRecord) -> Option<ServingTime>| {
+        let times: Vec<ServingTime> = staged
+            .iter()
+            .filter_map(|(s, _, _)| s.index.as_ref().and_then(f))
+            .collect();
+        ServingTime::pooled(&times)
+    };
+    IndexRow {
+        index: index.to_string(),
+        build_seconds: mean(&|i| i.build_seconds),
+        overhead_bytes: mean(&|i| i.overhead_bytes as f64),
+        queries_per_second: mean(&|i| i.queries_per_second),
+        search: pooled(&|i| i.search),
+        exact_search: pooled(&|i| i.exact_search),
+    }
 }
 
 /// What the pipelines answer, for the report's opening: how many ranker
@@ -473,6 +477,16 @@ pub fn render(out: &mut String, report: &Report) {
              so the ranker is taught that some of the items evaluation asks for are negatives.\n"
         );
     }
+    pipelines_table(out, report, hard);
+    index_table(out, report);
+    section_figures(out, report, Section::Stages);
+}
+
+/// The pipelines' table: one row per configuration; `hard`: with the
+/// held-out-in-negatives column.
+fn pipelines_table(out: &mut String, report: &Report, hard: bool) {
+    let c = &report.record.spec.compare;
+    let k = report.selection_metric.k;
     let mut header = vec![
         "model".to_string(),
         "configuration".to_string(),
@@ -535,8 +549,6 @@ pub fn render(out: &mut String, report: &Report) {
         t.push_record(cells);
     }
     push_table(out, t);
-    index_table(out, report);
-    section_figures(out, report, Section::Stages);
 }
 
 /// Each approximate index against the exact one it stands in for.

@@ -284,7 +284,7 @@ impl Tuning {
 
     /// The section: the budget sentence, one row per searched model, edge
     /// warnings and the figures.
-    pub fn render(&self, out: &mut String, report: &Report) {
+    fn write(&self, out: &mut String, report: &Report) {
         if self.rows.is_empty() {
             return;
         }
@@ -361,4 +361,9 @@ impl Tuning {
         let _ = writeln!(out);
         figures(out, report, Section::Tuning);
     }
+}
+
+/// The tuning section of `report`.
+pub(super) fn render(out: &mut String, report: &Report) {
+    report.tuning.write(out, report);
 }
