@@ -6,7 +6,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{recsweep, recsweep_with};
+use common::{recsweep, recsweep_with, text};
 
 const SPEC: &str = "name: gate\nseed: 3\n\
 dataset: {source: synthetic, users: 600, items: 300, interactions: 12000, seed: 2}\n\
@@ -29,33 +29,44 @@ fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
     run(dir.path(), "base", &[]);
-    let out = recsweep(
-        dir.path(),
-        &["check", "base/gate", "--write-baseline", "baseline.json"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    write_baseline(dir.path(), "base/gate", "baseline.json");
     dir
+}
+
+/// The spec again into `worse/`, with EASE's scores penalised by item
+/// popularity: a worse ndcg and a better arp than the baseline's.
+fn run_penalised(dir: &Path) {
+    run(
+        dir,
+        "worse",
+        &[
+            "--set",
+            "models[1].params.popularity={method: penalty, gamma: 0.3}",
+        ],
+    );
+}
+
+/// `recsweep check RESULTS --write-baseline FILE` in `dir`, which must succeed.
+fn write_baseline(dir: &Path, results: &str, file: &str) {
+    let out = recsweep(dir, &["check", results, "--write-baseline", file]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// `recsweep check RESULTS --baseline BASELINE EXTRA...` in `dir`, which
+/// must exit with `code` (both streams shown when it does not); its table.
+fn gate(dir: &Path, results: &str, baseline: &str, extra: &[&str], code: i32) -> String {
+    let mut args = vec!["check", results, "--baseline", baseline];
+    args.extend_from_slice(extra);
+    let out = recsweep(dir, &args);
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
 fn identical_results_pass() {
     let dir = setup();
     run(dir.path(), "again", &[]);
-    let out = recsweep(
-        dir.path(),
-        &["check", "again/gate", "--baseline", "baseline.json"],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let table = String::from_utf8_lossy(&out.stdout);
+    let table = gate(dir.path(), "again/gate", "baseline.json", &[], 0);
     assert!(table.contains("## recsweep check: passed"), "{table}");
     assert_eq!(
         table.matches("no change (not significant)").count(),
@@ -67,14 +78,7 @@ fn identical_results_pass() {
 #[test]
 fn a_degraded_model_fails_with_a_readable_table() {
     let dir = setup();
-    run(
-        dir.path(),
-        "worse",
-        &[
-            "--set",
-            "models[1].params.popularity={method: penalty, gamma: 0.3}",
-        ],
-    );
+    run_penalised(dir.path());
     let summary = dir.path().join("summary.md");
     let out = recsweep_with(
         dir.path(),
@@ -101,39 +105,22 @@ fn a_degraded_model_fails_with_a_readable_table() {
 #[test]
 fn drops_within_tolerance_or_not_significant_are_ignored() {
     let dir = setup();
-    run(
+    run_penalised(dir.path());
+    let lenient = gate(
         dir.path(),
-        "worse",
-        &[
-            "--set",
-            "models[1].params.popularity={method: penalty, gamma: 0.3}",
-        ],
+        "worse/gate",
+        "baseline.json",
+        &["--tolerance-absolute", "1000"],
+        0,
     );
-    let lenient = recsweep(
+    assert!(lenient.contains("no change (within tolerance)"));
+    gate(
         dir.path(),
-        &[
-            "check",
-            "worse/gate",
-            "--baseline",
-            "baseline.json",
-            "--tolerance-absolute",
-            "1000",
-        ],
+        "worse/gate",
+        "baseline.json",
+        &["--alpha", "1e-300"],
+        0,
     );
-    assert_eq!(lenient.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&lenient.stdout).contains("no change (within tolerance)"));
-    let strict_alpha = recsweep(
-        dir.path(),
-        &[
-            "check",
-            "worse/gate",
-            "--baseline",
-            "baseline.json",
-            "--alpha",
-            "1e-300",
-        ],
-    );
-    assert_eq!(strict_alpha.status.code(), Some(0));
 }
 
 #[test]
@@ -172,29 +159,11 @@ fn a_worse_tail_metric_fails_the_gate() {
         check: {metrics: [recall_tail@10, ndcg@10]}\n";
     std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
     run(dir.path(), "base", &[]);
-    let out = recsweep(
-        dir.path(),
-        &["check", "base/tail", "--write-baseline", "baseline.json"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    write_baseline(dir.path(), "base/tail", "baseline.json");
     let text = std::fs::read_to_string(dir.path().join("baseline.json")).unwrap();
     assert!(text.contains("null"), "undefined users are stored as null");
     // The baseline checks against itself: it is readable and passes.
-    let same = recsweep(
-        dir.path(),
-        &["check", "base/tail", "--baseline", "baseline.json"],
-    );
-    assert_eq!(
-        same.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&same.stderr)
-    );
-    let table = String::from_utf8_lossy(&same.stdout);
+    let table = gate(dir.path(), "base/tail", "baseline.json", &[], 0);
     assert!(table.contains("(defined on both sides)"), "{table}");
     // Without the penalty, EASE recommends the head: tail recall drops.
     run(
@@ -202,17 +171,7 @@ fn a_worse_tail_metric_fails_the_gate() {
         "worse",
         &["--set", "models[0].params.popularity={method: none}"],
     );
-    let out = recsweep(
-        dir.path(),
-        &["check", "worse/tail", "--baseline", "baseline.json"],
-    );
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{table}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let table = gate(dir.path(), "worse/tail", "baseline.json", &[], 1);
     let row = table
         .lines()
         .find(|l| l.contains("recall_tail@10"))
@@ -228,32 +187,21 @@ fn an_empty_or_inconsistent_baseline_is_an_error_not_a_pass() {
     let mut empty = baseline.clone();
     empty["entries"] = serde_json::json!([]);
     std::fs::write(dir.path().join("empty.json"), empty.to_string()).unwrap();
-    let out = recsweep(
-        dir.path(),
-        &["check", "base/gate", "--baseline", "empty.json"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("empty.json") && err.contains("no entries"),
-        "{err}"
-    );
+    // Exit 2, the error naming the file (or the entry) and what is wrong.
+    let refused = |file: &str, words: [&str; 2]| {
+        let out = recsweep(dir.path(), &["check", "base/gate", "--baseline", file]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(words.iter().all(|w| err.contains(w)), "{err}");
+    };
+    refused("empty.json", ["empty.json", "no entries"]);
 
     baseline["entries"][0]["values"]
         .as_array_mut()
         .unwrap()
         .pop();
     std::fs::write(dir.path().join("short.json"), baseline.to_string()).unwrap();
-    let out = recsweep(
-        dir.path(),
-        &["check", "base/gate", "--baseline", "short.json"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("entries[0]") && err.contains("users but"),
-        "{err}"
-    );
+    refused("short.json", ["entries[0]", "users but"]);
 }
 
 #[test]
@@ -303,11 +251,7 @@ sweep: {seeds: 2}\n\
 check: {metrics: [ndcg@10]}\n";
     std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
     run(dir.path(), "base", &[]);
-    let write = recsweep(
-        dir.path(),
-        &["check", "base/seeded", "--write-baseline", "kept.json"],
-    );
-    assert!(write.status.success());
+    write_baseline(dir.path(), "base/seeded", "kept.json");
     let mut baseline: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("kept.json")).unwrap()).unwrap();
     let entry = &mut baseline["entries"][0];
@@ -334,22 +278,9 @@ check: {metrics: [ndcg@10]}\n";
     entry_without_seeds(&mut baseline);
     std::fs::write(dir.path().join("users-only.json"), baseline.to_string()).unwrap();
 
-    let check = |file: &str| recsweep(dir.path(), &["check", "base/seeded", "--baseline", file]);
-    let seeded = check("spread.json");
-    assert_eq!(
-        seeded.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&seeded.stdout)
-    );
-    let users_only = check("users-only.json");
-    assert_eq!(
-        users_only.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&users_only.stdout)
-    );
-    assert!(String::from_utf8_lossy(&users_only.stdout).contains("REGRESSED"));
+    gate(dir.path(), "base/seeded", "spread.json", &[], 0);
+    let users_only = gate(dir.path(), "base/seeded", "users-only.json", &[], 1);
+    assert!(users_only.contains("REGRESSED"));
 }
 
 fn entry_without_seeds(baseline: &mut serde_json::Value) {

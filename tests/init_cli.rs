@@ -18,18 +18,7 @@ fn init_and_run(dir: &Path, data: &str) -> String {
         String::from_utf8_lossy(&init.stderr)
     );
     let spec = std::fs::read_to_string(dir.join("spec.yaml")).unwrap();
-    let run = recsweep(
-        dir,
-        &[
-            "run",
-            "spec.yaml",
-            "--quiet",
-            "--results",
-            "res",
-            "--set",
-            "report.path=report.md",
-        ],
-    );
+    let run = common::run_setting(dir, "report.path=report.md");
     assert!(
         run.status.success(),
         "{data}: {}\n{spec}",

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use recsweep::data::CsrMatrix;
 use recsweep::eval::{MetricId, MetricKind};
-use recsweep::models::{FitInput, Fitted, ModelKind};
+use recsweep::models::{Fitted, ModelKind};
 use recsweep::plan::parse_spec;
 use recsweep::runner::Experiment;
 use recsweep::store::Outcome;
@@ -100,26 +100,15 @@ fn l2_shrinks_the_factorisation() {
     .unwrap();
     let experiment = Experiment::prepare(spec).unwrap();
     let train = &experiment.split.train;
-    let popularity = train.column_counts();
     let users: Vec<u32> = (0..train.n_rows() as u32).collect();
     let mean_abs_score = |l2: f64| {
-        let params: serde_yaml::Mapping =
-            serde_yaml::from_str(&format!("{{dim: 16, iterations: 6, l2: {l2}}}")).unwrap();
-        let scorer = ModelKind::Ials
-            .configure(&params)
-            .unwrap()
-            .fit(&FitInput {
-                job: None,
-                reuse: None,
-                train,
-                item_popularity: &popularity,
-                seed: 1,
-                negatives: None,
-                monitor: None,
-                features: &recsweep::data::NO_FEATURES,
-            })
-            .unwrap()
-            .scorer;
+        let scorer = common::fit(
+            ModelKind::Ials,
+            &format!("{{dim: 16, iterations: 6, l2: {l2}}}"),
+            train,
+            1,
+        )
+        .scorer;
         assert!(scorer
             .item_factors()
             .is_some_and(|(d, f)| d == 16 && f.len() == 16 * train.n_cols()));
@@ -146,20 +135,7 @@ fn train_split() -> CsrMatrix {
 }
 
 fn fit(kind: ModelKind, params: &str, train: &CsrMatrix) -> Fitted {
-    let params: serde_yaml::Mapping = serde_yaml::from_str(params).unwrap();
-    kind.configure(&params)
-        .unwrap()
-        .fit(&FitInput {
-            job: None,
-            reuse: None,
-            train,
-            item_popularity: &train.column_counts(),
-            seed: 1,
-            negatives: None,
-            monitor: None,
-            features: &recsweep::data::NO_FEATURES,
-        })
-        .unwrap()
+    common::fit(kind, params, train, 1)
 }
 
 fn mean_row_norm((d, values): (usize, Vec<f32>)) -> f64 {

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use recsweep::eval::{evaluate, Family, ItemStats, MetricSet, Target};
-use recsweep::models::{FitInput, ModelKind};
+use recsweep::models::ModelKind;
 use recsweep::plan::{parse_spec, ValidSpec};
 use recsweep::report;
 use recsweep::runner::{self, Experiment, RunOptions};
@@ -192,37 +192,19 @@ fn shards_partition_the_trials() {
 fn results_do_not_depend_on_thread_count() {
     let experiment = Experiment::prepare(small_spec()).unwrap();
     let outcome = |jobs: usize| {
-        let dir = tempfile::tempdir().unwrap();
-        let results = ResultsDir::new(dir.path().join("small"));
-        let options = RunOptions {
-            jobs: Some(jobs),
-            ..RunOptions::default()
-        };
-        runner::run(&experiment, &results, &options, &|_| {}).unwrap();
-        experiment
-            .expansion
-            .trials
-            .iter()
-            .map(|t| {
-                let record = results.read_trial(&t.id).unwrap();
-                let Outcome::Ok {
-                    validation,
-                    test,
-                    curve,
-                    ..
-                } = record.outcome
-                else {
-                    panic!("trial failed")
-                };
-                // Loss and validation per epoch, but not their timing.
-                (
-                    validation,
-                    test,
-                    curve,
-                    results.read_per_user(&t.id).unwrap(),
-                )
-            })
-            .collect::<Vec<_>>()
+        common::read_back_with_jobs(&experiment, jobs, |results, id| {
+            let Outcome::Ok {
+                validation,
+                test,
+                curve,
+                ..
+            } = results.read_trial(id).unwrap().outcome
+            else {
+                panic!("trial failed")
+            };
+            // Loss and validation per epoch, but not their timing.
+            (validation, test, curve, results.read_per_user(id).unwrap())
+        })
     };
     assert_eq!(outcome(1), outcome(2));
 }
@@ -244,20 +226,7 @@ fn per_user_metrics_do_not_depend_on_block_size_and_never_rank_train_items() {
         ModelKind::Ials,
         ModelKind::Mf,
     ] {
-        let config = kind.configure(&serde_yaml::Mapping::new()).unwrap();
-        let scorer = config
-            .fit(&FitInput {
-                job: None,
-                reuse: None,
-                train: &split.train,
-                item_popularity: &popularity,
-                seed: 9,
-                negatives: None,
-                monitor: None,
-                features: &recsweep::data::NO_FEATURES,
-            })
-            .unwrap()
-            .scorer;
+        let scorer = common::fit(kind, "{}", &split.train, 9).scorer;
         let target = || Target {
             truth: &split.test,
             exclude: vec![&split.train, split.validation.as_ref().unwrap()],

@@ -19,6 +19,17 @@ fn with_spec(text: &str) -> tempfile::TempDir {
     dir
 }
 
+/// A folder with the SMALL spec, run into `res/`.
+fn small_run() -> tempfile::TempDir {
+    let dir = with_spec(SMALL);
+    let run = recsweep(
+        dir.path(),
+        &["run", "spec.yaml", "--quiet", "--results", "res"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    dir
+}
+
 /// Runs the command with its standard output closed before it writes.
 fn with_closed_stdout(dir: &Path, args: &[&str]) -> Output {
     let mut child = Process::new(env!("CARGO_BIN_EXE_recsweep"))
@@ -34,12 +45,7 @@ fn with_closed_stdout(dir: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn a_closed_stdout_ends_every_printing_command_quietly() {
-    let dir = with_spec(SMALL);
-    let run = recsweep(
-        dir.path(),
-        &["run", "spec.yaml", "--quiet", "--results", "res"],
-    );
-    assert!(run.status.success(), "{}", stderr(&run));
+    let dir = small_run();
     for args in [
         vec!["validate", "spec.yaml"],
         vec!["report", "res/small", "--json"],
@@ -86,18 +92,7 @@ fn output_paths_that_cannot_be_written_are_bad_input() {
         under_file,
     );
     bad_input(
-        &recsweep(
-            dir.path(),
-            &[
-                "run",
-                "spec.yaml",
-                "--quiet",
-                "--results",
-                "res",
-                "--set",
-                "report.path=blocker/r.md",
-            ],
-        ),
+        &common::run_setting(dir.path(), "report.path=blocker/r.md"),
         under_file,
     );
     bad_input(
@@ -228,18 +223,7 @@ fn degenerate_values_are_warned_about_in_validate_and_the_report() {
         err.contains("warning: ease: l2 1e308 shrinks every score"),
         "{err}"
     );
-    let out = recsweep(
-        dir.path(),
-        &[
-            "run",
-            "spec.yaml",
-            "--quiet",
-            "--results",
-            "res",
-            "--set",
-            "report.path=r.md",
-        ],
-    );
+    let out = common::run_setting(dir.path(), "report.path=r.md");
     assert!(
         out.status.code().is_some_and(|c| c <= 1),
         "{}",
@@ -721,12 +705,7 @@ fn inserting_reordering_or_removing_models_reruns_nothing_else() {
 
 #[test]
 fn an_mlflow_export_names_what_is_wrong_before_and_at_the_server() {
-    let dir = with_spec(SMALL);
-    let run = recsweep(
-        dir.path(),
-        &["run", "spec.yaml", "--quiet", "--results", "res"],
-    );
-    assert!(run.status.success(), "{}", stderr(&run));
+    let dir = small_run();
     let export = |args: &[&str], env: &[(&str, &str)]| {
         let mut all = vec!["export", "mlflow"];
         all.extend_from_slice(args);

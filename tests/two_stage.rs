@@ -8,10 +8,10 @@ use std::path::Path;
 use recsweep::eval::{
     evaluate, evaluate_stages, Evaluation, ItemStats, MetricId, MetricKind, MetricSet, Target,
 };
-use recsweep::models::{FitInput, ModelKind, Scorer};
+use recsweep::models::{ModelKind, Scorer};
 use recsweep::plan::parse_spec;
-use recsweep::runner::{self, Experiment, RunOptions};
-use recsweep::store::{Outcome, ResultsDir};
+use recsweep::runner::Experiment;
+use recsweep::store::Outcome;
 
 const DATA: &str = "name: stages\nseed: 3\n\
 dataset: {source: synthetic, users: 150, items: 90, interactions: 3000, seed: 2}\n\
@@ -28,22 +28,7 @@ fn experiment() -> Experiment {
 }
 
 fn fit(experiment: &Experiment, kind: ModelKind, params: &str) -> Box<dyn Scorer> {
-    let train = &experiment.split.train;
-    let params: serde_yaml::Mapping = serde_yaml::from_str(params).unwrap();
-    kind.configure(&params)
-        .unwrap()
-        .fit(&FitInput {
-            job: None,
-            reuse: None,
-            train,
-            item_popularity: &train.column_counts(),
-            seed: 7,
-            monitor: None,
-            negatives: None,
-            features: &recsweep::data::NO_FEATURES,
-        })
-        .unwrap()
-        .scorer
+    common::fit(kind, params, &experiment.split.train, 7).scorer
 }
 
 fn set() -> MetricSet {
@@ -441,31 +426,18 @@ fn pipelines_do_not_depend_on_thread_count() {
     .unwrap();
     let experiment = Experiment::prepare(spec).unwrap();
     let outcome = |jobs: usize| {
-        let dir = tempfile::tempdir().unwrap();
-        let results = ResultsDir::new(dir.path().join("t"));
-        let options = RunOptions {
-            jobs: Some(jobs),
-            ..RunOptions::default()
-        };
-        runner::run(&experiment, &results, &options, &|_| {}).unwrap();
-        experiment
-            .expansion
-            .trials
-            .iter()
-            .map(|t| {
-                let Outcome::Ok { test, stages, .. } = results.read_trial(&t.id).unwrap().outcome
-                else {
-                    panic!("trial failed")
-                };
-                let stages = stages.expect("stages");
-                (
-                    test,
-                    stages.retriever,
-                    stages.index.map(|i| (i.index, i.overhead_bytes)),
-                    results.read_per_user(&t.id).unwrap(),
-                )
-            })
-            .collect::<Vec<_>>()
+        common::read_back_with_jobs(&experiment, jobs, |results, id| {
+            let Outcome::Ok { test, stages, .. } = results.read_trial(id).unwrap().outcome else {
+                panic!("trial failed")
+            };
+            let stages = stages.expect("stages");
+            (
+                test,
+                stages.retriever,
+                stages.index.map(|i| (i.index, i.overhead_bytes)),
+                results.read_per_user(id).unwrap(),
+            )
+        })
     };
     assert_eq!(outcome(1), outcome(2));
 }

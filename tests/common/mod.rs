@@ -9,7 +9,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use recsweep::models::{Scorer, ServingCost};
+use recsweep::data::CsrMatrix;
+use recsweep::models::{FitInput, Fitted, ModelKind, Scorer, ServingCost};
 use recsweep::plan::parse_spec;
 use recsweep::runner::{self, Experiment, RunOptions, RunSummary};
 use recsweep::store::ResultsDir;
@@ -38,6 +39,23 @@ pub fn recsweep_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output 
     }
     command.envs(env.iter().copied());
     command.output().unwrap()
+}
+
+/// `recsweep run spec.yaml --quiet --results res --set SET` in `dir`: the
+/// spec a test wrote, run into `res/` with one key overridden.
+pub fn run_setting(dir: &Path, set: &str) -> Output {
+    recsweep(
+        dir,
+        &[
+            "run",
+            "spec.yaml",
+            "--quiet",
+            "--results",
+            "res",
+            "--set",
+            set,
+        ],
+    )
 }
 
 /// Standard error, as text.
@@ -91,6 +109,38 @@ pub fn run_spec(yaml: &str) -> (Experiment, Ran) {
     let experiment = experiment(yaml);
     let ran = run(&experiment, &RunOptions::default());
     (experiment, ran)
+}
+
+/// Every trial of `experiment` run on `jobs` worker threads, each read
+/// back by `read` (the results folder and the trial id) in expansion order:
+/// what the thread-count tests compare.
+pub fn read_back_with_jobs<T>(
+    experiment: &Experiment,
+    jobs: usize,
+    read: impl Fn(&ResultsDir, &str) -> T,
+) -> Vec<T> {
+    let options = RunOptions {
+        jobs: Some(jobs),
+        ..RunOptions::default()
+    };
+    let ran = run(experiment, &options);
+    experiment
+        .expansion
+        .trials
+        .iter()
+        .map(|t| read(&ran.results, &t.id))
+        .collect()
+}
+
+/// `kind` with the params `yaml` (a YAML mapping) fitted on `train` alone
+/// with `seed`, as the models' unit tests and `recsweep bench` fit.
+pub fn fit(kind: ModelKind, yaml: &str, train: &CsrMatrix, seed: u64) -> Fitted {
+    let params: serde_yaml::Mapping = serde_yaml::from_str(yaml).unwrap();
+    let popularity = train.column_counts();
+    kind.configure(&params)
+        .unwrap()
+        .fit(&FitInput::interactions(train, &popularity, seed))
+        .unwrap()
 }
 
 /// Scores from a fixed table: a user's scores never depend on the block.
