@@ -8,6 +8,7 @@
 //!   trials/<id>/trial.json        params, status, timings, cost, summaries
 //!   trials/<id>/per_user.parquet  test metrics per user
 //!   trials/<id>/per_user_validation.parquet  validation metrics per user
+//!   trials/<id>/per_user_randomised.parquet  randomised-test metrics per user
 //!                                 (selection's confidence), when validated
 //!   trials/<id>/topk.parquet      test top lists (user, rank, item, score)
 //! ```
@@ -241,6 +242,19 @@ fn write_reason(path: &Path, source: &std::io::Error) -> String {
 /// Item labels and their train interaction counts, in item order.
 pub type ItemCounts = (Vec<String>, Vec<u32>);
 
+/// A trial's tables beside its record, each written when given: a failed
+/// trial has none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrialTables<'a> {
+    /// Per-user test metrics and the test top lists.
+    pub test: Option<(&'a PerUser, &'a TopLists)>,
+    pub validation: Option<&'a PerUser>,
+    /// Per-user metrics on the randomised-exposure test.
+    pub randomised: Option<&'a PerUser>,
+    /// Item embeddings: the dimension and the row-major values.
+    pub item_factors: Option<(usize, &'a [f32])>,
+}
+
 /// One experiment's results folder.
 #[derive(Debug, Clone)]
 pub struct ResultsDir {
@@ -385,12 +399,16 @@ impl ResultsDir {
     pub fn write_trial(
         &self,
         record: &TrialRecord,
-        tables: Option<(&PerUser, &TopLists)>,
-        validation: Option<&PerUser>,
-        item_factors: Option<(usize, &[f32])>,
+        tables: &TrialTables,
         user_labels: &[String],
         item_labels: &[String],
     ) -> Result<(), StoreError> {
+        let TrialTables {
+            test: tables,
+            validation,
+            randomised,
+            item_factors,
+        } = *tables;
         let dir = self.trial_dir(&record.trial.id);
         fs::create_dir_all(&dir).map_err(|source| StoreError::Write {
             path: dir.clone(),
@@ -416,6 +434,13 @@ impl ResultsDir {
                 user_labels,
             )?;
         }
+        if let Some(per_user) = randomised {
+            write_per_user(
+                &dir.join("per_user_randomised.parquet"),
+                per_user,
+                user_labels,
+            )?;
+        }
         if let Some((per_user, lists)) = tables {
             write_per_user(&dir.join("per_user.parquet"), per_user, user_labels)?;
             write_lists(&dir.join("topk.parquet"), lists, user_labels, item_labels)?;
@@ -432,7 +457,18 @@ impl ResultsDir {
     /// The stored per-user validation metrics of a trial; None where the
     /// split has no validation part or an older version did not store them.
     pub fn read_per_user_validation(&self, id: &str) -> Result<Option<PerUser>, StoreError> {
-        let path = self.trial_dir(id).join("per_user_validation.parquet");
+        self.read_optional(id, "per_user_validation.parquet")
+    }
+
+    /// The stored per-user metrics of a trial on the randomised-exposure
+    /// test; None where the spec has no `randomised` protocol or an older
+    /// version did not store them.
+    pub fn read_per_user_randomised(&self, id: &str) -> Result<Option<PerUser>, StoreError> {
+        self.read_optional(id, "per_user_randomised.parquet")
+    }
+
+    fn read_optional(&self, id: &str, file: &str) -> Result<Option<PerUser>, StoreError> {
+        let path = self.trial_dir(id).join(file);
         if !path.exists() {
             return Ok(None);
         }

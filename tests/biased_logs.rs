@@ -96,6 +96,13 @@ fn a_randomised_test_ranks_the_popular_baseline_where_the_truth_does() {
     let against = o.against(&o.metrics[randomised]);
     assert_eq!(against.len(), 2, "ndcg and snips_ndcg: {against:?}");
     assert!(against[0].models >= against[1].models);
+    // Each τ over the selected models has its interval over users and seeds
+    // (the randomised columns from the stored randomised tables), within
+    // [−1, 1] and ordered; the one seed here resamples users alone.
+    for t in &o.taus {
+        let (low, high) = t.interval.unwrap_or_else(|| panic!("{t:?}"));
+        assert!((-1.0..=high).contains(&low) && high <= 1.0, "{t:?}");
+    }
 }
 
 /// Labelled candidates, as the randomised protocol ranks them: only the

@@ -202,9 +202,33 @@ impl Facts<'_> {
             .iter()
             .map(|t| format!("{} {} ({})", t.first, tau(t.models), tau(t.configurations)))
             .collect();
+        // Resampled users and seeds can settle the lead or not: estimators
+        // whose interval reaches the leader's are not told apart from it.
+        let settled = match best.interval {
+            None => String::new(),
+            Some((low, high)) => {
+                let close: Vec<String> = taus[1..]
+                    .iter()
+                    .filter(|t| t.interval.is_some_and(|i| i.1 >= low))
+                    .map(|t| t.first.to_string())
+                    .collect();
+                let interval = format!(
+                    " (95% interval {} to {} over users and seeds)",
+                    format_correlation(low),
+                    format_correlation(high)
+                );
+                match close.is_empty() {
+                    true => format!("{interval}, above every other estimator's interval"),
+                    false => format!(
+                        "{interval}, though the intervals of {} reach as high, so the lead is not settled",
+                        join_names(&close)
+                    ),
+                }
+            }
+        };
         Some(format!(
             "Against the order of {reference} on the randomised-exposure test, the estimators on the biased holdout reach Kendall τ {} \
-             over the {} selected models (over all {} configurations): **{}** tracks it best.",
+             over the {} selected models (over all {} configurations): **{}** tracks it best{settled}.",
             join_names(&list),
             orderings.models.len(),
             orderings.configurations,

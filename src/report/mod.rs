@@ -157,7 +157,7 @@ pub fn build(results: &ResultsDir) -> Result<Report, StoreError> {
         Vec::new()
     };
     let (protocols, orderings) =
-        protocols::protocol_comparisons(&record, &configs, &selected, metric);
+        protocols::protocol_comparisons(results, &record, &configs, &selected, metric)?;
     let trials = trials::trial_rows(&records, &refits);
     let stages = stages::rows(results, &configs, metric.k, compare, record.spec.seed)?;
     let simulation = record.spec.simulation.as_ref().and_then(|sim| {

@@ -13,13 +13,16 @@ use tabled::builder::Builder;
 use super::markdown::{heading, push_table, section, table, value, RANDOMISED};
 use super::Report;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::eval::{Family, MetricId, MetricKind};
+use crate::results::per_seed;
 use crate::results::{Configuration, Part};
-use crate::stats::kendall_tau_b;
+use crate::stats::{kendall_tau_b, tau_intervals, AGREEMENT_RESAMPLES};
+use crate::store::{ResultsDir, StoreError};
 
 /// A metric under the primary protocol (None) or a secondary one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,6 +78,10 @@ pub struct OrderingTau {
     pub second: Column,
     pub models: Option<f64>,
     pub configurations: Option<f64>,
+    /// The 95% interval of τ over the selected models, resampling users
+    /// and seeds ([`add_intervals`]); None where a column's per-user values
+    /// are not stored.
+    pub interval: Option<(f64, f64)>,
 }
 
 /// None unless the spec evaluates a debiased or truth metric or ranks a
@@ -155,6 +162,7 @@ pub fn orderings(
             second: metrics[b].clone(),
             models: column(&mut models.iter().map(|m| &m.1), a, b),
             configurations: column(&mut all.iter(), a, b),
+            interval: None,
         })
         .collect();
     Some(Orderings {
@@ -163,6 +171,85 @@ pub fn orderings(
         models,
         taus,
     })
+}
+
+/// Adds to each τ over the selected models its 95% interval over users
+/// and seeds resampled together (docs/statistics.md, "Agreement between
+/// orders"). Each column's per-user values come from the trials' stored
+/// tables (the randomised test's own table for its columns); where one is
+/// not stored (results written before recsweep kept them) no interval is
+/// added.
+pub fn add_intervals(
+    o: &mut Orderings,
+    results: &ResultsDir,
+    configs: &[Configuration],
+    selected: &[usize],
+    seed: u64,
+) -> Result<(), StoreError> {
+    let mut tables = Vec::new();
+    for (name, _) in &o.models {
+        let Some(&i) = selected.iter().find(|&&i| configs[i].model_name == *name) else {
+            return Ok(());
+        };
+        let config = &configs[i];
+        let primary = per_seed(results, config)?.0;
+        let mut randomised = Vec::new();
+        for t in &config.trials {
+            randomised.extend(results.read_per_user_randomised(&t.trial.id)?);
+        }
+        tables.push((primary, randomised));
+    }
+    // One slot per user met in any table: the resamples draw slots.
+    let mut slots = BTreeMap::new();
+    for (primary, randomised) in &tables {
+        for table in primary.iter().chain(randomised) {
+            for &u in &table.users {
+                let next = slots.len();
+                slots.entry(u).or_insert(next);
+            }
+        }
+    }
+    // values[m][c][s][slot], NaN where the user has no value.
+    let mut values = Vec::new();
+    for (primary, randomised) in &tables {
+        let mut columns = Vec::new();
+        for column in &o.metrics {
+            let seeds = match column.protocol {
+                None => primary,
+                Some(_) => randomised,
+            };
+            let mut per_seed = Vec::new();
+            for table in seeds {
+                let Some(v) = table.column(column.metric) else {
+                    return Ok(());
+                };
+                let mut row = vec![f64::NAN; slots.len()];
+                for (u, x) in table.users.iter().zip(v) {
+                    row[slots[u]] = *x;
+                }
+                per_seed.push(row);
+            }
+            if per_seed.is_empty() {
+                return Ok(());
+            }
+            columns.push(per_seed);
+        }
+        values.push(columns);
+    }
+    let position = |c: &Column| o.metrics.iter().position(|m| m == c);
+    let asked: Vec<(usize, (usize, usize))> = o
+        .taus
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.models.is_some())
+        .filter_map(|(i, t)| Some((i, (position(&t.first)?, position(&t.second)?))))
+        .collect();
+    let pairs: Vec<(usize, usize)> = asked.iter().map(|a| a.1).collect();
+    let intervals = tau_intervals(&values, &pairs, AGREEMENT_RESAMPLES, seed, 0.95);
+    for ((i, _), interval) in asked.into_iter().zip(intervals) {
+        o.taus[i].interval = interval;
+    }
+    Ok(())
 }
 
 impl Orderings {
@@ -284,15 +371,31 @@ pub(super) fn render(out: &mut String, report: &Report) {
         o.models.len(),
         o.configurations
     );
-    let mut t = table(&["orders", "τ, selected models", "τ, all configurations"]);
+    let intervals = o.taus.iter().any(|t| t.interval.is_some());
+    let mut header = vec!["orders", "τ, selected models"];
+    if intervals {
+        header.push("95% interval (users and seeds)");
+    }
+    header.push("τ, all configurations");
+    let mut t = table(&header);
     for p in &o.taus {
-        t.push_record([
-            format!("{} vs {}", p.first, p.second),
-            tau(p.models),
-            tau(p.configurations),
-        ]);
+        let mut row = vec![format!("{} vs {}", p.first, p.second), tau(p.models)];
+        if intervals {
+            row.push(p.interval.map_or("—".to_string(), |(low, high)| {
+                format!("{low:.2} to {high:.2}")
+            }));
+        }
+        row.push(tau(p.configurations));
+        t.push_record(row);
     }
     push_table(out, t);
+    if intervals {
+        let _ = writeln!(
+            out,
+            "The interval resamples users and each model's seeds together, {AGREEMENT_RESAMPLES} times, and takes τ's 2.5% and 97.5% quantiles: \
+             with few models τ moves in large steps, so an interval that reaches from below 0 to 1 means the data cannot tell the orders apart (docs/statistics.md, \"Agreement between orders\").\n"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -319,6 +422,7 @@ mod tests {
                 second: Column::primary(truth),
                 models: naive_vs_truth,
                 configurations: None,
+                interval: None,
             }],
             configurations: 2,
         }

@@ -11,7 +11,7 @@ use crate::eval::{Direction, MetricId};
 use crate::format::format_correlation;
 use crate::results::{Configuration, Part};
 use crate::stats::kendall_tau_b;
-use crate::store::ExperimentRecord;
+use crate::store::{ExperimentRecord, ResultsDir, StoreError};
 
 pub(super) fn render(out: &mut String, report: &Report) {
     let metric = report.selection_metric;
@@ -109,11 +109,12 @@ impl ProtocolAgreement {
 /// of the estimators (a randomised test is their reference, so it joins
 /// the orderings rather than the agreements).
 pub(super) fn protocol_comparisons(
+    results: &ResultsDir,
     record: &ExperimentRecord,
     configs: &[Configuration],
     selected: &[usize],
     metric: MetricId,
-) -> (Vec<ProtocolAgreement>, Option<Orderings>) {
+) -> Result<(Vec<ProtocolAgreement>, Option<Orderings>), StoreError> {
     // A randomised test is a reference for the estimators on the biased
     // log, which the orderings compare with it.
     let protocols: Vec<ProtocolAgreement> = record
@@ -134,14 +135,17 @@ pub(super) fn protocol_comparisons(
         .filter(|p| **p == crate::eval::Protocol::Randomised)
         .map(|p| p.to_string())
         .collect();
-    let orderings = orderings::orderings(
+    let mut orderings = orderings::orderings(
         configs,
         selected,
         metric,
         &record.spec.evaluation.metrics,
         &randomised,
     );
-    (protocols, orderings)
+    if let Some(o) = &mut orderings {
+        orderings::add_intervals(o, results, configs, selected, record.spec.seed)?;
+    }
+    Ok((protocols, orderings))
 }
 
 fn agreement(

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use crate::data::{CsrMatrix, TrueRelevance};
 use crate::eval::{
-    evaluate, evaluate_stages, serving_time, Evaluation, ItemStats, MetricSet, ServingTime, Target,
+    evaluate, evaluate_stages, serving_time, Evaluation, ItemStats, MetricSet, PerUser,
+    ServingTime, Target,
 };
 use crate::models::{
     held_out_negative_share, ExternalJob, FitInput, Monitor, Penalized, Reuse, Scorer, ServingCost,
@@ -17,7 +18,8 @@ use crate::seed::mix;
 use crate::simulation::{simulate, Recommender, SimulationRun, World};
 use crate::spec::Protocol;
 use crate::store::{
-    IndexRecord, Outcome, ProtocolSummary, ResultsDir, StageRecord, StoreError, TrialRecord, FORMAT,
+    IndexRecord, Outcome, ProtocolSummary, ResultsDir, StageRecord, StoreError, TrialRecord,
+    TrialTables, FORMAT,
 };
 use crate::sweep::Trial;
 
@@ -31,6 +33,9 @@ struct Evaluated {
     validation: Option<Evaluation>,
     test: Evaluation,
     secondary: Vec<ProtocolSummary>,
+    /// The randomised-exposure test's per-user values, kept for the
+    /// report's bootstrap of the estimators' agreement with it.
+    randomised: Option<PerUser>,
     curve: Option<TrainingCurve>,
     item_factors: Option<(usize, Vec<f32>)>,
     stages: Option<Box<StageRecord>>,
@@ -350,10 +355,14 @@ impl<'a> Setting<'a> {
         let stages = scorer
             .stages()
             .map(|stages| self.stage_record(&stages, &mut test, train, trial.refit));
+        let mut randomised = None;
         let secondary = candidates[1..]
             .iter()
             .map(|c| {
                 let (validation, test) = self.score(scorer.as_ref(), c, trial.refit);
+                if c.protocol == Protocol::Randomised {
+                    randomised = Some(test.per_user);
+                }
                 ProtocolSummary {
                     protocol: c.protocol.to_string(),
                     validation: validation.map(|v| v.summary),
@@ -381,6 +390,7 @@ impl<'a> Setting<'a> {
             validation,
             test,
             secondary,
+            randomised,
             curve: fitted.curve,
             item_factors: scorer.item_factors(),
             stages,
@@ -430,19 +440,23 @@ pub(super) fn run_trial(
                 simulation: e.simulation,
             });
             let factors = e.item_factors.as_ref().map(|(d, v)| (*d, &v[..]));
-            results.write_trial(
-                &record,
-                Some((&e.test.per_user, &e.test.lists)),
-                e.validation.as_ref().map(|v| &v.per_user),
-                factors,
-                &labels.users,
-                &labels.items,
-            )?;
+            let tables = TrialTables {
+                test: Some((&e.test.per_user, &e.test.lists)),
+                validation: e.validation.as_ref().map(|v| &v.per_user),
+                randomised: e.randomised.as_ref(),
+                item_factors: factors,
+            };
+            results.write_trial(&record, &tables, &labels.users, &labels.items)?;
             Ok(record)
         }
         Err(error) => {
             let record = record(Outcome::Failed { error });
-            results.write_trial(&record, None, None, None, &labels.users, &labels.items)?;
+            results.write_trial(
+                &record,
+                &TrialTables::default(),
+                &labels.users,
+                &labels.items,
+            )?;
             Ok(record)
         }
     }

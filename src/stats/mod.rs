@@ -7,6 +7,7 @@
 //! scipy's exact semantics (Wilcoxon's automatic method choice, zero handling,
 //! tie correction) or a fast seeded sign-flip test.
 
+mod agreement;
 mod compare;
 mod correction;
 mod resampling;
@@ -16,6 +17,7 @@ mod tests_paired;
 
 use serde::{Deserialize, Serialize};
 
+pub use agreement::{tau_intervals, AGREEMENT_RESAMPLES};
 pub use compare::{
     compare, CompareOptions, Comparison, Effect, Interval, OverSeeds, PermutationOutcome, Tests,
 };

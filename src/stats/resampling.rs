@@ -103,7 +103,8 @@ pub fn bootstrap_ci(
     ))
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+/// The `q` quantile of `sorted` (linear interpolation, as numpy.percentile).
+pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let position = q * (sorted.len() - 1) as f64;
     let low = position.floor() as usize;
     let high = position.ceil() as usize;

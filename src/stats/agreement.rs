@@ -1,0 +1,194 @@
+//! How sure an agreement between two orders of the same models is: a
+//! percentile interval of Kendall's τ-b over resampled users and seeds.
+//! With a handful of models one swap moves τ by a large step, and whether
+//! a swap happens depends on which users were sampled and which seeds
+//! trained the models; the interval says how far τ would move.
+//!
+//! Each resample draws the users with replacement (one draw shared by every
+//! model and column, since the orders are of the same users) and, for each
+//! model, its seeds with replacement (shared by that model's columns, which
+//! score the same trained models), recomputes every model's mean under
+//! every column and then τ-b for each asked pair of columns, as
+//! [`super::selection`] does for the selection probability. Work is split
+//! into chunks seeded from (seed, chunk), so results do not depend on the
+//! thread count.
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use rayon::prelude::*;
+
+use super::kendall_tau_b;
+use super::resampling::quantile;
+use crate::seed::mix;
+
+/// Resamples per chunk: the unit of parallel work and of seeding.
+const CHUNK: usize = 50;
+
+/// Resamples used by the report: the 2.5% and 97.5% quantiles of τ rest on
+/// about 25 draws each.
+pub const AGREEMENT_RESAMPLES: usize = 1_000;
+
+/// `values[m][c][s][u]`: model m's value under column c for seed s and user
+/// slot u, NaN where the user has no value in that column (slots are shared
+/// by every model and column). For each pair `(a, b)` of columns, the
+/// percentile interval at `confidence` of τ-b between the models' means
+/// under a and under b; None for a pair whose τ is undefined in every
+/// resample, and for all pairs with fewer than two models, a model without
+/// seeds, or fewer than two user slots.
+pub fn tau_intervals(
+    values: &[Vec<Vec<Vec<f64>>>],
+    pairs: &[(usize, usize)],
+    resamples: usize,
+    seed: u64,
+    confidence: f64,
+) -> Vec<Option<(f64, f64)>> {
+    let users = values
+        .iter()
+        .flatten()
+        .flatten()
+        .map(Vec::len)
+        .min()
+        .unwrap_or(0);
+    let seeds_missing = values.iter().flatten().any(Vec::is_empty);
+    if values.len() < 2 || seeds_missing || users < 2 || resamples == 0 {
+        return vec![None; pairs.len()];
+    }
+    let chunks = resamples.div_ceil(CHUNK);
+    // taus[r][p]: pair p's τ in resample r.
+    let taus: Vec<Vec<Option<f64>>> = (0..chunks)
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            let mut rng = Pcg64Mcg::seed_from_u64(mix(seed ^ mix(c as u64) ^ 0x7A0));
+            let mut weight = vec![0u32; users];
+            (0..CHUNK.min(resamples - c * CHUNK))
+                .map(|_| {
+                    weight.iter_mut().for_each(|w| *w = 0);
+                    for _ in 0..users {
+                        weight[rng.random_range(0..users)] += 1;
+                    }
+                    // means[m][c] over the drawn users and seeds.
+                    let means: Vec<Vec<f64>> = values
+                        .iter()
+                        .map(|columns| {
+                            let n = columns[0].len();
+                            let drawn: Vec<usize> =
+                                (0..n).map(|_| rng.random_range(0..n)).collect();
+                            columns
+                                .iter()
+                                .map(|seeds| weighted_mean(seeds, &drawn, &weight))
+                                .collect()
+                        })
+                        .collect();
+                    pairs
+                        .iter()
+                        .map(|&(a, b)| {
+                            let x: Vec<f64> = means.iter().map(|m| m[a]).collect();
+                            let y: Vec<f64> = means.iter().map(|m| m[b]).collect();
+                            kendall_tau_b(&x, &y)
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let alpha = 1.0 - confidence;
+    (0..pairs.len())
+        .map(|p| {
+            let mut defined: Vec<f64> = taus.iter().filter_map(|r| r[p]).collect();
+            if defined.is_empty() {
+                return None;
+            }
+            defined.sort_by(f64::total_cmp);
+            Some((
+                quantile(&defined, alpha / 2.0),
+                quantile(&defined, 1.0 - alpha / 2.0),
+            ))
+        })
+        .collect()
+}
+
+/// The mean over the drawn seeds and the weighted users of the values that
+/// are defined; NaN where none is.
+fn weighted_mean(seeds: &[Vec<f64>], drawn: &[usize], weight: &[u32]) -> f64 {
+    let (mut sum, mut count) = (0.0, 0.0);
+    for &s in drawn {
+        for (&v, &w) in seeds[s].iter().zip(weight) {
+            if w > 0 && !v.is_nan() {
+                sum += f64::from(w) * v;
+                count += f64::from(w);
+            }
+        }
+    }
+    sum / count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three models, two columns, one seed each, over `users` users: model
+    /// m scores `a[m]` under column 0 and `b[m]` under column 1 for every
+    /// user, plus `spread` times a per-user pattern that differs by model
+    /// and column.
+    fn models(a: [f64; 3], b: [f64; 3], users: usize, spread: f64) -> Vec<Vec<Vec<Vec<f64>>>> {
+        (0..3)
+            .map(|m| {
+                [a[m], b[m]]
+                    .iter()
+                    .enumerate()
+                    .map(|(c, &level)| {
+                        vec![(0..users)
+                            .map(|u| level + spread * ((u * (7 + 4 * c) + m * 3) % 5) as f64)
+                            .collect()]
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn orders_that_no_resample_can_swap_have_a_point_interval() {
+        // Constant per-user values: every resample gives the same means.
+        let same = models([0.1, 0.2, 0.3], [1.0, 2.0, 3.0], 50, 0.0);
+        let reversed = models([0.1, 0.2, 0.3], [3.0, 2.0, 1.0], 50, 0.0);
+        let pairs = [(0, 1)];
+        assert_eq!(
+            tau_intervals(&same, &pairs, 200, 1, 0.95),
+            vec![Some((1.0, 1.0))]
+        );
+        assert_eq!(
+            tau_intervals(&reversed, &pairs, 200, 1, 0.95),
+            vec![Some((-1.0, -1.0))]
+        );
+    }
+
+    #[test]
+    fn close_models_give_a_wide_interval_that_holds_the_point_estimate() {
+        // Models 0.001 apart against a user spread of 0.3: resamples swap
+        // them, so τ ranges widely; a column against itself stays at 1.
+        let close = models([0.100, 0.101, 0.102], [0.100, 0.101, 0.102], 200, 0.3);
+        let got = tau_intervals(&close, &[(0, 1), (0, 0)], 400, 3, 0.95);
+        let (low, high) = got[0].unwrap();
+        assert!(low < 0.0 && high == 1.0, "{low} {high}");
+        assert_eq!(got[1], Some((1.0, 1.0)));
+        // Deterministic for a seed.
+        assert_eq!(got, tau_intervals(&close, &[(0, 1), (0, 0)], 400, 3, 0.95));
+    }
+
+    #[test]
+    fn missing_values_are_skipped_and_too_little_data_gives_none() {
+        let mut some_missing = models([0.1, 0.2, 0.3], [1.0, 2.0, 3.0], 50, 0.0);
+        for m in &mut some_missing {
+            m[1][0][0] = f64::NAN;
+        }
+        assert_eq!(
+            tau_intervals(&some_missing, &[(0, 1)], 100, 1, 0.95),
+            vec![Some((1.0, 1.0))]
+        );
+        let one_model = vec![some_missing[0].clone()];
+        assert_eq!(
+            tau_intervals(&one_model, &[(0, 1)], 100, 1, 0.95),
+            vec![None]
+        );
+    }
+}
