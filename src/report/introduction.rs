@@ -176,13 +176,22 @@ impl Facts<'_> {
     /// the models as the truth does; said first, since every sentence after
     /// it reads the selection metric.
     fn misordering(&self) -> Option<String> {
-        let (reference, tau, first) = self.orderings?.misordered()?;
+        let orderings = self.orderings?;
+        let (reference, tau, first) = orderings.misordered()?;
+        let interval = orderings
+            .taus
+            .iter()
+            .find(|t| Some(&t.first) == orderings.metrics.first() && t.second == *reference)
+            .and_then(|t| t.interval)
+            .map_or(String::new(), |(low, high)| {
+                format!(", {}", tau_interval(low, high))
+            });
         let reference = match reference.protocol {
             None => format!("the true {reference}"),
             Some(_) => format!("{reference} on the randomised-exposure test"),
         };
         Some(format!(
-            "This log is biased: test {} orders these models differently from {reference} (Kendall τ {} over the selected models), \
+            "This log is biased: test {} orders these models differently from {reference} (Kendall τ {} over the selected models{interval}), \
              which ranks **{first}** first; the sentences below read {}, not true quality.",
             self.metric,
             format_correlation(tau),
@@ -212,11 +221,7 @@ impl Facts<'_> {
                     .filter(|t| t.interval.is_some_and(|i| i.1 >= low))
                     .map(|t| t.first.to_string())
                     .collect();
-                let interval = format!(
-                    " (95% interval {} to {} over users and seeds)",
-                    format_correlation(low),
-                    format_correlation(high)
-                );
+                let interval = format!(" ({})", tau_interval(low, high));
                 match close.is_empty() {
                     true => format!("{interval}, above every other estimator's interval"),
                     false => format!(
@@ -438,6 +443,18 @@ impl Facts<'_> {
 }
 
 /// `a`, `a and b`, `a, b and c`.
+/// A τ's interval over resampled users and seeds, in words.
+fn tau_interval(low: f64, high: f64) -> String {
+    match low == high {
+        true => "the same in every resample of users and seeds".to_string(),
+        false => format!(
+            "95% interval {} to {} over users and seeds",
+            format_correlation(low),
+            format_correlation(high)
+        ),
+    }
+}
+
 fn join_names(names: &[String]) -> String {
     match names {
         [] => String::new(),
