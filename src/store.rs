@@ -404,7 +404,7 @@ impl ResultsDir {
         item_labels: &[String],
     ) -> Result<(), StoreError> {
         let TrialTables {
-            test: tables,
+            test,
             validation,
             randomised,
             item_factors,
@@ -441,7 +441,7 @@ impl ResultsDir {
                 user_labels,
             )?;
         }
-        if let Some((per_user, lists)) = tables {
+        if let Some((per_user, lists)) = test {
             write_per_user(&dir.join("per_user.parquet"), per_user, user_labels)?;
             write_lists(&dir.join("topk.parquet"), lists, user_labels, item_labels)?;
         }

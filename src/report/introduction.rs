@@ -222,8 +222,12 @@ impl Facts<'_> {
                     .map(|t| t.first.to_string())
                     .collect();
                 let interval = format!(" ({})", tau_interval(low, high));
+                let all_have = taus[1..].iter().all(|t| t.interval.is_some());
                 match close.is_empty() {
-                    true => format!("{interval}, above every other estimator's interval"),
+                    true if all_have => {
+                        format!("{interval}, above every other estimator's interval")
+                    }
+                    true => interval,
                     false => format!(
                         "{interval}, though the intervals of {} reach as high, so the lead is not settled",
                         join_names(&close)

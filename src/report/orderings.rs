@@ -197,6 +197,13 @@ pub fn add_intervals(
         for t in &config.trials {
             randomised.extend(results.read_per_user_randomised(&t.trial.id)?);
         }
+        // Seeds resampled together need every seed's table under every
+        // column: a trial without its randomised table (older results) ends
+        // it.
+        let needs_randomised = o.metrics.iter().any(|m| m.protocol.is_some());
+        if needs_randomised && randomised.len() != primary.len() {
+            return Ok(());
+        }
         tables.push((primary, randomised));
     }
     // One slot per user met in any table: the resamples draw slots.
@@ -393,7 +400,7 @@ pub(super) fn render(out: &mut String, report: &Report) {
         let _ = writeln!(
             out,
             "The interval resamples users and each model's seeds together, {AGREEMENT_RESAMPLES} times, and takes τ's 2.5% and 97.5% quantiles: \
-             with few models τ moves in large steps, so an interval that reaches from below 0 to 1 means the data cannot tell the orders apart (docs/statistics.md, \"Agreement between orders\").\n"
+             with few models τ moves in large steps, so an interval that reaches from below 0 to 1 means these data cannot say whether the two orders agree (docs/statistics.md, \"Agreement between orders\").\n"
         );
     }
 }

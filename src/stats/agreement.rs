@@ -30,11 +30,14 @@ pub const AGREEMENT_RESAMPLES: usize = 1_000;
 
 /// `values[m][c][s][u]`: model m's value under column c for seed s and user
 /// slot u, NaN where the user has no value in that column (slots are shared
-/// by every model and column). For each pair `(a, b)` of columns, the
-/// percentile interval at `confidence` of τ-b between the models' means
-/// under a and under b; None for a pair whose τ is undefined in every
-/// resample, and for all pairs with fewer than two models, a model without
-/// seeds, or fewer than two user slots.
+/// by every model and column; a model's columns share its seeds). For each
+/// pair `(a, b)` of columns, the percentile interval at `confidence` of
+/// τ-b between the models' means under a and under b; None for a pair
+/// whose τ is undefined in every resample (a resample where some mean has
+/// no user is left out), and for all pairs when the values are not of that
+/// shape: fewer than two models, models with other columns than the pairs
+/// name, a model without seeds or whose columns differ in seeds, rows of
+/// other lengths, or fewer than two user slots.
 pub fn tau_intervals(
     values: &[Vec<Vec<Vec<f64>>>],
     pairs: &[(usize, usize)],
@@ -43,14 +46,20 @@ pub fn tau_intervals(
     confidence: f64,
 ) -> Vec<Option<(f64, f64)>> {
     let users = values
-        .iter()
-        .flatten()
-        .flatten()
-        .map(Vec::len)
-        .min()
-        .unwrap_or(0);
-    let seeds_missing = values.iter().flatten().any(Vec::is_empty);
-    if values.len() < 2 || seeds_missing || users < 2 || resamples == 0 {
+        .first()
+        .and_then(|m| m.first())
+        .and_then(|c| c.first())
+        .map_or(0, Vec::len);
+    let columns = values.first().map_or(0, Vec::len);
+    let shaped = values.iter().all(|m| {
+        let seeds = m.first().map_or(0, Vec::len);
+        m.len() == columns
+            && seeds > 0
+            && m.iter()
+                .all(|c| c.len() == seeds && c.iter().all(|row| row.len() == users))
+    });
+    let named = pairs.iter().all(|&(a, b)| a < columns && b < columns);
+    if values.len() < 2 || !shaped || !named || users < 2 || resamples == 0 {
         return vec![None; pairs.len()];
     }
     let chunks = resamples.div_ceil(CHUNK);
@@ -84,7 +93,8 @@ pub fn tau_intervals(
                         .map(|&(a, b)| {
                             let x: Vec<f64> = means.iter().map(|m| m[a]).collect();
                             let y: Vec<f64> = means.iter().map(|m| m[b]).collect();
-                            kendall_tau_b(&x, &y)
+                            let defined = x.iter().chain(&y).all(|v| !v.is_nan());
+                            defined.then(|| kendall_tau_b(&x, &y)).flatten()
                         })
                         .collect::<Vec<_>>()
                 })
@@ -190,5 +200,16 @@ mod tests {
             tau_intervals(&one_model, &[(0, 1)], 100, 1, 0.95),
             vec![None]
         );
+        // A column with more seeds than its model's others, or a pair
+        // naming a column no model has: no interval rather than a panic.
+        let mut more_seeds = models([0.1, 0.2, 0.3], [1.0, 2.0, 3.0], 50, 0.0);
+        let extra = more_seeds[0][0][0].clone();
+        more_seeds[0][0].push(extra);
+        assert_eq!(
+            tau_intervals(&more_seeds, &[(0, 1)], 100, 1, 0.95),
+            vec![None]
+        );
+        let fine = models([0.1, 0.2, 0.3], [1.0, 2.0, 3.0], 50, 0.0);
+        assert_eq!(tau_intervals(&fine, &[(0, 2)], 100, 1, 0.95), vec![None]);
     }
 }
