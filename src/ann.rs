@@ -32,8 +32,16 @@ use rand_pcg::Pcg64Mcg;
 /// inner product with this query".
 pub trait MipsIndex: Send + Sync {
     /// The `n` best items for `query` (approximately), best first, never an
-    /// item for which `skip` holds.
-    fn search(&self, query: &[f32], n: usize, skip: &dyn Fn(u32) -> bool) -> Vec<u32>;
+    /// item for which `skip` holds. `breadth` is how widely the search
+    /// looks (HNSW's ef_search, IVF's probes): a setting of the search, not
+    /// of the index, so one built index serves every breadth.
+    fn search(
+        &self,
+        query: &[f32],
+        n: usize,
+        breadth: usize,
+        skip: &dyn Fn(u32) -> bool,
+    ) -> Vec<u32>;
 
     /// q · x_item, from the vectors the index holds.
     fn inner_product(&self, query: &[f32], item: u32) -> f32;
@@ -41,9 +49,12 @@ pub trait MipsIndex: Send + Sync {
     /// Bytes the index holds beyond the item vectors themselves.
     fn overhead_bytes(&self) -> usize;
 
-    /// Analytic multiply-adds of one search for `n` items (the distances it
-    /// typically evaluates), for the serving-cost columns.
-    fn madds_per_query(&self, n: usize) -> u64;
+    /// Bytes of the (lifted, padded) item vectors it holds.
+    fn vector_bytes(&self) -> usize;
+
+    /// Analytic multiply-adds of one search for `n` items at `breadth` (the
+    /// distances it typically evaluates), for the serving-cost columns.
+    fn madds_per_query(&self, n: usize, breadth: usize) -> u64;
 }
 
 /// Lanes of the dot-product kernel's accumulators; rows are padded with
@@ -156,7 +167,8 @@ impl PartialOrd for Near {
     }
 }
 
-/// HNSW build and search settings.
+/// HNSW build and search settings (the search's is given to each search;
+/// the graph keeps the build's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HnswParams {
     /// Links per node and layer (2·m on the bottom layer).
@@ -189,7 +201,9 @@ pub struct Hnsw {
     upper: Vec<Vec<Vec<u32>>>,
     entry: u32,
     top: usize,
-    params: HnswParams,
+    /// Links per node and layer, capped as [`Hnsw::empty`] says.
+    m: usize,
+    ef_construction: usize,
 }
 
 /// The most links per node and layer an index takes (`m`; twice that on
@@ -231,7 +245,7 @@ impl Hnsw {
     /// in id order with levels drawn from `seed`.
     pub fn build(dim: usize, items: &[f32], params: HnswParams, seed: u64) -> Self {
         let mut index = Self::empty(Lifted::new(dim, items), params);
-        let levels = draw_levels(index.items.len(), index.params.m, seed);
+        let levels = draw_levels(index.items.len(), index.m, seed);
         build_graph(&mut index, &levels);
         index
     }
@@ -241,31 +255,23 @@ impl Hnsw {
     /// link more items than there are), so the flat link array stays the
     /// size the graph can fill.
     fn empty(items: Lifted, params: HnswParams) -> Self {
-        let params = HnswParams {
-            m: params.m.clamp(1, items.len().clamp(1, MAX_LINKS)),
-            ..params
-        };
+        let m = params.m.clamp(1, items.len().clamp(1, MAX_LINKS));
         Self {
-            base: vec![0; items.len() * (1 + 2 * params.m)],
+            base: vec![0; items.len() * (1 + 2 * m)],
             upper: Vec::with_capacity(items.len()),
             items,
             entry: 0,
             top: 0,
-            params,
+            m,
+            ef_construction: params.ef_construction,
         }
-    }
-
-    /// Searches with candidate lists of `ef` from now on (the graph is
-    /// unchanged).
-    pub fn set_ef_search(&mut self, ef: usize) {
-        self.params.ef_search = ef;
     }
 
     fn max_links(&self, layer: usize) -> usize {
         if layer == 0 {
-            2 * self.params.m
+            2 * self.m
         } else {
-            self.params.m
+            self.m
         }
     }
 
@@ -303,9 +309,8 @@ impl Hnsw {
         let q = self.items.row(i).to_vec();
         let mut entries = vec![self.greedy(&q, self.entry, self.top, level)];
         for layer in (0..=level.min(self.top)).rev() {
-            let found =
-                search_layer_portable(self, &q, &entries, self.params.ef_construction, layer);
-            let neighbours = self.select(&found, self.params.m.max(1), true);
+            let found = search_layer_portable(self, &q, &entries, self.ef_construction, layer);
+            let neighbours = self.select(&found, self.m.max(1), true);
             for &j in &neighbours {
                 incoming.0[j as usize][layer] += 1;
                 self.connect(j, i, layer, incoming);
@@ -512,16 +517,23 @@ fn search_layer_portable(
 }
 
 impl MipsIndex for Hnsw {
-    /// Keeps max(ef_search, n) candidates on the bottom layer and drops the
-    /// skipped ones; where fewer than n remain, searches again with twice
-    /// the list (as a served index filters seen items).
-    fn search(&self, query: &[f32], n: usize, skip: &dyn Fn(u32) -> bool) -> Vec<u32> {
+    /// Keeps max(ef_search, n) candidates on the bottom layer (`breadth` is
+    /// ef_search) and drops the skipped ones; where fewer than n remain,
+    /// searches again with twice the list (as a served index filters seen
+    /// items).
+    fn search(
+        &self,
+        query: &[f32],
+        n: usize,
+        breadth: usize,
+        skip: &dyn Fn(u32) -> bool,
+    ) -> Vec<u32> {
         if self.upper.is_empty() || n == 0 {
             return Vec::new();
         }
         let q = self.items.query(query);
         let entry = self.greedy(&q, self.entry, self.top, 0);
-        let mut ef = self.params.ef_search.max(n);
+        let mut ef = breadth.max(n);
         loop {
             let found: Vec<u32> = search_layer(self, &q, &[entry], ef, 0)
                 .into_iter()
@@ -538,6 +550,10 @@ impl MipsIndex for Hnsw {
 
     fn inner_product(&self, query: &[f32], item: u32) -> f32 {
         self.items.inner_product(query, item)
+    }
+
+    fn vector_bytes(&self) -> usize {
+        self.items.rows.len() * 4
     }
 
     fn overhead_bytes(&self) -> usize {
@@ -557,13 +573,13 @@ impl MipsIndex for Hnsw {
     }
 
     /// About ef·2m distance evaluations on the bottom layer.
-    fn madds_per_query(&self, n: usize) -> u64 {
-        (self.params.ef_search.max(n) as u64)
-            .saturating_mul(2 * self.params.m as u64 * self.items.width as u64)
+    fn madds_per_query(&self, n: usize, breadth: usize) -> u64 {
+        (breadth.max(n) as u64).saturating_mul(2 * self.m as u64 * self.items.width as u64)
     }
 }
 
-/// IVF-flat settings.
+/// IVF-flat settings (the probes are given to each search; the index keeps
+/// its lists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IvfParams {
     /// k-means lists.
@@ -588,7 +604,6 @@ pub struct Ivf {
     /// lists × lifted dim, row-major.
     centroids: Vec<f32>,
     members: Vec<Vec<u32>>,
-    params: IvfParams,
 }
 
 impl Ivf {
@@ -624,20 +639,20 @@ impl Ivf {
             items,
             centroids,
             members,
-            params: IvfParams { lists, ..params },
         })
     }
 }
 
-impl Ivf {
-    /// Probes `probes` lists per search from now on.
-    pub fn set_probes(&mut self, probes: usize) {
-        self.params.probes = probes;
-    }
-}
-
 impl MipsIndex for Ivf {
-    fn search(&self, query: &[f32], n: usize, skip: &dyn Fn(u32) -> bool) -> Vec<u32> {
+    /// Scores the items of the `breadth` (probes) lists whose centroids are
+    /// nearest.
+    fn search(
+        &self,
+        query: &[f32],
+        n: usize,
+        breadth: usize,
+        skip: &dyn Fn(u32) -> bool,
+    ) -> Vec<u32> {
         let q = self.items.query(query);
         let d = self.items.width;
         let mut lists: Vec<Near> = self
@@ -652,7 +667,7 @@ impl MipsIndex for Ivf {
         lists.sort_unstable();
         let mut found: Vec<Near> = lists
             .iter()
-            .take(self.params.probes.max(1))
+            .take(breadth.max(1))
             .flat_map(|list| &self.members[list.1 as usize])
             .filter(|&&i| !skip(i))
             .map(|&i| Near(self.items.distance(&q, i), i))
@@ -671,15 +686,19 @@ impl MipsIndex for Ivf {
         self.items.inner_product(query, item)
     }
 
+    fn vector_bytes(&self) -> usize {
+        self.items.rows.len() * 4
+    }
+
     fn overhead_bytes(&self) -> usize {
         self.centroids.len() * 4 + self.items.len() * 8
     }
 
     /// The centroids, then the probed lists' items (at their mean size).
-    fn madds_per_query(&self, _n: usize) -> u64 {
-        let d = self.items.width as u64;
-        let mean = self.items.len() as u64 / self.params.lists.max(1) as u64;
-        d * (self.params.lists as u64 + self.params.probes.min(self.params.lists) as u64 * mean)
+    fn madds_per_query(&self, _n: usize, breadth: usize) -> u64 {
+        let (d, lists) = (self.items.width as u64, self.members.len() as u64);
+        let mean = self.items.len() as u64 / lists.max(1);
+        d * (lists + (breadth as u64).min(lists) * mean)
     }
 }
 
@@ -743,7 +762,10 @@ mod tests {
         let queries = random_items(20, dim, 4);
         for q in queries.chunks_exact(dim) {
             let skip = |i: u32| i.is_multiple_of(7);
-            assert_eq!(index.search(q, 10, &skip), exact(&items, dim, q, 10, &skip));
+            assert_eq!(
+                index.search(q, 10, n, &skip),
+                exact(&items, dim, q, 10, &skip)
+            );
         }
     }
 
@@ -766,7 +788,7 @@ mod tests {
             );
             let mut hits = 0;
             for q in queries.chunks_exact(dim) {
-                let got = index.search(q, k, &|_| false);
+                let got = index.search(q, k, ef, &|_| false);
                 let want = exact(&items, dim, q, k, &|_| false);
                 hits += got.iter().filter(|i| want.contains(i)).count();
             }
@@ -866,7 +888,10 @@ mod tests {
         assert_eq!(index.members.iter().map(Vec::len).sum::<usize>(), n);
         for q in random_items(10, dim, 10).chunks_exact(dim) {
             let skip = |i: u32| i < 5;
-            assert_eq!(index.search(q, 15, &skip), exact(&items, dim, q, 15, &skip));
+            assert_eq!(
+                index.search(q, 15, 12, &skip),
+                exact(&items, dim, q, 15, &skip)
+            );
         }
         let one = Ivf::build(
             dim,
@@ -879,6 +904,6 @@ mod tests {
         )
         .unwrap();
         let q = &random_items(1, dim, 11);
-        assert!(one.search(q, 15, &|_| false).len() <= 15);
+        assert!(one.search(q, 15, 1, &|_| false).len() <= 15);
     }
 }

@@ -303,11 +303,15 @@ pub struct Stages<'a> {
 /// An approximate nearest-neighbour index serving a retriever's factors.
 pub struct IndexStage<'a> {
     pub index: &'a dyn crate::ann::MipsIndex,
+    /// How widely each search looks (HNSW's ef_search, IVF's probes).
+    pub breadth: usize,
     /// The retriever's user factors: the queries.
     pub dim: usize,
     pub queries: &'a [f32],
     /// The index as the spec wrote it, e.g. `hnsw(m=16, ...)`.
     pub description: String,
+    /// The build's time; of the trial that built it, where trials that
+    /// differ only in N or the breadth share one index ([`Reuse`]).
     pub build_seconds: f64,
 }
 
@@ -317,7 +321,7 @@ impl IndexStage<'_> {
     pub fn search(&self, user: u32, excluded: &[&[u32]], n: usize) -> Vec<u32> {
         let q = &self.queries[user as usize * self.dim..(user as usize + 1) * self.dim];
         let skip = |i: u32| excluded.iter().any(|list| list.binary_search(&i).is_ok());
-        self.index.search(q, n, &skip)
+        self.index.search(q, n, self.breadth, &skip)
     }
 }
 

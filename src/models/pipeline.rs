@@ -8,12 +8,13 @@
 //! evaluator score the retriever alone as well (candidate recall, the
 //! ceiling a perfect ranker would reach, the ranker's lift).
 
-use std::time::Instant;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 
+use super::reuse::timed_build;
 use super::{
     FitInput, Fitted, IndexStage, Inert, ModelConfig, ModelError, ModelKind, ParamDoc, ParamIssue,
     Params, Penalized, Popularity, Rule, Scorer, ServingCost, Stages,
@@ -211,17 +212,34 @@ impl Index {
         }
     }
 
+    /// What a built index depends on besides the factors: its build
+    /// settings and the seed, never the search's breadth.
+    fn build_settings(&self, seed: u64) -> String {
+        match *self {
+            Index::Exact => "exact".to_string(),
+            Index::Hnsw(p) => format!(
+                "hnsw m={} ef_construction={} seed={seed}",
+                p.m, p.ef_construction
+            ),
+            Index::Ivf(p) => format!("ivf lists={} seed={seed}", p.lists),
+        }
+    }
+
+    /// How widely each search looks: HNSW's ef_search, IVF's probes.
+    fn breadth(&self) -> usize {
+        match *self {
+            Index::Exact => 0,
+            Index::Hnsw(p) => p.ef_search,
+            Index::Ivf(p) => p.probes,
+        }
+    }
+
     /// Builds the index over a retriever's item factors, from `seed`.
-    fn build(
-        &self,
-        dim: usize,
-        items: &[f32],
-        seed: u64,
-    ) -> Result<Option<Box<dyn MipsIndex>>, String> {
+    fn build(&self, dim: usize, items: &[f32], seed: u64) -> Result<Box<dyn MipsIndex>, String> {
         Ok(match *self {
-            Index::Exact => None,
-            Index::Hnsw(params) => Some(Box::new(Hnsw::build(dim, items, params, seed))),
-            Index::Ivf(params) => Some(Box::new(Ivf::build(dim, items, params, seed)?)),
+            Index::Exact => return Err("exact retrieval builds no index".to_string()),
+            Index::Hnsw(params) => Box::new(Hnsw::build(dim, items, params, seed)),
+            Index::Ivf(params) => Box::new(Ivf::build(dim, items, params, seed)?),
         })
     }
 }
@@ -443,7 +461,11 @@ impl ModelConfig for PipelineParams {
             input.item_popularity,
         );
         let n_items = input.train.n_cols();
-        let index = self.build_index(retriever.as_ref(), input.seed)?;
+        let index = self.build_index(
+            retriever.as_ref(),
+            retriever_config.as_ref(),
+            &retriever_input,
+        )?;
         let retrieval = Retrieval {
             retriever: retriever.as_ref(),
             index: index.as_ref(),
@@ -495,7 +517,15 @@ impl ModelConfig for PipelineParams {
 impl PipelineParams {
     /// The approximate index over the fitted retriever's item factors
     /// (None for `exact`), timed.
-    fn build_index(&self, retriever: &dyn Scorer, seed: u64) -> Result<Option<Built>, ModelError> {
+    /// `config` fitted on `input` (`retriever`, penalised as it serves);
+    /// trials that differ only in N or the breadth share one build
+    /// ([`super::Reuse::index`]).
+    fn build_index(
+        &self,
+        retriever: &dyn Scorer,
+        config: &dyn ModelConfig,
+        input: &FitInput,
+    ) -> Result<Option<Built>, ModelError> {
         if self.index == Index::Exact {
             return Ok(None);
         }
@@ -503,32 +533,40 @@ impl PipelineParams {
             model: "pipeline",
             message,
         };
-        let (Some((dim, queries)), Some((_, items))) =
-            (retriever.user_factors(), retriever.item_factors())
-        else {
-            return Err(failed(format!(
+        let no_factors = || {
+            failed(format!(
                 "the {} retriever has no factors for an approximate index",
                 self.retriever.model.as_str()
-            )));
+            ))
         };
-        let start = Instant::now();
-        let index = self
-            .index
-            .build(dim, &items, seed)
-            .map_err(|e| failed(format!("building the index: {e}")))?;
-        Ok(index.map(|index| Built {
+        let (dim, queries) = retriever.user_factors().ok_or_else(no_factors)?;
+        let build = || {
+            let (_, items) = retriever.item_factors().ok_or_else(no_factors)?;
+            self.index
+                .build(dim, &items, input.seed)
+                .map_err(|e| failed(format!("building the index: {e}")))
+        };
+        let settings = self.index.build_settings(input.seed);
+        let (index, build_seconds) = match input.reuse {
+            Some(reuse) => reuse.index(self.retriever.model, config, input, settings, build)?,
+            None => timed_build(build)?,
+        };
+        Ok(Some(Built {
             index,
+            breadth: self.index.breadth(),
             dim,
             queries: queries.to_vec(),
             description: describe_value(&serde_yaml::to_value(self.index).unwrap_or(Value::Null)),
-            build_seconds: start.elapsed().as_secs_f64(),
+            build_seconds,
         }))
     }
 }
 
 /// A built approximate index and the queries it serves.
 struct Built {
-    index: Box<dyn MipsIndex>,
+    index: Arc<dyn MipsIndex>,
+    /// How widely each search looks ([`Index::breadth`]).
+    breadth: usize,
     dim: usize,
     /// The retriever's user factors (users × dim).
     queries: Vec<f32>,
@@ -583,7 +621,7 @@ impl<'a> Retrieval<'a> {
                 // The user tower's pass is what the dot products leave out.
                 let dot = (self.n_items * built.dim) as u64;
                 retriever.madds_per_user.saturating_sub(dot)
-                    + built.index.madds_per_query(self.candidates)
+                    + built.index.madds_per_query(self.candidates, built.breadth)
             }
             None => retriever.madds_per_user,
         };
@@ -596,6 +634,7 @@ impl<'a> Retrieval<'a> {
     fn stage(&self) -> Option<IndexStage<'a>> {
         self.index.map(|built| IndexStage {
             index: built.index.as_ref(),
+            breadth: built.breadth,
             dim: built.dim,
             queries: &built.queries,
             description: built.description.clone(),

@@ -4,7 +4,10 @@
 //! trials used to fit that retriever again, from the same configuration,
 //! seed and data, to the same result (fits are deterministic). [`Reuse`]
 //! keeps the first fit and hands it to the later trials, so a sweep over six
-//! N fits its retriever once per seed, and reports what it did before.
+//! N fits its retriever once per seed, and reports what it did before. An
+//! approximate index over a kept retriever is kept the same way: trials
+//! that differ only in N or in the search's breadth (ef_search, probes)
+//! search one built index (an HNSW build at 265K items takes 90 s here).
 //!
 //! It never waits for a fit another thread has started: trials run as rayon
 //! tasks, and a thread waiting inside a fit may steal the very trial that
@@ -16,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{FitInput, Fitted, ModelConfig, ModelError, ModelKind, Scorer, ServingCost, Stages};
+use crate::ann::MipsIndex;
 use crate::data::CsrMatrix;
 use crate::seed::mix;
 
@@ -36,9 +40,16 @@ pub struct Reuse {
 
 struct Kept {
     key: Key,
-    scorer: Arc<dyn Scorer>,
+    value: Value,
     seconds: f64,
     bytes: u64,
+}
+
+/// A kept fitted model, or an index built over one.
+#[derive(Clone)]
+enum Value {
+    Scorer(Arc<dyn Scorer>),
+    Index(Arc<dyn MipsIndex>),
 }
 
 /// Everything a fit depends on besides the features.
@@ -52,6 +63,9 @@ struct Key {
     /// Hash of the train matrix and the item popularity.
     data: u64,
     monitored: bool,
+    /// None for the fitted model; for an index over its factors, the
+    /// index's build settings and seed.
+    index: Option<String>,
 }
 
 impl Reuse {
@@ -66,20 +80,10 @@ impl Reuse {
         config: &dyn ModelConfig,
         input: &FitInput,
     ) -> Result<Fitted, ModelError> {
-        // Params that do not serialise cannot be told apart: never kept.
-        let params = serde_yaml::to_string(&config.params());
-        let (false, false, Ok(params)) = (input.job.is_some(), input.negatives.is_some(), params)
-        else {
+        let Some(key) = Key::of(model, config, input, None) else {
             return config.fit(input);
         };
-        let key = Key {
-            model,
-            params,
-            seed: config.is_stochastic().then_some(input.seed),
-            data: fingerprint(input.train, input.item_popularity),
-            monitored: input.monitor.is_some(),
-        };
-        if let Some((scorer, seconds)) = self.get(&key) {
+        if let Some((Value::Scorer(scorer), seconds)) = self.get(&key) {
             return Ok(Fitted {
                 reused_seconds: seconds,
                 ..Fitted::new(Box::new(scorer))
@@ -89,23 +93,49 @@ impl Reuse {
         let fitted = config.fit(input)?;
         let seconds = start.elapsed().as_secs_f64();
         let scorer: Arc<dyn Scorer> = Arc::from(fitted.scorer);
-        self.keep(key, scorer.clone(), seconds);
+        let bytes = 4
+            * (scorer.cost().parameters + scorer.user_factors().map_or(0, |(_, f)| f.len() as u64));
+        self.keep(key, Value::Scorer(scorer.clone()), seconds, bytes);
         Ok(Fitted {
             scorer: Box::new(scorer),
             ..fitted
         })
     }
 
-    fn get(&self, key: &Key) -> Option<(Arc<dyn Scorer>, f64)> {
+    /// The index `build` makes over the factors of `config` fitted on
+    /// `input` (as [`Reuse::fit`] keys the fit), with its build seconds:
+    /// kept from an earlier trial whose retriever and `settings` (the
+    /// index's build settings and seed, never its search breadth) are the
+    /// same, or built now and kept. Builds are deterministic, so a kept
+    /// index is the one this trial would build.
+    pub fn index(
+        &self,
+        model: ModelKind,
+        config: &dyn ModelConfig,
+        input: &FitInput,
+        settings: String,
+        build: impl FnOnce() -> Result<Box<dyn MipsIndex>, ModelError>,
+    ) -> Result<(Arc<dyn MipsIndex>, f64), ModelError> {
+        let Some(key) = Key::of(model, config, input, Some(settings)) else {
+            return timed_build(build);
+        };
+        if let Some((Value::Index(index), seconds)) = self.get(&key) {
+            return Ok((index, seconds));
+        }
+        let (index, seconds) = timed_build(build)?;
+        let bytes = (index.vector_bytes() + index.overhead_bytes()) as u64;
+        self.keep(key, Value::Index(index.clone()), seconds, bytes);
+        Ok((index, seconds))
+    }
+
+    fn get(&self, key: &Key) -> Option<(Value, f64)> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.iter()
             .find(|k| k.key == *key)
-            .map(|k| (k.scorer.clone(), k.seconds))
+            .map(|k| (k.value.clone(), k.seconds))
     }
 
-    fn keep(&self, key: Key, scorer: Arc<dyn Scorer>, seconds: f64) {
-        let bytes = 4
-            * (scorer.cost().parameters + scorer.user_factors().map_or(0, |(_, f)| f.len() as u64));
+    fn keep(&self, key: Key, value: Value, seconds: f64, bytes: u64) {
         if bytes > BUDGET_BYTES {
             return;
         }
@@ -120,7 +150,7 @@ impl Reuse {
         }
         kept.push(Kept {
             key,
-            scorer,
+            value,
             seconds,
             bytes,
         });
@@ -130,6 +160,40 @@ impl Reuse {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.kept.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// An index as `build` makes it, with the seconds it took.
+pub fn timed_build(
+    build: impl FnOnce() -> Result<Box<dyn MipsIndex>, ModelError>,
+) -> Result<(Arc<dyn MipsIndex>, f64), ModelError> {
+    let start = Instant::now();
+    let index = build()?;
+    Ok((Arc::from(index), start.elapsed().as_secs_f64()))
+}
+
+impl Key {
+    /// The key of `config` fitted on `input` (and of the index `index`
+    /// names over it); None for a fit that is never kept: one that needs its
+    /// own context (an external program's folder, sampled-negative pools),
+    /// or whose params do not serialise and so cannot be told apart.
+    fn of(
+        model: ModelKind,
+        config: &dyn ModelConfig,
+        input: &FitInput,
+        index: Option<String>,
+    ) -> Option<Self> {
+        if input.job.is_some() || input.negatives.is_some() {
+            return None;
+        }
+        Some(Self {
+            model,
+            params: serde_yaml::to_string(&config.params()).ok()?,
+            seed: config.is_stochastic().then_some(input.seed),
+            data: fingerprint(input.train, input.item_popularity),
+            monitored: input.monitor.is_some(),
+            index,
+        })
     }
 }
 
@@ -280,5 +344,44 @@ mod tests {
             );
         }
         assert_eq!(reuse.len(), 1);
+    }
+
+    /// HNSW pipelines that differ in N and ef_search search one graph:
+    /// the retriever and the index are kept once each, the build's time is
+    /// the first trial's, and every list is the one a trial alone serves.
+    /// Another ef_construction builds anew.
+    #[test]
+    fn pipelines_that_differ_in_n_or_breadth_share_their_index() {
+        let data = train(0);
+        let popularity = data.column_counts();
+        let pipeline = |n: usize, ef: usize, ef_construction: usize| {
+            config(
+                ModelKind::Pipeline,
+                &format!("{{retriever: {{model: mf, params: {{dim: 4, epochs: 2, batch_size: 8}}}}, candidates: {n}, index: {{hnsw: {{m: 2, ef_construction: {ef_construction}, ef_search: {ef}}}}}, ranker: {{model: ncf, params: {{dim: 4, hidden: [4], epochs: 1, batch_size: 8}}}}}}"),
+            )
+        };
+        let reuse = Reuse::default();
+        let shared = FitInput {
+            reuse: Some(&reuse),
+            ..FitInput::interactions(&data, &popularity, 3)
+        };
+        let alone = FitInput::interactions(&data, &popularity, 3);
+        let mut build_seconds = Vec::new();
+        for (n, ef) in [(5, 2), (10, 2), (5, 12)] {
+            let with = pipeline(n, ef, 8).fit(&shared).unwrap();
+            let without = pipeline(n, ef, 8).fit(&alone).unwrap();
+            assert_eq!(
+                scores(with.scorer.as_ref()),
+                scores(without.scorer.as_ref())
+            );
+            let stages = with.scorer.stages().unwrap();
+            let index = stages.index.unwrap();
+            assert_eq!(index.breadth, ef);
+            build_seconds.push(index.build_seconds);
+        }
+        assert_eq!(reuse.len(), 2);
+        assert!(build_seconds.iter().all(|&s| s == build_seconds[0]));
+        pipeline(5, 2, 9).fit(&shared).unwrap();
+        assert_eq!(reuse.len(), 3);
     }
 }

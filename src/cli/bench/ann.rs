@@ -155,33 +155,34 @@ pub fn run(args: AnnArgs) -> Result<()> {
     let params = HnswParams {
         m: args.m,
         ef_construction: args.ef_construction,
-        ef_search: args.ef.first().copied().unwrap_or(n),
+        // Each search is given its ef below; the graph never reads this.
+        ..HnswParams::default()
     };
     let start = Instant::now();
-    let mut hnsw = Hnsw::build(items.dim, &items.values, params, args.seed);
+    let hnsw = Hnsw::build(items.dim, &items.values, params, args.seed);
     let build = start.elapsed().as_secs_f64();
     let name = format!(
         "HNSW m {}, ef_construction {}",
         args.m, args.ef_construction
     );
     for &ef in &args.ef {
-        hnsw.set_ef_search(ef);
-        let (recall, rate) = work.row(&name, &format!("ef {ef}"), &hnsw, build)?;
+        let (recall, rate) = work.row(&name, &format!("ef {ef}"), &hnsw, ef, build)?;
         points.push((name.clone(), recall, rate));
     }
     if args.lists > 0 {
         let start = Instant::now();
         let lists = IvfParams {
             lists: args.lists,
-            probes: 1,
+            // Each search is given its probes below.
+            ..IvfParams::default()
         };
-        let mut ivf = Ivf::build(items.dim, &items.values, lists, args.seed)
+        let ivf = Ivf::build(items.dim, &items.values, lists, args.seed)
             .map_err(|e| anyhow::anyhow!("IVF: {e}"))?;
         let build = start.elapsed().as_secs_f64();
         let name = format!("IVF {} lists", args.lists);
         for &probes in &args.probes {
-            ivf.set_probes(probes);
-            let (recall, rate) = work.row(&name, &format!("probes {probes}"), &ivf, build)?;
+            let (recall, rate) =
+                work.row(&name, &format!("probes {probes}"), &ivf, probes, build)?;
             points.push((name.clone(), recall, rate));
         }
     }
@@ -345,13 +346,14 @@ impl Workload<'_> {
         name: &str,
         setting: &str,
         index: &dyn MipsIndex,
+        breadth: usize,
         build: f64,
     ) -> Result<(f64, f64)> {
         let queries = self.queries;
         let mut found: Vec<Vec<u32>> = Vec::new();
         let time = timed(self.repeat, queries.len(), || {
             found = (0..queries.len())
-                .map(|q| index.search(queries.row(q), self.n, &|_| false))
+                .map(|q| index.search(queries.row(q), self.n, breadth, &|_| false))
                 .collect();
         });
         let hits: usize = found
