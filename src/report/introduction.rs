@@ -211,25 +211,32 @@ impl Facts<'_> {
             .iter()
             .map(|t| format!("{} {} ({})", t.first, tau(t.models), tau(t.configurations)))
             .collect();
-        // Resampled users and seeds can settle the lead or not: estimators
-        // whose interval reaches the leader's are not told apart from it.
+        // Resampled users and seeds settle the lead or not: an estimator
+        // whose paired difference from the leader reaches 0 is not told
+        // apart from it.
         let settled = match best.interval {
             None => String::new(),
             Some((low, high)) => {
-                let close: Vec<String> = taus[1..]
+                let leads: Vec<_> = orderings
+                    .leads
                     .iter()
-                    .filter(|t| t.interval.is_some_and(|i| i.1 >= low))
-                    .map(|t| t.first.to_string())
+                    .filter(|l| l.reference == *reference && l.leader == best.first)
+                    .collect();
+                let close: Vec<String> = leads
+                    .iter()
+                    .filter(|l| l.interval.is_some() && !l.settled())
+                    .map(|l| l.other.to_string())
                     .collect();
                 let interval = format!(" ({})", tau_interval(low, high));
-                let all_have = taus[1..].iter().all(|t| t.interval.is_some());
+                let all_have =
+                    leads.len() + 1 == taus.len() && leads.iter().all(|l| l.interval.is_some());
                 match close.is_empty() {
-                    true if all_have => {
-                        format!("{interval}, above every other estimator's interval")
-                    }
+                    true if all_have => format!(
+                        "{interval}, ahead of every other estimator (each paired difference in τ has a 95% interval above 0)"
+                    ),
                     true => interval,
                     false => format!(
-                        "{interval}, though the intervals of {} reach as high, so the lead is not settled",
+                        "{interval}, but the paired differences in τ cannot tell it apart from {}, so the lead is not settled",
                         join_names(&close)
                     ),
                 }

@@ -66,8 +66,33 @@ pub struct Orderings {
     /// Each selected model's test value under each metric.
     pub models: Vec<(String, Vec<f64>)>,
     pub taus: Vec<OrderingTau>,
+    /// Against the main reference ([`Orderings::main_reference`]): how far
+    /// the closest estimator is ahead of each other one ([`add_intervals`]).
+    pub leads: Vec<TauLead>,
     /// Configurations with test values under every metric.
     pub configurations: usize,
+}
+
+/// How far the estimator whose order is closest to a reference's is ahead
+/// of another estimator: the difference of their τ with the reference over
+/// the selected models, with its 95% interval from the same resamples of
+/// users and seeds (paired: both τ move together).
+#[derive(Debug, Clone, Serialize)]
+pub struct TauLead {
+    pub reference: Column,
+    pub leader: Column,
+    pub other: Column,
+    /// τ(leader, reference) − τ(other, reference).
+    pub difference: f64,
+    pub interval: Option<(f64, f64)>,
+}
+
+impl TauLead {
+    /// Whether the leader's order is closer than the other's: the paired
+    /// interval lies above 0.
+    pub fn settled(&self) -> bool {
+        self.interval.is_some_and(|(low, _)| low > 0.0)
+    }
 }
 
 /// τ-b between two orderings: over the selected models, and over every
@@ -170,15 +195,17 @@ pub fn orderings(
         metrics,
         models,
         taus,
+        leads: Vec::new(),
     })
 }
 
 /// Adds to each τ over the selected models its 95% interval over users
 /// and seeds resampled together (docs/statistics.md, "Agreement between
-/// orders"). Each column's per-user values come from the trials' stored
-/// tables (the randomised test's own table for its columns); where one is
-/// not stored (results written before recsweep kept them) no interval is
-/// added.
+/// orders"), and the leads of the estimator closest to the main reference
+/// with their paired intervals. Each column's per-user values come from
+/// the trials' stored tables (the randomised test's own table for its
+/// columns); where one is not stored (results written before recsweep kept
+/// them) neither is added.
 pub fn add_intervals(
     o: &mut Orderings,
     results: &ResultsDir,
@@ -252,14 +279,66 @@ pub fn add_intervals(
         .filter_map(|(i, t)| Some((i, (position(&t.first)?, position(&t.second)?))))
         .collect();
     let pairs: Vec<(usize, usize)> = asked.iter().map(|a| a.1).collect();
-    let intervals = tau_intervals(&values, &pairs, AGREEMENT_RESAMPLES, seed, 0.95);
-    for ((i, _), interval) in asked.into_iter().zip(intervals) {
+    let (mut leads, differences) = leads(o, &asked);
+    let intervals = tau_intervals(
+        &values,
+        &pairs,
+        &differences,
+        AGREEMENT_RESAMPLES,
+        seed,
+        0.95,
+    );
+    for ((i, _), interval) in asked.into_iter().zip(intervals.taus) {
         o.taus[i].interval = interval;
     }
+    for (lead, interval) in leads.iter_mut().zip(intervals.differences) {
+        lead.interval = interval;
+    }
+    o.leads = leads;
     Ok(())
 }
 
+/// The closest estimator's lead over each other one against the main
+/// reference (intervals still empty), with each lead's pair of positions
+/// in `asked` (the τ given intervals, as (index in `taus`, columns)).
+fn leads(o: &Orderings, asked: &[(usize, (usize, usize))]) -> (Vec<TauLead>, Vec<(usize, usize)>) {
+    let Some(reference) = o.main_reference() else {
+        return (Vec::new(), Vec::new());
+    };
+    let position = |t: &OrderingTau| {
+        asked
+            .iter()
+            .position(|&(i, _)| o.taus[i].first == t.first && o.taus[i].second == t.second)
+    };
+    let ranked = o.against(reference);
+    let Some((leader, others)) = ranked.split_first() else {
+        return (Vec::new(), Vec::new());
+    };
+    others
+        .iter()
+        .filter_map(|other| {
+            let difference = leader.models? - other.models?;
+            let pair = (position(leader)?, position(other)?);
+            let lead = TauLead {
+                reference: reference.clone(),
+                leader: leader.first.clone(),
+                other: other.first.clone(),
+                difference,
+                interval: None,
+            };
+            Some((lead, pair))
+        })
+        .unzip()
+}
+
 impl Orderings {
+    /// The order the estimators are judged against: the first column
+    /// under a randomised protocol, else the first truth metric.
+    pub fn main_reference(&self) -> Option<&Column> {
+        let randomised = self.metrics.iter().find(|c| c.protocol.is_some());
+        randomised.or_else(|| self.metrics.iter().find(|c| c.is_reference()))
+    }
+
     /// When the selection metric orders the selected models differently
     /// from the first reference: (the reference, τ over the selected
     /// models, the model the reference ranks first). None without a
@@ -403,6 +482,49 @@ pub(super) fn render(out: &mut String, report: &Report) {
              with few models τ moves in large steps, so an interval that reaches from below 0 to 1 means these data cannot say whether the two orders agree (docs/statistics.md, \"Agreement between orders\").\n"
         );
     }
+    render_leads(out, &o.leads);
+}
+
+/// The closest estimator's lead over each other one, with its paired
+/// interval and what it decides.
+fn render_leads(out: &mut String, leads: &[TauLead]) {
+    let Some(first) = leads.first() else {
+        return;
+    };
+    if leads.iter().all(|l| l.interval.is_none()) {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Is **{}** really the closest to {}? Its τ minus each other estimator's, over the selected models, with the 95% interval of that difference in the same resamples (both τ move with the same users and seeds, so the difference is paired):\n",
+        first.leader, first.reference
+    );
+    let mut t = table(&[
+        "estimator",
+        "τ difference",
+        "95% interval (paired)",
+        "verdict",
+    ]);
+    for lead in leads {
+        let (interval, verdict) = match lead.interval {
+            None => ("—".to_string(), "—".to_string()),
+            Some((low, high)) => (
+                format!("{low:.2} to {high:.2}"),
+                match (lead.settled(), high < 0.0) {
+                    (true, _) => format!("{} closer", lead.leader),
+                    (_, true) => format!("{} closer", lead.other),
+                    _ => "not told apart".to_string(),
+                },
+            ),
+        };
+        t.push_record([
+            lead.other.to_string(),
+            format!("{:+.2}", lead.difference),
+            interval,
+            verdict,
+        ]);
+    }
+    push_table(out, t);
 }
 
 #[cfg(test)]
@@ -431,8 +553,53 @@ mod tests {
                 configurations: None,
                 interval: None,
             }],
+            leads: Vec::new(),
             configurations: 2,
         }
+    }
+
+    /// Against a randomised reference, the estimator with the highest τ
+    /// leads every other one, each lead naming its pair of τ.
+    #[test]
+    fn the_closest_estimator_leads_each_other_against_the_randomised_order() {
+        let at = |kind| MetricId { kind, k: 10 };
+        let naive = Column::primary(at(MetricKind::Ndcg));
+        let ips = Column::primary(at(MetricKind::IpsRecall));
+        let randomised = Column {
+            metric: at(MetricKind::Ndcg),
+            protocol: Some("randomised".into()),
+        };
+        let tau = |first: &Column, second: &Column, t: f64| OrderingTau {
+            first: first.clone(),
+            second: second.clone(),
+            models: Some(t),
+            configurations: None,
+            interval: None,
+        };
+        let o = Orderings {
+            metrics: vec![naive.clone(), ips.clone(), randomised.clone()],
+            models: Vec::new(),
+            taus: vec![
+                tau(&naive, &ips, 0.2),
+                tau(&naive, &randomised, 0.1),
+                tau(&ips, &randomised, 0.6),
+            ],
+            leads: Vec::new(),
+            configurations: 0,
+        };
+        assert_eq!(o.main_reference(), Some(&randomised));
+        let asked = [(0, (0, 1)), (1, (0, 2)), (2, (1, 2))];
+        let (leads, pairs) = leads(&o, &asked);
+        assert_eq!(pairs, [(2, 1)]);
+        assert_eq!((&leads[0].leader, &leads[0].other), (&ips, &naive));
+        assert!((leads[0].difference - 0.5).abs() < 1e-12);
+        let with = |interval| TauLead {
+            interval,
+            ..leads[0].clone()
+        };
+        assert!(with(Some((0.1, 0.7))).settled());
+        assert!(!with(Some((0.0, 0.7))).settled());
+        assert!(!with(None).settled());
     }
 
     #[test]

@@ -12,6 +12,11 @@
 //! [`super::selection`] does for the selection probability. Work is split
 //! into chunks seeded from (seed, chunk), so results do not depend on the
 //! thread count.
+//!
+//! Whether one order tracks a reference better than another is a paired
+//! question: both τ move with the same resampled users and seeds, so the
+//! interval of their difference, taken within each resample, is narrower
+//! than two overlapping intervals suggest, and is what decides it.
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -28,23 +33,39 @@ const CHUNK: usize = 50;
 /// about 25 draws each.
 pub const AGREEMENT_RESAMPLES: usize = 1_000;
 
+/// Percentile intervals of τ and of differences between τ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TauIntervals {
+    /// Per asked pair of columns.
+    pub taus: Vec<Option<(f64, f64)>>,
+    /// Per asked difference (p, q): τ of pair p minus τ of pair q.
+    pub differences: Vec<Option<(f64, f64)>>,
+}
+
 /// `values[m][c][s][u]`: model m's value under column c for seed s and user
 /// slot u, NaN where the user has no value in that column (slots are shared
 /// by every model and column; a model's columns share its seeds). For each
 /// pair `(a, b)` of columns, the percentile interval at `confidence` of
-/// τ-b between the models' means under a and under b; None for a pair
-/// whose τ is undefined in every resample (a resample where some mean has
-/// no user is left out), and for all pairs when the values are not of that
-/// shape: fewer than two models, models with other columns than the pairs
-/// name, a model without seeds or whose columns differ in seeds, rows of
-/// other lengths, or fewer than two user slots.
+/// τ-b between the models' means under a and under b; for each difference
+/// `(p, q)` (indices into `pairs`), that of τ_p − τ_q within each resample.
+/// None for a pair whose τ is undefined in every resample (a resample where
+/// some mean has no user is left out; a difference needs both τ), and for
+/// everything when the values are not of that shape: fewer than two
+/// models, models with other columns than the pairs name, a model without
+/// seeds or whose columns differ in seeds, rows of other lengths, or fewer
+/// than two user slots.
 pub fn tau_intervals(
     values: &[Vec<Vec<Vec<f64>>>],
     pairs: &[(usize, usize)],
+    differences: &[(usize, usize)],
     resamples: usize,
     seed: u64,
     confidence: f64,
-) -> Vec<Option<(f64, f64)>> {
+) -> TauIntervals {
+    let none = TauIntervals {
+        taus: vec![None; pairs.len()],
+        differences: vec![None; differences.len()],
+    };
     let users = values
         .first()
         .and_then(|m| m.first())
@@ -58,9 +79,12 @@ pub fn tau_intervals(
             && m.iter()
                 .all(|c| c.len() == seeds && c.iter().all(|row| row.len() == users))
     });
-    let named = pairs.iter().all(|&(a, b)| a < columns && b < columns);
+    let named = pairs.iter().all(|&(a, b)| a < columns && b < columns)
+        && differences
+            .iter()
+            .all(|&(p, q)| p < pairs.len() && q < pairs.len());
     if values.len() < 2 || !shaped || !named || users < 2 || resamples == 0 {
-        return vec![None; pairs.len()];
+        return none;
     }
     let chunks = resamples.div_ceil(CHUNK);
     // taus[r][p]: pair p's τ in resample r.
@@ -101,20 +125,29 @@ pub fn tau_intervals(
                 .collect::<Vec<_>>()
         })
         .collect();
+    let interval = |draws: Vec<f64>| percentile_interval(draws, confidence);
+    TauIntervals {
+        taus: (0..pairs.len())
+            .map(|p| interval(taus.iter().filter_map(|r| r[p]).collect()))
+            .collect(),
+        differences: differences
+            .iter()
+            .map(|&(p, q)| interval(taus.iter().filter_map(|r| Some(r[p]? - r[q]?)).collect()))
+            .collect(),
+    }
+}
+
+/// The central `confidence` percentile interval of `draws`; None for none.
+fn percentile_interval(mut draws: Vec<f64>, confidence: f64) -> Option<(f64, f64)> {
+    if draws.is_empty() {
+        return None;
+    }
+    draws.sort_by(f64::total_cmp);
     let alpha = 1.0 - confidence;
-    (0..pairs.len())
-        .map(|p| {
-            let mut defined: Vec<f64> = taus.iter().filter_map(|r| r[p]).collect();
-            if defined.is_empty() {
-                return None;
-            }
-            defined.sort_by(f64::total_cmp);
-            Some((
-                quantile(&defined, alpha / 2.0),
-                quantile(&defined, 1.0 - alpha / 2.0),
-            ))
-        })
-        .collect()
+    Some((
+        quantile(&draws, alpha / 2.0),
+        quantile(&draws, 1.0 - alpha / 2.0),
+    ))
 }
 
 /// The mean over the drawn seeds and the weighted users of the values that
@@ -163,11 +196,11 @@ mod tests {
         let reversed = models([0.1, 0.2, 0.3], [3.0, 2.0, 1.0], 50, 0.0);
         let pairs = [(0, 1)];
         assert_eq!(
-            tau_intervals(&same, &pairs, 200, 1, 0.95),
+            tau_intervals(&same, &pairs, &[], 200, 1, 0.95).taus,
             vec![Some((1.0, 1.0))]
         );
         assert_eq!(
-            tau_intervals(&reversed, &pairs, 200, 1, 0.95),
+            tau_intervals(&reversed, &pairs, &[], 200, 1, 0.95).taus,
             vec![Some((-1.0, -1.0))]
         );
     }
@@ -177,12 +210,17 @@ mod tests {
         // Models 0.001 apart against a user spread of 0.3: resamples swap
         // them, so τ ranges widely; a column against itself stays at 1.
         let close = models([0.100, 0.101, 0.102], [0.100, 0.101, 0.102], 200, 0.3);
-        let got = tau_intervals(&close, &[(0, 1), (0, 0)], 400, 3, 0.95);
-        let (low, high) = got[0].unwrap();
+        let got = tau_intervals(&close, &[(0, 1), (0, 0)], &[(1, 0)], 400, 3, 0.95);
+        let (low, high) = got.taus[0].unwrap();
         assert!(low < 0.0 && high == 1.0, "{low} {high}");
-        assert_eq!(got[1], Some((1.0, 1.0)));
+        assert_eq!(got.taus[1], Some((1.0, 1.0)));
+        // 1 − τ within each resample: never below 0, as wide as τ's range.
+        assert_eq!(got.differences[0], Some((1.0 - high, 1.0 - low)));
         // Deterministic for a seed.
-        assert_eq!(got, tau_intervals(&close, &[(0, 1), (0, 0)], 400, 3, 0.95));
+        assert_eq!(
+            got,
+            tau_intervals(&close, &[(0, 1), (0, 0)], &[(1, 0)], 400, 3, 0.95)
+        );
     }
 
     #[test]
@@ -192,13 +230,16 @@ mod tests {
             m[1][0][0] = f64::NAN;
         }
         assert_eq!(
-            tau_intervals(&some_missing, &[(0, 1)], 100, 1, 0.95),
+            tau_intervals(&some_missing, &[(0, 1)], &[], 100, 1, 0.95).taus,
             vec![Some((1.0, 1.0))]
         );
         let one_model = vec![some_missing[0].clone()];
         assert_eq!(
-            tau_intervals(&one_model, &[(0, 1)], 100, 1, 0.95),
-            vec![None]
+            tau_intervals(&one_model, &[(0, 1)], &[(0, 0)], 100, 1, 0.95),
+            TauIntervals {
+                taus: vec![None],
+                differences: vec![None]
+            }
         );
         // A column with more seeds than its model's others, or a pair
         // naming a column no model has: no interval rather than a panic.
@@ -206,10 +247,30 @@ mod tests {
         let extra = more_seeds[0][0][0].clone();
         more_seeds[0][0].push(extra);
         assert_eq!(
-            tau_intervals(&more_seeds, &[(0, 1)], 100, 1, 0.95),
+            tau_intervals(&more_seeds, &[(0, 1)], &[], 100, 1, 0.95).taus,
             vec![None]
         );
         let fine = models([0.1, 0.2, 0.3], [1.0, 2.0, 3.0], 50, 0.0);
-        assert_eq!(tau_intervals(&fine, &[(0, 2)], 100, 1, 0.95), vec![None]);
+        assert_eq!(
+            tau_intervals(&fine, &[(0, 2)], &[], 100, 1, 0.95).taus,
+            vec![None]
+        );
+        // A difference naming a pair not asked for: none either.
+        assert_eq!(
+            tau_intervals(&fine, &[(0, 1)], &[(0, 1)], 100, 1, 0.95).differences,
+            vec![None]
+        );
+    }
+
+    /// The difference is taken within each resample: τ of one pair minus
+    /// τ of the same pair is exactly 0 however widely τ itself moves, where
+    /// two independent intervals would overlap across their whole width.
+    #[test]
+    fn differences_are_paired_within_each_resample() {
+        let close = models([0.100, 0.101, 0.102], [0.100, 0.101, 0.102], 200, 0.3);
+        let got = tau_intervals(&close, &[(0, 1), (0, 1)], &[(0, 1)], 400, 3, 0.95);
+        let (low, high) = got.taus[0].unwrap();
+        assert!(high - low > 1.0, "{low} {high}");
+        assert_eq!(got.differences, vec![Some((0.0, 0.0))]);
     }
 }

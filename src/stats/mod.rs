@@ -17,7 +17,7 @@ mod tests_paired;
 
 use serde::{Deserialize, Serialize};
 
-pub use agreement::{tau_intervals, AGREEMENT_RESAMPLES};
+pub use agreement::{tau_intervals, TauIntervals, AGREEMENT_RESAMPLES};
 pub use compare::{
     compare, CompareOptions, Comparison, Effect, Interval, OverSeeds, PermutationOutcome, Tests,
 };
