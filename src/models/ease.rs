@@ -7,6 +7,7 @@
 use faer::Mat;
 use rayon::prelude::*;
 
+use super::spd_inverse::invert_lower_in_place;
 use super::{
     shared, FitInput, Fitted, ModelConfig, ModelError, ModelKind, ParamDoc, Params, Popularity,
     Rule, Scorer, ServingCost,
@@ -65,14 +66,15 @@ impl ModelConfig for EaseParams {
 }
 
 /// Catalogues up to this size solve in f64; larger ones in f32. The solve
-/// holds two n × n matrices at its peak: 4.3 GB in f64 at this size, and
-/// 13.4 GB in f32 at Gowalla's 40,981 items, where f64 (27 GB) would not fit
-/// a 24 GiB machine. docs/benchmarks.md ("EASE at 41K items") has its time
-/// and memory; a unit test bounds how far f32 weights stray from f64 ones.
+/// holds one n × n matrix and a quarter of one as scratch at its peak:
+/// 2.7 GB in f64 at this size, 8.4 GB in f32 at Gowalla's 40,981 items,
+/// where f64 would need 16.8 GB and twice the time. docs/benchmarks.md
+/// ("EASE at 41K items") has its time and memory; a unit test bounds how
+/// far f32 weights stray from f64 ones.
 pub const F64_MAX_ITEMS: usize = 16_384;
 
 /// The float type of a solve, and how its result becomes f32 weights.
-trait Precision: faer::traits::RealField + Copy + Send + Sync {
+trait Precision: faer::traits::RealField + Copy + Send + Sync + std::ops::Neg<Output = Self> {
     fn from_count(c: f64) -> Self;
     fn into_weights(m: Mat<Self>) -> Mat<f32>;
 }
@@ -96,62 +98,18 @@ impl Precision for f32 {
 }
 
 /// B as a column-major matrix whose column j is B's row j (what a user
-/// holding item j adds to every score). Written with faer's in-place
-/// Cholesky and triangular inverse rather than `llt().inverse()`, which
-/// holds four n × n matrices at once: here the factor is made in the Gram
-/// matrix's memory and freed once inverted, so at most two are alive.
-/// The steps are those of `Llt::inverse`, so f64 results are unchanged.
+/// holding item j adds to every score). P is computed in the Gram matrix's
+/// own memory ([`super::spd_inverse`]), so one n × n matrix is alive, plus
+/// a quarter of one as scratch.
 fn solve<T: Precision>(x: &CsrMatrix, l2: f64) -> Result<Mat<f32>, ModelError> {
-    use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::cholesky::llt::factor;
-    use faer::linalg::matmul::triangular::{self, BlockStructure};
-
     let n = x.n_cols();
-    let par = faer::get_global_parallelism();
-    let mut factor_of = gram::<T>(x, l2);
-    let mut mem = MemBuffer::new(factor::cholesky_in_place_scratch::<T>(
-        n,
-        par,
-        Default::default(),
-    ));
-    factor::cholesky_in_place(
-        factor_of.as_mut(),
-        Default::default(),
-        par,
-        MemStack::new(&mut mem),
-        Default::default(),
-    )
-    .map_err(|e| ModelError::Numerical {
-        model: "ease",
-        message: format!("XᵀX + λI is not positive definite ({e:?}); raise l2"),
-    })?;
-    // As `Llt::new` leaves it: the factor alone, its upper triangle zero.
-    for j in 1..n {
-        for k in 0..j {
-            factor_of[(k, j)] = T::from_count(0.0);
+    let mut p = gram::<T>(x, l2);
+    invert_lower_in_place(p.as_mut(), faer::get_global_parallelism()).map_err(|e| {
+        ModelError::Numerical {
+            model: "ease",
+            message: format!("XᵀX + λI is not positive definite ({e}); raise l2"),
         }
-    }
-    let mut l_inv = Mat::<T>::zeros(n, n);
-    faer::linalg::triangular_inverse::invert_lower_triangular(
-        l_inv.as_mut(),
-        factor_of.as_ref(),
-        par,
-    );
-    drop(factor_of);
-    // P = L⁻ᵀ L⁻¹, its lower triangle.
-    let mut p = Mat::<T>::zeros(n, n);
-    triangular::matmul(
-        p.as_mut(),
-        BlockStructure::TriangularLower,
-        faer::Accum::Replace,
-        l_inv.adjoint(),
-        BlockStructure::TriangularUpper,
-        l_inv.as_ref(),
-        BlockStructure::TriangularLower,
-        T::from_count(1.0),
-        par,
-    );
-    drop(l_inv);
+    })?;
     let diagonal: Vec<T> = (0..n).map(|k| p[(k, k)]).collect();
     for j in 0..n {
         for k in 0..j {

@@ -42,6 +42,7 @@ mod popularity;
 mod random;
 mod real;
 mod reuse;
+mod spd_inverse;
 mod train;
 mod two_tower;
 
