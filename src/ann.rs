@@ -769,23 +769,20 @@ mod tests {
         }
     }
 
-    /// Recall rises with ef_search, and the same seed builds the same graph.
+    /// Recall rises with the search's breadth over one built graph, and the
+    /// same seed builds the same graph.
     #[test]
     fn hnsw_recall_grows_with_ef_and_the_build_is_seeded() {
         let (dim, n, k) = (16, 3000, 10);
         let items = random_items(n, dim, 5);
         let queries = random_items(50, dim, 6);
+        let params = HnswParams {
+            m: 6,
+            ef_construction: 40,
+            ef_search: 10,
+        };
+        let index = Hnsw::build(dim, &items, params, 7);
         let recall = |ef: usize| {
-            let index = Hnsw::build(
-                dim,
-                &items,
-                HnswParams {
-                    m: 6,
-                    ef_construction: 40,
-                    ef_search: ef,
-                },
-                7,
-            );
             let mut hits = 0;
             for q in queries.chunks_exact(dim) {
                 let got = index.search(q, k, ef, &|_| false);
@@ -796,26 +793,8 @@ mod tests {
         };
         let (low, high) = (recall(10), recall(200));
         assert!(high > low && high > 0.95, "recall {low} → {high}");
-        let a = Hnsw::build(
-            dim,
-            &items,
-            HnswParams {
-                m: 6,
-                ef_construction: 40,
-                ef_search: 10,
-            },
-            7,
-        );
-        let b = Hnsw::build(
-            dim,
-            &items,
-            HnswParams {
-                m: 6,
-                ef_construction: 40,
-                ef_search: 10,
-            },
-            7,
-        );
+        let a = Hnsw::build(dim, &items, params, 7);
+        let b = Hnsw::build(dim, &items, params, 7);
         assert_eq!((a.base, a.upper), (b.base, b.upper));
     }
 

@@ -12,9 +12,9 @@
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor;
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
+use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::traits::math_utils::one;
 use faer::traits::RealField;
-use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, Par};
 
 /// Blocks at most this size are inverted through a copy of themselves
