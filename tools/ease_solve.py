@@ -12,8 +12,8 @@ inverse, and the peak resident memory, to compare with
 At Gowalla's 40,981 items SciPy's OpenBLAS (0.3.31, the wheel's) crashes
 inside spotrf with 2 threads, with the 32-bit and the ILP64 wrappers
 alike and with an 8 MB or 1 GB stack; with OPENBLAS_NUM_THREADS=1 it runs
-(2026-12-08). A single-threaded peer needs recsweep timed on one thread too
-(`RAYON_NUM_THREADS=1`).
+(2026-12-08). A single-threaded peer needs recsweep's solve timed on one
+thread too.
 """
 import resource
 import sys
