@@ -431,14 +431,13 @@ impl Facts<'_> {
             return None;
         }
         Some(if c.diff() > 0.0 {
-            format!(
-                "Accuracy costs popularity bias here: {}'s lists average {} train interactions per item ({arp}), {}'s {} at {metric} {} (p = {}).",
-                best.model,
-                self.value_of(best, arp),
-                lowest_other.0.model,
-                self.value_of(lowest_other.0, arp),
-                self.value(lowest_other.0),
-                format_p(c.p_raw)
+            less_biased_than_leader(
+                [&best.model, &lowest_other.0.model],
+                [self.value_of(best, arp), self.value_of(lowest_other.0, arp)],
+                [self.value(best), self.value(lowest_other.0)],
+                [arp, metric],
+                &format_p(c.p_raw),
+                self.beats_significantly(&best.model, &lowest_other.0.model),
             )
         } else {
             format!(
@@ -453,7 +452,32 @@ impl Facts<'_> {
     }
 }
 
-/// `a`, `a and b`, `a, b and c`.
+/// The leader's lists are significantly more popular than another
+/// competitive model's (`[leader, other]` names, their ARP and their
+/// selection-metric values): a trade-off only where the leader is also
+/// significantly more accurate; otherwise the bias buys no detectable
+/// accuracy, and the sentence says that instead.
+fn less_biased_than_leader(
+    models: [&str; 2],
+    arp_values: [String; 2],
+    values: [String; 2],
+    [arp, metric]: [MetricId; 2],
+    p: &str,
+    leader_ahead: bool,
+) -> String {
+    let [leader, other] = models;
+    let [leader_arp, other_arp] = arp_values;
+    let [leader_value, other_value] = values;
+    match leader_ahead {
+        true => format!(
+            "Accuracy costs popularity bias here: {leader}'s lists average {leader_arp} train interactions per item ({arp}), {other}'s {other_arp} at {metric} {other_value} (p = {p})."
+        ),
+        false => format!(
+            "{other}'s lists are less popular than {leader}'s ({arp} {other_arp} against {leader_arp}, p = {p}) while their {metric} cannot be told apart ({other_value} against {leader_value}): here popularity bias buys no detectable accuracy."
+        ),
+    }
+}
+
 /// A τ's interval over resampled users and seeds, in words.
 fn tau_interval(low: f64, high: f64) -> String {
     match low == high {
@@ -466,6 +490,7 @@ fn tau_interval(low: f64, high: f64) -> String {
     }
 }
 
+/// `a`, `a and b`, `a, b and c`.
 fn join_names(names: &[String]) -> String {
     match names {
         [] => String::new(),
@@ -536,6 +561,38 @@ mod tests {
             edge: None,
             best_vs_second: contrast(("x", &a), ("y", &b), &CompareSpec::default(), 0),
         }
+    }
+
+    /// "Accuracy costs popularity bias" only where the leader is
+    /// significantly ahead; otherwise the sentence says the bias buys
+    /// nothing detectable.
+    #[test]
+    fn a_bias_trade_off_is_claimed_only_for_a_significant_leader() {
+        let at = |kind| MetricId { kind, k: 10 };
+        let sentence = |ahead| {
+            less_biased_than_leader(
+                ["ease", "mf"],
+                ["199.0".into(), "153.9".into()],
+                ["0.072".into(), "0.070".into()],
+                [at(MetricKind::Arp), at(MetricKind::Ndcg)],
+                "7.3e-9",
+                ahead,
+            )
+        };
+        let ahead = sentence(true);
+        assert!(
+            ahead.starts_with("Accuracy costs popularity bias here: ease's"),
+            "{ahead}"
+        );
+        let tied = sentence(false);
+        assert!(!tied.contains("costs"), "{tied}");
+        assert!(
+            tied.contains(
+                "mf's lists are less popular than ease's (arp@10 153.9 against 199.0, p = 7.3e-9)"
+            ),
+            "{tied}"
+        );
+        assert!(tied.contains("(0.070 against 0.072)"), "{tied}");
     }
 
     #[test]
