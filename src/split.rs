@@ -5,6 +5,11 @@
 //! cold-start splits hold out whole items (or users), so the held-out
 //! entities have no train interaction at all; `files` takes a split made
 //! elsewhere, one file per part.
+//!
+//! `selection.folds: k` asks for k validation folds instead of one: the same
+//! test part, and the rest (what train and validation share) partitioned so
+//! that each fold validates on a disjoint share and trains on the others
+//! ([`Fold`]; docs/spec.md, "Validation folds").
 
 use std::path::PathBuf;
 
@@ -340,6 +345,14 @@ pub enum SplitError {
         users: usize,
         interactions: usize,
     },
+    #[error("selection.folds: the {method} split has one validation part (the latest share of the data, or the given file), not folds; use random_holdout, leave_one_out, a cold split, or files with `validation: true`")]
+    NoFolds { method: &'static str },
+    #[error("selection.folds: {count} folds of the {n} {side} outside test leave a fold empty; use at most {n} folds")]
+    EmptyFold {
+        side: &'static str,
+        n: usize,
+        count: usize,
+    },
     #[error("split.test_fraction: {fraction} of {n} {side} holds out round({fraction}·{n}) = 0 {side} for {part}; a {method} split needs at least one (use test_fraction ≥ {least})")]
     NothingHeldOut {
         method: &'static str,
@@ -359,26 +372,88 @@ enum Part {
     Test,
 }
 
+/// One of k validation folds: the `index`-th share of what is not test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fold {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Fold {
+    /// This fold's share of `rest` (shuffled or ordered by the caller):
+    /// the k shares are contiguous, disjoint and cover `rest`, their sizes
+    /// differing by at most one.
+    fn of<'a, T>(&self, rest: &'a [T]) -> &'a [T] {
+        let n = rest.len();
+        &rest[self.index * n / self.count..(self.index + 1) * n / self.count]
+    }
+}
+
 pub fn split(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split, SplitError> {
+    split_fold(data, spec, seed, None)
+}
+
+/// The split of each of `count` validation folds, in fold order: the same
+/// train ∪ validation and test in every one.
+pub fn folds(
+    data: &Interactions,
+    spec: &SplitSpec,
+    seed: u64,
+    count: usize,
+) -> Result<Vec<Split>, SplitError> {
+    (0..count)
+        .map(|index| split_fold(data, spec, seed, Some(Fold { index, count })))
+        .collect()
+}
+
+fn split_fold(
+    data: &Interactions,
+    spec: &SplitSpec,
+    seed: u64,
+    fold: Option<Fold>,
+) -> Result<Split, SplitError> {
     let fraction = spec.test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
     let validation = spec.has_validation();
+    let no_folds = || match fold {
+        Some(_) => Err(SplitError::NoFolds {
+            method: spec.method.as_str(),
+        }),
+        None => Ok(()),
+    };
     match spec.method {
-        SplitMethod::Files => build(data, spec, given_parts(data, spec, seed)?, 0, None),
-        SplitMethod::ColdItems | SplitMethod::ColdUsers => {
-            cold(data, spec, fraction, validation, seed)
+        SplitMethod::Files => {
+            if matches!(spec.validation, Validation::File(_)) {
+                no_folds()?;
+            }
+            build(data, spec, given_parts(data, spec, seed, fold)?, 0, None)
         }
-        SplitMethod::LeaveOneOut => build(data, spec, leave_one_out(data, validation), 0, None),
-        SplitMethod::RandomHoldout => {
-            let parts = random_holdout(data, fraction, validation, seed);
+        SplitMethod::ColdItems | SplitMethod::ColdUsers => {
+            cold(data, spec, fraction, validation, seed, fold)
+        }
+        SplitMethod::LeaveOneOut => {
+            let parts = leave_one_out(data, validation, fold);
             build(data, spec, parts, 0, None)
         }
-        SplitMethod::Temporal => temporal(data, spec, fraction, validation),
+        SplitMethod::RandomHoldout => {
+            let parts = random_holdout(data, fraction, validation, seed, fold);
+            build(data, spec, parts, 0, None)
+        }
+        SplitMethod::Temporal => {
+            no_folds()?;
+            temporal(data, spec, fraction, validation)
+        }
     }
 }
 
 /// The parts the files gave; without a validation file, one carved from
-/// each user's train rows at random, as random_holdout carves its own.
-fn given_parts(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Vec<Part>, SplitError> {
+/// each user's train rows at random, as random_holdout carves its own (or
+/// the fold's share of them).
+fn given_parts(
+    data: &Interactions,
+    spec: &SplitSpec,
+    seed: u64,
+    fold: Option<Fold>,
+) -> Result<Vec<Part>, SplitError> {
     let given = data.parts.as_ref().ok_or(SplitError::NoParts)?;
     let mut parts: Vec<Part> = given
         .iter()
@@ -395,7 +470,11 @@ fn given_parts(data: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Vec<P
                 .filter(|&r| parts[r] == Part::Train)
                 .collect();
             shuffle_for_user(&mut train, user, seed);
-            for &r in &train[..holdout_size(train.len(), FILES_VALIDATION_FRACTION)] {
+            let carved = match fold {
+                Some(f) => f.of(&train),
+                None => &train[..holdout_size(train.len(), FILES_VALIDATION_FRACTION)],
+            };
+            for &r in carved {
                 parts[r] = Part::Validation;
             }
         }
@@ -412,23 +491,30 @@ fn cold(
     fraction: f64,
     validation: bool,
     seed: u64,
+    fold: Option<Fold>,
 ) -> Result<Split, SplitError> {
     let side = spec.cold_side().expect("a cold split");
     let (ids, n) = match side {
         Side::Items => (&data.items, data.n_items()),
         Side::Users => (&data.users, data.n_users()),
     };
-    let of = held_out_entities(n, fraction, validation, seed).map_err(|(part, n)| {
-        SplitError::NothingHeldOut {
-            method: spec.method.as_str(),
-            side: side.as_str(),
-            part,
-            fraction,
-            n,
-            // round(f·n) ≥ 1 from f = 0.5/n on.
-            least: crate::format::format_number(0.5 / n.max(1) as f64),
-        }
-    })?;
+    let of =
+        held_out_entities(n, fraction, validation, seed, fold).map_err(|(part, n)| match fold {
+            Some(f) if part == FOLD => SplitError::EmptyFold {
+                side: side.as_str(),
+                n,
+                count: f.count,
+            },
+            _ => SplitError::NothingHeldOut {
+                method: spec.method.as_str(),
+                side: side.as_str(),
+                part,
+                fraction,
+                n,
+                // round(f·n) ≥ 1 from f = 0.5/n on.
+                least: crate::format::format_number(0.5 / n.max(1) as f64),
+            },
+        })?;
     let parts: Vec<Part> = ids.iter().map(|&e| of[e as usize]).collect();
     let mut split = build(data, spec, parts, 0, None)?;
     split.stats.cold_test = Some(of.iter().filter(|&&p| p == Part::Test).count());
@@ -454,8 +540,12 @@ fn cold(
     Ok(split)
 }
 
-/// Each user's latest interaction for test, the one before for validation.
-fn leave_one_out(data: &Interactions, validation: bool) -> Vec<Part> {
+/// Each user's latest interaction for test, the one before for validation;
+/// fold f of k validates on the (f+2)-th latest instead (users with fewer
+/// than f+3 interactions have none in that fold): k single held-out items
+/// per user rather than one.
+fn leave_one_out(data: &Interactions, validation: bool, fold: Option<Fold>) -> Vec<Part> {
+    let back = fold.map_or(0, |f| f.index);
     let mut parts = vec![Part::Train; data.len()];
     for rows in rows_by_user(data) {
         let ordered = time_ordered(data, rows);
@@ -463,16 +553,22 @@ fn leave_one_out(data: &Interactions, validation: bool) -> Vec<Part> {
         if n >= 2 {
             parts[ordered[n - 1]] = Part::Test;
         }
-        if validation && n >= 3 {
-            parts[ordered[n - 2]] = Part::Validation;
+        if validation && n >= 3 + back {
+            parts[ordered[n - 2 - back]] = Part::Validation;
         }
     }
     parts
 }
 
 /// A seeded random share of each user's interactions for test, the same
-/// share of the rest for validation.
-fn random_holdout(data: &Interactions, fraction: f64, validation: bool, seed: u64) -> Vec<Part> {
+/// share of the rest for validation (or the fold's share of the rest).
+fn random_holdout(
+    data: &Interactions,
+    fraction: f64,
+    validation: bool,
+    seed: u64,
+    fold: Option<Fold>,
+) -> Vec<Part> {
     let mut parts = vec![Part::Train; data.len()];
     for (user, mut rows) in rows_by_user(data).into_iter().enumerate() {
         shuffle_for_user(&mut rows, user, seed);
@@ -482,7 +578,11 @@ fn random_holdout(data: &Interactions, fraction: f64, validation: bool, seed: u6
         }
         if validation {
             let rest = &rows[n_test..];
-            for &r in &rest[..holdout_size(rest.len(), fraction)] {
+            let carved = match fold {
+                Some(f) => f.of(rest),
+                None => &rest[..holdout_size(rest.len(), fraction)],
+            };
+            for &r in carved {
                 parts[r] = Part::Validation;
             }
         }
@@ -609,16 +709,21 @@ fn build(
 
 /// Which part each entity (item or user) of a cold split goes to: a seeded
 /// shuffle, the first round(fraction·n) to test, round(fraction·rest) of
-/// the rest to validation, the others to train (at least one entity stays
-/// in train). A part that rounds to nothing is an error, (part, n): unlike
+/// the rest to validation (or the fold's share of the rest), the others to
+/// train (at least one entity stays in train). A part that rounds to
+/// nothing is an error, (part, n): unlike
 /// a per-user holdout, where one item more is a small change, one whole
 /// item or user held out where the spec asked for none makes every list
 /// trivially perfect.
+/// The part [`held_out_entities`] names when a fold came out empty.
+const FOLD: &str = "validation fold";
+
 fn held_out_entities(
     n: usize,
     fraction: f64,
     validation: bool,
     seed: u64,
+    fold: Option<Fold>,
 ) -> Result<Vec<Part>, (&'static str, usize)> {
     let size = |n: usize, part| match (fraction * n as f64).round() as usize {
         0 => Err((part, n)),
@@ -633,7 +738,12 @@ fn held_out_entities(
     }
     if validation {
         let rest = &order[n_test..];
-        for &e in &rest[..size(rest.len(), "validation")?] {
+        let carved = match fold {
+            Some(f) if f.of(rest).is_empty() => return Err((FOLD, rest.len())),
+            Some(f) => f.of(rest),
+            None => &rest[..size(rest.len(), "validation")?],
+        };
+        for &e in carved {
             of[e] = Part::Validation;
         }
     }
@@ -896,5 +1006,95 @@ mod tests {
             })
             .collect();
         assert!(draws.len() > 1, "the seed picks the rows");
+    }
+
+    /// Every fold of `k`: the same test and train ∪ validation, validation
+    /// parts pairwise disjoint; returns the folds.
+    fn check_folds(d: &Interactions, sp: &SplitSpec, k: usize) -> Vec<Split> {
+        let all = folds(d, sp, 5, k).unwrap();
+        assert_eq!(all.len(), k);
+        let union = |s: &Split| {
+            let mut pairs: Vec<(u32, u32)> = s.train.pairs().collect();
+            pairs.extend(s.validation.as_ref().unwrap().pairs());
+            pairs.sort_unstable();
+            pairs
+        };
+        for s in &all {
+            assert_eq!(s.test, all[0].test, "{:?}: test is the same", sp.method);
+            assert_eq!(
+                union(s),
+                union(&all[0]),
+                "{:?}: train ∪ validation",
+                sp.method
+            );
+        }
+        for (a, x) in all.iter().enumerate() {
+            for y in &all[a + 1..] {
+                let (vx, vy) = (
+                    x.validation.as_ref().unwrap(),
+                    y.validation.as_ref().unwrap(),
+                );
+                assert!(
+                    vx.pairs().all(|(u, i)| !vy.contains(u as usize, i)),
+                    "{:?}: folds overlap",
+                    sp.method
+                );
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn folds_partition_what_test_leaves_and_keep_test() {
+        // random_holdout: the k shares cover every non-test row.
+        let sp = spec(SplitMethod::RandomHoldout, true, Some(0.2));
+        let all = check_folds(&wide(), &sp, 3);
+        let validated: usize = all
+            .iter()
+            .map(|s| s.validation.as_ref().unwrap().nnz())
+            .sum();
+        assert_eq!(
+            validated,
+            all[0].train.nnz() + all[0].validation.as_ref().unwrap().nnz()
+        );
+        // leave_one_out: u0 (4 rows: items 0, 2, 3, 1 by time) validates on
+        // its 2nd latest (3), then 3rd latest (2), then has none; u1 (2
+        // rows) never has one.
+        let sp = spec(SplitMethod::LeaveOneOut, true, None);
+        let all = check_folds(&data(), &sp, 3);
+        let rows: Vec<&[u32]> = all
+            .iter()
+            .map(|s| s.validation.as_ref().unwrap().row(0))
+            .collect();
+        assert_eq!(rows, [&[3u32][..], &[2], &[]]);
+        assert!(all
+            .iter()
+            .all(|s| s.validation.as_ref().unwrap().row(1).is_empty()));
+        // cold_items: 8 non-test items in shares of 2, 3 and 3.
+        let sp = spec(SplitMethod::ColdItems, true, Some(0.2));
+        let all = check_folds(&wide(), &sp, 3);
+        let held = |s: &Split| {
+            let counts = s.validation.as_ref().unwrap().column_counts();
+            counts.iter().filter(|&&c| c > 0).count()
+        };
+        assert_eq!(all.iter().map(held).collect::<Vec<_>>(), [2, 3, 3]);
+        assert!(matches!(
+            folds(&wide(), &sp, 5, 9),
+            Err(SplitError::EmptyFold { n: 8, count: 9, .. })
+        ));
+        // Temporal's one latest share and a given file have no folds.
+        let sp = spec(SplitMethod::Temporal, true, Some(0.2));
+        assert!(matches!(
+            folds(&data(), &sp, 5, 2),
+            Err(SplitError::NoFolds { .. })
+        ));
+        let mut d = data();
+        d.parts = Some(vec![0, 2, 0, 1, 2, 0, 2]);
+        let mut sp = spec(SplitMethod::Files, false, None);
+        sp.validation = Validation::File("v.tsv".into());
+        assert!(matches!(
+            folds(&d, &sp, 5, 2),
+            Err(SplitError::NoFolds { .. })
+        ));
     }
 }

@@ -61,6 +61,18 @@ fn range_and_cross_field_rules() {
             "split.test_fraction: 1.5 is out of range",
         ),
         (
+            "selection: {folds: 1}",
+            "selection.folds: 1 folds: use 2 to 20",
+        ),
+        (
+            "split: {validation: false}\nselection: {folds: 3}",
+            "selection.folds: folds rotate the validation part, and this split has none",
+        ),
+        (
+            "split: {method: temporal, validation: true}\nselection: {folds: 3}",
+            "selection.folds: the temporal split has one validation part",
+        ),
+        (
             "selection: {metric: coverage@10}",
             "selection.metric: `coverage` is not a per-user accuracy metric",
         ),

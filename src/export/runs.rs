@@ -120,11 +120,15 @@ pub fn trial_content(experiment: &ExperimentRecord, record: &TrialRecord) -> Con
     if trial.refit {
         params.push(("refit".to_string(), "true".to_string()));
     }
+    if let Some(fold) = trial.fold {
+        params.push(("fold".to_string(), fold.to_string()));
+    }
     flatten_mapping("params", &trial.params, &mut params);
     let mut name = format!(
-        "{} {configuration} seed {}{}",
+        "{} {configuration} seed {}{}{}",
         trial.model_name,
         trial.seed_index,
+        trial.fold.map_or(String::new(), |f| format!(" fold {f}")),
         if trial.refit { " refit" } else { "" }
     );
     if name.chars().count() > MAX_RUN_NAME {

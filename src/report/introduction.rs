@@ -48,9 +48,15 @@ pub(super) fn render(out: &mut String, report: &Report) {
         true => ", **refit on train ∪ validation** (models trained in epochs for the epoch count early stopping kept on validation),",
         false => "",
     };
+    let over = match spec.selection.folds {
+        Some(k) => format!(
+            "mean over **{k} validation folds** and seeds: replicate r holds out fold r mod {k}"
+        ),
+        None => "mean over seeds".to_string(),
+    };
     let _ = writeln!(
         out,
-        "Each model's configuration is selected on **{part} {metric}** (mean over seeds){refit} and reported on **test**. \
+        "Each model's configuration is selected on **{part} {metric}** ({over}){refit} and reported on **test**. \
          Protocol: {protocol}. ± is the half-width of a 95% interval over users and seeds (docs/statistics.md)."
     );
     let _ = writeln!(

@@ -48,9 +48,10 @@ pub(super) fn render(out: &mut String, report: &Report) {
             format!("`{}`", row.id),
             row.model.clone(),
             row.knobs.clone(),
-            match row.refit {
-                true => format!("{} refit", row.seed_index),
-                false => row.seed_index.to_string(),
+            match (row.refit, row.fold) {
+                (true, _) => format!("{} refit", row.seed_index),
+                (false, Some(f)) => format!("{} (fold {f})", row.seed_index),
+                (false, None) => row.seed_index.to_string(),
             },
         ];
         match &row.outcome {
@@ -106,6 +107,8 @@ pub struct TrialRow {
     pub model: String,
     pub knobs: String,
     pub seed_index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
     /// A selected configuration retrained on train ∪ validation: what the
     /// leaderboard scores under `selection.refit`.
     pub refit: bool,
@@ -122,6 +125,7 @@ pub(super) fn trial_rows(
         model: r.trial.model_name.clone(),
         knobs: describe_knobs(&r.trial.knobs),
         seed_index: r.trial.seed_index,
+        fold: r.trial.fold,
         refit,
         outcome: r.outcome.clone(),
     };

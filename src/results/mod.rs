@@ -263,6 +263,37 @@ pub struct SelectionConfidence {
     pub probability: f64,
 }
 
+/// `tables[c][s]`'s `metric` column over the users of any table, in user
+/// order, NaN where a table lacks the user: validation folds hold out
+/// different users, and the resampling draws users by position.
+fn aligned_by_user(tables: &[Vec<PerUser>], metric: MetricId) -> Vec<Vec<Vec<f64>>> {
+    let mut users: Vec<u32> = tables
+        .iter()
+        .flatten()
+        .flat_map(|t| t.users.iter().copied())
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    tables
+        .iter()
+        .map(|seeds| {
+            seeds
+                .iter()
+                .filter_map(|t| {
+                    let column = t.column(metric)?;
+                    let mut row = vec![f64::NAN; users.len()];
+                    for (u, v) in t.users.iter().zip(column) {
+                        if let Ok(at) = users.binary_search(u) {
+                            row[at] = *v;
+                        }
+                    }
+                    Some(row)
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// For each selected configuration (indices into `configs`), the
 /// probability that it is really the best on validation of its model's
 /// configurations ([`crate::stats::selection_probability`]). Models with one
@@ -284,17 +315,15 @@ pub fn selection_confidence(
         if mine.len() < 2 {
             continue;
         }
-        let mut values = Vec::with_capacity(mine.len());
+        let mut tables = Vec::with_capacity(mine.len());
         for &i in &mine {
             let mut seeds = Vec::new();
             for trial in &configs[i].trials {
-                let column = results
-                    .read_per_user_validation(&trial.trial.id)?
-                    .and_then(|p| p.column(metric).map(<[f64]>::to_vec));
-                seeds.extend(column);
+                seeds.extend(results.read_per_user_validation(&trial.trial.id)?);
             }
-            values.push(seeds);
+            tables.push(seeds);
         }
+        let values = aligned_by_user(&tables, metric);
         let Some(position) = mine.iter().position(|&i| i == chosen) else {
             continue;
         };

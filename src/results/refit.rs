@@ -11,7 +11,7 @@ use crate::store::{Outcome, TrialRecord};
 use crate::sweep::{stable_hash, Trial};
 
 /// The refit of one seed of a selected configuration: the same model,
-/// params and seed, marked `refit`. A model trained in epochs keeps the
+/// params and seed, marked `refit`, with no fold. A model trained in epochs keeps the
 /// epoch count early stopping chose on validation (`epochs` set to the
 /// kept epoch), since refit has no validation to stop on.
 pub fn refit_trial(record: &TrialRecord) -> Trial {
@@ -27,6 +27,8 @@ pub fn refit_trial(record: &TrialRecord) -> Trial {
         }
     }
     trial.refit = true;
+    // Train ∪ validation is the same whichever fold the replicate held out.
+    trial.fold = None;
     trial.id = stable_hash(&(
         "refit",
         &trial.model_name,

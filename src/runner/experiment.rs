@@ -28,11 +28,17 @@ pub struct Experiment {
     pub dataset: DatasetStats,
     /// The dataset's user and item features (none when it declares none).
     pub features: Features,
+    /// The split of validation fold 0, the only one without
+    /// `selection.folds` (its statistics are the ones reported).
     pub split: Split,
     pub expansion: Expansion,
     pub context: String,
-    /// One per protocol of the spec, in its order (the first is primary).
+    /// One per protocol of the spec, in its order (the first is primary),
+    /// for fold 0.
     pub candidates: Vec<Candidates>,
+    /// Folds 1..k of `selection.folds` (empty without): the same test part
+    /// and test candidates, another validation part.
+    other_folds: Vec<FoldParts>,
     /// Wall seconds of each preparation phase (load or generate, features,
     /// split), in order: what `run` prints so large runs can be profiled.
     pub phases: Vec<(&'static str, f64)>,
@@ -148,6 +154,12 @@ fn held_out_warnings(split: &Split, method: split::SplitMethod, k: usize) -> Vec
 pub struct Labels {
     pub users: Vec<String>,
     pub items: Vec<String>,
+}
+
+/// One validation fold's split and its candidates per protocol.
+struct FoldParts {
+    split: Split,
+    candidates: Vec<Candidates>,
 }
 
 /// What a protocol ranks: None for full ranking, else each user's sampled
@@ -316,6 +328,12 @@ fn context(
         FORMAT,
         env!("CARGO_PKG_VERSION"),
     ));
+    // Folds change what each trial trains on; a spec without them keeps
+    // its old context.
+    let context = match spec.selection.folds {
+        Some(k) => stable_hash(&(&context, "folds", k)),
+        None => context,
+    };
     // A simulation's trials carry what the section produced, so its
     // settings enter the context; a spec without one keeps its old one.
     let context = match &spec.simulation {
@@ -331,6 +349,18 @@ fn context(
 }
 
 impl Experiment {
+    /// The split and candidates a trial validating on `fold` uses (fold 0
+    /// for None: no folds, or a refit).
+    pub fn fold(&self, fold: Option<usize>) -> (&Split, &[Candidates]) {
+        match fold.filter(|&f| f > 0) {
+            Some(f) => {
+                let other = &self.other_folds[f - 1];
+                (&other.split, &other.candidates)
+            }
+            None => (&self.split, &self.candidates),
+        }
+    }
+
     pub fn prepare(valid: ValidSpec) -> Result<Self, RunError> {
         let (spec, mut expansion) = valid.into_parts();
         let mut phases = Vec::new();
@@ -354,7 +384,11 @@ impl Experiment {
         if spec.dataset.features.is_some() {
             lap("features");
         }
-        let split = split::split(&data, &spec.split, spec.seed)?;
+        let mut splits = match spec.selection.folds {
+            Some(k) => split::folds(&data, &spec.split, spec.seed, k)?,
+            None => vec![split::split(&data, &spec.split, spec.seed)?],
+        };
+        let split = splits.remove(0);
         lap("split");
         let extras = external_extras(&spec, &data);
         check_catalogue_sizes(&spec, &expansion, split.n_items())?;
@@ -379,13 +413,30 @@ impl Experiment {
         }
         let context = context(&spec, &dataset, &features, randomised.as_ref());
         let propensity_fit = fitted_propensity(&spec, &split, randomised.as_ref())?;
-        let candidates = spec
-            .evaluation
-            .protocol
-            .0
-            .iter()
-            .enumerate()
-            .map(|(i, p)| Candidates::draw(*p, i, &split, randomised.as_ref(), spec.seed))
+        let draw_all = |split: &Split| -> Vec<Candidates> {
+            spec.evaluation
+                .protocol
+                .0
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Candidates::draw(*p, i, split, randomised.as_ref(), spec.seed))
+                .collect()
+        };
+        let candidates = draw_all(&split);
+        // Test candidates stay fold 0's: a popularity sampler reads each
+        // fold's train, and every fold must rank the same test lists.
+        let other_folds = splits
+            .into_iter()
+            .map(|split| {
+                let mut own = draw_all(&split);
+                for (c, first) in own.iter_mut().zip(&candidates) {
+                    c.test.clone_from(&first.test);
+                }
+                FoldParts {
+                    split,
+                    candidates: own,
+                }
+            })
             .collect();
         let simulation_log = spec.simulation.as_ref().map(|_| whole_log(&split));
         let refit_train = spec
@@ -417,6 +468,7 @@ impl Experiment {
             expansion,
             context,
             candidates,
+            other_folds,
             phases,
             preferences,
             fitted_truth,

@@ -24,6 +24,7 @@ use crate::store::{
 use crate::sweep::Trial;
 
 use super::{Candidates, Experiment};
+use crate::split::Split;
 
 /// Everything a successful trial produced.
 struct Evaluated {
@@ -45,6 +46,9 @@ struct Evaluated {
 /// What every trial of an experiment shares for fitting and scoring.
 struct Setting<'a> {
     experiment: &'a Experiment,
+    /// The trial's validation fold's split and candidates.
+    split: &'a Split,
+    candidates: &'a [Candidates],
     /// Where external programs work, a folder per trial.
     work: PathBuf,
     popularity: Vec<u32>,
@@ -54,8 +58,14 @@ struct Setting<'a> {
 }
 
 impl<'a> Setting<'a> {
-    fn new(experiment: &'a Experiment, work: PathBuf, reuse: &'a Reuse) -> Self {
-        let (split, spec) = (&experiment.split, &experiment.spec);
+    fn new(
+        experiment: &'a Experiment,
+        fold: Option<usize>,
+        work: PathBuf,
+        reuse: &'a Reuse,
+    ) -> Self {
+        let (split, candidates) = experiment.fold(fold);
+        let spec = &experiment.spec;
         let popularity = split.train.column_counts();
         Self {
             items: ItemStats::new(
@@ -73,6 +83,8 @@ impl<'a> Setting<'a> {
                 metrics: spec.evaluation.metrics.clone(),
             },
             experiment,
+            split,
+            candidates,
             work,
             reuse,
         }
@@ -82,7 +94,7 @@ impl<'a> Setting<'a> {
     /// ones, and validation ones unless it is a refit), the original ids,
     /// and a fresh folder under the results.
     fn job<'t>(&'t self, trial: &'t Trial) -> ExternalJob<'t> {
-        let split = &self.experiment.split;
+        let split = self.split;
         let validation = split.validation.as_ref().filter(|_| !trial.refit);
         let mut targets = split.test.nonempty_rows();
         if let Some(v) = validation {
@@ -116,7 +128,7 @@ impl<'a> Setting<'a> {
     /// The selection metric on validation (primary protocol, before any
     /// scoring-time penalty): what epoch-trained models log and stop on.
     fn monitor(&self, scorer: &dyn Scorer) -> f64 {
-        let (split, spec) = (&self.experiment.split, &self.experiment.spec);
+        let (split, spec) = (self.split, &self.experiment.spec);
         let selection = spec.selection.metric;
         let monitor_set = MetricSet {
             cutoffs: vec![selection.k],
@@ -130,7 +142,7 @@ impl<'a> Setting<'a> {
             truth: validation,
             exclude: vec![&split.train],
             history: Some(&split.train),
-            candidates: self.experiment.candidates[0].validation.as_ref(),
+            candidates: self.candidates[0].validation.as_ref(),
             preferences: self.experiment.preferences.as_ref().map(|p| p as _),
         };
         evaluate(
@@ -153,7 +165,7 @@ impl<'a> Setting<'a> {
         c: &Candidates,
         refit: bool,
     ) -> (Option<Evaluation>, Evaluation) {
-        let split = &self.experiment.split;
+        let split = self.split;
         let block = self.experiment.spec.evaluation.block_users;
         // The randomised protocol has a test set alone: validation stays
         // the primary protocol's.
@@ -182,7 +194,7 @@ impl<'a> Setting<'a> {
     /// excluding train and validation; a randomised test ranks every item
     /// shown, whatever the log holds.
     fn test_target(&self, c: &'a Candidates) -> Target<'a> {
-        let split = &self.experiment.split;
+        let split = self.split;
         let mut exclude = Vec::new();
         if c.truth.is_none() {
             exclude.push(&split.train);
@@ -263,11 +275,11 @@ impl<'a> Setting<'a> {
         train: &CsrMatrix,
         refit: bool,
     ) -> Box<StageRecord> {
-        let split = &self.experiment.split;
+        let split = self.split;
         let alone = evaluate_stages(
             test,
             stages,
-            &self.test_target(&self.experiment.candidates[0]),
+            &self.test_target(&self.candidates[0]),
             &self.set,
             &self.items,
             self.experiment.spec.evaluation.block_users,
@@ -300,7 +312,7 @@ impl<'a> Setting<'a> {
 
     /// Fits the trial's model and scores it under every protocol.
     fn fit_and_score(&self, trial: &Trial) -> Result<Evaluated, String> {
-        let split = &self.experiment.split;
+        let split = self.split;
         let config = trial
             .model
             .configure(&trial.params)
@@ -350,7 +362,7 @@ impl<'a> Setting<'a> {
             let _ = std::fs::remove_dir(&job.work);
         }
         let scorer = Penalized::wrap(fitted.scorer, config.popularity(), popularity);
-        let candidates = &self.experiment.candidates;
+        let candidates = self.candidates;
         let (validation, mut test) = self.score(scorer.as_ref(), &candidates[0], trial.refit);
         let stages = scorer
             .stages()
@@ -406,7 +418,12 @@ pub(super) fn run_trial(
     results: &ResultsDir,
     reuse: &Reuse,
 ) -> Result<TrialRecord, StoreError> {
-    let setting = Setting::new(experiment, results.root().join("external"), reuse);
+    let setting = Setting::new(
+        experiment,
+        trial.fold,
+        results.root().join("external"),
+        reuse,
+    );
     let attempt = catch_unwind(AssertUnwindSafe(|| setting.fit_and_score(trial)));
     let outcome = attempt.unwrap_or_else(|panic| {
         Err(format!(

@@ -33,7 +33,7 @@ pub use crate::data::{
 };
 pub use crate::eval::{Protocol, Protocols, Sampler};
 pub use crate::simulation::SimulationSpec;
-pub use crate::split::{SplitMethod, SplitSpec};
+pub use crate::split::{SplitMethod, SplitSpec, Validation};
 
 /// The base seed of a spec that names none.
 pub const DEFAULT_SEED: u64 = 42;
@@ -446,9 +446,25 @@ pub struct SelectionSpec {
     /// published protocols without a validation split train on all of train.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub refit: bool,
+    /// k validation folds instead of one: each configuration runs at least
+    /// k replicates, replicate r validating on fold r mod k, so selection
+    /// averages over folds as well as seeds (docs/spec.md, "Validation
+    /// folds").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 20))]
+    pub folds: Option<usize>,
 }
 
 impl SelectionSpec {
+    /// Most folds a spec may ask for: each is a copy of the split in memory
+    /// and at least one trial per configuration.
+    pub const MAX_FOLDS: usize = 20;
+
+    /// How many validation parts trials rotate through (1 without folds).
+    pub fn fold_count(&self) -> usize {
+        self.folds.unwrap_or(1)
+    }
+
     fn default_metric() -> MetricId {
         MetricId {
             kind: MetricKind::Ndcg,
@@ -462,6 +478,7 @@ impl Default for SelectionSpec {
         Self {
             metric: Self::default_metric(),
             refit: false,
+            folds: None,
         }
     }
 }

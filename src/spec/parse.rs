@@ -401,6 +401,7 @@ impl Collector<'_> {
                     "refit retrains the configuration selected on validation, and this split has none (`split.validation`)",
                 );
             }
+            self.check_folds(s, sp);
         }
         if let Some(s) = &sweep {
             self.check_sweep(s, split.as_ref());
@@ -666,6 +667,37 @@ impl Collector<'_> {
                     );
                 }
             }
+        }
+    }
+
+    /// `selection.folds`: a count in range, over a split whose validation
+    /// part can be carved k times (not temporal's latest share, not a
+    /// given file).
+    fn check_folds(&mut self, s: &SelectionSpec, sp: &SplitSpec) {
+        let Some(k) = s.folds else { return };
+        if !(2..=SelectionSpec::MAX_FOLDS).contains(&k) {
+            self.push(
+                "selection.folds",
+                format!(
+                    "{k} folds: use 2 to {} (one fold is the default single validation part)",
+                    SelectionSpec::MAX_FOLDS
+                ),
+            );
+        }
+        if !sp.has_validation() {
+            self.push(
+                "selection.folds",
+                "folds rotate the validation part, and this split has none (`split.validation: true`)",
+            );
+        } else if sp.method == SplitMethod::Temporal || matches!(sp.validation, Validation::File(_))
+        {
+            self.push(
+                "selection.folds",
+                format!(
+                    "the {} split has one validation part (temporal's latest share, or a given file), not folds; use random_holdout, leave_one_out, a cold split, or files with `validation: true`",
+                    sp.method.as_str()
+                ),
+            );
         }
     }
 

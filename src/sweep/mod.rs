@@ -44,6 +44,10 @@ pub struct Trial {
     pub knobs: Mapping,
     pub seed_index: usize,
     pub seed: u64,
+    /// The validation fold this replicate holds out (`selection.folds`;
+    /// None with the single validation part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
     /// A selected configuration retrained on train ∪ validation and scored
     /// on test only (`selection.refit`; docs/statistics.md).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -52,7 +56,7 @@ pub struct Trial {
 
 impl Trial {
     /// Whether `stored` computed what this trial computes: the same model,
-    /// name, params and seed (the id hashes exactly these). Where the model
+    /// name, params, seed and fold (the id hashes exactly these). Where the model
     /// sits in the spec (`model_index`), which of its keys were swept
     /// (`knobs`) and the seed's position only label the trial, so
     /// inserting, removing or reordering models reruns nothing else.
@@ -62,6 +66,7 @@ impl Trial {
             && self.model_name == stored.model_name
             && self.params == stored.params
             && self.seed == stored.seed
+            && self.fold == stored.fold
             && self.refit == stored.refit
     }
 }
@@ -669,10 +674,18 @@ impl Expanding {
             } else {
                 1
             };
-            for seed_index in 0..seeds {
+            // Under k folds, a multiple of k replicates, so every fold
+            // weighs the same in the configuration's means.
+            let folds = spec.selection.fold_count();
+            for seed_index in 0..seeds.div_ceil(folds) * folds {
                 let seed = derive_seed(spec.seed, seed_index as u64);
+                let fold = spec.selection.folds.map(|k| seed_index % k);
+                let id = match fold {
+                    Some(f) => stable_hash(&(&name, entry.model, &resolved, seed, f)),
+                    None => stable_hash(&(&name, entry.model, &resolved, seed)),
+                };
                 trials.push(Trial {
-                    id: stable_hash(&(&name, entry.model, &resolved, seed)),
+                    id,
                     config_id: config_id.clone(),
                     model_index: index,
                     model_name: name.clone(),
@@ -681,6 +694,7 @@ impl Expanding {
                     knobs: knobs.clone(),
                     seed_index,
                     seed,
+                    fold,
                     refit: false,
                 });
             }
