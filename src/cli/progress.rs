@@ -18,11 +18,10 @@ pub struct TrialProgress {
 
 fn label(trial: &Trial) -> String {
     format!(
-        "{} [{}] seed {}{}",
+        "{} [{}] seed {}",
         trial.model_name,
         describe_knobs(&trial.knobs),
-        trial.seed_index,
-        if trial.refit { " refit" } else { "" }
+        trial.replicate()
     )
 }
 

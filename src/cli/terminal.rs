@@ -33,7 +33,7 @@ pub fn print_validation(experiment: &Experiment) -> anyhow::Result<()> {
             trial.id.clone(),
             trial.model_name.clone(),
             describe_knobs(&trial.knobs),
-            trial.seed_index.to_string(),
+            trial.replicate(),
         ]);
     }
     print_table(t)?;

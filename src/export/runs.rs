@@ -125,11 +125,9 @@ pub fn trial_content(experiment: &ExperimentRecord, record: &TrialRecord) -> Con
     }
     flatten_mapping("params", &trial.params, &mut params);
     let mut name = format!(
-        "{} {configuration} seed {}{}{}",
+        "{} {configuration} seed {}",
         trial.model_name,
-        trial.seed_index,
-        trial.fold.map_or(String::new(), |f| format!(" fold {f}")),
-        if trial.refit { " refit" } else { "" }
+        trial.replicate()
     );
     if name.chars().count() > MAX_RUN_NAME {
         name = name.chars().take(MAX_RUN_NAME).collect();

@@ -104,9 +104,15 @@ fn selection_table(out: &mut String, report: &Report) {
         return;
     }
     let metric = report.selection_metric;
+    let seeds = match report.record.spec.selection.folds {
+        Some(k) => {
+            format!("replicates (seeds over {k} validation folds; users matched across folds)")
+        }
+        None => "seeds".to_string(),
+    };
     let _ = writeln!(
         out,
-        "**How sure the selection is:** the share of {} resamples of the validation users and of each configuration's seeds in which the selected configuration \
+        "**How sure the selection is:** the share of {} resamples of the validation users and of each configuration's {seeds} in which the selected configuration \
          still has the best validation {metric} among its model's configurations (ties shared). \
          1/n means the choice among n configurations was a draw; validation with few held-out items per user often selects by noise.\n",
         crate::stats::SELECTION_RESAMPLES

@@ -11,6 +11,7 @@ use super::Report;
 use crate::eval::{MetricId, MetricKind};
 use crate::format::describe_knobs;
 use crate::store::{Outcome, TrialRecord};
+use crate::sweep::replicate_label;
 
 /// Every trial, then the errors of failed ones.
 pub(super) fn render(out: &mut String, report: &Report) {
@@ -48,11 +49,7 @@ pub(super) fn render(out: &mut String, report: &Report) {
             format!("`{}`", row.id),
             row.model.clone(),
             row.knobs.clone(),
-            match (row.refit, row.fold) {
-                (true, _) => format!("{} refit", row.seed_index),
-                (false, Some(f)) => format!("{} (fold {f})", row.seed_index),
-                (false, None) => row.seed_index.to_string(),
-            },
+            replicate_label(row.seed_index, row.fold, row.refit),
         ];
         match &row.outcome {
             Outcome::Ok {

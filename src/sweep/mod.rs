@@ -54,7 +54,20 @@ pub struct Trial {
     pub refit: bool,
 }
 
+/// How a replicate reads in tables and logs: its seed's position, then the
+/// validation fold it held out (`selection.folds`) and `refit` where they
+/// apply: `2`, `2 (fold 2)`, `2 refit`.
+pub fn replicate_label(seed_index: usize, fold: Option<usize>, refit: bool) -> String {
+    let fold = fold.map_or(String::new(), |f| format!(" (fold {f})"));
+    format!("{seed_index}{fold}{}", if refit { " refit" } else { "" })
+}
+
 impl Trial {
+    /// [`replicate_label`] of this trial.
+    pub fn replicate(&self) -> String {
+        replicate_label(self.seed_index, self.fold, self.refit)
+    }
+
     /// Whether `stored` computed what this trial computes: the same model,
     /// name, params, seed and fold (the id hashes exactly these). Where the model
     /// sits in the spec (`model_index`), which of its keys were swept
