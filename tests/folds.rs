@@ -1,12 +1,15 @@
 //! `selection.folds`: each configuration's replicates rotate through k
 //! disjoint validation folds over one test part, selection averages over
-//! them, and the report says so.
+//! them, refits learn from train ∪ validation, and the report says so.
 
 mod common;
 
 use std::collections::BTreeSet;
 
+use common::{recsweep, text};
+
 use recsweep::report;
+use recsweep::results::{configurations, load_records, refit_trials};
 use recsweep::sweep::Trial;
 
 const SPEC: &str = "name: folds\nseed: 4\n\
@@ -15,7 +18,7 @@ split: {method: random_holdout, test_fraction: 0.3, validation: true}\n\
 evaluation: {cutoffs: [10], metrics: [recall, ndcg]}\n\
 models:\n  - model: most_pop\n  - model: mf\n    params: {dim: 8, epochs: 3, batch_size: 64}\n\
 sweep:\n  grid:\n    l2: [0.0, 0.001]\n  seeds: 2\n\
-selection: {metric: ndcg@10, folds: 3}\n";
+selection: {metric: ndcg@10, folds: 3, refit: true}\n";
 
 #[test]
 fn replicates_rotate_through_disjoint_folds_that_share_one_test_part() {
@@ -37,7 +40,15 @@ fn replicates_rotate_through_disjoint_folds_that_share_one_test_part() {
     assert!(of("mf").iter().all(|t| t.fold == Some(t.seed_index % 3)));
     let ids: BTreeSet<&str> = trials.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids.len(), trials.len(), "a replicate's fold enters its id");
-    assert_eq!(ran.summary.ran, 3 + 6);
+    // Then one refit per replicate of each selected configuration, with
+    // no fold: train ∪ validation is the same whichever fold it held out.
+    assert_eq!(ran.summary.ran, 3 + 6 + 3 + 3);
+    let (records, _) = load_records(results, &experiment.record()).unwrap();
+    let configs = configurations(&experiment.expansion, &records);
+    for (_, refit) in refit_trials(&configs, experiment.spec.selection.metric) {
+        assert_eq!(refit.fold, None);
+        assert!(results.finished(&refit, &experiment.context).is_some());
+    }
 
     // Each fold's split: the same test part and train ∪ validation,
     // validation parts disjoint; each trial validated on its own fold's.
@@ -84,4 +95,28 @@ fn replicates_rotate_through_disjoint_folds_that_share_one_test_part() {
     )
     .unwrap();
     assert_eq!(again.ran, 0);
+}
+
+#[test]
+fn split_writes_one_folder_per_fold_with_the_same_test() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("folds.yaml"), SPEC).unwrap();
+    let out = recsweep(dir.path(), &["split", "folds.yaml", "--out", "parts"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let read = |f: usize, part: &str| -> BTreeSet<String> {
+        let path = dir.path().join(format!("parts/fold{f}/{part}.tsv"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        text.lines().skip(1).map(str::to_string).collect()
+    };
+    let validation: Vec<BTreeSet<String>> = (0..3).map(|f| read(f, "validation")).collect();
+    for f in 0..3 {
+        assert_eq!(read(f, "test"), read(0, "test"));
+        assert!(validation[f].is_disjoint(&validation[(f + 1) % 3]));
+        let both: BTreeSet<String> = read(f, "train").union(&validation[f]).cloned().collect();
+        assert_eq!(
+            both,
+            read(0, "train").union(&validation[0]).cloned().collect()
+        );
+    }
+    assert!(!dir.path().join("parts/fold3").exists());
 }

@@ -286,28 +286,43 @@ fn validate(args: ValidateArgs) -> Result<ExitCode> {
 fn export_split(args: SplitArgs) -> Result<ExitCode> {
     let spec = load_spec(&args.spec.spec, &args.spec.overrides)?;
     let experiment = Experiment::prepare(spec)?;
-    let (labels, split) = (&experiment.labels, &experiment.split);
-    let parts = [
-        ("train.tsv", Some(&split.train)),
-        ("validation.tsv", split.validation.as_ref()),
-        ("test.tsv", Some(&split.test)),
-    ];
-    for (name, part) in parts {
-        let Some(matrix) = part else { continue };
-        let mut text = String::from("user\titem\n");
-        for (u, i) in matrix.pairs() {
-            text.push_str(&labels.users[u as usize]);
-            text.push('\t');
-            text.push_str(&labels.items[i as usize]);
-            text.push('\n');
+    let labels = &experiment.labels;
+    // Under `selection.folds`, one folder per fold (the same test in each),
+    // so each replicate's parts can be scored apart.
+    let folds = experiment.spec.selection.folds;
+    let mut first = None;
+    for f in 0..folds.unwrap_or(1) {
+        let (split, _) = experiment.fold(folds.map(|_| f));
+        let out = match folds {
+            Some(_) => args.out.join(format!("fold{f}")),
+            None => args.out.clone(),
+        };
+        let parts = [
+            ("train.tsv", Some(&split.train)),
+            ("validation.tsv", split.validation.as_ref()),
+            ("test.tsv", Some(&split.test)),
+        ];
+        for (name, part) in parts {
+            let Some(matrix) = part else { continue };
+            let mut text = String::from("user\titem\n");
+            for (u, i) in matrix.pairs() {
+                text.push_str(&labels.users[u as usize]);
+                text.push('\t');
+                text.push_str(&labels.items[i as usize]);
+                text.push('\n');
+            }
+            let path = out.join(name);
+            write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            outln!("{}: {} interactions", path.display(), matrix.nnz());
         }
-        let path = args.out.join(name);
-        write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        outln!("{}: {} interactions", path.display(), matrix.nnz());
+        first.get_or_insert((out, split.validation.is_some()));
     }
-    let out = args.out.display();
-    let validation = if split.validation.is_some() {
+    let Some((out, has_validation)) = first else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let out = out.display();
+    let validation = if has_validation {
         format!(" --validation {out}/validation.tsv")
     } else {
         String::new()
@@ -317,6 +332,9 @@ fn export_split(args: SplitArgs) -> Result<ExitCode> {
          (train{} items are removed from each user's list, as recsweep's own models never recommend them; --keep-seen keeps them)",
         if validation.is_empty() { "" } else { " and validation" }
     );
+    if folds.is_some() {
+        outln!("(one folder per validation fold; replicate r of a configuration trained on fold r mod k's train.tsv)");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
