@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use recsweep::runner::{self, Experiment, RunOptions};
 use recsweep::store::{Outcome, ResultsDir, TrialRecord};
@@ -297,28 +297,22 @@ fn a_rerun_resumes_and_results_do_not_depend_on_jobs() {
 
 #[test]
 fn relative_paths_in_the_command_are_resolved_and_a_missing_command_is_a_spec_error() {
+    // Run from a folder of its own with the program and the results
+    // folder both given relative to it, as the README's commands are.
     let dir = tempfile::tempdir().unwrap();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let report = dir.path().join("rel.md");
+    let copy = dir.path().join("examples/external/popularity.py");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(program("examples/external/popularity.py"), &copy).unwrap();
     let yaml = format!(
-        "name: rel\n{DATA}models:\n  - model: external\n    params: {{command: [python3, examples/external/popularity.py], stochastic: false}}\nreport: {{path: {}}}\n",
-        report.display()
+        "name: rel\n{DATA}models:\n  - model: external\n    params: {{command: [python3, examples/external/popularity.py], stochastic: false}}\nreport: {{path: rel.md}}\n"
     );
-    let spec_path = dir.path().join("rel.yaml");
-    std::fs::write(&spec_path, yaml).unwrap();
-    let results = dir.path().join("results");
+    std::fs::write(dir.path().join("rel.yaml"), yaml).unwrap();
     let out = common::recsweep(
-        &root,
-        &[
-            "run",
-            spec_path.to_str().unwrap(),
-            "--results",
-            results.to_str().unwrap(),
-            "--quiet",
-        ],
+        dir.path(),
+        &["run", "rel.yaml", "--results", "results", "--quiet"],
     );
     assert!(out.status.success(), "{}", common::text(&out));
-    let report = std::fs::read_to_string(&report).unwrap();
+    let report = std::fs::read_to_string(dir.path().join("rel.md")).unwrap();
     assert!(report.contains("external"), "{report}");
 
     let bad = dir.path().join("bad.yaml");

@@ -11,9 +11,10 @@ use crate::store::{Outcome, TrialRecord};
 use crate::sweep::{stable_hash, Trial};
 
 /// The refit of one seed of a selected configuration: the same model,
-/// params and seed, marked `refit`, with no fold. A model trained in epochs keeps the
-/// epoch count early stopping chose on validation (`epochs` set to the
-/// kept epoch), since refit has no validation to stop on.
+/// params and seed, marked `refit`, with no fold. A model trained in
+/// epochs keeps the epoch count early stopping chose on validation
+/// (`epochs` set to the kept epoch), since refit has no validation to stop
+/// on.
 pub fn refit_trial(record: &TrialRecord) -> Trial {
     let mut trial = record.trial.clone();
     let kept = match &record.outcome {

@@ -17,6 +17,7 @@ use crate::models::{
 use crate::seed::mix;
 use crate::simulation::{simulate, Recommender, SimulationRun, World};
 use crate::spec::Protocol;
+use crate::split::Split;
 use crate::store::{
     IndexRecord, Outcome, ProtocolSummary, ResultsDir, StageRecord, StoreError, TrialRecord,
     TrialTables, FORMAT,
@@ -24,7 +25,6 @@ use crate::store::{
 use crate::sweep::Trial;
 
 use super::{Candidates, Experiment};
-use crate::split::Split;
 
 /// Everything a successful trial produced.
 struct Evaluated {

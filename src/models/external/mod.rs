@@ -358,9 +358,12 @@ struct Folders {
 
 impl Folders {
     /// Empty folders: anything a previous, interrupted run left is removed.
+    /// Absolute, since the program runs in the work folder and a results
+    /// folder given relative to recsweep's own would not resolve there.
     fn fresh(work: &Path) -> Result<Self, ModelError> {
         let io =
             |e: std::io::Error| ModelError::External(format!("preparing {}: {e}", work.display()));
+        let work = &std::path::absolute(work).map_err(io)?;
         if work.exists() {
             std::fs::remove_dir_all(work).map_err(io)?;
         }
