@@ -81,7 +81,9 @@ fn replicates_rotate_through_disjoint_folds_that_share_one_test_part() {
     // The report states the folds, lists them in the appendix, and still
     // says how sure mf's selection is (users matched across folds).
     let built = report::build(results).unwrap();
-    assert!(report::render_markdown(&built).contains("mean over **3 validation folds** and seeds"));
+    let text = report::render_markdown(&built);
+    assert!(text.contains("mean over **3 validation folds** and seeds"));
+    assert!(text.contains("| replicates (sd) |"));
     assert!(report::render_appendix(&built).contains("| 1 (fold 1) |"));
     let mf = built.selection.iter().find(|s| s.model == "mf").unwrap();
     assert!((0.0..=1.0).contains(&mf.probability));

@@ -24,10 +24,19 @@ pub(super) fn render(out: &mut String, report: &Report) {
     let metric = report.selection_metric;
     let part = part_name(report);
     section(out, "Leaderboard");
+    // Under validation folds a configuration's runs differ in their train
+    // data as well as their seed, and the column says so.
+    let (seeds, spread) = match spec.selection.folds {
+        Some(_) => (
+            "replicates (sd)",
+            "the replicates' own spread, each with its seed and validation fold",
+        ),
+        None => ("seeds (sd)", "the seeds' own spread"),
+    };
     let _ = writeln!(
         out,
         "One row per model: its selected configuration, sorted by test {metric}. \
-         ± is the 95% interval over users and seeds (the seeds' own spread is in `seeds (sd)`). \
+         ± is the 95% interval over users and seeds ({spread} is in `{seeds}`). \
          Bias metrics: higher coverage, aplt and novelty and lower arp and gini mean less popularity bias.\n"
     );
     let shown: Vec<MetricKind> = spec
@@ -46,7 +55,7 @@ pub(super) fn render(out: &mut String, report: &Report) {
             format!("{part} {metric}"),
         ];
         header.extend(metrics.iter().map(|m| heading(*m)));
-        header.push("seeds (sd)".to_string());
+        header.push(seeds.to_string());
         let baseline = spec.compare.baseline.as_deref().filter(|_| k == metric.k);
         if let Some(b) = baseline {
             header.push(format!("Δ {metric} vs {b}"));
