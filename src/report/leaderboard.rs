@@ -29,7 +29,7 @@ pub(super) fn render(out: &mut String, report: &Report) {
     let (seeds, spread) = match spec.selection.folds {
         Some(_) => (
             "replicates (sd)",
-            "the replicates' own spread, each with its seed and validation fold",
+            "the spread over replicates, each with its own seed and validation fold,",
         ),
         None => ("seeds (sd)", "the seeds' own spread"),
     };
