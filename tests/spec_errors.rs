@@ -64,6 +64,16 @@ fn range_and_cross_field_rules() {
             "selection: {folds: 1}",
             "selection.folds: 1 folds: use 2 to 20",
         ),
+        // Out of range either way: an error, neither a division by zero
+        // nor an endless expansion on the way to it.
+        (
+            "selection: {folds: 0}",
+            "selection.folds: 0 folds: use 2 to 20",
+        ),
+        (
+            "selection: {folds: 1000000000000}",
+            "selection.folds: 1000000000000 folds: use 2 to 20",
+        ),
         (
             "split: {validation: false}\nselection: {folds: 3}",
             "selection.folds: folds rotate the validation part, and this split has none",

@@ -461,8 +461,16 @@ impl SelectionSpec {
     pub const MAX_FOLDS: usize = 20;
 
     /// How many validation parts trials rotate through (1 without folds).
+    /// Clamped to 1..=MAX_FOLDS: the sweep expands before the spec's checks
+    /// report, and an out-of-range count must neither divide by zero nor
+    /// expand without bound on its way to its error.
     pub fn fold_count(&self) -> usize {
-        self.folds.unwrap_or(1)
+        self.folds.unwrap_or(1).clamp(1, Self::MAX_FOLDS)
+    }
+
+    /// The fold replicate `replicate` holds out (None without folds).
+    pub fn fold_of(&self, replicate: usize) -> Option<usize> {
+        self.folds.map(|_| replicate % self.fold_count())
     }
 
     fn default_metric() -> MetricId {

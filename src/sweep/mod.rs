@@ -692,7 +692,7 @@ impl Expanding {
             let folds = spec.selection.fold_count();
             for seed_index in 0..seeds.div_ceil(folds) * folds {
                 let seed = derive_seed(spec.seed, seed_index as u64);
-                let fold = spec.selection.folds.map(|k| seed_index % k);
+                let fold = spec.selection.fold_of(seed_index);
                 let id = match fold {
                     Some(f) => stable_hash(&(&name, entry.model, &resolved, seed, f)),
                     None => stable_hash(&(&name, entry.model, &resolved, seed)),
