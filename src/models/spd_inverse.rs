@@ -23,8 +23,8 @@ const BASE: usize = 128;
 
 /// Replaces the lower triangle of the symmetric positive definite `m`
 /// (only its lower triangle is read) with that of m⁻¹; the upper triangle
-/// is scratch (faer's kernels may write there). Err where the Cholesky factorisation breaks down
-/// (not positive definite in this precision).
+/// is scratch (faer's kernels may write there). Err where the Cholesky
+/// factorisation breaks down (not positive definite in this precision).
 pub fn invert_lower_in_place<T>(mut m: MatMut<'_, T>, par: Par) -> Result<(), String>
 where
     T: RealField + Copy + std::ops::Neg<Output = T>,
